@@ -1,0 +1,20 @@
+//! Packet formats, parsed once at the edge into typed `Repr`s (smoltcp's Packet/Repr
+//! pattern). No parser here panics on any input: each returns a [`WireError`] that names
+//! the byte offset and the rule broken.
+
+pub mod error;
+pub mod hao;
+pub mod mh;
+pub mod mh_option;
+pub mod packet;
+pub mod rh2;
+
+pub use error::{Part, Rule, WireError};
+pub use hao::HaoHeader;
+pub use mh::{BindingAck, BindingUpdate, MhMessage, MhRepr, MhType};
+pub use mh_option::{MhOption, MhOptions};
+pub use packet::{
+    parse, parse_verified, Icmpv6Message, PacketError, PacketRepr, ParsedPacket, UdpDatagram, Upper,
+};
+pub use rh2::Rh2Header;
+pub use smoltcp::wire::{TcpControl, TcpRepr, TcpSeqNumber};

@@ -1,0 +1,460 @@
+//! Whole packets: `IPv6 | [RH2] | [DestOpt(HAO)] | upper layer`, parsed once at the edge
+//! and built from a [`PacketRepr`], with upper-layer checksums that put the home address
+//! in the pseudo-header: the HAO's address as source and the RH2's address as final
+//! destination (RFC 6275 §6.1.1, §6.3, §6.4; RFC 8200 §8.1).
+
+use core::net::Ipv6Addr;
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{checksum, IpAddress, IpProtocol, Ipv6Packet, TcpPacket, TcpRepr};
+
+use super::error::{truncated, Part, Rule, WireError};
+use super::hao::{HaoHeader, DEST_OPTS_PROTOCOL, HAO_HEADER_LEN};
+use super::mh::{self, MhRepr, MH_PROTOCOL};
+use super::rh2::{Rh2Header, RH2_LEN, ROUTING_PROTOCOL};
+
+/// Length of the fixed IPv6 header.
+pub const IPV6_HEADER_LEN: usize = 40;
+/// IP protocol number of TCP.
+pub const TCP_PROTOCOL: u8 = 6;
+/// IP protocol number of UDP.
+pub const UDP_PROTOCOL: u8 = 17;
+/// IP protocol number of ICMPv6.
+pub const ICMPV6_PROTOCOL: u8 = 58;
+/// "No next header".
+pub const NO_NEXT_HEADER: u8 = 59;
+
+/// A UDP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpDatagram<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+/// An ICMPv6 message, kept as type, code and body (vany only needs to carry and check it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Icmpv6Message<'a> {
+    /// ICMPv6 type.
+    pub msg_type: u8,
+    /// ICMPv6 code.
+    pub code: u8,
+    /// Everything after the checksum.
+    pub body: &'a [u8],
+}
+
+/// The upper-layer part of a packet.
+// An MH repr holds its options inline (no allocation on the data path), which makes this
+// variant the largest; boxing it would allocate per packet.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upper<'a> {
+    /// A Mobility Header.
+    Mh(MhRepr<'a>),
+    /// A TCP segment (smoltcp's representation).
+    Tcp(TcpRepr<'a>),
+    /// A UDP datagram.
+    Udp(UdpDatagram<'a>),
+    /// An ICMPv6 message.
+    Icmpv6(Icmpv6Message<'a>),
+    /// Next header 59: nothing follows.
+    None,
+}
+
+impl Upper<'_> {
+    /// The IP protocol number.
+    pub fn protocol(&self) -> u8 {
+        match self {
+            Upper::Mh(_) => MH_PROTOCOL,
+            Upper::Tcp(_) => TCP_PROTOCOL,
+            Upper::Udp(_) => UDP_PROTOCOL,
+            Upper::Icmpv6(_) => ICMPV6_PROTOCOL,
+            Upper::None => NO_NEXT_HEADER,
+        }
+    }
+
+    fn buffer_len(&self) -> usize {
+        match self {
+            Upper::Mh(m) => m.buffer_len(),
+            Upper::Tcp(t) => t.buffer_len(),
+            Upper::Udp(u) => 8 + u.payload.len(),
+            Upper::Icmpv6(i) => 4 + i.body.len(),
+            Upper::None => 0,
+        }
+    }
+}
+
+/// A whole packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketRepr<'a> {
+    /// IPv6 source address (the care-of address when a HAO is present).
+    pub src: Ipv6Addr,
+    /// IPv6 destination address (the care-of address when an RH2 is present).
+    pub dst: Ipv6Addr,
+    /// Traffic class.
+    pub traffic_class: u8,
+    /// Flow label (20 bits).
+    pub flow_label: u32,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// The home address in a Type 2 Routing Header, if one is present.
+    pub rh2: Option<Ipv6Addr>,
+    /// The home address in a Home Address option, if one is present.
+    pub hao: Option<Ipv6Addr>,
+    /// The upper layer.
+    pub upper: Upper<'a>,
+}
+
+/// A parsed packet, with where each part was and what its checksum said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedPacket<'a> {
+    /// The packet.
+    pub repr: PacketRepr<'a>,
+    /// Offset of the RH2, if any.
+    pub rh2_offset: Option<usize>,
+    /// Offset of the Destination Options header, if any.
+    pub dest_opts_offset: Option<usize>,
+    /// Offset of the upper-layer header.
+    pub upper_offset: usize,
+    /// The upper-layer bytes (the whole MH, segment, datagram or message).
+    pub upper_bytes: &'a [u8],
+    /// The checksum field as received (0 for [`Upper::None`]).
+    pub checksum: u16,
+    /// Whether the upper-layer checksum verifies with the home-address pseudo-header
+    /// (true for [`Upper::None`], which has none).
+    pub checksum_ok: bool,
+}
+
+impl PacketRepr<'_> {
+    /// Source address for the upper-layer pseudo-header: the home address when a HAO is
+    /// present (RFC 6275 §6.3).
+    pub fn pseudo_src(&self) -> Ipv6Addr {
+        self.hao.unwrap_or(self.src)
+    }
+
+    /// Destination address for the upper-layer pseudo-header: the final destination, the
+    /// home address when an RH2 is present (RFC 6275 §6.4, RFC 8200 §8.1).
+    pub fn pseudo_dst(&self) -> Ipv6Addr {
+        self.rh2.unwrap_or(self.dst)
+    }
+
+    /// Offset of the upper layer in an emitted packet.
+    pub fn upper_offset(&self) -> usize {
+        IPV6_HEADER_LEN
+            + if self.rh2.is_some() { RH2_LEN } else { 0 }
+            + if self.hao.is_some() {
+                HAO_HEADER_LEN
+            } else {
+                0
+            }
+    }
+
+    /// Length of the emitted packet.
+    pub fn buffer_len(&self) -> usize {
+        self.upper_offset() + self.upper.buffer_len()
+    }
+
+    /// Emits the packet into `buf`, checksums included; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let upper_offset = self.upper_offset();
+        let len = self.buffer_len();
+        if buf.len() < len {
+            return Err(WireError::new(
+                0,
+                Rule::BufferTooSmall {
+                    needed: len,
+                    available: buf.len(),
+                },
+            ));
+        }
+        let payload_len = len - IPV6_HEADER_LEN;
+        if payload_len > u16::MAX as usize {
+            return Err(WireError::new(
+                4,
+                Rule::BufferTooSmall {
+                    needed: payload_len,
+                    available: u16::MAX as usize,
+                },
+            ));
+        }
+        let buf = &mut buf[..len];
+        // Emit the upper layer first so that an unemittable MH leaves `buf` untouched
+        // past the upper offset only.
+        let (src, dst) = (self.pseudo_src(), self.pseudo_dst());
+        {
+            let upper = &mut buf[upper_offset..];
+            match &self.upper {
+                Upper::Mh(m) => {
+                    m.emit(upper).map_err(|e| e.shifted(upper_offset))?;
+                    mh::fill_checksum(&src, &dst, upper);
+                }
+                Upper::Tcp(t) => {
+                    let mut packet = TcpPacket::new_unchecked(&mut *upper);
+                    t.emit(
+                        &mut packet,
+                        &IpAddress::Ipv6(src),
+                        &IpAddress::Ipv6(dst),
+                        &ChecksumCapabilities::default(),
+                    );
+                }
+                Upper::Udp(u) => {
+                    upper[0..2].copy_from_slice(&u.src_port.to_be_bytes());
+                    upper[2..4].copy_from_slice(&u.dst_port.to_be_bytes());
+                    let udp_len = upper.len() as u16;
+                    upper[4..6].copy_from_slice(&udp_len.to_be_bytes());
+                    upper[6..8].fill(0);
+                    upper[8..].copy_from_slice(u.payload);
+                    // RFC 8200 §8.1: a computed zero is sent as 0xffff.
+                    let sum = match upper_checksum(&src, &dst, UDP_PROTOCOL, upper, 6) {
+                        0 => 0xffff,
+                        s => s,
+                    };
+                    upper[6..8].copy_from_slice(&sum.to_be_bytes());
+                }
+                Upper::Icmpv6(i) => {
+                    upper[0] = i.msg_type;
+                    upper[1] = i.code;
+                    upper[2..4].fill(0);
+                    upper[4..].copy_from_slice(i.body);
+                    let sum = upper_checksum(&src, &dst, ICMPV6_PROTOCOL, upper, 2);
+                    upper[2..4].copy_from_slice(&sum.to_be_bytes());
+                }
+                Upper::None => {}
+            }
+        }
+        let mut offset = IPV6_HEADER_LEN;
+        let first_next = if self.rh2.is_some() {
+            ROUTING_PROTOCOL
+        } else if self.hao.is_some() {
+            DEST_OPTS_PROTOCOL
+        } else {
+            self.upper.protocol()
+        };
+        if let Some(home) = &self.rh2 {
+            let next = if self.hao.is_some() {
+                DEST_OPTS_PROTOCOL
+            } else {
+                self.upper.protocol()
+            };
+            Rh2Header::emit(next, home, &mut buf[offset..offset + RH2_LEN]);
+            offset += RH2_LEN;
+        }
+        if let Some(home) = &self.hao {
+            HaoHeader::emit(
+                self.upper.protocol(),
+                home,
+                &mut buf[offset..offset + HAO_HEADER_LEN],
+            );
+        }
+        let mut ip = Ipv6Packet::new_unchecked(&mut buf[..]);
+        ip.set_version(6);
+        ip.set_traffic_class(self.traffic_class);
+        ip.set_flow_label(self.flow_label & 0x000f_ffff);
+        ip.set_payload_len(payload_len as u16);
+        ip.set_next_header(IpProtocol::from(first_next));
+        ip.set_hop_limit(self.hop_limit);
+        ip.set_src_addr(self.src);
+        ip.set_dst_addr(self.dst);
+        Ok(len)
+    }
+}
+
+/// RFC 1071 checksum of an upper-layer message whose checksum field is at
+/// `checksum_at` (and is skipped), with the IPv6 pseudo-header.
+fn upper_checksum(
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+    proto: u8,
+    data: &[u8],
+    checksum_at: usize,
+) -> u16 {
+    let pseudo = checksum::pseudo_header_v6(src, dst, IpProtocol::from(proto), data.len() as u32);
+    !checksum::combine(&[
+        pseudo,
+        checksum::data(&data[..checksum_at]),
+        checksum::data(&data[checksum_at + 2..]),
+    ])
+}
+
+fn be16(data: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([data[at], data[at + 1]])
+}
+
+/// Parses a whole IPv6 packet starting at `data[0]`. Extra bytes after the IPv6 payload
+/// length (link-layer padding) are ignored. The checksum result is reported, not enforced:
+/// use [`parse_verified`] on the data path.
+pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
+    if data.len() < IPV6_HEADER_LEN {
+        return Err(truncated(0, Part::Ipv6Header, IPV6_HEADER_LEN, data.len()));
+    }
+    let version = data[0] >> 4;
+    if version != 6 {
+        return Err(WireError::new(0, Rule::NotIpv6(version)));
+    }
+    let ip = Ipv6Packet::new_unchecked(data);
+    let payload_len = ip.payload_len() as usize;
+    let total = IPV6_HEADER_LEN + payload_len;
+    if data.len() < total {
+        return Err(WireError::new(
+            4,
+            Rule::PayloadLength {
+                declared: payload_len,
+                needed: total,
+                available: data.len(),
+            },
+        ));
+    }
+    let data = &data[..total];
+    let mut repr = PacketRepr {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        traffic_class: ip.traffic_class(),
+        flow_label: ip.flow_label(),
+        hop_limit: ip.hop_limit(),
+        rh2: None,
+        hao: None,
+        upper: Upper::None,
+    };
+    let mut next = data[6];
+    // Where the Next Header byte that names `next` sits, for error messages.
+    let mut next_at = 6;
+    let mut offset = IPV6_HEADER_LEN;
+    let mut rh2_offset = None;
+    let mut dest_opts_offset = None;
+    loop {
+        match next {
+            ROUTING_PROTOCOL => {
+                // RFC 6275 §6.4 / RFC 8200 §4.1: one routing header, before the
+                // Destination Options header that carries the HAO.
+                if rh2_offset.is_some() || dest_opts_offset.is_some() {
+                    return Err(WireError::new(offset, Rule::Rh2Position));
+                }
+                let rh2 = Rh2Header::parse(&data[offset..]).map_err(|e| e.shifted(offset))?;
+                repr.rh2 = Some(rh2.home_address);
+                rh2_offset = Some(offset);
+                next = rh2.next_header;
+                next_at = offset;
+                offset += RH2_LEN;
+            }
+            DEST_OPTS_PROTOCOL => {
+                if dest_opts_offset.is_some() {
+                    return Err(WireError::new(offset, Rule::DuplicateDestinationOptions));
+                }
+                let hao = HaoHeader::parse(&data[offset..]).map_err(|e| e.shifted(offset))?;
+                repr.hao = Some(hao.home_address);
+                dest_opts_offset = Some(offset);
+                next = hao.next_header;
+                next_at = offset;
+                offset += hao.len;
+            }
+            _ => break,
+        }
+    }
+    let upper_bytes = &data[offset..];
+    let (src, dst) = (repr.pseudo_src(), repr.pseudo_dst());
+    let (checksum, checksum_ok);
+    repr.upper = match next {
+        MH_PROTOCOL => {
+            let m = MhRepr::parse(upper_bytes).map_err(|e| e.shifted(offset))?;
+            checksum = be16(upper_bytes, mh::CHECKSUM_OFFSET);
+            checksum_ok = mh::verify_checksum(&src, &dst, upper_bytes);
+            Upper::Mh(m)
+        }
+        TCP_PROTOCOL => {
+            let packet = TcpPacket::new_checked(upper_bytes)
+                .map_err(|_| truncated(offset, Part::Tcp, 20, upper_bytes.len()))?;
+            let (s, d) = (IpAddress::Ipv6(src), IpAddress::Ipv6(dst));
+            let t = TcpRepr::parse(&packet, &s, &d, &ChecksumCapabilities::ignored())
+                .map_err(|_| WireError::new(offset, Rule::BadTcp))?;
+            checksum = packet.checksum();
+            checksum_ok = packet.verify_checksum(&s, &d);
+            Upper::Tcp(t)
+        }
+        UDP_PROTOCOL => {
+            if upper_bytes.len() < 8 {
+                return Err(truncated(offset, Part::Udp, 8, upper_bytes.len()));
+            }
+            let declared = be16(upper_bytes, 4) as usize;
+            if declared != upper_bytes.len() {
+                return Err(WireError::new(
+                    offset + 4,
+                    Rule::UdpLength {
+                        declared,
+                        available: upper_bytes.len(),
+                    },
+                ));
+            }
+            checksum = be16(upper_bytes, 6);
+            let computed = match upper_checksum(&src, &dst, UDP_PROTOCOL, upper_bytes, 6) {
+                0 => 0xffff,
+                s => s,
+            };
+            // RFC 8200 §8.1: a zero UDP checksum is invalid over IPv6.
+            checksum_ok = checksum != 0 && computed == checksum;
+            Upper::Udp(UdpDatagram {
+                src_port: be16(upper_bytes, 0),
+                dst_port: be16(upper_bytes, 2),
+                payload: &upper_bytes[8..],
+            })
+        }
+        ICMPV6_PROTOCOL => {
+            if upper_bytes.len() < 4 {
+                return Err(truncated(offset, Part::Icmpv6, 4, upper_bytes.len()));
+            }
+            checksum = be16(upper_bytes, 2);
+            checksum_ok = upper_checksum(&src, &dst, ICMPV6_PROTOCOL, upper_bytes, 2) == checksum;
+            Upper::Icmpv6(Icmpv6Message {
+                msg_type: upper_bytes[0],
+                code: upper_bytes[1],
+                body: &upper_bytes[4..],
+            })
+        }
+        NO_NEXT_HEADER => {
+            checksum = 0;
+            checksum_ok = true;
+            Upper::None
+        }
+        other => {
+            return Err(WireError::new(next_at, Rule::UnsupportedNextHeader(other)));
+        }
+    };
+    Ok(ParsedPacket {
+        repr,
+        rh2_offset,
+        dest_opts_offset,
+        upper_offset: offset,
+        upper_bytes,
+        checksum,
+        checksum_ok,
+    })
+}
+
+/// Why [`parse_verified`] refused a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PacketError {
+    /// The packet is malformed.
+    #[error(transparent)]
+    Malformed(#[from] WireError),
+    /// The upper-layer checksum is wrong.
+    #[error(
+        "upper-layer checksum {received:#06x} does not verify with the home-address pseudo-header"
+    )]
+    BadChecksum {
+        /// The checksum field as received.
+        received: u16,
+    },
+}
+
+/// Parses a packet and refuses it unless its upper-layer checksum verifies.
+pub fn parse_verified(data: &[u8]) -> Result<ParsedPacket<'_>, PacketError> {
+    let parsed = parse(data)?;
+    if !parsed.checksum_ok {
+        return Err(PacketError::BadChecksum {
+            received: parsed.checksum,
+        });
+    }
+    Ok(parsed)
+}

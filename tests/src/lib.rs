@@ -1,0 +1,1 @@
+//! Shared helpers for vany integration tests (see `tests/`).
