@@ -17,4 +17,4 @@ pub use packet::{
     parse, parse_verified, Icmpv6Message, PacketError, PacketRepr, ParsedPacket, UdpDatagram, Upper,
 };
 pub use rh2::Rh2Header;
-pub use smoltcp::wire::{TcpControl, TcpRepr, TcpSeqNumber};
+pub use smoltcp::wire::{TcpControl, TcpRepr, TcpSeqNumber, TcpTimestampRepr};
