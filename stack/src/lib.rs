@@ -12,7 +12,10 @@
 //! of its own: time arrives as [`time::Instant`] arguments and randomness through
 //! [`rand::RandomSource`]. Clippy's `disallowed-methods` (see `clippy.toml`) enforces it.
 
+#![deny(clippy::disallowed_methods)]
+
 pub mod mip6;
 pub mod rand;
+pub mod tcp;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,335 @@
+//! Send and receive buffers, indexed by 64-bit stream offsets so that sequence-number
+//! wrap-around is handled once, at the edge (`Seq` <-> offset).
+
+use std::collections::{BTreeMap, VecDeque};
+
+/// Serde for byte deques as one or two byte strings (fast to encode, no per-byte work).
+mod deque_bytes {
+    use std::collections::VecDeque;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &VecDeque<u8>, s: S) -> Result<S::Ok, S::Error> {
+        let (a, b) = data.as_slices();
+        (serde_bytes::Bytes::new(a), serde_bytes::Bytes::new(b)).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VecDeque<u8>, D::Error> {
+        let (a, b): (serde_bytes::ByteBuf, serde_bytes::ByteBuf) = Deserialize::deserialize(d)?;
+        let mut v = a.into_vec();
+        v.extend_from_slice(&b);
+        Ok(VecDeque::from(v))
+    }
+}
+
+/// Bytes the application wrote that are not yet acknowledged: `[start, start + len)`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendBuffer {
+    #[serde(with = "deque_bytes")]
+    data: VecDeque<u8>,
+    capacity: usize,
+    /// Stream offset of the first byte held (= SND.UNA's offset).
+    start: u64,
+}
+
+impl SendBuffer {
+    /// An empty buffer holding at most `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        SendBuffer {
+            data: VecDeque::new(),
+            capacity,
+            start: 0,
+        }
+    }
+
+    /// Stream offset of the first byte held.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Stream offset one past the last byte held.
+    pub fn end(&self) -> u64 {
+        self.start + self.data.len() as u64
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Room left.
+    pub fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.data.len())
+    }
+
+    /// Appends as much of `bytes` as fits; returns how much.
+    pub fn push(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.free());
+        self.data.extend(&bytes[..n]);
+        n
+    }
+
+    /// Drops everything before stream offset `upto` (acknowledged bytes).
+    pub fn ack_to(&mut self, upto: u64) {
+        let n = upto.saturating_sub(self.start).min(self.data.len() as u64) as usize;
+        self.data.drain(..n);
+        self.start += n as u64;
+    }
+
+    /// Copies bytes from stream offset `from` into `dst`; returns how many.
+    pub fn copy_out(&self, from: u64, dst: &mut [u8]) -> usize {
+        let Some(skip) = from.checked_sub(self.start) else {
+            return 0;
+        };
+        let skip = skip as usize;
+        if skip >= self.data.len() {
+            return 0;
+        }
+        let n = dst.len().min(self.data.len() - skip);
+        let (a, b) = self.data.as_slices();
+        let mut written = 0;
+        if skip < a.len() {
+            let take = n.min(a.len() - skip);
+            dst[..take].copy_from_slice(&a[skip..skip + take]);
+            written = take;
+        }
+        if written < n {
+            let b_from = skip + written - a.len();
+            dst[written..n].copy_from_slice(&b[b_from..b_from + n - written]);
+        }
+        n
+    }
+}
+
+/// Received bytes: in-order unread data plus out-of-order segments waiting for the gap.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecvBuffer {
+    #[serde(with = "deque_bytes")]
+    data: VecDeque<u8>,
+    capacity: usize,
+    /// Stream offset of the next in-order byte expected (= RCV.NXT's offset).
+    next: u64,
+    /// Out-of-order segments by stream offset; non-overlapping, none adjacent to `next`.
+    #[serde(with = "ooo_bytes")]
+    ooo: BTreeMap<u64, Vec<u8>>,
+    /// The out-of-order range that received data most recently (first SACK block,
+    /// RFC 2018 §4).
+    latest: Option<(u64, u64)>,
+}
+
+mod ooo_bytes {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<u64, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        let v: Vec<(u64, &serde_bytes::Bytes)> = m
+            .iter()
+            .map(|(k, v)| (*k, serde_bytes::Bytes::new(v)))
+            .collect();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u64, Vec<u8>>, D::Error> {
+        let v: Vec<(u64, serde_bytes::ByteBuf)> = Deserialize::deserialize(d)?;
+        Ok(v.into_iter().map(|(k, b)| (k, b.into_vec())).collect())
+    }
+}
+
+impl RecvBuffer {
+    /// An empty buffer of `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        RecvBuffer {
+            data: VecDeque::new(),
+            capacity,
+            next: 0,
+            ooo: BTreeMap::new(),
+            latest: None,
+        }
+    }
+
+    /// Stream offset of the next in-order byte expected.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// In-order bytes the application has not read.
+    pub fn readable(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Room for new in-order data: the receive window.
+    pub fn window(&self) -> usize {
+        self.capacity.saturating_sub(self.data.len())
+    }
+
+    /// Capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether out-of-order data is held.
+    pub fn has_gaps(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Moves in-order bytes into `dst`; returns how many.
+    pub fn read(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.data.len());
+        let (a, b) = self.data.as_slices();
+        let from_a = n.min(a.len());
+        dst[..from_a].copy_from_slice(&a[..from_a]);
+        if n > from_a {
+            dst[from_a..n].copy_from_slice(&b[..n - from_a]);
+        }
+        self.data.drain(..n);
+        n
+    }
+
+    /// Accepts `bytes` at stream offset `offset`, keeping only what falls inside the
+    /// window `[next, next + window)`. Returns how many bytes became in-order.
+    pub fn insert(&mut self, offset: u64, bytes: &[u8]) -> usize {
+        let window_end = self.next + self.window() as u64;
+        let mut start = offset.max(self.next);
+        let end = (offset + bytes.len() as u64).min(window_end);
+        if start >= end {
+            return 0;
+        }
+        let mut slice = &bytes[(start - offset) as usize..(end - offset) as usize];
+        if start == self.next {
+            let before = self.next;
+            self.data.extend(slice);
+            self.next = end;
+            self.drain_ooo();
+            return (self.next - before) as usize;
+        }
+        // Out of order: merge into the map, skipping parts already held.
+        let mut pieces: Vec<(u64, Vec<u8>)> = Vec::new();
+        let overlapping: Vec<(u64, u64)> = self
+            .ooo
+            .range(..end)
+            .filter(|(k, v)| **k + v.len() as u64 > start)
+            .map(|(k, v)| (*k, *k + v.len() as u64))
+            .collect();
+        for (held_start, held_end) in overlapping {
+            if held_start > start {
+                pieces.push((start, slice[..(held_start - start) as usize].to_vec()));
+            }
+            if held_end >= end {
+                slice = &[];
+                start = end;
+                break;
+            }
+            let skip = (held_end.max(start) - start) as usize;
+            slice = &slice[skip..];
+            start = held_end.max(start);
+        }
+        if start < end && !slice.is_empty() {
+            pieces.push((start, slice.to_vec()));
+        }
+        for (k, v) in pieces {
+            self.ooo.insert(k, v);
+        }
+        self.latest = Some((offset.max(self.next), end));
+        0
+    }
+
+    fn drain_ooo(&mut self) {
+        while let Some(entry) = self.ooo.first_entry() {
+            let key = *entry.key();
+            if key > self.next {
+                break;
+            }
+            let piece = entry.remove();
+            let piece_end = key + piece.len() as u64;
+            if piece_end > self.next {
+                let skip = (self.next - key) as usize;
+                self.data.extend(&piece[skip..]);
+                self.next = piece_end;
+            }
+        }
+        if let Some((_, end)) = self.latest {
+            if end <= self.next {
+                self.latest = None;
+            }
+        }
+    }
+
+    /// Up to `max` out-of-order ranges as `[start, end)` stream offsets, the most recently
+    /// updated first (RFC 2018 §4).
+    pub fn sack_ranges(&self, max: usize) -> Vec<(u64, u64)> {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for (k, v) in &self.ooo {
+            let end = *k + v.len() as u64;
+            match ranges.last_mut() {
+                Some(last) if last.1 == *k => last.1 = end,
+                _ => ranges.push((*k, end)),
+            }
+        }
+        if let Some((ls, _)) = self.latest {
+            if let Some(i) = ranges.iter().position(|r| r.0 <= ls && ls < r.1) {
+                let r = ranges.remove(i);
+                ranges.insert(0, r);
+            }
+        }
+        ranges.truncate(max);
+        ranges
+    }
+
+    /// Bytes held out of order.
+    pub fn ooo_bytes(&self) -> usize {
+        self.ooo.values().map(Vec::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_buffer_copies_across_the_wrap() {
+        let mut b = SendBuffer::new(8);
+        assert_eq!(b.push(b"abcdef"), 6);
+        b.ack_to(4);
+        assert_eq!(b.push(b"ghijkl"), 6);
+        let mut out = [0u8; 8];
+        assert_eq!(b.copy_out(4, &mut out), 8);
+        assert_eq!(&out, b"efghijkl");
+        assert_eq!(b.copy_out(9, &mut out[..3]), 3);
+        assert_eq!(&out[..3], b"jkl");
+        assert_eq!(b.copy_out(12, &mut out), 0);
+        assert_eq!(b.copy_out(2, &mut out), 0);
+    }
+
+    #[test]
+    fn receive_buffer_reassembles_out_of_order_and_overlaps() {
+        let mut r = RecvBuffer::new(100);
+        assert_eq!(r.insert(5, b"fghij"), 0);
+        assert_eq!(r.insert(12, b"mn"), 0);
+        assert_eq!(r.sack_ranges(3), vec![(12, 14), (5, 10)]);
+        assert_eq!(r.insert(3, b"defghijkl"), 0);
+        assert_eq!(r.insert(0, b"abcd"), 14);
+        let mut out = [0u8; 20];
+        assert_eq!(r.read(&mut out), 14);
+        assert_eq!(&out[..14], b"abcdefghijklmn");
+        assert!(!r.has_gaps());
+    }
+
+    #[test]
+    fn receive_buffer_trims_to_window() {
+        let mut r = RecvBuffer::new(4);
+        assert_eq!(r.insert(0, b"abcdef"), 4);
+        assert_eq!(r.window(), 0);
+        assert_eq!(r.insert(4, b"x"), 0);
+        let mut out = [0u8; 2];
+        r.read(&mut out);
+        assert_eq!(r.insert(4, b"efgh"), 2);
+    }
+}

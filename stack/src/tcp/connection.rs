@@ -1,0 +1,986 @@
+//! One TCP connection as a sans-IO state machine (RFC 9293), whose whole state is plain
+//! owned data: it is serialized as is for a handoff (see `snapshot`).
+//!
+//! Sequence numbers are mapped once, at the edge, to 64-bit *sequence offsets* relative
+//! to the initial sequence number: offset 0 is the SYN, offset `1 + n` is data byte `n`,
+//! and the FIN follows the last data byte. Nothing inside wraps.
+
+use std::collections::VecDeque;
+
+use smoltcp::wire::{TcpControl, TcpRepr};
+
+use crate::time::{Duration, Instant};
+
+use super::buffer::{RecvBuffer, SendBuffer};
+use super::config::TcpConfig;
+use super::congestion::Congestion;
+use super::rtt::RttEstimator;
+use super::seq::Seq;
+use super::types::{ConnStats, Event, FourTuple, State, TcpError};
+
+/// Deadlines, stored as data (never callbacks) so that state stays serializable.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Timers {
+    pub(crate) retransmit: Option<Instant>,
+    pub(crate) delayed_ack: Option<Instant>,
+    pub(crate) persist: Option<Instant>,
+    pub(crate) keepalive: Option<Instant>,
+    pub(crate) time_wait: Option<Instant>,
+}
+
+impl Timers {
+    fn earliest(&self) -> Option<Instant> {
+        [
+            self.retransmit,
+            self.delayed_ack,
+            self.persist,
+            self.keepalive,
+            self.time_wait,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn shift(&mut self, old: Instant, new: Instant) {
+        for t in [
+            &mut self.retransmit,
+            &mut self.delayed_ack,
+            &mut self.persist,
+            &mut self.keepalive,
+            &mut self.time_wait,
+        ] {
+            *t = t.map(|at| rebase(at, old, new));
+        }
+    }
+}
+
+/// Moves `at` from a clock where it is `now == old` to one where `now == new`.
+pub(crate) fn rebase(at: Instant, old: Instant, new: Instant) -> Instant {
+    let delta = at.total_micros() - old.total_micros();
+    Instant::from_micros(new.total_micros().saturating_add(delta))
+}
+
+/// Options the peer offered that both sides use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Negotiated {
+    /// The peer's MSS (what we may send).
+    pub(crate) send_mss: u16,
+    /// Shift applied to windows the peer advertises.
+    pub(crate) send_wscale: u8,
+    /// Shift applied to windows we advertise.
+    pub(crate) recv_wscale: u8,
+    /// Timestamps in use.
+    pub(crate) timestamps: bool,
+    /// SACK in use.
+    pub(crate) sack: bool,
+}
+
+/// A TCP connection.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Connection {
+    pub(crate) tuple: FourTuple,
+    pub(crate) state: State,
+    pub(crate) config: TcpConfig,
+    pub(crate) opts: Negotiated,
+    pub(crate) iss: Seq,
+    pub(crate) irs: Seq,
+
+    // Send side, in sequence offsets from ISS.
+    pub(crate) send: SendBuffer,
+    pub(crate) snd_una: u64,
+    pub(crate) snd_nxt: u64,
+    pub(crate) snd_max: u64,
+    pub(crate) fin_queued: bool,
+    pub(crate) snd_wnd: u64,
+    pub(crate) max_snd_wnd: u64,
+    pub(crate) snd_wl1: Seq,
+    pub(crate) snd_wl2: Seq,
+
+    // Receive side, in sequence offsets from IRS.
+    pub(crate) recv: RecvBuffer,
+    /// Data offset of the peer's FIN, once seen (possibly out of order).
+    pub(crate) peer_fin_at: Option<u64>,
+    pub(crate) peer_fin_done: bool,
+    pub(crate) last_ack_sent: u64,
+    /// Right edge of the last window we advertised, as a data offset.
+    pub(crate) last_edge_sent: u64,
+
+    // Timestamps (RFC 7323): our TSval = now in ms + ts_offset.
+    pub(crate) ts_offset: u32,
+    pub(crate) ts_recent: u32,
+
+    // Loss detection and recovery.
+    pub(crate) rtt: RttEstimator,
+    pub(crate) cc: Congestion,
+    pub(crate) rtt_timing: Option<(u64, Instant)>,
+    pub(crate) dupacks: u32,
+    pub(crate) in_recovery: bool,
+    pub(crate) recovery_point: u64,
+    pub(crate) high_rxt: u64,
+    /// SACKed ranges above SND.UNA, sorted and merged (RFC 6675 scoreboard).
+    pub(crate) sacked: Vec<(u64, u64)>,
+    pub(crate) retries: u32,
+    pub(crate) probes: u32,
+    pub(crate) last_recv: Instant,
+
+    pub(crate) timers: Timers,
+    pub(crate) ack_now: bool,
+    pub(crate) acks_owed: u32,
+    pub(crate) rst_pending: bool,
+    /// For a RST answering an unacceptable ACK: its sequence number (= SEG.ACK), no ACK.
+    pub(crate) rst_seq_override: Option<Seq>,
+    pub(crate) probe_pending: bool,
+    pub(crate) syn_needed: bool,
+    pub(crate) frozen: bool,
+    pub(crate) error: Option<TcpError>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) stats: ConnStats,
+}
+
+/// TSval clock: milliseconds.
+pub(crate) fn ts_clock(now: Instant) -> u32 {
+    (now.total_micros() / 1000) as u32
+}
+
+impl Connection {
+    fn new(config: &TcpConfig, tuple: FourTuple, iss: Seq, now: Instant, state: State) -> Self {
+        let mss = config.announced_mss();
+        Connection {
+            tuple,
+            state,
+            config: config.clone(),
+            opts: Negotiated {
+                send_mss: 536,
+                send_wscale: 0,
+                recv_wscale: 0,
+                timestamps: false,
+                sack: false,
+            },
+            iss,
+            irs: Seq(0),
+            send: SendBuffer::new(config.send_buffer),
+            snd_una: 0,
+            snd_nxt: 0,
+            snd_max: 0,
+            fin_queued: false,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: Seq(0),
+            recv: RecvBuffer::new(config.recv_buffer),
+            peer_fin_at: None,
+            peer_fin_done: false,
+            last_ack_sent: 0,
+            last_edge_sent: 0,
+            ts_offset: iss.0.rotate_left(13),
+            ts_recent: 0,
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
+            cc: Congestion::new(config.congestion, mss, config.initial_window_segments),
+            rtt_timing: None,
+            dupacks: 0,
+            in_recovery: false,
+            recovery_point: 0,
+            high_rxt: 0,
+            sacked: Vec::new(),
+            retries: 0,
+            probes: 0,
+            last_recv: now,
+            timers: Timers::default(),
+            ack_now: false,
+            acks_owed: 0,
+            rst_pending: false,
+            rst_seq_override: None,
+            probe_pending: false,
+            syn_needed: true,
+            frozen: false,
+            error: None,
+            events: VecDeque::new(),
+            stats: ConnStats::default(),
+        }
+    }
+
+    /// An active open: the first `poll_transmit` sends the SYN.
+    pub fn connect(config: &TcpConfig, tuple: FourTuple, iss: Seq, now: Instant) -> Self {
+        Connection::new(config, tuple, iss, now, State::SynSent)
+    }
+
+    /// A passive open from a received SYN: the first `poll_transmit` sends the SYN-ACK.
+    pub fn accept(
+        config: &TcpConfig,
+        tuple: FourTuple,
+        iss: Seq,
+        now: Instant,
+        syn: &TcpRepr<'_>,
+    ) -> Self {
+        let mut c = Connection::new(config, tuple, iss, now, State::SynReceived);
+        c.take_syn_options(syn);
+        c.irs = Seq::from(syn.seq_number);
+        c.snd_wnd = u64::from(syn.window_len); // never scaled in a SYN (RFC 7323 §2.2)
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = c.irs;
+        c.ts_recent = syn.timestamp.map_or(0, |t| t.tsval);
+        c.last_recv = now;
+        c
+    }
+
+    /// A connection established from a valid SYN cookie (RFC 4987): no options but MSS.
+    pub(crate) fn from_cookie(
+        config: &TcpConfig,
+        tuple: FourTuple,
+        iss: Seq,
+        irs: Seq,
+        mss: u16,
+        now: Instant,
+        ack: &TcpRepr<'_>,
+    ) -> Self {
+        let mut c = Connection::new(config, tuple, iss, now, State::Established);
+        c.opts.send_mss = mss.min(config.announced_mss());
+        c.cc.set_mss(c.opts.send_mss, config.initial_window_segments);
+        c.irs = irs;
+        c.snd_una = 1;
+        c.snd_nxt = 1;
+        c.snd_max = 1;
+        c.snd_wnd = u64::from(ack.window_len);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = Seq::from(ack.seq_number);
+        c.snd_wl2 = ack.ack_number.map(Seq::from).unwrap_or(iss.wrapping_add(1));
+        c.syn_needed = false;
+        c.last_ack_sent = 1;
+        c.events.push_back(Event::Connected);
+        c
+    }
+
+    fn take_syn_options(&mut self, syn: &TcpRepr<'_>) {
+        let cfg = &self.config;
+        let mss = syn
+            .max_seg_size
+            .unwrap_or(536)
+            .clamp(64, cfg.announced_mss().max(64));
+        self.opts.send_mss = mss;
+        if let (true, Some(ws)) = (cfg.window_scaling, syn.window_scale) {
+            self.opts.send_wscale = ws.min(14);
+            self.opts.recv_wscale = cfg.window_scale();
+        } else {
+            self.opts.send_wscale = 0;
+            self.opts.recv_wscale = 0;
+        }
+        self.opts.timestamps = cfg.timestamps && syn.timestamp.is_some();
+        self.opts.sack = cfg.sack && syn.sack_permitted;
+        // MSS includes no TCP options: leave room for timestamps (12) and SACK (up to 28
+        // when blocks ride on data, which we cap at 3 blocks with timestamps).
+        self.cc
+            .set_mss(self.effective_mss(), cfg.initial_window_segments);
+    }
+
+    /// Payload bytes per full segment: the peer's MSS minus the options we put on data.
+    pub(crate) fn effective_mss(&self) -> u16 {
+        let ts = if self.opts.timestamps { 12 } else { 0 };
+        self.opts.send_mss.saturating_sub(ts).max(1)
+    }
+
+    /// The 4-tuple.
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    /// The state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ConnStats {
+        self.stats
+    }
+
+    /// The next event for the application, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the connection is frozen for a handoff.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// The smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// Congestion window in bytes.
+    pub fn cwnd(&self) -> u64 {
+        self.cc.cwnd
+    }
+
+    /// Whether loss recovery (fast retransmit) is under way.
+    pub fn in_recovery(&self) -> bool {
+        self.in_recovery
+    }
+
+    /// The peer's receive window in bytes.
+    pub fn peer_window(&self) -> u64 {
+        self.snd_wnd
+    }
+
+    /// Bytes queued but not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.send.len()
+    }
+
+    /// Bytes that can be read now.
+    pub fn recv_queue(&self) -> usize {
+        self.recv.readable()
+    }
+
+    /// Whether the peer has closed its side and every byte has been read.
+    pub fn is_read_closed(&self) -> bool {
+        self.peer_fin_done && self.recv.readable() == 0
+    }
+
+    /// Whether the connection can be removed.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Queues bytes for sending; returns how many fit in the send buffer.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if !self.state.can_send() || self.fin_queued {
+            return Err(TcpError::Closed);
+        }
+        Ok(self.send.push(data))
+    }
+
+    /// Free space in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        if self.state.can_send() && !self.fin_queued {
+            self.send.free()
+        } else {
+            0
+        }
+    }
+
+    /// Reads in-order bytes; `Ok(0)` with a non-empty `buf` means the peer closed.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
+        let n = self.recv.read(buf);
+        if n == 0 {
+            if let Some(e) = self.error {
+                return Err(e);
+            }
+        }
+        // A window update once the right edge moved by two segments or half the buffer
+        // (RFC 9293 §3.8.6.2.2, receiver-side silly window avoidance).
+        let edge = self.recv.next() + self.advertisable_window();
+        let mss = u64::from(self.config.announced_mss());
+        let threshold = (2 * mss).min(self.recv.capacity() as u64 / 2);
+        if n > 0 && self.state.can_receive() && edge >= self.last_edge_sent + threshold {
+            self.ack_now = true;
+        }
+        Ok(n)
+    }
+
+    /// Closes our side after all queued data (FIN).
+    pub fn close(&mut self) {
+        match self.state {
+            State::SynSent => self.enter_closed(None),
+            // Our FIN follows the handshake: the state moves on when our SYN is acked.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Aborts with a RST.
+    pub fn abort(&mut self) {
+        if self.state.is_synchronized() || self.state == State::SynReceived {
+            self.rst_pending = true;
+        }
+        self.enter_closed(None);
+    }
+
+    /// Stops all transmission and input processing, for a handoff (DESIGN.md).
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// Resumes after a handoff that did not happen.
+    pub fn thaw(&mut self) {
+        self.frozen = false;
+    }
+
+    fn enter_closed(&mut self, error: Option<TcpError>) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            if let Some(e) = error {
+                self.error = Some(e);
+                self.events.push_back(match e {
+                    TcpError::Reset => Event::Reset,
+                    _ => Event::TimedOut,
+                });
+            }
+            self.events.push_back(Event::Closed);
+        }
+        self.timers = Timers::default();
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.timers = Timers {
+            time_wait: Some(now + self.config.time_wait),
+            ..Timers::default()
+        };
+    }
+
+    // ---- sequence mapping -------------------------------------------------------------
+
+    /// Our sequence number at send offset `off`.
+    pub(crate) fn seq_at(&self, off: u64) -> Seq {
+        self.iss.wrapping_add(off as u32)
+    }
+
+    /// The send offset of a sequence number near SND.UNA.
+    fn send_off(&self, seq: Seq) -> i64 {
+        self.snd_una as i64 + i64::from(seq.diff(self.seq_at(self.snd_una)))
+    }
+
+    /// RCV.NXT as a receive offset (SYN = 0, data byte n = 1 + n, FIN after the data).
+    pub(crate) fn rcv_nxt(&self) -> u64 {
+        1 + self.recv.next() + u64::from(self.peer_fin_done)
+    }
+
+    /// The peer's sequence number at receive offset `off`.
+    pub(crate) fn rcv_seq_at(&self, off: u64) -> Seq {
+        self.irs.wrapping_add(off as u32)
+    }
+
+    fn recv_off(&self, seq: Seq) -> i64 {
+        let nxt = self.rcv_nxt();
+        nxt as i64 + i64::from(seq.diff(self.rcv_seq_at(nxt)))
+    }
+
+    /// Send offset of our FIN, if queued.
+    pub(crate) fn fin_off(&self) -> Option<u64> {
+        self.fin_queued.then(|| 1 + self.send.end())
+    }
+
+    /// The window we can advertise, in bytes.
+    pub(crate) fn advertisable_window(&self) -> u64 {
+        self.recv.window() as u64
+    }
+
+    // ---- input ------------------------------------------------------------------------
+
+    /// Processes one segment from the peer (RFC 9293 §3.10.7).
+    pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        if self.frozen || self.state == State::Closed {
+            return;
+        }
+        self.stats.segs_in += 1;
+        match self.state {
+            State::SynSent => self.handle_syn_sent(now, seg),
+            _ => self.handle_synchronized(now, seg),
+        }
+    }
+
+    fn handle_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let ack = seg.ack_number.map(Seq::from);
+        if let Some(a) = ack {
+            // RFC 9293 §3.10.7.3: an ACK outside (ISS, SND.NXT] gets a RST (unless RST).
+            if a.diff(self.iss) <= 0 || a.diff(self.seq_at(self.snd_max)) > 0 {
+                if seg.control != TcpControl::Rst {
+                    self.rst_pending = true;
+                    self.rst_seq_override = Some(a);
+                }
+                return;
+            }
+        }
+        if seg.control == TcpControl::Rst {
+            if ack.is_some() {
+                self.enter_closed(Some(TcpError::Reset));
+            }
+            return;
+        }
+        if seg.control != TcpControl::Syn {
+            return;
+        }
+        self.take_syn_options(seg);
+        self.irs = Seq::from(seg.seq_number);
+        self.ts_recent = seg.timestamp.map_or(0, |t| t.tsval);
+        self.snd_wnd = u64::from(seg.window_len);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = self.irs;
+        self.last_recv = now;
+        self.ack_now = true;
+        if ack.is_some() {
+            // Our SYN is acknowledged.
+            self.snd_una = 1;
+            self.snd_wl2 = ack.unwrap_or(self.iss);
+            self.syn_acked(now);
+            self.state = State::Established;
+            self.events.push_back(Event::Connected);
+        } else {
+            // Simultaneous open: SYN-RECEIVED, resend our SYN with an ACK.
+            self.state = State::SynReceived;
+            self.syn_needed = true;
+            self.snd_nxt = 0;
+        }
+    }
+
+    fn syn_acked(&mut self, now: Instant) {
+        if let Some((off, sent)) = self.rtt_timing.take() {
+            if off == 0 {
+                self.rtt.sample(now.saturating_since(sent));
+            }
+        }
+        self.retries = 0;
+        self.timers.retransmit = None;
+        if self.snd_nxt < 1 {
+            self.snd_nxt = 1;
+        }
+        self.snd_max = self.snd_max.max(1);
+        self.syn_needed = false;
+    }
+
+    fn handle_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let seq = Seq::from(seg.seq_number);
+        let syn = seg.control == TcpControl::Syn;
+        let fin = seg.control == TcpControl::Fin;
+        let rst = seg.control == TcpControl::Rst;
+        let seg_start = self.recv_off(seq);
+        let seg_len = seg.payload.len() as u64 + u64::from(syn) + u64::from(fin);
+        let rcv_nxt = self.rcv_nxt() as i64;
+        let window = self.advertisable_window() as i64;
+
+        // RFC 7323 §5.3: PAWS, before the sequence check.
+        if self.opts.timestamps && !rst {
+            if let Some(ts) = seg.timestamp {
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0
+                    && self.state != State::SynReceived
+                {
+                    self.stats.paws_drops += 1;
+                    self.ack_now = true;
+                    return;
+                }
+            }
+        }
+
+        // RFC 9293 §3.10.7.4: segment acceptability.
+        let acceptable = if seg_len == 0 {
+            if window == 0 {
+                seg_start == rcv_nxt
+            } else {
+                seg_start >= rcv_nxt && seg_start < rcv_nxt + window
+            }
+        } else if window == 0 {
+            false
+        } else {
+            let end = seg_start + seg_len as i64 - 1;
+            (seg_start >= rcv_nxt && seg_start < rcv_nxt + window)
+                || (end >= rcv_nxt && end < rcv_nxt + window)
+        };
+        // A SYN-RECEIVED peer retransmitting its SYN: answer with the SYN-ACK again.
+        if self.state == State::SynReceived && syn && seq == self.irs && seg.ack_number.is_none() {
+            self.syn_needed = true;
+            self.snd_nxt = 0;
+            return;
+        }
+        // Zero window: still take ACK and RST from an in-sequence segment.
+        let zero_window_in_seq = window == 0 && seg_start == rcv_nxt;
+        if !acceptable && !zero_window_in_seq {
+            self.stats.out_of_window += 1;
+            if !rst {
+                self.ack_now = true;
+            }
+            return;
+        }
+
+        if rst {
+            // RFC 5961 §3.2: only an exact RCV.NXT resets; anything else in window gets a
+            // challenge ACK.
+            if seg_start == rcv_nxt {
+                self.enter_closed(Some(TcpError::Reset));
+            } else {
+                self.challenge_ack();
+            }
+            return;
+        }
+
+        if syn {
+            // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK.
+            self.challenge_ack();
+            return;
+        }
+
+        let Some(ack) = seg.ack_number.map(Seq::from) else {
+            return;
+        };
+        self.last_recv = now;
+        self.probes = 0;
+        if self.config.keepalive.is_some() {
+            self.timers.keepalive = self.config.keepalive.map(|k| now + k);
+        }
+
+        // RFC 7323 §4.3: remember the timestamp to echo.
+        if let (true, Some(ts)) = (self.opts.timestamps, seg.timestamp) {
+            let last = self.last_ack_sent as i64;
+            if seg_start <= last && last < seg_start + seg_len.max(1) as i64 {
+                self.ts_recent = ts.tsval;
+            }
+        }
+
+        let ack_off = self.send_off(ack);
+        if self.state == State::SynReceived {
+            if ack_off >= 1 && ack_off as u64 <= self.snd_max {
+                self.snd_una = 1;
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                self.snd_wnd = u64::from(seg.window_len) << self.opts.send_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.syn_acked(now);
+                self.state = if self.fin_queued {
+                    State::FinWait1
+                } else {
+                    State::Established
+                };
+                self.events.push_back(Event::Connected);
+            } else {
+                self.rst_pending = true;
+                self.rst_seq_override = Some(ack);
+                return;
+            }
+        }
+
+        if !self.process_ack(now, seg, seq, ack, ack_off) {
+            return;
+        }
+
+        // Text (RFC 9293 §3.10.7.4, seventh step).
+        if !seg.payload.is_empty() && self.state.can_receive() && window > 0 {
+            let data_off = (seg_start - 1).max(0) as u64;
+            let skip = ((rcv_nxt - seg_start).max(0) as usize).min(seg.payload.len());
+            let off = data_off + skip as u64;
+            let had_gaps = self.recv.has_gaps();
+            let advanced = self.recv.insert(off, &seg.payload[skip..]);
+            if advanced > 0 {
+                self.events.push_back(Event::Readable);
+            }
+            if seg_start != rcv_nxt || had_gaps || self.recv.has_gaps() {
+                // Out of order, or filling a gap: ACK at once (RFC 5681 §4.2).
+                self.ack_now = true;
+            } else {
+                self.acks_owed += 1;
+                match self.config.delayed_ack {
+                    Some(delay) if self.acks_owed < 2 => {
+                        if self.timers.delayed_ack.is_none() {
+                            self.timers.delayed_ack = Some(now + delay);
+                        }
+                    }
+                    _ => self.ack_now = true,
+                }
+            }
+        } else if !seg.payload.is_empty() {
+            self.ack_now = true;
+        }
+
+        if fin && !self.peer_fin_done {
+            let fin_data_off = (seg_start - 1).max(0) as u64 + seg.payload.len() as u64;
+            self.peer_fin_at = Some(fin_data_off);
+            self.ack_now = true;
+        }
+        self.maybe_take_fin(now);
+    }
+
+    /// Processes the ACK field; returns false when the segment must be dropped.
+    fn process_ack(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        seq: Seq,
+        ack: Seq,
+        ack_off: i64,
+    ) -> bool {
+        // RFC 5961 §5.2: acceptable ACKs are in [SND.UNA - MAX.SND.WND, SND.NXT].
+        if ack_off > self.snd_max as i64 {
+            self.ack_now = true;
+            return false;
+        }
+        if ack_off < self.snd_una as i64 - self.max_snd_wnd as i64 {
+            self.challenge_ack();
+            return false;
+        }
+        let ack_off = ack_off.max(0) as u64;
+        let window = u64::from(seg.window_len) << self.opts.send_wscale;
+        let sack_grew = self.take_sack_blocks(seg);
+
+        if ack_off > self.snd_una {
+            self.new_ack(now, ack_off);
+        } else if ack_off == self.snd_una
+            && self.snd_max > self.snd_una
+            && seg.payload.is_empty()
+            && seg.control == TcpControl::None
+            && (window == self.snd_wnd || sack_grew)
+        {
+            self.duplicate_ack();
+        }
+
+        // RFC 9293 §3.10.7.4: window update.
+        if self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0) {
+            let was_zero = self.snd_wnd == 0;
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if window > 0 && was_zero {
+                self.timers.persist = None;
+            }
+        }
+
+        // Our FIN acknowledged?
+        if let Some(fin) = self.fin_off() {
+            if self.snd_una > fin {
+                match self.state {
+                    State::FinWait1 => self.state = State::FinWait2,
+                    State::Closing => self.enter_time_wait(now),
+                    State::LastAck => {
+                        self.enter_closed(None);
+                        return false;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        true
+    }
+
+    fn new_ack(&mut self, now: Instant, ack_off: u64) {
+        let acked = ack_off - self.snd_una;
+        if let Some((off, sent)) = self.rtt_timing {
+            if ack_off > off {
+                // Karn's rule: `rtt_timing` is cleared whenever anything is retransmitted.
+                self.rtt.sample(now.saturating_since(sent));
+                self.rtt_timing = None;
+            }
+        }
+        let old_una = self.snd_una;
+        self.snd_una = ack_off;
+        self.send
+            .ack_to(ack_off.saturating_sub(1).min(self.send.end()));
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        self.high_rxt = self.high_rxt.max(self.snd_una);
+        self.sacked.retain_mut(|r| {
+            r.0 = r.0.max(ack_off);
+            r.0 < r.1
+        });
+        self.retries = 0;
+        if self.in_recovery {
+            if ack_off >= self.recovery_point {
+                // Full acknowledgement: leave recovery (RFC 6582 §3.2 step 3).
+                self.in_recovery = false;
+                self.dupacks = 0;
+                self.cc.cwnd = self.cc.ssthresh.max(u64::from(self.effective_mss()));
+            } else if !self.opts.sack || self.sacked.is_empty() {
+                // Partial acknowledgement (RFC 6582 §3.2 step 4): resend the next segment.
+                self.high_rxt = self.snd_una;
+                self.dupacks = self
+                    .dupacks
+                    .saturating_sub((acked / u64::from(self.effective_mss())) as u32);
+            }
+        } else {
+            self.dupacks = 0;
+            let syn_or_fin = u64::from(old_una == 0);
+            self.cc.on_ack(now, acked - syn_or_fin, self.rtt.srtt());
+        }
+        self.timers.retransmit = if self.snd_una < self.snd_max {
+            Some(now + self.rtt.rto())
+        } else {
+            None
+        };
+        if self.send.free() > 0 && self.state.can_send() {
+            self.events.push_back(Event::Writable);
+        }
+    }
+
+    fn duplicate_ack(&mut self) {
+        self.dupacks += 1;
+        let mss = u64::from(self.effective_mss());
+        let sacked_bytes: u64 = self.sacked.iter().map(|r| r.1 - r.0).sum();
+        let trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes >= 3 * mss);
+        // RFC 6582 §3.2 step 2: only when SND.UNA passed the last recovery point.
+        if trigger && !self.in_recovery && self.snd_una >= self.recovery_point.min(self.snd_una) {
+            let flight = self.snd_max - self.snd_una;
+            self.in_recovery = true;
+            self.recovery_point = self.snd_max;
+            self.high_rxt = self.snd_una;
+            self.cc.on_fast_loss(flight);
+            self.stats.fast_recoveries += 1;
+            self.rtt_timing = None;
+        }
+    }
+
+    /// Merges SACK blocks into the scoreboard; returns whether it learned anything.
+    fn take_sack_blocks(&mut self, seg: &TcpRepr<'_>) -> bool {
+        if !self.opts.sack {
+            return false;
+        }
+        let mut grew = false;
+        for (left, right) in seg.sack_ranges.iter().flatten() {
+            let l = self.send_off(Seq(*left));
+            let r = self.send_off(Seq(*right));
+            // Ignore blocks that are invalid or not above SND.UNA (RFC 2018, D-SACK).
+            if r <= l || l < self.snd_una as i64 || r > self.snd_max as i64 {
+                continue;
+            }
+            grew |= insert_range(&mut self.sacked, (l as u64, r as u64));
+        }
+        grew
+    }
+
+    fn maybe_take_fin(&mut self, now: Instant) {
+        let Some(at) = self.peer_fin_at else {
+            return;
+        };
+        if self.peer_fin_done || self.recv.next() != at {
+            return;
+        }
+        self.peer_fin_done = true;
+        self.ack_now = true;
+        self.events.push_back(Event::PeerClosed);
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                if self.fin_off().is_some_and(|f| self.snd_una > f) {
+                    self.enter_time_wait(now);
+                } else {
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            State::TimeWait => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    fn challenge_ack(&mut self) {
+        self.stats.challenge_acks += 1;
+        self.ack_now = true;
+    }
+
+    // ---- timers -----------------------------------------------------------------------
+
+    /// When the connection next needs `handle_timeout`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.frozen {
+            return None;
+        }
+        self.timers.earliest()
+    }
+
+    /// Fires expired timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.frozen {
+            return;
+        }
+        if self.timers.time_wait.is_some_and(|t| t <= now) {
+            self.enter_closed(None);
+            return;
+        }
+        if self.timers.delayed_ack.is_some_and(|t| t <= now) {
+            self.timers.delayed_ack = None;
+            self.ack_now = true;
+        }
+        if self.timers.retransmit.is_some_and(|t| t <= now) {
+            self.timers.retransmit = None;
+            self.on_retransmit_timeout(now);
+        }
+        if self.timers.persist.is_some_and(|t| t <= now) {
+            self.timers.persist = None;
+            self.probes += 1;
+            if self.probes > self.config.max_retransmissions {
+                self.enter_closed(Some(TcpError::TimedOut));
+                return;
+            }
+            self.probe_pending = true;
+            self.rtt.back_off();
+        }
+        if self.timers.keepalive.is_some_and(|t| t <= now) {
+            self.timers.keepalive = None;
+            if self.probes >= self.config.keepalive_probes {
+                self.enter_closed(Some(TcpError::TimedOut));
+                return;
+            }
+            self.probes += 1;
+            self.probe_pending = true;
+            self.timers.keepalive = Some(now + self.config.keepalive_interval);
+        }
+    }
+
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        self.retries += 1;
+        self.stats.timeouts += 1;
+        if self.retries > self.config.max_retransmissions {
+            self.enter_closed(Some(TcpError::TimedOut));
+            return;
+        }
+        self.rtt.back_off();
+        self.rtt_timing = None;
+        if !self.state.is_synchronized() {
+            self.syn_needed = true;
+            self.snd_nxt = 0;
+            return;
+        }
+        let flight = self.snd_max - self.snd_una;
+        self.cc.on_timeout(flight);
+        // RFC 6582 §4: after a timeout, recover = the highest sequence sent.
+        self.recovery_point = self.snd_max;
+        self.in_recovery = false;
+        self.dupacks = 0;
+        self.sacked.clear();
+        self.snd_nxt = self.snd_una;
+        self.high_rxt = self.snd_una;
+        let _ = now;
+    }
+
+    // ---- handoff ------------------------------------------------------------------------
+
+    /// Shifts every stored time from a clock reading `old` to one reading `new`, and keeps
+    /// the TSval clock going forward (RFC 7323 §5.4: the peer's PAWS check must pass).
+    pub(crate) fn rebase_clock(&mut self, old: Instant, new: Instant) {
+        let old_ts = ts_clock(old).wrapping_add(self.ts_offset);
+        // +1: every TSval after the move is strictly newer than any before it.
+        self.ts_offset = old_ts.wrapping_add(1).wrapping_sub(ts_clock(new));
+        self.timers.shift(old, new);
+        self.rtt_timing = self.rtt_timing.map(|(o, t)| (o, rebase(t, old, new)));
+        self.last_recv = rebase(self.last_recv, old, new);
+        self.cc.rebase(old, new);
+    }
+}
+
+/// Inserts `r` into sorted, merged `ranges`; returns whether coverage grew.
+fn insert_range(ranges: &mut Vec<(u64, u64)>, r: (u64, u64)) -> bool {
+    let before: u64 = ranges.iter().map(|x| x.1 - x.0).sum();
+    ranges.push(r);
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for x in ranges.drain(..) {
+        match merged.last_mut() {
+            Some(last) if x.0 <= last.1 => last.1 = last.1.max(x.1),
+            _ => merged.push(x),
+        }
+    }
+    *ranges = merged;
+    let after: u64 = ranges.iter().map(|x| x.1 - x.0).sum();
+    after > before
+}

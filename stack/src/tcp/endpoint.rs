@@ -1,0 +1,434 @@
+//! The TCP endpoint: demultiplexes segments to connections by 4-tuple, listens, picks
+//! initial sequence numbers (RFC 6528), answers with SYN cookies when a listener's backlog
+//! is full (RFC 4987), and resets segments for which there is no connection
+//! (RFC 9293 §3.10.7.1).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::Ipv6Addr;
+
+use ring::hmac;
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr};
+
+use crate::rand::RandomSource;
+use crate::time::Instant;
+
+use super::config::TcpConfig;
+use super::connection::Connection;
+use super::seq::Seq;
+use super::types::{FourTuple, State};
+
+/// MSS values a SYN cookie can encode (3 bits), largest last.
+const COOKIE_MSS: [u16; 8] = [536, 1024, 1200, 1220, 1360, 1400, 1416, 1440];
+/// A SYN cookie's clock ticks every 64 s.
+const COOKIE_TICK_MICROS: i64 = 64_000_000;
+
+/// A segment written by [`Endpoint::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Whose segment (local = source, remote = destination).
+    pub tuple: FourTuple,
+    /// Length of the TCP segment in the buffer.
+    pub len: usize,
+}
+
+/// Why a connection could not be opened or inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// A connection with this 4-tuple exists.
+    #[error("a connection {0} already exists")]
+    TupleInUse(FourTuple),
+}
+
+/// Endpoint counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// SYN-ACKs sent with a cookie instead of state.
+    pub syn_cookies_sent: u64,
+    /// Connections established from a valid cookie.
+    pub syn_cookies_accepted: u64,
+    /// ACKs whose cookie did not verify.
+    pub syn_cookies_rejected: u64,
+    /// RSTs sent for segments with no connection.
+    pub resets_sent: u64,
+}
+
+/// Many connections behind one set of addresses.
+pub struct Endpoint {
+    config: TcpConfig,
+    isn_key: hmac::Key,
+    cookie_key: hmac::Key,
+    listeners: BTreeSet<u16>,
+    connections: HashMap<FourTuple, Connection>,
+    /// Connections that may have something to send.
+    dirty: BTreeSet<FourTuple>,
+    /// Half-open (SYN-RECEIVED) connections per listening port.
+    half_open: BTreeMap<u16, usize>,
+    accept_queue: VecDeque<FourTuple>,
+    control: VecDeque<(FourTuple, ControlSegment)>,
+    stats: EndpointStats,
+}
+
+/// A stateless segment to send (RST, or a cookie SYN-ACK).
+#[derive(Debug, Clone, Copy)]
+struct ControlSegment {
+    control: TcpControl,
+    seq: Seq,
+    ack: Option<Seq>,
+    mss: Option<u16>,
+}
+
+impl Endpoint {
+    /// An endpoint whose ISN and cookie secrets come from `rng`.
+    pub fn new(config: TcpConfig, rng: &mut dyn RandomSource) -> Self {
+        let mut isn = [0u8; 32];
+        let mut cookie = [0u8; 32];
+        rng.fill(&mut isn);
+        rng.fill(&mut cookie);
+        Endpoint {
+            config,
+            isn_key: hmac::Key::new(hmac::HMAC_SHA256, &isn),
+            cookie_key: hmac::Key::new(hmac::HMAC_SHA256, &cookie),
+            listeners: BTreeSet::new(),
+            connections: HashMap::new(),
+            dirty: BTreeSet::new(),
+            half_open: BTreeMap::new(),
+            accept_queue: VecDeque::new(),
+            control: VecDeque::new(),
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// The configuration new connections get.
+    pub fn config(&self) -> &TcpConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Accepts connections to `port` on any local address.
+    pub fn listen(&mut self, port: u16) {
+        self.listeners.insert(port);
+    }
+
+    /// Stops accepting connections to `port`.
+    pub fn unlisten(&mut self, port: u16) {
+        self.listeners.remove(&port);
+    }
+
+    /// RFC 6528: ISN = M + F(local, lport, remote, rport, secret), M a 4 µs clock.
+    pub fn initial_sequence(&self, now: Instant, tuple: &FourTuple) -> Seq {
+        let tag = hmac::sign(&self.isn_key, &tuple_bytes(tuple, &[]));
+        let f = u32::from_be_bytes([
+            tag.as_ref()[0],
+            tag.as_ref()[1],
+            tag.as_ref()[2],
+            tag.as_ref()[3],
+        ]);
+        Seq(((now.total_micros() / 4) as u32).wrapping_add(f))
+    }
+
+    /// Opens a connection; its SYN goes out with the next `poll_transmit`.
+    pub fn connect(&mut self, now: Instant, tuple: FourTuple) -> Result<FourTuple, EndpointError> {
+        if self.connections.contains_key(&tuple) {
+            return Err(EndpointError::TupleInUse(tuple));
+        }
+        let iss = self.initial_sequence(now, &tuple);
+        self.connections
+            .insert(tuple, Connection::connect(&self.config, tuple, iss, now));
+        self.dirty.insert(tuple);
+        Ok(tuple)
+    }
+
+    /// The next established connection from a listener, if any.
+    pub fn accept(&mut self) -> Option<FourTuple> {
+        self.accept_queue.pop_front()
+    }
+
+    /// A connection, for reading its state.
+    pub fn connection(&self, tuple: &FourTuple) -> Option<&Connection> {
+        self.connections.get(tuple)
+    }
+
+    /// A connection, for sending, receiving or closing.
+    pub fn connection_mut(&mut self, tuple: &FourTuple) -> Option<&mut Connection> {
+        let c = self.connections.get_mut(tuple)?;
+        self.dirty.insert(*tuple);
+        Some(c)
+    }
+
+    /// The 4-tuples of all connections.
+    pub fn tuples(&self) -> impl Iterator<Item = &FourTuple> {
+        self.connections.keys()
+    }
+
+    /// Number of connections.
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Whether there are no connections.
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+
+    /// Takes a connection out (e.g. after a handoff committed).
+    pub fn remove(&mut self, tuple: &FourTuple) -> Option<Connection> {
+        self.dirty.remove(tuple);
+        let c = self.connections.remove(tuple)?;
+        if c.state() == State::SynReceived {
+            self.half_open_done(tuple.local_port);
+        }
+        Some(c)
+    }
+
+    /// Puts a connection in (e.g. one restored from a snapshot).
+    pub fn insert(&mut self, connection: Connection) -> Result<(), EndpointError> {
+        let tuple = connection.tuple();
+        if self.connections.contains_key(&tuple) {
+            return Err(EndpointError::TupleInUse(tuple));
+        }
+        self.connections.insert(tuple, connection);
+        self.dirty.insert(tuple);
+        Ok(())
+    }
+
+    fn half_open_done(&mut self, port: u16) {
+        if let Some(n) = self.half_open.get_mut(&port) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Processes a segment from `src` to `dst` (`src` is the peer). For Mobile IPv6 these
+    /// are the home-address-level addresses (after RH2/HAO translation).
+    pub fn handle_segment(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        seg: &TcpRepr<'_>,
+    ) {
+        let tuple = FourTuple {
+            local: dst,
+            local_port: seg.dst_port,
+            remote: src,
+            remote_port: seg.src_port,
+        };
+        if let Some(conn) = self.connections.get_mut(&tuple) {
+            let before = conn.state();
+            conn.handle_segment(now, seg);
+            let after = conn.state();
+            if before == State::SynReceived && after != State::SynReceived {
+                self.half_open_done(tuple.local_port);
+                if after.is_synchronized() {
+                    self.accept_queue.push_back(tuple);
+                }
+            }
+            self.dirty.insert(tuple);
+            return;
+        }
+        if self.listeners.contains(&seg.dst_port) {
+            match (seg.control, seg.ack_number) {
+                (TcpControl::Syn, None) => return self.handle_listen_syn(now, tuple, seg),
+                (TcpControl::None | TcpControl::Psh, Some(ack))
+                    if self.try_cookie(now, tuple, seg, Seq::from(ack)) =>
+                {
+                    return;
+                }
+                (TcpControl::Rst, _) => return,
+                _ => {}
+            }
+        }
+        self.reset_for(tuple, seg);
+    }
+
+    fn handle_listen_syn(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr<'_>) {
+        let pending = self.half_open.get(&tuple.local_port).copied().unwrap_or(0);
+        if pending >= self.config.accept_backlog {
+            return self.send_cookie(now, tuple, seg);
+        }
+        let iss = self.initial_sequence(now, &tuple);
+        let conn = Connection::accept(&self.config, tuple, iss, now, seg);
+        self.connections.insert(tuple, conn);
+        *self.half_open.entry(tuple.local_port).or_default() += 1;
+        self.dirty.insert(tuple);
+    }
+
+    fn cookie_hash(&self, tuple: &FourTuple, tick: u32, irs: Seq) -> u32 {
+        let mut extra = [0u8; 8];
+        extra[..4].copy_from_slice(&tick.to_be_bytes());
+        extra[4..].copy_from_slice(&irs.0.to_be_bytes());
+        let tag = hmac::sign(&self.cookie_key, &tuple_bytes(tuple, &extra));
+        u32::from_be_bytes([
+            tag.as_ref()[0],
+            tag.as_ref()[1],
+            tag.as_ref()[2],
+            tag.as_ref()[3],
+        ])
+    }
+
+    /// RFC 4987 §3.6: the ISN encodes a 5-bit time counter, a 3-bit MSS index and a 24-bit
+    /// keyed hash of the 4-tuple, the counter and the peer's ISN.
+    fn send_cookie(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr<'_>) {
+        let tick = (now.total_micros() / COOKIE_TICK_MICROS) as u32;
+        let peer_mss = seg.max_seg_size.unwrap_or(536);
+        let mss_index = COOKIE_MSS.iter().rposition(|&m| m <= peer_mss).unwrap_or(0) as u32;
+        let irs = Seq::from(seg.seq_number);
+        let hash = self.cookie_hash(&tuple, tick, irs) & 0x00ff_ffff;
+        let cookie = ((tick & 0x1f) << 27) | (mss_index << 24) | hash;
+        self.stats.syn_cookies_sent += 1;
+        self.control.push_back((
+            tuple,
+            ControlSegment {
+                control: TcpControl::Syn,
+                seq: Seq(cookie),
+                ack: Some(irs.wrapping_add(1)),
+                mss: Some(self.config.announced_mss()),
+            },
+        ));
+    }
+
+    fn try_cookie(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr<'_>, ack: Seq) -> bool {
+        let cookie = ack.0.wrapping_sub(1);
+        let irs = Seq::from(seg.seq_number).wrapping_add(u32::MAX); // SEG.SEQ - 1
+        let now_tick = (now.total_micros() / COOKIE_TICK_MICROS) as u32;
+        let mss_index = ((cookie >> 24) & 7) as usize;
+        // Accept cookies from this tick or the one before.
+        let valid = [now_tick, now_tick.wrapping_sub(1)].iter().any(|&tick| {
+            (cookie >> 27) == (tick & 0x1f)
+                && (cookie & 0x00ff_ffff) == (self.cookie_hash(&tuple, tick, irs) & 0x00ff_ffff)
+        });
+        if !valid {
+            self.stats.syn_cookies_rejected += 1;
+            return false;
+        }
+        self.stats.syn_cookies_accepted += 1;
+        let mut conn = Connection::from_cookie(
+            &self.config,
+            tuple,
+            Seq(cookie),
+            irs,
+            COOKIE_MSS[mss_index],
+            now,
+            seg,
+        );
+        conn.handle_segment(now, seg);
+        self.connections.insert(tuple, conn);
+        self.accept_queue.push_back(tuple);
+        self.dirty.insert(tuple);
+        true
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST, unless it is one.
+    fn reset_for(&mut self, tuple: FourTuple, seg: &TcpRepr<'_>) {
+        if seg.control == TcpControl::Rst {
+            return;
+        }
+        let rst = match seg.ack_number {
+            Some(ack) => ControlSegment {
+                control: TcpControl::Rst,
+                seq: Seq::from(ack),
+                ack: None,
+                mss: None,
+            },
+            None => {
+                let len = seg.payload.len() as u32
+                    + u32::from(matches!(seg.control, TcpControl::Syn | TcpControl::Fin));
+                ControlSegment {
+                    control: TcpControl::Rst,
+                    seq: Seq(0),
+                    ack: Some(Seq::from(seg.seq_number).wrapping_add(len)),
+                    mss: None,
+                }
+            }
+        };
+        self.stats.resets_sent += 1;
+        self.control.push_back((tuple, rst));
+    }
+
+    /// Writes the next segment to send into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((tuple, c)) = self.control.pop_front() {
+            let repr = TcpRepr {
+                src_port: tuple.local_port,
+                dst_port: tuple.remote_port,
+                control: c.control,
+                seq_number: c.seq.into(),
+                ack_number: c.ack.map(Into::into),
+                window_len: if c.control == TcpControl::Rst {
+                    0
+                } else {
+                    u16::MAX
+                },
+                window_scale: None,
+                max_seg_size: c.mss,
+                sack_permitted: false,
+                sack_ranges: [None; 3],
+                timestamp: None,
+                payload: &[],
+            };
+            let len = repr.buffer_len();
+            if buf.len() < len {
+                return None;
+            }
+            repr.emit(
+                &mut TcpPacket::new_unchecked(&mut buf[..len]),
+                &IpAddress::Ipv6(tuple.local),
+                &IpAddress::Ipv6(tuple.remote),
+                &ChecksumCapabilities::default(),
+            );
+            return Some(Transmit { tuple, len });
+        }
+        while let Some(tuple) = self.dirty.first().copied() {
+            if let Some(conn) = self.connections.get_mut(&tuple) {
+                if let Some(len) = conn.poll_transmit(now, buf) {
+                    return Some(Transmit { tuple, len });
+                }
+            }
+            self.dirty.remove(&tuple);
+        }
+        None
+    }
+
+    /// The earliest deadline of any connection.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(Connection::poll_timeout)
+            .min()
+    }
+
+    /// Fires expired timers and drops closed connections that nobody needs any more.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut closed = Vec::new();
+        for (tuple, conn) in self.connections.iter_mut() {
+            if conn.poll_timeout().is_some_and(|t| t <= now) {
+                let before = conn.state();
+                conn.handle_timeout(now);
+                if before == State::SynReceived && conn.state() == State::Closed {
+                    closed.push((*tuple, true));
+                }
+                self.dirty.insert(*tuple);
+            }
+        }
+        for (tuple, was_half_open) in closed {
+            if was_half_open {
+                self.half_open_done(tuple.local_port);
+                self.connections.remove(&tuple);
+            }
+        }
+    }
+}
+
+fn tuple_bytes(t: &FourTuple, extra: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(36 + extra.len());
+    v.extend_from_slice(&t.local.octets());
+    v.extend_from_slice(&t.local_port.to_be_bytes());
+    v.extend_from_slice(&t.remote.octets());
+    v.extend_from_slice(&t.remote_port.to_be_bytes());
+    v.extend_from_slice(extra);
+    v
+}

@@ -1,0 +1,364 @@
+//! Segment output: what a connection sends next (`poll_transmit`), with loss recovery's
+//! choice of what to retransmit (RFC 6675 NextSeg, RFC 6582 for peers without SACK).
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpTimestampRepr};
+
+use crate::time::Instant;
+
+use super::connection::{ts_clock, Connection};
+use super::types::State;
+
+/// What to put in one segment.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Send offsets covered: data in `[start, min(end, data_end))`, FIN if it is `end - 1`.
+    start: u64,
+    end: u64,
+    syn: bool,
+    fin: bool,
+    rst: bool,
+    ack: bool,
+}
+
+impl Connection {
+    /// Bytes in flight by the RFC 6675 "pipe" estimate.
+    pub(crate) fn pipe(&self) -> u64 {
+        if !self.in_recovery {
+            return self.snd_nxt.saturating_sub(self.snd_una);
+        }
+        let outstanding = self.snd_max - self.snd_una;
+        let mss = u64::from(self.effective_mss());
+        let (sacked, lost) = if self.opts.sack && !self.sacked.is_empty() {
+            let sacked: u64 = self.sacked.iter().map(|r| r.1 - r.0).sum();
+            // Holes below the highest SACKed byte not yet retransmitted are lost.
+            let mut lost = 0;
+            let mut p = self.high_rxt.max(self.snd_una);
+            for &(s, e) in &self.sacked {
+                if p < s {
+                    lost += s - p;
+                }
+                p = p.max(e);
+            }
+            (sacked, lost)
+        } else {
+            let sacked = (u64::from(self.dupacks) * mss).min(outstanding);
+            let lost = if self.high_rxt <= self.snd_una {
+                mss.min(outstanding)
+            } else {
+                0
+            };
+            (sacked, lost)
+        };
+        outstanding.saturating_sub(sacked + lost)
+    }
+
+    /// The next range to retransmit during recovery, if any.
+    fn next_hole(&self) -> Option<(u64, u64)> {
+        let mss = u64::from(self.effective_mss());
+        if self.opts.sack && !self.sacked.is_empty() {
+            let mut p = self.high_rxt.max(self.snd_una);
+            for &(s, e) in &self.sacked {
+                if p < s {
+                    return Some((p, s.min(p + mss)));
+                }
+                p = p.max(e);
+            }
+            return None;
+        }
+        (self.high_rxt <= self.snd_una && self.snd_max > self.snd_una)
+            .then(|| (self.snd_una, self.snd_max.min(self.snd_una + mss)))
+    }
+
+    /// Offset one past the last data byte queued.
+    fn data_end(&self) -> u64 {
+        1 + self.send.end()
+    }
+
+    fn plan_data(&mut self) -> Option<Plan> {
+        if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return None;
+        }
+        let mss = u64::from(self.effective_mss());
+        let cwnd = self.cc.cwnd.max(mss);
+        let pipe = self.pipe();
+        if self.in_recovery {
+            if let Some((s, e)) = self.next_hole() {
+                if pipe < cwnd {
+                    let fin = self.fin_off().is_some_and(|f| f >= s && f < e);
+                    return Some(Plan {
+                        start: s,
+                        end: e,
+                        syn: false,
+                        fin,
+                        rst: false,
+                        ack: true,
+                    });
+                }
+                return None;
+            }
+        }
+        let data_end = self.data_end();
+        let fin_off = self.fin_off();
+        let start = self.snd_nxt;
+        let avail = data_end.saturating_sub(start);
+        let window_right = self.snd_una + self.snd_wnd;
+        let window_room = window_right.saturating_sub(start);
+        let cwnd_room = cwnd.saturating_sub(pipe);
+        let len = avail.min(mss).min(window_room).min(cwnd_room);
+        let fin = fin_off.is_some_and(|f| f == start + len && f >= start) && cwnd_room > len;
+        if len == 0 && !fin {
+            return None;
+        }
+        if len < mss && len < avail && self.snd_max > self.snd_una && !fin {
+            // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): wait for room.
+            return None;
+        }
+        if self.config.nagle
+            && len < mss
+            && self.snd_max > self.snd_una
+            && start >= self.snd_max
+            && !fin
+        {
+            return None; // Nagle (RFC 9293 §3.7.4)
+        }
+        Some(Plan {
+            start,
+            end: start + len + u64::from(fin),
+            syn: false,
+            fin,
+            rst: false,
+            ack: true,
+        })
+    }
+
+    /// Writes the next segment to send into `buf` (TCP header and payload, checksummed
+    /// over the connection's addresses) and returns its length, or `None` when there is
+    /// nothing to send now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if self.frozen {
+            return None;
+        }
+        if self.rst_pending {
+            self.rst_pending = false;
+            let plan = Plan {
+                start: self.snd_nxt,
+                end: self.snd_nxt,
+                syn: false,
+                fin: false,
+                rst: true,
+                ack: self.rst_seq_override.is_none(),
+            };
+            return self.emit(now, plan, buf);
+        }
+        if self.state == State::Closed {
+            return None;
+        }
+        if self.syn_needed && matches!(self.state, State::SynSent | State::SynReceived) {
+            let plan = Plan {
+                start: 0,
+                end: 1,
+                syn: true,
+                fin: false,
+                rst: false,
+                ack: self.state == State::SynReceived,
+            };
+            return self.emit(now, plan, buf);
+        }
+        if let Some(plan) = self.plan_data() {
+            return self.emit(now, plan, buf);
+        }
+        // Zero window with data waiting and nothing in flight: persist (RFC 9293 §3.8.6.1).
+        if self.state.is_synchronized()
+            && self.snd_wnd == 0
+            && self.data_end() > self.snd_nxt
+            && self.snd_max == self.snd_una
+            && self.timers.persist.is_none()
+            && !self.probe_pending
+        {
+            self.timers.persist = Some(now + self.rtt.rto());
+        }
+        if self.probe_pending && self.state.is_synchronized() {
+            self.probe_pending = false;
+            // A probe: one already-acknowledged sequence number, which draws an ACK.
+            let at = self.snd_una.saturating_sub(1);
+            let plan = Plan {
+                start: at,
+                end: at,
+                syn: false,
+                fin: false,
+                rst: false,
+                ack: true,
+            };
+            return self.emit(now, plan, buf);
+        }
+        if self.ack_now && self.state != State::SynSent {
+            // A pure ACK carries the highest sequence number sent: after a timeout rewound
+            // SND.NXT, an older one could fall below the peer's window and start an ACK
+            // war in which neither side processes the other's acknowledgements.
+            let plan = Plan {
+                start: self.snd_max,
+                end: self.snd_max,
+                syn: false,
+                fin: false,
+                rst: false,
+                ack: true,
+            };
+            return self.emit(now, plan, buf);
+        }
+        None
+    }
+
+    fn window_field(&self, syn: bool) -> u16 {
+        let win = self.advertisable_window();
+        let shifted = if syn {
+            win
+        } else {
+            win >> self.opts.recv_wscale
+        };
+        shifted.min(u64::from(u16::MAX)) as u16
+    }
+
+    fn emit(&mut self, now: Instant, plan: Plan, buf: &mut [u8]) -> Option<usize> {
+        let data_end = self.data_end();
+        let data_start = plan.start.max(1);
+        let mut data_stop = plan.end.min(data_end).max(data_start);
+        let mut data_len = if plan.syn || plan.rst {
+            0
+        } else {
+            (data_stop - data_start) as usize
+        };
+        let mut plan = plan;
+        let rcv_nxt = self.rcv_nxt();
+        let sack_ranges = if self.opts.sack && self.recv.has_gaps() && !plan.syn && !plan.rst {
+            let mut out = [None; 3];
+            for (i, (l, r)) in self.recv.sack_ranges(3).into_iter().enumerate() {
+                out[i] = Some((self.rcv_seq_at(1 + l).0, self.rcv_seq_at(1 + r).0));
+            }
+            out
+        } else {
+            [None; 3]
+        };
+        let timestamps = if plan.syn {
+            self.config.timestamps && (self.state == State::SynSent || self.opts.timestamps)
+        } else {
+            self.opts.timestamps && !plan.rst
+        };
+        let tsval = ts_clock(now).wrapping_add(self.ts_offset);
+        let (seq, ack) = match self.rst_seq_override.take() {
+            Some(s) if plan.rst => (s, None),
+            _ => (
+                self.seq_at(if plan.syn { 0 } else { plan.start }),
+                plan.ack.then(|| self.rcv_seq_at(rcv_nxt)),
+            ),
+        };
+        let syn_ack = plan.syn && self.state == State::SynReceived;
+        let mut repr = TcpRepr {
+            src_port: self.tuple.local_port,
+            dst_port: self.tuple.remote_port,
+            control: if plan.rst {
+                TcpControl::Rst
+            } else if plan.syn {
+                TcpControl::Syn
+            } else if plan.fin {
+                TcpControl::Fin
+            } else if data_len > 0 && data_stop == data_end {
+                TcpControl::Psh
+            } else {
+                TcpControl::None
+            },
+            seq_number: seq.into(),
+            ack_number: ack.map(Into::into),
+            window_len: if plan.rst {
+                0
+            } else {
+                self.window_field(plan.syn)
+            },
+            window_scale: (plan.syn
+                && self.config.window_scaling
+                && (!syn_ack || self.opts.recv_wscale > 0 || self.opts.send_wscale > 0))
+                .then(|| self.config.window_scale()),
+            max_seg_size: plan.syn.then(|| self.config.announced_mss()),
+            sack_permitted: plan.syn && self.config.sack && (!syn_ack || self.opts.sack),
+            sack_ranges,
+            timestamp: timestamps.then(|| {
+                TcpTimestampRepr::new(
+                    tsval,
+                    if self.state == State::SynSent {
+                        0
+                    } else {
+                        self.ts_recent
+                    },
+                )
+            }),
+            payload: &[],
+        };
+        let header_len = repr.header_len();
+        // RFC 6691: TCP options count against the peer's MSS.
+        let room = usize::from(self.opts.send_mss)
+            .saturating_sub(header_len - 20)
+            .max(1);
+        if data_len > room {
+            data_len = room;
+            data_stop = data_start + room as u64;
+            plan.fin = false;
+            repr.control = TcpControl::None;
+        }
+        let total = header_len + data_len;
+        if buf.len() < total {
+            return None;
+        }
+        let copied = self
+            .send
+            .copy_out(data_start - 1, &mut buf[header_len..total]);
+        debug_assert_eq!(copied, data_len);
+        let mut packet = TcpPacket::new_unchecked(&mut buf[..total]);
+        repr.emit(
+            &mut packet,
+            &IpAddress::Ipv6(self.tuple.local),
+            &IpAddress::Ipv6(self.tuple.remote),
+            &ChecksumCapabilities::default(),
+        );
+        self.stats.segs_out += 1;
+        if plan.rst {
+            return Some(total);
+        }
+        if ack.is_some() {
+            self.last_ack_sent = rcv_nxt;
+            self.last_edge_sent = self.recv.next() + self.advertisable_window();
+            self.ack_now = false;
+            self.acks_owed = 0;
+            self.timers.delayed_ack = None;
+        }
+        let consumes = plan.syn || plan.fin || data_len > 0;
+        if consumes {
+            let end = if plan.syn {
+                1
+            } else {
+                data_stop + u64::from(plan.fin)
+            };
+            let start = if plan.syn { 0 } else { plan.start };
+            let retransmission = start < self.snd_max;
+            if retransmission {
+                self.stats.retransmits += 1;
+                self.rtt_timing = None;
+            } else if self.rtt_timing.is_none() && self.retries == 0 {
+                self.rtt_timing = Some((start, now));
+            }
+            if self.in_recovery && start < self.snd_nxt {
+                self.high_rxt = self.high_rxt.max(end);
+            } else {
+                self.snd_nxt = self.snd_nxt.max(end);
+            }
+            if plan.syn {
+                self.syn_needed = false;
+                self.snd_nxt = self.snd_nxt.max(1);
+            }
+            self.snd_max = self.snd_max.max(end);
+            if self.timers.retransmit.is_none() {
+                self.timers.retransmit = Some(now + self.rtt.rto());
+            }
+        }
+        Some(total)
+    }
+}
