@@ -50,7 +50,12 @@ fn one_seed() {
     let Some(seed) = std::env::var("VANY_SEED").ok().and_then(|v| v.parse().ok()) else {
         return;
     };
-    let s = lossy(seed);
+    let mut s = lossy(seed);
+    if seed >= 100_000 {
+        s.random_moves = 3;
+        s.targeted_moves = true;
+        s.reader_stalls = true;
+    }
     let o = run(&s);
     check(&s, &o);
 }

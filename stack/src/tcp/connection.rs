@@ -577,11 +577,9 @@ impl Connection {
 
         // RFC 9293 §3.10.7.4: segment acceptability.
         let acceptable = if seg_len == 0 {
-            if window == 0 {
-                seg_start == rcv_nxt
-            } else {
-                seg_start >= rcv_nxt && seg_start < rcv_nxt + window
-            }
+            // RFC 9293 says SEG.SEQ < RCV.NXT + RCV.WND; like Linux (tcp_sequence) we also
+            // take a bare ACK at the right edge, where a peer whose window filled puts it.
+            seg_start >= rcv_nxt && seg_start <= rcv_nxt + window
         } else if window == 0 {
             false
         } else {
@@ -941,6 +939,15 @@ impl Connection {
             self.snd_nxt = 0;
             return;
         }
+        if self.snd_wnd == 0 {
+            // The peer's window is closed: what is outstanding lies beyond it and was not
+            // lost. Persist (zero-window probes) instead of counting retransmissions.
+            self.retries -= 1;
+            self.stats.timeouts -= 1;
+            self.snd_nxt = self.snd_una;
+            self.timers.persist = Some(now + self.rtt.rto());
+            return;
+        }
         let flight = self.snd_max - self.snd_una;
         self.cc.on_timeout(flight);
         // RFC 6582 §4: after a timeout, recover = the highest sequence sent.
@@ -950,7 +957,6 @@ impl Connection {
         self.sacked.clear();
         self.snd_nxt = self.snd_una;
         self.high_rxt = self.snd_una;
-        let _ = now;
     }
 
     // ---- handoff ------------------------------------------------------------------------

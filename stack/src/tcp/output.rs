@@ -171,8 +171,9 @@ impl Connection {
         // Zero window with data waiting and nothing in flight: persist (RFC 9293 §3.8.6.1).
         if self.state.is_synchronized()
             && self.snd_wnd == 0
-            && self.data_end() > self.snd_nxt
-            && self.snd_max == self.snd_una
+            && (self.data_end() > self.snd_nxt || self.fin_off().is_some_and(|f| f >= self.snd_nxt))
+            && self.snd_nxt == self.snd_una
+            && self.timers.retransmit.is_none()
             && self.timers.persist.is_none()
             && !self.probe_pending
         {
@@ -193,12 +194,14 @@ impl Connection {
             return self.emit(now, plan, buf);
         }
         if self.ack_now && self.state != State::SynSent {
-            // A pure ACK carries the highest sequence number sent: after a timeout rewound
-            // SND.NXT, an older one could fall below the peer's window and start an ACK
-            // war in which neither side processes the other's acknowledgements.
+            // A pure ACK carries the highest sequence number sent, capped at the right edge
+            // of the peer's window (as Linux's tcp_acceptable_seq): after a timeout rewound
+            // SND.NXT, an older one could fall below the peer's RCV.NXT and start an ACK
+            // war; one past the window would be refused by a peer whose window is zero.
+            let at = self.snd_max.min(self.snd_una + self.snd_wnd).max(self.snd_una);
             let plan = Plan {
-                start: self.snd_max,
-                end: self.snd_max,
+                start: at,
+                end: at,
                 syn: false,
                 fin: false,
                 rst: false,

@@ -1,0 +1,995 @@
+//! The TCP engine driven by explicit segments and times, one situation per test
+//! (smoltcp style): every state transition and each feature of issue 3.
+
+use std::net::Ipv6Addr;
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, TcpTimestampRepr};
+use vany_stack::rand::SeededRandom;
+use vany_stack::tcp::{Connection, Endpoint, Event, FourTuple, Seq, State, TcpConfig, TcpError};
+use vany_stack::time::{Duration, Instant};
+
+const LOCAL: &str = "fd00::1";
+const REMOTE: &str = "fd00::2";
+const ISS: u32 = 1000;
+const IRS: u32 = 5000;
+
+fn addr(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+fn tuple() -> FourTuple {
+    FourTuple {
+        local: addr(LOCAL),
+        local_port: 80,
+        remote: addr(REMOTE),
+        remote_port: 40000,
+    }
+}
+
+fn ms(n: i64) -> Instant {
+    Instant::from_millis(10_000 + n)
+}
+
+/// A segment as the peer sends it (owned payload).
+#[derive(Debug, Clone, Default)]
+struct Seg {
+    control: Option<TcpControl>,
+    seq: u32,
+    ack: Option<u32>,
+    window: u16,
+    mss: Option<u16>,
+    wscale: Option<u8>,
+    sack_perm: bool,
+    sack: Vec<(u32, u32)>,
+    ts: Option<(u32, u32)>,
+    payload: Vec<u8>,
+}
+
+impl Seg {
+    fn repr(&self) -> TcpRepr<'_> {
+        let mut sack_ranges = [None; 3];
+        for (i, r) in self.sack.iter().take(3).enumerate() {
+            sack_ranges[i] = Some(*r);
+        }
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            control: self.control.unwrap_or(TcpControl::None),
+            seq_number: TcpSeqNumber(self.seq as i32),
+            ack_number: self.ack.map(|a| TcpSeqNumber(a as i32)),
+            window_len: self.window,
+            window_scale: self.wscale,
+            max_seg_size: self.mss,
+            sack_permitted: self.sack_perm,
+            sack_ranges,
+            timestamp: self.ts.map(|(v, e)| TcpTimestampRepr::new(v, e)),
+            payload: &self.payload,
+        }
+    }
+}
+
+/// What the connection sent.
+#[derive(Debug, Clone)]
+struct Out {
+    control: TcpControl,
+    seq: u32,
+    ack: Option<u32>,
+    window: u16,
+    mss: Option<u16>,
+    wscale: Option<u8>,
+    sack_perm: bool,
+    sack: Vec<(u32, u32)>,
+    ts: Option<(u32, u32)>,
+    payload: Vec<u8>,
+}
+
+fn parse_out(bytes: &[u8]) -> Out {
+    let packet = TcpPacket::new_checked(bytes).unwrap();
+    let r = TcpRepr::parse(
+        &packet,
+        &IpAddress::Ipv6(addr(LOCAL)),
+        &IpAddress::Ipv6(addr(REMOTE)),
+        &ChecksumCapabilities::default(),
+    )
+    .expect("the engine's output parses with a valid checksum");
+    Out {
+        control: r.control,
+        seq: r.seq_number.0 as u32,
+        ack: r.ack_number.map(|a| a.0 as u32),
+        window: r.window_len,
+        mss: r.max_seg_size,
+        wscale: r.window_scale,
+        sack_perm: r.sack_permitted,
+        sack: r.sack_ranges.iter().flatten().copied().collect(),
+        ts: r.timestamp.map(|t| (t.tsval, t.tsecr)),
+        payload: r.payload.to_vec(),
+    }
+}
+
+struct Harness {
+    conn: Connection,
+    buf: Vec<u8>,
+}
+
+impl Harness {
+    fn out(&mut self, now: Instant) -> Option<Out> {
+        self.conn
+            .poll_transmit(now, &mut self.buf)
+            .map(|n| parse_out(&self.buf[..n]))
+    }
+    fn all_out(&mut self, now: Instant) -> Vec<Out> {
+        let mut v = Vec::new();
+        while let Some(o) = self.out(now) {
+            v.push(o);
+            assert!(v.len() < 10_000);
+        }
+        v
+    }
+    fn input(&mut self, now: Instant, seg: &Seg) {
+        self.conn.handle_segment(now, &seg.repr());
+    }
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.conn.poll_event()).collect()
+    }
+    fn fire(&mut self, now: Instant) {
+        if self.conn.poll_timeout().is_some_and(|t| t <= now) {
+            self.conn.handle_timeout(now);
+        }
+    }
+}
+
+fn config() -> TcpConfig {
+    TcpConfig {
+        send_buffer: 64 * 1024,
+        recv_buffer: 64 * 1024,
+        ..TcpConfig::default()
+    }
+}
+
+fn peer_syn() -> Seg {
+    Seg {
+        control: Some(TcpControl::Syn),
+        seq: IRS,
+        window: 65535,
+        mss: Some(1400),
+        wscale: Some(7),
+        sack_perm: true,
+        ts: Some((777, 0)),
+        ..Seg::default()
+    }
+}
+
+/// A passive open completed: ESTABLISHED, with timestamps, SACK and window scale 7.
+fn established_with(cfg: TcpConfig) -> Harness {
+    let syn = peer_syn();
+    let mut h = Harness {
+        conn: Connection::accept(&cfg, tuple(), Seq(ISS), ms(0), &syn.repr()),
+        buf: vec![0; 65536],
+    };
+    let synack = h.out(ms(0)).unwrap();
+    assert_eq!(synack.control, TcpControl::Syn);
+    let ts = synack.ts.map(|t| t.0).unwrap_or(0);
+    h.input(
+        ms(10),
+        &Seg {
+            seq: IRS + 1,
+            ack: Some(ISS + 1),
+            window: 512, // << 7 = 65536
+            ts: cfg.timestamps.then_some((778, ts)),
+            ..Seg::default()
+        },
+    );
+    assert_eq!(h.conn.state(), State::Established);
+    assert_eq!(h.events(), vec![Event::Connected]);
+    h
+}
+
+fn established() -> Harness {
+    established_with(config())
+}
+
+/// A data segment from the peer at receive offset `off`.
+fn data(off: u32, bytes: &[u8]) -> Seg {
+    Seg {
+        seq: IRS + 1 + off,
+        ack: Some(ISS + 1),
+        window: 512,
+        ts: Some((800, 0)),
+        payload: bytes.to_vec(),
+        ..Seg::default()
+    }
+}
+
+fn ack_of(upto: u32) -> Seg {
+    Seg {
+        seq: IRS + 1,
+        ack: Some(ISS + 1 + upto),
+        window: 512,
+        ts: Some((800, 0)),
+        ..Seg::default()
+    }
+}
+
+// ---- handshake -------------------------------------------------------------------------
+
+#[test]
+fn syn_sent_sends_syn_with_mss_window_scale_sack_and_timestamps() {
+    let cfg = config();
+    let mut h = Harness {
+        conn: Connection::connect(&cfg, tuple(), Seq(ISS), ms(0)),
+        buf: vec![0; 2048],
+    };
+    let syn = h.out(ms(0)).unwrap();
+    assert_eq!(syn.control, TcpControl::Syn);
+    assert_eq!(syn.seq, ISS);
+    assert_eq!(syn.ack, None);
+    // MSS = 1500 - 40 (IPv6) - 20 (TCP) - 24 (RH2 or HAO).
+    assert_eq!(syn.mss, Some(1416));
+    assert_eq!(syn.wscale, Some(cfg.window_scale()));
+    assert!(syn.sack_perm);
+    assert!(syn.ts.is_some());
+    assert!(h.out(ms(0)).is_none(), "one SYN only");
+}
+
+#[test]
+fn mss_leaves_room_for_mobile_ipv6_headers() {
+    let cfg = TcpConfig {
+        mtu: 1280,
+        ..TcpConfig::default()
+    };
+    assert_eq!(cfg.announced_mss(), 1280 - 40 - 20 - 24);
+}
+
+#[test]
+fn syn_sent_syn_ack_establishes() {
+    let cfg = config();
+    let mut h = Harness {
+        conn: Connection::connect(&cfg, tuple(), Seq(ISS), ms(0)),
+        buf: vec![0; 2048],
+    };
+    let syn = h.out(ms(0)).unwrap();
+    let mut synack = peer_syn();
+    synack.ack = Some(ISS + 1);
+    synack.ts = Some((900, syn.ts.unwrap().0));
+    h.input(ms(30), &synack);
+    assert_eq!(h.conn.state(), State::Established);
+    assert_eq!(h.events(), vec![Event::Connected]);
+    let ack = h.out(ms(30)).unwrap();
+    assert_eq!(
+        (ack.control, ack.seq, ack.ack),
+        (TcpControl::None, ISS + 1, Some(IRS + 1))
+    );
+    assert_eq!(ack.ts.unwrap().1, 900, "echoes the peer's TSval");
+    assert_eq!(h.conn.srtt(), Some(Duration::from_millis(30)));
+}
+
+#[test]
+fn syn_sent_rst_bad_ack() {
+    let cfg = config();
+    let mut h = Harness {
+        conn: Connection::connect(&cfg, tuple(), Seq(ISS), ms(0)),
+        buf: vec![0; 2048],
+    };
+    h.out(ms(0));
+    let mut bad = peer_syn();
+    bad.ack = Some(ISS + 77);
+    h.input(ms(5), &bad);
+    let rst = h.out(ms(5)).unwrap();
+    assert_eq!(
+        (rst.control, rst.seq, rst.ack),
+        (TcpControl::Rst, ISS + 77, None)
+    );
+    assert_eq!(h.conn.state(), State::SynSent);
+}
+
+#[test]
+fn syn_sent_rst_with_acceptable_ack_refuses_the_connection() {
+    let cfg = config();
+    let mut h = Harness {
+        conn: Connection::connect(&cfg, tuple(), Seq(ISS), ms(0)),
+        buf: vec![0; 2048],
+    };
+    h.out(ms(0));
+    h.input(
+        ms(5),
+        &Seg {
+            control: Some(TcpControl::Rst),
+            seq: 0,
+            ack: Some(ISS + 1),
+            ..Seg::default()
+        },
+    );
+    assert_eq!(h.conn.state(), State::Closed);
+    assert_eq!(h.events(), vec![Event::Reset, Event::Closed]);
+    assert_eq!(h.conn.send(b"x"), Err(TcpError::Reset));
+}
+
+#[test]
+fn syn_sent_syn_without_ack_is_a_simultaneous_open() {
+    let cfg = config();
+    let mut h = Harness {
+        conn: Connection::connect(&cfg, tuple(), Seq(ISS), ms(0)),
+        buf: vec![0; 2048],
+    };
+    h.out(ms(0));
+    h.input(ms(5), &peer_syn());
+    assert_eq!(h.conn.state(), State::SynReceived);
+    let synack = h.out(ms(5)).unwrap();
+    assert_eq!(
+        (synack.control, synack.seq, synack.ack),
+        (TcpControl::Syn, ISS, Some(IRS + 1))
+    );
+    h.input(
+        ms(10),
+        &Seg {
+            control: Some(TcpControl::Syn),
+            seq: IRS,
+            ack: Some(ISS + 1),
+            window: 512,
+            ts: Some((800, 0)),
+            ..Seg::default()
+        },
+    );
+    // The peer's SYN-ACK: in SYN-RECEIVED a SYN is answered with a challenge ACK, and the
+    // ACK completes the handshake from the peer's next segment.
+    h.input(ms(11), &ack_of(0));
+    assert_eq!(h.conn.state(), State::Established);
+}
+
+#[test]
+fn syn_syn_received_retransmitted_syn_resends_syn_ack() {
+    let cfg = config();
+    let mut h = Harness {
+        conn: Connection::accept(&cfg, tuple(), Seq(ISS), ms(0), &peer_syn().repr()),
+        buf: vec![0; 2048],
+    };
+    let first = h.out(ms(0)).unwrap();
+    assert_eq!((first.control, first.ack), (TcpControl::Syn, Some(IRS + 1)));
+    assert_eq!(
+        first.wscale,
+        Some(cfg.window_scale()),
+        "peer offered window scaling"
+    );
+    h.input(ms(300), &peer_syn());
+    let again = h.out(ms(300)).unwrap();
+    assert_eq!((again.control, again.seq), (TcpControl::Syn, ISS));
+}
+
+#[test]
+fn syn_received_without_peer_options_answers_without_them() {
+    let cfg = config();
+    let plain = Seg {
+        control: Some(TcpControl::Syn),
+        seq: IRS,
+        window: 65535,
+        ..Seg::default()
+    };
+    let mut h = Harness {
+        conn: Connection::accept(&cfg, tuple(), Seq(ISS), ms(0), &plain.repr()),
+        buf: vec![0; 2048],
+    };
+    let synack = h.out(ms(0)).unwrap();
+    assert_eq!(synack.wscale, None);
+    assert!(!synack.sack_perm);
+    assert_eq!(synack.ts, None);
+}
+
+#[test]
+fn syn_received_bad_ack_gets_rst() {
+    let cfg = config();
+    let mut h = Harness {
+        conn: Connection::accept(&cfg, tuple(), Seq(ISS), ms(0), &peer_syn().repr()),
+        buf: vec![0; 2048],
+    };
+    h.out(ms(0));
+    let mut bad = ack_of(50);
+    bad.ts = None;
+    h.input(ms(5), &bad);
+    let rst = h.out(ms(5)).unwrap();
+    assert_eq!((rst.control, rst.seq), (TcpControl::Rst, ISS + 51));
+}
+
+#[test]
+fn syn_retransmitted_with_backoff_then_times_out() {
+    let cfg = TcpConfig {
+        max_retransmissions: 3,
+        ..config()
+    };
+    let mut h = Harness {
+        conn: Connection::connect(&cfg, tuple(), Seq(ISS), ms(0)),
+        buf: vec![0; 2048],
+    };
+    h.out(ms(0));
+    let mut now = ms(0);
+    let mut gaps = Vec::new();
+    for _ in 0..3 {
+        let t = h.conn.poll_timeout().unwrap();
+        gaps.push(t.total_micros() - now.total_micros());
+        now = t;
+        h.fire(now);
+        let syn = h.out(now).unwrap();
+        assert_eq!((syn.control, syn.seq), (TcpControl::Syn, ISS));
+    }
+    assert_eq!(
+        gaps,
+        vec![1_000_000, 2_000_000, 4_000_000],
+        "RFC 6298 §5.5 doubling from 1 s"
+    );
+    now = h.conn.poll_timeout().unwrap();
+    h.fire(now);
+    assert_eq!(h.conn.state(), State::Closed);
+    assert!(h.events().contains(&Event::TimedOut));
+}
+
+// ---- data ------------------------------------------------------------------------------
+
+#[test]
+fn established_sends_data_within_mss_with_psh_on_the_last_segment() {
+    let mut h = established();
+    let bytes = vec![7u8; 3000];
+    assert_eq!(h.conn.send(&bytes), Ok(3000));
+    let segs = h.all_out(ms(20));
+    let lens: Vec<usize> = segs.iter().map(|s| s.payload.len()).collect();
+    // Peer MSS 1400 minus 12 bytes of timestamps.
+    assert_eq!(lens, vec![1388, 1388, 224]);
+    assert_eq!(segs[0].seq, ISS + 1);
+    assert_eq!(segs[1].seq, ISS + 1 + 1388);
+    assert_eq!(segs[2].control, TcpControl::Psh);
+}
+
+#[test]
+fn established_in_order_segment_gets_a_delayed_ack() {
+    let mut h = established();
+    h.input(ms(20), &data(0, b"hello"));
+    assert!(h.out(ms(20)).is_none(), "one segment: the ACK is delayed");
+    assert_eq!(h.conn.poll_timeout(), Some(ms(60)));
+    h.fire(ms(60));
+    let ack = h.out(ms(60)).unwrap();
+    assert_eq!(ack.ack, Some(IRS + 1 + 5));
+    let mut buf = [0u8; 16];
+    assert_eq!(h.conn.recv(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+}
+
+#[test]
+fn established_second_full_segment_is_acked_at_once() {
+    let mut h = established();
+    h.input(ms(20), &data(0, &[1; 1000]));
+    h.input(ms(21), &data(1000, &[2; 1000]));
+    let ack = h.out(ms(21)).unwrap();
+    assert_eq!(ack.ack, Some(IRS + 1 + 2000));
+}
+
+#[test]
+fn established_out_of_order_segment_is_acked_at_once_with_sack() {
+    let mut h = established();
+    h.input(ms(20), &data(1000, &[2; 500]));
+    let ack = h.out(ms(20)).unwrap();
+    assert_eq!(ack.ack, Some(IRS + 1));
+    assert_eq!(ack.sack, vec![(IRS + 1 + 1000, IRS + 1 + 1500)]);
+    h.input(ms(21), &data(0, &[1; 1000]));
+    let ack = h.out(ms(21)).unwrap();
+    assert_eq!(ack.ack, Some(IRS + 1 + 1500));
+    assert!(ack.sack.is_empty());
+    let mut buf = vec![0u8; 2000];
+    assert_eq!(h.conn.recv(&mut buf), Ok(1500));
+}
+
+#[test]
+fn established_duplicate_data_is_acked_not_delivered_twice() {
+    let mut h = established();
+    h.input(ms(20), &data(0, b"abc"));
+    h.input(ms(21), &data(0, b"abc"));
+    let ack = h.out(ms(21)).unwrap();
+    assert_eq!(ack.ack, Some(IRS + 4));
+    let mut buf = [0u8; 10];
+    assert_eq!(h.conn.recv(&mut buf), Ok(3));
+}
+
+#[test]
+fn established_window_scaling_applies_to_both_directions() {
+    let mut h = established();
+    // The peer's window field 512 << 7 = 65536 bytes.
+    assert_eq!(h.conn.peer_window(), 65536);
+    h.input(ms(20), &data(0, b"x"));
+    h.fire(ms(100));
+    let ack = h.out(ms(100)).unwrap();
+    let scale = config().window_scale();
+    assert_eq!(
+        u64::from(ack.window) << scale,
+        (64 * 1024 - 1) as u64 >> scale << scale
+    );
+}
+
+#[test]
+fn zero_window_then_probe_then_reopen() {
+    let mut h = established();
+    let small = TcpConfig {
+        recv_buffer: 1000,
+        ..config()
+    };
+    let _ = small;
+    // The peer closes its window.
+    let mut zero = ack_of(0);
+    zero.window = 0;
+    h.input(ms(20), &zero);
+    assert_eq!(h.conn.peer_window(), 0);
+    h.conn.send(b"waiting").unwrap();
+    assert!(h.out(ms(20)).is_none(), "no data into a zero window");
+    let t = h.conn.poll_timeout().expect("persist timer armed");
+    h.fire(t);
+    let probe = h.out(t).unwrap();
+    assert_eq!(probe.seq, ISS, "probe with SND.UNA - 1 draws an ACK");
+    assert!(probe.payload.is_empty());
+    // The window opens: data flows.
+    let mut open = ack_of(0);
+    open.seq = IRS + 1;
+    h.input(t, &open);
+    let seg = h.out(t).unwrap();
+    assert_eq!(seg.payload, b"waiting");
+}
+
+#[test]
+fn nagle_holds_a_small_segment_while_data_is_unacknowledged() {
+    let mut h = established_with(TcpConfig {
+        nagle: true,
+        ..config()
+    });
+    h.conn.send(b"a").unwrap();
+    assert_eq!(h.out(ms(20)).unwrap().payload, b"a");
+    h.conn.send(b"b").unwrap();
+    assert!(
+        h.out(ms(20)).is_none(),
+        "Nagle holds the second small segment"
+    );
+    h.input(ms(30), &ack_of(1));
+    assert_eq!(h.out(ms(30)).unwrap().payload, b"b");
+}
+
+#[test]
+fn without_nagle_small_segments_go_at_once() {
+    let mut h = established();
+    h.conn.send(b"a").unwrap();
+    assert_eq!(h.out(ms(20)).unwrap().payload, b"a");
+    h.conn.send(b"b").unwrap();
+    assert_eq!(h.out(ms(20)).unwrap().payload, b"b");
+}
+
+// ---- loss recovery ---------------------------------------------------------------------
+
+#[test]
+fn rto_retransmits_the_oldest_segment_and_backs_off() {
+    let mut h = established();
+    h.conn.send(&[5u8; 100]).unwrap();
+    let first = h.out(ms(20)).unwrap();
+    let t1 = h.conn.poll_timeout().unwrap();
+    h.fire(t1);
+    let again = h.out(t1).unwrap();
+    assert_eq!((again.seq, again.payload.len()), (first.seq, 100));
+    let t2 = h.conn.poll_timeout().unwrap();
+    assert_eq!(
+        t2.total_micros() - t1.total_micros(),
+        2 * (t1.total_micros() - ms(20).total_micros())
+    );
+    assert_eq!(h.conn.stats().timeouts, 1);
+    assert_eq!(h.conn.stats().retransmits, 1);
+}
+
+#[test]
+fn three_duplicate_acks_trigger_fast_retransmit() {
+    let mut h = established();
+    h.conn.send(&[9u8; 1388 * 6]).unwrap();
+    let segs = h.all_out(ms(20));
+    assert_eq!(segs.len(), 6);
+    // Segment 0 lost; the peer SACKs the others as they arrive.
+    for i in 1..4u32 {
+        let mut dup = ack_of(0);
+        dup.sack = vec![(ISS + 1 + 1388, ISS + 1 + 1388 * (i + 1))];
+        h.input(ms(40 + i as i64), &dup);
+    }
+    assert!(h.conn.in_recovery());
+    let rxt = h.out(ms(44)).unwrap();
+    assert_eq!((rxt.seq, rxt.payload.len()), (ISS + 1, 1388));
+    assert_eq!(h.conn.stats().fast_recoveries, 1);
+    h.input(ms(60), &ack_of(1388 * 6));
+    assert!(!h.conn.in_recovery());
+}
+
+#[test]
+fn newreno_partial_ack_retransmits_the_next_hole_without_sack() {
+    let mut cfg = config();
+    cfg.sack = false;
+    let mut h = established_with(cfg);
+    h.conn.send(&[9u8; 1388 * 6]).unwrap();
+    h.all_out(ms(20));
+    for i in 0..3 {
+        h.input(ms(40 + i), &ack_of(0));
+    }
+    let rxt = h.out(ms(43)).unwrap();
+    assert_eq!(rxt.seq, ISS + 1);
+    // Partial ACK up to segment 2: segment 2 is resent at once (RFC 6582 §3.2 step 4).
+    h.input(ms(60), &ack_of(1388 * 2));
+    let next = h.all_out(ms(60));
+    assert_eq!(next[0].seq, ISS + 1 + 1388 * 2);
+}
+
+// ---- RFC 5961 and PAWS -----------------------------------------------------------------
+
+#[test]
+fn established_rst_at_rcv_nxt_resets() {
+    let mut h = established();
+    h.input(
+        ms(20),
+        &Seg {
+            control: Some(TcpControl::Rst),
+            seq: IRS + 1,
+            ..Seg::default()
+        },
+    );
+    assert_eq!(h.conn.state(), State::Closed);
+    assert!(h.events().contains(&Event::Reset));
+}
+
+#[test]
+fn established_rst_in_window_but_not_exact_gets_a_challenge_ack() {
+    let mut h = established();
+    h.input(
+        ms(20),
+        &Seg {
+            control: Some(TcpControl::Rst),
+            seq: IRS + 100,
+            ..Seg::default()
+        },
+    );
+    assert_eq!(h.conn.state(), State::Established);
+    let ack = h.out(ms(20)).unwrap();
+    assert_eq!((ack.control, ack.ack), (TcpControl::None, Some(IRS + 1)));
+    assert_eq!(h.conn.stats().challenge_acks, 1);
+}
+
+#[test]
+fn established_rst_out_of_window_is_ignored_silently() {
+    let mut h = established();
+    h.input(
+        ms(20),
+        &Seg {
+            control: Some(TcpControl::Rst),
+            seq: IRS + 10_000_000,
+            ..Seg::default()
+        },
+    );
+    assert_eq!(h.conn.state(), State::Established);
+    assert!(h.out(ms(20)).is_none());
+}
+
+#[test]
+fn established_syn_gets_a_challenge_ack() {
+    let mut h = established();
+    let mut syn = peer_syn();
+    syn.seq = IRS + 1;
+    syn.ts = Some((900, 0));
+    h.input(ms(20), &syn);
+    assert_eq!(h.conn.state(), State::Established);
+    let ack = h.out(ms(20)).unwrap();
+    assert_eq!(ack.control, TcpControl::None);
+    assert_eq!(h.conn.stats().challenge_acks, 1);
+}
+
+#[test]
+fn ack_of_unsent_data_is_answered_and_dropped() {
+    let mut h = established();
+    let mut bad = data(0, b"data");
+    bad.ack = Some(ISS + 1 + 5000);
+    h.input(ms(20), &bad);
+    let ack = h.out(ms(20)).unwrap();
+    assert_eq!(ack.ack, Some(IRS + 1), "the data was not taken");
+}
+
+#[test]
+fn ancient_ack_beyond_max_window_gets_a_challenge_ack() {
+    let mut h = established();
+    let mut old = data(0, b"data");
+    old.ack = Some(ISS.wrapping_sub(200_000));
+    h.input(ms(20), &old);
+    assert_eq!(h.conn.stats().challenge_acks, 1);
+}
+
+#[test]
+fn paws_drops_a_segment_with_an_old_timestamp() {
+    let mut h = established();
+    h.input(ms(20), &data(0, b"new"));
+    let mut old = data(3, b"old");
+    old.ts = Some((100, 0)); // older than 800
+    h.input(ms(21), &old);
+    assert_eq!(h.conn.stats().paws_drops, 1);
+    let mut buf = [0u8; 10];
+    assert_eq!(h.conn.recv(&mut buf), Ok(3));
+}
+
+// ---- closing ---------------------------------------------------------------------------
+
+fn fin_from_peer(off: u32) -> Seg {
+    Seg {
+        control: Some(TcpControl::Fin),
+        seq: IRS + 1 + off,
+        ack: Some(ISS + 1),
+        window: 512,
+        ts: Some((900, 0)),
+        ..Seg::default()
+    }
+}
+
+#[test]
+fn active_close_fin_wait_1_fin_wait_2_time_wait_closed() {
+    let mut h = established_with(TcpConfig {
+        time_wait: Duration::from_secs(5),
+        ..config()
+    });
+    h.conn.close();
+    assert_eq!(h.conn.state(), State::FinWait1);
+    let fin = h.out(ms(20)).unwrap();
+    assert_eq!((fin.control, fin.seq), (TcpControl::Fin, ISS + 1));
+    h.input(ms(30), &ack_of(1));
+    assert_eq!(h.conn.state(), State::FinWait2);
+    h.input(ms(40), &{
+        let mut f = fin_from_peer(0);
+        f.ack = Some(ISS + 2);
+        f
+    });
+    assert_eq!(h.conn.state(), State::TimeWait);
+    let ack = h.out(ms(40)).unwrap();
+    assert_eq!(ack.ack, Some(IRS + 2));
+    h.fire(ms(40) + Duration::from_secs(5));
+    assert_eq!(h.conn.state(), State::Closed);
+}
+
+#[test]
+fn passive_close_close_wait_last_ack_closed() {
+    let mut h = established();
+    h.input(ms(20), &fin_from_peer(0));
+    assert_eq!(h.conn.state(), State::CloseWait);
+    assert!(h.events().contains(&Event::PeerClosed));
+    let mut buf = [0u8; 4];
+    assert_eq!(h.conn.recv(&mut buf), Ok(0));
+    assert!(h.conn.is_read_closed());
+    h.conn.send(b"bye").unwrap();
+    h.conn.close();
+    assert_eq!(h.conn.state(), State::LastAck);
+    let segs = h.all_out(ms(20));
+    let fin = segs.last().unwrap();
+    assert_eq!(fin.control, TcpControl::Fin);
+    assert_eq!(fin.payload, b"bye", "FIN rides on the last data segment");
+    let mut last = ack_of(4);
+    last.seq = IRS + 2;
+    last.ts = Some((901, 0));
+    h.input(ms(40), &last);
+    assert_eq!(h.conn.state(), State::Closed);
+}
+
+#[test]
+fn simultaneous_close_closing_then_time_wait() {
+    let mut h = established();
+    h.conn.close();
+    h.out(ms(20)).unwrap();
+    h.input(ms(21), &fin_from_peer(0)); // the peer's FIN does not ack ours
+    assert_eq!(h.conn.state(), State::Closing);
+    let mut ack = ack_of(1);
+    ack.seq = IRS + 2;
+    ack.ts = Some((901, 0));
+    h.input(ms(30), &ack);
+    assert_eq!(h.conn.state(), State::TimeWait);
+}
+
+#[test]
+fn out_of_order_fin_waits_for_the_data_before_it() {
+    let mut h = established();
+    let mut fin = fin_from_peer(3);
+    fin.payload = b"def".to_vec();
+    h.input(ms(20), &fin);
+    assert_eq!(
+        h.conn.state(),
+        State::Established,
+        "FIN after a gap is held"
+    );
+    h.input(ms(21), &data(0, b"abc"));
+    assert_eq!(h.conn.state(), State::CloseWait);
+    let mut buf = [0u8; 10];
+    assert_eq!(h.conn.recv(&mut buf), Ok(6));
+    assert_eq!(&buf[..6], b"abcdef");
+}
+
+#[test]
+fn keepalive_probes_then_times_out() {
+    let mut h = established_with(TcpConfig {
+        keepalive: Some(Duration::from_secs(10)),
+        keepalive_interval: Duration::from_secs(2),
+        keepalive_probes: 2,
+        ..config()
+    });
+    h.input(ms(20), &data(0, b"x"));
+    h.fire(ms(100));
+    h.all_out(ms(100));
+    let mut now;
+    let mut probes = 0;
+    while h.conn.state() != State::Closed {
+        now = h.conn.poll_timeout().expect("keepalive armed");
+        h.fire(now);
+        probes += h.all_out(now).len();
+        assert!(probes < 10);
+    }
+    assert_eq!(probes, 2);
+    assert!(h.events().contains(&Event::TimedOut));
+}
+
+// ---- handoff ---------------------------------------------------------------------------
+
+#[test]
+fn frozen_connection_neither_sends_nor_answers() {
+    let mut h = established();
+    h.conn.send(b"queued").unwrap();
+    h.conn.freeze();
+    assert!(h.out(ms(20)).is_none());
+    h.input(ms(21), &data(0, b"ignored"));
+    assert!(h.out(ms(21)).is_none());
+    assert_eq!(h.conn.poll_timeout(), None);
+    assert_eq!(h.conn.recv_queue(), 0);
+}
+
+#[test]
+fn restored_connection_continues_with_newer_timestamps_on_another_clock() {
+    let mut h = established();
+    h.conn.send(&[1u8; 2000]).unwrap();
+    let before = h.all_out(ms(20));
+    let last_ts = before.last().unwrap().ts.unwrap().0;
+    h.input(ms(21), &data(0, b"unread"));
+    h.conn.freeze();
+    let bytes = h.conn.snapshot_bytes(ms(25));
+    // Another node whose clock is 1000 s behind.
+    let other_now = Instant::from_secs(3);
+    let mut restored = Harness {
+        conn: Connection::restore_bytes(&bytes, other_now).unwrap(),
+        buf: vec![0; 65536],
+    };
+    assert_eq!(restored.conn.state(), State::Established);
+    assert!(!restored.conn.is_frozen());
+    let mut buf = [0u8; 16];
+    assert_eq!(restored.conn.recv(&mut buf), Ok(6), "unread data travels");
+    restored.conn.send(b"more").unwrap();
+    let out = restored.all_out(other_now);
+    let seg = out.iter().find(|o| !o.payload.is_empty()).unwrap();
+    assert_eq!(seg.seq, ISS + 1 + 2000, "the byte stream continues");
+    assert!(
+        seg.ts.unwrap().0.wrapping_sub(last_ts) as i32 > 0,
+        "TSval moves forward across the move"
+    );
+    // The retransmission timer kept its remaining time on the new clock.
+    let rto_left = restored.conn.poll_timeout().unwrap().total_micros() - other_now.total_micros();
+    assert!(rto_left > 0 && rto_left <= 1_000_000, "{rto_left}");
+    // Unacknowledged data is retransmittable after the move.
+    let t = restored.conn.poll_timeout().unwrap();
+    restored.fire(t);
+    let rxt = restored.out(t).unwrap();
+    assert_eq!(rxt.seq, ISS + 1);
+}
+
+#[test]
+fn snapshot_of_another_version_is_refused() {
+    let h = established();
+    let mut bytes = h.conn.snapshot_bytes(ms(0));
+    bytes[0] = 99;
+    assert!(matches!(
+        Connection::restore_bytes(&bytes, ms(0)),
+        Err(vany_stack::tcp::SnapshotError::Version { found: 99 })
+    ));
+    assert!(Connection::restore_bytes(&bytes[1..3], ms(0)).is_err());
+}
+
+// ---- endpoint --------------------------------------------------------------------------
+
+fn endpoint(backlog: usize) -> Endpoint {
+    let mut rng = SeededRandom::new(42);
+    Endpoint::new(
+        TcpConfig {
+            accept_backlog: backlog,
+            ..config()
+        },
+        &mut rng,
+    )
+}
+
+fn endpoint_out(ep: &mut Endpoint, now: Instant) -> Vec<Out> {
+    let mut buf = vec![0u8; 4096];
+    let mut v = Vec::new();
+    while let Some(t) = ep.poll_transmit(now, &mut buf) {
+        v.push(parse_out(&buf[..t.len]));
+        assert!(v.len() < 1000);
+    }
+    v
+}
+
+#[test]
+fn endpoint_resets_a_syn_to_a_closed_port() {
+    let mut ep = endpoint(8);
+    ep.handle_segment(ms(0), addr(REMOTE), addr(LOCAL), &peer_syn().repr());
+    let out = endpoint_out(&mut ep, ms(0));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].control, out[0].seq, out[0].ack),
+        (TcpControl::Rst, 0, Some(IRS + 1))
+    );
+}
+
+#[test]
+fn endpoint_accepts_a_connection_on_a_listening_port() {
+    let mut ep = endpoint(8);
+    ep.listen(80);
+    ep.handle_segment(ms(0), addr(REMOTE), addr(LOCAL), &peer_syn().repr());
+    let synack = endpoint_out(&mut ep, ms(0)).remove(0);
+    assert_eq!(synack.control, TcpControl::Syn);
+    let mut ack = Seg {
+        seq: IRS + 1,
+        ack: Some(synack.seq.wrapping_add(1)),
+        window: 512,
+        ts: Some((778, synack.ts.unwrap().0)),
+        ..Seg::default()
+    };
+    ack.payload = b"GET /".to_vec();
+    ep.handle_segment(ms(5), addr(REMOTE), addr(LOCAL), &ack.repr());
+    let t = ep.accept().expect("established connection to accept");
+    assert_eq!(t, tuple());
+    let mut buf = [0u8; 16];
+    assert_eq!(ep.connection_mut(&t).unwrap().recv(&mut buf), Ok(5));
+}
+
+#[test]
+fn endpoint_uses_syn_cookies_when_the_backlog_is_full() {
+    let mut ep = endpoint(0);
+    ep.listen(80);
+    ep.handle_segment(ms(0), addr(REMOTE), addr(LOCAL), &peer_syn().repr());
+    assert_eq!(ep.len(), 0, "no state kept for a cookie SYN-ACK");
+    let synack = endpoint_out(&mut ep, ms(0)).remove(0);
+    assert_eq!(synack.control, TcpControl::Syn);
+    assert_eq!(ep.stats().syn_cookies_sent, 1);
+    // A forged cookie is refused with a RST.
+    let forged = Seg {
+        seq: IRS + 1,
+        ack: Some(synack.seq.wrapping_add(2)),
+        window: 512,
+        ..Seg::default()
+    };
+    ep.handle_segment(ms(5), addr(REMOTE), addr(LOCAL), &forged.repr());
+    assert_eq!(ep.stats().syn_cookies_rejected, 1);
+    assert_eq!(endpoint_out(&mut ep, ms(5))[0].control, TcpControl::Rst);
+    // The real cookie establishes the connection with the encoded MSS.
+    let good = Seg {
+        seq: IRS + 1,
+        ack: Some(synack.seq.wrapping_add(1)),
+        window: 512,
+        payload: b"hi".to_vec(),
+        ..Seg::default()
+    };
+    ep.handle_segment(ms(6), addr(REMOTE), addr(LOCAL), &good.repr());
+    assert_eq!(ep.stats().syn_cookies_accepted, 1);
+    let t = ep.accept().unwrap();
+    let c = ep.connection_mut(&t).unwrap();
+    assert_eq!(c.state(), State::Established);
+    let mut buf = [0u8; 4];
+    assert_eq!(c.recv(&mut buf), Ok(2));
+}
+
+#[test]
+fn initial_sequence_numbers_differ_per_tuple_and_advance_with_time() {
+    let ep = endpoint(8);
+    let a = tuple();
+    let mut b = tuple();
+    b.remote_port += 1;
+    assert_ne!(
+        ep.initial_sequence(ms(0), &a),
+        ep.initial_sequence(ms(0), &b)
+    );
+    let d = ep
+        .initial_sequence(ms(1), &a)
+        .diff(ep.initial_sequence(ms(0), &a));
+    assert_eq!(d, 250, "RFC 6528: a 4 µs clock");
+}
