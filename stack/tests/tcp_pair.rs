@@ -72,6 +72,7 @@ fn lossy_links_keep_both_streams_intact() {
 #[test]
 fn snapshot_moves_keep_both_streams_intact() {
     let mut saw = (false, false, false);
+    let (mut moves, mut max_snapshot, mut retransmits, mut timeouts) = (0u64, 0usize, 0u64, 0u64);
     for seed in 0..runs() {
         let mut s = lossy(seed + 100_000);
         s.random_moves = 3;
@@ -80,10 +81,18 @@ fn snapshot_moves_keep_both_streams_intact() {
         let o = run(&s);
         check(&s, &o);
         assert!(o.moves >= 3, "seed {}: only {} moves", s.seed, o.moves);
+        moves += u64::from(o.moves);
+        max_snapshot = max_snapshot.max(o.snapshot_bytes_max);
+        retransmits += o.retransmits;
+        timeouts += o.timeouts;
         saw.0 |= o.moved_in_recovery;
         saw.1 |= o.moved_in_zero_window;
         saw.2 |= o.moved_in_fin_state;
     }
+    println!(
+        "{} runs: {moves} snapshot moves, largest snapshot {max_snapshot} bytes, {retransmits} retransmitted segments, {timeouts} RTOs",
+        runs()
+    );
     assert!(
         saw.0 && saw.1 && saw.2,
         "moves in recovery / zero window / FIN states: {saw:?}"

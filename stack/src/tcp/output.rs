@@ -198,7 +198,10 @@ impl Connection {
             // of the peer's window (as Linux's tcp_acceptable_seq): after a timeout rewound
             // SND.NXT, an older one could fall below the peer's RCV.NXT and start an ACK
             // war; one past the window would be refused by a peer whose window is zero.
-            let at = self.snd_max.min(self.snd_una + self.snd_wnd).max(self.snd_una);
+            let at = self
+                .snd_max
+                .min(self.snd_una + self.snd_wnd)
+                .max(self.snd_una);
             let plan = Plan {
                 start: at,
                 end: at,

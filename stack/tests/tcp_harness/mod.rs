@@ -198,12 +198,14 @@ pub fn run(s: &Scenario) -> Outcome {
     let mut out = Outcome::default();
     let mut buf = vec![0u8; 65536];
     let mut read_buf = vec![0u8; 65536];
-    let mut next_random_move = if s.random_moves > 0 {
-        Some(now + Duration::from_millis(rng.next_u64() % 2000 + 10))
-    } else {
-        None
-    };
-    let mut random_moves_left = s.random_moves;
+    // Random moves happen at random points of progress (bytes delivered), so that every
+    // run gets them however fast it goes.
+    let total = (s.bytes_a_to_b + s.bytes_b_to_a) as u64;
+    let mut move_points: Vec<u64> = (0..s.random_moves)
+        .map(|_| 1 + rng.next_u64() % (total * 95 / 100).max(1))
+        .collect();
+    move_points.sort_unstable();
+    move_points.reverse();
     let deadline = now + s.time_limit;
     let mut iterations = 0u64;
     loop {
@@ -264,13 +266,10 @@ pub fn run(s: &Scenario) -> Outcome {
         }
         // Snapshot moves.
         let mut move_side: Option<bool> = None;
-        if let Some(t) = next_random_move {
-            if now >= t && random_moves_left > 0 {
-                move_side = Some(rng.next_u64().is_multiple_of(2));
-                random_moves_left -= 1;
-                next_random_move = (random_moves_left > 0)
-                    .then(|| now + Duration::from_millis(rng.next_u64() % 3000 + 1));
-            }
+        let progress = (a.received.len() + b.received.len()) as u64;
+        if move_points.last().is_some_and(|p| progress >= *p) {
+            move_points.pop();
+            move_side = Some(rng.next_u64().is_multiple_of(2));
         }
         if s.targeted_moves && move_side.is_none() {
             for (is_a, side) in [(true, &a), (false, &b)] {
@@ -382,9 +381,6 @@ pub fn run(s: &Scenario) -> Outcome {
                     next = Some(next.map_or(t, |n| n.min(t)));
                 }
             }
-        }
-        if let Some(t) = next_random_move {
-            next = Some(next.map_or(t, |n| n.min(t)));
         }
         let Some(next) = next else {
             panic!(
