@@ -225,26 +225,55 @@ impl PacketRepr<'_> {
                 Upper::None => {}
             }
         }
+        self.emit_headers(buf, self.upper.protocol(), len - upper_offset)?;
+        Ok(len)
+    }
+}
+
+impl PacketRepr<'_> {
+    /// Writes the IPv6 header and the RH2/HAO extension headers in front of an upper
+    /// layer of `upper_len` bytes with protocol `upper_protocol` that the caller already
+    /// wrote at `buf[self.upper_offset()..]` (with its checksum over the home-address
+    /// pseudo-header). This lets the TCP engine write segments in place. `self.upper` is
+    /// ignored. Returns the packet length.
+    pub fn emit_headers(
+        &self,
+        buf: &mut [u8],
+        upper_protocol: u8,
+        upper_len: usize,
+    ) -> Result<usize, WireError> {
+        let upper_offset = self.upper_offset();
+        let len = upper_offset + upper_len;
+        let payload_len = len - IPV6_HEADER_LEN;
+        if buf.len() < len || payload_len > u16::MAX as usize {
+            return Err(WireError::new(
+                0,
+                Rule::BufferTooSmall {
+                    needed: len,
+                    available: buf.len().min(u16::MAX as usize + IPV6_HEADER_LEN),
+                },
+            ));
+        }
         let mut offset = IPV6_HEADER_LEN;
         let first_next = if self.rh2.is_some() {
             ROUTING_PROTOCOL
         } else if self.hao.is_some() {
             DEST_OPTS_PROTOCOL
         } else {
-            self.upper.protocol()
+            upper_protocol
         };
         if let Some(home) = &self.rh2 {
             let next = if self.hao.is_some() {
                 DEST_OPTS_PROTOCOL
             } else {
-                self.upper.protocol()
+                upper_protocol
             };
             Rh2Header::emit(next, home, &mut buf[offset..offset + RH2_LEN]);
             offset += RH2_LEN;
         }
         if let Some(home) = &self.hao {
             HaoHeader::emit(
-                self.upper.protocol(),
+                upper_protocol,
                 home,
                 &mut buf[offset..offset + HAO_HEADER_LEN],
             );
