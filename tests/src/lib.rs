@@ -7,6 +7,9 @@
 //!   [DestOpt(HAO)] | MH` packet ([`mip6::PacketFields`]), the same JSON shape the Python
 //!   helpers read and write, with conversions to and from vany's wire types and a
 //!   seeded random generator of such packets.
+//! - [`pipe`]: a long-lived Python helper spoken to in line-delimited JSON, one request
+//!   and one reply per line, for tests that exchange packets with a scapy peer one at a
+//!   time (bounded: every reply has a deadline, the process is killed on drop).
 //! - [`Failures`]: collects mismatches so a test reports many at once, with its seed.
 
 use std::fmt::Write as _;
@@ -79,6 +82,227 @@ pub mod python {
                 String::from_utf8_lossy(&output.stdout[..output.stdout.len().min(2000)])
             )
         })
+    }
+}
+
+pub mod pipe {
+    //! A long-lived Python helper from `tests/scapy/` that a test talks to packet by
+    //! packet: each request is one line of JSON on the helper's stdin, each reply one line
+    //! of JSON on its stdout (see `tests/scapy/rr_pipe.py` for the Python side). A reply
+    //! with an `"error"` member (a Python traceback) fails the test.
+    //!
+    //! Everything is bounded: a reply must come within [`PythonPipe::timeout`], a helper
+    //! answers at most [`MAX_REQUESTS`] requests, the helper exits on EOF (which
+    //! [`PythonPipe::finish`] gives it) and is killed when the pipe is dropped.
+
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Child, ChildStdin, Command, Stdio};
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+    use serde_json::Value;
+
+    use super::python::{scripts_dir, PYTHON};
+
+    /// The longest wait for one reply, unless changed with [`PythonPipe::with_timeout`].
+    pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The most requests one helper process answers (a runaway test loop fails instead).
+    pub const MAX_REQUESTS: usize = 10_000;
+    /// How long [`PythonPipe::finish`] waits for the helper to exit after EOF.
+    pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A running helper. Dropping it kills the process if it is still running.
+    pub struct PythonPipe {
+        script: String,
+        child: Child,
+        stdin: Option<ChildStdin>,
+        lines: Receiver<String>,
+        stderr: Arc<Mutex<Vec<u8>>>,
+        requests: usize,
+        timeout: Duration,
+    }
+
+    impl PythonPipe {
+        /// Starts `/usr/bin/python3 -B tests/scapy/<script>`. Panics with an actionable
+        /// message if Python is missing.
+        pub fn spawn(script: &str) -> PythonPipe {
+            if !std::path::Path::new(PYTHON).exists() {
+                panic!(
+                    "{PYTHON} not found: these tests need Debian's Python with scapy \
+                     (`apt-get install python3 python3-scapy`)"
+                );
+            }
+            let path = scripts_dir().join(script);
+            let mut child = Command::new(PYTHON)
+                .arg("-B")
+                .arg(&path)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {PYTHON} {}: {e}", path.display()));
+            let stdin = child.stdin.take();
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+            // Lines of stdout arrive through a channel so that a read can time out.
+            let (tx, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            // stderr is drained all along, so the helper never blocks on a full pipe.
+            let stderr = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stderr_pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&buf[..n]);
+                }
+            });
+            PythonPipe {
+                script: script.to_string(),
+                child,
+                stdin,
+                lines,
+                stderr,
+                requests: 0,
+                timeout: REPLY_TIMEOUT,
+            }
+        }
+
+        /// Sets the longest wait for one reply.
+        pub fn with_timeout(mut self, timeout: Duration) -> PythonPipe {
+            self.timeout = timeout;
+            self
+        }
+
+        /// The deadline for one reply.
+        pub fn timeout(&self) -> Duration {
+            self.timeout
+        }
+
+        /// What the helper wrote on stderr so far.
+        pub fn stderr(&self) -> String {
+            let bytes = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+
+        fn fail(&mut self, what: String) -> ! {
+            // Give the helper a moment to finish its traceback before quoting stderr.
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let status = match self.child.try_wait() {
+                Ok(Some(s)) if s.code() == Some(3) => {
+                    format!("exited with {s} (scapy missing? apt-get install python3-scapy)")
+                }
+                Ok(Some(s)) => format!("exited with {s}"),
+                _ => "still running".to_string(),
+            };
+            panic!(
+                "{}: {what}; the helper {status}; its stderr:\n{}",
+                self.script,
+                self.stderr()
+            );
+        }
+
+        /// Sends one request and returns the reply as JSON. Panics if the helper does not
+        /// answer in time, exits, or answers with an `"error"` member.
+        pub fn request_value<I: Serialize>(&mut self, request: &I) -> Value {
+            self.requests += 1;
+            if self.requests > MAX_REQUESTS {
+                self.fail(format!("more than {MAX_REQUESTS} requests"));
+            }
+            let mut line = serde_json::to_string(request).expect("a request serializes to JSON");
+            line.push('\n');
+            let written = match self.stdin.as_mut() {
+                Some(stdin) => stdin
+                    .write_all(line.as_bytes())
+                    .and_then(|()| stdin.flush()),
+                None => Err(std::io::Error::other("stdin already closed")),
+            };
+            if let Err(e) = written {
+                self.fail(format!("writing request {line:?}: {e}"));
+            }
+            let reply = match self.lines.recv_timeout(self.timeout) {
+                Ok(reply) => reply,
+                Err(RecvTimeoutError::Timeout) => self.fail(format!(
+                    "no reply within {:?} to {}",
+                    self.timeout,
+                    line.trim_end()
+                )),
+                Err(RecvTimeoutError::Disconnected) => self.fail(format!(
+                    "stdout closed before a reply to {}",
+                    line.trim_end()
+                )),
+            };
+            let value: Value = match serde_json::from_str(&reply) {
+                Ok(v) => v,
+                Err(e) => self.fail(format!("reply is not JSON ({e}): {reply}")),
+            };
+            if let Some(err) = value.get("error") {
+                let err = err.as_str().map_or_else(|| err.to_string(), str::to_string);
+                self.fail(format!(
+                    "the helper failed on request {}:\n{err}",
+                    line.trim_end()
+                ));
+            }
+            value
+        }
+
+        /// Sends one request and deserializes the reply into `O`.
+        pub fn request<I: Serialize, O: DeserializeOwned>(&mut self, request: &I) -> O {
+            let value = self.request_value(request);
+            match serde_json::from_value(value.clone()) {
+                Ok(o) => o,
+                Err(e) => self.fail(format!("reply is not the JSON expected ({e}): {value}")),
+            }
+        }
+
+        /// Closes the helper's stdin and waits (at most [`EXIT_TIMEOUT`]) for it to exit;
+        /// panics unless it exits with status 0. Returns its stderr.
+        pub fn finish(mut self) -> String {
+            drop(self.stdin.take());
+            let deadline = Instant::now() + EXIT_TIMEOUT;
+            loop {
+                match self.child.try_wait() {
+                    Ok(Some(status)) if status.success() => break,
+                    Ok(Some(status)) => self.fail(format!("exit status {status} after EOF")),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Ok(None) => self.fail(format!("did not exit within {EXIT_TIMEOUT:?} of EOF")),
+                    Err(e) => self.fail(format!("waiting for the helper: {e}")),
+                }
+            }
+            if let Ok(extra) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.fail(format!("unrequested output after EOF: {extra}"));
+            }
+            self.stderr()
+        }
+    }
+
+    impl Drop for PythonPipe {
+        fn drop(&mut self) {
+            drop(self.stdin.take());
+            if matches!(self.child.try_wait(), Ok(None)) {
+                let _ = self.child.kill();
+            }
+            let _ = self.child.wait();
+        }
     }
 }
 

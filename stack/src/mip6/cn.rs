@@ -318,8 +318,9 @@ impl CorrespondentNode {
             }
             MhMessage::Bu(bu) => self.handle_bu(now, parsed, mh, bu),
             MhMessage::Unknown { .. } => {
-                // RFC 6275 §9.2: Binding Error status 2 to the source.
-                let home = parsed.repr.hao.unwrap_or(from);
+                // RFC 6275 §9.2: Binding Error status 2 to the source; the Home Address
+                // field carries the HAO's address, or the unspecified address without one.
+                let home = parsed.repr.hao.unwrap_or(Ipv6Addr::UNSPECIFIED);
                 self.binding_error(now, me, from, be_status::UNKNOWN_MH_TYPE, home);
                 MhOutcome::UnknownType
             }

@@ -18,6 +18,7 @@ use crate::rand::RandomSource;
 use crate::wire::mh::{self, CHECKSUM_OFFSET};
 use crate::wire::mh_option::{kind, AUTHENTICATOR_LEN};
 use crate::wire::packet::{ParsedPacket, Upper};
+use crate::wire::MhOption;
 use crate::wire::{MhMessage, PacketRepr, WireError};
 
 /// Length of Kcn, the correspondent node's secret key (§5.2.1: 20 octets for HMAC-SHA1).
@@ -136,6 +137,8 @@ fn auth_data_at_end(mh: &[u8]) -> Result<usize, AuthError> {
 
 /// Authenticator = First(96, HMAC_SHA1(Kbm, care-of | correspondent | MH Data)) over the
 /// Mobility Header `mh`, whose last option must be Binding Authorization Data (§6.2.7).
+/// `mh` must be one whose parse showed that (its last 14 bytes are then the option);
+/// this function only checks the option's type and length bytes.
 pub fn authenticator(
     kbm: &Kbm,
     care_of: &Ipv6Addr,
@@ -191,6 +194,11 @@ pub fn verify_packet(parsed: &ParsedPacket<'_>, kbm: &Kbm) -> Result<bool, AuthE
 /// MH checksum. Returns the packet length.
 pub fn emit_signed(repr: &PacketRepr<'_>, kbm: &Kbm, buf: &mut [u8]) -> Result<usize, AuthError> {
     let (care_of, correspondent) = auth_addresses(repr)?;
+    // Decide from the repr, not from bytes an unknown option's data could imitate.
+    match &repr.upper {
+        Upper::Mh(m) if matches!(m.options.last(), Some(MhOption::AuthData(_))) => {}
+        _ => return Err(AuthError::NoAuthData),
+    }
     let len = repr.emit(buf)?;
     let at = repr.upper_offset();
     let mh_bytes = &mut buf[at..len];

@@ -396,8 +396,13 @@ pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
             let packet = TcpPacket::new_checked(upper_bytes)
                 .map_err(|_| truncated(offset, Part::Tcp, 20, upper_bytes.len()))?;
             let (s, d) = (IpAddress::Ipv6(src), IpAddress::Ipv6(dst));
-            let t = TcpRepr::parse(&packet, &s, &d, &ChecksumCapabilities::ignored())
+            let mut t = TcpRepr::parse(&packet, &s, &d, &ChecksumCapabilities::ignored())
                 .map_err(|_| WireError::new(offset, Rule::BadTcp))?;
+            // SACK blocks mean nothing without an ACK (RFC 2018 §3), and smoltcp's emitter
+            // drops them there and beside SACK-Permitted: keep the repr what it re-emits.
+            if t.ack_number.is_none() || t.sack_permitted {
+                t.sack_ranges = [None; 3];
+            }
             checksum = packet.checksum();
             checksum_ok = packet.verify_checksum(&s, &d);
             Upper::Tcp(t)

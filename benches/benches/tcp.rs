@@ -1,0 +1,420 @@
+//! TCP engine benchmarks (issue 3), vany against smoltcp in the same run:
+//!
+//! - `bulk/vany` and `bulk/smoltcp`: a one-way bulk transfer between two stacks over an
+//!   in-memory link, MTU 1500, 256 KiB buffers on both, whole IPv6 packets with
+//!   checksums built and verified on both sides. Throughput is reported by criterion
+//!   (bytes per second); the ratio is vany / smoltcp.
+//! - `snapshot/idle` and `snapshot/unacked_64k`: snapshot + serialize + deserialize +
+//!   restore of an established connection.
+//! - `recv/in_order_segment`: the receive cost of one in-order full-size data segment.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::net::Ipv6Addr;
+use std::rc::Rc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp as stcp;
+use smoltcp::time::Instant as SInstant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, TcpRepr};
+use vany_stack::tcp::{Connection, FourTuple, Seq, TcpConfig};
+use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::{self, PacketRepr, Upper};
+
+const MTU: usize = 1500;
+const BUFFER: usize = 256 * 1024;
+const TRANSFER: usize = 32 * 1024 * 1024;
+
+fn a() -> Ipv6Addr {
+    "fd00::a".parse().unwrap()
+}
+fn b() -> Ipv6Addr {
+    "fd00::b".parse().unwrap()
+}
+
+fn vany_config() -> TcpConfig {
+    TcpConfig {
+        send_buffer: BUFFER,
+        recv_buffer: BUFFER,
+        mtu: MTU,
+        // Same segment size as smoltcp: no room kept for Mobile IPv6 headers here.
+        mip6_overhead: 0,
+        // smoltcp sends no timestamps by default.
+        timestamps: false,
+        delayed_ack: None,
+        ..TcpConfig::default()
+    }
+}
+
+/// Two vany connections, established, with whole IPv6 packets between them.
+struct VanyPair {
+    client: Connection,
+    server: Connection,
+    now: Instant,
+    buf: Vec<u8>,
+}
+
+impl VanyPair {
+    fn new() -> Self {
+        let cfg = vany_config();
+        let ct = FourTuple {
+            local: a(),
+            local_port: 40000,
+            remote: b(),
+            remote_port: 80,
+        };
+        let st = FourTuple {
+            local: b(),
+            local_port: 80,
+            remote: a(),
+            remote_port: 40000,
+        };
+        let now = Instant::from_secs(1);
+        let mut client = Connection::connect(&cfg, ct, Seq(1), now);
+        let mut buf = vec![0u8; 65536];
+        let n = client.poll_transmit(now, &mut buf[40..]).unwrap();
+        let syn = TcpRepr::parse(
+            &smoltcp::wire::TcpPacket::new_checked(&buf[40..40 + n]).unwrap(),
+            &IpAddress::Ipv6(a()),
+            &IpAddress::Ipv6(b()),
+            &smoltcp::phy::ChecksumCapabilities::default(),
+        )
+        .unwrap();
+        let server = Connection::accept(&cfg, st, Seq(99), now, &syn);
+        let mut pair = VanyPair {
+            client,
+            server,
+            now,
+            buf,
+        };
+        pair.pump();
+        pair
+    }
+
+    /// Moves packets both ways until both are quiet; returns bytes read by the server.
+    fn pump(&mut self) -> usize {
+        let mut read = 0;
+        let mut sink = vec![0u8; BUFFER];
+        loop {
+            let mut moved = false;
+            for to_server in [true, false] {
+                let (from, to, src, dst) = if to_server {
+                    (&mut self.client, &mut self.server, a(), b())
+                } else {
+                    (&mut self.server, &mut self.client, b(), a())
+                };
+                while let Some(n) = from.poll_transmit(self.now, &mut self.buf[40..]) {
+                    moved = true;
+                    let hdr = PacketRepr {
+                        src,
+                        dst,
+                        traffic_class: 0,
+                        flow_label: 0,
+                        hop_limit: 64,
+                        rh2: None,
+                        hao: None,
+                        upper: Upper::None,
+                    };
+                    let len = hdr.emit_headers(&mut self.buf, 6, n).unwrap();
+                    let parsed = wire::parse_verified(&self.buf[..len]).unwrap();
+                    if let Upper::Tcp(seg) = &parsed.repr.upper {
+                        to.handle_segment(self.now, seg);
+                    }
+                }
+            }
+            loop {
+                match self.server.recv(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        read += n;
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                return read;
+            }
+        }
+    }
+
+    fn transfer(&mut self, bytes: usize) -> usize {
+        let data = vec![0x5au8; 64 * 1024];
+        let mut sent = 0;
+        let mut read = 0;
+        let mut rounds = 0;
+        while read < bytes {
+            rounds += 1;
+            assert!(rounds < 10_000_000);
+            if sent < bytes {
+                let want = (bytes - sent).min(data.len());
+                sent += self.client.send(&data[..want]).unwrap();
+            }
+            read += self.pump();
+            self.now = self.now + Duration::from_micros(10);
+        }
+        read
+    }
+}
+
+// ---- smoltcp over an in-memory device ----------------------------------------------------
+
+type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
+
+struct Pipe {
+    rx: Queue,
+    tx: Queue,
+}
+
+struct Rx(Vec<u8>);
+struct Tx(Queue);
+
+impl phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for Tx {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut v = vec![0u8; len];
+        let r = f(&mut v);
+        self.0.borrow_mut().push_back(v);
+        r
+    }
+}
+
+impl Device for Pipe {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx;
+
+    fn receive(&mut self, _: SInstant) -> Option<(Rx, Tx)> {
+        let p = self.rx.borrow_mut().pop_front()?;
+        Some((Rx(p), Tx(self.tx.clone())))
+    }
+
+    fn transmit(&mut self, _: SInstant) -> Option<Tx> {
+        Some(Tx(self.tx.clone()))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = MTU;
+        caps
+    }
+}
+
+struct SmolPair {
+    dev_a: Pipe,
+    dev_b: Pipe,
+    iface_a: Interface,
+    iface_b: Interface,
+    sockets_a: SocketSet<'static>,
+    sockets_b: SocketSet<'static>,
+    client: smoltcp::iface::SocketHandle,
+    server: smoltcp::iface::SocketHandle,
+    now: SInstant,
+}
+
+impl SmolPair {
+    fn new() -> Self {
+        let ab: Queue = Rc::default();
+        let ba: Queue = Rc::default();
+        let mut dev_a = Pipe {
+            rx: ba.clone(),
+            tx: ab.clone(),
+        };
+        let mut dev_b = Pipe { rx: ab, tx: ba };
+        let now = SInstant::from_millis(1000);
+        let mut iface_a = Interface::new(IfaceConfig::new(HardwareAddress::Ip), &mut dev_a, now);
+        iface_a.update_ip_addrs(|addrs| {
+            addrs.push(IpCidr::new(IpAddress::Ipv6(a()), 64)).unwrap();
+        });
+        let mut iface_b = Interface::new(IfaceConfig::new(HardwareAddress::Ip), &mut dev_b, now);
+        iface_b.update_ip_addrs(|addrs| {
+            addrs.push(IpCidr::new(IpAddress::Ipv6(b()), 64)).unwrap();
+        });
+        let socket = || {
+            let mut s = stcp::Socket::new(
+                stcp::SocketBuffer::new(vec![0u8; BUFFER]),
+                stcp::SocketBuffer::new(vec![0u8; BUFFER]),
+            );
+            s.set_ack_delay(None);
+            s.set_nagle_enabled(false);
+            s
+        };
+        let mut sockets_a = SocketSet::new(vec![]);
+        let mut sockets_b = SocketSet::new(vec![]);
+        let mut server_socket = socket();
+        server_socket.listen(80).unwrap();
+        let server = sockets_b.add(server_socket);
+        let mut client_socket = socket();
+        client_socket
+            .connect(iface_a.context(), (IpAddress::Ipv6(b()), 80), 40000)
+            .unwrap();
+        let client = sockets_a.add(client_socket);
+        let mut pair = SmolPair {
+            dev_a,
+            dev_b,
+            iface_a,
+            iface_b,
+            sockets_a,
+            sockets_b,
+            client,
+            server,
+            now,
+        };
+        for _ in 0..20 {
+            pair.pump();
+        }
+        assert!(
+            pair.sockets_a.get::<stcp::Socket>(client).may_send(),
+            "smoltcp handshake"
+        );
+        pair
+    }
+
+    fn pump(&mut self) -> usize {
+        let mut read = 0;
+        let mut sink = vec![0u8; BUFFER];
+        for _ in 0..4 {
+            self.iface_a
+                .poll(self.now, &mut self.dev_a, &mut self.sockets_a);
+            self.iface_b
+                .poll(self.now, &mut self.dev_b, &mut self.sockets_b);
+            let s = self.sockets_b.get_mut::<stcp::Socket>(self.server);
+            while let Ok(n) = s.recv_slice(&mut sink) {
+                if n == 0 {
+                    break;
+                }
+                read += n;
+            }
+        }
+        read
+    }
+
+    fn transfer(&mut self, bytes: usize) -> usize {
+        let data = vec![0x5au8; 64 * 1024];
+        let mut sent = 0;
+        let mut read = 0;
+        let mut rounds = 0;
+        while read < bytes {
+            rounds += 1;
+            assert!(rounds < 10_000_000);
+            if sent < bytes {
+                let want = (bytes - sent).min(data.len());
+                let s = self.sockets_a.get_mut::<stcp::Socket>(self.client);
+                sent += s.send_slice(&data[..want]).unwrap_or(0);
+            }
+            read += self.pump();
+            self.now += smoltcp::time::Duration::from_micros(10);
+        }
+        read
+    }
+}
+
+fn bulk(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulk");
+    g.throughput(Throughput::Bytes(TRANSFER as u64));
+    g.sample_size(10);
+    g.bench_function(BenchmarkId::new("vany", "32MiB"), |bench| {
+        let mut pair = VanyPair::new();
+        bench.iter(|| black_box(pair.transfer(TRANSFER)));
+    });
+    g.bench_function(BenchmarkId::new("smoltcp", "32MiB"), |bench| {
+        let mut pair = SmolPair::new();
+        bench.iter(|| black_box(pair.transfer(TRANSFER)));
+    });
+    g.finish();
+}
+
+fn snapshot(c: &mut Criterion) {
+    let mut g = c.benchmark_group("snapshot");
+    let idle = VanyPair::new();
+    let now = idle.now;
+    println!(
+        "snapshot size, idle: {} bytes",
+        idle.server.snapshot_bytes(now).len()
+    );
+    g.bench_function("idle", |bench| {
+        bench.iter(|| {
+            let bytes = idle.server.snapshot_bytes(now);
+            black_box(Connection::restore_bytes(&bytes, Instant::from_secs(77)).unwrap())
+        })
+    });
+    // 64 KiB sent and not yet acknowledged.
+    let mut busy = VanyPair::new();
+    busy.client.send(&vec![1u8; 64 * 1024]).unwrap();
+    let mut scratch = vec![0u8; 2048];
+    while busy.client.poll_transmit(busy.now, &mut scratch).is_some() {}
+    assert!(busy.client.send_queue() >= 64 * 1024);
+    println!(
+        "snapshot size, 64 KiB unacknowledged: {} bytes",
+        busy.client.snapshot_bytes(busy.now).len()
+    );
+    g.bench_function("unacked_64k", |bench| {
+        bench.iter(|| {
+            let bytes = busy.client.snapshot_bytes(busy.now);
+            black_box(Connection::restore_bytes(&bytes, Instant::from_secs(77)).unwrap())
+        })
+    });
+    g.finish();
+}
+
+fn receive(c: &mut Criterion) {
+    // One full in-order segment into an established connection whose reader keeps up.
+    let mut pair = VanyPair::new();
+    let seg_payload = vec![7u8; 1440];
+    let mut sink = vec![0u8; 4096];
+    let mut seq = 0u32;
+    let base = {
+        // The server's RCV.NXT: the client's next sequence number.
+        let mut tmp = vec![0u8; 2048];
+        pair.client.send(b"x").unwrap();
+        let n = pair.client.poll_transmit(pair.now, &mut tmp).unwrap();
+        let r = TcpRepr::parse(
+            &smoltcp::wire::TcpPacket::new_checked(&tmp[..n]).unwrap(),
+            &IpAddress::Ipv6(a()),
+            &IpAddress::Ipv6(b()),
+            &smoltcp::phy::ChecksumCapabilities::default(),
+        )
+        .unwrap();
+        pair.server.handle_segment(pair.now, &r);
+        pair.server.recv(&mut sink).unwrap();
+        (r.seq_number.0 as u32).wrapping_add(1)
+    };
+    c.bench_function("recv/in_order_segment", |bench| {
+        bench.iter(|| {
+            let repr = TcpRepr {
+                src_port: 40000,
+                dst_port: 80,
+                control: smoltcp::wire::TcpControl::None,
+                seq_number: smoltcp::wire::TcpSeqNumber(base.wrapping_add(seq) as i32),
+                // The server's ISS is 99: its SYN took 99, so SND.UNA is 100.
+                ack_number: Some(smoltcp::wire::TcpSeqNumber(100)),
+                window_len: 65535,
+                window_scale: None,
+                max_seg_size: None,
+                sack_permitted: false,
+                sack_ranges: [None; 3],
+                timestamp: None,
+                payload: &seg_payload,
+            };
+            seq = seq.wrapping_add(1440);
+            pair.server.handle_segment(pair.now, black_box(&repr));
+            pair.server.recv(&mut sink).unwrap();
+        })
+    });
+}
+
+criterion_group!(
+    #[allow(missing_docs)]
+    benches,
+    bulk,
+    snapshot,
+    receive
+);
+criterion_main!(benches);

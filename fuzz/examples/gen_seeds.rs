@@ -1,0 +1,309 @@
+//! Writes the committed seed corpora under `fuzz/seeds/<target>/`: valid Mobile IPv6
+//! packets (BU/BA signed with the fuzz targets' fixed Kbm, the return-routability
+//! messages, BRR, BE), TCP/UDP/ICMPv6 packets with the Mobile IPv6 extension headers, and
+//! for `inspect_decode` the same packets behind Ethernet, in a pcap file and as hex text.
+//!
+//! Run from the repository root: `cargo run --manifest-path fuzz/Cargo.toml --example gen_seeds`.
+
+use std::fs;
+use std::net::Ipv6Addr;
+use std::path::Path;
+
+use vany_appliance::inspect::pcap::write_raw_ipv6;
+use vany_stack::mip6::rr;
+use vany_stack::wire::packet::{Icmpv6Message, UdpDatagram, Upper};
+use vany_stack::wire::{
+    BindingAck, BindingUpdate, MhMessage, MhOption, MhRepr, PacketRepr, TcpControl, TcpRepr,
+    TcpSeqNumber,
+};
+
+const HOA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+const COA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
+const ALT_COA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 4, 0, 0, 0, 0, 4);
+const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 0, 0, 0, 0, 3);
+
+fn packet(src: Ipv6Addr, dst: Ipv6Addr, upper: Upper<'_>) -> PacketRepr<'_> {
+    PacketRepr {
+        src,
+        dst,
+        traffic_class: 0,
+        flow_label: 0x12345,
+        hop_limit: 64,
+        rh2: None,
+        hao: None,
+        upper,
+    }
+}
+
+fn mh(message: MhMessage<'static>, options: &[MhOption<'static>]) -> Upper<'static> {
+    let mut m = MhRepr::new(message);
+    for o in options {
+        m.options.push(*o).expect("too many options");
+    }
+    Upper::Mh(m)
+}
+
+fn emit(repr: &PacketRepr<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; repr.buffer_len()];
+    let n = repr.emit(&mut buf).expect("emit");
+    buf.truncate(n);
+    buf
+}
+
+fn emit_signed(repr: &PacketRepr<'_>, kbm: &rr::Kbm) -> Vec<u8> {
+    let mut buf = vec![0u8; repr.buffer_len()];
+    let n = rr::emit_signed(repr, kbm, &mut buf).expect("emit_signed");
+    buf.truncate(n);
+    {
+        let parsed = vany_stack::wire::parse_verified(&buf).expect("parse_verified");
+        assert_eq!(rr::verify_packet(&parsed, kbm), Ok(true));
+    }
+    buf
+}
+
+fn main() {
+    let kbm = rr::kbm(b"homeTOKN", Some(b"careTOKN"));
+    let auth = MhOption::AuthData([0; 12]);
+    let nonces = MhOption::NonceIndices {
+        home: 7,
+        care_of: 9,
+    };
+    let bu = BindingUpdate {
+        seq: 1000,
+        ack: true,
+        lifetime: 105,
+        ..BindingUpdate::default()
+    };
+    let mut packets: Vec<(&str, Vec<u8>)> = Vec::new();
+
+    // BU from a member's CoA with HAO, Nonce Indices and Binding Authorization Data.
+    let mut r = packet(COA, CN, mh(MhMessage::Bu(bu), &[nonces, auth]));
+    r.hao = Some(HOA);
+    packets.push(("bu_hao_signed", emit_signed(&r, &kbm)));
+    // BU with Alternate Care-of Address.
+    let mut r = packet(
+        COA,
+        CN,
+        mh(
+            MhMessage::Bu(bu),
+            &[MhOption::AltCareOf(ALT_COA), nonces, auth],
+        ),
+    );
+    r.hao = Some(HOA);
+    packets.push(("bu_altcoa_signed", emit_signed(&r, &kbm)));
+    // Deregistration BU (lifetime 0), Kbm = SHA1(home token).
+    let dereg_kbm = rr::kbm(b"homeTOKN", None);
+    let mut r = packet(
+        HOA,
+        CN,
+        mh(
+            MhMessage::Bu(BindingUpdate { lifetime: 0, ..bu }),
+            &[nonces, auth],
+        ),
+    );
+    r.hao = Some(HOA);
+    packets.push(("bu_dereg_signed", emit_signed(&r, &dereg_kbm)));
+    // BA from the client to the CoA with RH2, Binding Refresh Advice and authenticator.
+    let ba = BindingAck {
+        status: 0,
+        seq: 1000,
+        lifetime: 105,
+        ..BindingAck::default()
+    };
+    let mut r = packet(
+        CN,
+        COA,
+        mh(
+            MhMessage::Ba(ba),
+            &[MhOption::RefreshAdvice { interval: 50 }, auth],
+        ),
+    );
+    r.rh2 = Some(HOA);
+    packets.push(("ba_rh2_signed", emit_signed(&r, &kbm)));
+    // BA status 135 (sequence number out of window), unsigned.
+    let mut r = packet(
+        CN,
+        COA,
+        mh(MhMessage::Ba(BindingAck { status: 135, ..ba }), &[]),
+    );
+    r.rh2 = Some(HOA);
+    packets.push(("ba_135", emit(&r)));
+    // Return routability.
+    let cookie = *b"cookie!!";
+    packets.push((
+        "hoti",
+        emit(&packet(HOA, CN, mh(MhMessage::Hoti { cookie }, &[]))),
+    ));
+    packets.push((
+        "coti",
+        emit(&packet(COA, CN, mh(MhMessage::Coti { cookie }, &[]))),
+    ));
+    packets.push((
+        "hot",
+        emit(&packet(
+            CN,
+            HOA,
+            mh(
+                MhMessage::Hot {
+                    nonce_index: 7,
+                    cookie,
+                    token: *b"homeTOKN",
+                },
+                &[],
+            ),
+        )),
+    ));
+    packets.push((
+        "cot",
+        emit(&packet(
+            CN,
+            COA,
+            mh(
+                MhMessage::Cot {
+                    nonce_index: 9,
+                    cookie,
+                    token: *b"careTOKN",
+                },
+                &[],
+            ),
+        )),
+    ));
+    let mut r = packet(CN, COA, mh(MhMessage::Brr, &[]));
+    r.rh2 = Some(HOA);
+    packets.push(("brr", emit(&r)));
+    packets.push((
+        "be",
+        emit(&packet(
+            CN,
+            COA,
+            mh(
+                MhMessage::Be {
+                    status: 1,
+                    home_address: HOA,
+                },
+                &[],
+            ),
+        )),
+    ));
+    // An unknown MH type and an unknown option.
+    let body = [0xaa, 0xbb];
+    packets.push((
+        "mh_unknown_type",
+        emit(&packet(
+            COA,
+            CN,
+            Upper::Mh(MhRepr::new(MhMessage::Unknown {
+                mh_type: 42,
+                body: &body,
+            })),
+        )),
+    ));
+    let mut r = packet(
+        COA,
+        CN,
+        mh(
+            MhMessage::Bu(bu),
+            &[
+                MhOption::Unknown {
+                    kind: 77,
+                    data: b"xyz",
+                },
+                nonces,
+                auth,
+            ],
+        ),
+    );
+    r.hao = Some(HOA);
+    packets.push(("bu_unknown_option_signed", emit_signed(&r, &kbm)));
+    // Upper layers behind RH2 + HAO.
+    let tcp = TcpRepr {
+        src_port: 80,
+        dst_port: 40000,
+        control: TcpControl::Syn,
+        seq_number: TcpSeqNumber(1),
+        ack_number: Some(TcpSeqNumber(2)),
+        window_len: 64000,
+        window_scale: Some(7),
+        max_seg_size: Some(1400),
+        sack_permitted: true,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    let mut r = packet(COA, CN, Upper::Tcp(tcp));
+    r.hao = Some(HOA);
+    packets.push(("tcp_synack_hao", emit(&r)));
+    let tcp = TcpRepr {
+        control: TcpControl::Psh,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [Some((10, 20)), None, None],
+        payload: b"GET / HTTP/1.1\r\n\r\n",
+        ..tcp
+    };
+    let mut r = packet(CN, COA, Upper::Tcp(tcp));
+    r.rh2 = Some(HOA);
+    packets.push(("tcp_data_rh2", emit(&r)));
+    let mut r = packet(
+        COA,
+        CN,
+        Upper::Udp(UdpDatagram {
+            src_port: 53,
+            dst_port: 5353,
+            payload: b"hello",
+        }),
+    );
+    r.hao = Some(HOA);
+    packets.push(("udp_hao", emit(&r)));
+    let mut r = packet(
+        CN,
+        COA,
+        Upper::Icmpv6(Icmpv6Message {
+            msg_type: 128,
+            code: 0,
+            body: &[0, 1, 0, 2, b'p', b'i', b'n', b'g'],
+        }),
+    );
+    r.rh2 = Some(HOA);
+    r.hao = Some(HOA);
+    packets.push(("icmpv6_rh2_hao", emit(&r)));
+    packets.push(("none", emit(&packet(COA, CN, Upper::None))));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+    let pp = root.join("packet_parse");
+    let id = root.join("inspect_decode");
+    fs::create_dir_all(&pp).unwrap();
+    fs::create_dir_all(&id).unwrap();
+    for (name, bytes) in &packets {
+        fs::write(pp.join(format!("{name}.bin")), bytes).unwrap();
+    }
+    // inspect_decode: raw packets, Ethernet frames (one with an 802.1Q tag), a pcap file
+    // and hex text.
+    for (name, bytes) in packets.iter().take(5) {
+        fs::write(id.join(format!("raw_{name}.bin")), bytes).unwrap();
+        let mut eth = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd];
+        eth.extend_from_slice(bytes);
+        fs::write(id.join(format!("eth_{name}.bin")), eth).unwrap();
+    }
+    let mut vlan = vec![
+        2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x81, 0x00, 0, 5, 0x86, 0xdd,
+    ];
+    vlan.extend_from_slice(&packets[0].1);
+    fs::write(id.join("eth_vlan_bu.bin"), vlan).unwrap();
+    let records: Vec<(f64, &[u8])> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, (_, b))| (1_700_000_000.0 + i as f64 * 0.25, b.as_slice()))
+        .collect();
+    fs::write(id.join("all.pcap"), write_raw_ipv6(&records)).unwrap();
+    fs::write(id.join("bu.pcap"), write_raw_ipv6(&records[..1])).unwrap();
+    let hex: String = packets[0].1.iter().map(|b| format!("{b:02x}")).collect();
+    fs::write(id.join("bu.hex"), format!("0x{hex}\n")).unwrap();
+    println!(
+        "wrote {} packet_parse seeds and {} inspect_decode seeds under {}",
+        fs::read_dir(&pp).unwrap().count(),
+        fs::read_dir(&id).unwrap().count(),
+        root.display()
+    );
+}
