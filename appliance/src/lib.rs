@@ -2,3 +2,4 @@
 //! the anycast group. Builds the `vany` binary.
 
 pub mod inspect;
+pub mod io;

@@ -1,0 +1,511 @@
+//! Poll-mode packet I/O: the world side of the sans-IO stack.
+//!
+//! A backend moves whole IPv6 packets in and out ([`PacketIo`]); [`Pump`] drives a
+//! [`vany_stack::tcp::Endpoint`] over any backend:
+//!
+//! ```text
+//!   backend.recv ──parse_verified──▶ endpoint.handle_segment(now, src, dst, tcp)
+//!   endpoint.handle_timeout(now)      (when poll_timeout() has passed)
+//!   endpoint.poll_transmit(now) ──IPv6 header──▶ backend.send
+//! ```
+//!
+//! The application runs between [`Pump::receive`] and [`Pump::transmit`] (rx burst ->
+//! stack -> apps -> stack -> tx burst, as DESIGN.md puts it), and [`Pump::wait`] sleeps
+//! until the backend has a packet or the endpoint's next deadline, whichever comes first.
+//!
+//! Time comes from a [`Clock`]: a real monotonic clock turned into the stack's
+//! [`Instant`], with a base chosen by the caller (each node has its own epoch).
+//!
+//! Backends: [`tun`] (a Linux TUN device). `mem` and `dpdk` are to come.
+
+pub mod tun;
+
+use std::io;
+use std::net::Ipv6Addr;
+use std::time::Duration as StdDuration;
+
+use vany_stack::tcp::Endpoint;
+use vany_stack::time::Instant;
+use vany_stack::wire::{parse_verified, Upper};
+
+pub use tun::{open, Tun};
+
+/// The IPv6 fixed header length.
+pub const IPV6_HEADER_LEN: usize = 40;
+/// IP protocol number of TCP.
+pub const TCP_PROTOCOL: u8 = 6;
+/// The largest IPv6 packet (without jumbograms) a buffer must hold.
+pub const MAX_PACKET: usize = IPV6_HEADER_LEN + u16::MAX as usize;
+
+/// Why packet I/O failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    /// The TUN clone device does not exist.
+    #[error(
+        "cannot create TUN device `{name}`: {path} does not exist (load the tun module with \
+         `modprobe tun`, or give the container the device: `--device /dev/net/tun`)"
+    )]
+    NoTunDevice {
+        /// The interface name asked for.
+        name: String,
+        /// The clone device's path.
+        path: &'static str,
+    },
+    /// Creating a TUN device needs CAP_NET_ADMIN.
+    #[error(
+        "cannot create TUN device `{name}`: permission denied; run as root or grant \
+         CAP_NET_ADMIN (e.g. `sudo setcap cap_net_admin+ep <binary>`) ({source})"
+    )]
+    PermissionDenied {
+        /// The interface name asked for.
+        name: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The interface name cannot be used.
+    #[error(
+        "invalid TUN interface name {name:?}: at most 15 bytes, no '/', ':', whitespace or NUL"
+    )]
+    BadName {
+        /// The interface name asked for.
+        name: String,
+    },
+    /// Creating the TUN device failed for another reason (name taken, ...).
+    #[error("cannot create TUN device `{name}`: {source}")]
+    Open {
+        /// The interface name asked for.
+        name: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A read, write or wait on an open device failed.
+    #[error("{op} on `{name}` failed: {source}")]
+    Device {
+        /// What was being done.
+        op: &'static str,
+        /// The interface name.
+        name: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A packet to send does not fit the backend.
+    #[error("packet of {len} bytes is larger than the {max} bytes this backend can send")]
+    TooLarge {
+        /// The packet length.
+        len: usize,
+        /// The largest packet accepted.
+        max: usize,
+    },
+}
+
+/// A source and sink of whole IPv6 packets, polled without blocking.
+pub trait PacketIo {
+    /// Reads one packet into `buf`: `Ok(None)` when none is waiting. A packet longer than
+    /// `buf` is truncated.
+    fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, IoError>;
+
+    /// Sends one packet: `Ok(false)` when the backend dropped it for lack of room (TCP
+    /// retransmits; a network drops packets too).
+    fn send(&mut self, packet: &[u8]) -> Result<bool, IoError>;
+
+    /// Blocks until a packet may be waiting or `timeout` has passed. Returns at once if
+    /// the last [`recv`](PacketIo::recv) did not find the backend empty.
+    fn wait(&mut self, timeout: StdDuration) -> Result<(), IoError>;
+}
+
+/// A real monotonic clock read as the stack's [`Instant`]: `base` plus the time elapsed
+/// since the clock was made.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: std::time::Instant,
+    base: Instant,
+}
+
+impl Clock {
+    /// A clock that reads `base` now.
+    pub fn new(base: Instant) -> Clock {
+        Clock {
+            origin: std::time::Instant::now(),
+            base,
+        }
+    }
+
+    /// A clock that reads `base` at `origin`.
+    pub fn with_origin(origin: std::time::Instant, base: Instant) -> Clock {
+        Clock { origin, base }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        let elapsed = i64::try_from(self.origin.elapsed().as_micros()).unwrap_or(i64::MAX);
+        Instant::from_micros(self.base.total_micros().saturating_add(elapsed))
+    }
+}
+
+/// Counters of a [`Pump`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PumpStats {
+    /// Packets read from the backend.
+    pub rx_packets: u64,
+    /// Bytes read from the backend.
+    pub rx_bytes: u64,
+    /// TCP segments handed to the endpoint.
+    pub rx_tcp: u64,
+    /// Well-formed packets that carry no TCP (ICMPv6, MLD, ...), ignored.
+    pub rx_other: u64,
+    /// Packets that did not parse or whose checksum failed, dropped.
+    pub rx_malformed: u64,
+    /// Packets written to the backend.
+    pub tx_packets: u64,
+    /// Bytes written to the backend.
+    pub tx_bytes: u64,
+    /// Packets the backend dropped for lack of room.
+    pub tx_dropped: u64,
+    /// Calls to `Endpoint::handle_timeout`.
+    pub timer_runs: u64,
+    /// Calls to [`PacketIo::wait`].
+    pub waits: u64,
+}
+
+/// What one [`Pump`] step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Packets read.
+    pub received: usize,
+    /// Packets written.
+    pub transmitted: usize,
+    /// Whether expired timers were run.
+    pub timers: bool,
+}
+
+impl Activity {
+    /// Whether nothing happened.
+    pub fn is_idle(&self) -> bool {
+        self.received == 0 && self.transmitted == 0 && !self.timers
+    }
+}
+
+/// Drives an [`Endpoint`] over a [`PacketIo`] backend. Holds only buffers and counters:
+/// the endpoint may be swapped between calls (e.g. after a handoff).
+///
+/// The segments of one receive burst are acknowledged together, by whatever the endpoint
+/// sends in the next [`transmit`](Pump::transmit) (as GRO does in a kernel): a smaller
+/// `rx_burst` means more, finer-grained ACKs and SACKs, at more packets per byte.
+#[derive(Debug)]
+pub struct Pump {
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    /// Most packets read per [`receive`](Pump::receive) call.
+    pub rx_burst: usize,
+    /// Most packets written per [`transmit`](Pump::transmit) call.
+    pub tx_burst: usize,
+    /// Hop limit of the packets sent.
+    pub hop_limit: u8,
+    /// Longest [`wait`](Pump::wait).
+    pub max_wait: StdDuration,
+    stats: PumpStats,
+}
+
+impl Default for Pump {
+    fn default() -> Self {
+        Pump::new()
+    }
+}
+
+impl Pump {
+    /// A pump with bursts of 64 packets, hop limit 64 and waits of at most 10 ms.
+    pub fn new() -> Pump {
+        Pump {
+            rx: vec![0; MAX_PACKET],
+            tx: vec![0; MAX_PACKET],
+            rx_burst: 64,
+            tx_burst: 64,
+            hop_limit: 64,
+            max_wait: StdDuration::from_millis(10),
+            stats: PumpStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PumpStats {
+        self.stats
+    }
+
+    /// Reads up to `rx_burst` packets and hands their TCP segments to `endpoint`; other
+    /// packets are counted and dropped. Returns the number of packets read.
+    pub fn receive<I: PacketIo + ?Sized>(
+        &mut self,
+        io: &mut I,
+        endpoint: &mut Endpoint,
+        now: Instant,
+    ) -> Result<usize, IoError> {
+        let mut n = 0;
+        while n < self.rx_burst {
+            let Some(len) = io.recv(&mut self.rx)? else {
+                break;
+            };
+            n += 1;
+            self.stats.rx_packets += 1;
+            self.stats.rx_bytes += len as u64;
+            match parse_verified(&self.rx[..len]) {
+                Ok(p) => match &p.repr.upper {
+                    Upper::Tcp(seg) => {
+                        self.stats.rx_tcp += 1;
+                        // The home-address-level addresses (equal to the IPv6 ones when no
+                        // RH2/HAO is present).
+                        let src = p.repr.pseudo_src();
+                        let dst = p.repr.pseudo_dst();
+                        endpoint.handle_segment(now, src, dst, seg);
+                    }
+                    _ => self.stats.rx_other += 1,
+                },
+                Err(_) => self.stats.rx_malformed += 1,
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs the endpoint's timers if its deadline has passed.
+    pub fn handle_timers(&mut self, endpoint: &mut Endpoint, now: Instant) -> bool {
+        if endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            endpoint.handle_timeout(now);
+            self.stats.timer_runs += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Writes up to `tx_burst` segments from `endpoint`, each behind an IPv6 header.
+    /// Returns the number of packets written (or dropped by the backend).
+    pub fn transmit<I: PacketIo + ?Sized>(
+        &mut self,
+        io: &mut I,
+        endpoint: &mut Endpoint,
+        now: Instant,
+    ) -> Result<usize, IoError> {
+        let mut n = 0;
+        while n < self.tx_burst {
+            let Some(t) = endpoint.poll_transmit(now, &mut self.tx[IPV6_HEADER_LEN..]) else {
+                break;
+            };
+            n += 1;
+            let header = Ipv6Header {
+                src: t.tuple.local,
+                dst: t.tuple.remote,
+                next_header: TCP_PROTOCOL,
+                hop_limit: self.hop_limit,
+                payload_len: t.len,
+            };
+            header.emit(&mut self.tx[..IPV6_HEADER_LEN]);
+            let packet = &self.tx[..IPV6_HEADER_LEN + t.len];
+            if io.send(packet)? {
+                self.stats.tx_packets += 1;
+                self.stats.tx_bytes += packet.len() as u64;
+            } else {
+                self.stats.tx_dropped += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// One round: receive a burst, run due timers, transmit a burst.
+    pub fn poll<I: PacketIo + ?Sized>(
+        &mut self,
+        io: &mut I,
+        endpoint: &mut Endpoint,
+        now: Instant,
+    ) -> Result<Activity, IoError> {
+        let received = self.receive(io, endpoint, now)?;
+        let timers = self.handle_timers(endpoint, now);
+        let transmitted = self.transmit(io, endpoint, now)?;
+        Ok(Activity {
+            received,
+            transmitted,
+            timers,
+        })
+    }
+
+    /// Sleeps until the backend may have a packet, the endpoint's next deadline, or
+    /// `max_wait`, whichever comes first.
+    pub fn wait<I: PacketIo + ?Sized>(
+        &mut self,
+        io: &mut I,
+        endpoint: &Endpoint,
+        now: Instant,
+    ) -> Result<(), IoError> {
+        let timeout = match endpoint.poll_timeout() {
+            Some(at) if at <= now => return Ok(()),
+            Some(at) => {
+                StdDuration::from_micros(at.saturating_since(now).total_micros()).min(self.max_wait)
+            }
+            None => self.max_wait,
+        };
+        self.stats.waits += 1;
+        io.wait(timeout)
+    }
+}
+
+/// The IPv6 fixed header (RFC 8200 §3) of a packet without extension headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Header {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// Next header (6 for TCP).
+    pub next_header: u8,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Length of what follows the header.
+    pub payload_len: usize,
+}
+
+impl Ipv6Header {
+    /// Writes the 40-byte header (traffic class and flow label zero) into `buf[..40]`.
+    ///
+    /// Panics if `buf` is shorter than 40 bytes or `payload_len` exceeds 65535.
+    pub fn emit(&self, buf: &mut [u8]) {
+        let len = u16::try_from(self.payload_len).expect("IPv6 payload of at most 65535 bytes");
+        buf[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+        buf[4..6].copy_from_slice(&len.to_be_bytes());
+        buf[6] = self.next_header;
+        buf[7] = self.hop_limit;
+        buf[8..24].copy_from_slice(&self.src.octets());
+        buf[24..40].copy_from_slice(&self.dst.octets());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use vany_stack::rand::SeededRandom;
+    use vany_stack::tcp::{FourTuple, TcpConfig};
+
+    use super::*;
+
+    /// An in-memory backend: packets in, packets out.
+    #[derive(Default)]
+    struct Queue {
+        inbox: VecDeque<Vec<u8>>,
+        outbox: Vec<Vec<u8>>,
+    }
+
+    impl PacketIo for Queue {
+        fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, IoError> {
+            Ok(self.inbox.pop_front().map(|p| {
+                buf[..p.len()].copy_from_slice(&p);
+                p.len()
+            }))
+        }
+        fn send(&mut self, packet: &[u8]) -> Result<bool, IoError> {
+            self.outbox.push(packet.to_vec());
+            Ok(true)
+        }
+        fn wait(&mut self, _timeout: StdDuration) -> Result<(), IoError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn two_pumps_carry_a_stream() {
+        let server_addr: Ipv6Addr = "fd00:77::2".parse().unwrap();
+        let client_addr: Ipv6Addr = "fd00:77::1".parse().unwrap();
+        let mut server = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(1));
+        let mut client = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(2));
+        server.listen(80);
+        let tuple = FourTuple {
+            local: client_addr,
+            local_port: 40000,
+            remote: server_addr,
+            remote_port: 80,
+        };
+        let mut now = Instant::from_secs(1);
+        client.connect(now, tuple).unwrap();
+        let (mut sq, mut cq) = (Queue::default(), Queue::default());
+        let (mut sp, mut cp) = (Pump::new(), Pump::new());
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut accepted = None;
+        let mut buf = [0u8; 4096];
+        for _ in 0..100_000 {
+            sp.poll(&mut sq, &mut server, now).unwrap();
+            cp.poll(&mut cq, &mut client, now).unwrap();
+            if let Some(c) = client.connection_mut(&tuple) {
+                if sent < data.len() {
+                    sent += c.send(&data[sent..]).unwrap();
+                }
+            }
+            accepted = accepted.or_else(|| server.accept());
+            if let Some(c) = accepted.and_then(|t| server.connection_mut(&t)) {
+                let n = c.recv(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            for p in sq.outbox.drain(..) {
+                // What the pump writes is a whole, checksummed IPv6 packet.
+                {
+                    let parsed = parse_verified(&p).expect("pump output parses");
+                    assert_eq!(
+                        (parsed.repr.src, parsed.repr.dst),
+                        (server_addr, client_addr)
+                    );
+                    assert_eq!(parsed.repr.hop_limit, 64);
+                }
+                cq.inbox.push_back(p);
+            }
+            sq.inbox.extend(cq.outbox.drain(..));
+            if got.len() == data.len() {
+                break;
+            }
+            now = now + vany_stack::time::Duration::from_micros(100);
+        }
+        assert!(
+            got == data,
+            "received {} of {} bytes",
+            got.len(),
+            data.len()
+        );
+        assert!(sp.stats().rx_tcp > 0 && cp.stats().tx_packets > 0);
+        assert_eq!(sp.stats().rx_malformed + cp.stats().rx_malformed, 0);
+    }
+
+    #[test]
+    fn other_and_malformed_packets_are_counted_and_dropped() {
+        let mut ep = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(3));
+        let mut q = Queue::default();
+        // An IPv6 packet with no next header (59), and garbage.
+        let mut none = vec![0u8; 40];
+        Ipv6Header {
+            src: "fd00::1".parse().unwrap(),
+            dst: "fd00::2".parse().unwrap(),
+            next_header: 59,
+            hop_limit: 1,
+            payload_len: 0,
+        }
+        .emit(&mut none);
+        q.inbox.push_back(none);
+        q.inbox.push_back(vec![0x60, 1, 2]);
+        let mut pump = Pump::new();
+        let act = pump.poll(&mut q, &mut ep, Instant::ZERO).unwrap();
+        assert_eq!(act.received, 2);
+        assert_eq!((pump.stats().rx_other, pump.stats().rx_malformed), (1, 1));
+        assert!(q.outbox.is_empty());
+    }
+
+    #[test]
+    fn ipv6_header_fields() {
+        let h = Ipv6Header {
+            src: "fd00:77::2".parse().unwrap(),
+            dst: "fd00:77::1".parse().unwrap(),
+            next_header: TCP_PROTOCOL,
+            hop_limit: 64,
+            payload_len: 0x1234,
+        };
+        let mut buf = [0xffu8; 40];
+        h.emit(&mut buf);
+        assert_eq!(&buf[..8], &[0x60, 0, 0, 0, 0x12, 0x34, 6, 64]);
+        assert_eq!(&buf[8..24], &h.src.octets());
+        assert_eq!(&buf[24..40], &h.dst.octets());
+    }
+}

@@ -1,0 +1,984 @@
+//! Interop with the Linux kernel's TCP, a peer nobody here wrote.
+//!
+//! Each run makes its own network namespace (`vany-k<pid>-<run>`) and a TUN device that
+//! this process opens in the root namespace and then moves into the namespace, where the
+//! kernel side gets `fd00:77::1/64`; vany is `fd00:77::2` on the other end of the TUN.
+//! The kernel peer is `tests/kernel/peer.py` (plain sockets) run with `ip netns exec`.
+//! Both sides send 64 MiB of their own deterministic bytes at once and hash, each on its
+//! own, what they sent and what they received; the hashes must cross-match.
+//!
+//! - (a) vany listens, the kernel connects;
+//! - (b) vany connects, the kernel listens;
+//! - (c) as (a), but the vany side of the connection is moved at least 10 times during
+//!   the transfer: removed, snapshotted, restored into a fresh `Endpoint` (other secrets,
+//!   other clock base) and inserted there.
+//!
+//! The kernel's TCP counters (`nstat -az` in the namespace) are printed before and after
+//! each run (`cargo test -p vany-appliance --test kernel_tcp -- --nocapture`). A run
+//! fails on a reset (either side), a hash mismatch, or if it takes over 120 s.
+//!
+//! Needs root (netns, TUN): otherwise each test prints "skipped: needs root" and passes.
+//!
+//! Stress knobs (off by default; this kernel has no netem, so vany's side of the TUN
+//! impairs the path): `VANY_KERNEL_LOSS=<permille>` drops packets in both directions,
+//! `VANY_KERNEL_DELAY_MS=<ms>` delays them one way (each direction), and
+//! `VANY_KERNEL_MOVE_GAP_MS=<ms>` is how long a moved connection is in transit in run (c)
+//! (default 2). `VANY_KERNEL_SEED=<u64>` picks the seeds. `VANY_KERNEL_TRACE=<file>` logs
+//! every TCP segment (with a loss or delay knob set).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant as StdInstant};
+
+use ring::digest;
+use vany_appliance::io::{self, Clock, IoError, PacketIo, Pump, PumpStats};
+use vany_stack::rand::SeededRandom;
+use vany_stack::tcp::{
+    ConnStats, Connection, Endpoint, EndpointStats, Event, FourTuple, State, TcpConfig,
+};
+use vany_stack::time::Instant;
+
+const KERNEL_ADDR: &str = "fd00:77::1";
+const VANY_ADDR: &str = "fd00:77::2";
+/// Bytes each side sends.
+const VOLUME: u64 = 64 << 20;
+/// A run's transfer must finish within this.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// Socket timeout of the kernel peer.
+const PEER_TIMEOUT_SECS: u64 = 150;
+const PYTHON: &str = "/usr/bin/python3";
+
+/// The runs share the machine's two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Kernel counters printed for each run.
+const COUNTERS: &[&str] = &[
+    "TcpActiveOpens",
+    "TcpPassiveOpens",
+    "TcpInSegs",
+    "TcpOutSegs",
+    "TcpRetransSegs",
+    "TcpInErrs",
+    "TcpOutRsts",
+    "TcpEstabResets",
+    "TcpAttemptFails",
+    "TcpExtTCPTimeouts",
+    "TcpExtTCPLostRetransmit",
+    "TcpExtTCPFastRetrans",
+    "TcpExtTCPSlowStartRetrans",
+    "TcpExtTCPSackRecovery",
+    "TcpExtTCPSACKReorder",
+    "TcpExtTCPDSACKRecv",
+    "TcpExtTCPDSACKOldSent",
+    "TcpExtTCPDSACKOfoSent",
+    "TcpExtTCPSpuriousRTOs",
+    "TcpExtTCPLossUndo",
+    "TcpExtTCPFullUndo",
+    "TcpExtTCPPartialUndo",
+    "TcpExtTCPSACKReneging",
+    "TcpExtTCPLossProbes",
+    "TcpExtTCPLossProbeRecovery",
+    "TcpExtTCPOFOQueue",
+    "TcpExtTCPRcvQDrop",
+    "TcpExtTCPZeroWindowDrop",
+    "TcpExtTCPToZeroWindowAdv",
+    "TcpExtTCPWantZeroWindowAdv",
+    "TcpExtPAWSEstab",
+    "TcpExtTCPACKSkippedPAWS",
+    "TcpExtTCPChallengeACK",
+    "TcpExtTCPAbortOnData",
+    "TcpExtTCPAbortOnClose",
+    "TcpExtTCPAbortOnTimeout",
+    "Ip6InReceives",
+    "Ip6OutRequests",
+    "Ip6InDiscards",
+];
+
+/// Kernel counters that must not move: any reset.
+const MUST_STAY_ZERO: &[&str] = &[
+    "TcpOutRsts",
+    "TcpEstabResets",
+    "TcpExtTCPAbortOnData",
+    "TcpExtTCPAbortOnClose",
+    "TcpExtTCPAbortOnTimeout",
+];
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Runs a command, panicking with its output if it fails.
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{program} {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create(name: String) -> Netns {
+        run("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// `nstat -az` (absolute values, zeros too; -s: no history file update).
+    fn nstat(&self) -> BTreeMap<String, u64> {
+        let out = run("ip", &["netns", "exec", &self.name, "nstat", "-azs"]);
+        out.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                Some((f.next()?.to_string(), f.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Deletes namespaces left by earlier runs of this test whose process is gone.
+fn remove_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix("vany-k") else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists() {
+            println!("removing stale namespace {name}");
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// The kernel side: peer.py in the namespace. Killed on drop if still running.
+struct Peer {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Peer {
+    fn spawn(ns: &Netns, role: &str, host: &str, port: u16, seed: u64) -> Peer {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/peer.py");
+        let mut child = ns
+            .exec(PYTHON)
+            .arg("-B")
+            .arg(&script)
+            .args([
+                role.to_string(),
+                host.to_string(),
+                port.to_string(),
+                VOLUME.to_string(),
+                seed.to_string(),
+                PEER_TIMEOUT_SECS.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {PYTHON} {}: {e}", script.display()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Peer {
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    fn next_json(&self, timeout: Duration) -> Result<serde_json::Value, String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => serde_json::from_str(&line)
+                .map_err(|e| format!("kernel peer printed {line:?}, not JSON: {e}")),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(format!("no word from the kernel peer within {timeout:?}"))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err("the kernel peer exited".into()),
+        }
+    }
+
+    /// Whether the process has exited, and if it failed, why.
+    fn exited(&mut self) -> Option<Result<(), String>> {
+        match self.child.try_wait() {
+            Ok(Some(status)) if status.success() => Some(Ok(())),
+            Ok(Some(status)) => Some(Err(format!(
+                "kernel peer failed ({status}): {} {}",
+                self.lines.try_iter().collect::<Vec<_>>().join("\n"),
+                self.stderr_text()
+            ))),
+            Ok(None) => None,
+            Err(e) => Some(Err(format!("waiting for the kernel peer: {e}"))),
+        }
+    }
+
+    fn stderr_text(&mut self) -> String {
+        self.stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Path impairments from the environment (see the module docs).
+#[derive(Debug, Clone, Copy)]
+struct Impairment {
+    loss_permille: u64,
+    delay: Duration,
+    move_gap: Duration,
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}")),
+    )
+}
+
+impl Impairment {
+    fn from_env() -> Impairment {
+        Impairment {
+            loss_permille: env_u64("VANY_KERNEL_LOSS").unwrap_or(0).min(1000),
+            delay: Duration::from_millis(env_u64("VANY_KERNEL_DELAY_MS").unwrap_or(0)),
+            move_gap: Duration::from_millis(env_u64("VANY_KERNEL_MOVE_GAP_MS").unwrap_or(2)),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        self.loss_permille == 0 && self.delay.is_zero()
+    }
+}
+
+/// A backend wrapper that drops and delays packets both ways.
+struct Impaired<'a, I: PacketIo> {
+    inner: &'a mut I,
+    cfg: Impairment,
+    rng: SeededRandom,
+    rx_queue: VecDeque<(StdInstant, Vec<u8>)>,
+    tx_queue: VecDeque<(StdInstant, Vec<u8>)>,
+    buf: Vec<u8>,
+    rx_dropped: u64,
+    tx_dropped: u64,
+    /// `VANY_KERNEL_TRACE=<file>`: one line per TCP segment either way.
+    trace: Option<(StdInstant, std::io::BufWriter<std::fs::File>)>,
+}
+
+impl<'a, I: PacketIo> Impaired<'a, I> {
+    fn new(inner: &'a mut I, cfg: Impairment, seed: u64) -> Self {
+        Impaired {
+            inner,
+            cfg,
+            rng: SeededRandom::new(seed),
+            rx_queue: VecDeque::new(),
+            tx_queue: VecDeque::new(),
+            buf: vec![0; io::MAX_PACKET],
+            rx_dropped: 0,
+            tx_dropped: 0,
+            trace: std::env::var("VANY_KERNEL_TRACE").ok().map(|path| {
+                let f = std::fs::File::create(&path)
+                    .unwrap_or_else(|e| panic!("VANY_KERNEL_TRACE={path}: {e}"));
+                (StdInstant::now(), std::io::BufWriter::new(f))
+            }),
+        }
+    }
+
+    /// Logs a segment: time (µs), direction (k>v: from the kernel), dropped, flags,
+    /// seq, ack, payload length, window, SACK blocks, TSval, TSecr.
+    fn log(&mut self, dir: &str, dropped: bool, packet: &[u8]) {
+        use std::io::Write as _;
+        let Some((t0, w)) = self.trace.as_mut() else {
+            return;
+        };
+        let Ok(p) = vany_stack::wire::parse(packet) else {
+            return;
+        };
+        let vany_stack::wire::Upper::Tcp(seg) = &p.repr.upper else {
+            return;
+        };
+        let sack: Vec<String> = seg
+            .sack_ranges
+            .iter()
+            .flatten()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect();
+        let (tsval, tsecr) = seg.timestamp.map_or((0, 0), |t| (t.tsval, t.tsecr));
+        let _ = writeln!(
+            w,
+            "{} {dir} {} {:?} {} {} {} {} [{}] {tsval} {tsecr}",
+            t0.elapsed().as_micros(),
+            u8::from(dropped),
+            seg.control,
+            seg.seq_number.0 as u32,
+            seg.ack_number.map_or(0, |a| a.0 as u32),
+            seg.payload.len(),
+            seg.window_len,
+            sack.join(",")
+        );
+    }
+
+    fn lose(&mut self) -> bool {
+        self.cfg.loss_permille > 0 && self.rng.next_u64() % 1000 < self.cfg.loss_permille
+    }
+
+    fn flush(&mut self) -> Result<(), IoError> {
+        let now = StdInstant::now();
+        while self.tx_queue.front().is_some_and(|(at, _)| *at <= now) {
+            let (_, p) = self.tx_queue.pop_front().expect("front exists");
+            self.inner.send(&p)?;
+        }
+        Ok(())
+    }
+}
+
+impl<I: PacketIo> PacketIo for Impaired<'_, I> {
+    fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, IoError> {
+        self.flush()?;
+        // Bounded: the backend holds a few hundred packets at most.
+        for _ in 0..4096 {
+            let Some(n) = self.inner.recv(&mut self.buf)? else {
+                break;
+            };
+            let lost = self.lose();
+            let packet = std::mem::take(&mut self.buf);
+            self.log("k>v", lost, &packet[..n]);
+            self.buf = packet;
+            if lost {
+                self.rx_dropped += 1;
+                continue;
+            }
+            let at = StdInstant::now() + self.cfg.delay;
+            self.rx_queue.push_back((at, self.buf[..n].to_vec()));
+            if self.cfg.delay.is_zero() {
+                break;
+            }
+        }
+        if self
+            .rx_queue
+            .front()
+            .is_some_and(|(at, _)| *at <= StdInstant::now())
+        {
+            let (_, p) = self.rx_queue.pop_front().expect("front exists");
+            let n = p.len().min(buf.len());
+            buf[..n].copy_from_slice(&p[..n]);
+            return Ok(Some(n));
+        }
+        Ok(None)
+    }
+
+    fn send(&mut self, packet: &[u8]) -> Result<bool, IoError> {
+        let lost = self.lose();
+        self.log("v>k", lost, packet);
+        if lost {
+            self.tx_dropped += 1;
+            return Ok(true);
+        }
+        if self.cfg.delay.is_zero() {
+            return self.inner.send(packet);
+        }
+        self.tx_queue
+            .push_back((StdInstant::now() + self.cfg.delay, packet.to_vec()));
+        self.flush()?;
+        Ok(true)
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<(), IoError> {
+        let now = StdInstant::now();
+        let next = [self.rx_queue.front(), self.tx_queue.front()]
+            .into_iter()
+            .flatten()
+            .map(|(at, _)| at.saturating_duration_since(now))
+            .min();
+        match next {
+            Some(d) if d.is_zero() => Ok(()),
+            Some(d) => self.inner.wait(timeout.min(d)),
+            None => self.inner.wait(timeout),
+        }
+    }
+}
+
+/// vany's side of the data: sends `total` bytes from a seeded generator while reading
+/// everything the peer sends; hashes both.
+struct Stream {
+    rng: SeededRandom,
+    total: u64,
+    chunk: Vec<u8>,
+    pos: usize,
+    sent: u64,
+    sent_hash: digest::Context,
+    received: u64,
+    recv_hash: digest::Context,
+    buf: Vec<u8>,
+    closed: bool,
+    peer_closed: bool,
+}
+
+impl Stream {
+    fn new(total: u64, seed: u64) -> Stream {
+        Stream {
+            rng: SeededRandom::new(seed),
+            total,
+            chunk: Vec::new(),
+            pos: 0,
+            sent: 0,
+            sent_hash: digest::Context::new(&digest::SHA256),
+            received: 0,
+            recv_hash: digest::Context::new(&digest::SHA256),
+            buf: vec![0; 64 * 1024],
+            closed: false,
+            peer_closed: false,
+        }
+    }
+
+    /// Reads and writes what the connection allows now. Returns whether anything moved.
+    fn step(&mut self, conn: &mut Connection) -> Result<bool, String> {
+        let mut progress = false;
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                Event::Reset => return Err(format!("vany: {} was reset", conn.tuple())),
+                Event::TimedOut => return Err(format!("vany: {} timed out", conn.tuple())),
+                _ => {}
+            }
+        }
+        loop {
+            match conn.recv(&mut self.buf) {
+                Ok(0) => {
+                    if conn.is_read_closed() && !self.peer_closed {
+                        self.peer_closed = true;
+                        progress = true;
+                    }
+                    break;
+                }
+                Ok(n) => {
+                    self.recv_hash.update(&self.buf[..n]);
+                    self.received += n as u64;
+                    progress = true;
+                }
+                Err(e) => return Err(format!("vany recv: {e}")),
+            }
+        }
+        while self.sent < self.total {
+            if self.pos == self.chunk.len() {
+                let n = (self.total - self.sent).min(64 * 1024) as usize;
+                self.chunk.resize(n, 0);
+                for word in self.chunk.chunks_mut(8) {
+                    let bytes = self.rng.next_u64().to_le_bytes();
+                    word.copy_from_slice(&bytes[..word.len()]);
+                }
+                self.pos = 0;
+            }
+            let n = conn
+                .send(&self.chunk[self.pos..])
+                .map_err(|e| format!("vany send: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            self.sent_hash.update(&self.chunk[self.pos..self.pos + n]);
+            self.pos += n;
+            self.sent += n as u64;
+            progress = true;
+        }
+        if self.sent == self.total && !self.closed {
+            conn.close();
+            self.closed = true;
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    fn progress(&self) -> u64 {
+        self.sent + self.received
+    }
+
+    fn done(&self, conn: &Connection) -> bool {
+        self.closed && self.peer_closed && matches!(conn.state(), State::TimeWait | State::Closed)
+    }
+}
+
+fn hex(d: digest::Digest) -> String {
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One vany node: an endpoint and its own clock.
+struct Node {
+    endpoint: Endpoint,
+    clock: Clock,
+}
+
+/// Moves the connection to a fresh node every `every` bytes of progress.
+struct Mover {
+    every: u64,
+    next_at: u64,
+    moves: u32,
+    rng: SeededRandom,
+    port: u16,
+    snapshot_bytes: usize,
+    max_snapshot: usize,
+    /// How long the connection is "in transit" (nobody reads the TUN meanwhile).
+    gap: Duration,
+    /// Counters of the endpoints left behind.
+    retired: Vec<EndpointStats>,
+}
+
+impl Mover {
+    fn maybe_move(&mut self, node: &mut Node, tuple: FourTuple, progress: u64) {
+        if progress < self.next_at {
+            return;
+        }
+        self.next_at += self.every;
+        let old_now = node.clock.now();
+        let conn = node
+            .endpoint
+            .remove(&tuple)
+            .expect("the connection to move is in the endpoint");
+        let bytes = conn.snapshot_bytes(old_now);
+        drop(conn);
+        self.snapshot_bytes += bytes.len();
+        self.max_snapshot = self.max_snapshot.max(bytes.len());
+        std::thread::sleep(self.gap);
+        let seed = self.rng.next_u64();
+        // Another node, another epoch: up to ~11.6 days ahead of zero, so the new clock
+        // is sometimes behind the old one and sometimes ahead.
+        let base = Instant::from_secs((self.rng.next_u64() % 1_000_000) as i64);
+        let clock = Clock::new(base);
+        let mut endpoint = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(seed));
+        endpoint.listen(self.port);
+        let conn = Connection::restore_bytes(&bytes, clock.now())
+            .unwrap_or_else(|e| panic!("restoring move {}: {e}", self.moves + 1));
+        endpoint
+            .insert(conn)
+            .unwrap_or_else(|e| panic!("inserting move {}: {e}", self.moves + 1));
+        let old = std::mem::replace(node, Node { endpoint, clock });
+        self.retired.push(old.endpoint.stats());
+        self.moves += 1;
+        println!(
+            "  move {:2}: at {:6.1} MiB, snapshot {} bytes, old clock {old_now}, new clock {} (seed {seed})",
+            self.moves,
+            progress as f64 / (1u64 << 20) as f64,
+            bytes.len(),
+            node.clock.now()
+        );
+    }
+}
+
+enum Role {
+    /// vany listens on the port, the kernel connects.
+    Server { port: u16 },
+    /// vany connects from `local_port` to the kernel listening on `port`.
+    Client { local_port: u16, port: u16 },
+}
+
+struct Outcome {
+    transfer: Duration,
+    total: Duration,
+    sent: u64,
+    received: u64,
+    sent_sha: String,
+    recv_sha: String,
+    conn: ConnStats,
+    endpoint: Vec<EndpointStats>,
+    pump: PumpStats,
+    moves: u32,
+    peer: serde_json::Value,
+}
+
+/// One run in its own namespace. `tag` is one letter, for unique names;
+/// `moves`: move the vany side between endpoints at least this many times.
+fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !is_root() {
+        println!(
+            "skipped: needs root (network namespaces and a TUN device) for kernel TCP run '{what}'"
+        );
+        return;
+    }
+    remove_stale_namespaces();
+    let pid = std::process::id();
+    println!("== kernel TCP run ({tag}) {what}");
+    // Declared first, dropped last: the TUN device goes away with its fd before.
+    let ns = Netns::create(format!("vany-k{pid}-{tag}"));
+    let mut tun = io::open(&format!("vk{pid}{tag}")).unwrap_or_else(|e| panic!("{e}"));
+    let dev = tun.name().to_string();
+    run("ip", &["link", "set", &dev, "netns", &ns.name]);
+    ns.ip(&["link", "set", "lo", "up"]);
+    ns.ip(&["link", "set", &dev, "up"]);
+    ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{KERNEL_ADDR}/64"),
+        "dev",
+        &dev,
+        "nodad",
+    ]);
+    println!(
+        "namespace {}, TUN {dev}: kernel {KERNEL_ADDR}, vany {VANY_ADDR}",
+        ns.name
+    );
+
+    let before = ns.nstat();
+    let imp = Impairment::from_env();
+    let seed = env_u64("VANY_KERNEL_SEED").unwrap_or_else(|| {
+        0x6b65_726e_656c ^ u64::from(std::process::id()) ^ (u64::from(tag) << 40)
+    });
+    println!("seed {seed} (VANY_KERNEL_SEED replays it), {imp:?}");
+    let outcome = if imp.is_none() {
+        transfer(&ns, &mut tun, seed, imp, role, moves)
+    } else {
+        let mut path = Impaired::new(&mut tun, imp, seed ^ 0x6c6f_7373);
+        let outcome = transfer(&ns, &mut path, seed, imp, role, moves);
+        println!(
+            "impairment dropped {} packets from the kernel, {} to it",
+            path.rx_dropped, path.tx_dropped
+        );
+        outcome
+    };
+    let after = ns.nstat();
+
+    println!("kernel counters (nstat -az in {}):", ns.name);
+    println!(
+        "  {:<28} {:>12} {:>12} {:>12}",
+        "counter", "before", "after", "delta"
+    );
+    for name in COUNTERS {
+        let b = before.get(*name).copied().unwrap_or(0);
+        let a = after.get(*name).copied().unwrap_or(0);
+        println!("  {name:<28} {b:>12} {a:>12} {:>12}", a as i128 - b as i128);
+    }
+    let outcome = outcome.unwrap_or_else(|e| panic!("run ({tag}) {what}: {e}"));
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let secs = outcome.transfer.as_secs_f64();
+    println!(
+        "vany sent {:.1} MiB, received {:.1} MiB in {secs:.2} s ({:.1} MiB/s each way, {:.1} MiB/s total); run with setup {:.2} s",
+        mib(outcome.sent),
+        mib(outcome.received),
+        mib(outcome.sent) / secs,
+        mib(outcome.sent + outcome.received) / secs,
+        outcome.total.as_secs_f64()
+    );
+    println!("vany sent sha256     {}", outcome.sent_sha);
+    println!("vany received sha256 {}", outcome.recv_sha);
+    println!("kernel peer: {}", outcome.peer);
+    println!("vany connection: {:?}", outcome.conn);
+    let resets: u64 = outcome.endpoint.iter().map(|s| s.resets_sent).sum();
+    let cookies: u64 = outcome.endpoint.iter().map(|s| s.syn_cookies_sent).sum();
+    println!(
+        "vany endpoints: {} (RSTs sent {resets}, SYN cookies sent {cookies})",
+        outcome.endpoint.len()
+    );
+    println!("pump: {:?}", outcome.pump);
+    if moves.is_some() {
+        println!("moves: {}", outcome.moves);
+    }
+
+    // Every check after the counters are printed.
+    let peer = &outcome.peer;
+    assert!(
+        peer["error"].is_null(),
+        "kernel peer error: {}",
+        peer["error"]
+    );
+    assert_eq!(outcome.sent, VOLUME, "vany sent");
+    assert_eq!(outcome.received, VOLUME, "vany received");
+    assert_eq!(peer["sent_bytes"].as_u64(), Some(VOLUME), "kernel sent");
+    assert_eq!(peer["recv_bytes"].as_u64(), Some(VOLUME), "kernel received");
+    assert_eq!(
+        peer["recv_sha256"].as_str(),
+        Some(outcome.sent_sha.as_str()),
+        "what the kernel received is not what vany sent"
+    );
+    assert_eq!(
+        peer["sent_sha256"].as_str(),
+        Some(outcome.recv_sha.as_str()),
+        "what vany received is not what the kernel sent"
+    );
+    for name in MUST_STAY_ZERO {
+        let b = before.get(*name).copied().unwrap_or(0);
+        let a = after.get(*name).copied().unwrap_or(0);
+        assert_eq!(a, b, "kernel counter {name} moved: a reset or abort");
+    }
+    assert_eq!(resets, 0, "vany's endpoint(s) sent RSTs");
+    if let Some(min) = moves {
+        assert!(
+            outcome.moves >= min,
+            "only {} moves, wanted {min}",
+            outcome.moves
+        );
+    }
+    drop(tun);
+    drop(ns);
+}
+
+fn transfer<I: PacketIo>(
+    ns: &Netns,
+    tun: &mut I,
+    seed: u64,
+    imp: Impairment,
+    role: Role,
+    moves: Option<u32>,
+) -> Result<Outcome, String> {
+    let started = StdInstant::now();
+    let deadline = started + RUN_LIMIT;
+    let vany: Ipv6Addr = VANY_ADDR.parse().expect("address");
+    let kernel: Ipv6Addr = KERNEL_ADDR.parse().expect("address");
+    let mut seeds = SeededRandom::new(seed);
+    let (ep_seed, vany_seed, kernel_seed) =
+        (seeds.next_u64(), seeds.next_u64(), seeds.next_u64() >> 1);
+    println!("seeds: endpoint {ep_seed}, vany stream {vany_seed}, kernel stream {kernel_seed}");
+
+    let mut node = Node {
+        endpoint: Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(ep_seed)),
+        clock: Clock::new(Instant::from_secs(1000)),
+    };
+    let mut pump = Pump::new();
+    let mut stream = Stream::new(VOLUME, vany_seed);
+    let (mut peer, mut tuple, port) = match role {
+        Role::Server { port } => {
+            node.endpoint.listen(port);
+            let peer = Peer::spawn(ns, "client", VANY_ADDR, port, kernel_seed);
+            (peer, None, port)
+        }
+        Role::Client { local_port, port } => {
+            let peer = Peer::spawn(ns, "server", KERNEL_ADDR, port, kernel_seed);
+            let ready = peer.next_json(Duration::from_secs(20))?;
+            if ready["ready"] != serde_json::Value::Bool(true) {
+                return Err(format!("kernel peer did not get ready: {ready}"));
+            }
+            let t = FourTuple {
+                local: vany,
+                local_port,
+                remote: kernel,
+                remote_port: port,
+            };
+            node.endpoint
+                .connect(node.clock.now(), t)
+                .map_err(|e| e.to_string())?;
+            (peer, Some(t), local_port)
+        }
+    };
+    let mut mover = moves.map(|n| Mover {
+        // Spaced so that at least `n` moves happen before the last bytes arrive.
+        every: 2 * VOLUME / (u64::from(n) + 3),
+        next_at: 2 * VOLUME / (u64::from(n) + 3),
+        moves: 0,
+        rng: SeededRandom::new(ep_seed ^ 0x6d6f_7665),
+        port,
+        snapshot_bytes: 0,
+        max_snapshot: 0,
+        gap: imp.move_gap,
+        retired: Vec::new(),
+    });
+
+    let mut transfer_start = None;
+    let io_err = |e: io::IoError| e.to_string();
+    // Transfer until both directions are done and closed.
+    let mut iterations: u64 = 0;
+    loop {
+        iterations += 1;
+        if StdInstant::now() > deadline {
+            let state = tuple.and_then(|t| node.endpoint.connection(&t)).map(|c| {
+                format!(
+                    "{:?} {:?} send queue {}",
+                    c.state(),
+                    c.stats(),
+                    c.send_queue()
+                )
+            });
+            return Err(format!(
+                "not done within {RUN_LIMIT:?}: vany sent {} received {}; connection {state:?}; pump {:?}",
+                stream.sent,
+                stream.received,
+                pump.stats()
+            ));
+        }
+        if let Some(Err(e)) = peer.exited() {
+            return Err(e);
+        }
+        let now = node.clock.now();
+        let rx = pump.receive(tun, &mut node.endpoint, now).map_err(io_err)?;
+        let timers = pump.handle_timers(&mut node.endpoint, now);
+        if tuple.is_none() {
+            tuple = node.endpoint.accept();
+        }
+        let mut progress = false;
+        let mut done = false;
+        if let Some(t) = tuple {
+            let conn = node
+                .endpoint
+                .connection_mut(&t)
+                .ok_or_else(|| format!("connection {t} vanished"))?;
+            if transfer_start.is_none() && conn.state().is_synchronized() {
+                transfer_start = Some(StdInstant::now());
+                println!("connected: {t}");
+            }
+            progress = stream.step(conn)?;
+            done = stream.done(conn);
+            if let Some(m) = mover.as_mut() {
+                if !done {
+                    m.maybe_move(&mut node, t, stream.progress());
+                }
+            }
+        }
+        let now = node.clock.now();
+        let tx = pump
+            .transmit(tun, &mut node.endpoint, now)
+            .map_err(io_err)?;
+        if done {
+            break;
+        }
+        if rx == 0 && tx == 0 && !timers && !progress {
+            pump.wait(tun, &node.endpoint, now).map_err(io_err)?;
+        }
+    }
+    let transfer_time = transfer_start.map_or(Duration::ZERO, |s| s.elapsed());
+    println!("transfer done after {iterations} pump iterations");
+
+    // Keep answering until the kernel peer has exited.
+    let exit_deadline = (StdInstant::now() + Duration::from_secs(20)).min(deadline);
+    loop {
+        match peer.exited() {
+            Some(Ok(())) => break,
+            Some(Err(e)) => return Err(e),
+            None if StdInstant::now() > exit_deadline => {
+                return Err("the kernel peer did not exit after the transfer".into())
+            }
+            None => {}
+        }
+        let now = node.clock.now();
+        let act = pump.poll(tun, &mut node.endpoint, now).map_err(io_err)?;
+        if act.is_idle() {
+            pump.wait(tun, &node.endpoint, now).map_err(io_err)?;
+        }
+    }
+    let result = peer.next_json(Duration::from_secs(5))?;
+    let t = tuple.expect("connected");
+    let conn = node
+        .endpoint
+        .connection(&t)
+        .ok_or("connection vanished at the end")?;
+    let mut endpoint = Vec::new();
+    let mut moved = 0;
+    if let Some(m) = &mover {
+        endpoint.extend_from_slice(&m.retired);
+        moved = m.moves;
+        println!(
+            "snapshots: {} moves, {} bytes in all, largest {} bytes",
+            m.moves, m.snapshot_bytes, m.max_snapshot
+        );
+    }
+    endpoint.push(node.endpoint.stats());
+    Ok(Outcome {
+        transfer: transfer_time,
+        total: started.elapsed(),
+        sent: stream.sent,
+        received: stream.received,
+        sent_sha: hex(stream.sent_hash.clone().finish()),
+        recv_sha: hex(stream.recv_hash.clone().finish()),
+        conn: conn.stats(),
+        endpoint,
+        pump: pump.stats(),
+        moves: moved,
+        peer: result,
+    })
+}
+
+#[test]
+fn vany_server_kernel_client_64mib_each_way() {
+    kernel_run(
+        'a',
+        "vany listens, the kernel connects, 64 MiB each way",
+        Role::Server { port: 7001 },
+        None,
+    );
+}
+
+#[test]
+fn vany_client_kernel_server_64mib_each_way() {
+    kernel_run(
+        'b',
+        "vany connects, the kernel listens, 64 MiB each way",
+        Role::Client {
+            local_port: 40001,
+            port: 7002,
+        },
+        None,
+    );
+}
+
+#[test]
+fn vany_server_moved_between_endpoints_mid_transfer() {
+    kernel_run(
+        'c',
+        "vany listens, the kernel connects, 64 MiB each way, the connection moved >= 10 times",
+        Role::Server { port: 7003 },
+        Some(10),
+    );
+}
