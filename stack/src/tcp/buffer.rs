@@ -106,6 +106,9 @@ impl SendBuffer {
     }
 }
 
+/// Out-of-order arrivals remembered for SACK block order.
+const RECENT_BLOCKS: usize = 8;
+
 /// Received bytes: in-order unread data plus out-of-order segments waiting for the gap.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecvBuffer {
@@ -117,9 +120,10 @@ pub struct RecvBuffer {
     /// Out-of-order segments by stream offset; non-overlapping, none adjacent to `next`.
     #[serde(with = "ooo_bytes")]
     ooo: BTreeMap<u64, Vec<u8>>,
-    /// The out-of-order range that received data most recently (first SACK block,
-    /// RFC 2018 §4).
-    latest: Option<(u64, u64)>,
+    /// Starts of the most recently received out-of-order segments, newest first: the
+    /// first SACK block covers the newest, and the next ones repeat the most recently
+    /// reported (RFC 2018 §4).
+    recent: VecDeque<u64>,
 }
 
 mod ooo_bytes {
@@ -151,7 +155,7 @@ impl RecvBuffer {
             capacity,
             next: 0,
             ooo: BTreeMap::new(),
-            latest: None,
+            recent: VecDeque::new(),
         }
     }
 
@@ -237,7 +241,10 @@ impl RecvBuffer {
         for (k, v) in pieces {
             self.ooo.insert(k, v);
         }
-        self.latest = Some((offset.max(self.next), end));
+        let at = offset.max(self.next);
+        self.recent.retain(|r| *r != at);
+        self.recent.push_front(at);
+        self.recent.truncate(RECENT_BLOCKS);
         0
     }
 
@@ -255,15 +262,13 @@ impl RecvBuffer {
                 self.next = piece_end;
             }
         }
-        if let Some((_, end)) = self.latest {
-            if end <= self.next {
-                self.latest = None;
-            }
-        }
+        let next = self.next;
+        self.recent.retain(|r| *r >= next);
     }
 
-    /// Up to `max` out-of-order ranges as `[start, end)` stream offsets, the most recently
-    /// updated first (RFC 2018 §4).
+    /// Up to `max` out-of-order ranges as `[start, end)` stream offsets (RFC 2018 §4): the
+    /// block holding the newest segment first, then blocks in the order their segments
+    /// arrived, newest first, then any others.
     pub fn sack_ranges(&self, max: usize) -> Vec<(u64, u64)> {
         let mut ranges: Vec<(u64, u64)> = Vec::new();
         for (k, v) in &self.ooo {
@@ -273,14 +278,26 @@ impl RecvBuffer {
                 _ => ranges.push((*k, end)),
             }
         }
-        if let Some((ls, _)) = self.latest {
-            if let Some(i) = ranges.iter().position(|r| r.0 <= ls && ls < r.1) {
-                let r = ranges.remove(i);
-                ranges.insert(0, r);
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(max.min(ranges.len()));
+        for at in &self.recent {
+            if out.len() == max {
+                return out;
+            }
+            if let Some(r) = ranges.iter().find(|r| r.0 <= *at && *at < r.1) {
+                if !out.contains(r) {
+                    out.push(*r);
+                }
             }
         }
-        ranges.truncate(max);
-        ranges
+        for r in ranges.iter().rev() {
+            if out.len() == max {
+                break;
+            }
+            if !out.contains(r) {
+                out.push(*r);
+            }
+        }
+        out
     }
 
     /// Bytes held out of order.

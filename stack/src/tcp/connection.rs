@@ -324,6 +324,33 @@ impl Connection {
         self.snd_wnd
     }
 
+    /// A one-line summary of the send and receive variables and timers, for diagnostics.
+    pub fn debug_summary(&self) -> String {
+        format!(
+            "{:?} una={} nxt={} max={} data_end={} fin={:?} wnd={} cwnd={} pipe={} rec={} rp={} hrxt={} dup={} sacked={:?} rcv_nxt={} rwnd={} timers={:?} ack_now={} probe={} retries={}",
+            self.state,
+            self.snd_una,
+            self.snd_nxt,
+            self.snd_max,
+            1 + self.send.end(),
+            self.fin_off(),
+            self.snd_wnd,
+            self.cc.cwnd,
+            self.pipe(),
+            self.in_recovery,
+            self.recovery_point,
+            self.high_rxt,
+            self.dupacks,
+            self.sacked,
+            self.rcv_nxt(),
+            self.recv.window(),
+            self.timers,
+            self.ack_now,
+            self.probe_pending,
+            self.retries
+        )
+    }
+
     /// Bytes queued but not yet acknowledged.
     pub fn send_queue(&self) -> usize {
         self.send.len()
@@ -723,13 +750,20 @@ impl Connection {
 
         if ack_off > self.snd_una {
             self.new_ack(now, ack_off);
-        } else if ack_off == self.snd_una
-            && self.snd_max > self.snd_una
-            && seg.payload.is_empty()
-            && seg.control == TcpControl::None
-            && (window == self.snd_wnd || sack_grew)
-        {
-            self.duplicate_ack();
+            if sack_grew {
+                // A cumulative ACK that also reports new SACK information still tells of
+                // holes (RFC 6675 §5: the scoreboard drives IsLost).
+                self.check_loss();
+            }
+        } else if ack_off == self.snd_una && self.snd_max > self.snd_una {
+            // RFC 6675 §2: with SACK, a duplicate ACK is one that carries SACK information
+            // not known before, data or not; RFC 5681 §2: without, one that carries no data
+            // and no window change.
+            let classic =
+                seg.payload.is_empty() && seg.control == TcpControl::None && window == self.snd_wnd;
+            if sack_grew || (!self.opts.sack && classic) {
+                self.duplicate_ack();
+            }
         }
 
         // RFC 9293 §3.10.7.4: window update.
@@ -813,11 +847,22 @@ impl Connection {
 
     fn duplicate_ack(&mut self) {
         self.dupacks += 1;
+        self.check_loss();
+    }
+
+    /// Enters loss recovery when DupThresh duplicate ACKs arrived or, with SACK, more than
+    /// (DupThresh - 1) * SMSS bytes above SND.UNA are SACKed (RFC 6675 §4 IsLost).
+    fn check_loss(&mut self) {
         let mss = u64::from(self.effective_mss());
         let sacked_bytes: u64 = self.sacked.iter().map(|r| r.1 - r.0).sum();
-        let trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes >= 3 * mss);
-        // RFC 6582 §3.2 step 2: only when SND.UNA passed the last recovery point.
-        if trigger && !self.in_recovery && self.snd_una >= self.recovery_point.min(self.snd_una) {
+        let trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes > 2 * mss);
+        // RFC 6582 §3.2 step 2 / RFC 6675 §5: not again before SND.UNA reaches the point
+        // the last recovery (or timeout) was about.
+        if trigger
+            && !self.in_recovery
+            && self.snd_una >= self.recovery_point
+            && self.snd_max > self.snd_una
+        {
             let flight = self.snd_max - self.snd_una;
             self.in_recovery = true;
             self.recovery_point = self.snd_max;

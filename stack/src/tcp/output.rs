@@ -110,16 +110,14 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        if len < mss && len < avail && self.snd_max > self.snd_una && !fin {
-            // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): wait for room.
+        // Data in flight (after a timeout rewound SND.NXT, what lies beyond it is not).
+        let in_flight = self.snd_nxt > self.snd_una;
+        if len < mss && len < avail && in_flight && !fin {
+            // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): wait for room; with
+            // nothing in flight no ACK would come to open it, so send what fits.
             return None;
         }
-        if self.config.nagle
-            && len < mss
-            && self.snd_max > self.snd_una
-            && start >= self.snd_max
-            && !fin
-        {
+        if self.config.nagle && len < mss && in_flight && start >= self.snd_max && !fin {
             return None; // Nagle (RFC 9293 §3.7.4)
         }
         Some(Plan {
