@@ -55,6 +55,7 @@ struct VanyPair {
     server: Connection,
     now: Instant,
     buf: Vec<u8>,
+    sink: Vec<u8>,
 }
 
 impl VanyPair {
@@ -89,6 +90,7 @@ impl VanyPair {
             server,
             now,
             buf,
+            sink: vec![0u8; BUFFER],
         };
         pair.pump();
         pair
@@ -97,7 +99,6 @@ impl VanyPair {
     /// Moves packets both ways until both are quiet; returns bytes read by the server.
     fn pump(&mut self) -> usize {
         let mut read = 0;
-        let mut sink = vec![0u8; BUFFER];
         loop {
             let mut moved = false;
             for to_server in [true, false] {
@@ -126,7 +127,7 @@ impl VanyPair {
                 }
             }
             loop {
-                match self.server.recv(&mut sink) {
+                match self.server.recv(&mut self.sink) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         read += n;
@@ -217,6 +218,7 @@ struct SmolPair {
     client: smoltcp::iface::SocketHandle,
     server: smoltcp::iface::SocketHandle,
     now: SInstant,
+    sink: Vec<u8>,
 }
 
 impl SmolPair {
@@ -266,6 +268,7 @@ impl SmolPair {
             client,
             server,
             now,
+            sink: vec![0u8; BUFFER],
         };
         for _ in 0..20 {
             pair.pump();
@@ -279,14 +282,13 @@ impl SmolPair {
 
     fn pump(&mut self) -> usize {
         let mut read = 0;
-        let mut sink = vec![0u8; BUFFER];
         for _ in 0..4 {
             self.iface_a
                 .poll(self.now, &mut self.dev_a, &mut self.sockets_a);
             self.iface_b
                 .poll(self.now, &mut self.dev_b, &mut self.sockets_b);
             let s = self.sockets_b.get_mut::<stcp::Socket>(self.server);
-            while let Ok(n) = s.recv_slice(&mut sink) {
+            while let Ok(n) = s.recv_slice(&mut self.sink) {
                 if n == 0 {
                     break;
                 }

@@ -12,6 +12,7 @@ use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr};
 
 use crate::rand::RandomSource;
 use crate::time::Instant;
+use crate::wire::packet::fill_tcp_checksum;
 
 use super::config::TcpConfig;
 use super::connection::Connection;
@@ -378,8 +379,9 @@ impl Endpoint {
                 &mut TcpPacket::new_unchecked(&mut buf[..len]),
                 &IpAddress::Ipv6(tuple.local),
                 &IpAddress::Ipv6(tuple.remote),
-                &ChecksumCapabilities::default(),
+                &ChecksumCapabilities::ignored(),
             );
+            fill_tcp_checksum(&tuple.local, &tuple.remote, &mut buf[..len]);
             return Some(Transmit { tuple, len });
         }
         while let Some(tuple) = self.dirty.first().copied() {

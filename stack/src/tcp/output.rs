@@ -5,6 +5,7 @@ use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpTimestampRepr};
 
 use crate::time::Instant;
+use crate::wire::packet::fill_tcp_checksum;
 
 use super::connection::{ts_clock, Connection};
 use super::types::State;
@@ -321,8 +322,9 @@ impl Connection {
             &mut packet,
             &IpAddress::Ipv6(self.tuple.local),
             &IpAddress::Ipv6(self.tuple.remote),
-            &ChecksumCapabilities::default(),
+            &ChecksumCapabilities::ignored(),
         );
+        fill_tcp_checksum(&self.tuple.local, &self.tuple.remote, &mut buf[..total]);
         self.stats.segs_out += 1;
         if plan.rst {
             return Some(total);

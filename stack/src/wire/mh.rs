@@ -12,8 +12,6 @@
 use core::fmt;
 use core::net::Ipv6Addr;
 
-use smoltcp::wire::{checksum, IpProtocol};
-
 use super::error::{truncated, Part, Rule, WireError};
 use super::mh_option::{layout_options, parse_options, MhOption, MhOptions, AUTHENTICATOR_LEN};
 
@@ -478,11 +476,10 @@ impl<'a> MhRepr<'a> {
 /// MH with its checksum field taken as zero (RFC 6275 §6.1.1). `src` is the home address
 /// when the packet carries a HAO; `dst` is the final destination (the RH2 address).
 pub fn compute_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, mh: &[u8]) -> u16 {
-    let pseudo =
-        checksum::pseudo_header_v6(src, dst, IpProtocol::Unknown(MH_PROTOCOL), mh.len() as u32);
-    let head = mh.get(..CHECKSUM_OFFSET).unwrap_or(mh);
-    let tail = mh.get(CHECKSUM_OFFSET + 2..).unwrap_or(&[]);
-    !checksum::combine(&[pseudo, checksum::data(head), checksum::data(tail)])
+    if mh.len() < CHECKSUM_OFFSET + 2 {
+        return 0;
+    }
+    super::checksum::upper_layer(src, dst, MH_PROTOCOL, mh, CHECKSUM_OFFSET)
 }
 
 /// Writes the MH checksum into `mh[4..6]`.

@@ -2,6 +2,7 @@
 //! pattern). No parser here panics on any input: each returns a [`WireError`] that names
 //! the byte offset and the rule broken.
 
+pub mod checksum;
 pub mod error;
 pub mod hao;
 pub mod mh;

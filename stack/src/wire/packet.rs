@@ -6,8 +6,9 @@
 use core::net::Ipv6Addr;
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{checksum, IpAddress, IpProtocol, Ipv6Packet, TcpPacket, TcpRepr};
+use smoltcp::wire::{IpAddress, IpProtocol, Ipv6Packet, TcpPacket, TcpRepr};
 
+use super::checksum;
 use super::error::{truncated, Part, Rule, WireError};
 use super::hao::{HaoHeader, DEST_OPTS_PROTOCOL, HAO_HEADER_LEN};
 use super::mh::{self, MhRepr, MH_PROTOCOL};
@@ -197,8 +198,9 @@ impl PacketRepr<'_> {
                         &mut packet,
                         &IpAddress::Ipv6(src),
                         &IpAddress::Ipv6(dst),
-                        &ChecksumCapabilities::default(),
+                        &ChecksumCapabilities::ignored(),
                     );
+                    fill_tcp_checksum(&src, &dst, upper);
                 }
                 Upper::Udp(u) => {
                     upper[0..2].copy_from_slice(&u.src_port.to_be_bytes());
@@ -300,12 +302,16 @@ fn upper_checksum(
     data: &[u8],
     checksum_at: usize,
 ) -> u16 {
-    let pseudo = checksum::pseudo_header_v6(src, dst, IpProtocol::from(proto), data.len() as u32);
-    !checksum::combine(&[
-        pseudo,
-        checksum::data(&data[..checksum_at]),
-        checksum::data(&data[checksum_at + 2..]),
-    ])
+    checksum::upper_layer(src, dst, proto, data, checksum_at)
+}
+
+/// Offset of the checksum field in a TCP header.
+const TCP_CHECKSUM_AT: usize = 16;
+
+/// Writes the TCP checksum of `segment` (header and payload) over the pseudo-header.
+pub fn fill_tcp_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, segment: &mut [u8]) {
+    let sum = upper_checksum(src, dst, TCP_PROTOCOL, segment, TCP_CHECKSUM_AT);
+    segment[TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2].copy_from_slice(&sum.to_be_bytes());
 }
 
 fn be16(data: &[u8], at: usize) -> u16 {
@@ -404,7 +410,8 @@ pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
                 t.sack_ranges = [None; 3];
             }
             checksum = packet.checksum();
-            checksum_ok = packet.verify_checksum(&s, &d);
+            checksum_ok =
+                upper_checksum(&src, &dst, TCP_PROTOCOL, upper_bytes, TCP_CHECKSUM_AT) == checksum;
             Upper::Tcp(t)
         }
         UDP_PROTOCOL => {
