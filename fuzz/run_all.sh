@@ -11,13 +11,13 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(packet_parse inspect_decode)
+    targets=(packet_parse inspect_decode tcp_segments mip6_receive)
 fi
 mkdir -p fuzz/logs
 cargo +nightly fuzz build || exit 1
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
-    cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/"
+    [ -d "fuzz/seeds/$t" ] && cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/"
     echo "== $t: start $(date -u +%FT%TZ), ${secs}s" | tee "fuzz/logs/$t.log"
     start=$(date +%s)
     cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- \
