@@ -1,5 +1,6 @@
-//! Return-routability cryptography (RFC 6275 §5.2.5, §6.2.7), with ring's HMAC-SHA1 and
-//! SHA-1 as the RFC mandates.
+//! Return-routability cryptography (RFC 6275 §5.2.5, §6.2.7): HMAC-SHA1 and SHA-1 as the
+//! RFC mandates, from RustCrypto's `sha1`/`hmac`, which use the CPU's SHA extensions when
+//! present (BU verification is on the hot path of a correspondent node).
 //!
 //! - home keygen token    = First(64, HMAC_SHA1(Kcn, home address | nonce | 0))
 //! - care-of keygen token = First(64, HMAC_SHA1(Kcn, care-of address | nonce | 1))
@@ -11,8 +12,11 @@
 
 use core::net::Ipv6Addr;
 
-use ring::{digest, hmac};
+use hmac::{Hmac, Mac};
+use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
+
+type HmacSha1 = Hmac<Sha1>;
 
 use crate::rand::RandomSource;
 use crate::wire::mh::{self, CHECKSUM_OFFSET};
@@ -43,7 +47,8 @@ pub type Authenticator = [u8; AUTHENTICATOR_LEN];
 #[derive(Clone)]
 pub struct Kcn {
     bytes: [u8; KCN_LEN],
-    key: hmac::Key,
+    /// HMAC state with the key already absorbed (inner and outer pads hashed once).
+    keyed: HmacSha1,
 }
 
 impl core::fmt::Debug for Kcn {
@@ -57,7 +62,7 @@ impl Kcn {
     pub fn from_bytes(bytes: [u8; KCN_LEN]) -> Self {
         Kcn {
             bytes,
-            key: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &bytes),
+            keyed: keyed_hmac(&bytes),
         }
     }
 
@@ -74,13 +79,13 @@ impl Kcn {
     }
 
     fn token(&self, addr: &Ipv6Addr, nonce: &Nonce, which: u8) -> Token {
-        let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(&addr.octets());
-        ctx.update(nonce);
-        ctx.update(&[which]);
-        let tag = ctx.sign();
+        let mut mac = self.keyed.clone();
+        mac.update(&addr.octets());
+        mac.update(nonce);
+        mac.update(&[which]);
+        let tag = mac.finalize().into_bytes();
         let mut token = [0u8; TOKEN_LEN];
-        token.copy_from_slice(&tag.as_ref()[..TOKEN_LEN]);
+        token.copy_from_slice(&tag[..TOKEN_LEN]);
         token
     }
 
@@ -98,14 +103,20 @@ impl Kcn {
 /// Kbm = SHA1(home keygen token | care-of keygen token); with `care_of` `None` (a
 /// deregistration) Kbm = SHA1(home keygen token) (§5.2.5).
 pub fn kbm(home: &Token, care_of: Option<&Token>) -> Kbm {
-    let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
-    ctx.update(home);
+    let mut h = Sha1::new();
+    h.update(home);
     if let Some(care_of) = care_of {
-        ctx.update(care_of);
+        h.update(care_of);
     }
-    let mut out = [0u8; KBM_LEN];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
+    h.finalize().into()
+}
+
+/// An HMAC-SHA1 state keyed with `key` (HMAC takes keys of any length).
+fn keyed_hmac(key: &[u8]) -> HmacSha1 {
+    match HmacSha1::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    }
 }
 
 /// Why an authenticator could not be computed or checked.
@@ -146,16 +157,15 @@ pub fn authenticator(
     mh: &[u8],
 ) -> Result<Authenticator, AuthError> {
     let auth_at = auth_data_at_end(mh)?;
-    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, kbm);
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(&care_of.octets());
-    ctx.update(&correspondent.octets());
-    ctx.update(&mh[..CHECKSUM_OFFSET]);
-    ctx.update(&[0, 0]);
-    ctx.update(&mh[CHECKSUM_OFFSET + 2..auth_at]);
-    let tag = ctx.sign();
+    let mut mac = keyed_hmac(kbm);
+    mac.update(&care_of.octets());
+    mac.update(&correspondent.octets());
+    mac.update(&mh[..CHECKSUM_OFFSET]);
+    mac.update(&[0, 0]);
+    mac.update(&mh[CHECKSUM_OFFSET + 2..auth_at]);
+    let tag = mac.finalize().into_bytes();
     let mut out = [0u8; AUTHENTICATOR_LEN];
-    out.copy_from_slice(&tag.as_ref()[..AUTHENTICATOR_LEN]);
+    out.copy_from_slice(&tag[..AUTHENTICATOR_LEN]);
     Ok(out)
 }
 
