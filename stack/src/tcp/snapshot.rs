@@ -64,8 +64,9 @@ impl Connection {
             taken_at: now,
             connection: self,
         };
-        // Serializing plain data into a Vec cannot fail.
-        postcard::to_allocvec(&snap).unwrap_or_default()
+        // One allocation of about the right size; serializing into a Vec cannot fail.
+        let estimate = 512 + self.send.len() + self.recv.readable() + self.recv.ooo_bytes();
+        postcard::to_extend(&snap, Vec::with_capacity(estimate)).unwrap_or_default()
     }
 
     /// Restores a serialized snapshot on this node at `now`.
