@@ -1,5 +1,9 @@
 //! vany-appliance: everything that touches the world — CLI, packet I/O, the simulator,
 //! the anycast group. Builds the `vany` binary.
 
+pub mod apps;
+pub mod demo;
+pub mod group;
 pub mod inspect;
 pub mod io;
+pub mod sim;

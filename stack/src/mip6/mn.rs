@@ -387,6 +387,16 @@ impl MobileNode {
         if super::cn::seq_newer(e.state.seq, state.seq) {
             state.seq = e.state.seq;
         }
+        // A care-of token is only good for its care-of address: keep our own when the
+        // imported one was obtained for another member's address.
+        if let Some(mine) = e.state.care_of_token {
+            if state
+                .care_of_token
+                .is_none_or(|t| t.address != mine.address)
+            {
+                state.care_of_token = Some(mine);
+            }
+        }
         e.state = state;
     }
 

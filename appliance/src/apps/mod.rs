@@ -1,0 +1,101 @@
+//! Applications hosted on the stack. An application's per-connection state is plain data
+//! (serde), because it travels with the connection in a client-session snapshot when the
+//! group hands the client off (DESIGN.md, "The handoff protocol").
+//!
+//! A host drives an [`App`] over a `&mut` [`Connection`]: after segments for the
+//! connection were processed ([`App::on_readable`] / [`App::on_writable`], or simply
+//! [`App::poll`]), and when [`App::poll_at`] is due. Apps never read a clock: `now` comes
+//! in as an argument, as everywhere in the stack.
+//!
+//! Apps: [`source`] (a deterministic, verifiable byte stream). Echo and HTTP come later;
+//! each is one more variant of [`AppState`].
+
+pub mod source;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use vany_stack::tcp::Connection;
+use vany_stack::time::Instant;
+
+pub use source::{SourceApp, SourceRequest, StreamVerifier};
+
+/// Per-connection application state, driven by the host that owns the connection.
+///
+/// The state must be plain serializable data: no buffers that cannot be rebuilt, no
+/// handles, no clocks. Hosts that hold several kinds of apps use [`AppState`].
+pub trait App: Serialize + DeserializeOwned + Clone + std::fmt::Debug {
+    /// New in-order data may be readable on `conn`.
+    fn on_readable(&mut self, now: Instant, conn: &mut Connection) {
+        self.poll(now, conn);
+    }
+
+    /// Send-buffer space may have been freed on `conn`.
+    fn on_writable(&mut self, now: Instant, conn: &mut Connection) {
+        self.poll(now, conn);
+    }
+
+    /// Does whatever can be done now: reads what is readable, writes what fits, closes
+    /// when done. Calling it with nothing to do is harmless.
+    fn poll(&mut self, now: Instant, conn: &mut Connection);
+
+    /// When [`poll`](App::poll) next has work that no connection event will announce
+    /// (e.g. rate pacing), if ever.
+    fn poll_at(&self) -> Option<Instant>;
+
+    /// Whether the app is done with the connection (it closed its side, or the
+    /// connection failed).
+    fn is_finished(&self) -> bool;
+
+    /// Moves every stored time from a clock reading `old` to one reading `new` (after a
+    /// handoff to a node with another epoch, as `TcpSnapshot::restore` does for the
+    /// connection).
+    fn rebase_clock(&mut self, old: Instant, new: Instant) {
+        let _ = (old, new);
+    }
+}
+
+/// Any app, as one serializable value: what a host stores per connection and what goes
+/// into a session snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AppState {
+    /// A [`SourceApp`] stream.
+    Source(SourceApp),
+}
+
+impl App for AppState {
+    fn on_readable(&mut self, now: Instant, conn: &mut Connection) {
+        match self {
+            AppState::Source(a) => a.on_readable(now, conn),
+        }
+    }
+
+    fn on_writable(&mut self, now: Instant, conn: &mut Connection) {
+        match self {
+            AppState::Source(a) => a.on_writable(now, conn),
+        }
+    }
+
+    fn poll(&mut self, now: Instant, conn: &mut Connection) {
+        match self {
+            AppState::Source(a) => a.poll(now, conn),
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        match self {
+            AppState::Source(a) => a.poll_at(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            AppState::Source(a) => a.is_finished(),
+        }
+    }
+
+    fn rebase_clock(&mut self, old: Instant, new: Instant) {
+        match self {
+            AppState::Source(a) => a.rebase_clock(old, new),
+        }
+    }
+}

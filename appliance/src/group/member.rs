@@ -1,0 +1,1041 @@
+//! A member of the anycast group, and (with `contact`) a contact node: it serves client
+//! sessions on the anycast address with the TCP engine and a hosted application, plays
+//! the Mobile IPv6 mobile node towards clients, and hands sessions to other members
+//! (DESIGN.md, "The handoff protocol").
+//!
+//! Handoff of a session from this member (donor) to an acceptor:
+//! 1. freeze every connection of the session, snapshot connections, binding state and
+//!    application state, send `Transfer`; keep the frozen copy;
+//! 2. forward client packets that still arrive here to the acceptor;
+//! 3. the acceptor restores, sends the BU from its care-of address, answers `Restored`
+//!    and goes on at once; the client's BA (or any client packet reaching the acceptor
+//!    directly) makes it send `Commit`, and the donor drops its copy;
+//! 4. `Refused`, or silence past the handoff timeout before `Restored`, thaws the copy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+
+use serde::{Deserialize, Serialize};
+use vany_stack::mip6::mn::{BindingState, MnEvent, MobileNode, TokenInfo};
+use vany_stack::rand::SeededRandom;
+use vany_stack::tcp::{Connection, Endpoint, FourTuple, State, TcpConfig};
+use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::packet::{UdpDatagram, TCP_PROTOCOL};
+use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
+
+use crate::apps::source::SourceApp;
+use crate::apps::{App, AppState};
+use crate::sim::Host;
+
+use super::peer::{MemberId, PeerBody, PeerChannel, PeerStats, RelayedToken, PEER_PORT};
+use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
+
+/// How a member is set up.
+#[derive(Debug, Clone)]
+pub struct MemberConfig {
+    /// This member.
+    pub id: MemberId,
+    /// A name for logs ("Amsterdam").
+    pub name: String,
+    /// Its own unicast address (care-of address).
+    pub care_of: Ipv6Addr,
+    /// The group's anycast (home) address.
+    pub anycast: Ipv6Addr,
+    /// Whether the network routes the anycast address here (contact node).
+    pub contact: bool,
+    /// Every member's care-of address, this one included.
+    pub members: BTreeMap<MemberId, Ipv6Addr>,
+    /// The contact node that runs home tests for this member.
+    pub contact_node: MemberId,
+    /// The group key of the peer channel.
+    pub group_key: Vec<u8>,
+    /// TCP settings of served connections.
+    pub tcp: TcpConfig,
+    /// The port the hosted application listens on.
+    pub app_port: u16,
+    /// A donor thaws a session whose acceptor said nothing for this long.
+    pub handoff_timeout: Duration,
+    /// How often policies are evaluated.
+    pub policy_interval: Duration,
+    /// Seed of this member's randomness (ISNs, cookies).
+    pub seed: u64,
+}
+
+/// How a handoff ended, as the donor saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HandoffOutcome {
+    /// Under way.
+    Pending,
+    /// The acceptor committed.
+    Committed,
+    /// The acceptor refused; the donor thawed.
+    Refused,
+    /// The acceptor was silent; the donor thawed.
+    TimedOut,
+}
+
+/// One handoff, as logged by the donor (and completed with the acceptor's times).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandoffRecord {
+    /// Names the handoff.
+    pub transfer: u64,
+    /// The client.
+    pub client: Ipv6Addr,
+    /// Donor.
+    pub from: MemberId,
+    /// Acceptor.
+    pub to: MemberId,
+    /// Which policy asked.
+    pub reason: String,
+    /// When the donor froze the session.
+    pub started: Instant,
+    /// When the donor heard `Restored`.
+    pub restored: Option<Instant>,
+    /// When the donor heard `Commit`.
+    pub committed: Option<Instant>,
+    /// Serialized session size.
+    pub snapshot_bytes: usize,
+    /// Connections moved.
+    pub connections: usize,
+    /// Outcome.
+    pub outcome: HandoffOutcome,
+}
+
+/// Member counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MemberStats {
+    /// Client packets forwarded to an acceptor.
+    pub forwarded: u64,
+    /// Forwarded packets received from donors.
+    pub forwarded_in: u64,
+    /// Transfers refused.
+    pub refused: u64,
+    /// Sessions accepted from donors.
+    pub accepted: u64,
+    /// Packets dropped (bad checksum, not for us, no session).
+    pub dropped: u64,
+    /// Home tokens relayed to other members (contact node).
+    pub tokens_relayed: u64,
+}
+
+/// Everything of a client session that travels in a handoff.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSnapshot {
+    /// The client.
+    pub client: Ipv6Addr,
+    /// The donor's clock when taken.
+    pub taken_at: Instant,
+    /// The binding (sequence number, tokens).
+    pub binding: Option<BindingState>,
+    /// Each connection's TCP snapshot with its application state.
+    pub connections: Vec<(Vec<u8>, AppState)>,
+    /// Round trips measured to the client, per member (microseconds).
+    pub rtt: Vec<(MemberId, u64)>,
+}
+
+struct Frozen {
+    transfer: u64,
+    to: MemberId,
+    since: Instant,
+    restored: bool,
+    connections: Vec<(Connection, AppState)>,
+}
+
+struct Session {
+    conns: BTreeSet<FourTuple>,
+    apps: BTreeMap<FourTuple, AppState>,
+    since: Instant,
+    rtt: BTreeMap<MemberId, Duration>,
+    frozen: Option<Frozen>,
+    /// Packets to the client go out from the care-of address with a HAO.
+    from_care_of: bool,
+    /// A BU waits for this token.
+    bu_waiting: bool,
+    /// When tokens were last refreshed.
+    tokens_refreshed: Instant,
+    /// The handoff that brought the session here, until the client confirms.
+    uncommitted: Option<(u64, MemberId)>,
+}
+
+/// A group member (and maybe contact node) as a simulated host.
+pub struct Member {
+    cfg: MemberConfig,
+    rng: SeededRandom,
+    tcp: Endpoint,
+    mn: MobileNode,
+    peer: PeerChannel,
+    sessions: BTreeMap<Ipv6Addr, Session>,
+    manual: Manual,
+    policies: Vec<Box<dyn Policy>>,
+    next_policy: Instant,
+    draining: bool,
+    stopped: bool,
+    excluded: BTreeSet<MemberId>,
+    transfer_counter: u64,
+    /// Home tests run for other members: client -> member that asked.
+    hoti_for: BTreeMap<Ipv6Addr, MemberId>,
+    /// Who asked this member to probe a client.
+    probe_for: BTreeMap<Ipv6Addr, BTreeSet<MemberId>>,
+    handoffs: Vec<HandoffRecord>,
+    stats: MemberStats,
+    buf: Vec<u8>,
+}
+
+const TOKEN_REFRESH: Duration = Duration::from_secs(120);
+
+fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
+    let m = member.to_be_bytes();
+    let s = salt.to_be_bytes();
+    [b'v', b'a', m[0], m[1], s[0], s[1], s[2], s[3]]
+}
+
+fn member_of_cookie(cookie: &[u8; 8]) -> Option<MemberId> {
+    (cookie[0] == b'v' && cookie[1] == b'a').then(|| u16::from_be_bytes([cookie[2], cookie[3]]))
+}
+
+impl Member {
+    /// A member that listens on `cfg.app_port` of the anycast address.
+    pub fn new(cfg: MemberConfig, now: Instant) -> Self {
+        let mut rng = SeededRandom::new(cfg.seed);
+        let mut tcp = Endpoint::new(cfg.tcp.clone(), &mut rng);
+        tcp.listen(cfg.app_port);
+        let mn = MobileNode::new(cfg.anycast, Duration::from_secs(420));
+        let peer = PeerChannel::new(cfg.id, &cfg.group_key);
+        Member {
+            rng,
+            tcp,
+            mn,
+            peer,
+            sessions: BTreeMap::new(),
+            manual: Manual::default(),
+            policies: vec![Box::new(Drain), Box::new(Proximity::default())],
+            next_policy: now + cfg.policy_interval,
+            draining: false,
+            stopped: false,
+            excluded: BTreeSet::new(),
+            transfer_counter: 0,
+            hoti_for: BTreeMap::new(),
+            probe_for: BTreeMap::new(),
+            handoffs: Vec::new(),
+            stats: MemberStats::default(),
+            buf: vec![0u8; 65536 + 128],
+            cfg,
+        }
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> MemberId {
+        self.cfg.id
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Its care-of address.
+    pub fn care_of(&self) -> Ipv6Addr {
+        self.cfg.care_of
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MemberStats {
+        self.stats
+    }
+
+    /// Peer-channel counters.
+    pub fn peer_stats(&self) -> PeerStats {
+        self.peer.stats()
+    }
+
+    /// Handoffs this member started.
+    pub fn handoffs(&self) -> &[HandoffRecord] {
+        &self.handoffs
+    }
+
+    /// Clients served here now.
+    pub fn clients(&self) -> Vec<Ipv6Addr> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Whether the member drained and stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// An operator asks to move `client` to member `to`.
+    pub fn manual_move(&mut self, client: Ipv6Addr, to: MemberId) {
+        self.manual.pending.push((client, to));
+        self.next_policy = Instant::ZERO;
+    }
+
+    /// This member leaves: every session is handed off, then it stops.
+    pub fn drain(&mut self) {
+        self.draining = true;
+        self.next_policy = Instant::ZERO;
+    }
+
+    /// Another member left (or came back): it is (no longer) offered sessions.
+    pub fn set_excluded(&mut self, member: MemberId, excluded: bool) {
+        if excluded {
+            self.excluded.insert(member);
+        } else {
+            self.excluded.remove(&member);
+        }
+    }
+
+    // ---- output helpers -------------------------------------------------------------------
+
+    fn send_peer(&mut self, to: MemberId, body: PeerBody, out: &mut Vec<Vec<u8>>) {
+        let Some(&dst) = self.cfg.members.get(&to) else {
+            return;
+        };
+        if to == self.cfg.id {
+            return;
+        }
+        for datagram in self.peer.seal(body) {
+            let repr = PacketRepr {
+                src: self.cfg.care_of,
+                dst,
+                traffic_class: 0,
+                flow_label: 0,
+                hop_limit: 64,
+                rh2: None,
+                hao: None,
+                upper: Upper::Udp(UdpDatagram {
+                    src_port: PEER_PORT,
+                    dst_port: PEER_PORT,
+                    payload: &datagram,
+                }),
+            };
+            let mut pkt = vec![0u8; repr.buffer_len()];
+            if repr.emit(&mut pkt).is_ok() {
+                out.push(pkt);
+            }
+        }
+    }
+
+    fn drain_mn(&mut self, out: &mut Vec<Vec<u8>>) {
+        while let Some(p) = self.mn.poll_transmit() {
+            out.push(p);
+        }
+    }
+
+    fn drain_tcp(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        for _ in 0..100_000 {
+            let Some(t) = self.tcp.poll_transmit(now, &mut self.buf[64..]) else {
+                return;
+            };
+            let from_care_of = self
+                .sessions
+                .get(&t.tuple.remote)
+                .is_some_and(|s| s.from_care_of);
+            let repr = PacketRepr {
+                src: if from_care_of {
+                    self.cfg.care_of
+                } else {
+                    self.cfg.anycast
+                },
+                dst: t.tuple.remote,
+                traffic_class: 0,
+                flow_label: 0,
+                hop_limit: 64,
+                rh2: None,
+                hao: from_care_of.then_some(self.cfg.anycast),
+                upper: Upper::None,
+            };
+            let at = repr.upper_offset();
+            if at != 64 {
+                self.buf.copy_within(64..64 + t.len, at);
+            }
+            if let Ok(len) = repr.emit_headers(&mut self.buf, TCP_PROTOCOL, t.len) {
+                out.push(self.buf[..len].to_vec());
+            }
+        }
+    }
+
+    // ---- input ----------------------------------------------------------------------------
+
+    fn handle_ipv6(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        forwarded: bool,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let Ok(parsed) = wire::parse_verified(packet) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let repr = &parsed.repr;
+        // Peer datagrams.
+        if let Upper::Udp(u) = &repr.upper {
+            if u.dst_port == PEER_PORT && repr.dst == self.cfg.care_of {
+                if let Ok(msg) = self.peer.open(now, u.payload) {
+                    self.handle_peer(now, msg.from, msg.body, out);
+                }
+                return;
+            }
+        }
+        if let Upper::Mh(mh) = &repr.upper {
+            let event = self.mn.handle_mh(now, &parsed);
+            if let (Some(event), MhMessage::Hot { cookie, .. }) = (event, &mh.message) {
+                self.home_token_arrived(now, event, *cookie, out);
+            } else if let Some(event) = event {
+                self.mn_event(now, event, out);
+            }
+            self.drain_mn(out);
+            return;
+        }
+        let Upper::Tcp(seg) = &repr.upper else {
+            self.stats.dropped += 1;
+            return;
+        };
+        // A client packet for the anycast address: sent to it directly, or to our care-of
+        // address with an RH2 holding it.
+        let to_anycast = repr.pseudo_dst() == self.cfg.anycast;
+        if !to_anycast {
+            self.stats.dropped += 1;
+            return;
+        }
+        let client = repr.src;
+        if let Some(s) = self.sessions.get_mut(&client) {
+            if let Some(f) = &s.frozen {
+                // Step 2: not dropped, not answered: forwarded to the acceptor.
+                let body = PeerBody::Forward {
+                    transfer: f.transfer,
+                    packet: packet.to_vec(),
+                };
+                let to = f.to;
+                self.stats.forwarded += 1;
+                self.send_peer(to, body, out);
+                return;
+            }
+            // A client packet that reached us directly after a handoff: its binding points
+            // here now (RFC 6275 route optimization), so the donor can let go.
+            if !forwarded && repr.dst == self.cfg.care_of {
+                if let Some((transfer, donor)) = s.uncommitted.take() {
+                    self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                }
+            }
+        }
+        self.tcp.handle_segment(now, client, self.cfg.anycast, seg);
+        self.accept_new(now, out);
+    }
+
+    fn accept_new(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        while let Some(tuple) = self.tcp.accept() {
+            let client = tuple.remote;
+            // The client asks for its stream (id, length, rate) in its first bytes.
+            let app = AppState::Source(SourceApp::requested());
+            let new_session = !self.sessions.contains_key(&client);
+            let s = self.sessions.entry(client).or_insert_with(|| Session {
+                conns: BTreeSet::new(),
+                apps: BTreeMap::new(),
+                since: now,
+                rtt: BTreeMap::new(),
+                frozen: None,
+                from_care_of: false,
+                bu_waiting: false,
+                tokens_refreshed: now,
+                uncommitted: None,
+            });
+            s.conns.insert(tuple);
+            s.apps.insert(tuple, app);
+            if new_session {
+                // Exchanged in advance (DESIGN.md): a home token, and every member's
+                // care-of test, which is also its proximity measurement.
+                self.refresh_tokens(now, client, out);
+            }
+        }
+    }
+
+    fn refresh_tokens(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        if let Some(s) = self.sessions.get_mut(&client) {
+            s.tokens_refreshed = now;
+        }
+        self.request_home_token(now, client, out);
+        self.mn
+            .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
+        self.probe_for.entry(client).or_default();
+        let others: Vec<MemberId> = self
+            .cfg
+            .members
+            .keys()
+            .copied()
+            .filter(|m| *m != self.cfg.id && !self.excluded.contains(m))
+            .collect();
+        for m in others {
+            self.send_peer(m, PeerBody::Probe { client }, out);
+        }
+        self.drain_mn(out);
+    }
+
+    fn request_home_token(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        if self.cfg.contact_node == self.cfg.id {
+            self.start_home_test(now, client, self.cfg.id);
+            self.drain_mn(out);
+        } else {
+            let contact = self.cfg.contact_node;
+            self.send_peer(contact, PeerBody::HomeTestRequest { client }, out);
+        }
+    }
+
+    fn start_home_test(&mut self, now: Instant, client: Ipv6Addr, for_member: MemberId) {
+        self.hoti_for.insert(client, for_member);
+        let salt = (self.rng.next_u64() & 0xffff_ffff) as u32;
+        self.mn
+            .start_home_test(now, client, cookie_for(for_member, salt));
+    }
+
+    /// A HoT arrived at the anycast address (we are a contact node): keep or relay.
+    fn home_token_arrived(
+        &mut self,
+        now: Instant,
+        event: MnEvent,
+        cookie: [u8; 8],
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let (client, token) = match event {
+            MnEvent::HomeToken {
+                correspondent,
+                token,
+            }
+            | MnEvent::ForeignHomeToken {
+                correspondent,
+                token,
+                ..
+            } => (correspondent, token),
+            other => return self.mn_event(now, other, out),
+        };
+        let owner = member_of_cookie(&cookie).or_else(|| self.hoti_for.get(&client).copied());
+        match owner {
+            Some(m) if m != self.cfg.id => {
+                self.stats.tokens_relayed += 1;
+                let relayed = RelayedToken {
+                    token: token.token,
+                    nonce_index: token.nonce_index,
+                    age_micros: 0,
+                };
+                self.send_peer(
+                    m,
+                    PeerBody::HomeToken {
+                        client,
+                        token: relayed,
+                    },
+                    out,
+                );
+            }
+            _ => {
+                self.mn.import_home_token(client, token);
+                self.token_arrived(now, client, out);
+            }
+        }
+    }
+
+    fn mn_event(&mut self, now: Instant, event: MnEvent, out: &mut Vec<Vec<u8>>) {
+        match event {
+            MnEvent::CareOfToken {
+                correspondent, rtt, ..
+            } => {
+                let me = self.cfg.id;
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.rtt.insert(me, rtt);
+                }
+                let askers: Vec<MemberId> = self
+                    .probe_for
+                    .get(&correspondent)
+                    .map(|a| a.iter().copied().collect())
+                    .unwrap_or_default();
+                for m in askers {
+                    let body = PeerBody::ProbeResult {
+                        client: correspondent,
+                        rtt_micros: rtt.total_micros(),
+                    };
+                    self.send_peer(m, body, out);
+                }
+                self.token_arrived(now, correspondent, out);
+            }
+            MnEvent::Bound { correspondent, .. } => {
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.from_care_of = true;
+                    if let Some((transfer, donor)) = s.uncommitted.take() {
+                        self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                    }
+                }
+            }
+            MnEvent::NeedHomeTest { correspondent } => {
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.bu_waiting = true;
+                }
+                self.request_home_token(now, correspondent, out);
+            }
+            MnEvent::NeedCareOfTest { correspondent } => {
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.bu_waiting = true;
+                }
+                self.mn
+                    .start_care_of_test(now, &mut self.rng, correspondent, self.cfg.care_of);
+            }
+            MnEvent::BindingLost { correspondent }
+            | MnEvent::RefreshRequested { correspondent }
+                if self
+                    .sessions
+                    .get(&correspondent)
+                    .is_some_and(|s| s.frozen.is_none() && s.from_care_of) =>
+            {
+                self.send_bu(now, correspondent, out);
+            }
+            _ => {}
+        }
+        self.drain_mn(out);
+    }
+
+    /// A token arrived: send a BU that was waiting for it.
+    fn token_arrived(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        if self
+            .sessions
+            .get(&client)
+            .is_some_and(|s| s.bu_waiting && s.frozen.is_none())
+        {
+            self.send_bu(now, client, out);
+        }
+    }
+
+    fn send_bu(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        match self.mn.send_bu(now, client, self.cfg.care_of) {
+            Ok(_) => {
+                if let Some(s) = self.sessions.get_mut(&client) {
+                    s.bu_waiting = false;
+                    s.from_care_of = true;
+                }
+            }
+            Err(_) => {
+                if let Some(s) = self.sessions.get_mut(&client) {
+                    s.bu_waiting = true;
+                }
+            }
+        }
+        self.drain_mn(out);
+    }
+
+    fn handle_peer(
+        &mut self,
+        now: Instant,
+        from: MemberId,
+        body: PeerBody,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        match body {
+            PeerBody::HomeTestRequest { client } => {
+                self.start_home_test(now, client, from);
+                self.drain_mn(out);
+            }
+            PeerBody::HomeToken { client, token } => {
+                let info = TokenInfo {
+                    token: token.token,
+                    nonce_index: token.nonce_index,
+                    received: now - Duration::from_micros(token.age_micros),
+                    address: self.cfg.anycast,
+                };
+                self.mn.import_home_token(client, info);
+                self.token_arrived(now, client, out);
+            }
+            PeerBody::Probe { client } => {
+                self.probe_for.entry(client).or_default().insert(from);
+                self.mn
+                    .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
+                self.drain_mn(out);
+            }
+            PeerBody::ProbeResult { client, rtt_micros } => {
+                if let Some(s) = self.sessions.get_mut(&client) {
+                    s.rtt.insert(from, Duration::from_micros(rtt_micros));
+                }
+            }
+            PeerBody::Transfer { transfer, session } => {
+                self.accept_transfer(now, from, transfer, &session, out)
+            }
+            PeerBody::Restored { transfer } => {
+                if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+                    r.restored = Some(now);
+                }
+                for s in self.sessions.values_mut() {
+                    if let Some(f) = s.frozen.as_mut().filter(|f| f.transfer == transfer) {
+                        f.restored = true;
+                    }
+                }
+            }
+            PeerBody::Refused { transfer, .. } => {
+                self.thaw(now, transfer, HandoffOutcome::Refused);
+            }
+            PeerBody::Commit { transfer } => {
+                let client = self
+                    .sessions
+                    .iter()
+                    .find(|(_, s)| s.frozen.as_ref().is_some_and(|f| f.transfer == transfer))
+                    .map(|(c, _)| *c);
+                if let Some(client) = client {
+                    self.sessions.remove(&client);
+                }
+                if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+                    r.committed = Some(now);
+                    r.outcome = HandoffOutcome::Committed;
+                }
+            }
+            PeerBody::Forward { packet, .. } => {
+                self.stats.forwarded_in += 1;
+                self.handle_ipv6(now, &packet, true, out);
+            }
+            PeerBody::Serving { .. } => {}
+        }
+    }
+
+    // ---- handoff --------------------------------------------------------------------------
+
+    fn start_handoff(&mut self, now: Instant, m: &Move, out: &mut Vec<Vec<u8>>) {
+        let Some(s) = self.sessions.get_mut(&m.client) else {
+            return;
+        };
+        if s.frozen.is_some() || m.to == self.cfg.id || !self.cfg.members.contains_key(&m.to) {
+            return;
+        }
+        self.transfer_counter += 1;
+        let transfer = (u64::from(self.cfg.id) << 48) | self.transfer_counter;
+        // Step 1: freeze and snapshot every connection, the binding and the app state.
+        let mut frozen = Vec::new();
+        let mut snaps = Vec::new();
+        for tuple in std::mem::take(&mut s.conns) {
+            let Some(mut conn) = self.tcp.remove(&tuple) else {
+                continue;
+            };
+            conn.freeze();
+            let app = s
+                .apps
+                .remove(&tuple)
+                .unwrap_or_else(|| AppState::Source(SourceApp::requested()));
+            snaps.push((conn.snapshot_bytes(now), app.clone()));
+            frozen.push((conn, app));
+        }
+        let snapshot = SessionSnapshot {
+            client: m.client,
+            taken_at: now,
+            binding: self.mn.export(&m.client),
+            connections: snaps,
+            rtt: s.rtt.iter().map(|(k, v)| (*k, v.total_micros())).collect(),
+        };
+        let bytes = postcard::to_allocvec(&snapshot).unwrap_or_default();
+        self.handoffs.push(HandoffRecord {
+            transfer,
+            client: m.client,
+            from: self.cfg.id,
+            to: m.to,
+            reason: m.reason.to_string(),
+            started: now,
+            restored: None,
+            committed: None,
+            snapshot_bytes: bytes.len(),
+            connections: frozen.len(),
+            outcome: HandoffOutcome::Pending,
+        });
+        s.frozen = Some(Frozen {
+            transfer,
+            to: m.to,
+            since: now,
+            restored: false,
+            connections: frozen,
+        });
+        self.send_peer(
+            m.to,
+            PeerBody::Transfer {
+                transfer,
+                session: bytes,
+            },
+            out,
+        );
+    }
+
+    fn accept_transfer(
+        &mut self,
+        now: Instant,
+        from: MemberId,
+        transfer: u64,
+        bytes: &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let refuse = |me: &mut Self, reason: &str, out: &mut Vec<Vec<u8>>| {
+            me.stats.refused += 1;
+            let body = PeerBody::Refused {
+                transfer,
+                reason: reason.to_string(),
+            };
+            me.send_peer(from, body, out);
+        };
+        if self.draining || self.stopped {
+            return refuse(self, "draining", out);
+        }
+        let Ok(snap) = postcard::from_bytes::<SessionSnapshot>(bytes) else {
+            return refuse(self, "malformed session snapshot", out);
+        };
+        if self
+            .sessions
+            .get(&snap.client)
+            .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty())
+        {
+            return refuse(self, "already serving this client", out);
+        }
+        if let Some(b) = snap.binding.clone() {
+            self.mn.import(b, snap.taken_at, now);
+        }
+        // Step 3: restore, BU from our care-of address, and go on at once.
+        let mut restored = Vec::new();
+        for (tcp, app) in &snap.connections {
+            match Connection::restore_bytes(tcp, now) {
+                Ok(c) => {
+                    let mut app = app.clone();
+                    app.rebase_clock(snap.taken_at, now);
+                    restored.push((c, app));
+                }
+                Err(_) => return refuse(self, "malformed TCP snapshot", out),
+            }
+        }
+        if let Err(e) = self.mn.send_bu(now, snap.client, self.cfg.care_of) {
+            return refuse(self, &e.to_string(), out);
+        }
+        self.drain_mn(out);
+        let s = self.sessions.entry(snap.client).or_insert_with(|| Session {
+            conns: BTreeSet::new(),
+            apps: BTreeMap::new(),
+            since: now,
+            rtt: BTreeMap::new(),
+            frozen: None,
+            from_care_of: true,
+            bu_waiting: false,
+            tokens_refreshed: now,
+            uncommitted: None,
+        });
+        s.since = now;
+        s.from_care_of = true;
+        s.frozen = None;
+        s.uncommitted = Some((transfer, from));
+        for (k, v) in snap.rtt {
+            s.rtt.entry(k).or_insert(Duration::from_micros(v));
+        }
+        for (conn, app) in restored {
+            let tuple = conn.tuple();
+            s.conns.insert(tuple);
+            s.apps.insert(tuple, app);
+            let _ = self.tcp.insert(conn);
+        }
+        self.stats.accepted += 1;
+        self.send_peer(from, PeerBody::Restored { transfer }, out);
+    }
+
+    fn thaw(&mut self, now: Instant, transfer: u64, outcome: HandoffOutcome) {
+        let client = self
+            .sessions
+            .iter()
+            .find(|(_, s)| s.frozen.as_ref().is_some_and(|f| f.transfer == transfer))
+            .map(|(c, _)| *c);
+        let Some(client) = client else {
+            return;
+        };
+        if let Some(s) = self.sessions.get_mut(&client) {
+            if let Some(f) = s.frozen.take() {
+                for (mut conn, app) in f.connections {
+                    conn.thaw();
+                    let tuple = conn.tuple();
+                    s.conns.insert(tuple);
+                    s.apps.insert(tuple, app);
+                    let _ = self.tcp.insert(conn);
+                }
+            }
+            s.since = now;
+        }
+        if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+            r.outcome = outcome;
+        }
+    }
+
+    fn run_policies(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        let mut candidates: Vec<MemberId> = self
+            .cfg
+            .members
+            .keys()
+            .copied()
+            .filter(|m| !self.excluded.contains(m))
+            .collect();
+        if self.draining {
+            candidates.retain(|m| *m != self.cfg.id);
+        }
+        let group = GroupView {
+            me: self.cfg.id,
+            candidates,
+            load: BTreeMap::new(),
+            draining: self.draining,
+        };
+        let views: Vec<SessionView> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none() && !s.conns.is_empty())
+            .map(|(c, s)| SessionView {
+                client: *c,
+                rtt: s.rtt.clone(),
+                since: s.since,
+            })
+            .collect();
+        let mut moves = self.manual.decide(now, &group, &views);
+        for p in &mut self.policies {
+            for m in p.decide(now, &group, &views) {
+                if !moves.iter().any(|x| x.client == m.client) {
+                    moves.push(m);
+                }
+            }
+        }
+        for m in moves {
+            self.start_handoff(now, &m, out);
+        }
+        if self.draining && self.sessions.is_empty() {
+            self.stopped = true;
+        }
+    }
+
+    fn run_apps(&mut self, now: Instant) {
+        let tuples: Vec<(Ipv6Addr, FourTuple)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none())
+            .flat_map(|(c, s)| s.conns.iter().map(move |t| (*c, *t)))
+            .collect();
+        for (client, tuple) in tuples {
+            let Some(s) = self.sessions.get_mut(&client) else {
+                continue;
+            };
+            let Some(app) = s.apps.get_mut(&tuple) else {
+                continue;
+            };
+            match self.tcp.connection_mut(&tuple) {
+                Some(conn) => {
+                    app.poll(now, conn);
+                    if conn.state() == State::Closed {
+                        s.conns.remove(&tuple);
+                        s.apps.remove(&tuple);
+                        self.tcp.remove(&tuple);
+                    }
+                }
+                None => {
+                    s.conns.remove(&tuple);
+                    s.apps.remove(&tuple);
+                }
+            }
+        }
+        self.sessions
+            .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some());
+    }
+}
+
+impl Host for Member {
+    fn addresses(&self) -> Vec<Ipv6Addr> {
+        if self.stopped {
+            return Vec::new();
+        }
+        let mut a = vec![self.cfg.care_of];
+        if self.cfg.contact {
+            a.push(self.cfg.anycast);
+        }
+        a
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+        if self.stopped {
+            return;
+        }
+        self.handle_ipv6(now, packet, false, out);
+        self.run_apps(now);
+        self.drain_tcp(now, out);
+    }
+
+    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        if self.stopped {
+            return;
+        }
+        if self.tcp.poll_timeout().is_some_and(|t| t <= now) {
+            self.tcp.handle_timeout(now);
+        }
+        if self.mn.poll_timeout().is_some_and(|t| t <= now) {
+            self.mn.handle_timeout(now);
+            self.drain_mn(out);
+        }
+        // Handoffs the acceptor never answered: thaw (DESIGN.md step 5).
+        let timeout = self.cfg.handoff_timeout;
+        let expired: Vec<u64> = self
+            .sessions
+            .values()
+            .filter_map(|s| s.frozen.as_ref())
+            .filter(|f| !f.restored && now.saturating_since(f.since) >= timeout)
+            .map(|f| f.transfer)
+            .collect();
+        for t in expired {
+            self.thaw(now, t, HandoffOutcome::TimedOut);
+        }
+        // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
+        let stale: Vec<Ipv6Addr> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| {
+                s.frozen.is_none() && now.saturating_since(s.tokens_refreshed) >= TOKEN_REFRESH
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for c in stale {
+            self.refresh_tokens(now, c, out);
+            if self.sessions.get(&c).is_some_and(|s| s.from_care_of) {
+                if let Some(s) = self.sessions.get_mut(&c) {
+                    s.bu_waiting = true; // binding refresh once the new tokens are in
+                }
+            }
+        }
+        if now >= self.next_policy {
+            self.next_policy = now + self.cfg.policy_interval;
+            self.run_policies(now, out);
+        }
+        self.run_apps(now);
+        self.drain_tcp(now, out);
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        let mut t = [self.tcp.poll_timeout(), self.mn.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let mut consider = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
+        if !self.sessions.is_empty() || self.draining || !self.manual.pending.is_empty() {
+            consider(self.next_policy);
+        }
+        for s in self.sessions.values() {
+            if let Some(f) = &s.frozen {
+                if !f.restored {
+                    consider(f.since + self.cfg.handoff_timeout);
+                }
+            } else {
+                consider(s.tokens_refreshed + TOKEN_REFRESH);
+                for a in s.apps.values() {
+                    if let Some(w) = a.poll_at() {
+                        consider(w);
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}

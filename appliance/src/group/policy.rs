@@ -1,0 +1,315 @@
+//! Handoff policies: which member should serve each client session. A policy is a trait
+//! object; adding one touches one file.
+//!
+//! - [`Proximity`]: the member with the lowest CoTI -> CoT round trip, with hysteresis.
+//! - [`Drain`]: a leaving member hands every session to the best other member.
+//! - [`Manual`]: an operator moves one client.
+//! - [`Load`]: keeps the number of sessions per member within a band.
+
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+
+use vany_stack::time::{Duration, Instant};
+
+use super::peer::MemberId;
+
+/// What a policy sees of one session served here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionView {
+    /// The client.
+    pub client: Ipv6Addr,
+    /// Round trips measured by each member (including this one) to the client.
+    pub rtt: BTreeMap<MemberId, Duration>,
+    /// When this member started serving it.
+    pub since: Instant,
+}
+
+/// What a policy sees of the group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupView {
+    /// This member.
+    pub me: MemberId,
+    /// Members that can take sessions (alive, not draining), this one included unless
+    /// it is draining.
+    pub candidates: Vec<MemberId>,
+    /// Sessions each member serves, as last heard.
+    pub load: BTreeMap<MemberId, usize>,
+    /// Whether this member is leaving.
+    pub draining: bool,
+}
+
+/// A decision: move `client` to `to`, for `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// The client.
+    pub client: Ipv6Addr,
+    /// The acceptor.
+    pub to: MemberId,
+    /// Which policy, for the handoff log.
+    pub reason: &'static str,
+}
+
+/// A handoff policy.
+pub trait Policy {
+    /// The policy's name, for logs.
+    fn name(&self) -> &'static str;
+
+    /// Moves to make now for sessions this member serves.
+    fn decide(&mut self, now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move>;
+}
+
+/// The nearest member by measured round trip, moving only when the gain is above both a
+/// ratio and an absolute margin (hysteresis), and not more often than `min_stay`.
+#[derive(Debug, Clone)]
+pub struct Proximity {
+    /// Relative gain required (0.2 = the other member must be 20 % closer).
+    pub ratio: f64,
+    /// Absolute gain required.
+    pub margin: Duration,
+    /// A session stays at least this long after a move.
+    pub min_stay: Duration,
+}
+
+impl Default for Proximity {
+    fn default() -> Self {
+        Proximity {
+            ratio: 0.2,
+            margin: Duration::from_millis(5),
+            min_stay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Policy for Proximity {
+    fn name(&self) -> &'static str {
+        "proximity"
+    }
+
+    fn decide(&mut self, now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+        let mut moves = Vec::new();
+        for s in sessions {
+            if now.saturating_since(s.since) < self.min_stay {
+                continue;
+            }
+            let Some(mine) = s.rtt.get(&group.me).copied() else {
+                continue;
+            };
+            let best = s
+                .rtt
+                .iter()
+                .filter(|(m, _)| group.candidates.contains(m) && **m != group.me)
+                .min_by_key(|(m, rtt)| (**rtt, **m));
+            if let Some((&to, &rtt)) = best {
+                let needed = (mine.total_micros() as f64 * (1.0 - self.ratio)) as u64;
+                if rtt.total_micros() < needed
+                    && mine.total_micros() - rtt.total_micros() > self.margin.total_micros()
+                {
+                    moves.push(Move {
+                        client: s.client,
+                        to,
+                        reason: "proximity",
+                    });
+                }
+            }
+        }
+        moves
+    }
+}
+
+/// When this member drains, every session goes to the closest other candidate (or any
+/// candidate when no round trip was measured).
+#[derive(Debug, Clone, Default)]
+pub struct Drain;
+
+impl Policy for Drain {
+    fn name(&self) -> &'static str {
+        "drain"
+    }
+
+    fn decide(&mut self, _now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+        if !group.draining {
+            return Vec::new();
+        }
+        let others: Vec<MemberId> = group
+            .candidates
+            .iter()
+            .copied()
+            .filter(|m| *m != group.me)
+            .collect();
+        if others.is_empty() {
+            return Vec::new();
+        }
+        sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let to = others
+                    .iter()
+                    .filter_map(|m| s.rtt.get(m).map(|r| (*r, *m)))
+                    .min()
+                    .map(|(_, m)| m)
+                    .unwrap_or(others[i % others.len()]);
+                Move {
+                    client: s.client,
+                    to,
+                    reason: "drain",
+                }
+            })
+            .collect()
+    }
+}
+
+/// Operator commands: move one client to one member, once.
+#[derive(Debug, Clone, Default)]
+pub struct Manual {
+    /// Pending commands.
+    pub pending: Vec<(Ipv6Addr, MemberId)>,
+}
+
+impl Policy for Manual {
+    fn name(&self) -> &'static str {
+        "manual"
+    }
+
+    fn decide(&mut self, _now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+        let mut moves = Vec::new();
+        self.pending.retain(|(client, to)| {
+            if !sessions.iter().any(|s| s.client == *client) {
+                return true; // not here (yet): keep the command
+            }
+            if *to != group.me && group.candidates.contains(to) {
+                moves.push(Move {
+                    client: *client,
+                    to: *to,
+                    reason: "manual",
+                });
+            }
+            false
+        });
+        moves
+    }
+}
+
+/// Keeps sessions per member within `band` of the group mean: a member above the band
+/// hands its newest sessions to the least loaded candidate.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// Allowed excess over the mean (in sessions).
+    pub band: usize,
+}
+
+impl Policy for Load {
+    fn name(&self) -> &'static str {
+        "load"
+    }
+
+    fn decide(&mut self, _now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+        if group.candidates.len() < 2 {
+            return Vec::new();
+        }
+        let mut load = group.load.clone();
+        load.insert(group.me, sessions.len());
+        let total: usize = group
+            .candidates
+            .iter()
+            .map(|m| load.get(m).copied().unwrap_or(0))
+            .sum();
+        let mean = total / group.candidates.len();
+        let mut mine = sessions.len();
+        let mut moves = Vec::new();
+        let mut newest: Vec<&SessionView> = sessions.iter().collect();
+        newest.sort_by_key(|s| std::cmp::Reverse(s.since));
+        for s in newest {
+            if mine <= mean + self.band {
+                break;
+            }
+            let Some((&to, _)) = group
+                .candidates
+                .iter()
+                .filter(|m| **m != group.me)
+                .map(|m| (m, load.get(m).copied().unwrap_or(0)))
+                .min_by_key(|(m, l)| (*l, **m))
+            else {
+                break;
+            };
+            *load.entry(to).or_default() += 1;
+            mine -= 1;
+            moves.push(Move {
+                client: s.client,
+                to,
+                reason: "load",
+            });
+        }
+        moves
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(me: MemberId) -> GroupView {
+        GroupView {
+            me,
+            candidates: vec![1, 2, 3],
+            load: BTreeMap::new(),
+            draining: false,
+        }
+    }
+
+    fn session(rtts: &[(MemberId, u64)]) -> SessionView {
+        SessionView {
+            client: "fd00::99".parse().unwrap(),
+            rtt: rtts
+                .iter()
+                .map(|(m, ms)| (*m, Duration::from_millis(*ms)))
+                .collect(),
+            since: Instant::ZERO,
+        }
+    }
+
+    #[test]
+    fn proximity_moves_to_a_clearly_closer_member_only() {
+        let mut p = Proximity::default();
+        let now = Instant::from_secs(10);
+        let moves = p.decide(now, &view(1), &[session(&[(1, 100), (2, 20), (3, 50)])]);
+        assert_eq!(moves[0].to, 2);
+        // 10 % closer: inside the hysteresis band.
+        assert!(p
+            .decide(now, &view(1), &[session(&[(1, 100), (2, 90)])])
+            .is_empty());
+        // Not yet measured here: no move.
+        assert!(p.decide(now, &view(1), &[session(&[(2, 10)])]).is_empty());
+    }
+
+    #[test]
+    fn drain_moves_everything_to_the_closest_other_member() {
+        let mut d = Drain;
+        let mut g = view(1);
+        assert!(d
+            .decide(Instant::ZERO, &g, &[session(&[(2, 30), (3, 10)])])
+            .is_empty());
+        g.draining = true;
+        g.candidates = vec![2, 3];
+        let moves = d.decide(Instant::ZERO, &g, &[session(&[(2, 30), (3, 10)])]);
+        assert_eq!(moves[0].to, 3);
+    }
+
+    #[test]
+    fn load_sheds_sessions_above_the_band() {
+        let mut l = Load { band: 1 };
+        let mut g = view(1);
+        g.load = [(2, 0), (3, 0)].into_iter().collect();
+        let sessions: Vec<SessionView> = (0..6)
+            .map(|i| SessionView {
+                client: format!("fd00::{}", i + 1).parse().unwrap(),
+                rtt: BTreeMap::new(),
+                since: Instant::from_secs(i),
+            })
+            .collect();
+        let moves = l.decide(Instant::ZERO, &g, &sessions);
+        // Mean 2, band 1: keep 3, move 3 (newest first), spread over 2 and 3.
+        assert_eq!(moves.len(), 3);
+        assert_eq!(moves[0].client, "fd00::6".parse::<Ipv6Addr>().unwrap());
+    }
+}

@@ -1,0 +1,679 @@
+//! A simulated client: one IPv6 address, the real correspondent node
+//! (`vany_stack::mip6::cn`) and TCP engine, and a list of downloads of [`source`] streams
+//! from the anycast address, each verified byte by byte as it arrives.
+//!
+//! Packet path, as `vany client` does it on a TUN device (DESIGN.md, "Clients"):
+//!
+//! ```text
+//!   in:  parse_verified ─▶ MH  ─▶ cn.handle_mh
+//!                       └▶ TCP ─▶ cn.ingress: Drop ─▶ dropped
+//!                                            FromHome(hoa) ─▶ endpoint (src = hoa)
+//!                                            Plain         ─▶ endpoint (src = IPv6 src)
+//!   out: endpoint.poll_transmit ─▶ cn.egress(anycast): Some(care_of) ─▶ dst = care_of, RH2 = anycast
+//!                                                       None          ─▶ dst = anycast
+//! ```
+//!
+//! Per download the client records what the issue's measurements need: bytes verified,
+//! any mismatch (there must never be one), resets, retransmission timeouts, completion
+//! time, and every *handover*: in-order new data arriving from another IPv6 source than
+//! the previous in-order data (the serving member's care-of address, or the anycast
+//! address itself). A handover's gap is the client-observed gap: from the last new
+//! in-order byte from the donor to the first new in-order byte from the acceptor, at the
+//! client's TCP.
+//!
+//! [`source`]: crate::apps::source
+
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+
+use serde::Serialize;
+use vany_stack::mip6::cn::{CnConfig, CnStats, CorrespondentNode, Ingress};
+use vany_stack::rand::SeededRandom;
+use vany_stack::tcp::{Endpoint, Event, FourTuple, TcpConfig};
+use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::packet::TCP_PROTOCOL;
+use vany_stack::wire::{parse_verified, PacketRepr, ParsedPacket, Upper};
+
+use super::Host;
+use crate::apps::source::{Mismatch, SourceRequest, StreamVerifier};
+
+/// Room in front of a TCP segment for the IPv6 header and one RH2.
+const HEADROOM: usize = 40 + 24;
+/// Segments sent per call at most; the rest go out on an immediate wake.
+const MAX_BURST: usize = 4096;
+
+/// One download: connect to `[anycast]:port` at `start` and ask for `request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DownloadSpec {
+    /// When to connect.
+    pub start: Instant,
+    /// The server port on the anycast address.
+    pub port: u16,
+    /// The stream to ask for (sent as the first 24 bytes on the connection).
+    pub request: SourceRequest,
+}
+
+/// A client's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientConfig {
+    /// The client's address (fd00::/8 in simulations).
+    pub address: Ipv6Addr,
+    /// The group's anycast address.
+    pub anycast: Ipv6Addr,
+    /// Downloads, in order; download `i` uses local port `first_local_port + i`.
+    pub downloads: Vec<DownloadSpec>,
+    /// TCP settings.
+    pub tcp: TcpConfig,
+    /// Correspondent-node settings.
+    pub cn: CnConfig,
+    /// Hop limit of sent packets.
+    pub hop_limit: u8,
+    /// Local port of the first download.
+    pub first_local_port: u16,
+}
+
+impl ClientConfig {
+    /// A client at `address` with no downloads, default TCP and CN settings.
+    pub fn new(address: Ipv6Addr, anycast: Ipv6Addr) -> ClientConfig {
+        ClientConfig {
+            address,
+            anycast,
+            downloads: Vec::new(),
+            tcp: TcpConfig::default(),
+            cn: CnConfig::default(),
+            hop_limit: 64,
+            first_local_port: 49152,
+        }
+    }
+
+    /// Adds a download of stream `id` (`length` bytes at `rate` bytes/s, or unpaced) from
+    /// `port`, starting at `start`.
+    pub fn download(
+        mut self,
+        start: Instant,
+        port: u16,
+        id: u64,
+        length: u64,
+        rate: Option<u64>,
+    ) -> ClientConfig {
+        self.downloads.push(DownloadSpec {
+            start,
+            port,
+            request: SourceRequest { id, length, rate },
+        });
+        self
+    }
+}
+
+/// In-order data switched from one IPv6 source to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Handover {
+    /// When the last new in-order data from `old_src` arrived.
+    pub last_old: Instant,
+    /// When the first new in-order data from `new_src` arrived.
+    pub first_new: Instant,
+    /// The previous source (the donor's care-of address, or the anycast address).
+    pub old_src: Ipv6Addr,
+    /// The new source (the acceptor's care-of address).
+    pub new_src: Ipv6Addr,
+    /// Stream bytes received before the switch.
+    pub at_offset: u64,
+}
+
+impl Handover {
+    /// The client-observed gap.
+    pub fn gap(&self) -> Duration {
+        self.first_new.saturating_since(self.last_old)
+    }
+}
+
+/// Where a download stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DownloadStatus {
+    /// Not started yet.
+    Pending,
+    /// SYN sent.
+    Connecting,
+    /// Connected, receiving.
+    Receiving,
+    /// Every byte arrived, verified, and the server closed.
+    Complete,
+    /// Reset, timed out, a mismatch, or closed early.
+    Failed,
+}
+
+/// What happened to one download.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DownloadReport {
+    /// Index in the client's downloads.
+    pub index: usize,
+    /// What was asked for.
+    pub spec: DownloadSpec,
+    /// The client's port.
+    pub local_port: u16,
+    /// Where it stands.
+    pub status: DownloadStatus,
+    /// When the SYN was queued.
+    pub started_at: Option<Instant>,
+    /// When the handshake completed.
+    pub connected_at: Option<Instant>,
+    /// When the server's FIN after the last byte was read.
+    pub completed_at: Option<Instant>,
+    /// Stream bytes received and verified.
+    pub bytes_verified: u64,
+    /// The first wrong byte, if any (must never happen).
+    pub mismatch: Option<Mismatch>,
+    /// SHA-256 (hex) of everything received, once the stream ended.
+    pub sha256: Option<String>,
+    /// Resets received.
+    pub resets: u32,
+    /// Whether the connection timed out.
+    pub timed_out: bool,
+    /// Retransmission timeouts of the client's side of the connection.
+    pub rto_count: u64,
+    /// Segments the client retransmitted.
+    pub retransmits: u64,
+    /// Segments dropped by PAWS at the client.
+    pub paws_drops: u64,
+    /// Every switch of the in-order data's source.
+    pub handovers: Vec<Handover>,
+    /// Source of the latest in-order data.
+    pub last_src: Option<Ipv6Addr>,
+    /// When the latest new in-order data arrived.
+    pub last_data_at: Option<Instant>,
+}
+
+impl DownloadReport {
+    /// Download time, from the SYN to the FIN, once complete.
+    pub fn duration(&self) -> Option<Duration> {
+        Some(self.completed_at?.saturating_since(self.started_at?))
+    }
+}
+
+/// Totals over a client's downloads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClientSummary {
+    /// Downloads configured.
+    pub downloads: u64,
+    /// Downloads complete.
+    pub complete: u64,
+    /// Downloads failed.
+    pub failed: u64,
+    /// Stream bytes verified.
+    pub bytes_verified: u64,
+    /// Downloads with a wrong byte (must be 0).
+    pub mismatches: u64,
+    /// Resets received.
+    pub resets: u64,
+    /// Connections that timed out.
+    pub timed_out: u64,
+    /// Retransmission timeouts at the client.
+    pub rto_count: u64,
+    /// Handovers seen.
+    pub handovers: u64,
+    /// Binding Updates the CN accepted.
+    pub bu_accepted: u64,
+    /// Binding Updates the CN refused (BA status >= 128).
+    pub bu_refused: u64,
+    /// Binding Updates discarded for a bad authenticator.
+    pub bu_bad_auth: u64,
+    /// Packets with a HAO but no binding, dropped.
+    pub hao_dropped: u64,
+    /// Packets that did not parse or failed their checksum.
+    pub malformed: u64,
+    /// RSTs the client's endpoint sent for segments of no connection.
+    pub resets_sent: u64,
+}
+
+impl ClientSummary {
+    /// Adds another client's totals.
+    pub fn add(&mut self, o: &ClientSummary) {
+        self.downloads += o.downloads;
+        self.complete += o.complete;
+        self.failed += o.failed;
+        self.bytes_verified += o.bytes_verified;
+        self.mismatches += o.mismatches;
+        self.resets += o.resets;
+        self.timed_out += o.timed_out;
+        self.rto_count += o.rto_count;
+        self.handovers += o.handovers;
+        self.bu_accepted += o.bu_accepted;
+        self.bu_refused += o.bu_refused;
+        self.bu_bad_auth += o.bu_bad_auth;
+        self.hao_dropped += o.hao_dropped;
+        self.malformed += o.malformed;
+        self.resets_sent += o.resets_sent;
+    }
+}
+
+struct Download {
+    report: DownloadReport,
+    tuple: FourTuple,
+    verifier: StreamVerifier,
+}
+
+/// Client counters outside the downloads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClientStats {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets that did not parse or failed their checksum.
+    pub malformed: u64,
+    /// Mobility Header packets handed to the CN.
+    pub mh: u64,
+    /// TCP segments handed to the endpoint.
+    pub tcp: u64,
+    /// Packets with a HAO and no binding, dropped.
+    pub ingress_dropped: u64,
+    /// Packets with an RH2 that does not name this client, dropped.
+    pub misrouted: u64,
+    /// Other packets (UDP, ICMPv6, ...), ignored.
+    pub other: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// TCP segments sent to a care-of address with an RH2.
+    pub tx_via_binding: u64,
+}
+
+/// The simulated client host.
+pub struct Client {
+    address: Ipv6Addr,
+    anycast: Ipv6Addr,
+    hop_limit: u8,
+    first_local_port: u16,
+    endpoint: Endpoint,
+    cn: CorrespondentNode,
+    rng: SeededRandom,
+    downloads: Vec<Download>,
+    /// Download index by local port.
+    by_port: BTreeMap<u16, usize>,
+    /// Downloads not started yet, by start time.
+    pending: BTreeMap<(Instant, usize), ()>,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    more_to_send: bool,
+    stats: ClientStats,
+}
+
+impl Client {
+    /// A client; `rng` (e.g. [`crate::sim::Sim::fork_rng`]) seeds its TCP secrets and
+    /// its CN's Kcn and nonces.
+    pub fn new(config: ClientConfig, mut rng: SeededRandom) -> Client {
+        let endpoint = Endpoint::new(config.tcp.clone(), &mut rng);
+        let cn = CorrespondentNode::new(config.cn.clone(), &mut rng);
+        let mut client = Client {
+            address: config.address,
+            anycast: config.anycast,
+            hop_limit: config.hop_limit,
+            first_local_port: config.first_local_port,
+            endpoint,
+            cn,
+            rng,
+            downloads: Vec::new(),
+            by_port: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            tx: vec![0; HEADROOM + 65_536],
+            rx: vec![0; 64 * 1024],
+            more_to_send: false,
+            stats: ClientStats::default(),
+        };
+        for spec in config.downloads {
+            client.add_download(spec);
+        }
+        client
+    }
+
+    /// Adds a download; returns its index. Its local port is `first_local_port + index`.
+    pub fn add_download(&mut self, spec: DownloadSpec) -> usize {
+        let index = self.downloads.len();
+        let local_port = self.first_local_port.wrapping_add(index as u16);
+        let tuple = FourTuple {
+            local: self.address,
+            local_port,
+            remote: self.anycast,
+            remote_port: spec.port,
+        };
+        self.downloads.push(Download {
+            report: DownloadReport {
+                index,
+                spec,
+                local_port,
+                status: DownloadStatus::Pending,
+                started_at: None,
+                connected_at: None,
+                completed_at: None,
+                bytes_verified: 0,
+                mismatch: None,
+                sha256: None,
+                resets: 0,
+                timed_out: false,
+                rto_count: 0,
+                retransmits: 0,
+                paws_drops: 0,
+                handovers: Vec::new(),
+                last_src: None,
+                last_data_at: None,
+            },
+            tuple,
+            verifier: StreamVerifier::new(spec.request.id, Some(spec.request.length)),
+        });
+        self.by_port.insert(local_port, index);
+        self.pending.insert((spec.start, index), ());
+        index
+    }
+
+    /// The client's address.
+    pub fn address(&self) -> Ipv6Addr {
+        self.address
+    }
+
+    /// The anycast address it downloads from.
+    pub fn anycast(&self) -> Ipv6Addr {
+        self.anycast
+    }
+
+    /// The correspondent node (binding cache, counters).
+    pub fn cn(&self) -> &CorrespondentNode {
+        &self.cn
+    }
+
+    /// The CN's counters.
+    pub fn cn_stats(&self) -> CnStats {
+        self.cn.stats()
+    }
+
+    /// The TCP endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Packet counters.
+    pub fn stats(&self) -> ClientStats {
+        self.stats
+    }
+
+    /// Every download's report.
+    pub fn reports(&self) -> Vec<DownloadReport> {
+        self.downloads.iter().map(|d| d.report.clone()).collect()
+    }
+
+    /// One download's report.
+    pub fn report(&self, index: usize) -> Option<&DownloadReport> {
+        self.downloads.get(index).map(|d| &d.report)
+    }
+
+    /// Whether every download has completed or failed.
+    pub fn is_done(&self) -> bool {
+        self.downloads.iter().all(|d| {
+            matches!(
+                d.report.status,
+                DownloadStatus::Complete | DownloadStatus::Failed
+            )
+        })
+    }
+
+    /// Totals.
+    pub fn summary(&self) -> ClientSummary {
+        let cn = self.cn.stats();
+        let mut s = ClientSummary {
+            downloads: self.downloads.len() as u64,
+            bu_accepted: cn.bu_accepted,
+            bu_refused: cn.bu_refused,
+            bu_bad_auth: cn.bu_bad_auth,
+            hao_dropped: cn.hao_dropped,
+            malformed: self.stats.malformed,
+            resets_sent: self.endpoint.stats().resets_sent,
+            ..ClientSummary::default()
+        };
+        for d in &self.downloads {
+            let r = &d.report;
+            s.complete += u64::from(r.status == DownloadStatus::Complete);
+            s.failed += u64::from(r.status == DownloadStatus::Failed);
+            s.bytes_verified += r.bytes_verified;
+            s.mismatches += u64::from(r.mismatch.is_some());
+            s.resets += u64::from(r.resets);
+            s.timed_out += u64::from(r.timed_out);
+            s.rto_count += r.rto_count;
+            s.handovers += r.handovers.len() as u64;
+        }
+        s
+    }
+
+    fn start_due(&mut self, now: Instant) {
+        // Bounded by the number of downloads.
+        while let Some((&(start, index), _)) = self.pending.first_key_value() {
+            if start > now {
+                break;
+            }
+            self.pending.remove(&(start, index));
+            let d = &mut self.downloads[index];
+            d.report.started_at = Some(now);
+            match self.endpoint.connect(now, d.tuple) {
+                Ok(tuple) => {
+                    d.report.status = DownloadStatus::Connecting;
+                    if let Some(conn) = self.endpoint.connection_mut(&tuple) {
+                        // Queued before the handshake; goes out right after it.
+                        let request = d.report.spec.request.to_bytes();
+                        if conn.send(&request) != Ok(request.len()) {
+                            d.report.status = DownloadStatus::Failed;
+                        }
+                    }
+                }
+                Err(_) => d.report.status = DownloadStatus::Failed,
+            }
+        }
+    }
+
+    /// Reads, verifies and handles events of download `index`.
+    fn service(&mut self, index: usize, now: Instant) {
+        let d = &mut self.downloads[index];
+        if d.report.status == DownloadStatus::Pending {
+            return;
+        }
+        let Some(conn) = self.endpoint.connection_mut(&d.tuple) else {
+            return;
+        };
+        let r = &mut d.report;
+        // Bounded: events are queued by finite processing.
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Connected => {
+                    r.connected_at.get_or_insert(now);
+                    if r.status == DownloadStatus::Connecting {
+                        r.status = DownloadStatus::Receiving;
+                    }
+                }
+                Event::Reset => r.resets += 1,
+                Event::TimedOut => r.timed_out = true,
+                _ => {}
+            }
+        }
+        // Bounded by the receive queue.
+        while conn.recv_queue() > 0 {
+            let n = match conn.recv(&mut self.rx) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Err(m) = d.verifier.feed(&self.rx[..n]) {
+                if r.mismatch.is_none() {
+                    r.mismatch = Some(m);
+                }
+            }
+        }
+        r.bytes_verified = d.verifier.bytes_ok();
+        let stats = conn.stats();
+        r.rto_count = stats.timeouts;
+        r.retransmits = stats.retransmits;
+        r.paws_drops = stats.paws_drops;
+        let active = matches!(
+            r.status,
+            DownloadStatus::Connecting | DownloadStatus::Receiving
+        );
+        if active && r.mismatch.is_some() {
+            r.status = DownloadStatus::Failed;
+            conn.abort();
+        } else if active && conn.is_read_closed() {
+            r.status = if d.verifier.is_complete() {
+                DownloadStatus::Complete
+            } else {
+                DownloadStatus::Failed
+            };
+            r.completed_at = Some(now);
+            r.sha256 = Some(hex::encode(d.verifier.sha256()));
+            conn.close();
+        } else if active && conn.is_closed() {
+            r.status = DownloadStatus::Failed;
+            r.sha256 = Some(hex::encode(d.verifier.sha256()));
+        }
+    }
+
+    fn service_all(&mut self, now: Instant) {
+        for i in 0..self.downloads.len() {
+            self.service(i, now);
+        }
+    }
+
+    /// Sends what the CN and the endpoint have queued.
+    fn flush(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        // Bounded by the CN's queue.
+        while let Some(p) = self.cn.poll_transmit() {
+            self.stats.tx_packets += 1;
+            out.push(p);
+        }
+        for _ in 0..MAX_BURST {
+            let Some(t) = self.endpoint.poll_transmit(now, &mut self.tx[HEADROOM..]) else {
+                self.more_to_send = false;
+                return;
+            };
+            let home = t.tuple.remote;
+            // RFC 6275 §9.3.2: a packet to a home address with a binding goes to the
+            // care-of address, with the home address in a Type 2 Routing Header.
+            let care_of = self.cn.egress(now, &home);
+            let repr = PacketRepr {
+                src: t.tuple.local,
+                dst: care_of.unwrap_or(home),
+                traffic_class: 0,
+                flow_label: 0,
+                hop_limit: self.hop_limit,
+                rh2: care_of.map(|_| home),
+                hao: None,
+                upper: Upper::None,
+            };
+            let start = HEADROOM - repr.upper_offset();
+            match repr.emit_headers(&mut self.tx[start..], TCP_PROTOCOL, t.len) {
+                Ok(len) => {
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_via_binding += u64::from(care_of.is_some());
+                    out.push(self.tx[start..start + len].to_vec());
+                }
+                Err(_) => self.stats.malformed += 1,
+            }
+        }
+        self.more_to_send = true;
+    }
+
+    fn handle_tcp(&mut self, now: Instant, parsed: &ParsedPacket<'_>) {
+        let Upper::Tcp(seg) = &parsed.repr.upper else {
+            return;
+        };
+        let peer = match self.cn.ingress(now, &parsed.repr) {
+            Ingress::Drop => {
+                self.stats.ingress_dropped += 1;
+                return;
+            }
+            Ingress::FromHome(home) => home,
+            Ingress::Plain => parsed.repr.src,
+        };
+        self.stats.tcp += 1;
+        let index = self.by_port.get(&seg.dst_port).copied().filter(|&i| {
+            let t = &self.downloads[i].tuple;
+            t.remote == peer && t.remote_port == seg.src_port
+        });
+        let in_order = |client: &Client, i: usize| {
+            let d = &client.downloads[i];
+            d.verifier.bytes_ok()
+                + client
+                    .endpoint
+                    .connection(&d.tuple)
+                    .map_or(0, |c| c.recv_queue() as u64)
+        };
+        let before = index.map(|i| in_order(self, i));
+        self.endpoint.handle_segment(now, peer, self.address, seg);
+        let (Some(i), Some(before)) = (index, before) else {
+            return;
+        };
+        if in_order(self, i) > before {
+            let src = parsed.repr.src;
+            let r = &mut self.downloads[i].report;
+            if let (Some(old), Some(last)) = (r.last_src, r.last_data_at) {
+                if old != src {
+                    r.handovers.push(Handover {
+                        last_old: last,
+                        first_new: now,
+                        old_src: old,
+                        new_src: src,
+                        at_offset: before,
+                    });
+                }
+            }
+            r.last_src = Some(src);
+            r.last_data_at = Some(now);
+        }
+        self.service(i, now);
+    }
+}
+
+impl Host for Client {
+    fn addresses(&self) -> Vec<Ipv6Addr> {
+        vec![self.address]
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+        self.stats.rx_packets += 1;
+        match parse_verified(packet) {
+            Err(_) => self.stats.malformed += 1,
+            Ok(p) if p.repr.rh2.is_some_and(|h| h != self.address) => {
+                self.stats.misrouted += 1;
+            }
+            Ok(p) => match &p.repr.upper {
+                Upper::Mh(_) => {
+                    self.stats.mh += 1;
+                    self.cn.handle_mh(now, &mut self.rng, &p);
+                }
+                Upper::Tcp(_) => self.handle_tcp(now, &p),
+                _ => self.stats.other += 1,
+            },
+        }
+        self.flush(now, out);
+    }
+
+    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        self.start_due(now);
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        if self.cn.poll_timeout().is_some_and(|t| t <= now) {
+            self.cn.handle_timeout(now, self.address);
+        }
+        self.service_all(now);
+        self.flush(now, out);
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.more_to_send {
+            return Some(Instant::ZERO);
+        }
+        [
+            self.endpoint.poll_timeout(),
+            self.cn.poll_timeout(),
+            self.pending.first_key_value().map(|(&(t, _), _)| t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
