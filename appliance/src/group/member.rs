@@ -131,6 +131,8 @@ pub struct SessionSnapshot {
     pub connections: Vec<(Vec<u8>, AppState)>,
     /// Round trips measured to the client, per member (microseconds).
     pub rtt: Vec<(MemberId, u64)>,
+    /// Placed by an operator: automatic policies leave it where it goes.
+    pub pinned: bool,
 }
 
 struct Frozen {
@@ -155,6 +157,8 @@ struct Session {
     tokens_refreshed: Instant,
     /// The handoff that brought the session here, until the client confirms.
     uncommitted: Option<(u64, MemberId)>,
+    /// Placed by an operator.
+    pinned: bool,
 }
 
 /// A group member (and maybe contact node) as a simulated host.
@@ -443,6 +447,7 @@ impl Member {
                 bu_waiting: false,
                 tokens_refreshed: now,
                 uncommitted: None,
+                pinned: false,
             });
             s.conns.insert(tuple);
             s.apps.insert(tuple, app);
@@ -726,6 +731,7 @@ impl Member {
             binding: self.mn.export(&m.client),
             connections: snaps,
             rtt: s.rtt.iter().map(|(k, v)| (*k, v.total_micros())).collect(),
+            pinned: s.pinned || m.reason == "manual",
         };
         let bytes = postcard::to_allocvec(&snapshot).unwrap_or_default();
         self.handoffs.push(HandoffRecord {
@@ -816,8 +822,10 @@ impl Member {
             bu_waiting: false,
             tokens_refreshed: now,
             uncommitted: None,
+            pinned: false,
         });
         s.since = now;
+        s.pinned = snap.pinned;
         s.from_care_of = true;
         s.frozen = None;
         s.uncommitted = Some((transfer, from));
@@ -885,6 +893,7 @@ impl Member {
                 client: *c,
                 rtt: s.rtt.clone(),
                 since: s.since,
+                pinned: s.pinned,
             })
             .collect();
         let mut moves = self.manual.decide(now, &group, &views);

@@ -22,6 +22,8 @@ pub struct SessionView {
     pub rtt: BTreeMap<MemberId, Duration>,
     /// When this member started serving it.
     pub since: Instant,
+    /// An operator placed it: automatic policies leave it alone (drain still moves it).
+    pub pinned: bool,
 }
 
 /// What a policy sees of the group.
@@ -88,7 +90,7 @@ impl Policy for Proximity {
     fn decide(&mut self, now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
         let mut moves = Vec::new();
         for s in sessions {
-            if now.saturating_since(s.since) < self.min_stay {
+            if s.pinned || now.saturating_since(s.since) < self.min_stay {
                 continue;
             }
             let Some(mine) = s.rtt.get(&group.me).copied() else {
@@ -217,7 +219,7 @@ impl Policy for Load {
         let mean = total / group.candidates.len();
         let mut mine = sessions.len();
         let mut moves = Vec::new();
-        let mut newest: Vec<&SessionView> = sessions.iter().collect();
+        let mut newest: Vec<&SessionView> = sessions.iter().filter(|s| !s.pinned).collect();
         newest.sort_by_key(|s| std::cmp::Reverse(s.since));
         for s in newest {
             if mine <= mean + self.band {
@@ -280,6 +282,10 @@ mod tests {
             .is_empty());
         // Not yet measured here: no move.
         assert!(p.decide(now, &view(1), &[session(&[(2, 10)])]).is_empty());
+        // Placed by an operator: left alone.
+        let mut pinned = session(&[(1, 100), (2, 20)]);
+        pinned.pinned = true;
+        assert!(p.decide(now, &view(1), &[pinned]).is_empty());
     }
 
     #[test]
@@ -305,6 +311,7 @@ mod tests {
                 client: format!("fd00::{}", i + 1).parse().unwrap(),
                 rtt: BTreeMap::new(),
                 since: Instant::from_secs(i),
+                pinned: false,
             })
             .collect();
         let moves = l.decide(Instant::ZERO, &g, &sessions);
