@@ -267,6 +267,7 @@ mod tests {
                 .map(|(m, ms)| (*m, Duration::from_millis(*ms)))
                 .collect(),
             since: Instant::ZERO,
+            pinned: false,
         }
     }
 
