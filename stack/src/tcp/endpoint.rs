@@ -63,6 +63,10 @@ pub struct Endpoint {
     connections: HashMap<FourTuple, Connection>,
     /// Connections that may have something to send.
     dirty: BTreeSet<FourTuple>,
+    /// Every connection's next deadline, so that the earliest is found without walking
+    /// all connections (a member may hold tens of thousands).
+    deadlines: BTreeSet<(Instant, FourTuple)>,
+    scheduled: HashMap<FourTuple, Instant>,
     /// Half-open (SYN-RECEIVED) connections per listening port.
     half_open: BTreeMap<u16, usize>,
     accept_queue: VecDeque<FourTuple>,
@@ -93,6 +97,8 @@ impl Endpoint {
             listeners: BTreeSet::new(),
             connections: HashMap::new(),
             dirty: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
+            scheduled: HashMap::new(),
             half_open: BTreeMap::new(),
             accept_queue: VecDeque::new(),
             control: VecDeque::new(),
@@ -180,6 +186,7 @@ impl Endpoint {
     pub fn remove(&mut self, tuple: &FourTuple) -> Option<Connection> {
         self.dirty.remove(tuple);
         let c = self.connections.remove(tuple)?;
+        self.reschedule(*tuple);
         if c.state() == State::SynReceived {
             self.half_open_done(tuple.local_port);
         }
@@ -194,7 +201,23 @@ impl Endpoint {
         }
         self.connections.insert(tuple, connection);
         self.dirty.insert(tuple);
+        self.reschedule(tuple);
         Ok(())
+    }
+
+    /// Re-files `tuple`'s deadline in the index (after anything that may change it).
+    fn reschedule(&mut self, tuple: FourTuple) {
+        if let Some(old) = self.scheduled.remove(&tuple) {
+            self.deadlines.remove(&(old, tuple));
+        }
+        if let Some(t) = self
+            .connections
+            .get(&tuple)
+            .and_then(Connection::poll_timeout)
+        {
+            self.deadlines.insert((t, tuple));
+            self.scheduled.insert(tuple, t);
+        }
     }
 
     fn half_open_done(&mut self, port: u16) {
@@ -229,6 +252,7 @@ impl Endpoint {
                 }
             }
             self.dirty.insert(tuple);
+            self.reschedule(tuple);
             return;
         }
         if self.listeners.contains(&seg.dst_port) {
@@ -256,6 +280,7 @@ impl Endpoint {
         self.connections.insert(tuple, conn);
         *self.half_open.entry(tuple.local_port).or_default() += 1;
         self.dirty.insert(tuple);
+        self.reschedule(tuple);
     }
 
     fn cookie_hash(&self, tuple: &FourTuple, tick: u32, irs: Seq) -> u32 {
@@ -320,6 +345,7 @@ impl Endpoint {
         self.connections.insert(tuple, conn);
         self.accept_queue.push_back(tuple);
         self.dirty.insert(tuple);
+        self.reschedule(tuple);
         true
     }
 
@@ -385,42 +411,50 @@ impl Endpoint {
             return Some(Transmit { tuple, len });
         }
         while let Some(tuple) = self.dirty.first().copied() {
-            if let Some(conn) = self.connections.get_mut(&tuple) {
-                if let Some(len) = conn.poll_transmit(now, buf) {
-                    return Some(Transmit { tuple, len });
-                }
+            let sent = self
+                .connections
+                .get_mut(&tuple)
+                .and_then(|c| c.poll_transmit(now, buf));
+            self.reschedule(tuple);
+            if let Some(len) = sent {
+                return Some(Transmit { tuple, len });
             }
             self.dirty.remove(&tuple);
         }
         None
     }
 
-    /// The earliest deadline of any connection.
+    /// The earliest deadline of any connection (call after `poll_transmit` has drained
+    /// what the application's calls queued: that re-files their deadlines).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.connections
-            .values()
-            .filter_map(Connection::poll_timeout)
-            .min()
+        self.deadlines.first().map(|(t, _)| *t)
     }
 
-    /// Fires expired timers and drops closed connections that nobody needs any more.
+    /// Fires expired timers and drops half-open connections that timed out.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut closed = Vec::new();
-        for (tuple, conn) in self.connections.iter_mut() {
+        let due: Vec<FourTuple> = self
+            .deadlines
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, tuple)| *tuple)
+            .collect();
+        for tuple in due {
+            let Some(conn) = self.connections.get_mut(&tuple) else {
+                self.reschedule(tuple);
+                continue;
+            };
+            let before = conn.state();
             if conn.poll_timeout().is_some_and(|t| t <= now) {
-                let before = conn.state();
                 conn.handle_timeout(now);
-                if before == State::SynReceived && conn.state() == State::Closed {
-                    closed.push((*tuple, true));
-                }
-                self.dirty.insert(*tuple);
             }
-        }
-        for (tuple, was_half_open) in closed {
-            if was_half_open {
+            let half_open_died = before == State::SynReceived && conn.state() == State::Closed;
+            self.dirty.insert(tuple);
+            if half_open_died {
                 self.half_open_done(tuple.local_port);
                 self.connections.remove(&tuple);
+                self.dirty.remove(&tuple);
             }
+            self.reschedule(tuple);
         }
     }
 }
