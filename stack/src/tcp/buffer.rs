@@ -81,6 +81,42 @@ impl SendBuffer {
         self.start += n as u64;
     }
 
+    /// Copies bytes from stream offset `from` into `dst` and sums them (RFC 1071) in the
+    /// same pass; returns how many and their sum.
+    pub fn copy_out_summing(&self, from: u64, dst: &mut [u8]) -> (usize, u16) {
+        let Some(skip) = from.checked_sub(self.start) else {
+            return (0, 0);
+        };
+        let skip = skip as usize;
+        if skip >= self.data.len() {
+            return (0, 0);
+        }
+        let n = dst.len().min(self.data.len() - skip);
+        let (a, b) = self.data.as_slices();
+        let mut written = 0;
+        let mut total = 0u16;
+        if skip < a.len() {
+            let take = n.min(a.len() - skip);
+            total = crate::wire::checksum::copy_and_sum(&mut dst[..take], &a[skip..skip + take]);
+            written = take;
+        }
+        if written < n {
+            let b_from = skip + written - a.len();
+            let part = crate::wire::checksum::copy_and_sum(
+                &mut dst[written..n],
+                &b[b_from..b_from + n - written],
+            );
+            // A part that starts at an odd offset sums with its bytes swapped (RFC 1071 §2(B)).
+            let part = if written % 2 == 1 {
+                part.swap_bytes()
+            } else {
+                part
+            };
+            total = crate::wire::checksum::add(total, part);
+        }
+        (n, total)
+    }
+
     /// Copies bytes from stream offset `from` into `dst`; returns how many.
     pub fn copy_out(&self, from: u64, dst: &mut [u8]) -> usize {
         let Some(skip) = from.checked_sub(self.start) else {

@@ -5,7 +5,7 @@ use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpTimestampRepr};
 
 use crate::time::Instant;
-use crate::wire::packet::fill_tcp_checksum;
+use crate::wire::checksum;
 
 use super::connection::{ts_clock, Connection};
 use super::types::State;
@@ -313,9 +313,9 @@ impl Connection {
         if buf.len() < total {
             return None;
         }
-        let copied = self
+        let (copied, payload_sum) = self
             .send
-            .copy_out(data_start - 1, &mut buf[header_len..total]);
+            .copy_out_summing(data_start - 1, &mut buf[header_len..total]);
         debug_assert_eq!(copied, data_len);
         let mut packet = TcpPacket::new_unchecked(&mut buf[..total]);
         repr.emit(
@@ -324,7 +324,12 @@ impl Connection {
             &IpAddress::Ipv6(self.tuple.remote),
             &ChecksumCapabilities::ignored(),
         );
-        fill_tcp_checksum(&self.tuple.local, &self.tuple.remote, &mut buf[..total]);
+        // The checksum: pseudo-header + header (checksum field zero) + the payload's sum
+        // taken while copying it (the header is a multiple of 4 bytes long).
+        let head = checksum::pseudo_header(&self.tuple.local, &self.tuple.remote, 6, total as u32);
+        let head = checksum::sum(head, &buf[..header_len]);
+        let sum = !checksum::add(head, payload_sum);
+        buf[16..18].copy_from_slice(&sum.to_be_bytes());
         self.stats.segs_out += 1;
         if plan.rst {
             return Some(total);

@@ -41,6 +41,43 @@ pub fn sum(initial: u16, data: &[u8]) -> u16 {
     u16::from_be(total as u16)
 }
 
+/// One's-complement addition of two sums from [`sum`].
+pub fn add(a: u16, b: u16) -> u16 {
+    let t = u32::from(a) + u32::from(b);
+    ((t & 0xffff) + (t >> 16)) as u16
+}
+
+/// Copies `src` into `dst` (same length) and returns `sum(0, src)`, in one pass over the
+/// data: the data path sums a segment's payload while it copies it out of the send
+/// buffer instead of reading it twice.
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let mut total: u64 = 0;
+    let (dchunks, drest) = dst.as_chunks_mut::<16>();
+    let (schunks, srest) = src.as_chunks::<16>();
+    for (druns, sruns) in dchunks.chunks_mut(32768).zip(schunks.chunks(32768)) {
+        let mut lanes = [0u32; 8];
+        for (d, s) in druns.iter_mut().zip(sruns) {
+            *d = *s;
+            let (words, _) = s.as_chunks::<2>();
+            for (lane, w) in lanes.iter_mut().zip(words) {
+                *lane += u32::from(u16::from_ne_bytes(*w));
+            }
+        }
+        total += lanes.iter().map(|&l| u64::from(l)).sum::<u64>();
+    }
+    drest.copy_from_slice(srest);
+    let rest = sum(0, srest);
+    total += u64::from(rest.to_be());
+    total = (total & 0xffff_ffff) + (total >> 32);
+    total = (total & 0xffff_ffff) + (total >> 32);
+    total = (total & 0xffff) + (total >> 16);
+    total = (total & 0xffff) + (total >> 16);
+    total = (total & 0xffff) + (total >> 16);
+    u16::from_be(total as u16)
+}
+
 /// The IPv6 pseudo-header sum (RFC 8200 §8.1).
 pub fn pseudo_header(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, length: u32) -> u16 {
     let mut tail = [0u8; 8];
@@ -90,6 +127,31 @@ mod tests {
                 pseudo_header(&a, &b, 6, len),
                 smol::pseudo_header_v6(&a, &b, IpProtocol::Tcp, len)
             );
+        }
+    }
+
+    #[test]
+    fn copy_and_sum_copies_and_sums_like_sum() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 % 253) as u8).collect();
+        for len in [0, 1, 15, 16, 17, 33, 999, 1000] {
+            let mut out = vec![0u8; len];
+            let s = copy_and_sum(&mut out, &data[..len]);
+            assert_eq!(out, &data[..len]);
+            assert_eq!(s, sum(0, &data[..len]), "len {len}");
+        }
+    }
+
+    #[test]
+    fn sums_of_parts_add_up_with_a_swap_after_an_odd_part() {
+        let data: Vec<u8> = (0..301u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cut in [0usize, 1, 2, 7, 150, 300] {
+            let (a, b) = data.split_at(cut);
+            let sb = if cut % 2 == 1 {
+                sum(0, b).swap_bytes()
+            } else {
+                sum(0, b)
+            };
+            assert_eq!(add(sum(0, a), sb), sum(0, &data), "cut {cut}");
         }
     }
 
