@@ -140,6 +140,11 @@ struct Frozen {
     to: MemberId,
     since: Instant,
     restored: bool,
+    /// When `Restored` arrived.
+    restored_at: Option<Instant>,
+    /// The handoff that brought the session here, if its donor still waits for a Commit:
+    /// passed on when this handoff commits.
+    upstream: Option<(u64, MemberId)>,
     connections: Vec<(Connection, AppState)>,
 }
 
@@ -186,6 +191,12 @@ pub struct Member {
 }
 
 const TOKEN_REFRESH: Duration = Duration::from_secs(120);
+/// A handoff whose donor still waits for a Commit: (transfer, donor).
+type Upstream = Option<(u64, MemberId)>;
+
+/// A donor whose acceptor restored the session but whose Commit never came lets the
+/// frozen copy go after this long.
+const RELEASE_AFTER: Duration = Duration::from_secs(5);
 
 fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
     let m = member.to_be_bytes();
@@ -301,7 +312,7 @@ impl Member {
         if to == self.cfg.id {
             return;
         }
-        for datagram in self.peer.seal(body) {
+        for datagram in self.peer.seal(to, body) {
             let repr = PacketRepr {
                 src: self.cfg.care_of,
                 dst,
@@ -407,6 +418,26 @@ impl Member {
             return;
         }
         let client = repr.src;
+        let new_connection =
+            seg.control == vany_stack::wire::TcpControl::Syn && seg.ack_number.is_none();
+        let held = self
+            .sessions
+            .get(&client)
+            .is_some_and(|s| s.frozen.is_some() || !s.conns.is_empty());
+        let tuple_known = self.tcp.connection(&FourTuple {
+            local: self.cfg.anycast,
+            local_port: seg.dst_port,
+            remote: client,
+            remote_port: seg.src_port,
+        });
+        // A segment of a session this member does not hold — late packets after a handoff
+        // committed, or packets forwarded for a transfer that was lost or refused — is
+        // dropped, never answered: a RST would reset the client's connection. Only a new
+        // connection (a SYN not forwarded by a donor) opens a session here.
+        if !held && tuple_known.is_none() && (forwarded || !new_connection) {
+            self.stats.dropped += 1;
+            return;
+        }
         if let Some(s) = self.sessions.get_mut(&client) {
             if let Some(f) = &s.frozen {
                 // Step 2: not dropped, not answered: forwarded to the acceptor.
@@ -450,7 +481,8 @@ impl Member {
                 pinned: false,
             });
             s.conns.insert(tuple);
-            s.apps.insert(tuple, app);
+            // A connection restored during its handshake already has its app state.
+            s.apps.entry(tuple).or_insert(app);
             if new_session {
                 // Exchanged in advance (DESIGN.md): a home token, and every member's
                 // care-of test, which is also its proximity measurement.
@@ -671,6 +703,7 @@ impl Member {
                 for s in self.sessions.values_mut() {
                     if let Some(f) = s.frozen.as_mut().filter(|f| f.transfer == transfer) {
                         f.restored = true;
+                        f.restored_at = Some(now);
                     }
                 }
             }
@@ -684,7 +717,15 @@ impl Member {
                     .find(|(_, s)| s.frozen.as_ref().is_some_and(|f| f.transfer == transfer))
                     .map(|(c, _)| *c);
                 if let Some(client) = client {
-                    self.sessions.remove(&client);
+                    let upstream = self
+                        .sessions
+                        .remove(&client)
+                        .and_then(|s| s.frozen)
+                        .and_then(|f| f.upstream);
+                    // The client's binding left this member's donor too: release it.
+                    if let Some((t, donor)) = upstream {
+                        self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+                    }
                 }
                 if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
                     r.committed = Some(now);
@@ -713,7 +754,10 @@ impl Member {
         // Step 1: freeze and snapshot every connection, the binding and the app state.
         let mut frozen = Vec::new();
         let mut snaps = Vec::new();
-        for tuple in std::mem::take(&mut s.conns) {
+        // Connections still in their handshake are not in `conns` yet: they move too.
+        let mut tuples = std::mem::take(&mut s.conns);
+        tuples.extend(self.tcp.tuples().filter(|t| t.remote == m.client).copied());
+        for tuple in tuples {
             let Some(mut conn) = self.tcp.remove(&tuple) else {
                 continue;
             };
@@ -747,11 +791,14 @@ impl Member {
             connections: frozen.len(),
             outcome: HandoffOutcome::Pending,
         });
+        let upstream = s.uncommitted.take();
         s.frozen = Some(Frozen {
             transfer,
             to: m.to,
             since: now,
             restored: false,
+            restored_at: None,
+            upstream,
             connections: frozen,
         });
         self.send_peer(
@@ -853,6 +900,7 @@ impl Member {
         };
         if let Some(s) = self.sessions.get_mut(&client) {
             if let Some(f) = s.frozen.take() {
+                s.uncommitted = f.upstream;
                 for (mut conn, app) in f.connections {
                     conn.thaw();
                     let tuple = conn.tuple();
@@ -990,6 +1038,27 @@ impl Host for Member {
         for t in expired {
             self.thaw(now, t, HandoffOutcome::TimedOut);
         }
+        // A Commit can be lost: the acceptor said it sent the BU, so once the client has
+        // had ample time to answer it, the frozen copy is let go (never thawed).
+        let released: Vec<(Ipv6Addr, u64, Upstream)> = self
+            .sessions
+            .iter()
+            .filter_map(|(c, s)| s.frozen.as_ref().map(|f| (c, f)))
+            .filter(|(_, f)| {
+                f.restored_at
+                    .is_some_and(|t| now.saturating_since(t) >= RELEASE_AFTER)
+            })
+            .map(|(c, f)| (*c, f.transfer, f.upstream))
+            .collect();
+        for (client, transfer, upstream) in released {
+            self.sessions.remove(&client);
+            if let Some((t, donor)) = upstream {
+                self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+            }
+            if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+                r.outcome = HandoffOutcome::Committed;
+            }
+        }
         // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
         let stale: Vec<Ipv6Addr> = self
             .sessions
@@ -1031,6 +1100,9 @@ impl Host for Member {
             if let Some(f) = &s.frozen {
                 if !f.restored {
                     consider(f.since + self.cfg.handoff_timeout);
+                }
+                if let Some(t) = f.restored_at {
+                    consider(t + RELEASE_AFTER);
                 }
             } else {
                 consider(s.tokens_refreshed + TOKEN_REFRESH);

@@ -118,6 +118,8 @@ pub enum PeerBody {
 pub struct PeerMessage {
     /// Sender.
     pub from: MemberId,
+    /// Receiver: a message recorded on its way to one member is refused by the others.
+    pub to: MemberId,
     /// Sender's message counter (replay protection).
     pub seq: u64,
     /// Content.
@@ -212,13 +214,14 @@ impl PeerChannel {
         self.stats
     }
 
-    /// Seals `body` into datagrams (UDP payloads).
-    pub fn seal(&mut self, body: PeerBody) -> Vec<Vec<u8>> {
+    /// Seals `body` for member `to` into datagrams (UDP payloads).
+    pub fn seal(&mut self, to: MemberId, body: PeerBody) -> Vec<Vec<u8>> {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.stats.sent += 1;
         let msg = PeerMessage {
             from: self.me,
+            to,
             seq,
             body,
         };
@@ -319,7 +322,7 @@ impl PeerChannel {
         let (body, tag) = whole.split_at(whole.len() - TAG);
         hmac::verify(&self.key, body, tag).map_err(|_| PeerError::Forged)?;
         let msg: PeerMessage = postcard::from_bytes(body).map_err(|_| PeerError::Malformed)?;
-        if msg.from != from || msg.seq != seq {
+        if msg.from != from || msg.seq != seq || msg.to != self.me {
             return Err(PeerError::Forged);
         }
         if !self.windows.entry(from).or_default().accept(seq) {
@@ -345,7 +348,7 @@ mod tests {
             transfer: 7,
             session: vec![9u8; 10_000],
         };
-        let datagrams = a.seal(body.clone());
+        let datagrams = a.seal(2, body.clone());
         assert!(datagrams.len() > 1);
         let mut got = None;
         for d in datagrams.iter().rev() {
@@ -364,14 +367,14 @@ mod tests {
         let mut a = PeerChannel::new(1, b"group key");
         let mut b = PeerChannel::new(2, b"group key");
         let mut evil = PeerChannel::new(1, b"wrong key");
-        let d = a.seal(PeerBody::Commit { transfer: 1 }).remove(0);
+        let d = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
         assert!(b.open(t(), &d).is_ok());
         assert_eq!(b.open(t(), &d), Err(PeerError::Replayed));
         // A sequence number not seen yet, so that only the MAC can refuse it.
-        let _ = evil.seal(PeerBody::Commit { transfer: 2 });
-        let forged = evil.seal(PeerBody::Commit { transfer: 2 }).remove(0);
+        let _ = evil.seal(2, PeerBody::Commit { transfer: 2 });
+        let forged = evil.seal(2, PeerBody::Commit { transfer: 2 }).remove(0);
         assert_eq!(b.open(t(), &forged), Err(PeerError::Forged));
-        let mut tampered = a.seal(PeerBody::Commit { transfer: 3 }).remove(0);
+        let mut tampered = a.seal(2, PeerBody::Commit { transfer: 3 }).remove(0);
         tampered[HEADER] ^= 1; // first byte of the message body
         assert_eq!(b.open(t(), &tampered), Err(PeerError::Forged));
         assert_eq!(b.open(t(), b"nonsense"), Err(PeerError::Malformed));
@@ -383,11 +386,19 @@ mod tests {
     }
 
     #[test]
+    fn a_message_for_another_member_is_refused() {
+        let mut a = PeerChannel::new(1, b"k");
+        let mut c = PeerChannel::new(3, b"k");
+        let d = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
+        assert_eq!(c.open(t(), &d), Err(PeerError::Forged));
+    }
+
+    #[test]
     fn out_of_order_messages_within_the_window_are_accepted() {
         let mut a = PeerChannel::new(1, b"k");
         let mut b = PeerChannel::new(2, b"k");
-        let d1 = a.seal(PeerBody::Commit { transfer: 1 }).remove(0);
-        let d2 = a.seal(PeerBody::Commit { transfer: 2 }).remove(0);
+        let d1 = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
+        let d2 = a.seal(2, PeerBody::Commit { transfer: 2 }).remove(0);
         assert!(b.open(t(), &d2).is_ok());
         assert!(b.open(t(), &d1).is_ok());
         assert_eq!(b.open(t(), &d1), Err(PeerError::Replayed));
