@@ -18,7 +18,7 @@
 //!
 //! `random_scenarios_never_corrupt_and_always_end` checks the first and the last;
 //! `random_scenarios_lose_downloads_only_to_killed_members` checks them all, and
-//! classifies each reset by who sent it (it is ignored while the bugs it found are open).
+//! classifies each reset by who sent it.
 //!
 //! `VANY_GROUP_SCENARIOS` scenarios run (default 20 in CI; the full campaign is 10,000),
 //! with seeds `VANY_GROUP_SEED ..` (default 0), on every core (each scenario is

@@ -196,7 +196,7 @@ type Upstream = Option<(u64, MemberId)>;
 
 /// A donor whose acceptor restored the session but whose Commit never came lets the
 /// frozen copy go after this long.
-const RELEASE_AFTER: Duration = Duration::from_secs(5);
+const RELEASE_AFTER: Duration = Duration::from_secs(3);
 
 fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
     let m = member.to_be_bytes();
@@ -840,6 +840,22 @@ impl Member {
         {
             return refuse(self, "already serving this client", out);
         }
+        // The session comes back while this member still holds a frozen copy from handing
+        // it off earlier: that earlier handoff is over (the snapshot is newer).
+        let superseded = self
+            .sessions
+            .get(&snap.client)
+            .and_then(|s| s.frozen.as_ref())
+            .map(|f| f.transfer);
+        if let Some(old) = superseded {
+            if let Some(s) = self.sessions.get_mut(&snap.client) {
+                s.frozen = None;
+            }
+            if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == old) {
+                r.outcome = HandoffOutcome::Committed;
+                r.committed.get_or_insert(now);
+            }
+        }
         if let Some(b) = snap.binding.clone() {
             self.mn.import(b, snap.taken_at, now);
         }
@@ -1057,6 +1073,7 @@ impl Host for Member {
             }
             if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
                 r.outcome = HandoffOutcome::Committed;
+                r.committed.get_or_insert(now);
             }
         }
         // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
