@@ -242,13 +242,8 @@ impl CorrespondentNode {
     }
 
     fn queue(&mut self, repr: &PacketRepr<'_>, sign: Option<&rr::Kbm>) {
-        let mut buf = vec![0u8; repr.buffer_len()];
-        let ok = match sign {
-            Some(kbm) => rr::emit_signed(repr, kbm, &mut buf).is_ok(),
-            None => repr.emit(&mut buf).is_ok(),
-        };
-        if ok {
-            self.out.push_back(buf);
+        if let Some(p) = super::emit_mh(repr, sign) {
+            self.out.push_back(p);
         }
     }
 
@@ -258,16 +253,7 @@ impl CorrespondentNode {
         rh2: Option<Ipv6Addr>,
         mh: MhRepr<'a>,
     ) -> PacketRepr<'a> {
-        PacketRepr {
-            src,
-            dst,
-            traffic_class: 0,
-            flow_label: 0,
-            hop_limit: 64,
-            rh2,
-            hao: None,
-            upper: Upper::Mh(mh),
-        }
+        super::mh_packet(src, dst, rh2, None, mh)
     }
 
     /// Processes a Mobility Header packet addressed to this CN.
@@ -292,30 +278,8 @@ impl CorrespondentNode {
         let from = parsed.repr.src;
         match mh.message {
             // RFC 6275 §5.2.3, §9.4.1, §9.4.2: stateless answers.
-            MhMessage::Hoti { cookie } => {
-                let (index, nonce) = self.nonces.current(now, rng);
-                let token = self.kcn.home_keygen_token(&from, &nonce);
-                let hot = MhRepr::new(MhMessage::Hot {
-                    nonce_index: index,
-                    cookie,
-                    token,
-                });
-                self.queue(&Self::packet(me, from, None, hot), None);
-                self.stats.hot_sent += 1;
-                MhOutcome::TestAnswered
-            }
-            MhMessage::Coti { cookie } => {
-                let (index, nonce) = self.nonces.current(now, rng);
-                let token = self.kcn.care_of_keygen_token(&from, &nonce);
-                let cot = MhRepr::new(MhMessage::Cot {
-                    nonce_index: index,
-                    cookie,
-                    token,
-                });
-                self.queue(&Self::packet(me, from, None, cot), None);
-                self.stats.cot_sent += 1;
-                MhOutcome::TestAnswered
-            }
+            MhMessage::Hoti { cookie } => self.answer_test(now, rng, me, from, cookie, true),
+            MhMessage::Coti { cookie } => self.answer_test(now, rng, me, from, cookie, false),
             MhMessage::Bu(bu) => self.handle_bu(now, parsed, mh, bu),
             MhMessage::Unknown { .. } => {
                 // RFC 6275 §9.2: Binding Error status 2 to the source; the Home Address
@@ -326,6 +290,36 @@ impl CorrespondentNode {
             }
             _ => MhOutcome::Ignored,
         }
+    }
+
+    /// Answers a HoTI (`home`) or a CoTI with a HoT or CoT from the current nonce.
+    fn answer_test(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn RandomSource,
+        me: Ipv6Addr,
+        from: Ipv6Addr,
+        cookie: [u8; 8],
+        home: bool,
+    ) -> MhOutcome {
+        let (nonce_index, nonce) = self.nonces.current(now, rng);
+        let message = if home {
+            self.stats.hot_sent += 1;
+            MhMessage::Hot {
+                nonce_index,
+                cookie,
+                token: self.kcn.home_keygen_token(&from, &nonce),
+            }
+        } else {
+            self.stats.cot_sent += 1;
+            MhMessage::Cot {
+                nonce_index,
+                cookie,
+                token: self.kcn.care_of_keygen_token(&from, &nonce),
+            }
+        };
+        self.queue(&Self::packet(me, from, None, MhRepr::new(message)), None);
+        MhOutcome::TestAnswered
     }
 
     fn handle_bu(

@@ -234,16 +234,7 @@ fn packet<'a>(
     hao: Option<Ipv6Addr>,
     mh: MhRepr<'a>,
 ) -> PacketRepr<'a> {
-    PacketRepr {
-        src,
-        dst,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao,
-        upper: Upper::Mh(mh),
-    }
+    super::mh_packet(src, dst, None, hao, mh)
 }
 
 impl MobileNode {
@@ -289,13 +280,8 @@ impl MobileNode {
     }
 
     fn queue(&mut self, repr: &PacketRepr<'_>, kbm: Option<&Kbm>) {
-        let mut buf = vec![0u8; repr.buffer_len()];
-        let ok = match kbm {
-            Some(k) => rr::emit_signed(repr, k, &mut buf).is_ok(),
-            None => repr.emit(&mut buf).is_ok(),
-        };
-        if ok {
-            self.out.push_back(buf);
+        if let Some(p) = super::emit_mh(repr, kbm) {
+            self.out.push_back(p);
         }
     }
 
