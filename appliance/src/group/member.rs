@@ -185,6 +185,8 @@ pub struct Member {
     hoti_for: BTreeMap<Ipv6Addr, MemberId>,
     /// Who asked this member to probe a client.
     probe_for: BTreeMap<Ipv6Addr, BTreeSet<MemberId>>,
+    /// Clients handed off lately: where they went, until when packets are forwarded.
+    moved: BTreeMap<Ipv6Addr, (MemberId, Instant)>,
     handoffs: Vec<HandoffRecord>,
     stats: MemberStats,
     buf: Vec<u8>,
@@ -197,6 +199,9 @@ type Upstream = Option<(u64, MemberId)>;
 /// A donor whose acceptor restored the session but whose Commit never came lets the
 /// frozen copy go after this long.
 const RELEASE_AFTER: Duration = Duration::from_secs(3);
+/// How long a donor forwards the packets of a client it handed off (late packets, and
+/// new connections the client opens before its binding reaches it).
+const MOVED_FORWARDING: Duration = Duration::from_secs(30);
 
 fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
     let m = member.to_be_bytes();
@@ -231,6 +236,7 @@ impl Member {
             transfer_counter: 0,
             hoti_for: BTreeMap::new(),
             probe_for: BTreeMap::new(),
+            moved: BTreeMap::new(),
             handoffs: Vec::new(),
             stats: MemberStats::default(),
             buf: vec![0u8; 65536 + 128],
@@ -424,19 +430,33 @@ impl Member {
             .sessions
             .get(&client)
             .is_some_and(|s| s.frozen.is_some() || !s.conns.is_empty());
-        let tuple_known = self.tcp.connection(&FourTuple {
-            local: self.cfg.anycast,
-            local_port: seg.dst_port,
-            remote: client,
-            remote_port: seg.src_port,
-        });
+        let tuple_known = self
+            .tcp
+            .connection(&FourTuple {
+                local: self.cfg.anycast,
+                local_port: seg.dst_port,
+                remote: client,
+                remote_port: seg.src_port,
+            })
+            .is_some();
         // A segment of a session this member does not hold — late packets after a handoff
         // committed, or packets forwarded for a transfer that was lost or refused — is
         // dropped, never answered: a RST would reset the client's connection. Only a new
         // connection (a SYN not forwarded by a donor) opens a session here.
-        if !held && tuple_known.is_none() && (forwarded || !new_connection) {
-            self.stats.dropped += 1;
-            return;
+        // A client whose session this member handed off lately: its packets (a new
+        // connection included) go to the member that serves it now.
+        if !held && !forwarded {
+            if let Some(&(to, until)) = self.moved.get(&client) {
+                if until > now && to != self.cfg.id {
+                    self.stats.forwarded += 1;
+                    let body = PeerBody::Forward {
+                        transfer: 0,
+                        packet: packet.to_vec(),
+                    };
+                    self.send_peer(to, body, out);
+                    return;
+                }
+            }
         }
         if let Some(s) = self.sessions.get_mut(&client) {
             if let Some(f) = &s.frozen {
@@ -457,6 +477,12 @@ impl Member {
                     self.send_peer(donor, PeerBody::Commit { transfer }, out);
                 }
             }
+        }
+        // A segment of a connection this member does not hold is never answered with a
+        // RST: the connection may live at another member of the group.
+        if !tuple_known && (!new_connection || (forwarded && !held)) {
+            self.stats.dropped += 1;
+            return;
         }
         self.tcp.handle_segment(now, client, self.cfg.anycast, seg);
         self.accept_new(now, out);
@@ -717,6 +743,7 @@ impl Member {
                     .find(|(_, s)| s.frozen.as_ref().is_some_and(|f| f.transfer == transfer))
                     .map(|(c, _)| *c);
                 if let Some(client) = client {
+                    self.moved.insert(client, (from, now + MOVED_FORWARDING));
                     let upstream = self
                         .sessions
                         .remove(&client)
@@ -840,6 +867,7 @@ impl Member {
         {
             return refuse(self, "already serving this client", out);
         }
+        self.moved.remove(&snap.client);
         // The session comes back while this member still holds a frozen copy from handing
         // it off earlier: that earlier handoff is over (the snapshot is newer).
         let superseded = self
@@ -1067,6 +1095,14 @@ impl Host for Member {
             .map(|(c, f)| (*c, f.transfer, f.upstream))
             .collect();
         for (client, transfer, upstream) in released {
+            if let Some(to) = self
+                .sessions
+                .get(&client)
+                .and_then(|s| s.frozen.as_ref())
+                .map(|f| f.to)
+            {
+                self.moved.insert(client, (to, now + MOVED_FORWARDING));
+            }
             self.sessions.remove(&client);
             if let Some((t, donor)) = upstream {
                 self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
@@ -1076,6 +1112,7 @@ impl Host for Member {
                 r.committed.get_or_insert(now);
             }
         }
+        self.moved.retain(|_, (_, until)| *until > now);
         // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
         let stale: Vec<Ipv6Addr> = self
             .sessions
