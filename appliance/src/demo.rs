@@ -172,8 +172,11 @@ pub struct DemoReport {
     pub client_rtos: u64,
     /// Resets seen by clients.
     pub resets: u64,
-    /// Peer messages dropped as forged or replayed.
+    /// Peer messages dropped as forged, malformed or replayed (a copy of a message already
+    /// accepted counts as replayed: a retransmission whose first copy arrived after all).
     pub peer_rejected: u64,
+    /// Peer messages sent again for want of an acknowledgement.
+    pub peer_retransmitted: u64,
     /// Simulated time.
     pub sim_seconds: f64,
     /// Members serving at the end, with their client counts.
@@ -374,12 +377,14 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
     // Collect.
     let mut records: Vec<HandoffRecord> = Vec::new();
     let mut peer_rejected = 0;
+    let mut peer_retransmitted = 0;
     let mut final_load = BTreeMap::new();
     for (i, id) in member_hosts.iter().enumerate() {
         if let Some(m) = sim.host_as::<Member>(*id) {
             records.extend(m.handoffs().iter().cloned());
             let ps = m.peer_stats();
-            peer_rejected += ps.forged + ps.replayed;
+            peer_rejected += ps.forged + ps.replayed + ps.malformed;
+            peer_retransmitted += ps.retransmitted;
             if !m.is_stopped() {
                 final_load.insert(MEMBERS[i].to_string(), m.clients().len());
             }
@@ -449,7 +454,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
             .filter(|r| {
                 matches!(
                     r.outcome,
-                    HandoffOutcome::Refused | HandoffOutcome::TimedOut
+                    HandoffOutcome::Refused | HandoffOutcome::TimedOut | HandoffOutcome::Abandoned
                 )
             })
             .count(),
@@ -461,6 +466,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
         client_rtos: summary.rto_count,
         resets: summary.resets,
         peer_rejected,
+        peer_retransmitted,
         sim_seconds: sim.now().saturating_since(start).total_micros() as f64 / 1e6,
         final_load,
     }
@@ -518,7 +524,7 @@ pub fn render(report: &DemoReport, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "summary: {} handoffs ({} committed, {} failed), streams {}/{} complete, {:.1} MiB verified, {} wrong bytes, {} client RTOs, {} resets, {} peer messages rejected, {:.1} s simulated",
+        "summary: {} handoffs ({} committed, {} failed), streams {}/{} complete, {:.1} MiB verified, {} wrong bytes, {} client RTOs, {} resets, {} peer messages rejected, {} resent, {:.1} s simulated",
         report.handoffs.len(),
         report.committed,
         report.failed,
@@ -529,6 +535,7 @@ pub fn render(report: &DemoReport, out: &mut dyn Write) -> std::io::Result<()> {
         report.client_rtos,
         report.resets,
         report.peer_rejected,
+        report.peer_retransmitted,
         report.sim_seconds
     )?;
     let load: Vec<String> = report

@@ -332,9 +332,10 @@ fn lost_commit_still_lets_a_draining_donor_stop() {
     assert_all_complete(&mut g, &w);
 }
 
-/// `Restored` and `Commit` from member 2 are both lost: member 1 thaws after the handoff
-/// timeout while member 2 serves the client, whose binding points at member 2. The
-/// stream stays intact and is not reset.
+/// `Restored` and `Commit` from member 2 are both lost, every copy: member 2 serves the
+/// client, whose binding points at member 2. Member 1 heard member 2 acknowledge the
+/// `Transfer`, so it does not thaw on the handoff timeout (it lets its copy go once the
+/// peer channel has given up on the answers). The stream stays intact and is not reset.
 #[test]
 fn lost_restored_and_commit_leave_the_stream_intact() {
     let mut g = two_members(
@@ -350,7 +351,11 @@ fn lost_restored_and_commit_leave_the_stream_intact() {
     g.member(1).manual_move(client, 2);
     assert_all_complete(&mut g, &w);
     assert!(w.dropped.get() >= 2);
-    assert_eq!(g.handoffs()[0].outcome, HandoffOutcome::TimedOut);
+    assert!(matches!(
+        g.handoffs()[0].outcome,
+        HandoffOutcome::Pending | HandoffOutcome::Committed
+    ));
+    assert_eq!(g.serving(0), vec![2]);
 }
 
 /// What must keep working: a client bound to member 2 opens a second connection; it goes
@@ -430,4 +435,227 @@ fn handing_a_session_on_before_the_commit_still_releases_the_first_donor() {
         ],
         "seed 49: {log:?}"
     );
+}
+
+/// Member 2 serves a busy client (its snapshot is about a hundred datagrams) and drains;
+/// one datagram of every state transfer to member 1 is lost the first time it is sent (as
+/// a few percent of random loss does to nearly every transfer of that size). The peer
+/// channel never resends a chunk, so every attempt times out after the handoff timeout,
+/// and the drain policy freezes the session again at once: the stream stalls for good,
+/// the client's keepalive gives up, and member 2 never stops. Random seeds 522, 708 and
+/// 1032 of `group_random` (peer loss 2.9-4.4 %).
+#[test]
+fn a_drain_completes_when_each_transfer_loses_a_datagram_once() {
+    let mut g = two_members(
+        50,
+        ms(20),
+        ms(10),
+        ms(30),
+        &[(Instant::ZERO, 3_000_000, 300_000)],
+    );
+    let client = g.client_addrs[0];
+    g.sim.run_until(Instant::from_millis(1500));
+    g.member(1).manual_move(client, 2);
+    g.sim.run_until(Instant::from_millis(3000));
+    assert_eq!(g.serving(0), vec![2]);
+    // Chunk 5 of every multi-chunk message from member 2 to member 1, once per message.
+    let (from, to) = (g.members[1], g.members[0]);
+    let dropped: Rc<RefCell<Vec<u64>>> = Rc::default();
+    let seen = dropped.clone();
+    g.sim.set_filter(Some(Box::new(move |p| {
+        if p.from != from || p.to != to || !is_peer_datagram(p.packet) {
+            return true;
+        }
+        match peer_header(p.packet) {
+            Some((_, seq, 5, count)) if count > 5 && !seen.borrow().contains(&seq) => {
+                seen.borrow_mut().push(seq);
+                false
+            }
+            _ => true,
+        }
+    })));
+    g.member(2).drain();
+    g.member(1).set_excluded(2, true);
+    let seed = g.sim.seed();
+    let done = g.run_until_done(Instant::from_secs(40), ms(100));
+    let r = g.client(0).reports().remove(0);
+    let attempts = g.handoffs().iter().filter(|h| h.reason == "drain").count();
+    println!(
+        "{} transfers lost a datagram; {attempts} drain attempts; member 2 stopped: {}; {r:?}",
+        dropped.borrow().len(),
+        g.member(2).is_stopped()
+    );
+    assert!(done, "seed {seed}: not done");
+    assert_eq!(download_problem(&r), None, "seed {seed}");
+    assert_eq!(r.status, DownloadStatus::Complete, "seed {seed}: {r:?}");
+    assert!(
+        g.member(2).is_stopped(),
+        "seed {seed}: member 2 still running"
+    );
+}
+
+/// `Restored` and `Commit` from member 2 are both lost (as happens under a few percent of
+/// peer loss): member 2 serves the client, whose binding points at it, but member 1
+/// thaws after the handoff timeout, so both hold the session. Member 1's stale copy then
+/// fights for the binding (its HAO packets are dropped, the Binding Errors make it send
+/// BUs), and any later handoff of the client to member 1 is refused as "already serving
+/// this client": a draining member 2 never stops. Random seed 3189 of `group_random`
+/// (peer loss 2.4 %): member 1 refuses member 2's drain transfers every 100 ms for 30 s.
+#[test]
+fn lost_restored_and_commit_leave_one_member_serving() {
+    let mut g = two_members(
+        51,
+        ms(20),
+        ms(10),
+        ms(30),
+        &[(Instant::ZERO, 3_000_000, 300_000)],
+    );
+    let w = watch(&mut g, Some((2, 1, &["Restored", "Commit"])));
+    g.sim.run_until(Instant::from_millis(1500));
+    let client = g.client_addrs[0];
+    g.member(1).manual_move(client, 2);
+    g.sim.run_until(Instant::from_millis(5000));
+    let seed = g.sim.seed();
+    let serving = g.serving(0);
+    let binding = g
+        .client(0)
+        .cn()
+        .binding(&vany_appliance::demo::ANYCAST)
+        .map(|b| b.care_of);
+    println!(
+        "dropped {}; serving {serving:?}; binding {binding:?}; client CN {:?}",
+        w.dropped.get(),
+        g.client(0).cn_stats()
+    );
+    assert_eq!(
+        serving.len(),
+        1,
+        "seed {seed}: members serving: {serving:?}"
+    );
+    // The serving member drains: the session must find its way to the other one.
+    let m = serving[0];
+    g.member(m).drain();
+    g.member(3 - m).set_excluded(m, true);
+    assert_all_complete(&mut g, &w);
+    assert!(
+        g.member(m).is_stopped(),
+        "seed {seed}: member {m} still running"
+    );
+}
+
+/// Everything member 2 says to member 1 is lost for 2.6 s after a manual move, so member
+/// 1 hears no acknowledgement of its `Transfer` and thaws on the handoff timeout (2 s),
+/// while member 2 restored the session and sent the client a BU: the client follows
+/// member 2, whose copy is the live one. Member 2's `Restored` is sent again and reaches
+/// member 1 once the path heals: member 1 has not heard from the client since it thawed,
+/// so it drops its own copy (two copies cannot both go on: the stale one's sequence
+/// numbers are behind the client's). One member serves at the end; the stream is intact
+/// and never reset.
+#[test]
+fn a_donor_that_thawed_yields_to_the_acceptor_the_client_follows() {
+    let mut g = two_members(
+        52,
+        ms(20),
+        ms(10),
+        ms(30),
+        &[(Instant::ZERO, 2_000_000, 250_000)],
+    );
+    let client = g.client_addrs[0];
+    let (from, to) = (g.members[1], g.members[0]);
+    let deaf_until = Instant::from_millis(1500 + 2600);
+    let dropped: Rc<RefCell<u64>> = Rc::default();
+    let count = dropped.clone();
+    g.sim.set_filter(Some(Box::new(move |p| {
+        let hit = p.from == from
+            && p.to == to
+            && p.at >= Instant::from_millis(1500)
+            && p.at < deaf_until
+            && is_peer_datagram(p.packet);
+        if hit {
+            *count.borrow_mut() += 1;
+        }
+        !hit
+    })));
+    g.sim.run_until(Instant::from_millis(1500));
+    g.member(1).manual_move(client, 2);
+    let seed = g.sim.seed();
+    let done = g.run_until_done(Instant::from_secs(40), ms(100));
+    let r = g.client(0).reports().remove(0);
+    let h = g.handoffs();
+    println!("dropped {}; handoffs {h:?}; {r:?}", dropped.borrow());
+    assert!(done, "seed {seed}: not done");
+    assert_eq!(download_problem(&r), None, "seed {seed}");
+    assert_eq!(r.status, DownloadStatus::Complete, "seed {seed}");
+    assert_eq!(h[0].outcome, HandoffOutcome::Committed, "seed {seed}");
+    assert_eq!(g.member(2).stats().abandoned, 0, "seed {seed}");
+    assert_eq!(g.serving(0), vec![2], "seed {seed}");
+}
+
+/// The `Transfer` from member 1 to member 2 is lost, so member 1 thaws on the handoff
+/// timeout and goes on serving the client. A copy of the `Transfer` then arrives late
+/// (recorded and delivered 1.5 s after the thaw): member 2 restores a session that is now
+/// behind the client and sends it a BU. Its `Restored` tells member 1, which has heard
+/// from the client since it thawed, so member 1 keeps its copy, tells member 2 to
+/// `Abandon` its own and deregisters the binding member 2 made. The stream is intact and
+/// never reset, and member 1 serves at the end.
+#[test]
+fn a_late_transfer_after_the_thaw_is_abandoned_by_the_acceptor() {
+    let mut g = two_members(
+        53,
+        ms(20),
+        ms(10),
+        ms(30),
+        &[(Instant::ZERO, 2_000_000, 250_000)],
+    );
+    let attacker = g.add_attacker(ms(1));
+    let client = g.client_addrs[0];
+    let (from, to) = (g.members[0], g.members[1]);
+    let held: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let keep = held.clone();
+    g.sim.set_filter(Some(Box::new(move |p| {
+        let transfer = p.from == from
+            && p.to == to
+            && is_peer_datagram(p.packet)
+            && peer_header(p.packet).is_some_and(|h| h.3 > 1);
+        if transfer {
+            keep.borrow_mut().push(p.packet.to_vec());
+        }
+        !transfer
+    })));
+    g.sim.run_until(Instant::from_millis(1500));
+    g.member(1).manual_move(client, 2);
+    g.sim.run_until(Instant::from_millis(5000));
+    assert_eq!(g.handoffs()[0].outcome, HandoffOutcome::TimedOut);
+    assert_eq!(g.serving(0), vec![1]);
+    // The first copy of the Transfer (one per chunk) arrives now.
+    let late: Vec<Vec<u8>> = {
+        let all = held.borrow();
+        let mut seen = std::collections::BTreeSet::new();
+        all.iter()
+            .filter(|p| peer_header(p).is_some_and(|h| seen.insert(h.2)))
+            .cloned()
+            .collect()
+    };
+    assert!(late.len() > 1);
+    g.sim.set_filter(None);
+    let now = g.sim.now();
+    inject(&mut g.sim, attacker, now, late);
+    let seed = g.sim.seed();
+    let done = g.run_until_done(Instant::from_secs(40), ms(100));
+    let r = g.client(0).reports().remove(0);
+    println!(
+        "member 2 {:?}; handoffs {:?}; {r:?}",
+        g.member(2).stats(),
+        g.handoffs()
+    );
+    assert_eq!(
+        g.member(2).stats().accepted,
+        1,
+        "seed {seed}: the late copy"
+    );
+    assert_eq!(g.member(2).stats().abandoned, 1, "seed {seed}");
+    assert!(done, "seed {seed}: not done");
+    assert_eq!(download_problem(&r), None, "seed {seed}");
+    assert_eq!(r.status, DownloadStatus::Complete, "seed {seed}");
+    assert_eq!(g.serving(0), vec![1], "seed {seed}");
 }

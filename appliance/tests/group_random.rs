@@ -122,6 +122,7 @@ struct Totals {
     committed: u64,
     refused: u64,
     timed_out: u64,
+    abandoned: u64,
     pending_at_end: u64,
     /// Restored more than 3 s before the end but never committed: the donor still holds
     /// its frozen copy.
@@ -159,6 +160,7 @@ impl Totals {
         self.committed += o.committed;
         self.refused += o.refused;
         self.timed_out += o.timed_out;
+        self.abandoned += o.abandoned;
         self.pending_at_end += o.pending_at_end;
         self.stuck_restored += o.stuck_restored;
         self.moves_issued += o.moves_issued;
@@ -553,6 +555,7 @@ fn scenario(seed: u64) -> Outcome {
             HandoffOutcome::Committed => t.committed += 1,
             HandoffOutcome::Refused => t.refused += 1,
             HandoffOutcome::TimedOut => t.timed_out += 1,
+            HandoffOutcome::Abandoned => t.abandoned += 1,
             HandoffOutcome::Pending => t.pending_at_end += 1,
         }
         if r.outcome == HandoffOutcome::Pending
@@ -653,8 +656,8 @@ fn campaign(counts: impl Fn(Problem) -> bool) -> Vec<(u64, Problem, String)> {
         t.bytes_verified as f64 / 1e6
     );
     println!(
-        "handoffs {} ({} committed, {} refused, {} timed out, {} pending at the end of which {} restored but never committed), by reason {:?}",
-        t.handoffs, t.committed, t.refused, t.timed_out, t.pending_at_end, t.stuck_restored, t.by_reason
+        "handoffs {} ({} committed, {} refused, {} timed out, {} abandoned, {} pending at the end of which {} restored but never committed), by reason {:?}",
+        t.handoffs, t.committed, t.refused, t.timed_out, t.abandoned, t.pending_at_end, t.stuck_restored, t.by_reason
     );
     println!(
         "manual moves issued {} ({} while a handoff of the client was under way, {} skipped: client not served), drains {} ({} stopped), kills {} ({} clients held)",

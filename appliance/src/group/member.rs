@@ -72,6 +72,9 @@ pub enum HandoffOutcome {
     Refused,
     /// The acceptor was silent; the donor thawed.
     TimedOut,
+    /// Called off while frozen: a late answer to an earlier handoff showed that another
+    /// member's copy of the session is the live one.
+    Abandoned,
 }
 
 /// One handoff, as logged by the donor (and completed with the acceptor's times).
@@ -116,6 +119,8 @@ pub struct MemberStats {
     pub dropped: u64,
     /// Home tokens relayed to other members (contact node).
     pub tokens_relayed: u64,
+    /// Restored sessions dropped because their donor had thawed them (`Abandon`).
+    pub abandoned: u64,
 }
 
 /// Everything of a client session that travels in a handoff.
@@ -139,6 +144,11 @@ struct Frozen {
     transfer: u64,
     to: MemberId,
     since: Instant,
+    /// The peer-channel sequence number of the `Transfer` message.
+    transfer_seq: u64,
+    /// The acceptor acknowledged the `Transfer`: it restores or refuses, and says so
+    /// reliably, so silence no longer means it never got the session.
+    delivered_at: Option<Instant>,
     restored: bool,
     /// When `Restored` arrived.
     restored_at: Option<Instant>,
@@ -162,6 +172,13 @@ struct Session {
     tokens_refreshed: Instant,
     /// The handoff that brought the session here, until the client confirms.
     uncommitted: Option<(u64, MemberId)>,
+    /// The handoff that brought the session here (kept after the commit): a donor that
+    /// thawed it after all sends `Abandon` naming it.
+    arrived: Option<(u64, MemberId)>,
+    /// When this member last thawed the session after a handoff timed out.
+    thawed_at: Option<Instant>,
+    /// When a client packet last reached this member directly (not forwarded).
+    heard_at: Option<Instant>,
     /// Placed by an operator.
     pinned: bool,
 }
@@ -190,7 +207,34 @@ pub struct Member {
     handoffs: Vec<HandoffRecord>,
     stats: MemberStats,
     buf: Vec<u8>,
+    /// The time of the packet or poll being handled (for the peer channel's timers).
+    now: Instant,
+    /// Bookkeeping that spares walking every session on every packet.
+    index: Index,
 }
+
+/// What lets a member with thousands of sessions do per-packet work in proportion to what
+/// the packet touched: connections to give to their apps, app wake-ups, sessions in a
+/// handoff, token refresh deadlines and the position of each handoff record.
+#[derive(Default)]
+struct Index {
+    /// Connections whose app must run (a segment arrived, or they were just placed).
+    dirty: BTreeSet<FourTuple>,
+    /// Apps' next wake-ups, and the one each connection has in it.
+    app_wake: BTreeSet<(Instant, FourTuple)>,
+    app_wake_of: BTreeMap<FourTuple, Instant>,
+    /// Clients whose session is frozen in a handoff (may hold stale entries).
+    frozen: BTreeSet<Ipv6Addr>,
+    /// Token refresh deadlines (an entry is stale when the session moved its own).
+    refresh: BTreeSet<(Instant, Ipv6Addr)>,
+    /// Handoff record of each transfer (position in `handoffs`).
+    records: BTreeMap<u64, usize>,
+    /// When every connection's app next runs regardless (closes found by timers).
+    next_sweep: Instant,
+}
+
+/// How often every app runs regardless of wake-ups (closed connections are collected).
+const SWEEP: Duration = Duration::from_secs(1);
 
 const TOKEN_REFRESH: Duration = Duration::from_secs(120);
 /// A handoff whose donor still waits for a Commit: (transfer, donor).
@@ -202,6 +246,22 @@ const RELEASE_AFTER: Duration = Duration::from_secs(3);
 /// How long a donor forwards the packets of a client it handed off (late packets, and
 /// new connections the client opens before its binding reaches it).
 const MOVED_FORWARDING: Duration = Duration::from_secs(30);
+
+/// A donor whose acceptor acknowledged the `Transfer` but whose `Restored` or `Refused`
+/// never came (every copy lost) lets the frozen copy go after this long: longer than the
+/// peer channel keeps sending a message.
+const RELEASE_UNANSWERED: Duration = Duration::from_secs(10);
+
+impl Frozen {
+    /// When the frozen copy is let go (the acceptor has the session) without a Commit.
+    fn release_at(&self) -> Option<Instant> {
+        match (self.restored_at, self.delivered_at) {
+            (Some(t), _) => Some(t + RELEASE_AFTER),
+            (None, Some(t)) => Some(t + RELEASE_UNANSWERED),
+            (None, None) => None,
+        }
+    }
+}
 
 fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
     let m = member.to_be_bytes();
@@ -240,8 +300,43 @@ impl Member {
             handoffs: Vec::new(),
             stats: MemberStats::default(),
             buf: vec![0u8; 65536 + 128],
+            now,
+            index: Index::default(),
             cfg,
         }
+    }
+
+    /// The record of handoff `transfer`, if this member started it.
+    fn record_mut(&mut self, transfer: u64) -> Option<&mut HandoffRecord> {
+        let i = *self.index.records.get(&transfer)?;
+        self.handoffs.get_mut(i)
+    }
+
+    /// The client whose session is frozen in handoff `transfer` here.
+    fn frozen_client(&self, transfer: u64) -> Option<Ipv6Addr> {
+        let i = *self.index.records.get(&transfer)?;
+        let client = self.handoffs.get(i)?.client;
+        self.sessions
+            .get(&client)
+            .and_then(|s| s.frozen.as_ref())
+            .is_some_and(|f| f.transfer == transfer)
+            .then_some(client)
+    }
+
+    /// Schedules `client`'s next token refresh.
+    fn schedule_refresh(&mut self, client: Ipv6Addr) {
+        if let Some(s) = self.sessions.get(&client) {
+            self.index
+                .refresh
+                .insert((s.tokens_refreshed + TOKEN_REFRESH, client));
+        }
+    }
+
+    /// Starts this member's peer-message sequence numbers at `epoch << 20`: a member
+    /// restarted with a later epoch (such as its start time in milliseconds since the Unix
+    /// epoch) is not refused as a replay by the members that remember its earlier life.
+    pub fn set_peer_epoch(&mut self, epoch: u64) {
+        self.peer.set_epoch(epoch);
     }
 
     /// This member's id.
@@ -311,14 +406,36 @@ impl Member {
 
     // ---- output helpers -------------------------------------------------------------------
 
-    fn send_peer(&mut self, to: MemberId, body: PeerBody, out: &mut Vec<Vec<u8>>) {
+    /// Sends a peer message (kept and sent again until acknowledged unless it is an
+    /// `Ack` or a `Forward`); returns its sequence number.
+    fn send_peer(&mut self, to: MemberId, body: PeerBody, out: &mut Vec<Vec<u8>>) -> u64 {
         let Some(&dst) = self.cfg.members.get(&to) else {
-            return;
+            return 0;
         };
         if to == self.cfg.id {
-            return;
+            return 0;
         }
-        for datagram in self.peer.seal(to, body) {
+        let (seq, datagrams) = self.peer.send(self.now, to, body);
+        for datagram in datagrams {
+            self.emit_peer_datagram(dst, &datagram, out);
+        }
+        seq
+    }
+
+    /// Acknowledgements the peer channel owes, and messages due to be sent again.
+    fn flush_peer(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        for (to, seqs) in self.peer.take_acks() {
+            self.send_peer(to, PeerBody::Ack { seqs }, out);
+        }
+        for (to, datagram) in self.peer.poll_retransmit(now) {
+            if let Some(&dst) = self.cfg.members.get(&to) {
+                self.emit_peer_datagram(dst, &datagram, out);
+            }
+        }
+    }
+
+    fn emit_peer_datagram(&self, dst: Ipv6Addr, datagram: &[u8], out: &mut Vec<Vec<u8>>) {
+        {
             let repr = PacketRepr {
                 src: self.cfg.care_of,
                 dst,
@@ -330,7 +447,7 @@ impl Member {
                 upper: Upper::Udp(UdpDatagram {
                     src_port: PEER_PORT,
                     dst_port: PEER_PORT,
-                    payload: &datagram,
+                    payload: datagram,
                 }),
             };
             let mut pkt = vec![0u8; repr.buffer_len()];
@@ -398,6 +515,9 @@ impl Member {
             if u.dst_port == PEER_PORT && repr.dst == self.cfg.care_of {
                 if let Ok(msg) = self.peer.open(now, u.payload) {
                     self.handle_peer(now, msg.from, msg.body, out);
+                }
+                for (to, seqs) in self.peer.take_acks() {
+                    self.send_peer(to, PeerBody::Ack { seqs }, out);
                 }
                 return;
             }
@@ -470,6 +590,9 @@ impl Member {
                 self.send_peer(to, body, out);
                 return;
             }
+            if !forwarded {
+                s.heard_at = Some(now);
+            }
             // A client packet that reached us directly after a handoff: its binding points
             // here now (RFC 6275 route optimization), so the donor can let go.
             if !forwarded && repr.dst == self.cfg.care_of {
@@ -485,6 +608,12 @@ impl Member {
             return;
         }
         self.tcp.handle_segment(now, client, self.cfg.anycast, seg);
+        self.index.dirty.insert(FourTuple {
+            local: self.cfg.anycast,
+            local_port: seg.dst_port,
+            remote: client,
+            remote_port: seg.src_port,
+        });
         self.accept_new(now, out);
     }
 
@@ -504,11 +633,15 @@ impl Member {
                 bu_waiting: false,
                 tokens_refreshed: now,
                 uncommitted: None,
+                arrived: None,
+                thawed_at: None,
+                heard_at: None,
                 pinned: false,
             });
             s.conns.insert(tuple);
             // A connection restored during its handshake already has its app state.
             s.apps.entry(tuple).or_insert(app);
+            self.index.dirty.insert(tuple);
             if new_session {
                 // Exchanged in advance (DESIGN.md): a home token, and every member's
                 // care-of test, which is also its proximity measurement.
@@ -521,6 +654,7 @@ impl Member {
         if let Some(s) = self.sessions.get_mut(&client) {
             s.tokens_refreshed = now;
         }
+        self.schedule_refresh(client);
         self.request_home_token(now, client, out);
         self.mn
             .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
@@ -723,7 +857,10 @@ impl Member {
                 self.accept_transfer(now, from, transfer, &session, out)
             }
             PeerBody::Restored { transfer } => {
-                if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+                if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
+                    return self.late_answer(now, from, transfer, out);
+                }
+                if let Some(r) = self.record_mut(transfer) {
                     r.restored = Some(now);
                 }
                 for s in self.sessions.values_mut() {
@@ -737,12 +874,10 @@ impl Member {
                 self.thaw(now, transfer, HandoffOutcome::Refused);
             }
             PeerBody::Commit { transfer } => {
-                let client = self
-                    .sessions
-                    .iter()
-                    .find(|(_, s)| s.frozen.as_ref().is_some_and(|f| f.transfer == transfer))
-                    .map(|(c, _)| *c);
-                if let Some(client) = client {
+                if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
+                    return self.late_answer(now, from, transfer, out);
+                }
+                if let Some(client) = self.frozen_client(transfer) {
                     self.moved.insert(client, (from, now + MOVED_FORWARDING));
                     let upstream = self
                         .sessions
@@ -754,7 +889,7 @@ impl Member {
                         self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
                     }
                 }
-                if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+                if let Some(r) = self.record_mut(transfer) {
                     r.committed = Some(now);
                     r.outcome = HandoffOutcome::Committed;
                 }
@@ -763,7 +898,140 @@ impl Member {
                 self.stats.forwarded_in += 1;
                 self.handle_ipv6(now, &packet, true, out);
             }
+            PeerBody::Ack { seqs } => {
+                let acked = self.peer.acknowledged(now, from, &seqs);
+                if !acked.is_empty() {
+                    for c in &self.index.frozen {
+                        if let Some(f) = self.sessions.get_mut(c).and_then(|s| s.frozen.as_mut()) {
+                            if f.delivered_at.is_none() && acked.contains(&f.transfer_seq) {
+                                f.delivered_at = Some(now);
+                            }
+                        }
+                    }
+                }
+            }
+            PeerBody::Abandon { transfer } => self.abandoned(now, from, transfer),
             PeerBody::Serving { .. } => {}
+        }
+    }
+
+    /// The outcome this member (as donor) recorded for `transfer`.
+    fn outcome_of(&self, transfer: u64) -> Option<HandoffOutcome> {
+        let i = *self.index.records.get(&transfer)?;
+        self.handoffs.get(i).map(|r| r.outcome)
+    }
+
+    /// The donor thawed a handoff whose session this member restored: its copy wins (it
+    /// may have gone on with the stream), so this one is dropped without a word to the
+    /// client, and the client's packets that still come here go back to the donor.
+    fn abandoned(&mut self, now: Instant, donor: MemberId, transfer: u64) {
+        let client = self
+            .sessions
+            .iter()
+            .find(|(_, s)| s.frozen.is_none() && s.arrived == Some((transfer, donor)))
+            .map(|(c, _)| *c);
+        let Some(client) = client else {
+            return;
+        };
+        if let Some(s) = self.sessions.remove(&client) {
+            for tuple in s.conns {
+                self.tcp.remove(&tuple);
+            }
+        }
+        let stale: Vec<FourTuple> = self
+            .tcp
+            .tuples()
+            .filter(|t| t.remote == client)
+            .copied()
+            .collect();
+        for t in stale {
+            self.tcp.remove(&t);
+        }
+        self.stats.abandoned += 1;
+        self.moved.insert(client, (donor, now + MOVED_FORWARDING));
+    }
+
+    /// A handoff this member thawed on its timeout turned out to have reached the acceptor
+    /// after all (a late `Restored` or `Commit`): two copies of the session now exist, and
+    /// only the one the client has been talking to can go on (the other's sequence
+    /// numbers are behind the client's). The acceptor sent the client a BU when it
+    /// restored, so its copy is the live one unless the client kept sending here after
+    /// this member thawed: then this copy stays and the acceptor is told to `Abandon`
+    /// its own, and the client's binding is brought back here.
+    fn late_answer(
+        &mut self,
+        now: Instant,
+        acceptor: MemberId,
+        transfer: u64,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let client = self
+            .index
+            .records
+            .get(&transfer)
+            .and_then(|i| self.handoffs.get(*i))
+            .map(|r| r.client);
+        let Some(client) = client else {
+            return;
+        };
+        let Some(s) = self.sessions.get(&client) else {
+            // Nothing left here (handed on since): the acceptor's copy is the only one.
+            if let Some(r) = self.record_mut(transfer) {
+                r.outcome = HandoffOutcome::Committed;
+                r.committed = Some(now);
+            }
+            return;
+        };
+        let live_here = s
+            .thawed_at
+            .is_some_and(|t| s.heard_at.is_some_and(|h| h > t));
+        let (frozen, from_care_of) = (s.frozen.is_some(), s.from_care_of);
+        if live_here {
+            self.send_peer(acceptor, PeerBody::Abandon { transfer }, out);
+            if frozen {
+                // A newer handoff carries this copy on and binds the client itself.
+                return;
+            }
+            if from_care_of {
+                self.send_bu(now, client, out);
+            } else {
+                let _ = self.mn.deregister(now, client, self.cfg.care_of);
+                self.drain_mn(out);
+            }
+            return;
+        }
+        // The acceptor's copy goes on: drop this one (no RST) and forward. If this copy is
+        // already frozen in a newer handoff, that handoff is called off: its acceptor
+        // (unless it is this one, which refuses it) is told to abandon it.
+        let Some(s) = self.sessions.remove(&client) else {
+            return;
+        };
+        for tuple in &s.conns {
+            self.tcp.remove(tuple);
+        }
+        if let Some(f) = s.frozen {
+            self.peer.cancel(f.transfer_seq);
+            if f.to != acceptor {
+                self.send_peer(
+                    f.to,
+                    PeerBody::Abandon {
+                        transfer: f.transfer,
+                    },
+                    out,
+                );
+            }
+            if let Some((t, donor)) = f.upstream {
+                self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+            }
+            if let Some(r) = self.record_mut(f.transfer) {
+                r.outcome = HandoffOutcome::Abandoned;
+            }
+        }
+        self.moved
+            .insert(client, (acceptor, now + MOVED_FORWARDING));
+        if let Some(r) = self.record_mut(transfer) {
+            r.outcome = HandoffOutcome::Committed;
+            r.committed = Some(now);
         }
     }
 
@@ -805,6 +1073,8 @@ impl Member {
             pinned: s.pinned || m.reason == "manual",
         };
         let bytes = postcard::to_allocvec(&snapshot).unwrap_or_default();
+        self.index.records.insert(transfer, self.handoffs.len());
+        self.index.frozen.insert(m.client);
         self.handoffs.push(HandoffRecord {
             transfer,
             client: m.client,
@@ -823,12 +1093,14 @@ impl Member {
             transfer,
             to: m.to,
             since: now,
+            transfer_seq: 0,
+            delivered_at: None,
             restored: false,
             restored_at: None,
             upstream,
             connections: frozen,
         });
-        self.send_peer(
+        let seq = self.send_peer(
             m.to,
             PeerBody::Transfer {
                 transfer,
@@ -836,6 +1108,13 @@ impl Member {
             },
             out,
         );
+        if let Some(f) = self
+            .sessions
+            .get_mut(&m.client)
+            .and_then(|s| s.frozen.as_mut())
+        {
+            f.transfer_seq = seq;
+        }
     }
 
     fn accept_transfer(
@@ -879,7 +1158,7 @@ impl Member {
             if let Some(s) = self.sessions.get_mut(&snap.client) {
                 s.frozen = None;
             }
-            if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == old) {
+            if let Some(r) = self.record_mut(old) {
                 r.outcome = HandoffOutcome::Committed;
                 r.committed.get_or_insert(now);
             }
@@ -913,6 +1192,9 @@ impl Member {
             bu_waiting: false,
             tokens_refreshed: now,
             uncommitted: None,
+            arrived: None,
+            thawed_at: None,
+            heard_at: None,
             pinned: false,
         });
         s.since = now;
@@ -920,6 +1202,7 @@ impl Member {
         s.from_care_of = true;
         s.frozen = None;
         s.uncommitted = Some((transfer, from));
+        s.arrived = Some((transfer, from));
         for (k, v) in snap.rtt {
             s.rtt.entry(k).or_insert(Duration::from_micros(v));
         }
@@ -927,23 +1210,22 @@ impl Member {
             let tuple = conn.tuple();
             s.conns.insert(tuple);
             s.apps.insert(tuple, app);
+            self.index.dirty.insert(tuple);
             let _ = self.tcp.insert(conn);
         }
+        self.schedule_refresh(snap.client);
         self.stats.accepted += 1;
         self.send_peer(from, PeerBody::Restored { transfer }, out);
     }
 
     fn thaw(&mut self, now: Instant, transfer: u64, outcome: HandoffOutcome) {
-        let client = self
-            .sessions
-            .iter()
-            .find(|(_, s)| s.frozen.as_ref().is_some_and(|f| f.transfer == transfer))
-            .map(|(c, _)| *c);
-        let Some(client) = client else {
+        let Some(client) = self.frozen_client(transfer) else {
             return;
         };
         if let Some(s) = self.sessions.get_mut(&client) {
             if let Some(f) = s.frozen.take() {
+                s.thawed_at = Some(now);
+                self.peer.cancel(f.transfer_seq);
                 s.uncommitted = f.upstream;
                 for (mut conn, app) in f.connections {
                     conn.thaw();
@@ -955,7 +1237,7 @@ impl Member {
             }
             s.since = now;
         }
-        if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+        if let Some(r) = self.record_mut(transfer) {
             r.outcome = outcome;
         }
     }
@@ -1004,37 +1286,76 @@ impl Member {
         }
     }
 
+    /// Gives connections to their apps: those a segment touched or that were just placed,
+    /// those whose app asked to be woken by now, and every one once per [`SWEEP`] (which
+    /// also collects connections closed by timers). Sessions left with no connection and
+    /// no frozen copy end.
     fn run_apps(&mut self, now: Instant) {
-        let tuples: Vec<(Ipv6Addr, FourTuple)> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.frozen.is_none())
-            .flat_map(|(c, s)| s.conns.iter().map(move |t| (*c, *t)))
-            .collect();
-        for (client, tuple) in tuples {
+        let mut tuples = std::mem::take(&mut self.index.dirty);
+        while let Some(&(at, tuple)) = self.index.app_wake.first() {
+            if at > now {
+                break;
+            }
+            self.index.app_wake.pop_first();
+            self.index.app_wake_of.remove(&tuple);
+            tuples.insert(tuple);
+        }
+        if now >= self.index.next_sweep {
+            self.index.next_sweep = now + SWEEP;
+            self.sessions
+                .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some());
+            for s in self.sessions.values().filter(|s| s.frozen.is_none()) {
+                tuples.extend(s.conns.iter().copied());
+            }
+        }
+        let mut touched = BTreeSet::new();
+        for tuple in tuples {
+            let client = tuple.remote;
             let Some(s) = self.sessions.get_mut(&client) else {
                 continue;
             };
+            touched.insert(client);
+            if s.frozen.is_some() {
+                continue;
+            }
             let Some(app) = s.apps.get_mut(&tuple) else {
                 continue;
             };
-            match self.tcp.connection_mut(&tuple) {
+            let wake = match self.tcp.connection_mut(&tuple) {
                 Some(conn) => {
                     app.poll(now, conn);
                     if conn.state() == State::Closed {
                         s.conns.remove(&tuple);
                         s.apps.remove(&tuple);
                         self.tcp.remove(&tuple);
+                        None
+                    } else {
+                        app.poll_at()
                     }
                 }
                 None => {
                     s.conns.remove(&tuple);
                     s.apps.remove(&tuple);
+                    None
                 }
+            };
+            if let Some(old) = self.index.app_wake_of.remove(&tuple) {
+                self.index.app_wake.remove(&(old, tuple));
+            }
+            if let Some(w) = wake {
+                self.index.app_wake_of.insert(tuple, w);
+                self.index.app_wake.insert((w, tuple));
             }
         }
-        self.sessions
-            .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some());
+        for client in touched {
+            if self
+                .sessions
+                .get(&client)
+                .is_some_and(|s| s.conns.is_empty() && s.frozen.is_none())
+            {
+                self.sessions.remove(&client);
+            }
+        }
     }
 }
 
@@ -1054,6 +1375,7 @@ impl Host for Member {
         if self.stopped {
             return;
         }
+        self.now = now;
         self.handle_ipv6(now, packet, false, out);
         self.run_apps(now);
         self.drain_tcp(now, out);
@@ -1063,6 +1385,8 @@ impl Host for Member {
         if self.stopped {
             return;
         }
+        self.now = now;
+        self.flush_peer(now, out);
         if self.tcp.poll_timeout().is_some_and(|t| t <= now) {
             self.tcp.handle_timeout(now);
         }
@@ -1072,11 +1396,18 @@ impl Host for Member {
         }
         // Handoffs the acceptor never answered: thaw (DESIGN.md step 5).
         let timeout = self.cfg.handoff_timeout;
+        let sessions = &self.sessions;
+        self.index
+            .frozen
+            .retain(|c| sessions.get(c).is_some_and(|s| s.frozen.is_some()));
         let expired: Vec<u64> = self
-            .sessions
-            .values()
-            .filter_map(|s| s.frozen.as_ref())
-            .filter(|f| !f.restored && now.saturating_since(f.since) >= timeout)
+            .index
+            .frozen
+            .iter()
+            .filter_map(|c| self.sessions.get(c).and_then(|s| s.frozen.as_ref()))
+            .filter(|f| {
+                !f.restored && f.delivered_at.is_none() && now.saturating_since(f.since) >= timeout
+            })
             .map(|f| f.transfer)
             .collect();
         for t in expired {
@@ -1085,13 +1416,16 @@ impl Host for Member {
         // A Commit can be lost: the acceptor said it sent the BU, so once the client has
         // had ample time to answer it, the frozen copy is let go (never thawed).
         let released: Vec<(Ipv6Addr, u64, Upstream)> = self
-            .sessions
+            .index
+            .frozen
             .iter()
-            .filter_map(|(c, s)| s.frozen.as_ref().map(|f| (c, f)))
-            .filter(|(_, f)| {
-                f.restored_at
-                    .is_some_and(|t| now.saturating_since(t) >= RELEASE_AFTER)
+            .filter_map(|c| {
+                self.sessions
+                    .get(c)
+                    .and_then(|s| s.frozen.as_ref())
+                    .map(|f| (c, f))
             })
+            .filter(|(_, f)| f.release_at().is_some_and(|t| now >= t))
             .map(|(c, f)| (*c, f.transfer, f.upstream))
             .collect();
         for (client, transfer, upstream) in released {
@@ -1107,21 +1441,26 @@ impl Host for Member {
             if let Some((t, donor)) = upstream {
                 self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
             }
-            if let Some(r) = self.handoffs.iter_mut().find(|r| r.transfer == transfer) {
+            if let Some(r) = self.record_mut(transfer) {
                 r.outcome = HandoffOutcome::Committed;
                 r.committed.get_or_insert(now);
             }
         }
         self.moved.retain(|_, (_, until)| *until > now);
         // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
-        let stale: Vec<Ipv6Addr> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| {
+        let mut stale: Vec<Ipv6Addr> = Vec::new();
+        while let Some(&(at, c)) = self.index.refresh.first() {
+            if at > now {
+                break;
+            }
+            self.index.refresh.pop_first();
+            // Frozen sessions are rescheduled when they thaw; moved ones are gone.
+            if self.sessions.get(&c).is_some_and(|s| {
                 s.frozen.is_none() && now.saturating_since(s.tokens_refreshed) >= TOKEN_REFRESH
-            })
-            .map(|(c, _)| *c)
-            .collect();
+            }) {
+                stale.push(c);
+            }
+        }
         for c in stale {
             self.refresh_tokens(now, c, out);
             if self.sessions.get(&c).is_some_and(|s| s.from_care_of) {
@@ -1147,25 +1486,36 @@ impl Host for Member {
             .flatten()
             .min();
         let mut consider = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
+        if let Some(r) = self.peer.next_retransmit() {
+            consider(r);
+        }
         if !self.sessions.is_empty() || self.draining || !self.manual.pending.is_empty() {
             consider(self.next_policy);
         }
-        for s in self.sessions.values() {
-            if let Some(f) = &s.frozen {
-                if !f.restored {
-                    consider(f.since + self.cfg.handoff_timeout);
-                }
-                if let Some(t) = f.restored_at {
-                    consider(t + RELEASE_AFTER);
-                }
-            } else {
-                consider(s.tokens_refreshed + TOKEN_REFRESH);
-                for a in s.apps.values() {
-                    if let Some(w) = a.poll_at() {
-                        consider(w);
-                    }
-                }
+        for f in self
+            .index
+            .frozen
+            .iter()
+            .filter_map(|c| self.sessions.get(c).and_then(|s| s.frozen.as_ref()))
+        {
+            if !f.restored && f.delivered_at.is_none() {
+                consider(f.since + self.cfg.handoff_timeout);
             }
+            if let Some(t) = f.release_at() {
+                consider(t);
+            }
+        }
+        if let Some((at, _)) = self.index.refresh.first() {
+            consider(*at);
+        }
+        if let Some((at, _)) = self.index.app_wake.first() {
+            consider(*at);
+        }
+        if !self.index.dirty.is_empty() {
+            consider(self.now);
+        }
+        if !self.sessions.is_empty() {
+            consider(self.index.next_sweep);
         }
         t
     }

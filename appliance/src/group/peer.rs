@@ -6,8 +6,18 @@
 //! `magic "VANY" | version u8 | from u16 | msg seq u64 | chunk index u16 | chunk count u16 |
 //! chunk bytes`; the message is `postcard(PeerMessage) | HMAC-SHA256(key, that)` split
 //! into chunks. The MAC covers the sender and the sequence number (inside the message).
+//!
+//! Delivery: every message except `Ack` and `Forward` is kept by the sender and sent
+//! again (all its datagrams, same sequence number) until the receiver acknowledges it, with
+//! a retransmission timeout per peer in the manner of RFC 6298 (smoothed round trip, at
+//! least twice the round trip and 100 ms, 1 s before the first sample, doubling per try, at most [`MAX_TRIES`] sends). The receiver acknowledges a
+//! message once it is authentic and new, and again whenever a copy of it comes back (its
+//! first `Ack` may have been lost); the copy itself is dropped and counted as a replay.
+//! A lost datagram of a large message is filled in by the next copy (reassembly keeps the
+//! chunks it has). Sequence numbers start at `epoch << 20`, so a member that restarts
+//! with a later epoch (its start time) is not refused as a replay of its earlier life.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 use ring::hmac;
@@ -30,6 +40,16 @@ const MAX_PARTIAL: usize = 256;
 const WINDOW: u64 = 1024;
 /// Reassembly state older than this is discarded.
 const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times a message is sent at most before the sender gives up on it.
+pub const MAX_TRIES: u32 = 10;
+/// Retransmission timeout before any round trip to a peer was measured.
+const INITIAL_RTO: Duration = Duration::from_secs(1);
+/// Bounds of the retransmission timeout (the floor leaves room for a large message's
+/// last chunk, which is what gets acknowledged, to trail its first).
+const MIN_RTO: Duration = Duration::from_millis(100);
+const MAX_RTO: Duration = Duration::from_secs(1);
+/// Most acknowledgements of one peer carried in one `Ack`.
+const MAX_ACKS: usize = 64;
 
 /// A member's identity in the group.
 pub type MemberId = u16;
@@ -104,6 +124,17 @@ pub enum PeerBody {
         /// The whole IPv6 packet.
         packet: Vec<u8>,
     },
+    /// Receiver -> sender: these messages (sequence numbers) arrived.
+    Ack {
+        /// The sequence numbers.
+        seqs: Vec<u64>,
+    },
+    /// Donor -> acceptor: the donor thawed this handoff before it heard `Restored`; the
+    /// acceptor drops the copy it restored and forwards the client's packets back.
+    Abandon {
+        /// The handoff.
+        transfer: u64,
+    },
     /// Contact node -> members: who serves a client now (for BRR relaying and load).
     Serving {
         /// The client.
@@ -156,6 +187,18 @@ pub struct PeerStats {
     pub replayed: u64,
     /// Malformed datagrams dropped.
     pub malformed: u64,
+    /// Messages sent again because no acknowledgement came in time.
+    pub retransmitted: u64,
+    /// Messages given up after [`MAX_TRIES`] sends.
+    pub given_up: u64,
+}
+
+impl PeerBody {
+    /// Whether the message is kept and sent again until acknowledged: everything but
+    /// acknowledgements and forwarded client packets (TCP recovers those itself).
+    pub fn is_reliable(&self) -> bool {
+        !matches!(self, PeerBody::Ack { .. } | PeerBody::Forward { .. })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -180,6 +223,32 @@ impl ReplayWindow {
     }
 }
 
+/// A reliable message waiting for its acknowledgement.
+struct Unacked {
+    to: MemberId,
+    datagrams: Vec<Vec<u8>>,
+    first_sent: Instant,
+    next_at: Instant,
+    rto: Duration,
+    tries: u32,
+}
+
+/// Round-trip estimate to one peer (RFC 6298 §2).
+#[derive(Debug, Clone, Copy)]
+struct PeerRtt {
+    /// Smoothed round trip, microseconds.
+    srtt: u64,
+    /// Round-trip variation, microseconds.
+    rttvar: u64,
+}
+
+impl PeerRtt {
+    fn rto(&self) -> Duration {
+        Duration::from_micros((self.srtt + 4 * self.rttvar).max(2 * self.srtt))
+            .clamp(MIN_RTO, MAX_RTO)
+    }
+}
+
 struct Partial {
     count: u16,
     chunks: BTreeMap<u16, Vec<u8>>,
@@ -193,6 +262,9 @@ pub struct PeerChannel {
     next_seq: u64,
     windows: BTreeMap<MemberId, ReplayWindow>,
     partial: BTreeMap<(MemberId, u64), Partial>,
+    unacked: BTreeMap<u64, Unacked>,
+    rtt: BTreeMap<MemberId, PeerRtt>,
+    acks_due: BTreeMap<MemberId, BTreeSet<u64>>,
     stats: PeerStats,
 }
 
@@ -205,8 +277,126 @@ impl PeerChannel {
             next_seq: 1,
             windows: BTreeMap::new(),
             partial: BTreeMap::new(),
+            unacked: BTreeMap::new(),
+            rtt: BTreeMap::new(),
+            acks_due: BTreeMap::new(),
             stats: PeerStats::default(),
         }
+    }
+
+    /// Starts this sender's sequence numbers at `epoch << 20` (never moves them back): a
+    /// member restarted with a later epoch, such as its start time in milliseconds, is
+    /// not taken for a replay by members that remember its earlier sequence numbers.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.next_seq = self.next_seq.max((epoch << 20) | 1);
+    }
+
+    /// Seals `body` for `to` and, if it [`is_reliable`](PeerBody::is_reliable), keeps
+    /// it to send again until acknowledged. Returns its sequence number and datagrams.
+    pub fn send(&mut self, now: Instant, to: MemberId, body: PeerBody) -> (u64, Vec<Vec<u8>>) {
+        let reliable = body.is_reliable();
+        let seq = self.next_seq;
+        let datagrams = self.seal(to, body);
+        if reliable {
+            let rto = self.rtt.get(&to).map_or(INITIAL_RTO, PeerRtt::rto);
+            self.unacked.insert(
+                seq,
+                Unacked {
+                    to,
+                    datagrams: datagrams.clone(),
+                    first_sent: now,
+                    next_at: now + rto,
+                    rto,
+                    tries: 1,
+                },
+            );
+        }
+        (seq, datagrams)
+    }
+
+    /// Stops sending message `seq` again (its purpose is over).
+    pub fn cancel(&mut self, seq: u64) {
+        self.unacked.remove(&seq);
+    }
+
+    /// When a message is next due to be sent again.
+    pub fn next_retransmit(&self) -> Option<Instant> {
+        self.unacked.values().map(|u| u.next_at).min()
+    }
+
+    /// Datagrams of every message whose retransmission timeout expired, with their
+    /// receiver; a message sent [`MAX_TRIES`] times is given up and counted.
+    pub fn poll_retransmit(&mut self, now: Instant) -> Vec<(MemberId, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut gave_up = Vec::new();
+        for (seq, u) in self.unacked.iter_mut().filter(|(_, u)| u.next_at <= now) {
+            if u.tries >= MAX_TRIES {
+                gave_up.push(*seq);
+                continue;
+            }
+            u.tries += 1;
+            u.rto = Duration::from_micros(u.rto.total_micros() * 2).min(MAX_RTO);
+            u.next_at = now + u.rto;
+            self.stats.retransmitted += 1;
+            out.extend(u.datagrams.iter().map(|d| (u.to, d.clone())));
+        }
+        for seq in gave_up {
+            self.unacked.remove(&seq);
+            self.stats.given_up += 1;
+        }
+        out
+    }
+
+    /// `from` acknowledged `seqs`: they are not sent again. Returns those that were
+    /// waiting. A message acknowledged after one send gives a round-trip sample.
+    pub fn acknowledged(&mut self, now: Instant, from: MemberId, seqs: &[u64]) -> Vec<u64> {
+        let mut done = Vec::new();
+        for seq in seqs {
+            if self.unacked.get(seq).is_some_and(|u| u.to == from) {
+                if let Some(u) = self.unacked.remove(seq) {
+                    if u.tries == 1 {
+                        self.rtt_sample(from, now.saturating_since(u.first_sent));
+                    }
+                    done.push(*seq);
+                }
+            }
+        }
+        done
+    }
+
+    fn rtt_sample(&mut self, peer: MemberId, r: Duration) {
+        let r = r.total_micros();
+        match self.rtt.get_mut(&peer) {
+            // RFC 6298 §2.2: the first measurement.
+            None => {
+                self.rtt.insert(
+                    peer,
+                    PeerRtt {
+                        srtt: r,
+                        rttvar: r / 2,
+                    },
+                );
+            }
+            // RFC 6298 §2.3: beta = 1/4, alpha = 1/8.
+            Some(e) => {
+                e.rttvar = (e.rttvar * 3 + e.srtt.abs_diff(r)) / 4;
+                e.srtt = (e.srtt * 7 + r) / 8;
+            }
+        }
+    }
+
+    /// Acknowledgements to send, per peer (at most [`MAX_ACKS`] each; the rest wait).
+    pub fn take_acks(&mut self) -> Vec<(MemberId, Vec<u64>)> {
+        let mut out = Vec::new();
+        for (peer, seqs) in self.acks_due.iter_mut() {
+            let batch: Vec<u64> = seqs.iter().copied().take(MAX_ACKS).collect();
+            for s in &batch {
+                seqs.remove(s);
+            }
+            out.push((*peer, batch));
+        }
+        self.acks_due.retain(|_, s| !s.is_empty());
+        out
     }
 
     /// Counters.
@@ -274,9 +464,14 @@ impl PeerChannel {
         if count == 0 || count > MAX_CHUNKS || index >= count {
             return Err(PeerError::Malformed);
         }
-        // Cheap early replay check on the (unauthenticated) header.
+        // Cheap early replay check on the (unauthenticated) header. A copy of a message
+        // already accepted is acknowledged again: the sender did not hear the first Ack.
         if let Some(w) = self.windows.get(&from) {
-            if seq + WINDOW <= w.highest || w.seen.contains(&seq) {
+            if w.seen.contains(&seq) {
+                self.acks_due.entry(from).or_default().insert(seq);
+                return Err(PeerError::Replayed);
+            }
+            if seq + WINDOW <= w.highest {
                 return Err(PeerError::Replayed);
             }
         }
@@ -327,6 +522,9 @@ impl PeerChannel {
         }
         if !self.windows.entry(from).or_default().accept(seq) {
             return Err(PeerError::Replayed);
+        }
+        if msg.body.is_reliable() {
+            self.acks_due.entry(from).or_default().insert(seq);
         }
         Ok(msg)
     }
@@ -391,6 +589,107 @@ mod tests {
         let mut c = PeerChannel::new(3, b"k");
         let d = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
         assert_eq!(c.open(t(), &d), Err(PeerError::Forged));
+    }
+
+    fn deliver(
+        rx: &mut PeerChannel,
+        now: Instant,
+        datagrams: &[Vec<u8>],
+    ) -> Vec<Result<PeerMessage, PeerError>> {
+        datagrams.iter().map(|d| rx.open(now, d)).collect()
+    }
+
+    #[test]
+    fn a_lost_chunk_is_filled_in_by_the_next_copy_and_acknowledged() {
+        let mut a = PeerChannel::new(1, b"k");
+        let mut b = PeerChannel::new(2, b"k");
+        let body = PeerBody::Transfer {
+            transfer: 1,
+            session: vec![3u8; 5_000],
+        };
+        let (seq, mut datagrams) = a.send(t(), 2, body.clone());
+        datagrams.remove(2); // lost
+        assert!(deliver(&mut b, t(), &datagrams).iter().all(|r| r.is_err()));
+        assert!(b.take_acks().is_empty());
+        assert_eq!(a.next_retransmit(), Some(t() + INITIAL_RTO));
+        assert!(a.poll_retransmit(t()).is_empty());
+        let again = a.poll_retransmit(t() + INITIAL_RTO);
+        assert_eq!(again.len(), 5);
+        let copies: Vec<Vec<u8>> = again.into_iter().map(|(_, d)| d).collect();
+        let got: Vec<PeerMessage> = deliver(&mut b, t(), &copies)
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, body);
+        assert_eq!(b.take_acks(), vec![(1, vec![seq])]);
+        assert_eq!(a.acknowledged(t(), 2, &[seq]), vec![seq]);
+        assert_eq!(a.next_retransmit(), None);
+        assert_eq!(a.stats().retransmitted, 1);
+    }
+
+    #[test]
+    fn a_copy_of_an_accepted_message_is_dropped_but_acknowledged_again() {
+        let mut a = PeerChannel::new(1, b"k");
+        let mut b = PeerChannel::new(2, b"k");
+        let (seq, d) = a.send(t(), 2, PeerBody::Commit { transfer: 9 });
+        assert!(b.open(t(), &d[0]).is_ok());
+        assert_eq!(b.take_acks(), vec![(1, vec![seq])]); // this Ack is lost
+        let copy = a.poll_retransmit(t() + Duration::from_secs(1));
+        assert_eq!(b.open(t(), &copy[0].1), Err(PeerError::Replayed));
+        assert_eq!(b.take_acks(), vec![(1, vec![seq])]);
+        // An acknowledgement from another member does not count.
+        assert!(a.acknowledged(t(), 3, &[seq]).is_empty());
+        assert_eq!(a.acknowledged(t(), 2, &[seq]), vec![seq]);
+    }
+
+    #[test]
+    fn an_unanswered_message_is_given_up_after_max_tries() {
+        let mut a = PeerChannel::new(1, b"k");
+        let (_, _) = a.send(t(), 2, PeerBody::Commit { transfer: 9 });
+        let mut now = t();
+        let mut sends = 1;
+        for _ in 0..100 {
+            let Some(at) = a.next_retransmit() else { break };
+            now = now.max(at);
+            sends += a.poll_retransmit(now).len();
+        }
+        assert_eq!(sends, MAX_TRIES as usize);
+        assert_eq!(a.stats().given_up, 1);
+        // Acknowledgements and forwarded packets are never kept.
+        let _ = a.send(t(), 2, PeerBody::Ack { seqs: vec![1] });
+        let _ = a.send(
+            t(),
+            2,
+            PeerBody::Forward {
+                transfer: 1,
+                packet: vec![],
+            },
+        );
+        assert_eq!(a.next_retransmit(), None);
+    }
+
+    #[test]
+    fn a_restarted_member_with_a_later_epoch_is_not_a_replay() {
+        let mut b = PeerChannel::new(2, b"k");
+        let mut first = PeerChannel::new(1, b"k");
+        for i in 0..5 {
+            let d = first.seal(2, PeerBody::Commit { transfer: i }).remove(0);
+            assert!(b.open(t(), &d).is_ok());
+        }
+        let mut restarted = PeerChannel::new(1, b"k");
+        let d = restarted
+            .seal(2, PeerBody::Commit { transfer: 7 })
+            .remove(0);
+        assert_eq!(b.open(t(), &d), Err(PeerError::Replayed));
+        restarted.set_epoch(1_000);
+        let d = restarted
+            .seal(2, PeerBody::Commit { transfer: 7 })
+            .remove(0);
+        assert!(b.open(t(), &d).is_ok());
+        // The earlier life's messages are now too old.
+        let old = first.seal(2, PeerBody::Commit { transfer: 8 }).remove(0);
+        assert_eq!(b.open(t(), &old), Err(PeerError::Replayed));
     }
 
     #[test]

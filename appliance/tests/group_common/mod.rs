@@ -273,7 +273,7 @@ pub fn peer_payload(packet: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `PeerBody` variant names, in declaration order (postcard numbers them so).
-const PEER_KINDS: [&str; 10] = [
+const PEER_KINDS: [&str; 12] = [
     "HomeTestRequest",
     "HomeToken",
     "Probe",
@@ -283,6 +283,8 @@ const PEER_KINDS: [&str; 10] = [
     "Refused",
     "Commit",
     "Forward",
+    "Ack",
+    "Abandon",
     "Serving",
 ];
 

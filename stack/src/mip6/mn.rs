@@ -3,7 +3,7 @@
 //! Update is sent by whichever member serves the client, so tokens, nonce indices and the
 //! sequence number can be exported and imported ([`BindingState`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv6Addr;
 
 use crate::rand::RandomSource;
@@ -224,6 +224,11 @@ pub struct MobileNode {
     home: Ipv6Addr,
     lifetime: Duration,
     entries: BTreeMap<Ipv6Addr, Entry>,
+    /// Each entry's earliest retransmission deadline, ordered (a member holds thousands of
+    /// entries; `poll_timeout` must not walk them).
+    deadlines: BTreeSet<(Instant, Ipv6Addr)>,
+    /// The deadline each entry has in `deadlines`.
+    indexed: BTreeMap<Ipv6Addr, Instant>,
     out: VecDeque<Vec<u8>>,
     stats: MnStats,
 }
@@ -244,6 +249,8 @@ impl MobileNode {
             home,
             lifetime: lifetime.min(MAX_RR_BINDING_LIFETIME),
             entries: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            indexed: BTreeMap::new(),
             out: VecDeque::new(),
             stats: MnStats::default(),
         }
@@ -279,6 +286,27 @@ impl MobileNode {
         })
     }
 
+    /// Puts `cn`'s earliest pending deadline (HoTI, CoTI or BU) into the index.
+    fn reindex(&mut self, cn: Ipv6Addr) {
+        if let Some(old) = self.indexed.remove(&cn) {
+            self.deadlines.remove(&(old, cn));
+        }
+        let next = self.entries.get(&cn).and_then(|e| {
+            [
+                e.hoti.map(|p| p.deadline),
+                e.coti.map(|p| p.deadline),
+                e.pending_bu.map(|p| p.deadline),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+        });
+        if let Some(t) = next {
+            self.indexed.insert(cn, t);
+            self.deadlines.insert((t, cn));
+        }
+    }
+
     fn queue(&mut self, repr: &PacketRepr<'_>, kbm: Option<&Kbm>) {
         if let Some(p) = super::emit_mh(repr, kbm) {
             self.out.push_back(p);
@@ -295,6 +323,7 @@ impl MobileNode {
             deadline: now + INITIAL_BINDACK_TIMEOUT,
             timeout: INITIAL_BINDACK_TIMEOUT,
         });
+        self.reindex(cn);
         self.send_hoti(cn, cookie);
     }
 
@@ -333,6 +362,7 @@ impl MobileNode {
             deadline: now + INITIAL_BINDACK_TIMEOUT,
             timeout: INITIAL_BINDACK_TIMEOUT,
         });
+        self.reindex(cn);
         self.send_coti(cn, care_of, cookie);
     }
 
@@ -384,6 +414,7 @@ impl MobileNode {
             }
         }
         e.state = state;
+        self.reindex(cn);
     }
 
     /// Sends a Binding Update registering `care_of` (RFC 6275 §11.7.2): sequence number
@@ -410,6 +441,18 @@ impl MobileNode {
     }
 
     fn send_bu_inner(
+        &mut self,
+        now: Instant,
+        cn: Ipv6Addr,
+        care_of: Ipv6Addr,
+        dereg: bool,
+    ) -> Result<u16, MnError> {
+        let sent = self.send_bu_unindexed(now, cn, care_of, dereg);
+        self.reindex(cn);
+        sent
+    }
+
+    fn send_bu_unindexed(
         &mut self,
         now: Instant,
         cn: Ipv6Addr,
@@ -504,6 +547,12 @@ impl MobileNode {
     /// Processes a Mobility Header packet addressed to the home address or a care-of
     /// address of ours.
     pub fn handle_mh(&mut self, now: Instant, parsed: &ParsedPacket<'_>) -> Option<MnEvent> {
+        let event = self.handle_mh_unindexed(now, parsed);
+        self.reindex(parsed.repr.src);
+        event
+    }
+
+    fn handle_mh_unindexed(&mut self, now: Instant, parsed: &ParsedPacket<'_>) -> Option<MnEvent> {
         let Upper::Mh(mh) = &parsed.repr.upper else {
             return None;
         };
@@ -688,23 +737,18 @@ impl MobileNode {
 
     /// The earliest retransmission deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .flat_map(|e| {
-                [
-                    e.hoti.map(|p| p.deadline),
-                    e.coti.map(|p| p.deadline),
-                    e.pending_bu.map(|p| p.deadline),
-                ]
-            })
-            .flatten()
-            .min()
+        self.deadlines.first().map(|(t, _)| *t)
     }
 
     /// Retransmits HoTI, CoTI and BU whose deadline passed, doubling the timeout up to
     /// MAX_BINDACK_TIMEOUT (RFC 6275 §11.8).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let cns: Vec<Ipv6Addr> = self.entries.keys().copied().collect();
+        let cns: Vec<Ipv6Addr> = self
+            .deadlines
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, cn)| *cn)
+            .collect();
         for cn in cns {
             let mut hoti = None;
             let mut coti = None;
@@ -736,6 +780,7 @@ impl MobileNode {
                 // Each retransmission carries a new sequence number (RFC 6275 §11.8).
                 let _ = self.send_bu_inner(now, cn, care_of, dereg);
             }
+            self.reindex(cn);
         }
     }
 }
