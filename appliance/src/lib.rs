@@ -2,8 +2,10 @@
 //! the anycast group. Builds the `vany` binary.
 
 pub mod apps;
+pub mod client_host;
 pub mod demo;
 pub mod group;
 pub mod inspect;
 pub mod io;
+pub mod node;
 pub mod sim;

@@ -38,6 +38,36 @@ enum Command {
     /// packet decoded, 1 when any was malformed (the message names the byte offset and
     /// the rule), 2 for bad arguments or an unreadable file.
     Inspect(InspectCmd),
+    /// Be the Mobile IPv6 correspondent node for this (unmodified Linux) host.
+    ///
+    /// Routes the anycast prefixes into a TUN device and follows the group's handoffs
+    /// for every application on the host: keeps the binding cache, answers HoTI/CoTI,
+    /// accepts Binding Updates, sends packets to a bound home address to its care-of
+    /// address with a Type 2 Routing Header, and hands packets with a Home Address
+    /// option to the kernel as if they came from the home address (RFC 6275 §9.3). SYN
+    /// MSS options are lowered by the 24 bytes those headers add. Traffic to any other
+    /// destination is untouched.
+    ///
+    /// Mobile IPv6 packets are read from the uplink with an AF_PACKET socket and kept
+    /// from the kernel by an nftables table (`table ip6 vany_client_<uplink>`, input
+    /// hook), deleted again at exit; translated packets leave by a raw IPv6 socket
+    /// bound to the uplink. Needs root (or CAP_NET_ADMIN + CAP_NET_RAW), iproute2 and
+    /// nftables. Runs until SIGINT/SIGTERM, then prints its counters as one JSON line.
+    Client(vany_appliance::client_host::ClientArgs),
+    /// Run one member of an anycast group on a TUN device (real network, real clock).
+    ///
+    /// Reads node.toml (TUN name, this member and every other member, anycast address,
+    /// contact node, group key, control socket, metrics address, gossip socket, ...),
+    /// serves clients of the anycast address with the hosted stream source, hands their
+    /// sessions to other members (peer protocol over UDP/IPv6 port 4600 between care-of
+    /// addresses, routed by the node's network namespace), detects failed members with
+    /// SWIM gossip (foca, HMAC-SHA256 under the group key), answers `vany ctl` on its
+    /// control socket and serves Prometheus metrics on GET /metrics. SIGTERM or ctrl-c
+    /// drains (hands every session off) and exits; a second signal exits at once. Logs
+    /// go to stderr (log_level in the config, or RUST_LOG). Needs root or CAP_NET_ADMIN.
+    Node(vany_appliance::node::cli::NodeArgs),
+    /// Ask a running `vany node` through its control socket (answers are JSON).
+    Ctl(vany_appliance::node::cli::CtlArgs),
 }
 
 #[derive(Args, Debug)]
@@ -218,5 +248,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Inspect(cmd) => run_inspect(cmd),
         Command::Demo(cmd) => run_demo(cmd),
+        Command::Client(args) => vany_appliance::client_host::main(args),
+        Command::Node(args) => vany_appliance::node::cli::main_node(args),
+        Command::Ctl(args) => vany_appliance::node::cli::main_ctl(args),
     }
 }

@@ -1524,3 +1524,32 @@ impl Host for Member {
         self
     }
 }
+
+/// Read-only views for the node's control plane (`vany ctl`, metrics).
+impl Member {
+    /// Every session held here (served or frozen in a handoff): client, connections,
+    /// pinned by an operator, and the acceptor if a handoff is under way.
+    pub fn session_views(&self) -> Vec<(Ipv6Addr, usize, bool, Option<MemberId>)> {
+        self.sessions
+            .iter()
+            .map(|(c, s)| {
+                let frozen_to = s.frozen.as_ref().map(|f| f.to);
+                let conns = s
+                    .frozen
+                    .as_ref()
+                    .map_or(s.conns.len(), |f| f.connections.len());
+                (*c, conns, s.pinned, frozen_to)
+            })
+            .collect()
+    }
+
+    /// Whether the member is draining (or has drained).
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Whether member `id` is excluded from handoffs.
+    pub fn is_excluded(&self, id: MemberId) -> bool {
+        self.excluded.contains(&id)
+    }
+}

@@ -16,8 +16,13 @@
 //! Time comes from a [`Clock`]: a real monotonic clock turned into the stack's
 //! [`Instant`], with a base chosen by the caller (each node has its own epoch).
 //!
-//! Backends: [`tun`] (a Linux TUN device). `mem` and `dpdk` are to come.
+//! Backends: [`tun`] (a Linux TUN device) and [`mem`] (a connected pair of in-memory
+//! devices, for tests and benches). `dpdk` is to come. [`burst`] has the reusable packet
+//! buffers of [`PacketIo::rx_burst`] / [`PacketIo::tx_burst`] and the spin-then-sleep idle
+//! policy of a poll-mode loop.
 
+pub mod burst;
+pub mod mem;
 pub mod tun;
 
 use std::io;
@@ -28,6 +33,8 @@ use vany_stack::tcp::Endpoint;
 use vany_stack::time::Instant;
 use vany_stack::wire::{parse_verified, Upper};
 
+pub use burst::{AdaptiveWait, Batch, TxReport};
+pub use mem::MemIo;
 pub use tun::{open, Tun};
 
 /// The IPv6 fixed header length.
@@ -111,6 +118,18 @@ pub trait PacketIo {
     /// Blocks until a packet may be waiting or `timeout` has passed. Returns at once if
     /// the last [`recv`](PacketIo::recv) did not find the backend empty.
     fn wait(&mut self, timeout: StdDuration) -> Result<(), IoError>;
+
+    /// Reads up to [`Batch::capacity`] packets into `batch` (cleared first) and returns
+    /// how many. The default calls [`recv`](PacketIo::recv) until the batch is full or
+    /// the backend is empty; a backend with a native burst call overrides it.
+    fn rx_burst(&mut self, batch: &mut Batch) -> Result<usize, IoError> {
+        burst::rx_burst_by_recv(self, batch)
+    }
+
+    /// Sends `packets` in order. The default calls [`send`](PacketIo::send) for each.
+    fn tx_burst(&mut self, packets: &[Vec<u8>]) -> Result<TxReport, IoError> {
+        burst::tx_burst_by_send(self, packets)
+    }
 }
 
 /// A real monotonic clock read as the stack's [`Instant`]: `base` plus the time elapsed

@@ -117,6 +117,14 @@ impl Tun {
     }
 }
 
+/// The device's file descriptor, for callers that wait on it together with other
+/// sources (e.g. `vany client`'s epoll over the TUN and a packet socket).
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.iface.as_raw_fd()
+    }
+}
+
 impl PacketIo for Tun {
     fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, IoError> {
         loop {

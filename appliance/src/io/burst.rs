@@ -1,0 +1,207 @@
+//! Bursts of packets over reusable buffers, and the idle policy of a poll-mode loop.
+//!
+//! A [`Batch`] is a fixed set of packet buffers, allocated once and refilled by every
+//! [`PacketIo::rx_burst`](super::PacketIo::rx_burst): the data path reads up to
+//! [`Batch::capacity`] packets per round without allocating. [`TxReport`] says what a
+//! [`PacketIo::tx_burst`](super::PacketIo::tx_burst) did.
+//!
+//! [`AdaptiveWait`] is the loop's idle policy: after the last packet it keeps polling
+//! (spinning) for a configurable time, so that a packet arriving soon after is picked up
+//! without the latency of an epoll wake-up; past that it sleeps in
+//! [`PacketIo::wait`](super::PacketIo::wait). A spin time of zero always sleeps.
+
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use super::{IoError, PacketIo, MAX_PACKET};
+
+/// Up to `capacity` packet buffers of `buf_len` bytes each, reused from burst to burst.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    len: usize,
+}
+
+impl Batch {
+    /// A batch of `capacity` (at least 1) buffers of `buf_len` bytes.
+    pub fn new(capacity: usize, buf_len: usize) -> Batch {
+        let capacity = capacity.max(1);
+        Batch {
+            bufs: vec![vec![0u8; buf_len]; capacity],
+            lens: vec![0; capacity],
+            len: 0,
+        }
+    }
+
+    /// A batch of `capacity` buffers that hold any IPv6 packet ([`MAX_PACKET`] bytes).
+    pub fn with_capacity(capacity: usize) -> Batch {
+        Batch::new(capacity, MAX_PACKET)
+    }
+
+    /// How many packets a burst reads at most.
+    pub fn capacity(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// Packets held now.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no packet is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets the packets held (the buffers stay).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The next free buffer, or `None` when the batch is full. Fill it, then
+    /// [`commit`](Batch::commit) the packet's length.
+    pub fn slot(&mut self) -> Option<&mut [u8]> {
+        let i = self.len;
+        self.bufs.get_mut(i).map(|b| b.as_mut_slice())
+    }
+
+    /// Keeps the first `len` bytes of the buffer last returned by [`slot`](Batch::slot)
+    /// as a packet (clamped to the buffer's size).
+    pub fn commit(&mut self, len: usize) {
+        if let Some(b) = self.bufs.get(self.len) {
+            self.lens[self.len] = len.min(b.len());
+            self.len += 1;
+        }
+    }
+
+    /// Packet `i`, if held.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        (i < self.len).then(|| &self.bufs[i][..self.lens[i]])
+    }
+
+    /// The packets held, in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.bufs[..self.len]
+            .iter()
+            .zip(&self.lens)
+            .map(|(b, &n)| &b[..n])
+    }
+}
+
+/// What one transmit burst did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxReport {
+    /// Packets the backend took.
+    pub sent: usize,
+    /// Bytes of those.
+    pub bytes: usize,
+    /// Packets the backend dropped for lack of room.
+    pub dropped: usize,
+}
+
+/// The default [`PacketIo::rx_burst`](super::PacketIo::rx_burst): `recv` until the batch
+/// is full or the backend is empty.
+pub fn rx_burst_by_recv<I: PacketIo + ?Sized>(
+    io: &mut I,
+    batch: &mut Batch,
+) -> Result<usize, IoError> {
+    batch.clear();
+    while let Some(slot) = batch.slot() {
+        match io.recv(slot)? {
+            Some(n) => batch.commit(n),
+            None => break,
+        }
+    }
+    Ok(batch.len())
+}
+
+/// The default [`PacketIo::tx_burst`](super::PacketIo::tx_burst): `send` each packet.
+pub fn tx_burst_by_send<I: PacketIo + ?Sized>(
+    io: &mut I,
+    packets: &[Vec<u8>],
+) -> Result<TxReport, IoError> {
+    let mut r = TxReport::default();
+    for p in packets {
+        if io.send(p)? {
+            r.sent += 1;
+            r.bytes += p.len();
+        } else {
+            r.dropped += 1;
+        }
+    }
+    Ok(r)
+}
+
+/// Spin for a while after the last activity, then sleep (see the module doc).
+#[derive(Debug, Clone)]
+pub struct AdaptiveWait {
+    spin: StdDuration,
+    last_busy: Option<StdInstant>,
+    /// Rounds that spun instead of sleeping.
+    pub spins: u64,
+    /// Rounds that slept in [`PacketIo::wait`].
+    pub sleeps: u64,
+}
+
+impl AdaptiveWait {
+    /// Spins for `spin` after the last busy round before sleeping (zero: never spins).
+    pub fn new(spin: StdDuration) -> AdaptiveWait {
+        AdaptiveWait {
+            spin,
+            last_busy: None,
+            spins: 0,
+            sleeps: 0,
+        }
+    }
+
+    /// Ends a round of the loop: `busy` says whether it moved any packet or ran a timer.
+    /// Returns at once while spinning (after a `yield_now`), else waits on `io` for at
+    /// most `timeout`.
+    pub fn idle<I: PacketIo + ?Sized>(
+        &mut self,
+        io: &mut I,
+        busy: bool,
+        timeout: StdDuration,
+    ) -> Result<(), IoError> {
+        let now = StdInstant::now();
+        if busy {
+            self.last_busy = Some(now);
+        }
+        if timeout.is_zero() {
+            return Ok(());
+        }
+        if let Some(t) = self.last_busy {
+            if now.saturating_duration_since(t) < self.spin {
+                self.spins += 1;
+                std::thread::yield_now();
+                return Ok(());
+            }
+        }
+        self.sleeps += 1;
+        io.wait(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_slots_commit_and_iterate() {
+        let mut b = Batch::new(2, 8);
+        assert_eq!((b.capacity(), b.len(), b.is_empty()), (2, 0, true));
+        b.slot().unwrap()[..3].copy_from_slice(b"abc");
+        b.commit(3);
+        b.slot().unwrap()[..1].copy_from_slice(b"z");
+        b.commit(100); // clamped to the buffer
+        assert!(b.slot().is_none(), "full");
+        assert_eq!(b.get(0), Some(&b"abc"[..]));
+        assert_eq!(b.get(1).map(|p| p.len()), Some(8));
+        assert_eq!(b.get(2), None);
+        assert_eq!(b.iter().count(), 2);
+        b.clear();
+        assert!(b.is_empty() && b.get(0).is_none());
+        // A batch of zero is a batch of one.
+        assert_eq!(Batch::new(0, 4).capacity(), 1);
+    }
+}

@@ -1,0 +1,145 @@
+//! The `vany node` and `vany ctl` commands: their arguments and entry points.
+
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::config::{NodeConfig, DEFAULT_CONTROL_SOCKET};
+use super::ctl::{self, Request};
+use crate::group::peer::MemberId;
+
+/// Arguments of `vany node`.
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// The node's configuration (TOML); `--example-config` prints one with every key
+    /// explained. An error names the key and what is wrong with it (exit status 2).
+    #[arg(long, value_name = "FILE", required_unless_present = "example_config")]
+    pub config: Option<PathBuf>,
+    /// Print a commented example configuration and exit.
+    #[arg(long)]
+    pub example_config: bool,
+    /// Check the configuration, print it, and exit without starting.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Arguments of `vany ctl`.
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// The node's control socket (`control_socket` in its node.toml).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    pub socket: PathBuf,
+    /// What to ask.
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// A `vany ctl` request.
+#[derive(Subcommand, Debug)]
+pub enum CtlCommand {
+    /// The node's identity, members (as gossip sees them), sessions and counters.
+    Status,
+    /// The client sessions served by the node (client, connections, handoff under way).
+    Sessions,
+    /// Move CLIENT's session (all its connections) to member MEMBER now.
+    Handoff {
+        /// The client's address.
+        client: Ipv6Addr,
+        /// The acceptor's member id.
+        member: MemberId,
+    },
+    /// Hand every session to the other members, then stop the node.
+    Drain,
+}
+
+/// Sets up logging: `RUST_LOG` if set, else `level` (a tracing filter), to stderr.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// `vany node`: exit status 0 after a drain or signal, 1 on a runtime error, 2 on a bad
+/// configuration.
+pub fn main_node(args: NodeArgs) -> ExitCode {
+    if args.example_config {
+        print!("{}", super::config::EXAMPLE);
+        return ExitCode::SUCCESS;
+    }
+    let Some(path) = args.config else {
+        eprintln!("vany node: --config FILE is required");
+        return ExitCode::from(2);
+    };
+    let cfg = match NodeConfig::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vany node: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        // Not the Debug form: it would print the group key.
+        let me = cfg.me();
+        println!(
+            "configuration OK: member {} ({}) care-of {}{}, anycast {}, {} members, tun {}, \
+             control {}, metrics {}, gossip {}",
+            cfg.id,
+            me.name,
+            me.care_of,
+            if me.contact { " (contact node)" } else { "" },
+            cfg.anycast,
+            cfg.members.len(),
+            cfg.tun,
+            cfg.control_socket.display(),
+            cfg.metrics_listen.map_or("off".into(), |a| a.to_string()),
+            cfg.gossip
+                .as_ref()
+                .map_or("off".into(), |g| g.listen.to_string()),
+        );
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&cfg.log_level);
+    match super::runtime::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "node failed");
+            eprintln!("vany node: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `vany ctl`: prints the node's JSON answer; exit status 0 if it is not an error, 1 if
+/// it is, 2 if the node cannot be reached.
+pub fn main_ctl(args: CtlArgs) -> ExitCode {
+    let req = match args.command {
+        CtlCommand::Status => Request::Status,
+        CtlCommand::Sessions => Request::Sessions,
+        CtlCommand::Handoff { client, member } => Request::Handoff { client, member },
+        CtlCommand::Drain => Request::Drain,
+    };
+    match ctl::request(&args.socket, &req) {
+        Ok(v) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+            );
+            if v["kind"] == "error" {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("vany ctl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,586 @@
+//! `node.toml`: the configuration of one `vany node`.
+//!
+//! Every key is described in [`EXAMPLE`] (`vany node --example-config` prints it).
+//!
+//! [`NodeConfig::parse`] checks everything it can before anything starts; an error names
+//! the key and says what is wrong (`members.2.care_of: not an IPv6 address: 'xyz'`).
+//! Unknown keys are errors too, so that a misspelt one is not silently ignored.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration as StdDuration;
+
+use serde::Deserialize;
+use vany_stack::tcp::TcpConfig;
+use vany_stack::time::Duration;
+
+use crate::group::member::MemberConfig;
+use crate::group::peer::MemberId;
+
+/// A commented example configuration with every key.
+pub const EXAMPLE: &str = include_str!("node.example.toml");
+
+/// The control socket when the configuration names none (and `vany ctl`'s default).
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vany.sock";
+/// Shortest group key accepted, in bytes.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not TOML, a value of the wrong type, or an unknown key (toml's message says where).
+    #[error("{0}")]
+    Syntax(String),
+    /// A key's value is wrong.
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// The key, dotted (`members.2.care_of`).
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// One member of the group, as every node knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberEntry {
+    /// A name for logs and status.
+    pub name: String,
+    /// Its care-of (unicast) address.
+    pub care_of: Ipv6Addr,
+    /// Whether the network routes the anycast address to it.
+    pub contact: bool,
+    /// Its foca (gossip) UDP socket, if gossip is on.
+    pub gossip: Option<SocketAddr>,
+}
+
+/// SWIM failure-detection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GossipSettings {
+    /// This node's foca UDP socket.
+    pub listen: SocketAddr,
+    /// How often a random member is probed.
+    pub probe_period: StdDuration,
+    /// How long a direct probe waits before indirect probes.
+    pub probe_rtt: StdDuration,
+    /// How long a suspect member has to refute before it is declared down.
+    pub suspect_to_down: StdDuration,
+}
+
+/// A checked `node.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This member's id.
+    pub id: MemberId,
+    /// TUN device name.
+    pub tun: String,
+    /// The group's anycast address.
+    pub anycast: Ipv6Addr,
+    /// The contact node that runs home tests for this member.
+    pub contact_node: MemberId,
+    /// The group key (peer channel and gossip authentication).
+    pub group_key: Vec<u8>,
+    /// The hosted application's port.
+    pub app_port: u16,
+    /// Handoff timeout.
+    pub handoff_timeout: StdDuration,
+    /// Policy interval.
+    pub policy_interval: StdDuration,
+    /// The control socket's path.
+    pub control_socket: PathBuf,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// A tracing filter (`info`, `vany_appliance=debug`, ...).
+    pub log_level: String,
+    /// Packets per receive burst.
+    pub batch: usize,
+    /// Spin time after activity before sleeping.
+    pub spin: StdDuration,
+    /// Longest drain on SIGTERM before exiting anyway.
+    pub drain_timeout: StdDuration,
+    /// Failure detection, if on.
+    pub gossip: Option<GossipSettings>,
+    /// Every member, this one included.
+    pub members: BTreeMap<MemberId, MemberEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    id: MemberId,
+    tun: String,
+    anycast: String,
+    contact_node: MemberId,
+    group_key: Option<String>,
+    group_key_file: Option<PathBuf>,
+    app_port: Option<u16>,
+    handoff_timeout_ms: Option<u64>,
+    policy_interval_ms: Option<u64>,
+    control_socket: Option<PathBuf>,
+    metrics_listen: Option<String>,
+    log_level: Option<String>,
+    batch: Option<usize>,
+    spin_us: Option<u64>,
+    drain_timeout_ms: Option<u64>,
+    gossip: Option<RawGossip>,
+    members: BTreeMap<String, RawMember>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGossip {
+    listen: String,
+    probe_period_ms: Option<u64>,
+    probe_rtt_ms: Option<u64>,
+    suspect_to_down_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    name: Option<String>,
+    care_of: String,
+    #[serde(default)]
+    contact: bool,
+    gossip: Option<String>,
+}
+
+fn ipv6(key: &str, s: &str) -> Result<Ipv6Addr, ConfigError> {
+    s.parse()
+        .map_err(|_| invalid(key, format!("not an IPv6 address: '{s}'")))
+}
+
+fn socket(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| {
+        invalid(
+            key,
+            format!("not a socket address ('[fd00::1]:4700' or '127.0.0.1:9100'): '{s}'"),
+        )
+    })
+}
+
+fn millis(key: &str, v: Option<u64>, default: u64) -> Result<StdDuration, ConfigError> {
+    match v.unwrap_or(default) {
+        0 => Err(invalid(key, "must be more than 0")),
+        ms => Ok(StdDuration::from_millis(ms)),
+    }
+}
+
+/// Decodes a hex key (whitespace ignored) of at least [`MIN_KEY_LEN`] bytes.
+fn key_from_hex(key: &str, text: &str) -> Result<Vec<u8>, ConfigError> {
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = hex::decode(&digits).map_err(|e| invalid(key, format!("not hex: {e}")))?;
+    if bytes.len() < MIN_KEY_LEN {
+        return Err(invalid(
+            key,
+            format!(
+                "{} bytes is too short (at least {MIN_KEY_LEN})",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+impl NodeConfig {
+    /// Reads and checks a configuration file. A relative `group_key_file` is taken
+    /// relative to the configuration file's directory.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        NodeConfig::parse_in(&text, path.parent())
+    }
+
+    /// Checks a configuration given as text (a relative `group_key_file` is taken
+    /// relative to the working directory).
+    pub fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::parse_in(text, None)
+    }
+
+    fn parse_in(text: &str, dir: Option<&Path>) -> Result<NodeConfig, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim().into()))?;
+        let anycast = ipv6("anycast", &raw.anycast)?;
+        if crate::io::tun::MAX_NAME_LEN < raw.tun.len()
+            || raw.tun.is_empty()
+            || raw
+                .tun
+                .chars()
+                .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
+        {
+            return Err(invalid(
+                "tun",
+                format!(
+                    "not an interface name (1 to 15 bytes, no '/', ':' or whitespace): '{}'",
+                    raw.tun
+                ),
+            ));
+        }
+        let gossip = raw
+            .gossip
+            .as_ref()
+            .map(|g| -> Result<GossipSettings, ConfigError> {
+                let s = GossipSettings {
+                    listen: socket("gossip.listen", &g.listen)?,
+                    probe_period: millis("gossip.probe_period_ms", g.probe_period_ms, 1000)?,
+                    probe_rtt: millis("gossip.probe_rtt_ms", g.probe_rtt_ms, 300)?,
+                    suspect_to_down: millis(
+                        "gossip.suspect_to_down_ms",
+                        g.suspect_to_down_ms,
+                        3000,
+                    )?,
+                };
+                if s.probe_rtt >= s.probe_period {
+                    return Err(invalid(
+                        "gossip.probe_rtt_ms",
+                        "must be less than gossip.probe_period_ms",
+                    ));
+                }
+                Ok(s)
+            })
+            .transpose()?;
+        if raw.members.is_empty() {
+            return Err(invalid("members", "no member: add a [members.ID] table"));
+        }
+        let mut members = BTreeMap::new();
+        for (k, m) in &raw.members {
+            let id: MemberId = k.parse().map_err(|_| {
+                invalid(
+                    format!("members.{k}"),
+                    "a member's key is its id, a number from 0 to 65535",
+                )
+            })?;
+            let care_of = ipv6(&format!("members.{k}.care_of"), &m.care_of)?;
+            if care_of == anycast {
+                return Err(invalid(
+                    format!("members.{k}.care_of"),
+                    "is the anycast address; a care-of address is the member's own",
+                ));
+            }
+            if let Some((other, _)) = members
+                .iter()
+                .find(|(_, e): &(&MemberId, &MemberEntry)| e.care_of == care_of)
+            {
+                return Err(invalid(
+                    format!("members.{k}.care_of"),
+                    format!("{care_of} is member {other}'s care-of address too"),
+                ));
+            }
+            let gossip_addr = match (&m.gossip, &gossip) {
+                (Some(s), _) => Some(socket(&format!("members.{k}.gossip"), s)?),
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        format!("members.{k}.gossip"),
+                        "missing: every member needs its gossip address when [gossip] is set",
+                    ))
+                }
+                (None, None) => None,
+            };
+            members.insert(
+                id,
+                MemberEntry {
+                    name: m.name.clone().unwrap_or_else(|| format!("member-{id}")),
+                    care_of,
+                    contact: m.contact,
+                    gossip: gossip_addr,
+                },
+            );
+        }
+        if !members.contains_key(&raw.id) {
+            return Err(invalid(
+                "id",
+                format!("no member {} in [members] (this node must be one)", raw.id),
+            ));
+        }
+        match members.get(&raw.contact_node) {
+            None => {
+                return Err(invalid(
+                    "contact_node",
+                    format!("no member {} in [members]", raw.contact_node),
+                ))
+            }
+            Some(m) if !m.contact => {
+                return Err(invalid(
+                    "contact_node",
+                    format!(
+                        "member {} is not a contact node (set members.{}.contact = true)",
+                        raw.contact_node, raw.contact_node
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        let group_key = match (&raw.group_key, &raw.group_key_file) {
+            (Some(hex), None) => key_from_hex("group_key", hex)?,
+            (None, Some(file)) => {
+                let path = match dir {
+                    Some(d) if file.is_relative() => d.join(file),
+                    _ => file.clone(),
+                };
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid(
+                        "group_key_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                key_from_hex("group_key_file", &text)?
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "group_key",
+                    "give group_key or group_key_file, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "group_key",
+                    "missing: give group_key (hex) or group_key_file",
+                ))
+            }
+        };
+        let metrics_listen = raw
+            .metrics_listen
+            .as_deref()
+            .map(|s| socket("metrics_listen", s))
+            .transpose()?;
+        let log_level = raw.log_level.clone().unwrap_or_else(|| "info".into());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+            return Err(invalid(
+                "log_level",
+                format!("not a level or tracing filter: '{log_level}' ({e})"),
+            ));
+        }
+        let batch = raw.batch.unwrap_or(64);
+        if !(1..=1024).contains(&batch) {
+            return Err(invalid("batch", format!("must be 1 to 1024, not {batch}")));
+        }
+        let app_port = raw.app_port.unwrap_or(80);
+        if app_port == 0 {
+            return Err(invalid("app_port", "must be 1 to 65535"));
+        }
+        Ok(NodeConfig {
+            id: raw.id,
+            tun: raw.tun,
+            anycast,
+            contact_node: raw.contact_node,
+            group_key,
+            app_port,
+            handoff_timeout: millis("handoff_timeout_ms", raw.handoff_timeout_ms, 2000)?,
+            policy_interval: millis("policy_interval_ms", raw.policy_interval_ms, 100)?,
+            control_socket: raw
+                .control_socket
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            metrics_listen,
+            log_level,
+            batch,
+            spin: StdDuration::from_micros(raw.spin_us.unwrap_or(0)),
+            drain_timeout: millis("drain_timeout_ms", raw.drain_timeout_ms, 10_000)?,
+            gossip,
+            members,
+        })
+    }
+
+    /// This member's entry.
+    pub fn me(&self) -> &MemberEntry {
+        &self.members[&self.id]
+    }
+
+    /// The group [`Member`](crate::group::member::Member)'s configuration, with `seed`
+    /// for its randomness.
+    pub fn member_config(&self, seed: u64) -> MemberConfig {
+        let me = self.me();
+        MemberConfig {
+            id: self.id,
+            name: me.name.clone(),
+            care_of: me.care_of,
+            anycast: self.anycast,
+            contact: me.contact,
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| (*id, m.care_of))
+                .collect(),
+            contact_node: self.contact_node,
+            group_key: self.group_key.clone(),
+            tcp: TcpConfig::default(),
+            app_port: self.app_port,
+            handoff_timeout: stack_duration(self.handoff_timeout),
+            policy_interval: stack_duration(self.policy_interval),
+            seed,
+        }
+    }
+}
+
+/// A std duration as the stack's.
+pub fn stack_duration(d: StdDuration) -> Duration {
+    Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = 2
+tun = "vtun"
+anycast = "fd00:aa::1"
+contact_node = 1
+group_key = "00112233445566778899aabbccddeeff"
+metrics_listen = "[fd00:99:2::2]:9100"
+
+[gossip]
+listen = "[fd00:99:2::2]:4700"
+
+[members.1]
+name = "Amsterdam"
+care_of = "fd00:20:1::1"
+contact = true
+gossip = "[fd00:99:1::2]:4700"
+
+[members.2]
+name = "New York"
+care_of = "fd00:20:2::1"
+gossip = "[fd00:99:2::2]:4700"
+"#;
+
+    fn err(text: &str) -> String {
+        NodeConfig::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_config_parses_with_defaults() {
+        let c = NodeConfig::parse(GOOD).unwrap();
+        assert_eq!((c.id, c.contact_node, c.app_port, c.batch), (2, 1, 80, 64));
+        assert_eq!(c.me().name, "New York");
+        assert!(!c.me().contact && c.members[&1].contact);
+        assert_eq!(c.group_key.len(), 16);
+        assert_eq!(c.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        assert_eq!(c.gossip.as_ref().unwrap().probe_period.as_millis(), 1000);
+        let m = c.member_config(7);
+        assert_eq!((m.id, m.seed, m.members.len()), (2, 7, 2));
+        assert_eq!(m.care_of, "fd00:20:2::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(m.handoff_timeout, Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let c = NodeConfig::parse(EXAMPLE).unwrap();
+        assert_eq!((c.id, c.members.len(), c.batch), (2, 2, 64));
+        assert!(c.gossip.is_some() && c.metrics_listen.is_some());
+    }
+
+    #[test]
+    fn a_bad_care_of_names_its_key() {
+        let e = err(&GOOD.replace("fd00:20:2::1", "xyz"));
+        assert_eq!(e, "members.2.care_of: not an IPv6 address: 'xyz'");
+    }
+
+    #[test]
+    fn each_mistake_names_the_key() {
+        let cases = [
+            (
+                GOOD.replace("fd00:aa::1", "nope"),
+                "anycast: not an IPv6 address",
+            ),
+            (GOOD.replace("id = 2", "id = 5"), "id: no member 5"),
+            (
+                GOOD.replace("contact_node = 1", "contact_node = 2"),
+                "contact_node: member 2 is not a contact node",
+            ),
+            (
+                GOOD.replace("[members.2]", "[members.x]"),
+                "members.x: a member's key",
+            ),
+            (
+                GOOD.replace("00112233445566778899aabbccddeeff", "0011"),
+                "group_key: 2 bytes is too short",
+            ),
+            (
+                GOOD.replace("00112233445566778899aabbccddeeff", "zz"),
+                "group_key: not hex",
+            ),
+            (
+                GOOD.replace("group_key = \"00112233445566778899aabbccddeeff\"", ""),
+                "group_key: missing",
+            ),
+            (
+                GOOD.replace("[fd00:99:2::2]:9100", "localhost"),
+                "metrics_listen: not a socket address",
+            ),
+            (
+                GOOD.replace("gossip = \"[fd00:99:1::2]:4700\"", ""),
+                "members.1.gossip: missing",
+            ),
+            (GOOD.replace("vtun", "a/b"), "tun: not an interface name"),
+            (
+                GOOD.replace("fd00:20:2::1", "fd00:20:1::1"),
+                "members.2.care_of: fd00:20:1::1 is member 1's care-of address too",
+            ),
+            (
+                GOOD.replace("id = 2", "id = 2\nbatch = 0"),
+                "batch: must be 1 to 1024",
+            ),
+            (
+                GOOD.replace("id = 2", "id = 2\nhandoff_timeout_ms = 0"),
+                "handoff_timeout_ms: must be more than 0",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = err(&text);
+            assert!(e.contains(want), "want {want:?}, got {e:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_refused_with_their_place() {
+        let e = err(&GOOD.replace("id = 2", "id = 2\nanycats = \"x\""));
+        assert!(e.contains("anycats"), "{e}");
+        let e = err(&GOOD.replace("id = 2", "id = \"two\""));
+        assert!(e.contains("line") && e.contains("id"), "{e}");
+    }
+
+    #[test]
+    fn a_key_file_is_read_relative_to_the_config() {
+        let dir = std::env::temp_dir().join(format!("vany-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("group.key"),
+            "0011223344556677\n8899aabbccddeeff\n",
+        )
+        .unwrap();
+        let text = GOOD.replace(
+            "group_key = \"00112233445566778899aabbccddeeff\"",
+            "group_key_file = \"group.key\"",
+        );
+        std::fs::write(dir.join("node.toml"), &text).unwrap();
+        let c = NodeConfig::load(&dir.join("node.toml")).unwrap();
+        assert_eq!(
+            c.group_key,
+            hex::decode("00112233445566778899aabbccddeeff").unwrap()
+        );
+        std::fs::remove_file(dir.join("group.key")).unwrap();
+        let e = NodeConfig::load(&dir.join("node.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("group_key_file: cannot read"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,547 @@
+//! Prometheus metrics of a node: a [`MetricsSnapshot`] taken by the data path, rendered
+//! in the text exposition format (version 0.0.4) by [`render`], and served by a tiny
+//! HTTP/1.0 server ([`serve`]) on `metrics_listen`: `GET /metrics` only.
+//!
+//! The server thread asks the data path for a snapshot through the node's query channel
+//! (it never touches the member itself) and answers 503 if the data path does not answer
+//! within a second.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration as StdDuration;
+
+use serde::Serialize;
+
+use super::membership::GossipStats;
+use crate::group::member::{HandoffOutcome, HandoffRecord, MemberStats};
+use crate::group::peer::PeerStats;
+
+/// Upper bounds of the handoff-duration histogram buckets, in seconds.
+pub const HANDOFF_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Packet I/O counters of the data path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct IoCounters {
+    /// Packets read from the TUN.
+    pub rx_packets: u64,
+    /// Bytes read.
+    pub rx_bytes: u64,
+    /// Packets written to the TUN.
+    pub tx_packets: u64,
+    /// Bytes written.
+    pub tx_bytes: u64,
+    /// Packets the TUN dropped (queue full, device down).
+    pub tx_dropped: u64,
+    /// Receive rate over the last second.
+    pub rx_pps: f64,
+    /// Transmit rate over the last second.
+    pub tx_pps: f64,
+}
+
+/// Handoff outcomes and committed handoff durations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HandoffSummary {
+    /// Under way.
+    pub pending: u64,
+    /// Committed.
+    pub committed: u64,
+    /// Refused by the acceptor.
+    pub refused: u64,
+    /// Timed out.
+    pub timed_out: u64,
+    /// Called off: another member's copy of the session turned out to be the live one.
+    pub abandoned: u64,
+    /// Count per bucket of [`HANDOFF_BUCKETS`] (not cumulative).
+    pub buckets: [u64; HANDOFF_BUCKETS.len()],
+    /// Committed handoffs longer than the last bucket.
+    pub over: u64,
+    /// Sum of committed durations, seconds.
+    pub sum_seconds: f64,
+}
+
+impl HandoffSummary {
+    /// Summarizes the handoffs a member started (duration: freeze -> commit).
+    pub fn from_records(records: &[HandoffRecord]) -> HandoffSummary {
+        let mut s = HandoffSummary::default();
+        for r in records {
+            match r.outcome {
+                HandoffOutcome::Pending => s.pending += 1,
+                HandoffOutcome::Refused => s.refused += 1,
+                HandoffOutcome::TimedOut => s.timed_out += 1,
+                HandoffOutcome::Abandoned => s.abandoned += 1,
+                HandoffOutcome::Committed => {
+                    s.committed += 1;
+                    if let Some(c) = r.committed {
+                        let secs = c.saturating_since(r.started).total_micros() as f64 / 1e6;
+                        s.sum_seconds += secs;
+                        match HANDOFF_BUCKETS.iter().position(|b| secs <= *b) {
+                            Some(i) => s.buckets[i] += 1,
+                            None => s.over += 1,
+                        }
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// Committed handoffs that have a duration (the histogram's count).
+    pub fn observed(&self) -> u64 {
+        self.buckets.iter().sum::<u64>() + self.over
+    }
+}
+
+/// Everything `/metrics` shows, taken at one instant by the data path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MetricsSnapshot {
+    /// This member.
+    pub member_id: u16,
+    /// Its name.
+    pub member_name: String,
+    /// Seconds since the node started.
+    pub uptime_seconds: f64,
+    /// Client sessions served here.
+    pub sessions: u64,
+    /// Whether the member is draining.
+    pub draining: bool,
+    /// Member counters.
+    pub member: MemberStats,
+    /// Peer-channel counters.
+    pub peer: PeerStats,
+    /// Handoffs this member started.
+    pub handoffs: HandoffSummary,
+    /// Packet I/O.
+    pub io: IoCounters,
+    /// Gossip counters, if gossip is on.
+    pub gossip: Option<GossipStats>,
+    /// Members gossip sees up, if gossip is on.
+    pub members_up: Option<u64>,
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Renders `s` in the Prometheus text format.
+pub fn render(s: &MetricsSnapshot) -> String {
+    let mut o = String::new();
+    let m = &s.member;
+    let p = &s.peer;
+    metric(
+        &mut o,
+        "vany_node_info",
+        "gauge",
+        "This node (labels), always 1.",
+    );
+    let name = s.member_name.replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(
+        o,
+        "vany_node_info{{member=\"{}\",name=\"{name}\"}} 1",
+        s.member_id
+    );
+    metric(
+        &mut o,
+        "vany_uptime_seconds",
+        "gauge",
+        "Seconds since the node started.",
+    );
+    let _ = writeln!(o, "vany_uptime_seconds {:.3}", s.uptime_seconds);
+    metric(
+        &mut o,
+        "vany_sessions",
+        "gauge",
+        "Client sessions served by this member.",
+    );
+    let _ = writeln!(o, "vany_sessions {}", s.sessions);
+    metric(
+        &mut o,
+        "vany_draining",
+        "gauge",
+        "1 while the member drains.",
+    );
+    let _ = writeln!(o, "vany_draining {}", u8::from(s.draining));
+
+    let h = &s.handoffs;
+    metric(
+        &mut o,
+        "vany_handoffs_total",
+        "counter",
+        "Handoffs this member started, by outcome.",
+    );
+    for (outcome, n) in [
+        ("pending", h.pending),
+        ("committed", h.committed),
+        ("refused", h.refused),
+        ("timed_out", h.timed_out),
+        ("abandoned", h.abandoned),
+    ] {
+        let _ = writeln!(o, "vany_handoffs_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    metric(
+        &mut o,
+        "vany_handoff_duration_seconds",
+        "histogram",
+        "Committed handoffs, donor's freeze to commit.",
+    );
+    let mut cumulative = 0;
+    for (b, n) in HANDOFF_BUCKETS.iter().zip(h.buckets) {
+        cumulative += n;
+        let _ = writeln!(
+            o,
+            "vany_handoff_duration_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "vany_handoff_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        h.observed()
+    );
+    let _ = writeln!(o, "vany_handoff_duration_seconds_sum {:.6}", h.sum_seconds);
+    let _ = writeln!(o, "vany_handoff_duration_seconds_count {}", h.observed());
+
+    let counters: [(&str, &str, u64); 13] = [
+        (
+            "vany_forwarded_total",
+            "Client packets forwarded to an acceptor.",
+            m.forwarded,
+        ),
+        (
+            "vany_forwarded_in_total",
+            "Forwarded packets received from donors.",
+            m.forwarded_in,
+        ),
+        (
+            "vany_transfers_refused_total",
+            "Session transfers this member refused.",
+            m.refused,
+        ),
+        (
+            "vany_sessions_accepted_total",
+            "Sessions accepted from donors.",
+            m.accepted,
+        ),
+        (
+            "vany_tokens_relayed_total",
+            "Home tokens relayed to other members.",
+            m.tokens_relayed,
+        ),
+        (
+            "vany_sessions_abandoned_total",
+            "Restored sessions dropped (Abandon).",
+            m.abandoned,
+        ),
+        ("vany_peer_sent_total", "Peer messages sent.", p.sent),
+        (
+            "vany_peer_accepted_total",
+            "Peer messages accepted.",
+            p.accepted,
+        ),
+        (
+            "vany_peer_retransmitted_total",
+            "Peer messages sent again.",
+            p.retransmitted,
+        ),
+        (
+            "vany_peer_given_up_total",
+            "Peer messages given up.",
+            p.given_up,
+        ),
+        (
+            "vany_rx_packets_total",
+            "Packets read from the TUN.",
+            s.io.rx_packets,
+        ),
+        (
+            "vany_tx_packets_total",
+            "Packets written to the TUN.",
+            s.io.tx_packets,
+        ),
+        (
+            "vany_rx_bytes_total",
+            "Bytes read from the TUN.",
+            s.io.rx_bytes,
+        ),
+    ];
+    for (name, help, v) in counters {
+        metric(&mut o, name, "counter", help);
+        let _ = writeln!(o, "{name} {v}");
+    }
+    metric(
+        &mut o,
+        "vany_tx_bytes_total",
+        "counter",
+        "Bytes written to the TUN.",
+    );
+    let _ = writeln!(o, "vany_tx_bytes_total {}", s.io.tx_bytes);
+    metric(
+        &mut o,
+        "vany_packets_per_second",
+        "gauge",
+        "Packet rate over the last second.",
+    );
+    let _ = writeln!(
+        o,
+        "vany_packets_per_second{{direction=\"in\"}} {:.1}",
+        s.io.rx_pps
+    );
+    let _ = writeln!(
+        o,
+        "vany_packets_per_second{{direction=\"out\"}} {:.1}",
+        s.io.tx_pps
+    );
+
+    metric(
+        &mut o,
+        "vany_drops_total",
+        "counter",
+        "Packets and messages dropped, by reason.",
+    );
+    let mut drops = vec![
+        ("member", m.dropped),
+        ("peer_forged", p.forged),
+        ("peer_replayed", p.replayed),
+        ("peer_malformed", p.malformed),
+        ("tx_full", s.io.tx_dropped),
+    ];
+    if let Some(g) = &s.gossip {
+        drops.extend([
+            ("gossip_forged", g.forged),
+            ("gossip_stale", g.stale),
+            ("gossip_rejected", g.rejected),
+        ]);
+    }
+    for (reason, n) in drops {
+        let _ = writeln!(o, "vany_drops_total{{reason=\"{reason}\"}} {n}");
+    }
+    if let Some(g) = &s.gossip {
+        metric(
+            &mut o,
+            "vany_gossip_datagrams_total",
+            "counter",
+            "Gossip datagrams.",
+        );
+        let _ = writeln!(
+            o,
+            "vany_gossip_datagrams_total{{direction=\"out\"}} {}",
+            g.sent
+        );
+        let _ = writeln!(
+            o,
+            "vany_gossip_datagrams_total{{direction=\"in\"}} {}",
+            g.received
+        );
+    }
+    if let Some(up) = s.members_up {
+        metric(
+            &mut o,
+            "vany_members_up",
+            "gauge",
+            "Other members gossip sees up.",
+        );
+        let _ = writeln!(o, "vany_members_up {up}");
+    }
+    o
+}
+
+/// Serves `GET /metrics` on `listen` from a thread; each request calls `snapshot` (which
+/// asks the data path, and gives `None` if it does not answer in time). Returns the bound
+/// address.
+pub fn serve<F>(listen: SocketAddr, snapshot: F) -> std::io::Result<SocketAddr>
+where
+    F: Fn() -> Option<MetricsSnapshot> + Send + 'static,
+{
+    let listener = TcpListener::bind(listen)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("vany-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if let Err(e) = answer(stream, &snapshot) {
+                    tracing::debug!(error = %e, "metrics request");
+                }
+            }
+        })?;
+    Ok(bound)
+}
+
+fn answer<F>(mut stream: TcpStream, snapshot: &F) -> std::io::Result<()>
+where
+    F: Fn() -> Option<MetricsSnapshot>,
+{
+    stream.set_read_timeout(Some(StdDuration::from_secs(2)))?;
+    stream.set_write_timeout(Some(StdDuration::from_secs(2)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    // Skip the headers.
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 2 {
+        header.clear();
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, body) = if method != "GET" {
+        ("405 Method Not Allowed", "only GET\n".to_string())
+    } else if path != "/metrics" {
+        ("404 Not Found", "try /metrics\n".to_string())
+    } else {
+        match snapshot() {
+            Some(s) => ("200 OK", render(&s)),
+            None => ("503 Service Unavailable", "data path busy\n".to_string()),
+        }
+    };
+    write!(
+        stream,
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use vany_stack::time::{Duration, Instant};
+
+    use super::*;
+
+    fn record(outcome: HandoffOutcome, ms: u64) -> HandoffRecord {
+        let started = Instant::from_secs(10);
+        HandoffRecord {
+            transfer: 1,
+            client: "fd00::5".parse().unwrap(),
+            from: 1,
+            to: 2,
+            reason: "manual".into(),
+            started,
+            restored: None,
+            committed: (outcome == HandoffOutcome::Committed)
+                .then(|| started + Duration::from_millis(ms)),
+            snapshot_bytes: 100,
+            connections: 1,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn handoffs_fall_into_buckets() {
+        let s = HandoffSummary::from_records(&[
+            record(HandoffOutcome::Committed, 3),
+            record(HandoffOutcome::Committed, 40),
+            record(HandoffOutcome::Committed, 60_000),
+            record(HandoffOutcome::Refused, 0),
+            record(HandoffOutcome::TimedOut, 0),
+            record(HandoffOutcome::Pending, 0),
+        ]);
+        assert_eq!(
+            (s.committed, s.refused, s.timed_out, s.pending),
+            (3, 1, 1, 1)
+        );
+        assert_eq!(s.buckets[2], 1, "3 ms in le=0.005");
+        assert_eq!(s.buckets[5], 1, "40 ms in le=0.05");
+        assert_eq!((s.over, s.observed()), (1, 3));
+        assert!((s.sum_seconds - 60.043).abs() < 1e-9);
+    }
+
+    #[test]
+    fn text_format_has_types_cumulative_buckets_and_labels() {
+        let snap = MetricsSnapshot {
+            member_id: 2,
+            member_name: "New \"York\"".into(),
+            uptime_seconds: 1.5,
+            sessions: 4,
+            member: MemberStats {
+                forwarded: 7,
+                dropped: 3,
+                ..Default::default()
+            },
+            peer: PeerStats {
+                forged: 2,
+                ..Default::default()
+            },
+            handoffs: HandoffSummary::from_records(&[
+                record(HandoffOutcome::Committed, 3),
+                record(HandoffOutcome::Committed, 40),
+                record(HandoffOutcome::Refused, 0),
+            ]),
+            io: IoCounters {
+                rx_packets: 10,
+                rx_pps: 2.0,
+                ..Default::default()
+            },
+            gossip: Some(GossipStats {
+                forged: 5,
+                ..Default::default()
+            }),
+            members_up: Some(2),
+            ..Default::default()
+        };
+        let text = render(&snap);
+        for line in [
+            "vany_node_info{member=\"2\",name=\"New \\\"York\\\"\"} 1",
+            "# TYPE vany_sessions gauge",
+            "vany_sessions 4",
+            "vany_handoffs_total{outcome=\"committed\"} 2",
+            "vany_handoffs_total{outcome=\"refused\"} 1",
+            "# TYPE vany_handoff_duration_seconds histogram",
+            "vany_handoff_duration_seconds_bucket{le=\"0.001\"} 0",
+            "vany_handoff_duration_seconds_bucket{le=\"0.005\"} 1",
+            "vany_handoff_duration_seconds_bucket{le=\"0.05\"} 2",
+            "vany_handoff_duration_seconds_bucket{le=\"10\"} 2",
+            "vany_handoff_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "vany_handoff_duration_seconds_sum 0.043000",
+            "vany_handoff_duration_seconds_count 2",
+            "vany_forwarded_total 7",
+            "vany_rx_packets_total 10",
+            "vany_packets_per_second{direction=\"in\"} 2.0",
+            "vany_drops_total{reason=\"member\"} 3",
+            "vany_drops_total{reason=\"peer_forged\"} 2",
+            "vany_drops_total{reason=\"gossip_forged\"} 5",
+            "vany_members_up 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        // Every sample line belongs to a declared metric; HELP precedes TYPE.
+        let mut declared = Vec::new();
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("# TYPE ") {
+                declared.push(rest.split(' ').next().unwrap().to_string());
+            } else if !l.starts_with('#') {
+                let name = l.split(['{', ' ']).next().unwrap();
+                assert!(
+                    declared.iter().any(|d| name.starts_with(d.as_str())),
+                    "undeclared {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn http_get_metrics_answers_and_other_paths_do_not() {
+        let addr = serve("127.0.0.1:0".parse().unwrap(), || {
+            Some(MetricsSnapshot {
+                sessions: 9,
+                ..Default::default()
+            })
+        })
+        .unwrap();
+        let get = |path: &str| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+            out
+        };
+        let ok = get("/metrics");
+        assert!(ok.starts_with("HTTP/1.0 200 OK"), "{ok}");
+        assert!(ok.contains("\nvany_sessions 9\n"), "{ok}");
+        assert!(get("/").starts_with("HTTP/1.0 404"));
+    }
+}

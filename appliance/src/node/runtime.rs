@@ -1,0 +1,506 @@
+//! The node's data path: one group [`Member`] on a packet device, with the real clock and
+//! real randomness, and the threads around it (gossip, control socket, metrics).
+//!
+//! ```text
+//!            ┌──────────── vany node (one process) ─────────────────────────┐
+//!  TUN ◀────▶│ data path: rx burst -> member.handle_packet -> tx burst      │
+//!            │            member.poll when next_wake() is due               │
+//!            │            wait on the TUN until the next wake (≤ 5 ms)      │
+//!            │   ▲ Query (crossbeam)          ▲ MembershipEvent (crossbeam) │
+//!            │ ctl thread   metrics thread    gossip thread (foca, UDP)     │
+//!            └──────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! **Peer channel.** The member's peer protocol is UDP/IPv6 on port 4600 between care-of
+//! addresses, and it travels like every other packet of the member: out through the TUN
+//! into the node's network namespace, whose routing table must send each other member's
+//! care-of address towards that member (and this member's care-of address, plus the
+//! anycast address on a contact node, into the TUN). The gossip socket, by contrast, is
+//! an ordinary kernel UDP socket on an address of the namespace (see
+//! [`super::membership`]).
+//!
+//! **Control.** The control socket and metrics threads never touch the member: they send
+//! a [`Query`] with a reply channel, answered by the data path between two bursts (the
+//! wait is capped at [`MAX_WAIT`] so that an answer takes at most that long when idle).
+//!
+//! **Stopping.** SIGTERM or ctrl-c starts a drain: every session is handed off to the
+//! other members, and the node exits once the member has stopped, or after
+//! `drain_timeout` with whatever sessions could not move (their clients see a reset or a
+//! timeout). A second signal exits at once (status 1). `vany ctl drain` drains the same
+//! way, and the node exits when done.
+
+use std::collections::VecDeque;
+use std::net::Ipv6Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use ring::rand::{SecureRandom, SystemRandom};
+use vany_stack::time::Instant;
+
+use super::config::NodeConfig;
+use super::ctl::{self, MemberStatus, Request, Response, SessionInfo, Status};
+use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
+use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
+use crate::group::member::Member;
+use crate::io::{self, AdaptiveWait, Batch, IoError, PacketIo};
+use crate::sim::Host;
+
+/// Longest sleep of the data path (bounds the latency of control answers when idle).
+pub const MAX_WAIT: StdDuration = StdDuration::from_millis(5);
+/// How long the control and metrics threads wait for the data path.
+pub const ANSWER_TIMEOUT: StdDuration = StdDuration::from_secs(2);
+
+/// A question for the data path, with where to send the answer.
+#[derive(Debug)]
+pub enum Query {
+    /// A control request.
+    Ctl(Request, Sender<Response>),
+    /// A metrics snapshot.
+    Metrics(Sender<MetricsSnapshot>),
+}
+
+/// Why a node could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Packet I/O failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The control socket failed.
+    #[error(transparent)]
+    Ctl(#[from] ctl::CtlError),
+    /// A socket could not be bound.
+    #[error("cannot bind the {what} socket on {addr}: {source}")]
+    Bind {
+        /// Which socket.
+        what: &'static str,
+        /// Where.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The system's random generator failed.
+    #[error("the system random generator failed")]
+    Random,
+    /// Installing signal handlers failed.
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Packets per second over a sliding one-second window.
+#[derive(Debug)]
+struct Rate {
+    samples: VecDeque<(StdInstant, u64, u64)>,
+}
+
+impl Rate {
+    fn update(&mut self, now: StdInstant, rx: u64, tx: u64) -> Option<(f64, f64)> {
+        if self
+            .samples
+            .back()
+            .is_none_or(|(t, _, _)| now.duration_since(*t) >= StdDuration::from_millis(100))
+        {
+            self.samples.push_back((now, rx, tx));
+        }
+        while self.samples.len() > 2
+            && now.duration_since(self.samples[0].0) > StdDuration::from_secs(1)
+        {
+            self.samples.pop_front();
+        }
+        let (t0, rx0, tx0) = *self.samples.front()?;
+        let dt = now.duration_since(t0).as_secs_f64();
+        (dt > 0.0).then(|| ((rx - rx0) as f64 / dt, (tx - tx0) as f64 / dt))
+    }
+}
+
+/// One member on one packet device: the data path.
+pub struct Node<I: PacketIo> {
+    cfg: NodeConfig,
+    member: Member,
+    io: I,
+    clock: io::Clock,
+    started: StdInstant,
+    batch: Batch,
+    out: Vec<Vec<u8>>,
+    queries: Receiver<Query>,
+    events: Receiver<MembershipEvent>,
+    gossip: Option<Arc<std::sync::Mutex<GossipView>>>,
+    counters: IoCounters,
+    rate: Rate,
+    wait: AdaptiveWait,
+}
+
+impl<I: PacketIo> Node<I> {
+    /// A node for `cfg` on `io`; `seed` seeds the member's randomness. Queries arrive on
+    /// `queries`, membership changes on `events`.
+    pub fn new(
+        cfg: NodeConfig,
+        io: I,
+        seed: u64,
+        queries: Receiver<Query>,
+        events: Receiver<MembershipEvent>,
+    ) -> Node<I> {
+        let clock = io::Clock::new(Instant::from_secs(1));
+        let mut member = Member::new(cfg.member_config(seed), clock.now());
+        member.set_peer_epoch(membership::wall_ms());
+        Node {
+            batch: Batch::with_capacity(cfg.batch),
+            wait: AdaptiveWait::new(cfg.spin),
+            cfg,
+            member,
+            io,
+            clock,
+            started: StdInstant::now(),
+            out: Vec::new(),
+            queries,
+            events,
+            gossip: None,
+            counters: IoCounters::default(),
+            rate: Rate {
+                samples: VecDeque::new(),
+            },
+        }
+    }
+
+    /// Uses gossip for membership: every other member is excluded until gossip sees it
+    /// up; `view` is shown in status and metrics.
+    pub fn attach_gossip(&mut self, view: Arc<std::sync::Mutex<GossipView>>) {
+        for id in self.cfg.members.keys().filter(|id| **id != self.cfg.id) {
+            self.member.set_excluded(*id, true);
+        }
+        self.gossip = Some(view);
+    }
+
+    /// The member.
+    pub fn member(&self) -> &Member {
+        &self.member
+    }
+
+    /// Packet counters.
+    pub fn counters(&self) -> IoCounters {
+        self.counters
+    }
+
+    /// One round: a receive burst, due timers, a transmit burst, queries and membership
+    /// events. Returns whether anything happened.
+    pub fn step(&mut self) -> Result<bool, IoError> {
+        let now = self.clock.now();
+        let n = self.io.rx_burst(&mut self.batch)?;
+        for p in self.batch.iter() {
+            self.counters.rx_packets += 1;
+            self.counters.rx_bytes += p.len() as u64;
+            self.member.handle_packet(now, p, &mut self.out);
+        }
+        let now = self.clock.now();
+        let due = self.member.next_wake().is_some_and(|t| t <= now);
+        if due {
+            self.member.poll(now, &mut self.out);
+        }
+        let sent = self.out.len();
+        if sent > 0 {
+            let r = self.io.tx_burst(&self.out)?;
+            self.counters.tx_packets += r.sent as u64;
+            self.counters.tx_bytes += r.bytes as u64;
+            self.counters.tx_dropped += r.dropped as u64;
+            self.out.clear();
+        }
+        let mut busy = n > 0 || due || sent > 0;
+        while let Ok(e) = self.events.try_recv() {
+            let (id, down) = match e {
+                MembershipEvent::Up(id) => (id, false),
+                MembershipEvent::Down(id) => (id, true),
+            };
+            tracing::info!(member = id, excluded = down, "membership change");
+            self.member.set_excluded(id, down);
+            busy = true;
+        }
+        while let Ok(q) = self.queries.try_recv() {
+            self.answer(q);
+            busy = true;
+        }
+        if let Some((rx, tx)) = self.rate.update(
+            StdInstant::now(),
+            self.counters.rx_packets,
+            self.counters.tx_packets,
+        ) {
+            self.counters.rx_pps = rx;
+            self.counters.tx_pps = tx;
+        }
+        Ok(busy)
+    }
+
+    /// Sleeps (or spins) until the device may have a packet, the member's next wake, or
+    /// [`MAX_WAIT`].
+    pub fn idle(&mut self, busy: bool) -> Result<(), IoError> {
+        let now = self.clock.now();
+        let timeout = match self.member.next_wake() {
+            Some(t) if t <= now => StdDuration::ZERO,
+            Some(t) => StdDuration::from_micros(t.saturating_since(now).total_micros()),
+            None => MAX_WAIT,
+        }
+        .min(MAX_WAIT);
+        self.wait.idle(&mut self.io, busy, timeout)
+    }
+
+    /// Runs until the member has stopped (drained), or `stop` is set and the drain it
+    /// starts ends or times out.
+    pub fn run_until(&mut self, stop: &AtomicBool) -> Result<(), IoError> {
+        let mut drain_deadline = None;
+        loop {
+            let busy = self.step()?;
+            if stop.load(Ordering::SeqCst) && drain_deadline.is_none() {
+                tracing::info!(
+                    sessions = self.member.clients().len(),
+                    "signal: draining, then exiting"
+                );
+                self.member.drain();
+                drain_deadline = Some(StdInstant::now() + self.cfg.drain_timeout);
+            }
+            if self.member.is_stopped() {
+                tracing::info!("drained: stopping");
+                return Ok(());
+            }
+            if drain_deadline.is_some_and(|d| StdInstant::now() >= d) {
+                tracing::warn!(
+                    sessions = self.member.clients().len(),
+                    "drain timed out: exiting with sessions left"
+                );
+                return Ok(());
+            }
+            self.idle(busy)?;
+        }
+    }
+
+    fn gossip_view(&self) -> Option<GossipView> {
+        self.gossip
+            .as_ref()
+            .and_then(|v| v.lock().ok().map(|g| g.clone()))
+    }
+
+    fn answer(&mut self, q: Query) {
+        match q {
+            Query::Metrics(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Query::Ctl(req, reply) => {
+                let _ = reply.send(self.control(req));
+            }
+        }
+    }
+
+    /// Answers a control request.
+    pub fn control(&mut self, req: Request) -> Response {
+        match req {
+            Request::Status => Response::Status(Box::new(self.status())),
+            Request::Sessions => Response::Sessions {
+                sessions: self
+                    .member
+                    .session_views()
+                    .into_iter()
+                    .map(|(client, connections, pinned, to)| SessionInfo {
+                        client,
+                        connections,
+                        pinned,
+                        handing_off_to: to,
+                    })
+                    .collect(),
+            },
+            Request::Handoff { client, member } => self.handoff(client, member),
+            Request::Drain => {
+                if self.member.is_draining() {
+                    return Response::Done {
+                        message: "already draining".into(),
+                    };
+                }
+                tracing::info!("control: drain");
+                self.member.drain();
+                Response::Done {
+                    message: format!(
+                        "draining {} session(s); the node exits when done",
+                        self.member.clients().len()
+                    ),
+                }
+            }
+        }
+    }
+
+    fn handoff(&mut self, client: Ipv6Addr, to: u16) -> Response {
+        if to == self.cfg.id {
+            return Response::error(format!("member {to} is this node"));
+        }
+        if !self.cfg.members.contains_key(&to) {
+            return Response::error(format!("no member {to} in the group"));
+        }
+        if self.member.is_excluded(to) {
+            return Response::error(format!("member {to} is down (excluded from handoffs)"));
+        }
+        if !self.member.clients().contains(&client) {
+            return Response::error(format!("no session of client {client} is served here"));
+        }
+        tracing::info!(%client, to, "control: handoff");
+        self.member.manual_move(client, to);
+        Response::Done {
+            message: format!("handing {client} to member {to}"),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let view = self.gossip_view();
+        let members = self
+            .cfg
+            .members
+            .iter()
+            .filter(|(id, _)| **id != self.cfg.id)
+            .map(|(id, m)| MemberStatus {
+                id: *id,
+                name: m.name.clone(),
+                care_of: m.care_of,
+                state: view.as_ref().map_or(PeerState::Up, |v| {
+                    v.states.get(id).copied().unwrap_or(PeerState::Unknown)
+                }),
+                excluded: self.member.is_excluded(*id),
+            })
+            .collect();
+        let me = self.cfg.me();
+        Status {
+            id: self.cfg.id,
+            name: me.name.clone(),
+            care_of: me.care_of,
+            anycast: self.cfg.anycast,
+            contact: me.contact,
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            draining: self.member.is_draining(),
+            stopped: self.member.is_stopped(),
+            sessions: self.member.clients().len(),
+            handoffs: self.member.handoffs().len(),
+            members,
+            stats: self.member.stats(),
+            peer: self.member.peer_stats(),
+            io: self.counters,
+            gossip: view.map(|v| v.stats),
+        }
+    }
+
+    /// The metrics of this instant.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let view = self.gossip_view();
+        MetricsSnapshot {
+            member_id: self.cfg.id,
+            member_name: self.cfg.me().name.clone(),
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            sessions: self.member.clients().len() as u64,
+            draining: self.member.is_draining(),
+            member: self.member.stats(),
+            peer: self.member.peer_stats(),
+            handoffs: HandoffSummary::from_records(self.member.handoffs()),
+            io: self.counters,
+            members_up: view
+                .as_ref()
+                .map(|v| v.states.values().filter(|s| **s == PeerState::Up).count() as u64),
+            gossip: view.map(|v| v.stats),
+        }
+    }
+}
+
+/// Asks the data path through `queries`; `None` if it does not answer in time.
+fn ask<T>(queries: &Sender<Query>, make: impl FnOnce(Sender<T>) -> Query) -> Option<T> {
+    let (tx, rx) = bounded(1);
+    queries.send(make(tx)).ok()?;
+    rx.recv_timeout(ANSWER_TIMEOUT).ok()
+}
+
+/// Seeds from the system's random generator (ring's `SystemRandom`).
+fn random<const N: usize>(rng: &SystemRandom) -> Result<[u8; N], NodeError> {
+    let mut b = [0u8; N];
+    rng.fill(&mut b).map_err(|_| NodeError::Random)?;
+    Ok(b)
+}
+
+/// `vany node`: runs the member of `cfg` on its TUN device until it is drained or
+/// signalled (see the module doc).
+pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal while draining exits at once (status 1).
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .map_err(NodeError::Signal)?;
+        signal_hook::flag::register(sig, stop.clone()).map_err(NodeError::Signal)?;
+    }
+    let tun = io::open(&cfg.tun)?;
+    let rng = SystemRandom::new();
+    let seed = u64::from_be_bytes(random(&rng)?);
+    let (query_tx, query_rx) = bounded::<Query>(64);
+    let (event_tx, event_rx) = unbounded();
+    let mut node = Node::new(cfg.clone(), tun, seed, query_rx, event_rx);
+
+    let gossip: Option<GossipHandle> = match &cfg.gossip {
+        Some(g) => {
+            let peers = cfg
+                .members
+                .iter()
+                .filter_map(|(id, m)| m.gossip.map(|a| (*id, a)))
+                .collect();
+            let core = Gossip::new(
+                cfg.id,
+                membership::wall_ms(),
+                g,
+                peers,
+                &cfg.group_key,
+                random(&rng)?,
+                StdInstant::now(),
+            );
+            let handle =
+                membership::spawn(core, g.listen, event_tx).map_err(|source| NodeError::Bind {
+                    what: "gossip",
+                    addr: g.listen,
+                    source,
+                })?;
+            node.attach_gossip(handle.view.clone());
+            Some(handle)
+        }
+        None => None,
+    };
+
+    let q = query_tx.clone();
+    ctl::serve(&cfg.control_socket, move |req| {
+        ask(&q, |tx| Query::Ctl(req, tx))
+            .unwrap_or_else(|| Response::error("the data path did not answer in time"))
+    })?;
+    if let Some(addr) = cfg.metrics_listen {
+        let q = query_tx.clone();
+        metrics::serve(addr, move || ask(&q, Query::Metrics)).map_err(|source| {
+            NodeError::Bind {
+                what: "metrics",
+                addr,
+                source,
+            }
+        })?;
+    }
+    tracing::info!(
+        id = cfg.id,
+        name = %cfg.me().name,
+        tun = %cfg.tun,
+        care_of = %cfg.me().care_of,
+        anycast = %cfg.anycast,
+        contact = cfg.me().contact,
+        members = cfg.members.len(),
+        control = %cfg.control_socket.display(),
+        metrics = ?cfg.metrics_listen,
+        gossip = ?cfg.gossip.as_ref().map(|g| g.listen),
+        "node up"
+    );
+    let result = node.run_until(&stop);
+    if let Some(g) = gossip {
+        g.stop();
+    }
+    let _ = std::fs::remove_file(&cfg.control_socket);
+    let c = node.counters();
+    tracing::info!(
+        rx_packets = c.rx_packets,
+        tx_packets = c.tx_packets,
+        tx_dropped = c.tx_dropped,
+        "node stopped"
+    );
+    result.map_err(NodeError::from)
+}

@@ -1,0 +1,705 @@
+//! `vany client` end to end: an unmodified Linux TCP client follows live handoffs
+//! between real group members.
+//!
+//! Two network namespaces made by the test (fd00::/8 only), joined by a veth pair:
+//!
+//! ```text
+//!  client ns  vany-clc<pid>                          group ns  vany-clg<pid>
+//!  ┌──────────────────────────────────┐              ┌──────────────────────────────────────┐
+//!  │ kernel TCP (std TcpStream, in a  │  fd00:1::1   │ fd00:1::2, IPv6 forwarding            │
+//!  │ thread moved into the namespace) │──── veth ────│ routes: fd00:a::/64 (anycast) and     │
+//!  │ vany client (the built binary):  │              │ fd00:10..12::1 (care-of) -> TUN       │
+//!  │ fd00:a::/64 -> its TUN           │              │ TUN <-> this test: 3 real `Member`s   │
+//!  └──────────────────────────────────┘              └──────────────────────────────────────┘
+//! ```
+//!
+//! The test pumps the group TUN: a packet goes to the member that owns its destination
+//! (the anycast address to the contact node, member 1), members' output to another
+//! member is looped back inside, the rest is written to the TUN. The kernel client asks
+//! the `source` app for a stream (its first 24 bytes) and checks every byte as it comes
+//! (bytes are a pure function of the stream id) and the SHA-256 at the end. While it
+//! downloads, the test moves the client by hand 1 -> 2 -> 3 -> 1 -> 2: each acceptor
+//! sends a BU from its care-of address, `vany client` binds, and the stream goes on via
+//! HAO / RH2 translation.
+//!
+//! Pass: stream intact, no reset on the kernel socket, at least 3 committed handoffs,
+//! no ICMPv6 Parameter Problem (or unknown protocol) from the client kernel, i.e. no
+//! HAO/MH packet reached it, and the nftables table gone after `vany client` exits. The
+//! client kernel's TCP counters (`nstat`) are printed
+//! (`cargo test -p vany-appliance --test client_tun -- --nocapture`).
+//!
+//! Needs root (netns, TUN, nftables): otherwise prints "skipped: ..." and passes; also
+//! skipped when `nft` is not installed. `VANY_CLIENT_MIB` sets the stream length
+//! (default 48 MiB). `VANY_CLIENT_NEGATIVE_CONTROL=1` deletes `vany client`'s nftables
+//! table once it is up, to show that the counter check then fails.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use vany_appliance::apps::source::{expected_sha256, SourceRequest, StreamVerifier};
+use vany_appliance::demo::{self, ANYCAST};
+use vany_appliance::group::member::{HandoffOutcome, Member};
+use vany_appliance::group::peer::MemberId;
+use vany_appliance::io::{self, Clock, PacketIo};
+use vany_appliance::sim::Host;
+use vany_stack::time::Instant;
+
+const CLIENT_ADDR: &str = "fd00:1::1";
+const GROUP_LINK_ADDR: &str = "fd00:1::2";
+const STREAM_ID: u64 = 0x7675_6e79;
+const MEMBERS: u16 = 3;
+/// The whole run must end within this.
+const RUN_LIMIT: Duration = Duration::from_secs(150);
+/// Moves asked for, at these fractions of the stream.
+const MOVES: [(f64, MemberId); 4] = [(0.12, 2), (0.32, 3), (0.52, 1), (0.72, 2)];
+
+/// Client-kernel counters printed; the first group must not move.
+const MUST_STAY_ZERO: &[&str] = &[
+    "Icmp6OutParmProblems",
+    "Ip6InUnknownProtos",
+    "Ip6InHdrErrors",
+    "TcpEstabResets",
+    "TcpOutRsts",
+    "TcpExtTCPAbortOnData",
+    "TcpExtTCPAbortOnTimeout",
+];
+const REPORTED: &[&str] = &[
+    "Icmp6OutMsgs",
+    "Icmp6OutErrors",
+    "Icmp6InErrors",
+    "Ip6InReceives",
+    "Ip6OutRequests",
+    "Ip6InDiscards",
+    "TcpActiveOpens",
+    "TcpInSegs",
+    "TcpOutSegs",
+    "TcpRetransSegs",
+    "TcpInErrs",
+    "TcpExtTCPTimeouts",
+    "TcpExtTCPLossProbes",
+    "TcpExtTCPFastRetrans",
+    "TcpExtTCPSackRecovery",
+    "TcpExtTCPDSACKRecv",
+    "TcpExtTCPDSACKOldSent",
+    "TcpExtTCPOFOQueue",
+    "TcpExtPAWSEstab",
+    "TcpExtTCPSpuriousRTOs",
+];
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create(name: String) -> Netns {
+        run("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    fn exec(&self, args: &[&str]) -> String {
+        let mut all = vec!["netns", "exec", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    fn nstat(&self) -> BTreeMap<String, u64> {
+        self.exec(&["nstat", "-azs"])
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                Some((f.next()?.to_string(), f.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Deletes namespaces of earlier runs whose process is gone.
+fn remove_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix("vany-clc")
+            .or_else(|| name.strip_prefix("vany-clg"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists() {
+            println!("removing stale namespace {name}");
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// `vany client` running in the client namespace: stopped (SIGTERM, then SIGKILL) on
+/// drop.
+struct VanyClient {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl VanyClient {
+    fn spawn(ns: &Netns) -> VanyClient {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                env!("CARGO_BIN_EXE_vany"),
+                "client",
+            ])
+            .args(["--anycast", "fd00:a::/64", "--tun", "vcn%d", "--verbose"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning vany client");
+        let lines = |r: Box<dyn Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
+        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
+        VanyClient {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> String {
+        let deadline = StdInstant::now() + limit;
+        while StdInstant::now() < deadline {
+            if let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(100)) {
+                if line.starts_with("ready") {
+                    return line;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "vany client exited ({status}): {}",
+                    self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+                );
+            }
+        }
+        panic!("vany client not ready within {limit:?}");
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    /// SIGTERM, wait for the exit and the JSON report.
+    fn stop(&mut self) -> serde_json::Value {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let deadline = StdInstant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                break s;
+            }
+            assert!(StdInstant::now() < deadline, "vany client ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "vany client exited with {status}");
+        let last = self
+            .stdout
+            .recv_timeout(Duration::from_secs(2))
+            .expect("vany client's report");
+        serde_json::from_str(&last).unwrap_or_else(|e| panic!("report {last:?}: {e}"))
+    }
+}
+
+impl Drop for VanyClient {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// What the kernel client saw.
+#[derive(Debug)]
+struct Download {
+    bytes: u64,
+    sha256: String,
+    mismatch: Option<String>,
+    error: Option<String>,
+    elapsed: Duration,
+}
+
+/// The unmodified kernel TCP client, in a thread inside namespace `ns`.
+fn kernel_download(ns: String, length: u64, progress: Arc<AtomicU64>) -> Download {
+    let started = StdInstant::now();
+    let fail = |bytes, error: String| Download {
+        bytes,
+        sha256: String::new(),
+        mismatch: None,
+        error: Some(error),
+        elapsed: started.elapsed(),
+    };
+    let file = match std::fs::File::open(format!("/var/run/netns/{ns}")) {
+        Ok(f) => f,
+        Err(e) => return fail(0, format!("opening the namespace: {e}")),
+    };
+    if let Err(e) = rustix::thread::move_into_link_name_space(
+        file.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    ) {
+        return fail(0, format!("setns: {e}"));
+    }
+    let anycast = SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0));
+    let mut stream = match TcpStream::connect_timeout(&anycast, Duration::from_secs(10)) {
+        Ok(s) => s,
+        Err(e) => return fail(0, format!("connect: {e}")),
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+    let request = SourceRequest {
+        id: STREAM_ID,
+        length,
+        rate: None,
+    };
+    if let Err(e) = stream.write_all(&request.to_bytes()) {
+        return fail(0, format!("sending the request: {e}"));
+    }
+    let mut verifier = StreamVerifier::new(STREAM_ID, Some(length));
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    let mut mismatch = None;
+    let mut error = None;
+    // Bounded: at most one read per byte, and the read timeout bounds each.
+    while bytes <= length {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if mismatch.is_none() {
+                    if let Err(m) = verifier.feed(&buf[..n]) {
+                        mismatch = Some(m.to_string());
+                    }
+                }
+                bytes += n as u64;
+                progress.store(bytes, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                error = Some(format!("read after {bytes} bytes: {e} ({:?})", e.kind()));
+                break;
+            }
+        }
+    }
+    Download {
+        bytes,
+        sha256: hex::encode(verifier.sha256()),
+        mismatch,
+        error,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn dst_of(p: &[u8]) -> Option<Ipv6Addr> {
+    let b: [u8; 16] = p.get(24..40)?.try_into().ok()?;
+    Some(Ipv6Addr::from(b))
+}
+
+/// The group side: members and the TUN they share.
+struct Group {
+    members: Vec<Member>,
+    by_addr: BTreeMap<Ipv6Addr, usize>,
+    tun: io::Tun,
+    clock: Clock,
+    queue: VecDeque<Vec<u8>>,
+    out: Vec<Vec<u8>>,
+    to_tun: u64,
+    from_tun: u64,
+    internal: u64,
+}
+
+impl Group {
+    /// The member a packet to `dst` goes to: the owner of the care-of address, or the
+    /// contact node for the anycast address.
+    fn owner(&self, dst: Ipv6Addr) -> Option<usize> {
+        if dst == ANYCAST {
+            return Some(0);
+        }
+        self.by_addr.get(&dst).copied()
+    }
+
+    fn route_outputs(&mut self) {
+        for p in self.out.drain(..) {
+            let internal =
+                dst_of(&p).is_some_and(|d| d != ANYCAST && self.by_addr.contains_key(&d));
+            if internal {
+                self.internal += 1;
+                self.queue.push_back(p);
+            } else if self.tun.send(&p).unwrap_or(false) {
+                self.to_tun += 1;
+            }
+        }
+    }
+
+    /// One round: read the TUN, deliver, run due timers. Returns whether anything moved.
+    fn step(&mut self, buf: &mut [u8]) -> bool {
+        let now = self.clock.now();
+        let mut busy = false;
+        for _ in 0..256 {
+            match self.tun.recv(buf) {
+                Ok(Some(n)) => {
+                    self.from_tun += 1;
+                    self.queue.push_back(buf[..n].to_vec());
+                }
+                Ok(None) => break,
+                Err(e) => panic!("group TUN: {e}"),
+            }
+        }
+        for _ in 0..100_000 {
+            let Some(p) = self.queue.pop_front() else {
+                break;
+            };
+            busy = true;
+            if let Some(i) = dst_of(&p).and_then(|d| self.owner(d)) {
+                self.members[i].handle_packet(now, &p, &mut self.out);
+                self.route_outputs();
+            }
+        }
+        for i in 0..self.members.len() {
+            if self.members[i].next_wake().is_some_and(|t| t <= now) {
+                self.members[i].poll(now, &mut self.out);
+                self.route_outputs();
+                busy = true;
+            }
+        }
+        busy
+    }
+
+    fn wait(&mut self) {
+        let now = self.clock.now();
+        let next = self.members.iter().filter_map(|m| m.next_wake()).min();
+        let us = next.map_or(2000, |t| t.saturating_since(now).total_micros().min(2000));
+        let _ = self.tun.wait(Duration::from_micros(us));
+    }
+
+    fn serving(&self, client: Ipv6Addr) -> Vec<MemberId> {
+        self.members
+            .iter()
+            .filter(|m| m.clients().contains(&client))
+            .map(|m| m.id())
+            .collect()
+    }
+}
+
+#[test]
+fn kernel_tcp_client_follows_handoffs_through_vany_client() {
+    if !is_root() {
+        println!("skipped: needs root (network namespaces, TUN devices, nftables)");
+        return;
+    }
+    if Command::new("nft").arg("--version").output().is_err() {
+        println!("skipped: `nft` is not installed (Debian: apt-get install nftables)");
+        return;
+    }
+    remove_stale_namespaces();
+    let started = StdInstant::now();
+    let pid = std::process::id();
+    let mib: u64 = std::env::var("VANY_CLIENT_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let length = mib << 20;
+    let client: Ipv6Addr = CLIENT_ADDR.parse().unwrap();
+
+    // Namespaces and the veth between them.
+    let cns = Netns::create(format!("vany-clc{pid}"));
+    let gns = Netns::create(format!("vany-clg{pid}"));
+    let (vc, vg) = (format!("vcc{pid}"), format!("vcg{pid}"));
+    run(
+        "ip",
+        &["link", "add", &vc, "type", "veth", "peer", "name", &vg],
+    );
+    run("ip", &["link", "set", &vc, "netns", &cns.name]);
+    run("ip", &["link", "set", &vg, "netns", &gns.name]);
+    for (ns, dev, addr) in [(&cns, &vc, CLIENT_ADDR), (&gns, &vg, GROUP_LINK_ADDR)] {
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns.ip(&["link", "set", dev, "up"]);
+        ns.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            dev,
+            "nodad",
+        ]);
+    }
+    cns.ip(&[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        GROUP_LINK_ADDR,
+        "dev",
+        &vc,
+    ]);
+    gns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+
+    // The group's TUN in the group namespace, routes for the anycast and care-of
+    // addresses into it.
+    let tun = io::open(&format!("vct{pid}")).unwrap_or_else(|e| panic!("{e}"));
+    let dev = tun.name().to_string();
+    run("ip", &["link", "set", &dev, "netns", &gns.name]);
+    gns.ip(&["link", "set", &dev, "up"]);
+    gns.ip(&["-6", "route", "add", "fd00:a::/64", "dev", &dev]);
+    let addrs: BTreeMap<MemberId, Ipv6Addr> = (1..=MEMBERS)
+        .map(|id| (id, Ipv6Addr::new(0xfd00, 0x10 + id - 1, 0, 0, 0, 0, 0, 1)))
+        .collect();
+    for a in addrs.values() {
+        gns.ip(&["-6", "route", "add", &format!("{a}/128"), "dev", &dev]);
+    }
+
+    let before = cns.nstat();
+    let mut vany = VanyClient::spawn(&cns);
+    let ready = vany.wait_ready(Duration::from_secs(20));
+    println!("vany client: {ready}");
+    if std::env::var_os("VANY_CLIENT_NEGATIVE_CONTROL").is_some() {
+        // The check must be able to fail: without the filter the kernel sees HAO and MH.
+        println!("negative control: deleting vany client's nftables table");
+        cns.exec(&[
+            "nft",
+            "delete",
+            "table",
+            "ip6",
+            &format!("vany_client_{vc}"),
+        ]);
+    }
+
+    let clock = Clock::new(Instant::from_secs(100));
+    let members: Vec<Member> = addrs
+        .keys()
+        .map(|&id| {
+            let cfg =
+                demo::member_config(id, &format!("m{id}"), id == 1, &addrs, 1000 + u64::from(id));
+            Member::new(cfg, clock.now())
+        })
+        .collect();
+    let by_addr = addrs
+        .iter()
+        .map(|(id, a)| (*a, usize::from(id - 1)))
+        .collect();
+    let mut group = Group {
+        members,
+        by_addr,
+        tun,
+        clock,
+        queue: VecDeque::new(),
+        out: Vec::new(),
+        to_tun: 0,
+        from_tun: 0,
+        internal: 0,
+    };
+
+    let progress = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let downloader = {
+        let (ns, progress, done) = (cns.name.clone(), Arc::clone(&progress), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let d = kernel_download(ns, length, progress);
+            done.store(true, Ordering::Relaxed);
+            d
+        })
+    };
+
+    let mut buf = vec![0u8; io::MAX_PACKET];
+    let mut next_move = 0;
+    let mut moves_asked = Vec::new();
+    let deadline = started + RUN_LIMIT;
+    let mut rounds: u64 = 0;
+    while !done.load(Ordering::Relaxed) {
+        assert!(
+            StdInstant::now() < deadline,
+            "download not done within {RUN_LIMIT:?}: {} of {length} bytes; serving {:?}; vany client log: {:?}",
+            progress.load(Ordering::Relaxed),
+            group.serving(client),
+            vany.log()
+        );
+        rounds += 1;
+        if !group.step(&mut buf) {
+            group.wait();
+        }
+        // The next manual move, once the previous one has settled at its acceptor.
+        if let Some(&(at, to)) = MOVES.get(next_move) {
+            let got = progress.load(Ordering::Relaxed);
+            let serving = group.serving(client);
+            if got as f64 >= at * length as f64 && serving.len() == 1 && serving[0] != to {
+                let from = serving[0];
+                let t = group.clock.now();
+                group.members[usize::from(from - 1)].manual_move(client, to);
+                println!(
+                    "move {}: {from} -> {to} at {:.1} MiB ({t})",
+                    next_move + 1,
+                    got as f64 / (1u64 << 20) as f64
+                );
+                moves_asked.push((from, to));
+                next_move += 1;
+            }
+        }
+    }
+    let download = downloader.join().expect("the download thread");
+    // Let the last handoff's commit and the client's FIN-ACK settle.
+    let settle = StdInstant::now() + Duration::from_millis(500);
+    while StdInstant::now() < settle {
+        if !group.step(&mut buf) {
+            group.wait();
+        }
+    }
+    let report = vany.stop();
+    let log = vany.log();
+    let after = cns.nstat();
+    let tables = cns.exec(&["nft", "list", "tables"]);
+
+    println!("download: {download:?}");
+    println!(
+        "group: {rounds} rounds, {} packets from the TUN, {} to it, {} between members",
+        group.from_tun, group.to_tun, group.internal
+    );
+    let handoffs: Vec<_> = group
+        .members
+        .iter()
+        .flat_map(|m| m.handoffs().to_vec())
+        .collect();
+    for h in &handoffs {
+        println!(
+            "handoff {} -> {}: {:?}, snapshot {} bytes, restored after {:?}, committed after {:?}",
+            h.from,
+            h.to,
+            h.outcome,
+            h.snapshot_bytes,
+            h.restored.map(|t| t.saturating_since(h.started)),
+            h.committed.map(|t| t.saturating_since(h.started))
+        );
+    }
+    println!("vany client log:");
+    for l in &log {
+        println!("  {l}");
+    }
+    println!("vany client report: {report}");
+    println!("client kernel counters (nstat -az in {}):", cns.name);
+    for name in MUST_STAY_ZERO.iter().chain(REPORTED) {
+        let b = before.get(*name).copied().unwrap_or(0);
+        let a = after.get(*name).copied().unwrap_or(0);
+        println!("  {name:<26} {:>10}", a as i128 - b as i128);
+    }
+    let mib_s = download.bytes as f64 / (1u64 << 20) as f64 / download.elapsed.as_secs_f64();
+    println!(
+        "{:.1} MiB in {:.2} s ({mib_s:.1} MiB/s); whole run {:.1} s",
+        download.bytes as f64 / (1u64 << 20) as f64,
+        download.elapsed.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+
+    assert_eq!(download.error, None, "the kernel socket failed");
+    assert_eq!(download.mismatch, None, "a wrong byte");
+    assert_eq!(download.bytes, length, "bytes received");
+    assert_eq!(
+        download.sha256,
+        hex::encode(expected_sha256(STREAM_ID, length)),
+        "SHA-256 of the stream"
+    );
+    let committed = handoffs
+        .iter()
+        .filter(|h| h.outcome == HandoffOutcome::Committed)
+        .count();
+    assert!(
+        committed >= 3,
+        "only {committed} committed handoffs (asked {moves_asked:?})"
+    );
+    let bu_accepted = report["cn"]["bu_accepted"].as_u64().unwrap_or(0);
+    assert!(bu_accepted >= 3, "vany client accepted {bu_accepted} BUs");
+    assert!(
+        report["translate"]["in_hao_translated"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+            && report["translate"]["out_via_binding"].as_u64().unwrap_or(0) > 0,
+        "no traffic went through a binding"
+    );
+    for name in MUST_STAY_ZERO {
+        let b = before.get(*name).copied().unwrap_or(0);
+        let a = after.get(*name).copied().unwrap_or(0);
+        assert_eq!(a, b, "client kernel counter {name} moved");
+    }
+    assert!(
+        !tables.contains("vany_client"),
+        "the nftables table outlived vany client: {tables}"
+    );
+    drop(vany);
+    drop(group);
+    drop(gns);
+    drop(cns);
+}
