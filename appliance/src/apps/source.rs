@@ -128,7 +128,7 @@ struct PendingRequest {
 }
 
 /// The server side of a stream: writes bytes `offset..length` of stream `id` into a
-/// connection, at most `rate` bytes/s (token bucket of 50 ms, written in 1 ms quanta), or
+/// connection, at most `rate` bytes/s (token bucket of 50 ms, written in quanta of 1 ms but at least 512 bytes), or
 /// as fast as the send buffer takes them; then closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceApp {
@@ -206,8 +206,10 @@ impl SourceApp {
         self.failed
     }
 
+    /// Bytes per write: 1 ms worth, but at least 512 bytes (or 50 ms worth, if less), so
+    /// that a slow stream is not cut into tiny segments.
     fn quantum(rate: u64) -> u64 {
-        (rate / 1000).clamp(1, 64 * 1024)
+        (rate / 1000).max((rate / 20).min(512)).clamp(1, 64 * 1024)
     }
 
     fn burst(rate: u64) -> u64 {

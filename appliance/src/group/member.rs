@@ -223,10 +223,16 @@ struct Index {
     /// Apps' next wake-ups, and the one each connection has in it.
     app_wake: BTreeSet<(Instant, FourTuple)>,
     app_wake_of: BTreeMap<FourTuple, Instant>,
-    /// Clients whose session is frozen in a handoff (may hold stale entries).
-    frozen: BTreeSet<Ipv6Addr>,
+    /// Deadlines of frozen sessions (thaw or release; may hold stale entries, checked
+    /// when due).
+    frozen_due: BTreeSet<(Instant, Ipv6Addr)>,
+    /// The client of each pending `Transfer` message (peer-channel sequence number).
+    transfer_seqs: BTreeMap<u64, Ipv6Addr>,
     /// Token refresh deadlines (an entry is stale when the session moved its own).
     refresh: BTreeSet<(Instant, Ipv6Addr)>,
+    /// Connections of each client still in their handshake (not accepted yet, so not in
+    /// the session): they move with the session too.
+    handshakes: BTreeMap<Ipv6Addr, BTreeSet<FourTuple>>,
     /// Handoff record of each transfer (position in `handoffs`).
     records: BTreeMap<u64, usize>,
     /// When every connection's app next runs regardless (closes found by timers).
@@ -237,8 +243,6 @@ struct Index {
 const SWEEP: Duration = Duration::from_secs(1);
 
 const TOKEN_REFRESH: Duration = Duration::from_secs(120);
-/// A handoff whose donor still waits for a Commit: (transfer, donor).
-type Upstream = Option<(u64, MemberId)>;
 
 /// A donor whose acceptor restored the session but whose Commit never came lets the
 /// frozen copy go after this long.
@@ -253,6 +257,16 @@ const MOVED_FORWARDING: Duration = Duration::from_secs(30);
 const RELEASE_UNANSWERED: Duration = Duration::from_secs(10);
 
 impl Frozen {
+    /// When something is next due: the thaw on `timeout` while the acceptor has neither
+    /// acknowledged nor answered, else the release.
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        if !self.restored && self.delivered_at.is_none() {
+            Some(self.since + timeout)
+        } else {
+            self.release_at()
+        }
+    }
+
     /// When the frozen copy is let go (the acceptor has the session) without a Commit.
     fn release_at(&self) -> Option<Instant> {
         match (self.restored_at, self.delivered_at) {
@@ -321,6 +335,19 @@ impl Member {
             .and_then(|s| s.frozen.as_ref())
             .is_some_and(|f| f.transfer == transfer)
             .then_some(client)
+    }
+
+    /// Puts the deadline of `client`'s frozen session (if any) into the index.
+    fn schedule_frozen(&mut self, client: Ipv6Addr) {
+        let timeout = self.cfg.handoff_timeout;
+        if let Some(d) = self
+            .sessions
+            .get(&client)
+            .and_then(|s| s.frozen.as_ref())
+            .and_then(|f| f.deadline(timeout))
+        {
+            self.index.frozen_due.insert((d, client));
+        }
     }
 
     /// Schedules `client`'s next token refresh.
@@ -608,18 +635,32 @@ impl Member {
             return;
         }
         self.tcp.handle_segment(now, client, self.cfg.anycast, seg);
-        self.index.dirty.insert(FourTuple {
+        let tuple = FourTuple {
             local: self.cfg.anycast,
             local_port: seg.dst_port,
             remote: client,
             remote_port: seg.src_port,
-        });
+        };
+        if new_connection && !tuple_known && self.tcp.connection(&tuple).is_some() {
+            self.index
+                .handshakes
+                .entry(client)
+                .or_default()
+                .insert(tuple);
+        }
+        self.index.dirty.insert(tuple);
         self.accept_new(now, out);
     }
 
     fn accept_new(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
         while let Some(tuple) = self.tcp.accept() {
             let client = tuple.remote;
+            if let Some(h) = self.index.handshakes.get_mut(&client) {
+                h.remove(&tuple);
+                if h.is_empty() {
+                    self.index.handshakes.remove(&client);
+                }
+            }
             // The client asks for its stream (id, length, rate) in its first bytes.
             let app = AppState::Source(SourceApp::requested());
             let new_session = !self.sessions.contains_key(&client);
@@ -863,11 +904,16 @@ impl Member {
                 if let Some(r) = self.record_mut(transfer) {
                     r.restored = Some(now);
                 }
-                for s in self.sessions.values_mut() {
-                    if let Some(f) = s.frozen.as_mut().filter(|f| f.transfer == transfer) {
+                if let Some(client) = self.frozen_client(transfer) {
+                    if let Some(f) = self
+                        .sessions
+                        .get_mut(&client)
+                        .and_then(|s| s.frozen.as_mut())
+                    {
                         f.restored = true;
                         f.restored_at = Some(now);
                     }
+                    self.schedule_frozen(client);
                 }
             }
             PeerBody::Refused { transfer, .. } => {
@@ -900,14 +946,16 @@ impl Member {
             }
             PeerBody::Ack { seqs } => {
                 let acked = self.peer.acknowledged(now, from, &seqs);
-                if !acked.is_empty() {
-                    for c in &self.index.frozen {
-                        if let Some(f) = self.sessions.get_mut(c).and_then(|s| s.frozen.as_mut()) {
-                            if f.delivered_at.is_none() && acked.contains(&f.transfer_seq) {
-                                f.delivered_at = Some(now);
-                            }
+                for seq in acked {
+                    let Some(c) = self.index.transfer_seqs.remove(&seq) else {
+                        continue;
+                    };
+                    if let Some(f) = self.sessions.get_mut(&c).and_then(|s| s.frozen.as_mut()) {
+                        if f.delivered_at.is_none() && f.transfer_seq == seq {
+                            f.delivered_at = Some(now);
                         }
                     }
+                    self.schedule_frozen(c);
                 }
             }
             PeerBody::Abandon { transfer } => self.abandoned(now, from, transfer),
@@ -1051,7 +1099,9 @@ impl Member {
         let mut snaps = Vec::new();
         // Connections still in their handshake are not in `conns` yet: they move too.
         let mut tuples = std::mem::take(&mut s.conns);
-        tuples.extend(self.tcp.tuples().filter(|t| t.remote == m.client).copied());
+        if let Some(h) = self.index.handshakes.remove(&m.client) {
+            tuples.extend(h);
+        }
         for tuple in tuples {
             let Some(mut conn) = self.tcp.remove(&tuple) else {
                 continue;
@@ -1074,7 +1124,6 @@ impl Member {
         };
         let bytes = postcard::to_allocvec(&snapshot).unwrap_or_default();
         self.index.records.insert(transfer, self.handoffs.len());
-        self.index.frozen.insert(m.client);
         self.handoffs.push(HandoffRecord {
             transfer,
             client: m.client,
@@ -1115,6 +1164,8 @@ impl Member {
         {
             f.transfer_seq = seq;
         }
+        self.index.transfer_seqs.insert(seq, m.client);
+        self.schedule_frozen(m.client);
     }
 
     fn accept_transfer(
@@ -1232,11 +1283,13 @@ impl Member {
                     let tuple = conn.tuple();
                     s.conns.insert(tuple);
                     s.apps.insert(tuple, app);
+                    self.index.dirty.insert(tuple);
                     let _ = self.tcp.insert(conn);
                 }
             }
             s.since = now;
         }
+        self.schedule_refresh(client);
         if let Some(r) = self.record_mut(transfer) {
             r.outcome = outcome;
         }
@@ -1304,6 +1357,11 @@ impl Member {
             self.index.next_sweep = now + SWEEP;
             self.sessions
                 .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some());
+            let tcp = &self.tcp;
+            self.index.handshakes.retain(|_, h| {
+                h.retain(|t| tcp.connection(t).is_some());
+                !h.is_empty()
+            });
             for s in self.sessions.values().filter(|s| s.frozen.is_none()) {
                 tuples.extend(s.conns.iter().copied());
             }
@@ -1394,56 +1452,38 @@ impl Host for Member {
             self.mn.handle_timeout(now);
             self.drain_mn(out);
         }
-        // Handoffs the acceptor never answered: thaw (DESIGN.md step 5).
+        // Frozen sessions whose deadline passed: handoffs the acceptor never answered
+        // thaw (DESIGN.md step 5); a Commit can be lost, so once the acceptor said it
+        // sent the BU (or acknowledged the Transfer) and the client has had ample time
+        // to answer, the frozen copy is let go (never thawed).
         let timeout = self.cfg.handoff_timeout;
-        let sessions = &self.sessions;
-        self.index
-            .frozen
-            .retain(|c| sessions.get(c).is_some_and(|s| s.frozen.is_some()));
-        let expired: Vec<u64> = self
-            .index
-            .frozen
-            .iter()
-            .filter_map(|c| self.sessions.get(c).and_then(|s| s.frozen.as_ref()))
-            .filter(|f| {
-                !f.restored && f.delivered_at.is_none() && now.saturating_since(f.since) >= timeout
-            })
-            .map(|f| f.transfer)
-            .collect();
-        for t in expired {
-            self.thaw(now, t, HandoffOutcome::TimedOut);
+        let mut due = Vec::new();
+        while let Some(&(at, c)) = self.index.frozen_due.first() {
+            if at > now {
+                break;
+            }
+            self.index.frozen_due.pop_first();
+            due.push(c);
         }
-        // A Commit can be lost: the acceptor said it sent the BU, so once the client has
-        // had ample time to answer it, the frozen copy is let go (never thawed).
-        let released: Vec<(Ipv6Addr, u64, Upstream)> = self
-            .index
-            .frozen
-            .iter()
-            .filter_map(|c| {
-                self.sessions
-                    .get(c)
-                    .and_then(|s| s.frozen.as_ref())
-                    .map(|f| (c, f))
-            })
-            .filter(|(_, f)| f.release_at().is_some_and(|t| now >= t))
-            .map(|(c, f)| (*c, f.transfer, f.upstream))
-            .collect();
-        for (client, transfer, upstream) in released {
-            if let Some(to) = self
-                .sessions
-                .get(&client)
-                .and_then(|s| s.frozen.as_ref())
-                .map(|f| f.to)
-            {
+        for client in due {
+            let Some(f) = self.sessions.get(&client).and_then(|s| s.frozen.as_ref()) else {
+                continue;
+            };
+            let (transfer, to, upstream) = (f.transfer, f.to, f.upstream);
+            if f.deadline(timeout).is_some_and(|d| d > now) {
+                self.schedule_frozen(client);
+            } else if !f.restored && f.delivered_at.is_none() {
+                self.thaw(now, transfer, HandoffOutcome::TimedOut);
+            } else {
                 self.moved.insert(client, (to, now + MOVED_FORWARDING));
-            }
-            self.sessions.remove(&client);
-            if let Some((t, donor)) = upstream {
-                self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
-            }
-            if let Some(r) = self.record_mut(transfer) {
-                r.outcome = HandoffOutcome::Committed;
-                r.committed.get_or_insert(now);
+                self.sessions.remove(&client);
+                if let Some((t, donor)) = upstream {
+                    self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+                }
+                if let Some(r) = self.record_mut(transfer) {
+                    r.outcome = HandoffOutcome::Committed;
+                    r.committed.get_or_insert(now);
+                }
             }
         }
         self.moved.retain(|_, (_, until)| *until > now);
@@ -1492,18 +1532,8 @@ impl Host for Member {
         if !self.sessions.is_empty() || self.draining || !self.manual.pending.is_empty() {
             consider(self.next_policy);
         }
-        for f in self
-            .index
-            .frozen
-            .iter()
-            .filter_map(|c| self.sessions.get(c).and_then(|s| s.frozen.as_ref()))
-        {
-            if !f.restored && f.delivered_at.is_none() {
-                consider(f.since + self.cfg.handoff_timeout);
-            }
-            if let Some(t) = f.release_at() {
-                consider(t);
-            }
+        if let Some((at, _)) = self.index.frozen_due.first() {
+            consider(*at);
         }
         if let Some((at, _)) = self.index.refresh.first() {
             consider(*at);

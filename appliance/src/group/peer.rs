@@ -263,6 +263,8 @@ pub struct PeerChannel {
     windows: BTreeMap<MemberId, ReplayWindow>,
     partial: BTreeMap<(MemberId, u64), Partial>,
     unacked: BTreeMap<u64, Unacked>,
+    /// `(next_at, seq)` of every unacknowledged message, earliest first.
+    retransmit_at: BTreeSet<(Instant, u64)>,
     rtt: BTreeMap<MemberId, PeerRtt>,
     acks_due: BTreeMap<MemberId, BTreeSet<u64>>,
     stats: PeerStats,
@@ -278,6 +280,7 @@ impl PeerChannel {
             windows: BTreeMap::new(),
             partial: BTreeMap::new(),
             unacked: BTreeMap::new(),
+            retransmit_at: BTreeSet::new(),
             rtt: BTreeMap::new(),
             acks_due: BTreeMap::new(),
             stats: PeerStats::default(),
@@ -299,6 +302,7 @@ impl PeerChannel {
         let datagrams = self.seal(to, body);
         if reliable {
             let rto = self.rtt.get(&to).map_or(INITIAL_RTO, PeerRtt::rto);
+            self.retransmit_at.insert((now + rto, seq));
             self.unacked.insert(
                 seq,
                 Unacked {
@@ -316,33 +320,39 @@ impl PeerChannel {
 
     /// Stops sending message `seq` again (its purpose is over).
     pub fn cancel(&mut self, seq: u64) {
-        self.unacked.remove(&seq);
+        if let Some(u) = self.unacked.remove(&seq) {
+            self.retransmit_at.remove(&(u.next_at, seq));
+        }
     }
 
     /// When a message is next due to be sent again.
     pub fn next_retransmit(&self) -> Option<Instant> {
-        self.unacked.values().map(|u| u.next_at).min()
+        self.retransmit_at.first().map(|(t, _)| *t)
     }
 
     /// Datagrams of every message whose retransmission timeout expired, with their
     /// receiver; a message sent [`MAX_TRIES`] times is given up and counted.
     pub fn poll_retransmit(&mut self, now: Instant) -> Vec<(MemberId, Vec<u8>)> {
         let mut out = Vec::new();
-        let mut gave_up = Vec::new();
-        for (seq, u) in self.unacked.iter_mut().filter(|(_, u)| u.next_at <= now) {
+        while let Some(&(at, seq)) = self.retransmit_at.first() {
+            if at > now {
+                break;
+            }
+            self.retransmit_at.pop_first();
+            let Some(u) = self.unacked.get_mut(&seq) else {
+                continue;
+            };
             if u.tries >= MAX_TRIES {
-                gave_up.push(*seq);
+                self.unacked.remove(&seq);
+                self.stats.given_up += 1;
                 continue;
             }
             u.tries += 1;
             u.rto = Duration::from_micros(u.rto.total_micros() * 2).min(MAX_RTO);
             u.next_at = now + u.rto;
+            self.retransmit_at.insert((u.next_at, seq));
             self.stats.retransmitted += 1;
             out.extend(u.datagrams.iter().map(|d| (u.to, d.clone())));
-        }
-        for seq in gave_up {
-            self.unacked.remove(&seq);
-            self.stats.given_up += 1;
         }
         out
     }
@@ -354,6 +364,7 @@ impl PeerChannel {
         for seq in seqs {
             if self.unacked.get(seq).is_some_and(|u| u.to == from) {
                 if let Some(u) = self.unacked.remove(seq) {
+                    self.retransmit_at.remove(&(u.next_at, *seq));
                     if u.tries == 1 {
                         self.rtt_sample(from, now.saturating_since(u.first_sent));
                     }
