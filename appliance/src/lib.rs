@@ -2,6 +2,7 @@
 //! the anycast group. Builds the `vany` binary.
 
 pub mod apps;
+pub mod bench;
 pub mod client_host;
 pub mod demo;
 pub mod group;

@@ -68,6 +68,16 @@ enum Command {
     Node(vany_appliance::node::cli::NodeArgs),
     /// Ask a running `vany node` through its control socket (answers are JSON).
     Ctl(vany_appliance::node::cli::CtlArgs),
+    /// Measure vany's data path against the Linux kernel's, in one run (needs root).
+    ///
+    /// `vany bench tun`: packets per second and Gbit/s that vany's TUN backend writes into
+    /// and reads from a TUN device (64-byte and MTU-sized IPv6/UDP packets, a kernel UDP
+    /// socket on the other side); TCP bulk throughput of vany's TCP engine over that TUN
+    /// device to and from a kernel socket; the kernel's own TCP over a veth pair and
+    /// through two TUN devices joined by vany's forwarder; and the ratio vany TCP /
+    /// kernel TCP. Builds its own network namespaces and devices (fd00::/8 addresses) and
+    /// removes them at exit. Reports; never fails on speed.
+    Bench(vany_appliance::bench::cli::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -251,5 +261,6 @@ fn main() -> ExitCode {
         Command::Client(args) => vany_appliance::client_host::main(args),
         Command::Node(args) => vany_appliance::node::cli::main_node(args),
         Command::Ctl(args) => vany_appliance::node::cli::main_ctl(args),
+        Command::Bench(args) => vany_appliance::bench::cli::main(args),
     }
 }

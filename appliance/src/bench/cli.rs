@@ -1,0 +1,131 @@
+//! The `vany bench` command line.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+
+use super::report;
+use super::tun::{self, TunBenchOptions};
+use super::{BenchError, Cancel};
+
+/// `vany bench` and its benchmarks.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The benchmark to run.
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+/// The benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Packet rate through vany's TUN backend, and vany's TCP against the kernel's TCP.
+    ///
+    /// Makes five network namespaces (vanyb<PID>-t, -v1, -v2, -f1, -f2) with TUN and veth
+    /// devices (fd00:6b::/48 addresses only, all of them at --mtu) and removes them at the
+    /// end, also on error or ctrl-c. Measures, one after the other:
+    ///
+    /// raw TX/RX: vany writes 64-byte and MTU-sized IPv6/UDP packets into the TUN device
+    /// for --seconds (a kernel UDP socket receives them), then a kernel UDP socket floods
+    /// vany's address and vany reads the TUN device; pps and Gbit/s of whole IPv6
+    /// packets handled by vany's backend, in bursts of --batch;
+    ///
+    /// vany_to_kernel, kernel_to_vany: --mib MiB through vany's TCP engine (io::Pump
+    /// over the TUN backend) to and from a kernel socket;
+    ///
+    /// kernel_veth: the kernel's TCP between two namespaces over a veth pair;
+    ///
+    /// kernel_tun_fwd: the kernel's TCP through two TUN devices with vany's TUN backend
+    /// forwarding between them (the path comparable to vany's);
+    ///
+    /// and the ratio of each vany TCP row over each kernel TCP row. TCP throughput is
+    /// payload at the receiver, from accept to end of stream. Needs root (exit status 2
+    /// otherwise) and iproute2; never fails on speed.
+    Tun(TunArgs),
+}
+
+/// Options of `vany bench tun`.
+#[derive(Args, Debug)]
+pub struct TunArgs {
+    /// MiB each TCP transfer moves.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub mib: u64,
+    /// Seconds of each raw packet-rate phase (four of them).
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// Packets per receive/transmit burst of vany's TUN backend.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub batch: u16,
+    /// MTU of every TUN and veth device, in bytes.
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1280..=65535))]
+    pub mtu: u32,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `vany bench ...`. Exit status: 0 when the run completed, 1 when a measurement
+/// failed, 2 for bad arguments or missing privileges, 130 on SIGINT/SIGTERM.
+pub fn main(args: BenchArgs) -> ExitCode {
+    match args.command {
+        BenchCommand::Tun(a) => main_tun(a),
+    }
+}
+
+fn main_tun(a: TunArgs) -> ExitCode {
+    if !(0.05..=3600.0).contains(&a.seconds) {
+        eprintln!("vany bench tun: --seconds must be between 0.05 and 3600");
+        return ExitCode::from(2);
+    }
+    if !super::is_root() {
+        eprintln!("{}", BenchError::NotRoot { what: "tun" });
+        return ExitCode::from(2);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            eprintln!("vany bench tun: {}", BenchError::Signal(e));
+            return ExitCode::from(2);
+        }
+    }
+    let opts = TunBenchOptions {
+        mib: a.mib,
+        seconds: a.seconds,
+        batch: usize::from(a.batch),
+        mtu: a.mtu,
+    };
+    let report = match tun::run(&opts, &Cancel::new(stop), &mut std::io::stderr()) {
+        Ok(r) => r,
+        Err(e @ BenchError::Interrupted) => {
+            eprintln!("vany bench tun: {e}; namespaces and devices removed");
+            return ExitCode::from(130);
+        }
+        Err(e @ BenchError::NotRoot { .. }) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("vany bench tun: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if a.json {
+        serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        report::render(&report, &mut out)
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vany bench tun: writing output: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
