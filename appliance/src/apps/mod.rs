@@ -7,9 +7,12 @@
 //! [`App::poll`]), and when [`App::poll_at`] is due. Apps never read a clock: `now` comes
 //! in as an argument, as everywhere in the stack.
 //!
-//! Apps: [`source`] (a deterministic, verifiable byte stream). Echo and HTTP come later;
-//! each is one more variant of [`AppState`].
+//! Apps: [`source`] (a deterministic, verifiable byte stream), [`echo`] and [`http`]
+//! (HTTP/1.1 static responses with keep-alive). Each is one variant of [`AppState`]; a
+//! host picks one per listening port with [`AppKind`].
 
+pub mod echo;
+pub mod http;
 pub mod source;
 
 use serde::de::DeserializeOwned;
@@ -17,7 +20,46 @@ use serde::{Deserialize, Serialize};
 use vany_stack::tcp::Connection;
 use vany_stack::time::Instant;
 
+pub use echo::EchoApp;
+pub use http::HttpApp;
 pub use source::{SourceApp, SourceRequest, StreamVerifier};
+
+/// Which app a listening port hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    /// [`SourceApp`]: the stream the client asks for in its first 24 bytes.
+    Source,
+    /// [`EchoApp`].
+    Echo,
+    /// [`HttpApp`].
+    Http,
+}
+
+impl AppKind {
+    /// The state of a new connection to this app.
+    pub fn start(self) -> AppState {
+        match self {
+            AppKind::Source => AppState::Source(SourceApp::requested()),
+            AppKind::Echo => AppState::Echo(EchoApp::new()),
+            AppKind::Http => AppState::Http(HttpApp::new()),
+        }
+    }
+}
+
+impl std::str::FromStr for AppKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AppKind, String> {
+        match s {
+            "source" => Ok(AppKind::Source),
+            "echo" => Ok(AppKind::Echo),
+            "http" => Ok(AppKind::Http),
+            other => Err(format!(
+                "unknown app '{other}' (expected source, echo or http)"
+            )),
+        }
+    }
+}
 
 /// Per-connection application state, driven by the host that owns the connection.
 ///
@@ -60,42 +102,45 @@ pub trait App: Serialize + DeserializeOwned + Clone + std::fmt::Debug {
 pub enum AppState {
     /// A [`SourceApp`] stream.
     Source(SourceApp),
+    /// An [`EchoApp`] connection.
+    Echo(EchoApp),
+    /// An [`HttpApp`] connection.
+    Http(HttpApp),
+}
+
+/// Calls `$method` on whichever app `$state` holds.
+macro_rules! each_app {
+    ($state:expr, $a:ident => $call:expr) => {
+        match $state {
+            AppState::Source($a) => $call,
+            AppState::Echo($a) => $call,
+            AppState::Http($a) => $call,
+        }
+    };
 }
 
 impl App for AppState {
     fn on_readable(&mut self, now: Instant, conn: &mut Connection) {
-        match self {
-            AppState::Source(a) => a.on_readable(now, conn),
-        }
+        each_app!(self, a => a.on_readable(now, conn))
     }
 
     fn on_writable(&mut self, now: Instant, conn: &mut Connection) {
-        match self {
-            AppState::Source(a) => a.on_writable(now, conn),
-        }
+        each_app!(self, a => a.on_writable(now, conn))
     }
 
     fn poll(&mut self, now: Instant, conn: &mut Connection) {
-        match self {
-            AppState::Source(a) => a.poll(now, conn),
-        }
+        each_app!(self, a => a.poll(now, conn))
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        match self {
-            AppState::Source(a) => a.poll_at(),
-        }
+        each_app!(self, a => a.poll_at())
     }
 
     fn is_finished(&self) -> bool {
-        match self {
-            AppState::Source(a) => a.is_finished(),
-        }
+        each_app!(self, a => a.is_finished())
     }
 
     fn rebase_clock(&mut self, old: Instant, new: Instant) {
-        match self {
-            AppState::Source(a) => a.rebase_clock(old, new),
-        }
+        each_app!(self, a => a.rebase_clock(old, new))
     }
 }

@@ -23,8 +23,7 @@ use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::packet::{UdpDatagram, TCP_PROTOCOL};
 use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 
-use crate::apps::source::SourceApp;
-use crate::apps::{App, AppState};
+use crate::apps::{App, AppKind, AppState};
 use crate::sim::Host;
 
 use super::peer::{MemberId, PeerBody, PeerChannel, PeerStats, RelayedToken, PEER_PORT};
@@ -198,6 +197,8 @@ pub struct Member {
     stopped: bool,
     excluded: BTreeSet<MemberId>,
     transfer_counter: u64,
+    /// The app each listening port hosts.
+    apps: BTreeMap<u16, AppKind>,
     /// Home tests run for other members: client -> member that asked.
     hoti_for: BTreeMap<Ipv6Addr, MemberId>,
     /// Who asked this member to probe a client.
@@ -237,6 +238,8 @@ struct Index {
     records: BTreeMap<u64, usize>,
     /// When every connection's app next runs regardless (closes found by timers).
     next_sweep: Instant,
+    /// When expired entries of `moved` are next dropped.
+    next_moved_cleanup: Instant,
 }
 
 /// How often every app runs regardless of wake-ups (closed connections are collected).
@@ -293,6 +296,7 @@ impl Member {
         let mut rng = SeededRandom::new(cfg.seed);
         let mut tcp = Endpoint::new(cfg.tcp.clone(), &mut rng);
         tcp.listen(cfg.app_port);
+        let apps = BTreeMap::from([(cfg.app_port, AppKind::Source)]);
         let mn = MobileNode::new(cfg.anycast, Duration::from_secs(420));
         let peer = PeerChannel::new(cfg.id, &cfg.group_key);
         Member {
@@ -308,6 +312,7 @@ impl Member {
             stopped: false,
             excluded: BTreeSet::new(),
             transfer_counter: 0,
+            apps,
             hoti_for: BTreeMap::new(),
             probe_for: BTreeMap::new(),
             moved: BTreeMap::new(),
@@ -357,6 +362,18 @@ impl Member {
                 .refresh
                 .insert((s.tokens_refreshed + TOKEN_REFRESH, client));
         }
+    }
+
+    /// Hosts `kind` on `port` of the anycast address as well (every member of a group
+    /// must host the same apps on the same ports: sessions move between them).
+    pub fn host_app(&mut self, port: u16, kind: AppKind) {
+        self.tcp.listen(port);
+        self.apps.insert(port, kind);
+    }
+
+    /// The app hosted on `port` (the stream source unless another was set).
+    fn app_for(&self, port: u16) -> AppKind {
+        self.apps.get(&port).copied().unwrap_or(AppKind::Source)
     }
 
     /// Starts this member's peer-message sequence numbers at `epoch << 20`: a member
@@ -661,8 +678,7 @@ impl Member {
                     self.index.handshakes.remove(&client);
                 }
             }
-            // The client asks for its stream (id, length, rate) in its first bytes.
-            let app = AppState::Source(SourceApp::requested());
+            let app = self.app_for(tuple.local_port).start();
             let new_session = !self.sessions.contains_key(&client);
             let s = self.sessions.entry(client).or_insert_with(|| Session {
                 conns: BTreeSet::new(),
@@ -1107,10 +1123,12 @@ impl Member {
                 continue;
             };
             conn.freeze();
-            let app = s
+            let kind = self
                 .apps
-                .remove(&tuple)
-                .unwrap_or_else(|| AppState::Source(SourceApp::requested()));
+                .get(&tuple.local_port)
+                .copied()
+                .unwrap_or(AppKind::Source);
+            let app = s.apps.remove(&tuple).unwrap_or_else(|| kind.start());
             snaps.push((conn.snapshot_bytes(now), app.clone()));
             frozen.push((conn, app));
         }
@@ -1318,7 +1336,7 @@ impl Member {
             .filter(|(_, s)| s.frozen.is_none() && !s.conns.is_empty())
             .map(|(c, s)| SessionView {
                 client: *c,
-                rtt: s.rtt.clone(),
+                rtt: std::borrow::Cow::Borrowed(&s.rtt),
                 since: s.since,
                 pinned: s.pinned,
             })
@@ -1486,7 +1504,10 @@ impl Host for Member {
                 }
             }
         }
-        self.moved.retain(|_, (_, until)| *until > now);
+        if now >= self.index.next_moved_cleanup {
+            self.index.next_moved_cleanup = now + SWEEP;
+            self.moved.retain(|_, (_, until)| *until > now);
+        }
         // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
         let mut stale: Vec<Ipv6Addr> = Vec::new();
         while let Some(&(at, c)) = self.index.refresh.first() {

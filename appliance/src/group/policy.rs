@@ -6,6 +6,7 @@
 //! - [`Manual`]: an operator moves one client.
 //! - [`Load`]: keeps the number of sessions per member within a band.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
@@ -15,11 +16,12 @@ use super::peer::MemberId;
 
 /// What a policy sees of one session served here.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SessionView {
+pub struct SessionView<'a> {
     /// The client.
     pub client: Ipv6Addr,
-    /// Round trips measured by each member (including this one) to the client.
-    pub rtt: BTreeMap<MemberId, Duration>,
+    /// Round trips measured by each member (including this one) to the client (borrowed
+    /// from the session: policies run every interval over every session).
+    pub rtt: Cow<'a, BTreeMap<MemberId, Duration>>,
     /// When this member started serving it.
     pub since: Instant,
     /// An operator placed it: automatic policies leave it alone (drain still moves it).
@@ -57,7 +59,12 @@ pub trait Policy {
     fn name(&self) -> &'static str;
 
     /// Moves to make now for sessions this member serves.
-    fn decide(&mut self, now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move>;
+    fn decide(
+        &mut self,
+        now: Instant,
+        group: &GroupView,
+        sessions: &[SessionView<'_>],
+    ) -> Vec<Move>;
 }
 
 /// The nearest member by measured round trip, moving only when the gain is above both a
@@ -87,7 +94,12 @@ impl Policy for Proximity {
         "proximity"
     }
 
-    fn decide(&mut self, now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+    fn decide(
+        &mut self,
+        now: Instant,
+        group: &GroupView,
+        sessions: &[SessionView<'_>],
+    ) -> Vec<Move> {
         let mut moves = Vec::new();
         for s in sessions {
             if s.pinned || now.saturating_since(s.since) < self.min_stay {
@@ -128,7 +140,12 @@ impl Policy for Drain {
         "drain"
     }
 
-    fn decide(&mut self, _now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+    fn decide(
+        &mut self,
+        _now: Instant,
+        group: &GroupView,
+        sessions: &[SessionView<'_>],
+    ) -> Vec<Move> {
         if !group.draining {
             return Vec::new();
         }
@@ -173,7 +190,12 @@ impl Policy for Manual {
         "manual"
     }
 
-    fn decide(&mut self, _now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+    fn decide(
+        &mut self,
+        _now: Instant,
+        group: &GroupView,
+        sessions: &[SessionView<'_>],
+    ) -> Vec<Move> {
         let mut moves = Vec::new();
         self.pending.retain(|(client, to)| {
             if !sessions.iter().any(|s| s.client == *client) {
@@ -205,7 +227,12 @@ impl Policy for Load {
         "load"
     }
 
-    fn decide(&mut self, _now: Instant, group: &GroupView, sessions: &[SessionView]) -> Vec<Move> {
+    fn decide(
+        &mut self,
+        _now: Instant,
+        group: &GroupView,
+        sessions: &[SessionView<'_>],
+    ) -> Vec<Move> {
         if group.candidates.len() < 2 {
             return Vec::new();
         }
@@ -259,13 +286,14 @@ mod tests {
         }
     }
 
-    fn session(rtts: &[(MemberId, u64)]) -> SessionView {
+    fn session(rtts: &[(MemberId, u64)]) -> SessionView<'static> {
         SessionView {
             client: "fd00::99".parse().unwrap(),
-            rtt: rtts
-                .iter()
-                .map(|(m, ms)| (*m, Duration::from_millis(*ms)))
-                .collect(),
+            rtt: Cow::Owned(
+                rtts.iter()
+                    .map(|(m, ms)| (*m, Duration::from_millis(*ms)))
+                    .collect(),
+            ),
             since: Instant::ZERO,
             pinned: false,
         }
@@ -310,7 +338,7 @@ mod tests {
         let sessions: Vec<SessionView> = (0..6)
             .map(|i| SessionView {
                 client: format!("fd00::{}", i + 1).parse().unwrap(),
-                rtt: BTreeMap::new(),
+                rtt: Cow::Owned(BTreeMap::new()),
                 since: Instant::from_secs(i),
                 pinned: false,
             })

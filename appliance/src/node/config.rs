@@ -15,6 +15,7 @@ use serde::Deserialize;
 use vany_stack::tcp::TcpConfig;
 use vany_stack::time::Duration;
 
+use crate::apps::AppKind;
 use crate::group::member::MemberConfig;
 use crate::group::peer::MemberId;
 
@@ -96,8 +97,10 @@ pub struct NodeConfig {
     pub contact_node: MemberId,
     /// The group key (peer channel and gossip authentication).
     pub group_key: Vec<u8>,
-    /// The hosted application's port.
+    /// The hosted stream source's port.
     pub app_port: u16,
+    /// Further hosted apps: port -> app (echo, http, source).
+    pub apps: BTreeMap<u16, AppKind>,
     /// Handoff timeout.
     pub handoff_timeout: StdDuration,
     /// Policy interval.
@@ -130,6 +133,7 @@ struct RawConfig {
     group_key: Option<String>,
     group_key_file: Option<PathBuf>,
     app_port: Option<u16>,
+    apps: Option<BTreeMap<String, String>>,
     handoff_timeout_ms: Option<u64>,
     policy_interval_ms: Option<u64>,
     control_socket: Option<PathBuf>,
@@ -376,6 +380,21 @@ impl NodeConfig {
         if app_port == 0 {
             return Err(invalid("app_port", "must be 1 to 65535"));
         }
+        let mut apps = BTreeMap::new();
+        for (port, kind) in raw.apps.unwrap_or_default() {
+            let key = format!("apps.{port}");
+            let p: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
+                invalid(&key, format!("not a port number (1 to 65535): '{port}'"))
+            })?;
+            if p == app_port {
+                return Err(invalid(
+                    &key,
+                    "app_port already hosts the stream source there",
+                ));
+            }
+            let kind: AppKind = kind.parse().map_err(|e: String| invalid(&key, e))?;
+            apps.insert(p, kind);
+        }
         Ok(NodeConfig {
             id: raw.id,
             tun: raw.tun,
@@ -383,6 +402,7 @@ impl NodeConfig {
             contact_node: raw.contact_node,
             group_key,
             app_port,
+            apps,
             handoff_timeout: millis("handoff_timeout_ms", raw.handoff_timeout_ms, 2000)?,
             policy_interval: millis("policy_interval_ms", raw.policy_interval_ms, 100)?,
             control_socket: raw
@@ -463,6 +483,20 @@ gossip = "[fd00:99:2::2]:4700"
 
     fn err(text: &str) -> String {
         NodeConfig::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn hosted_apps_are_read_and_bad_ones_named() {
+        let with = |apps: &str| NodeConfig::parse(&format!("{apps}\n{GOOD}"));
+        let c = with("apps = { 7 = \"echo\", 8080 = \"http\" }").unwrap();
+        assert_eq!(c.apps[&7], AppKind::Echo);
+        assert_eq!(c.apps[&8080], AppKind::Http);
+        let e = with("apps = { 7 = \"gopher\" }").unwrap_err().to_string();
+        assert!(e.contains("apps.7") && e.contains("gopher"), "{e}");
+        let e = with("apps = { x = \"echo\" }").unwrap_err().to_string();
+        assert!(e.contains("apps.x"), "{e}");
+        let e = with("apps = { 80 = \"echo\" }").unwrap_err().to_string();
+        assert!(e.contains("apps.80"), "{e}");
     }
 
     #[test]

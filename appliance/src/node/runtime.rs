@@ -144,6 +144,9 @@ impl<I: PacketIo> Node<I> {
         let clock = io::Clock::new(Instant::from_secs(1));
         let mut member = Member::new(cfg.member_config(seed), clock.now());
         member.set_peer_epoch(membership::wall_ms());
+        for (port, kind) in &cfg.apps {
+            member.host_app(*port, *kind);
+        }
         Node {
             batch: Batch::with_capacity(cfg.batch),
             wait: AdaptiveWait::new(cfg.spin),
