@@ -659,3 +659,50 @@ fn a_late_transfer_after_the_thaw_is_abandoned_by_the_acceptor() {
     assert_eq!(r.status, DownloadStatus::Complete, "seed {seed}");
     assert_eq!(g.serving(0), vec![1], "seed {seed}");
 }
+
+/// The client sends a Binding Refresh Request to the anycast address (RFC 6275 §9.5.5:
+/// its binding for member 2 is in use and about to expire). The network takes it to the
+/// contact node (member 1), which relays it to member 2, the member that asked for the
+/// client's home token; member 2 sends a fresh BU and the client accepts it.
+#[test]
+fn a_binding_refresh_request_to_the_contact_node_reaches_the_serving_member() {
+    use vany_stack::wire::{MhMessage, MhRepr, PacketRepr, Upper};
+    let mut g = two_members(
+        54,
+        ms(20),
+        ms(10),
+        ms(30),
+        &[(Instant::ZERO, 1_500_000, 250_000)],
+    );
+    let attacker = g.add_attacker(ms(1));
+    let client = g.client_addrs[0];
+    g.sim.run_until(Instant::from_millis(1500));
+    g.member(1).manual_move(client, 2);
+    g.sim.run_until(Instant::from_millis(3000));
+    assert_eq!(g.serving(0), vec![2]);
+    let accepted = g.client(0).cn_stats().bu_accepted;
+    let repr = PacketRepr {
+        src: client,
+        dst: vany_appliance::demo::ANYCAST,
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: 64,
+        rh2: None,
+        hao: None,
+        upper: Upper::Mh(MhRepr::new(MhMessage::Brr)),
+    };
+    let mut brr = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut brr).expect("a BRR fits");
+    let now = g.sim.now();
+    inject(&mut g.sim, attacker, now, vec![brr]);
+    g.sim.run_for(ms(200));
+    let seed = g.sim.seed();
+    assert_eq!(g.member(1).stats().refreshes_relayed, 1, "seed {seed}");
+    assert_eq!(
+        g.client(0).cn_stats().bu_accepted,
+        accepted + 1,
+        "seed {seed}: member 2 refreshed the binding"
+    );
+    let w = watch(&mut g, None);
+    assert_all_complete(&mut g, &w);
+}

@@ -557,10 +557,10 @@ mod tests {
         let mut a = SourceApp::new(1, 1_000_000, Some(100_000));
         let t0 = Instant::from_secs(1);
         a.refill(t0, 100_000);
-        assert_eq!(a.tokens, 100);
+        assert_eq!(a.tokens, 512);
         a.tokens = 0;
-        // 100 kB/s: 100 bytes per ms; need one quantum (100 bytes).
-        assert_eq!(a.poll_at(), Some(t0 + Duration::from_millis(1)));
+        // 100 kB/s: 100 bytes per ms; one quantum is 1 ms worth but at least 512 bytes.
+        assert_eq!(a.poll_at(), Some(t0 + Duration::from_micros(5_120)));
         a.refill(t0 + Duration::from_micros(2_505), 100_000);
         assert_eq!(a.tokens, 250);
         a.refill(t0 + Duration::from_secs(10), 100_000);

@@ -120,6 +120,8 @@ pub struct MemberStats {
     pub tokens_relayed: u64,
     /// Restored sessions dropped because their donor had thawed them (`Abandon`).
     pub abandoned: u64,
+    /// Binding Refresh Requests relayed to the serving member (contact node).
+    pub refreshes_relayed: u64,
 }
 
 /// Everything of a client session that travels in a handoff.
@@ -199,6 +201,12 @@ pub struct Member {
     transfer_counter: u64,
     /// The app each listening port hosts.
     apps: BTreeMap<u16, AppKind>,
+    /// Contact node: which member said it serves each client (after a handoff).
+    serving_at: BTreeMap<Ipv6Addr, MemberId>,
+    /// Sessions each other member reported serving, and when.
+    load: BTreeMap<MemberId, (usize, Instant)>,
+    /// When this member next reports its load (only while a load policy runs).
+    next_load_report: Option<Instant>,
     /// Home tests run for other members: client -> member that asked.
     hoti_for: BTreeMap<Ipv6Addr, MemberId>,
     /// Who asked this member to probe a client.
@@ -280,6 +288,11 @@ impl Frozen {
     }
 }
 
+/// How often members running a load policy report their sessions to each other.
+pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Load reports older than this are ignored (the member may be gone).
+const LOAD_REPORT_MAX_AGE: Duration = Duration::from_secs(3);
+
 fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
     let m = member.to_be_bytes();
     let s = salt.to_be_bytes();
@@ -313,6 +326,9 @@ impl Member {
             excluded: BTreeSet::new(),
             transfer_counter: 0,
             apps,
+            load: BTreeMap::new(),
+            next_load_report: None,
+            serving_at: BTreeMap::new(),
             hoti_for: BTreeMap::new(),
             probe_for: BTreeMap::new(),
             moved: BTreeMap::new(),
@@ -364,11 +380,33 @@ impl Member {
         }
     }
 
+    /// Replaces the handoff policies (default: drain, then proximity); they are asked in
+    /// order and the first decision for a client wins (an operator's move comes first).
+    /// A policy named `load` makes this member report its sessions to the others every
+    /// [`LOAD_REPORT_INTERVAL`].
+    pub fn set_policies(&mut self, policies: Vec<Box<dyn Policy>>) {
+        let load = policies.iter().any(|p| p.name() == "load");
+        self.next_load_report = load.then_some(self.now);
+        self.policies = policies;
+    }
+
     /// Hosts `kind` on `port` of the anycast address as well (every member of a group
     /// must host the same apps on the same ports: sessions move between them).
     pub fn host_app(&mut self, port: u16, kind: AppKind) {
         self.tcp.listen(port);
         self.apps.insert(port, kind);
+    }
+
+    /// After a handoff committed here: the contact node learns who serves `client`, to
+    /// relay the client's Binding Refresh Requests.
+    fn tell_contact_node(&mut self, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        let me = self.cfg.id;
+        if self.cfg.contact_node == me {
+            self.serving_at.insert(client, me);
+        } else {
+            let body = PeerBody::Serving { client, member: me };
+            self.send_peer(self.cfg.contact_node, body, out);
+        }
     }
 
     /// The app hosted on `port` (the stream source unless another was set).
@@ -642,6 +680,7 @@ impl Member {
             if !forwarded && repr.dst == self.cfg.care_of {
                 if let Some((transfer, donor)) = s.uncommitted.take() {
                     self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                    self.tell_contact_node(client, out);
                 }
             }
         }
@@ -819,6 +858,7 @@ impl Member {
                     s.from_care_of = true;
                     if let Some((transfer, donor)) = s.uncommitted.take() {
                         self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                        self.tell_contact_node(correspondent, out);
                     }
                 }
             }
@@ -843,6 +883,21 @@ impl Member {
                     .is_some_and(|s| s.frozen.is_none() && s.from_care_of) =>
             {
                 self.send_bu(now, correspondent, out);
+            }
+            // A BRR reached the contact node (it goes to the anycast address) for a
+            // client served elsewhere: relay it to the member that asked for the client's
+            // home token last, or that said it serves the client (RFC 6275 §9.5.5).
+            MnEvent::RefreshRequested { correspondent } => {
+                let serving = self.serving_at.get(&correspondent);
+                if let Some(&m) = serving.or_else(|| self.hoti_for.get(&correspondent)) {
+                    if m != self.cfg.id {
+                        self.stats.refreshes_relayed += 1;
+                        let body = PeerBody::RefreshRequested {
+                            client: correspondent,
+                        };
+                        self.send_peer(m, body, out);
+                    }
+                }
             }
             _ => {}
         }
@@ -975,7 +1030,21 @@ impl Member {
                 }
             }
             PeerBody::Abandon { transfer } => self.abandoned(now, from, transfer),
-            PeerBody::Serving { .. } => {}
+            PeerBody::Serving { client, member } => {
+                self.serving_at.insert(client, member);
+            }
+            PeerBody::Load { sessions } => {
+                self.load.insert(from, (sessions as usize, now));
+            }
+            PeerBody::RefreshRequested { client } => {
+                if self
+                    .sessions
+                    .get(&client)
+                    .is_some_and(|s| s.frozen.is_none() && s.from_care_of)
+                {
+                    self.send_bu(now, client, out);
+                }
+            }
         }
     }
 
@@ -1327,7 +1396,14 @@ impl Member {
         let group = GroupView {
             me: self.cfg.id,
             candidates,
-            load: BTreeMap::new(),
+            load: self
+                .load
+                .iter()
+                .filter(|(m, (_, at))| {
+                    !self.excluded.contains(m) && now.saturating_since(*at) <= LOAD_REPORT_MAX_AGE
+                })
+                .map(|(m, (n, _))| (*m, *n))
+                .collect(),
             draining: self.draining,
         };
         let views: Vec<SessionView> = self
@@ -1530,6 +1606,24 @@ impl Host for Member {
                 }
             }
         }
+        if self.next_load_report.is_some_and(|t| t <= now) {
+            self.next_load_report = Some(now + LOAD_REPORT_INTERVAL);
+            let sessions = self
+                .sessions
+                .values()
+                .filter(|s| s.frozen.is_none())
+                .count() as u32;
+            let others: Vec<MemberId> = self
+                .cfg
+                .members
+                .keys()
+                .copied()
+                .filter(|m| *m != self.cfg.id && !self.excluded.contains(m))
+                .collect();
+            for m in others {
+                self.send_peer(m, PeerBody::Load { sessions }, out);
+            }
+        }
         if now >= self.next_policy {
             self.next_policy = now + self.cfg.policy_interval;
             self.run_policies(now, out);
@@ -1548,6 +1642,9 @@ impl Host for Member {
             .min();
         let mut consider = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
         if let Some(r) = self.peer.next_retransmit() {
+            consider(r);
+        }
+        if let Some(r) = self.next_load_report {
             consider(r);
         }
         if !self.sessions.is_empty() || self.draining || !self.manual.pending.is_empty() {

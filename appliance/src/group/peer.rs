@@ -142,6 +142,18 @@ pub enum PeerBody {
         /// The member.
         member: MemberId,
     },
+    /// Member -> members, every second while a load policy runs: how many sessions the
+    /// sender serves (RFC-free; the input of [`Load`](super::policy::Load)).
+    Load {
+        /// Sessions served.
+        sessions: u32,
+    },
+    /// Contact node -> the member that asked it for the client's home token: the client
+    /// sent a Binding Refresh Request to the anycast address (RFC 6275 §9.5.5).
+    RefreshRequested {
+        /// The client (correspondent node).
+        client: Ipv6Addr,
+    },
 }
 
 /// A sealed message.
@@ -195,9 +207,13 @@ pub struct PeerStats {
 
 impl PeerBody {
     /// Whether the message is kept and sent again until acknowledged: everything but
-    /// acknowledgements and forwarded client packets (TCP recovers those itself).
+    /// acknowledgements, forwarded client packets (TCP recovers those itself) and load
+    /// reports (the next one comes in a second).
     pub fn is_reliable(&self) -> bool {
-        !matches!(self, PeerBody::Ack { .. } | PeerBody::Forward { .. })
+        !matches!(
+            self,
+            PeerBody::Ack { .. } | PeerBody::Forward { .. } | PeerBody::Load { .. }
+        )
     }
 }
 

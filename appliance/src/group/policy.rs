@@ -215,11 +215,30 @@ impl Policy for Manual {
 }
 
 /// Keeps sessions per member within `band` of the group mean: a member above the band
-/// hands its newest sessions to the least loaded candidate.
-#[derive(Debug, Clone)]
+/// hands its newest sessions to the least loaded candidate that has measured its round
+/// trip to the client (so it holds a care-of token and can bind at once). It decides only
+/// with a load report from every other candidate, and then waits [`Load::COOLDOWN`]
+/// (one report round) before deciding again, so that members do not shed on each
+/// other's stale counts.
+#[derive(Debug, Clone, Default)]
 pub struct Load {
     /// Allowed excess over the mean (in sessions).
     pub band: usize,
+    /// When this policy last moved sessions.
+    pub last_move: Option<Instant>,
+}
+
+impl Load {
+    /// How long after moving sessions the policy waits (the load report interval).
+    pub const COOLDOWN: Duration = Duration::from_secs(1);
+
+    /// A load policy with `band`.
+    pub fn new(band: usize) -> Load {
+        Load {
+            band,
+            last_move: None,
+        }
+    }
 }
 
 impl Policy for Load {
@@ -229,11 +248,17 @@ impl Policy for Load {
 
     fn decide(
         &mut self,
-        _now: Instant,
+        now: Instant,
         group: &GroupView,
         sessions: &[SessionView<'_>],
     ) -> Vec<Move> {
-        if group.candidates.len() < 2 {
+        if group.candidates.len() < 2
+            || self.last_move.is_some_and(|t| now < t + Load::COOLDOWN)
+            || group
+                .candidates
+                .iter()
+                .any(|m| *m != group.me && !group.load.contains_key(m))
+        {
             return Vec::new();
         }
         let mut load = group.load.clone();
@@ -255,11 +280,12 @@ impl Policy for Load {
             let Some((&to, _)) = group
                 .candidates
                 .iter()
-                .filter(|m| **m != group.me)
+                .filter(|m| **m != group.me && s.rtt.contains_key(m))
                 .map(|m| (m, load.get(m).copied().unwrap_or(0)))
+                .filter(|(_, l)| *l < mean + self.band)
                 .min_by_key(|(m, l)| (*l, **m))
             else {
-                break;
+                continue;
             };
             *load.entry(to).or_default() += 1;
             mine -= 1;
@@ -268,6 +294,9 @@ impl Policy for Load {
                 to,
                 reason: "load",
             });
+        }
+        if !moves.is_empty() {
+            self.last_move = Some(now);
         }
         moves
     }
@@ -332,13 +361,15 @@ mod tests {
 
     #[test]
     fn load_sheds_sessions_above_the_band() {
-        let mut l = Load { band: 1 };
+        let mut l = Load::new(1);
         let mut g = view(1);
         g.load = [(2, 0), (3, 0)].into_iter().collect();
         let sessions: Vec<SessionView> = (0..6)
             .map(|i| SessionView {
                 client: format!("fd00::{}", i + 1).parse().unwrap(),
-                rtt: Cow::Owned(BTreeMap::new()),
+                rtt: Cow::Owned(
+                    [(2, Duration::from_millis(9)), (3, Duration::from_millis(9))].into(),
+                ),
                 since: Instant::from_secs(i),
                 pinned: false,
             })

@@ -273,7 +273,7 @@ pub fn peer_payload(packet: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `PeerBody` variant names, in declaration order (postcard numbers them so).
-const PEER_KINDS: [&str; 12] = [
+const PEER_KINDS: [&str; 14] = [
     "HomeTestRequest",
     "HomeToken",
     "Probe",
@@ -286,6 +286,8 @@ const PEER_KINDS: [&str; 12] = [
     "Ack",
     "Abandon",
     "Serving",
+    "Load",
+    "RefreshRequested",
 ];
 
 fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
