@@ -1,5 +1,6 @@
 //! The `vany node` and `vany ctl` commands: their arguments and entry points.
 
+use std::io::Write as _;
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -127,7 +128,9 @@ pub fn main_ctl(args: CtlArgs) -> ExitCode {
     };
     match ctl::request(&args.socket, &req) {
         Ok(v) => {
-            println!(
+            // Not println!: `vany ctl status | head` must not panic on a closed pipe.
+            let _ = writeln!(
+                std::io::stdout(),
                 "{}",
                 serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
             );

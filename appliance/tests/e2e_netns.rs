@@ -1,0 +1,1084 @@
+//! End to end on one machine: an unmodified Linux host downloads from the anycast address
+//! of three real `vany node` processes while the group moves it around, then a member
+//! drains; and a member killed by SIGKILL in the middle of a download.
+//!
+//! ```text
+//!                         hub namespace (IPv6 router)
+//!     hc fd00:99:10::1   h1 fd00:99:1::1   h2 fd00:99:2::1   h3 fd00:99:3::1
+//!          │ veth             │ veth            │ veth            │ veth
+//!   client: eth0          n1: eth0          n2: eth0          n3: eth0
+//!   fd00:99:10::2         fd00:99:1::2      fd00:99:2::2      fd00:99:3::2
+//!   kernel TCP (a thread  vtun: member 1    vtun: member 2    vtun: member 3
+//!   moved in by setns)    care-of           care-of           care-of
+//!   vany client           fd00:20:1::1      fd00:20:2::1      fd00:20:3::1
+//!   (fd00:aa::1 -> TUN)   + anycast         (gossip :4700, metrics :9100 on eth0)
+//!                         fd00:aa::1
+//!                         (contact node)
+//! ```
+//!
+//! The client namespace runs `vany client` (the built binary) and a Rust `TcpStream` in a
+//! thread that entered the namespace with `setns`: plain kernel TCP, which knows nothing
+//! of Mobile IPv6. The node namespaces each run `vany node` on a persistent TUN device;
+//! their member traffic (client packets and the peer channel between care-of addresses)
+//! goes through the TUN and is routed by the hub, and their gossip (foca) uses ordinary
+//! UDP sockets on eth0.
+//!
+//! `kernel_client_follows_handoffs_and_a_drain`: the client asks the `source` app for a
+//! paced stream (default 256 MiB at 8 MiB/s; `VANY_E2E_MIB`, `VANY_E2E_RATE_MIB`) and
+//! checks every byte as it arrives, the SHA-256 at the end, and the largest gap between
+//! two reads. Meanwhile the test moves the client with `vany ctl handoff` (the operator
+//! policy): contact node 1 -> 2, then 2 <-> 3 twenty times, each move asked of the node
+//! that serves the session once the previous one has settled; then `vany ctl drain` on
+//! the serving member hands the session on (the drain policy) and the node exits.
+//! Pass: stream complete and intact, no error (reset) on the kernel socket, no gap longer
+//! than 1 s, every move settled, the drained node exits 0, no reset counted by the client
+//! kernel. The client kernel's TCP counters (`nstat`) for the run, the handoff times and
+//! the largest gaps are printed (`-- --nocapture`).
+//!
+//! `killed_member_sessions_end_cleanly`: the client is moved to member 2, which is then
+//! killed with SIGKILL. Nothing holds a copy of its sessions, so the download stalls and
+//! ends with the client's read timeout; gossip declares the member down and the others
+//! exclude it. The test reports what a fresh connection from the same client then does:
+//! the client's binding still points at the dead member's care-of address.
+//!
+//! Needs root (namespaces, TUN, nftables): otherwise prints "skipped: ..." and passes.
+//! Everything is bounded in time; processes, namespaces and files are removed by a Drop
+//! guard even on failure, and namespaces left by a crashed earlier run are removed first.
+//! The two tests run one after the other (a lock), to keep the machine's load sane.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use vany_appliance::apps::source::{expected_sha256, SourceRequest, StreamVerifier};
+use vany_appliance::node::ctl::{self, Request};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vany");
+const PREFIX: &str = "vany-e";
+const ANYCAST: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xaa, 0, 0, 0, 0, 0, 1);
+const CLIENT: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0x10, 0, 0, 0, 0, 2);
+const KEY: &str = "e2e0e2e0e2e0e2e0c0ffee00deadbeef5ca1ab1e";
+const NODES: u16 = 3;
+const MIB: u64 = 1 << 20;
+
+/// The two tests share the machine's two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Client-kernel counters that must not move in the handoff run.
+const MUST_STAY_ZERO: &[&str] = &[
+    "TcpEstabResets",
+    "TcpExtTCPAbortOnData",
+    "TcpExtTCPAbortOnTimeout",
+    "Icmp6OutParmProblems",
+    "Ip6InUnknownProtos",
+];
+/// Client-kernel counters reported.
+const REPORTED: &[&str] = &[
+    "TcpActiveOpens",
+    "TcpInSegs",
+    "TcpOutSegs",
+    "TcpRetransSegs",
+    "TcpOutRsts",
+    "TcpInErrs",
+    "TcpExtTCPTimeouts",
+    "TcpExtTCPLossProbes",
+    "TcpExtTCPLossProbeRecovery",
+    "TcpExtTCPFastRetrans",
+    "TcpExtTCPSlowStartRetrans",
+    "TcpExtTCPSackRecovery",
+    "TcpExtTCPDSACKRecv",
+    "TcpExtTCPDSACKOldSent",
+    "TcpExtTCPDSACKUndo",
+    "TcpExtTCPOFOQueue",
+    "TcpExtTCPOFODrop",
+    "TcpExtPAWSEstab",
+    "TcpExtTCPSpuriousRTOs",
+    "TcpExtTCPRcvCollapsed",
+    "Ip6InReceives",
+    "Ip6InDiscards",
+    "Ip6OutNoRoutes",
+    "Icmp6InErrors",
+    "Icmp6OutErrors",
+];
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Why this machine cannot run the tests, if it cannot.
+fn skip_reason() -> Option<&'static str> {
+    if !is_root() {
+        return Some("needs root (network namespaces, TUN devices, nftables)");
+    }
+    if Command::new("nft").arg("--version").output().is_err() {
+        return Some("`nft` is not installed (Debian: apt-get install nftables)");
+    }
+    if Command::new("nstat").arg("-V").output().is_err() {
+        return Some("`nstat` is not installed (Debian: apt-get install iproute2)");
+    }
+    None
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command, killing it after `limit`.
+fn run_limited(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Polls `f` every 100 ms until it gives `Some`, for at most `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            println!("{what}: after {:.2} s", start.elapsed().as_secs_f64());
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Moves the calling thread into network namespace `ns`.
+fn enter(ns: &str) -> Result<(), String> {
+    let file = std::fs::File::open(format!("/var/run/netns/{ns}"))
+        .map_err(|e| format!("opening namespace {ns}: {e}"))?;
+    rustix::thread::move_into_link_name_space(
+        file.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .map_err(|e| format!("setns {ns}: {e}"))
+}
+
+/// Deletes namespaces of earlier runs whose process is gone.
+fn remove_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            println!("removing stale namespace {name}");
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// `vany client` in the client namespace, its output lines on channels.
+struct VanyClient {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl VanyClient {
+    fn spawn(ns: &str) -> VanyClient {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, BIN, "client", "--tun", "vcl%d"])
+            .args(["--anycast", &ANYCAST.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning vany client");
+        let lines = |r: Box<dyn Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
+        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
+        VanyClient {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(100)) {
+                if line.starts_with("ready") {
+                    return line;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "vany client exited ({status}): {}",
+                    self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+                );
+            }
+        }
+        panic!("vany client not ready within {limit:?}");
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    /// SIGTERM, then the JSON report it prints at exit.
+    fn stop(&mut self) -> Option<serde_json::Value> {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) if s.success() => break,
+                Ok(Some(s)) => panic!("vany client exited with {s}"),
+                _ if Instant::now() > deadline => panic!("vany client ignored SIGTERM"),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let last = self.stdout.recv_timeout(Duration::from_secs(2)).ok()?;
+        serde_json::from_str(&last).ok()
+    }
+}
+
+impl Drop for VanyClient {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let pid = rustix::process::Pid::from_child(&self.child);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The namespaces, processes and files of one test; all gone on drop.
+struct Lab {
+    tag: &'static str,
+    dir: PathBuf,
+    namespaces: Vec<String>,
+    nodes: Vec<Option<Child>>,
+    client: Option<VanyClient>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if std::thread::panicking() {
+                eprintln!("--- vany client log ---");
+                for l in c.log() {
+                    eprintln!("{l}");
+                }
+            }
+            drop(c);
+        }
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            if let Some(mut c) = n.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            if std::thread::panicking() {
+                let log = self.dir.join(format!("n{}.log", i + 1));
+                if let Ok(text) = std::fs::read_to_string(&log) {
+                    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                    eprintln!("--- last lines of node {} log ---", i + 1);
+                    for l in tail.iter().rev() {
+                        eprintln!("{l}");
+                    }
+                }
+            }
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Lab {
+    /// The topology of the module doc, with node configurations written; nothing runs.
+    fn build(tag: &'static str) -> Lab {
+        remove_stale_namespaces();
+        let dir = std::env::temp_dir().join(format!("{PREFIX}{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lab = Lab {
+            tag,
+            dir,
+            namespaces: Vec::new(),
+            nodes: (0..NODES).map(|_| None).collect(),
+            client: None,
+        };
+        let hub = lab.add_ns("hub", true);
+        let cns = lab.add_ns("cl", false);
+        lab.link(&hub, "hc", &cns, "fd00:99:10::1", "fd00:99:10::2");
+        for i in 1..=NODES {
+            let ns = lab.add_ns(&format!("n{i}"), true);
+            let (hub_addr, node_addr) = (format!("fd00:99:{i}::1"), format!("fd00:99:{i}::2"));
+            lab.link(&hub, &format!("h{i}"), &ns, &hub_addr, &node_addr);
+            // The node's TUN, persistent so that it can be routed before the node starts.
+            lab.ip(&ns, &["tuntap", "add", "dev", "vtun", "mode", "tun"]);
+            lab.ip(&ns, &["link", "set", "vtun", "up"]);
+            let mut routed = vec![format!("fd00:20:{i}::1/128")];
+            if i == 1 {
+                routed.push(format!("{ANYCAST}/128"));
+            }
+            for r in &routed {
+                lab.ip(&ns, &["-6", "route", "add", r, "dev", "vtun"]);
+                lab.ip(&hub, &["-6", "route", "add", r, "via", &node_addr]);
+            }
+            std::fs::write(lab.dir.join(format!("n{i}.toml")), lab.config(i)).unwrap();
+        }
+        lab
+    }
+
+    fn ns_name(&self, what: &str) -> String {
+        format!("{PREFIX}{}-{}{what}", std::process::id(), self.tag)
+    }
+
+    fn add_ns(&mut self, what: &str, forwarding: bool) -> String {
+        let name = self.ns_name(what);
+        run("ip", &["netns", "add", &name]);
+        self.namespaces.push(name.clone());
+        self.ip(&name, &["link", "set", "lo", "up"]);
+        let value = if forwarding { "1" } else { "0" };
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &name,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.all.forwarding={value}"),
+            ],
+        );
+        name
+    }
+
+    /// A veth from the hub (`hub_dev`, `hub_addr`) to `eth0` (`addr`) of `ns`, whose
+    /// default route points at the hub.
+    fn link(&self, hub: &str, hub_dev: &str, ns: &str, hub_addr: &str, addr: &str) {
+        self.ip(
+            hub,
+            &[
+                "link", "add", hub_dev, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ],
+        );
+        let hub_cidr = format!("{hub_addr}/64");
+        let cidr = format!("{addr}/64");
+        self.ip(hub, &["addr", "add", &hub_cidr, "dev", hub_dev, "nodad"]);
+        self.ip(ns, &["addr", "add", &cidr, "dev", "eth0", "nodad"]);
+        self.ip(hub, &["link", "set", hub_dev, "up"]);
+        self.ip(ns, &["link", "set", "eth0", "up"]);
+        self.ip(ns, &["-6", "route", "add", "default", "via", hub_addr]);
+    }
+
+    fn ip(&self, ns: &str, args: &[&str]) {
+        let mut all = vec!["-n", ns];
+        all.extend_from_slice(args);
+        run("ip", &all);
+    }
+
+    fn config(&self, i: u16) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "id = {i}\ntun = \"vtun\"\nanycast = \"{ANYCAST}\"\ncontact_node = 1"
+        );
+        let _ = writeln!(t, "group_key = \"{KEY}\"");
+        let _ = writeln!(t, "control_socket = \"{}\"", self.socket(i).display());
+        let _ = writeln!(t, "metrics_listen = \"[fd00:99:{i}::2]:9100\"");
+        let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 10000");
+        let _ = writeln!(t, "\n[gossip]\nlisten = \"[fd00:99:{i}::2]:4700\"");
+        let _ = writeln!(
+            t,
+            "probe_period_ms = 500\nprobe_rtt_ms = 150\nsuspect_to_down_ms = 1500"
+        );
+        for m in 1..=NODES {
+            let _ = writeln!(
+                t,
+                "\n[members.{m}]\nname = \"node{m}\"\ncare_of = \"fd00:20:{m}::1\""
+            );
+            let _ = writeln!(
+                t,
+                "contact = {}\ngossip = \"[fd00:99:{m}::2]:4700\"",
+                m == 1
+            );
+        }
+        t
+    }
+
+    fn socket(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("n{i}.sock"))
+    }
+
+    fn start_node(&mut self, i: u16) {
+        let ns = self.ns_name(&format!("n{i}"));
+        let cfg = self.dir.join(format!("n{i}.toml"));
+        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns, BIN, "node", "--config"])
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start vany node");
+        self.nodes[usize::from(i) - 1] = Some(child);
+    }
+
+    /// Starts every node and waits until each sees every other member up.
+    fn start_group(&mut self) {
+        for i in 1..=NODES {
+            self.start_node(i);
+        }
+        for i in 1..=NODES {
+            wait_for(
+                &format!("node {i} sees every member up"),
+                Duration::from_secs(30),
+                || {
+                    if let Some(Ok(Some(status))) =
+                        self.nodes[usize::from(i) - 1].as_mut().map(Child::try_wait)
+                    {
+                        panic!("node {i} exited ({status}): {}", self.node_log(i));
+                    }
+                    let s = self.ask(i, &Request::Status)?;
+                    (1..=NODES)
+                        .filter(|m| *m != i)
+                        .all(|m| member_state(&s, m) == ("up".into(), false))
+                        .then_some(())
+                },
+            );
+        }
+    }
+
+    /// Starts `vany client` in the client namespace.
+    fn start_client(&mut self) {
+        let mut c = VanyClient::spawn(&self.ns_name("cl"));
+        let ready = c.wait_ready(Duration::from_secs(20));
+        println!("vany client: {ready}");
+        self.client = Some(c);
+    }
+
+    /// A control request straight to node `i`'s socket (what `vany ctl` sends).
+    fn ask(&self, i: u16, req: &Request) -> Option<serde_json::Value> {
+        let alive = self.nodes[usize::from(i) - 1].is_some();
+        alive
+            .then(|| ctl::request(&self.socket(i), req).ok())
+            .flatten()
+    }
+
+    /// `vany ctl` (the binary) against node `i`.
+    fn ctl(&self, i: u16, args: &[&str]) -> Output {
+        let mut c = Command::new(BIN);
+        c.arg("ctl").arg("--socket").arg(self.socket(i)).args(args);
+        run_limited(&mut c, Duration::from_secs(10))
+    }
+
+    /// Where the client's session is: `Some(node)` when exactly one running node holds
+    /// it and no handoff of it is under way.
+    /// A node whose process has exited (a drained node) is left out.
+    fn settled_at(&mut self, client: Ipv6Addr) -> Option<u16> {
+        let mut holders = Vec::new();
+        for i in 1..=NODES {
+            match self.nodes[usize::from(i) - 1].as_mut().map(Child::try_wait) {
+                Some(Ok(None)) => {}
+                _ => continue,
+            }
+            let v = self.ask(i, &Request::Sessions)?;
+            for s in v["sessions"].as_array()? {
+                if s["client"].as_str() == Some(&client.to_string()) {
+                    holders.push((i, s["handing_off_to"].is_null()));
+                }
+            }
+        }
+        match holders[..] {
+            [(i, true)] => Some(i),
+            _ => None,
+        }
+    }
+
+    /// GET /metrics of node `i`, from a thread in the hub namespace.
+    fn metrics(&self, i: u16) -> Option<String> {
+        let hub = self.ns_name("hub");
+        let addr: SocketAddr = format!("[fd00:99:{i}::2]:9100").parse().unwrap();
+        std::thread::spawn(move || -> Option<String> {
+            enter(&hub).ok()?;
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+            let mut text = String::new();
+            s.read_to_string(&mut text).ok()?;
+            text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+
+    fn nstat(&self) -> BTreeMap<String, u64> {
+        run(
+            "ip",
+            &["netns", "exec", &self.ns_name("cl"), "nstat", "-azs"],
+        )
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_string(), f.next()?.parse().ok()?))
+        })
+        .collect()
+    }
+
+    fn node_log(&self, i: u16) -> String {
+        std::fs::read_to_string(self.dir.join(format!("n{i}.log"))).unwrap_or_default()
+    }
+}
+
+fn member_state(status: &serde_json::Value, id: u16) -> (String, bool) {
+    let m = status["members"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["id"] == id))
+        .unwrap_or_else(|| panic!("member {id} missing in {status}"));
+    (
+        m["state"].as_str().unwrap_or("").to_string(),
+        m["excluded"].as_bool().unwrap_or(false),
+    )
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.split(' ').next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// What the kernel client saw.
+#[derive(Debug, Default)]
+struct Download {
+    bytes: u64,
+    sha256: String,
+    mismatch: Option<String>,
+    error: Option<String>,
+    elapsed: Duration,
+    /// From the request to the first byte.
+    first_byte: Option<Duration>,
+    /// Largest gaps between two reads that returned data: (gap, stream offset).
+    gaps: Vec<(Duration, u64)>,
+}
+
+impl Download {
+    fn largest_gap(&self) -> Duration {
+        self.gaps.first().map_or(Duration::ZERO, |g| g.0)
+    }
+}
+
+/// The unmodified client: kernel TCP from a thread inside namespace `ns`. Asks stream
+/// `id` of `length` bytes at `rate` bytes/s and verifies it; `progress` follows the bytes
+/// received; each read waits at most `read_timeout`.
+fn kernel_download(
+    ns: String,
+    id: u64,
+    length: u64,
+    rate: Option<u64>,
+    read_timeout: Duration,
+    progress: Arc<AtomicU64>,
+) -> Download {
+    let started = Instant::now();
+    let mut d = Download::default();
+    if let Err(e) = enter(&ns) {
+        d.error = Some(e);
+        return d;
+    }
+    let anycast = SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0));
+    let mut stream = match TcpStream::connect_timeout(&anycast, Duration::from_secs(5)) {
+        Ok(s) => s,
+        Err(e) => {
+            d.error = Some(format!("connect: {e} ({:?})", e.kind()));
+            d.elapsed = started.elapsed();
+            return d;
+        }
+    };
+    let _ = stream.set_read_timeout(Some(read_timeout));
+    let request = SourceRequest { id, length, rate };
+    if let Err(e) = stream.write_all(&request.to_bytes()) {
+        d.error = Some(format!("sending the request: {e}"));
+        return d;
+    }
+    let asked = Instant::now();
+    let mut verifier = StreamVerifier::new(id, Some(length));
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut last: Option<Instant> = None;
+    // Bounded: at most one read per byte, and the read timeout bounds each.
+    while d.bytes <= length {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let now = Instant::now();
+                match last {
+                    Some(t) => {
+                        let gap = now - t;
+                        if d.gaps.len() < 5 || gap > d.gaps[4].0 {
+                            d.gaps.push((gap, d.bytes));
+                            d.gaps.sort_by_key(|g| std::cmp::Reverse(g.0));
+                            d.gaps.truncate(5);
+                        }
+                    }
+                    None => d.first_byte = Some(now - asked),
+                }
+                last = Some(now);
+                if d.mismatch.is_none() {
+                    if let Err(m) = verifier.feed(&buf[..n]) {
+                        d.mismatch = Some(m.to_string());
+                    }
+                }
+                d.bytes += n as u64;
+                progress.store(d.bytes, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                d.error = Some(format!(
+                    "read after {} bytes: {e} ({:?})",
+                    d.bytes,
+                    e.kind()
+                ));
+                break;
+            }
+        }
+    }
+    d.sha256 = hex::encode(verifier.sha256());
+    d.elapsed = started.elapsed();
+    d
+}
+
+fn spawn_download(
+    lab: &Lab,
+    id: u64,
+    length: u64,
+    rate: Option<u64>,
+    read_timeout: Duration,
+) -> (JoinHandle<Download>, Arc<AtomicU64>, Arc<AtomicBool>) {
+    let progress = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (ns, p, dn) = (lab.ns_name("cl"), Arc::clone(&progress), Arc::clone(&done));
+    let h = std::thread::spawn(move || {
+        let d = kernel_download(ns, id, length, rate, read_timeout, p);
+        dn.store(true, Ordering::Relaxed);
+        d
+    });
+    (h, progress, done)
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn print_counters(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) {
+    for name in MUST_STAY_ZERO.iter().chain(REPORTED) {
+        let b = before.get(*name).copied().unwrap_or(0);
+        let a = after.get(*name).copied().unwrap_or(0);
+        println!("  {name:<28} {:>10}", a as i128 - b as i128);
+    }
+}
+
+/// One move the test asked for, and what it saw of it.
+struct MoveRecord {
+    from: u16,
+    to: u16,
+    how: &'static str,
+    at_bytes: u64,
+    /// From the `vany ctl` call to the session being settled at `to` (as polled).
+    settled_after: Duration,
+}
+
+#[test]
+fn kernel_client_follows_handoffs_and_a_drain() {
+    if let Some(why) = skip_reason() {
+        println!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let length = env_u64("VANY_E2E_MIB", 256) * MIB;
+    let rate = env_u64("VANY_E2E_RATE_MIB", 8) * MIB;
+    // Contact node 1 -> 2, then 2 <-> 3: MOVES operator moves, then the drain.
+    const MOVES: usize = 21;
+    const STREAM: u64 = 0x0e2e_0001;
+    let run_limit = Duration::from_secs(60 + 3 * length / rate);
+
+    let mut lab = Lab::build("h");
+    lab.start_group();
+    lab.start_client();
+    let before = lab.nstat();
+    let (downloader, progress, done) =
+        spawn_download(&lab, STREAM, length, Some(rate), Duration::from_secs(10));
+
+    // The moves are spread over the first 85 % of the stream; the drain comes after.
+    let step = length * 85 / 100 / (MOVES as u64 + 1);
+    let mut moves: Vec<MoveRecord> = Vec::new();
+    let mut drained_id: Option<u16> = None;
+    let mut committed_by_drained = 0.0;
+    let mut pending: Option<(u16, u16, &'static str, u64, Instant)> = None;
+    let deadline = started + run_limit;
+    while !done.load(Ordering::Relaxed) {
+        assert!(
+            Instant::now() < deadline,
+            "not done within {run_limit:?}: {} of {length} bytes, {} moves",
+            progress.load(Ordering::Relaxed),
+            moves.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        let got = progress.load(Ordering::Relaxed);
+        let Some(at) = lab.settled_at(CLIENT) else {
+            if let Some((from, to, _, _, since)) = pending {
+                assert!(
+                    since.elapsed() < Duration::from_secs(10),
+                    "move {from} -> {to} not settled after 10 s"
+                );
+            }
+            continue;
+        };
+        if let Some((from, to, how, at_bytes, since)) = pending {
+            if at == from {
+                // Not started yet, or thawed: wait (bounded above).
+                assert!(
+                    since.elapsed() < Duration::from_secs(10),
+                    "move {from} -> {to} not settled after 10 s"
+                );
+                continue;
+            }
+            if how == "ctl handoff" {
+                assert_eq!(at, to, "the session went to the wrong member");
+            }
+            moves.push(MoveRecord {
+                from,
+                to: at,
+                how,
+                at_bytes,
+                settled_after: since.elapsed(),
+            });
+            pending = None;
+        }
+        if drained_id.is_some() {
+            continue;
+        }
+        if moves.len() < MOVES {
+            if got < step * (moves.len() as u64 + 1) {
+                continue;
+            }
+            let to = if moves.len().is_multiple_of(2) { 2 } else { 3 };
+            let out = lab.ctl(at, &["handoff", &CLIENT.to_string(), &to.to_string()]);
+            assert!(
+                out.status.success(),
+                "vany ctl handoff {CLIENT} {to} on node {at}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            pending = Some((at, to, "ctl handoff", got, Instant::now()));
+        } else if got >= step * (MOVES as u64 + 1) {
+            // The drained node's handoff records go with it: count them first.
+            committed_by_drained = lab.metrics(at).map_or(0.0, |m| {
+                metric(&m, "vany_handoffs_total{outcome=\"committed\"}")
+            });
+            let out = lab.ctl(at, &["drain"]);
+            assert!(
+                out.status.success(),
+                "vany ctl drain on node {at}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            println!(
+                "drain of node {at}: {}",
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+            drained_id = Some(at);
+            pending = Some((at, 0, "ctl drain", got, Instant::now()));
+        }
+    }
+    let download = downloader.join().expect("the download thread");
+    // The drained node exits by itself once its session has moved.
+    let drained_id = drained_id.expect("the drain happened");
+    let mut drained_child = lab.nodes[usize::from(drained_id) - 1]
+        .take()
+        .expect("the drained node was started");
+    let drained_status = wait_for(
+        &format!("drained node {drained_id} exits"),
+        Duration::from_secs(15),
+        || drained_child.try_wait().ok().flatten(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let report = lab.client.as_mut().and_then(|c| c.stop());
+    let after = lab.nstat();
+    let survivors: Vec<u16> = (1..=NODES).filter(|i| *i != drained_id).collect();
+    let mut committed = committed_by_drained;
+    for &i in &survivors {
+        if let Some(m) = lab.metrics(i) {
+            committed += metric(&m, "vany_handoffs_total{outcome=\"committed\"}");
+            println!(
+                "node {i} metrics: handoffs committed {}, timed out {}, refused {}; \
+                 handoff duration sum {:.4} s over {} ; forwarded {}",
+                metric(&m, "vany_handoffs_total{outcome=\"committed\"}"),
+                metric(&m, "vany_handoffs_total{outcome=\"timed_out\"}"),
+                metric(&m, "vany_handoffs_total{outcome=\"refused\"}"),
+                metric(&m, "vany_handoff_duration_seconds_sum"),
+                metric(&m, "vany_handoff_duration_seconds_count"),
+                metric(&m, "vany_forwarded_total"),
+            );
+        }
+    }
+    let drained_log = lab.node_log(drained_id);
+
+    println!("--- moves (asked -> settled, as polled every ~20 ms) ---");
+    for (k, m) in moves.iter().enumerate() {
+        println!(
+            "{:>2}. {} {} -> {} at {:>6.1} MiB: settled after {:>4} ms",
+            k + 1,
+            m.how,
+            m.from,
+            m.to,
+            m.at_bytes as f64 / MIB as f64,
+            m.settled_after.as_millis()
+        );
+    }
+    println!(
+        "download: {} bytes in {:.2} s ({:.1} MiB/s, asked {:.0} MiB/s), first byte after \
+         {:?}, error {:?}, mismatch {:?}",
+        download.bytes,
+        download.elapsed.as_secs_f64(),
+        download.bytes as f64 / MIB as f64 / download.elapsed.as_secs_f64(),
+        rate as f64 / MIB as f64,
+        download.first_byte,
+        download.error,
+        download.mismatch
+    );
+    for (g, at) in &download.gaps {
+        println!(
+            "  gap {:>7.1} ms at {:>6.1} MiB",
+            g.as_secs_f64() * 1e3,
+            *at as f64 / MIB as f64
+        );
+    }
+    println!("drained node {drained_id} exited with {drained_status}");
+    println!("handoffs committed (the nodes' metrics, the drain's own not counted): {committed}");
+    println!("vany client report: {report:?}");
+    println!(
+        "client kernel counters (nstat, client namespace) over the run ({} moves):",
+        moves.len()
+    );
+    print_counters(&before, &after);
+    println!("whole test: {:.1} s", started.elapsed().as_secs_f64());
+
+    assert_eq!(download.error, None, "the kernel socket failed");
+    assert_eq!(download.mismatch, None, "a wrong byte");
+    assert_eq!(download.bytes, length, "bytes received");
+    assert_eq!(
+        download.sha256,
+        hex::encode(expected_sha256(STREAM, length)),
+        "SHA-256 of the stream"
+    );
+    assert_eq!(moves.len(), MOVES + 1, "every move and the drain settled");
+    // The drain's own handoff was recorded by the drained node after its count.
+    assert!(
+        committed >= MOVES as f64,
+        "the nodes count {committed} committed handoffs"
+    );
+    assert!(
+        download.largest_gap() < Duration::from_secs(1),
+        "a stall of {:?}",
+        download.largest_gap()
+    );
+    assert!(
+        drained_status.success(),
+        "drained node exited with {drained_status}: {drained_log}"
+    );
+    for name in MUST_STAY_ZERO {
+        let b = before.get(*name).copied().unwrap_or(0);
+        let a = after.get(*name).copied().unwrap_or(0);
+        assert_eq!(a, b, "client kernel counter {name} moved");
+    }
+}
+
+#[test]
+fn killed_member_sessions_end_cleanly() {
+    if let Some(why) = skip_reason() {
+        println!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    const STREAM: u64 = 0x0e2e_0002;
+    let length = 64 * MIB;
+    let rate = 4 * MIB;
+    let read_timeout = Duration::from_secs(5);
+
+    let mut lab = Lab::build("k");
+    lab.start_group();
+    lab.start_client();
+    let before = lab.nstat();
+    let (downloader, progress, done) =
+        spawn_download(&lab, STREAM, length, Some(rate), read_timeout);
+    wait_for("2 MiB at contact node 1", Duration::from_secs(30), || {
+        (progress.load(Ordering::Relaxed) >= 2 * MIB && lab.settled_at(CLIENT) == Some(1))
+            .then_some(())
+    });
+    let out = lab.ctl(1, &["handoff", &CLIENT.to_string(), "2"]);
+    assert!(out.status.success(), "{:?}", out);
+    wait_for(
+        "the session settles at node 2",
+        Duration::from_secs(10),
+        || (lab.settled_at(CLIENT) == Some(2)).then_some(()),
+    );
+    let at_move = progress.load(Ordering::Relaxed);
+    wait_for("2 more MiB from node 2", Duration::from_secs(30), || {
+        (progress.load(Ordering::Relaxed) >= at_move + 2 * MIB).then_some(())
+    });
+    let mut victim = lab.nodes[1].take().expect("node 2 runs");
+    victim.kill().expect("SIGKILL node 2");
+    let killed_at = Instant::now();
+    let bytes_at_kill = progress.load(Ordering::Relaxed);
+    let status = victim.wait().expect("wait node 2");
+    println!(
+        "node 2 killed ({status}) at {:.1} MiB",
+        bytes_at_kill as f64 / MIB as f64
+    );
+
+    // Gossip: the survivors declare node 2 down and stop offering it sessions.
+    let mut down_after = BTreeMap::new();
+    let detect_deadline = killed_at + Duration::from_secs(20);
+    while down_after.len() < 2 && Instant::now() < detect_deadline {
+        for i in [1u16, 3] {
+            if down_after.contains_key(&i) {
+                continue;
+            }
+            if let Some(s) = lab.ask(i, &Request::Status) {
+                if member_state(&s, 2) == ("down".into(), true) {
+                    down_after.insert(i, killed_at.elapsed());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The download ends by itself within the read timeout (plus slack).
+    let end_deadline = killed_at + read_timeout + Duration::from_secs(10);
+    while !done.load(Ordering::Relaxed) && Instant::now() < end_deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        done.load(Ordering::Relaxed),
+        "the download did not end within {:?} of the kill",
+        end_deadline - killed_at
+    );
+    let download = downloader.join().expect("the download thread");
+    let ended_after = download
+        .elapsed
+        .saturating_sub(killed_at.saturating_duration_since(started));
+
+    // What a fresh connection from the same client does now (reported, not asserted).
+    let (fresh, _, _) = spawn_download(&lab, STREAM + 1, MIB, None, Duration::from_secs(3));
+    let fresh = fresh.join().expect("the fresh download");
+    let sessions: Vec<_> = [1u16, 3]
+        .iter()
+        .map(|&i| (i, lab.ask(i, &Request::Sessions)))
+        .collect();
+    let after = lab.nstat();
+    let report = lab.client.as_mut().and_then(|c| c.stop());
+    let client_log = lab.client.as_ref().map(VanyClient::log).unwrap_or_default();
+
+    println!(
+        "download: {} of {length} bytes (node 2 killed at {} bytes), error {:?}, ended \
+         ~{:.1} s after the kill, largest gap {:?}",
+        download.bytes,
+        bytes_at_kill,
+        download.error,
+        ended_after.as_secs_f64(),
+        download.largest_gap()
+    );
+    for (i, t) in &down_after {
+        println!("node {i} declared node 2 down and excluded it after {t:.2?}");
+    }
+    println!(
+        "fresh connection after the kill: {} bytes, error {:?}",
+        fresh.bytes, fresh.error
+    );
+    for (i, s) in &sessions {
+        println!("node {i} sessions: {s:?}");
+    }
+    println!("vany client log:");
+    for l in &client_log {
+        println!("  {l}");
+    }
+    println!("vany client report: {report:?}");
+    println!("client kernel counters (nstat, client namespace) over the run:");
+    print_counters(&before, &after);
+    println!("whole test: {:.1} s", started.elapsed().as_secs_f64());
+
+    assert!(
+        download.bytes < length && download.error.is_some(),
+        "the session of a killed member cannot go on: {download:?}"
+    );
+    assert_eq!(download.mismatch, None, "a wrong byte before the kill");
+    assert_eq!(
+        down_after.len(),
+        2,
+        "both survivors exclude node 2 within 20 s: {down_after:?}"
+    );
+}
