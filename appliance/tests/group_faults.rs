@@ -706,3 +706,53 @@ fn a_binding_refresh_request_to_the_contact_node_reaches_the_serving_member() {
     let w = watch(&mut g, None);
     assert_all_complete(&mut g, &w);
 }
+
+/// Member 2, which serves the client after a manual move, dies (killed outright); the
+/// contact node learns it is gone (`set_excluded`, as failure detection does in `vany
+/// node`). The session is lost with member 2, but the contact node deregisters the
+/// client's binding to member 2 (a BU with lifetime 0 under the home token it relayed), so
+/// the client's next connection to the anycast address reaches member 1 and completes,
+/// instead of going to a dead care-of address until the binding expires.
+#[test]
+fn a_client_of_a_dead_member_can_connect_again_at_once() {
+    let mut g = two_members(
+        55,
+        ms(20),
+        ms(10),
+        ms(30),
+        &[
+            (Instant::ZERO, 5_000_000, 500_000),
+            (Instant::from_millis(5000), 300_000, 300_000),
+        ],
+    );
+    let client = g.client_addrs[0];
+    g.sim.run_until(Instant::from_millis(1500));
+    g.member(1).manual_move(client, 2);
+    g.sim.run_until(Instant::from_millis(3000));
+    assert_eq!(g.serving(0), vec![2]);
+    let m2 = g.members[1];
+    g.sim.set_up(m2, false);
+    g.sim.run_until(Instant::from_millis(3500));
+    g.member(1).set_excluded(2, true);
+    g.sim.run_until(Instant::from_millis(4500));
+    let seed = g.sim.seed();
+    assert_eq!(g.member(1).stats().orphans_deregistered, 1, "seed {seed}");
+    assert!(
+        g.client(0)
+            .cn()
+            .binding(&vany_appliance::demo::ANYCAST)
+            .is_none(),
+        "seed {seed}: binding to the dead member deleted"
+    );
+    g.run_until_done(Instant::from_secs(60), ms(100));
+    let reports = g.client(0).reports();
+    println!("{reports:?}");
+    assert_ne!(
+        reports[0].status,
+        DownloadStatus::Complete,
+        "lost with member 2"
+    );
+    assert_eq!(reports[0].mismatch, None);
+    assert_eq!(download_problem(&reports[1]), None, "seed {seed}");
+    assert_eq!(reports[1].status, DownloadStatus::Complete, "seed {seed}");
+}

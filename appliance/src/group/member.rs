@@ -122,6 +122,8 @@ pub struct MemberStats {
     pub abandoned: u64,
     /// Binding Refresh Requests relayed to the serving member (contact node).
     pub refreshes_relayed: u64,
+    /// Bindings to a member that left, deregistered at its clients (contact node).
+    pub orphans_deregistered: u64,
 }
 
 /// Everything of a client session that travels in a handoff.
@@ -203,6 +205,8 @@ pub struct Member {
     apps: BTreeMap<u16, AppKind>,
     /// Contact node: which member said it serves each client (after a handoff).
     serving_at: BTreeMap<Ipv6Addr, MemberId>,
+    /// The mobile node queued packets outside a packet or poll call (to send at once).
+    mn_output_waiting: bool,
     /// Sessions each other member reported serving, and when.
     load: BTreeMap<MemberId, (usize, Instant)>,
     /// When this member next reports its load (only while a load policy runs).
@@ -329,6 +333,7 @@ impl Member {
             load: BTreeMap::new(),
             next_load_report: None,
             serving_at: BTreeMap::new(),
+            mn_output_waiting: false,
             hoti_for: BTreeMap::new(),
             probe_for: BTreeMap::new(),
             moved: BTreeMap::new(),
@@ -478,11 +483,41 @@ impl Member {
     }
 
     /// Another member left (or came back): it is (no longer) offered sessions.
+    ///
+    /// A contact node also deregisters, at each client that member served, the binding
+    /// that points at it (a BU with lifetime 0 under the client's home token, RFC 6275
+    /// §5.2.5): a member that died took its sessions with it, but the client's new
+    /// connections to the anycast address must not keep going to its care-of address
+    /// until the binding expires. A drained member handed its sessions on first, so this
+    /// finds none of its clients.
     pub fn set_excluded(&mut self, member: MemberId, excluded: bool) {
-        if excluded {
-            self.excluded.insert(member);
-        } else {
+        if !excluded {
             self.excluded.remove(&member);
+            return;
+        }
+        self.excluded.insert(member);
+        if !self.cfg.contact || member == self.cfg.id {
+            return;
+        }
+        let orphans: Vec<Ipv6Addr> = self
+            .serving_at
+            .iter()
+            .filter(|(_, m)| **m == member)
+            .map(|(c, _)| *c)
+            .collect();
+        for client in orphans {
+            self.serving_at.remove(&client);
+            if self.sessions.contains_key(&client) {
+                continue;
+            }
+            if self
+                .mn
+                .deregister(self.now, client, self.cfg.care_of)
+                .is_ok()
+            {
+                self.stats.orphans_deregistered += 1;
+                self.mn_output_waiting = true;
+            }
         }
     }
 
@@ -808,6 +843,9 @@ impl Member {
         let owner = member_of_cookie(&cookie).or_else(|| self.hoti_for.get(&client).copied());
         match owner {
             Some(m) if m != self.cfg.id => {
+                // Kept here too: a deregistration on the serving member's behalf, should
+                // it die, needs the client's home token.
+                self.mn.import_home_token(client, token);
                 self.stats.tokens_relayed += 1;
                 let relayed = RelayedToken {
                     token: token.token,
@@ -1538,6 +1576,8 @@ impl Host for Member {
             return;
         }
         self.now = now;
+        self.mn_output_waiting = false;
+        self.drain_mn(out);
         self.flush_peer(now, out);
         if self.tcp.poll_timeout().is_some_and(|t| t <= now) {
             self.tcp.handle_timeout(now);
@@ -1646,6 +1686,9 @@ impl Host for Member {
         }
         if let Some(r) = self.next_load_report {
             consider(r);
+        }
+        if self.mn_output_waiting {
+            consider(self.now);
         }
         if !self.sessions.is_empty() || self.draining || !self.manual.pending.is_empty() {
             consider(self.next_policy);
