@@ -451,6 +451,11 @@ impl Member {
         self.peer.stats()
     }
 
+    /// Mobile-node counters (HoTI/CoTI/BU sent, BA accepted or dropped, BE received).
+    pub fn mn_stats(&self) -> vany_stack::mip6::mn::MnStats {
+        self.mn.stats()
+    }
+
     /// Handoffs this member started.
     pub fn handoffs(&self) -> &[HandoffRecord] {
         &self.handoffs

@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration as StdDuration;
 
 use serde::Serialize;
+use vany_stack::mip6::mn::MnStats;
 
 use super::membership::GossipStats;
 use crate::group::member::{HandoffOutcome, HandoffRecord, MemberStats};
@@ -111,6 +112,8 @@ pub struct MetricsSnapshot {
     pub member: MemberStats,
     /// Peer-channel counters.
     pub peer: PeerStats,
+    /// Mobile IPv6 (mobile node) counters.
+    pub mn: MnStats,
     /// Handoffs this member started.
     pub handoffs: HandoffSummary,
     /// Packet I/O.
@@ -203,7 +206,33 @@ pub fn render(s: &MetricsSnapshot) -> String {
     let _ = writeln!(o, "vany_handoff_duration_seconds_sum {:.6}", h.sum_seconds);
     let _ = writeln!(o, "vany_handoff_duration_seconds_count {}", h.observed());
 
-    let counters: [(&str, &str, u64); 13] = [
+    let counters: [(&str, &str, u64); 19] = [
+        (
+            "vany_hoti_sent_total",
+            "Home Test Inits sent.",
+            s.mn.hoti_sent,
+        ),
+        (
+            "vany_coti_sent_total",
+            "Care-of Test Inits sent.",
+            s.mn.coti_sent,
+        ),
+        ("vany_bu_sent_total", "Binding Updates sent.", s.mn.bu_sent),
+        (
+            "vany_ba_accepted_total",
+            "Binding Acknowledgements accepted.",
+            s.mn.ba_accepted,
+        ),
+        (
+            "vany_ba_dropped_total",
+            "Binding Acknowledgements dropped (bad authenticator, unknown sequence number).",
+            s.mn.ba_dropped,
+        ),
+        (
+            "vany_be_received_total",
+            "Binding Errors received.",
+            s.mn.be_received,
+        ),
         (
             "vany_forwarded_total",
             "Client packets forwarded to an acceptor.",
@@ -463,6 +492,11 @@ mod tests {
                 forged: 2,
                 ..Default::default()
             },
+            mn: MnStats {
+                bu_sent: 9,
+                be_received: 1,
+                ..Default::default()
+            },
             handoffs: HandoffSummary::from_records(&[
                 record(HandoffOutcome::Committed, 3),
                 record(HandoffOutcome::Committed, 40),
@@ -496,6 +530,8 @@ mod tests {
             "vany_handoff_duration_seconds_sum 0.043000",
             "vany_handoff_duration_seconds_count 2",
             "vany_forwarded_total 7",
+            "vany_bu_sent_total 9",
+            "vany_be_received_total 1",
             "vany_rx_packets_total 10",
             "vany_packets_per_second{direction=\"in\"} 2.0",
             "vany_drops_total{reason=\"member\"} 3",

@@ -396,6 +396,7 @@ impl<I: PacketIo> Node<I> {
             draining: self.member.is_draining(),
             member: self.member.stats(),
             peer: self.member.peer_stats(),
+            mn: self.member.mn_stats(),
             handoffs: HandoffSummary::from_records(self.member.handoffs()),
             io: self.counters,
             members_up: view

@@ -203,7 +203,7 @@ pub enum MnError {
 }
 
 /// Mobile-node counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MnStats {
     /// HoTIs sent (retransmissions included).
     pub hoti_sent: u64,
@@ -217,6 +217,8 @@ pub struct MnStats {
     pub ba_dropped: u64,
     /// HoT/CoT whose cookie matched nothing.
     pub unmatched_tests: u64,
+    /// Binding Errors received for our home address.
+    pub be_received: u64,
 }
 
 /// The mobile-node side for one home address.
@@ -629,6 +631,7 @@ impl MobileNode {
                 status,
                 home_address,
             } if home_address == self.home => {
+                self.stats.be_received += 1;
                 let e = self.entries.get_mut(&cn)?;
                 match status {
                     2 => {
