@@ -1,0 +1,205 @@
+//! The Mobile IPv6 side of a member and the contact-node role: home and care-of tests,
+//! home tokens relayed by init cookie, Binding Updates, BRR relaying.
+
+use super::*;
+
+impl Member {
+    pub(super) fn refresh_tokens(
+        &mut self,
+        now: Instant,
+        client: Ipv6Addr,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        if let Some(s) = self.sessions.get_mut(&client) {
+            s.tokens_refreshed = now;
+        }
+        self.schedule_refresh(client);
+        self.request_home_token(now, client, out);
+        self.mn
+            .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
+        self.probe_for.entry(client).or_default();
+        let others: Vec<MemberId> = self
+            .cfg
+            .members
+            .keys()
+            .copied()
+            .filter(|m| *m != self.cfg.id && !self.excluded.contains(m))
+            .collect();
+        for m in others {
+            self.send_peer(m, PeerBody::Probe { client }, out);
+        }
+        self.drain_mn(out);
+    }
+
+    pub(super) fn request_home_token(
+        &mut self,
+        now: Instant,
+        client: Ipv6Addr,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        if self.cfg.contact_node == self.cfg.id {
+            self.start_home_test(now, client, self.cfg.id);
+            self.drain_mn(out);
+        } else {
+            let contact = self.cfg.contact_node;
+            self.send_peer(contact, PeerBody::HomeTestRequest { client }, out);
+        }
+    }
+
+    pub(super) fn start_home_test(&mut self, now: Instant, client: Ipv6Addr, for_member: MemberId) {
+        self.hoti_for.insert(client, for_member);
+        let salt = (self.rng.next_u64() & 0xffff_ffff) as u32;
+        self.mn
+            .start_home_test(now, client, cookie_for(for_member, salt));
+    }
+
+    /// A HoT arrived at the anycast address (we are a contact node): keep or relay.
+    pub(super) fn home_token_arrived(
+        &mut self,
+        now: Instant,
+        event: MnEvent,
+        cookie: [u8; 8],
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let (client, token) = match event {
+            MnEvent::HomeToken {
+                correspondent,
+                token,
+            }
+            | MnEvent::ForeignHomeToken {
+                correspondent,
+                token,
+                ..
+            } => (correspondent, token),
+            other => return self.mn_event(now, other, out),
+        };
+        let owner = member_of_cookie(&cookie).or_else(|| self.hoti_for.get(&client).copied());
+        match owner {
+            Some(m) if m != self.cfg.id => {
+                // Kept here too: a deregistration on the serving member's behalf, should
+                // it die, needs the client's home token.
+                self.mn.import_home_token(client, token);
+                self.stats.tokens_relayed += 1;
+                let relayed = RelayedToken {
+                    token: token.token,
+                    nonce_index: token.nonce_index,
+                    age_micros: 0,
+                };
+                self.send_peer(
+                    m,
+                    PeerBody::HomeToken {
+                        client,
+                        token: relayed,
+                    },
+                    out,
+                );
+            }
+            _ => {
+                self.mn.import_home_token(client, token);
+                self.token_arrived(now, client, out);
+            }
+        }
+    }
+
+    pub(super) fn mn_event(&mut self, now: Instant, event: MnEvent, out: &mut Vec<Vec<u8>>) {
+        match event {
+            MnEvent::CareOfToken {
+                correspondent, rtt, ..
+            } => {
+                let me = self.cfg.id;
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.rtt.insert(me, rtt);
+                }
+                let askers: Vec<MemberId> = self
+                    .probe_for
+                    .get(&correspondent)
+                    .map(|a| a.iter().copied().collect())
+                    .unwrap_or_default();
+                for m in askers {
+                    let body = PeerBody::ProbeResult {
+                        client: correspondent,
+                        rtt_micros: rtt.total_micros(),
+                    };
+                    self.send_peer(m, body, out);
+                }
+                self.token_arrived(now, correspondent, out);
+            }
+            MnEvent::Bound { correspondent, .. } => {
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.from_care_of = true;
+                    if let Some((transfer, donor)) = s.uncommitted.take() {
+                        self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                        self.tell_contact_node(correspondent, out);
+                    }
+                }
+            }
+            MnEvent::NeedHomeTest { correspondent } => {
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.bu_waiting = true;
+                }
+                self.request_home_token(now, correspondent, out);
+            }
+            MnEvent::NeedCareOfTest { correspondent } => {
+                if let Some(s) = self.sessions.get_mut(&correspondent) {
+                    s.bu_waiting = true;
+                }
+                self.mn
+                    .start_care_of_test(now, &mut self.rng, correspondent, self.cfg.care_of);
+            }
+            MnEvent::BindingLost { correspondent }
+            | MnEvent::RefreshRequested { correspondent }
+                if self
+                    .sessions
+                    .get(&correspondent)
+                    .is_some_and(|s| s.frozen.is_none() && s.from_care_of) =>
+            {
+                self.send_bu(now, correspondent, out);
+            }
+            // A BRR reached the contact node (it goes to the anycast address) for a
+            // client served elsewhere: relay it to the member that asked for the client's
+            // home token last, or that said it serves the client (RFC 6275 §9.5.5).
+            MnEvent::RefreshRequested { correspondent } => {
+                let serving = self.serving_at.get(&correspondent);
+                if let Some(&m) = serving.or_else(|| self.hoti_for.get(&correspondent)) {
+                    if m != self.cfg.id {
+                        self.stats.refreshes_relayed += 1;
+                        let body = PeerBody::RefreshRequested {
+                            client: correspondent,
+                        };
+                        self.send_peer(m, body, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.drain_mn(out);
+    }
+
+    /// A token arrived: send a BU that was waiting for it.
+    pub(super) fn token_arrived(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        if self
+            .sessions
+            .get(&client)
+            .is_some_and(|s| s.bu_waiting && s.frozen.is_none())
+        {
+            self.send_bu(now, client, out);
+        }
+    }
+
+    pub(super) fn send_bu(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        match self.mn.send_bu(now, client, self.cfg.care_of) {
+            Ok(_) => {
+                if let Some(s) = self.sessions.get_mut(&client) {
+                    s.bu_waiting = false;
+                    s.from_care_of = true;
+                }
+            }
+            Err(_) => {
+                if let Some(s) = self.sessions.get_mut(&client) {
+                    s.bu_waiting = true;
+                }
+            }
+        }
+        self.drain_mn(out);
+    }
+}

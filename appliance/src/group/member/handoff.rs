@@ -1,0 +1,457 @@
+//! The handoff (DESIGN.md, "The handoff protocol"): peer messages, freezing and
+//! transferring a session, restoring it, commit, refusal, thaw, and the resolution of two
+//! copies when an answer comes late.
+
+use super::*;
+
+impl Member {
+    pub(super) fn handle_peer(
+        &mut self,
+        now: Instant,
+        from: MemberId,
+        body: PeerBody,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        match body {
+            PeerBody::HomeTestRequest { client } => {
+                self.start_home_test(now, client, from);
+                self.drain_mn(out);
+            }
+            PeerBody::HomeToken { client, token } => {
+                let info = TokenInfo {
+                    token: token.token,
+                    nonce_index: token.nonce_index,
+                    received: now - Duration::from_micros(token.age_micros),
+                    address: self.cfg.anycast,
+                };
+                self.mn.import_home_token(client, info);
+                self.token_arrived(now, client, out);
+            }
+            PeerBody::Probe { client } => {
+                self.probe_for.entry(client).or_default().insert(from);
+                self.mn
+                    .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
+                self.drain_mn(out);
+            }
+            PeerBody::ProbeResult { client, rtt_micros } => {
+                if let Some(s) = self.sessions.get_mut(&client) {
+                    s.rtt.insert(from, Duration::from_micros(rtt_micros));
+                }
+            }
+            PeerBody::Transfer { transfer, session } => {
+                self.accept_transfer(now, from, transfer, &session, out)
+            }
+            PeerBody::Restored { transfer } => {
+                if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
+                    return self.late_answer(now, from, transfer, out);
+                }
+                if let Some(r) = self.record_mut(transfer) {
+                    r.restored = Some(now);
+                }
+                if let Some(client) = self.frozen_client(transfer) {
+                    if let Some(f) = self
+                        .sessions
+                        .get_mut(&client)
+                        .and_then(|s| s.frozen.as_mut())
+                    {
+                        f.restored = true;
+                        f.restored_at = Some(now);
+                    }
+                    self.schedule_frozen(client);
+                }
+            }
+            PeerBody::Refused { transfer, .. } => {
+                self.thaw(now, transfer, HandoffOutcome::Refused);
+            }
+            PeerBody::Commit { transfer } => {
+                if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
+                    return self.late_answer(now, from, transfer, out);
+                }
+                if let Some(client) = self.frozen_client(transfer) {
+                    self.moved.insert(client, (from, now + MOVED_FORWARDING));
+                    let upstream = self
+                        .sessions
+                        .remove(&client)
+                        .and_then(|s| s.frozen)
+                        .and_then(|f| f.upstream);
+                    // The client's binding left this member's donor too: release it.
+                    if let Some((t, donor)) = upstream {
+                        self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+                    }
+                }
+                if let Some(r) = self.record_mut(transfer) {
+                    r.committed = Some(now);
+                    r.outcome = HandoffOutcome::Committed;
+                }
+            }
+            PeerBody::Forward { packet, .. } => {
+                self.stats.forwarded_in += 1;
+                self.handle_ipv6(now, &packet, true, out);
+            }
+            PeerBody::Ack { seqs } => {
+                let acked = self.peer.acknowledged(now, from, &seqs);
+                for seq in acked {
+                    let Some(c) = self.index.transfer_seqs.remove(&seq) else {
+                        continue;
+                    };
+                    if let Some(f) = self.sessions.get_mut(&c).and_then(|s| s.frozen.as_mut()) {
+                        if f.delivered_at.is_none() && f.transfer_seq == seq {
+                            f.delivered_at = Some(now);
+                        }
+                    }
+                    self.schedule_frozen(c);
+                }
+            }
+            PeerBody::Abandon { transfer } => self.abandoned(now, from, transfer),
+            PeerBody::Serving { client, member } => {
+                self.serving_at.insert(client, member);
+            }
+            PeerBody::Load { sessions } => {
+                self.load.insert(from, (sessions as usize, now));
+            }
+            PeerBody::RefreshRequested { client } => {
+                if self
+                    .sessions
+                    .get(&client)
+                    .is_some_and(|s| s.frozen.is_none() && s.from_care_of)
+                {
+                    self.send_bu(now, client, out);
+                }
+            }
+        }
+    }
+
+    /// The outcome this member (as donor) recorded for `transfer`.
+    pub(super) fn outcome_of(&self, transfer: u64) -> Option<HandoffOutcome> {
+        let i = *self.index.records.get(&transfer)?;
+        self.handoffs.get(i).map(|r| r.outcome)
+    }
+
+    /// The donor thawed a handoff whose session this member restored: its copy wins (it
+    /// may have gone on with the stream), so this one is dropped without a word to the
+    /// client, and the client's packets that still come here go back to the donor.
+    pub(super) fn abandoned(&mut self, now: Instant, donor: MemberId, transfer: u64) {
+        let client = self
+            .sessions
+            .iter()
+            .find(|(_, s)| s.frozen.is_none() && s.arrived == Some((transfer, donor)))
+            .map(|(c, _)| *c);
+        let Some(client) = client else {
+            return;
+        };
+        if let Some(s) = self.sessions.remove(&client) {
+            for tuple in s.conns {
+                self.tcp.remove(&tuple);
+            }
+        }
+        let stale: Vec<FourTuple> = self
+            .tcp
+            .tuples()
+            .filter(|t| t.remote == client)
+            .copied()
+            .collect();
+        for t in stale {
+            self.tcp.remove(&t);
+        }
+        self.stats.abandoned += 1;
+        self.moved.insert(client, (donor, now + MOVED_FORWARDING));
+    }
+
+    /// A handoff this member thawed on its timeout turned out to have reached the acceptor
+    /// after all (a late `Restored` or `Commit`): two copies of the session now exist, and
+    /// only the one the client has been talking to can go on (the other's sequence
+    /// numbers are behind the client's). The acceptor sent the client a BU when it
+    /// restored, so its copy is the live one unless the client kept sending here after
+    /// this member thawed: then this copy stays and the acceptor is told to `Abandon`
+    /// its own, and the client's binding is brought back here.
+    pub(super) fn late_answer(
+        &mut self,
+        now: Instant,
+        acceptor: MemberId,
+        transfer: u64,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let client = self
+            .index
+            .records
+            .get(&transfer)
+            .and_then(|i| self.handoffs.get(*i))
+            .map(|r| r.client);
+        let Some(client) = client else {
+            return;
+        };
+        let Some(s) = self.sessions.get(&client) else {
+            // Nothing left here (handed on since): the acceptor's copy is the only one.
+            if let Some(r) = self.record_mut(transfer) {
+                r.outcome = HandoffOutcome::Committed;
+                r.committed = Some(now);
+            }
+            return;
+        };
+        let live_here = s
+            .thawed_at
+            .is_some_and(|t| s.heard_at.is_some_and(|h| h > t));
+        let (frozen, from_care_of) = (s.frozen.is_some(), s.from_care_of);
+        if live_here {
+            self.send_peer(acceptor, PeerBody::Abandon { transfer }, out);
+            if frozen {
+                // A newer handoff carries this copy on and binds the client itself.
+                return;
+            }
+            if from_care_of {
+                self.send_bu(now, client, out);
+            } else {
+                let _ = self.mn.deregister(now, client, self.cfg.care_of);
+                self.drain_mn(out);
+            }
+            return;
+        }
+        // The acceptor's copy goes on: drop this one (no RST) and forward. If this copy is
+        // already frozen in a newer handoff, that handoff is called off: its acceptor
+        // (unless it is this one, which refuses it) is told to abandon it.
+        let Some(s) = self.sessions.remove(&client) else {
+            return;
+        };
+        for tuple in &s.conns {
+            self.tcp.remove(tuple);
+        }
+        if let Some(f) = s.frozen {
+            self.peer.cancel(f.transfer_seq);
+            if f.to != acceptor {
+                self.send_peer(
+                    f.to,
+                    PeerBody::Abandon {
+                        transfer: f.transfer,
+                    },
+                    out,
+                );
+            }
+            if let Some((t, donor)) = f.upstream {
+                self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+            }
+            if let Some(r) = self.record_mut(f.transfer) {
+                r.outcome = HandoffOutcome::Abandoned;
+            }
+        }
+        self.moved
+            .insert(client, (acceptor, now + MOVED_FORWARDING));
+        if let Some(r) = self.record_mut(transfer) {
+            r.outcome = HandoffOutcome::Committed;
+            r.committed = Some(now);
+        }
+    }
+
+    // ---- handoff --------------------------------------------------------------------------
+
+    pub(super) fn start_handoff(&mut self, now: Instant, m: &Move, out: &mut Vec<Vec<u8>>) {
+        let Some(s) = self.sessions.get_mut(&m.client) else {
+            return;
+        };
+        if s.frozen.is_some() || m.to == self.cfg.id || !self.cfg.members.contains_key(&m.to) {
+            return;
+        }
+        self.transfer_counter += 1;
+        let transfer = (u64::from(self.cfg.id) << 48) | self.transfer_counter;
+        // Step 1: freeze and snapshot every connection, the binding and the app state.
+        let mut frozen = Vec::new();
+        let mut snaps = Vec::new();
+        // Connections still in their handshake are not in `conns` yet: they move too.
+        let mut tuples = std::mem::take(&mut s.conns);
+        if let Some(h) = self.index.handshakes.remove(&m.client) {
+            tuples.extend(h);
+        }
+        for tuple in tuples {
+            let Some(mut conn) = self.tcp.remove(&tuple) else {
+                continue;
+            };
+            conn.freeze();
+            let kind = self
+                .apps
+                .get(&tuple.local_port)
+                .copied()
+                .unwrap_or(AppKind::Source);
+            let app = s.apps.remove(&tuple).unwrap_or_else(|| kind.start());
+            snaps.push((conn.snapshot_bytes(now), app.clone()));
+            frozen.push((conn, app));
+        }
+        let snapshot = SessionSnapshot {
+            client: m.client,
+            taken_at: now,
+            binding: self.mn.export(&m.client),
+            connections: snaps,
+            rtt: s.rtt.iter().map(|(k, v)| (*k, v.total_micros())).collect(),
+            pinned: s.pinned || m.reason == "manual",
+        };
+        let bytes = postcard::to_allocvec(&snapshot).unwrap_or_default();
+        self.index.records.insert(transfer, self.handoffs.len());
+        self.handoffs.push(HandoffRecord {
+            transfer,
+            client: m.client,
+            from: self.cfg.id,
+            to: m.to,
+            reason: m.reason.to_string(),
+            started: now,
+            restored: None,
+            committed: None,
+            snapshot_bytes: bytes.len(),
+            connections: frozen.len(),
+            outcome: HandoffOutcome::Pending,
+        });
+        let upstream = s.uncommitted.take();
+        s.frozen = Some(Frozen {
+            transfer,
+            to: m.to,
+            since: now,
+            transfer_seq: 0,
+            delivered_at: None,
+            restored: false,
+            restored_at: None,
+            upstream,
+            connections: frozen,
+        });
+        let seq = self.send_peer(
+            m.to,
+            PeerBody::Transfer {
+                transfer,
+                session: bytes,
+            },
+            out,
+        );
+        if let Some(f) = self
+            .sessions
+            .get_mut(&m.client)
+            .and_then(|s| s.frozen.as_mut())
+        {
+            f.transfer_seq = seq;
+        }
+        self.index.transfer_seqs.insert(seq, m.client);
+        self.schedule_frozen(m.client);
+    }
+
+    pub(super) fn accept_transfer(
+        &mut self,
+        now: Instant,
+        from: MemberId,
+        transfer: u64,
+        bytes: &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let refuse = |me: &mut Self, reason: &str, out: &mut Vec<Vec<u8>>| {
+            me.stats.refused += 1;
+            let body = PeerBody::Refused {
+                transfer,
+                reason: reason.to_string(),
+            };
+            me.send_peer(from, body, out);
+        };
+        if self.draining || self.stopped {
+            return refuse(self, "draining", out);
+        }
+        let Ok(snap) = postcard::from_bytes::<SessionSnapshot>(bytes) else {
+            return refuse(self, "malformed session snapshot", out);
+        };
+        if self
+            .sessions
+            .get(&snap.client)
+            .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty())
+        {
+            return refuse(self, "already serving this client", out);
+        }
+        self.moved.remove(&snap.client);
+        // The session comes back while this member still holds a frozen copy from handing
+        // it off earlier: that earlier handoff is over (the snapshot is newer).
+        let superseded = self
+            .sessions
+            .get(&snap.client)
+            .and_then(|s| s.frozen.as_ref())
+            .map(|f| f.transfer);
+        if let Some(old) = superseded {
+            if let Some(s) = self.sessions.get_mut(&snap.client) {
+                s.frozen = None;
+            }
+            if let Some(r) = self.record_mut(old) {
+                r.outcome = HandoffOutcome::Committed;
+                r.committed.get_or_insert(now);
+            }
+        }
+        if let Some(b) = snap.binding.clone() {
+            self.mn.import(b, snap.taken_at, now);
+        }
+        // Step 3: restore, BU from our care-of address, and go on at once.
+        let mut restored = Vec::new();
+        for (tcp, app) in &snap.connections {
+            match Connection::restore_bytes(tcp, now) {
+                Ok(c) => {
+                    let mut app = app.clone();
+                    app.rebase_clock(snap.taken_at, now);
+                    restored.push((c, app));
+                }
+                Err(_) => return refuse(self, "malformed TCP snapshot", out),
+            }
+        }
+        if let Err(e) = self.mn.send_bu(now, snap.client, self.cfg.care_of) {
+            return refuse(self, &e.to_string(), out);
+        }
+        self.drain_mn(out);
+        let s = self.sessions.entry(snap.client).or_insert_with(|| Session {
+            conns: BTreeSet::new(),
+            apps: BTreeMap::new(),
+            since: now,
+            rtt: BTreeMap::new(),
+            frozen: None,
+            from_care_of: true,
+            bu_waiting: false,
+            tokens_refreshed: now,
+            uncommitted: None,
+            arrived: None,
+            thawed_at: None,
+            heard_at: None,
+            pinned: false,
+        });
+        s.since = now;
+        s.pinned = snap.pinned;
+        s.from_care_of = true;
+        s.frozen = None;
+        s.uncommitted = Some((transfer, from));
+        s.arrived = Some((transfer, from));
+        for (k, v) in snap.rtt {
+            s.rtt.entry(k).or_insert(Duration::from_micros(v));
+        }
+        for (conn, app) in restored {
+            let tuple = conn.tuple();
+            s.conns.insert(tuple);
+            s.apps.insert(tuple, app);
+            self.index.dirty.insert(tuple);
+            let _ = self.tcp.insert(conn);
+        }
+        self.schedule_refresh(snap.client);
+        self.stats.accepted += 1;
+        self.send_peer(from, PeerBody::Restored { transfer }, out);
+    }
+
+    pub(super) fn thaw(&mut self, now: Instant, transfer: u64, outcome: HandoffOutcome) {
+        let Some(client) = self.frozen_client(transfer) else {
+            return;
+        };
+        if let Some(s) = self.sessions.get_mut(&client) {
+            if let Some(f) = s.frozen.take() {
+                s.thawed_at = Some(now);
+                self.peer.cancel(f.transfer_seq);
+                s.uncommitted = f.upstream;
+                for (mut conn, app) in f.connections {
+                    conn.thaw();
+                    let tuple = conn.tuple();
+                    s.conns.insert(tuple);
+                    s.apps.insert(tuple, app);
+                    self.index.dirty.insert(tuple);
+                    let _ = self.tcp.insert(conn);
+                }
+            }
+            s.since = now;
+        }
+        self.schedule_refresh(client);
+        if let Some(r) = self.record_mut(transfer) {
+            r.outcome = outcome;
+        }
+    }
+}

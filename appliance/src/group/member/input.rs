@@ -1,0 +1,172 @@
+//! A member's packet input: peer datagrams, Mobility Header messages, and client TCP
+//! segments (forwarded to an acceptor, dropped without a RST, or given to the engine).
+
+use super::*;
+
+impl Member {
+    pub(super) fn handle_ipv6(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        forwarded: bool,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let Ok(parsed) = wire::parse_verified(packet) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let repr = &parsed.repr;
+        // Peer datagrams.
+        if let Upper::Udp(u) = &repr.upper {
+            if u.dst_port == PEER_PORT && repr.dst == self.cfg.care_of {
+                if let Ok(msg) = self.peer.open(now, u.payload) {
+                    self.handle_peer(now, msg.from, msg.body, out);
+                }
+                for (to, seqs) in self.peer.take_acks() {
+                    self.send_peer(to, PeerBody::Ack { seqs }, out);
+                }
+                return;
+            }
+        }
+        if let Upper::Mh(mh) = &repr.upper {
+            let event = self.mn.handle_mh(now, &parsed);
+            if let (Some(event), MhMessage::Hot { cookie, .. }) = (event, &mh.message) {
+                self.home_token_arrived(now, event, *cookie, out);
+            } else if let Some(event) = event {
+                self.mn_event(now, event, out);
+            }
+            self.drain_mn(out);
+            return;
+        }
+        let Upper::Tcp(seg) = &repr.upper else {
+            self.stats.dropped += 1;
+            return;
+        };
+        // A client packet for the anycast address: sent to it directly, or to our care-of
+        // address with an RH2 holding it.
+        let to_anycast = repr.pseudo_dst() == self.cfg.anycast;
+        if !to_anycast {
+            self.stats.dropped += 1;
+            return;
+        }
+        let client = repr.src;
+        let new_connection =
+            seg.control == vany_stack::wire::TcpControl::Syn && seg.ack_number.is_none();
+        let held = self
+            .sessions
+            .get(&client)
+            .is_some_and(|s| s.frozen.is_some() || !s.conns.is_empty());
+        let tuple_known = self
+            .tcp
+            .connection(&FourTuple {
+                local: self.cfg.anycast,
+                local_port: seg.dst_port,
+                remote: client,
+                remote_port: seg.src_port,
+            })
+            .is_some();
+        // A segment of a session this member does not hold — late packets after a handoff
+        // committed, or packets forwarded for a transfer that was lost or refused — is
+        // dropped, never answered: a RST would reset the client's connection. Only a new
+        // connection (a SYN not forwarded by a donor) opens a session here.
+        // A client whose session this member handed off lately: its packets (a new
+        // connection included) go to the member that serves it now.
+        if !held && !forwarded {
+            if let Some(&(to, until)) = self.moved.get(&client) {
+                if until > now && to != self.cfg.id {
+                    self.stats.forwarded += 1;
+                    let body = PeerBody::Forward {
+                        transfer: 0,
+                        packet: packet.to_vec(),
+                    };
+                    self.send_peer(to, body, out);
+                    return;
+                }
+            }
+        }
+        if let Some(s) = self.sessions.get_mut(&client) {
+            if let Some(f) = &s.frozen {
+                // Step 2: not dropped, not answered: forwarded to the acceptor.
+                let body = PeerBody::Forward {
+                    transfer: f.transfer,
+                    packet: packet.to_vec(),
+                };
+                let to = f.to;
+                self.stats.forwarded += 1;
+                self.send_peer(to, body, out);
+                return;
+            }
+            if !forwarded {
+                s.heard_at = Some(now);
+            }
+            // A client packet that reached us directly after a handoff: its binding points
+            // here now (RFC 6275 route optimization), so the donor can let go.
+            if !forwarded && repr.dst == self.cfg.care_of {
+                if let Some((transfer, donor)) = s.uncommitted.take() {
+                    self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                    self.tell_contact_node(client, out);
+                }
+            }
+        }
+        // A segment of a connection this member does not hold is never answered with a
+        // RST: the connection may live at another member of the group.
+        if !tuple_known && (!new_connection || (forwarded && !held)) {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.tcp.handle_segment(now, client, self.cfg.anycast, seg);
+        let tuple = FourTuple {
+            local: self.cfg.anycast,
+            local_port: seg.dst_port,
+            remote: client,
+            remote_port: seg.src_port,
+        };
+        if new_connection && !tuple_known && self.tcp.connection(&tuple).is_some() {
+            self.index
+                .handshakes
+                .entry(client)
+                .or_default()
+                .insert(tuple);
+        }
+        self.index.dirty.insert(tuple);
+        self.accept_new(now, out);
+    }
+
+    pub(super) fn accept_new(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        while let Some(tuple) = self.tcp.accept() {
+            let client = tuple.remote;
+            if let Some(h) = self.index.handshakes.get_mut(&client) {
+                h.remove(&tuple);
+                if h.is_empty() {
+                    self.index.handshakes.remove(&client);
+                }
+            }
+            let app = self.app_for(tuple.local_port).start();
+            let new_session = !self.sessions.contains_key(&client);
+            let s = self.sessions.entry(client).or_insert_with(|| Session {
+                conns: BTreeSet::new(),
+                apps: BTreeMap::new(),
+                since: now,
+                rtt: BTreeMap::new(),
+                frozen: None,
+                from_care_of: false,
+                bu_waiting: false,
+                tokens_refreshed: now,
+                uncommitted: None,
+                arrived: None,
+                thawed_at: None,
+                heard_at: None,
+                pinned: false,
+            });
+            s.conns.insert(tuple);
+            // A connection restored during its handshake already has its app state.
+            s.apps.entry(tuple).or_insert(app);
+            self.index.dirty.insert(tuple);
+            if new_session {
+                // Exchanged in advance (DESIGN.md): a home token, and every member's
+                // care-of test, which is also its proximity measurement.
+                self.refresh_tokens(now, client, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,823 @@
+//! A member of the anycast group, and (with `contact`) a contact node: it serves client
+//! sessions on the anycast address with the TCP engine and a hosted application, plays
+//! the Mobile IPv6 mobile node towards clients, and hands sessions to other members
+//! (DESIGN.md, "The handoff protocol").
+//!
+//! Handoff of a session from this member (donor) to an acceptor:
+//! 1. freeze every connection of the session, snapshot connections, binding state and
+//!    application state, send `Transfer`; keep the frozen copy;
+//! 2. forward client packets that still arrive here to the acceptor;
+//! 3. the acceptor restores, sends the BU from its care-of address, answers `Restored`
+//!    and goes on at once; the client's BA (or any client packet reaching the acceptor
+//!    directly) makes it send `Commit`, and the donor drops its copy;
+//! 4. `Refused`, or silence past the handoff timeout before `Restored`, thaws the copy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+
+use serde::{Deserialize, Serialize};
+use vany_stack::mip6::mn::{BindingState, MnEvent, MobileNode, TokenInfo};
+use vany_stack::rand::SeededRandom;
+use vany_stack::tcp::{Connection, Endpoint, FourTuple, State, TcpConfig};
+use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::packet::{UdpDatagram, TCP_PROTOCOL};
+use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
+
+use crate::apps::{App, AppKind, AppState};
+use crate::sim::Host;
+
+use super::peer::{MemberId, PeerBody, PeerChannel, PeerStats, RelayedToken, PEER_PORT};
+use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
+
+mod contact;
+mod handoff;
+mod input;
+mod run;
+
+/// How a member is set up.
+#[derive(Debug, Clone)]
+pub struct MemberConfig {
+    /// This member.
+    pub id: MemberId,
+    /// A name for logs ("Amsterdam").
+    pub name: String,
+    /// Its own unicast address (care-of address).
+    pub care_of: Ipv6Addr,
+    /// The group's anycast (home) address.
+    pub anycast: Ipv6Addr,
+    /// Whether the network routes the anycast address here (contact node).
+    pub contact: bool,
+    /// Every member's care-of address, this one included.
+    pub members: BTreeMap<MemberId, Ipv6Addr>,
+    /// The contact node that runs home tests for this member.
+    pub contact_node: MemberId,
+    /// The group key of the peer channel.
+    pub group_key: Vec<u8>,
+    /// TCP settings of served connections.
+    pub tcp: TcpConfig,
+    /// The port the hosted application listens on.
+    pub app_port: u16,
+    /// A donor thaws a session whose acceptor said nothing for this long.
+    pub handoff_timeout: Duration,
+    /// How often policies are evaluated.
+    pub policy_interval: Duration,
+    /// Seed of this member's randomness (ISNs, cookies).
+    pub seed: u64,
+}
+
+/// How a handoff ended, as the donor saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HandoffOutcome {
+    /// Under way.
+    Pending,
+    /// The acceptor committed.
+    Committed,
+    /// The acceptor refused; the donor thawed.
+    Refused,
+    /// The acceptor was silent; the donor thawed.
+    TimedOut,
+    /// Called off while frozen: a late answer to an earlier handoff showed that another
+    /// member's copy of the session is the live one.
+    Abandoned,
+}
+
+/// One handoff, as logged by the donor (and completed with the acceptor's times).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandoffRecord {
+    /// Names the handoff.
+    pub transfer: u64,
+    /// The client.
+    pub client: Ipv6Addr,
+    /// Donor.
+    pub from: MemberId,
+    /// Acceptor.
+    pub to: MemberId,
+    /// Which policy asked.
+    pub reason: String,
+    /// When the donor froze the session.
+    pub started: Instant,
+    /// When the donor heard `Restored`.
+    pub restored: Option<Instant>,
+    /// When the donor heard `Commit`.
+    pub committed: Option<Instant>,
+    /// Serialized session size.
+    pub snapshot_bytes: usize,
+    /// Connections moved.
+    pub connections: usize,
+    /// Outcome.
+    pub outcome: HandoffOutcome,
+}
+
+/// Member counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MemberStats {
+    /// Client packets forwarded to an acceptor.
+    pub forwarded: u64,
+    /// Forwarded packets received from donors.
+    pub forwarded_in: u64,
+    /// Transfers refused.
+    pub refused: u64,
+    /// Sessions accepted from donors.
+    pub accepted: u64,
+    /// Packets dropped (bad checksum, not for us, no session).
+    pub dropped: u64,
+    /// Home tokens relayed to other members (contact node).
+    pub tokens_relayed: u64,
+    /// Restored sessions dropped because their donor had thawed them (`Abandon`).
+    pub abandoned: u64,
+    /// Binding Refresh Requests relayed to the serving member (contact node).
+    pub refreshes_relayed: u64,
+    /// Bindings to a member that left, deregistered at its clients (contact node).
+    pub orphans_deregistered: u64,
+}
+
+/// Everything of a client session that travels in a handoff.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSnapshot {
+    /// The client.
+    pub client: Ipv6Addr,
+    /// The donor's clock when taken.
+    pub taken_at: Instant,
+    /// The binding (sequence number, tokens).
+    pub binding: Option<BindingState>,
+    /// Each connection's TCP snapshot with its application state.
+    pub connections: Vec<(Vec<u8>, AppState)>,
+    /// Round trips measured to the client, per member (microseconds).
+    pub rtt: Vec<(MemberId, u64)>,
+    /// Placed by an operator: automatic policies leave it where it goes.
+    pub pinned: bool,
+}
+
+struct Frozen {
+    transfer: u64,
+    to: MemberId,
+    since: Instant,
+    /// The peer-channel sequence number of the `Transfer` message.
+    transfer_seq: u64,
+    /// The acceptor acknowledged the `Transfer`: it restores or refuses, and says so
+    /// reliably, so silence no longer means it never got the session.
+    delivered_at: Option<Instant>,
+    restored: bool,
+    /// When `Restored` arrived.
+    restored_at: Option<Instant>,
+    /// The handoff that brought the session here, if its donor still waits for a Commit:
+    /// passed on when this handoff commits.
+    upstream: Option<(u64, MemberId)>,
+    connections: Vec<(Connection, AppState)>,
+}
+
+struct Session {
+    conns: BTreeSet<FourTuple>,
+    apps: BTreeMap<FourTuple, AppState>,
+    since: Instant,
+    rtt: BTreeMap<MemberId, Duration>,
+    frozen: Option<Frozen>,
+    /// Packets to the client go out from the care-of address with a HAO.
+    from_care_of: bool,
+    /// A BU waits for this token.
+    bu_waiting: bool,
+    /// When tokens were last refreshed.
+    tokens_refreshed: Instant,
+    /// The handoff that brought the session here, until the client confirms.
+    uncommitted: Option<(u64, MemberId)>,
+    /// The handoff that brought the session here (kept after the commit): a donor that
+    /// thawed it after all sends `Abandon` naming it.
+    arrived: Option<(u64, MemberId)>,
+    /// When this member last thawed the session after a handoff timed out.
+    thawed_at: Option<Instant>,
+    /// When a client packet last reached this member directly (not forwarded).
+    heard_at: Option<Instant>,
+    /// Placed by an operator.
+    pinned: bool,
+}
+
+/// A group member (and maybe contact node) as a simulated host.
+pub struct Member {
+    cfg: MemberConfig,
+    rng: SeededRandom,
+    tcp: Endpoint,
+    mn: MobileNode,
+    peer: PeerChannel,
+    sessions: BTreeMap<Ipv6Addr, Session>,
+    manual: Manual,
+    policies: Vec<Box<dyn Policy>>,
+    next_policy: Instant,
+    draining: bool,
+    stopped: bool,
+    excluded: BTreeSet<MemberId>,
+    transfer_counter: u64,
+    /// The app each listening port hosts.
+    apps: BTreeMap<u16, AppKind>,
+    /// Contact node: which member said it serves each client (after a handoff).
+    serving_at: BTreeMap<Ipv6Addr, MemberId>,
+    /// The mobile node queued packets outside a packet or poll call (to send at once).
+    mn_output_waiting: bool,
+    /// Sessions each other member reported serving, and when.
+    load: BTreeMap<MemberId, (usize, Instant)>,
+    /// When this member next reports its load (only while a load policy runs).
+    next_load_report: Option<Instant>,
+    /// Home tests run for other members: client -> member that asked.
+    hoti_for: BTreeMap<Ipv6Addr, MemberId>,
+    /// Who asked this member to probe a client.
+    probe_for: BTreeMap<Ipv6Addr, BTreeSet<MemberId>>,
+    /// Clients handed off lately: where they went, until when packets are forwarded.
+    moved: BTreeMap<Ipv6Addr, (MemberId, Instant)>,
+    handoffs: Vec<HandoffRecord>,
+    stats: MemberStats,
+    buf: Vec<u8>,
+    /// The time of the packet or poll being handled (for the peer channel's timers).
+    now: Instant,
+    /// Bookkeeping that spares walking every session on every packet.
+    index: Index,
+}
+
+/// What lets a member with thousands of sessions do per-packet work in proportion to what
+/// the packet touched: connections to give to their apps, app wake-ups, sessions in a
+/// handoff, token refresh deadlines and the position of each handoff record.
+#[derive(Default)]
+struct Index {
+    /// Connections whose app must run (a segment arrived, or they were just placed).
+    dirty: BTreeSet<FourTuple>,
+    /// Apps' next wake-ups, and the one each connection has in it.
+    app_wake: BTreeSet<(Instant, FourTuple)>,
+    app_wake_of: BTreeMap<FourTuple, Instant>,
+    /// Deadlines of frozen sessions (thaw or release; may hold stale entries, checked
+    /// when due).
+    frozen_due: BTreeSet<(Instant, Ipv6Addr)>,
+    /// The client of each pending `Transfer` message (peer-channel sequence number).
+    transfer_seqs: BTreeMap<u64, Ipv6Addr>,
+    /// Token refresh deadlines (an entry is stale when the session moved its own).
+    refresh: BTreeSet<(Instant, Ipv6Addr)>,
+    /// Connections of each client still in their handshake (not accepted yet, so not in
+    /// the session): they move with the session too.
+    handshakes: BTreeMap<Ipv6Addr, BTreeSet<FourTuple>>,
+    /// Handoff record of each transfer (position in `handoffs`).
+    records: BTreeMap<u64, usize>,
+    /// When every connection's app next runs regardless (closes found by timers).
+    next_sweep: Instant,
+    /// When expired entries of `moved` are next dropped.
+    next_moved_cleanup: Instant,
+}
+
+/// How often every app runs regardless of wake-ups (closed connections are collected).
+const SWEEP: Duration = Duration::from_secs(1);
+
+const TOKEN_REFRESH: Duration = Duration::from_secs(120);
+
+/// A donor whose acceptor restored the session but whose Commit never came lets the
+/// frozen copy go after this long.
+const RELEASE_AFTER: Duration = Duration::from_secs(3);
+/// How long a donor forwards the packets of a client it handed off (late packets, and
+/// new connections the client opens before its binding reaches it).
+const MOVED_FORWARDING: Duration = Duration::from_secs(30);
+
+/// A donor whose acceptor acknowledged the `Transfer` but whose `Restored` or `Refused`
+/// never came (every copy lost) lets the frozen copy go after this long: longer than the
+/// peer channel keeps sending a message.
+const RELEASE_UNANSWERED: Duration = Duration::from_secs(10);
+
+impl Frozen {
+    /// When something is next due: the thaw on `timeout` while the acceptor has neither
+    /// acknowledged nor answered, else the release.
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        if !self.restored && self.delivered_at.is_none() {
+            Some(self.since + timeout)
+        } else {
+            self.release_at()
+        }
+    }
+
+    /// When the frozen copy is let go (the acceptor has the session) without a Commit.
+    fn release_at(&self) -> Option<Instant> {
+        match (self.restored_at, self.delivered_at) {
+            (Some(t), _) => Some(t + RELEASE_AFTER),
+            (None, Some(t)) => Some(t + RELEASE_UNANSWERED),
+            (None, None) => None,
+        }
+    }
+}
+
+/// How often members running a load policy report their sessions to each other.
+pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Load reports older than this are ignored (the member may be gone).
+const LOAD_REPORT_MAX_AGE: Duration = Duration::from_secs(3);
+
+fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
+    let m = member.to_be_bytes();
+    let s = salt.to_be_bytes();
+    [b'v', b'a', m[0], m[1], s[0], s[1], s[2], s[3]]
+}
+
+fn member_of_cookie(cookie: &[u8; 8]) -> Option<MemberId> {
+    (cookie[0] == b'v' && cookie[1] == b'a').then(|| u16::from_be_bytes([cookie[2], cookie[3]]))
+}
+
+impl Member {
+    /// A member that listens on `cfg.app_port` of the anycast address.
+    pub fn new(cfg: MemberConfig, now: Instant) -> Self {
+        let mut rng = SeededRandom::new(cfg.seed);
+        let mut tcp = Endpoint::new(cfg.tcp.clone(), &mut rng);
+        tcp.listen(cfg.app_port);
+        let apps = BTreeMap::from([(cfg.app_port, AppKind::Source)]);
+        let mn = MobileNode::new(cfg.anycast, Duration::from_secs(420));
+        let peer = PeerChannel::new(cfg.id, &cfg.group_key);
+        Member {
+            rng,
+            tcp,
+            mn,
+            peer,
+            sessions: BTreeMap::new(),
+            manual: Manual::default(),
+            policies: vec![Box::new(Drain), Box::new(Proximity::default())],
+            next_policy: now + cfg.policy_interval,
+            draining: false,
+            stopped: false,
+            excluded: BTreeSet::new(),
+            transfer_counter: 0,
+            apps,
+            load: BTreeMap::new(),
+            next_load_report: None,
+            serving_at: BTreeMap::new(),
+            mn_output_waiting: false,
+            hoti_for: BTreeMap::new(),
+            probe_for: BTreeMap::new(),
+            moved: BTreeMap::new(),
+            handoffs: Vec::new(),
+            stats: MemberStats::default(),
+            buf: vec![0u8; 65536 + 128],
+            now,
+            index: Index::default(),
+            cfg,
+        }
+    }
+
+    /// The record of handoff `transfer`, if this member started it.
+    fn record_mut(&mut self, transfer: u64) -> Option<&mut HandoffRecord> {
+        let i = *self.index.records.get(&transfer)?;
+        self.handoffs.get_mut(i)
+    }
+
+    /// The client whose session is frozen in handoff `transfer` here.
+    fn frozen_client(&self, transfer: u64) -> Option<Ipv6Addr> {
+        let i = *self.index.records.get(&transfer)?;
+        let client = self.handoffs.get(i)?.client;
+        self.sessions
+            .get(&client)
+            .and_then(|s| s.frozen.as_ref())
+            .is_some_and(|f| f.transfer == transfer)
+            .then_some(client)
+    }
+
+    /// Puts the deadline of `client`'s frozen session (if any) into the index.
+    fn schedule_frozen(&mut self, client: Ipv6Addr) {
+        let timeout = self.cfg.handoff_timeout;
+        if let Some(d) = self
+            .sessions
+            .get(&client)
+            .and_then(|s| s.frozen.as_ref())
+            .and_then(|f| f.deadline(timeout))
+        {
+            self.index.frozen_due.insert((d, client));
+        }
+    }
+
+    /// Schedules `client`'s next token refresh.
+    fn schedule_refresh(&mut self, client: Ipv6Addr) {
+        if let Some(s) = self.sessions.get(&client) {
+            self.index
+                .refresh
+                .insert((s.tokens_refreshed + TOKEN_REFRESH, client));
+        }
+    }
+
+    /// Replaces the handoff policies (default: drain, then proximity); they are asked in
+    /// order and the first decision for a client wins (an operator's move comes first).
+    /// A policy named `load` makes this member report its sessions to the others every
+    /// [`LOAD_REPORT_INTERVAL`].
+    pub fn set_policies(&mut self, policies: Vec<Box<dyn Policy>>) {
+        let load = policies.iter().any(|p| p.name() == "load");
+        self.next_load_report = load.then_some(self.now);
+        self.policies = policies;
+    }
+
+    /// Hosts `kind` on `port` of the anycast address as well (every member of a group
+    /// must host the same apps on the same ports: sessions move between them).
+    pub fn host_app(&mut self, port: u16, kind: AppKind) {
+        self.tcp.listen(port);
+        self.apps.insert(port, kind);
+    }
+
+    /// After a handoff committed here: the contact node learns who serves `client`, to
+    /// relay the client's Binding Refresh Requests.
+    fn tell_contact_node(&mut self, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        let me = self.cfg.id;
+        if self.cfg.contact_node == me {
+            self.serving_at.insert(client, me);
+        } else {
+            let body = PeerBody::Serving { client, member: me };
+            self.send_peer(self.cfg.contact_node, body, out);
+        }
+    }
+
+    /// The app hosted on `port` (the stream source unless another was set).
+    fn app_for(&self, port: u16) -> AppKind {
+        self.apps.get(&port).copied().unwrap_or(AppKind::Source)
+    }
+
+    /// Starts this member's peer-message sequence numbers at `epoch << 20`: a member
+    /// restarted with a later epoch (such as its start time in milliseconds since the Unix
+    /// epoch) is not refused as a replay by the members that remember its earlier life.
+    pub fn set_peer_epoch(&mut self, epoch: u64) {
+        self.peer.set_epoch(epoch);
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> MemberId {
+        self.cfg.id
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Its care-of address.
+    pub fn care_of(&self) -> Ipv6Addr {
+        self.cfg.care_of
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MemberStats {
+        self.stats
+    }
+
+    /// Peer-channel counters.
+    pub fn peer_stats(&self) -> PeerStats {
+        self.peer.stats()
+    }
+
+    /// Mobile-node counters (HoTI/CoTI/BU sent, BA accepted or dropped, BE received).
+    pub fn mn_stats(&self) -> vany_stack::mip6::mn::MnStats {
+        self.mn.stats()
+    }
+
+    /// Handoffs this member started.
+    pub fn handoffs(&self) -> &[HandoffRecord] {
+        &self.handoffs
+    }
+
+    /// Clients served here now.
+    pub fn clients(&self) -> Vec<Ipv6Addr> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Whether the member drained and stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// An operator asks to move `client` to member `to`.
+    pub fn manual_move(&mut self, client: Ipv6Addr, to: MemberId) {
+        self.manual.pending.push((client, to));
+        self.next_policy = Instant::ZERO;
+    }
+
+    /// This member leaves: every session is handed off, then it stops.
+    pub fn drain(&mut self) {
+        self.draining = true;
+        self.next_policy = Instant::ZERO;
+    }
+
+    /// Another member left (or came back): it is (no longer) offered sessions.
+    ///
+    /// A contact node also deregisters, at each client that member served, the binding
+    /// that points at it (a BU with lifetime 0 under the client's home token, RFC 6275
+    /// §5.2.5): a member that died took its sessions with it, but the client's new
+    /// connections to the anycast address must not keep going to its care-of address
+    /// until the binding expires. A drained member handed its sessions on first, so this
+    /// finds none of its clients.
+    pub fn set_excluded(&mut self, member: MemberId, excluded: bool) {
+        if !excluded {
+            self.excluded.remove(&member);
+            return;
+        }
+        self.excluded.insert(member);
+        if !self.cfg.contact || member == self.cfg.id {
+            return;
+        }
+        let orphans: Vec<Ipv6Addr> = self
+            .serving_at
+            .iter()
+            .filter(|(_, m)| **m == member)
+            .map(|(c, _)| *c)
+            .collect();
+        for client in orphans {
+            self.serving_at.remove(&client);
+            if self.sessions.contains_key(&client) {
+                continue;
+            }
+            if self
+                .mn
+                .deregister(self.now, client, self.cfg.care_of)
+                .is_ok()
+            {
+                self.stats.orphans_deregistered += 1;
+                self.mn_output_waiting = true;
+            }
+        }
+    }
+
+    // ---- output helpers -------------------------------------------------------------------
+
+    /// Sends a peer message (kept and sent again until acknowledged unless it is an
+    /// `Ack` or a `Forward`); returns its sequence number.
+    fn send_peer(&mut self, to: MemberId, body: PeerBody, out: &mut Vec<Vec<u8>>) -> u64 {
+        let Some(&dst) = self.cfg.members.get(&to) else {
+            return 0;
+        };
+        if to == self.cfg.id {
+            return 0;
+        }
+        let (seq, datagrams) = self.peer.send(self.now, to, body);
+        for datagram in datagrams {
+            self.emit_peer_datagram(dst, &datagram, out);
+        }
+        seq
+    }
+
+    /// Acknowledgements the peer channel owes, and messages due to be sent again.
+    fn flush_peer(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        for (to, seqs) in self.peer.take_acks() {
+            self.send_peer(to, PeerBody::Ack { seqs }, out);
+        }
+        for (to, datagram) in self.peer.poll_retransmit(now) {
+            if let Some(&dst) = self.cfg.members.get(&to) {
+                self.emit_peer_datagram(dst, &datagram, out);
+            }
+        }
+    }
+
+    fn emit_peer_datagram(&self, dst: Ipv6Addr, datagram: &[u8], out: &mut Vec<Vec<u8>>) {
+        {
+            let repr = PacketRepr {
+                src: self.cfg.care_of,
+                dst,
+                traffic_class: 0,
+                flow_label: 0,
+                hop_limit: 64,
+                rh2: None,
+                hao: None,
+                upper: Upper::Udp(UdpDatagram {
+                    src_port: PEER_PORT,
+                    dst_port: PEER_PORT,
+                    payload: datagram,
+                }),
+            };
+            let mut pkt = vec![0u8; repr.buffer_len()];
+            if repr.emit(&mut pkt).is_ok() {
+                out.push(pkt);
+            }
+        }
+    }
+
+    fn drain_mn(&mut self, out: &mut Vec<Vec<u8>>) {
+        while let Some(p) = self.mn.poll_transmit() {
+            out.push(p);
+        }
+    }
+
+    fn drain_tcp(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        for _ in 0..100_000 {
+            let Some(t) = self.tcp.poll_transmit(now, &mut self.buf[64..]) else {
+                return;
+            };
+            let from_care_of = self
+                .sessions
+                .get(&t.tuple.remote)
+                .is_some_and(|s| s.from_care_of);
+            let repr = PacketRepr {
+                src: if from_care_of {
+                    self.cfg.care_of
+                } else {
+                    self.cfg.anycast
+                },
+                dst: t.tuple.remote,
+                traffic_class: 0,
+                flow_label: 0,
+                hop_limit: 64,
+                rh2: None,
+                hao: from_care_of.then_some(self.cfg.anycast),
+                upper: Upper::None,
+            };
+            let at = repr.upper_offset();
+            if at != 64 {
+                self.buf.copy_within(64..64 + t.len, at);
+            }
+            if let Ok(len) = repr.emit_headers(&mut self.buf, TCP_PROTOCOL, t.len) {
+                out.push(self.buf[..len].to_vec());
+            }
+        }
+    }
+
+    // ---- input ----------------------------------------------------------------------------
+}
+
+impl Host for Member {
+    fn addresses(&self) -> Vec<Ipv6Addr> {
+        if self.stopped {
+            return Vec::new();
+        }
+        let mut a = vec![self.cfg.care_of];
+        if self.cfg.contact {
+            a.push(self.cfg.anycast);
+        }
+        a
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+        if self.stopped {
+            return;
+        }
+        self.now = now;
+        self.handle_ipv6(now, packet, false, out);
+        self.run_apps(now);
+        self.drain_tcp(now, out);
+    }
+
+    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        if self.stopped {
+            return;
+        }
+        self.now = now;
+        self.mn_output_waiting = false;
+        self.drain_mn(out);
+        self.flush_peer(now, out);
+        if self.tcp.poll_timeout().is_some_and(|t| t <= now) {
+            self.tcp.handle_timeout(now);
+        }
+        if self.mn.poll_timeout().is_some_and(|t| t <= now) {
+            self.mn.handle_timeout(now);
+            self.drain_mn(out);
+        }
+        // Frozen sessions whose deadline passed: handoffs the acceptor never answered
+        // thaw (DESIGN.md step 5); a Commit can be lost, so once the acceptor said it
+        // sent the BU (or acknowledged the Transfer) and the client has had ample time
+        // to answer, the frozen copy is let go (never thawed).
+        let timeout = self.cfg.handoff_timeout;
+        let mut due = Vec::new();
+        while let Some(&(at, c)) = self.index.frozen_due.first() {
+            if at > now {
+                break;
+            }
+            self.index.frozen_due.pop_first();
+            due.push(c);
+        }
+        for client in due {
+            let Some(f) = self.sessions.get(&client).and_then(|s| s.frozen.as_ref()) else {
+                continue;
+            };
+            let (transfer, to, upstream) = (f.transfer, f.to, f.upstream);
+            if f.deadline(timeout).is_some_and(|d| d > now) {
+                self.schedule_frozen(client);
+            } else if !f.restored && f.delivered_at.is_none() {
+                self.thaw(now, transfer, HandoffOutcome::TimedOut);
+            } else {
+                self.moved.insert(client, (to, now + MOVED_FORWARDING));
+                self.sessions.remove(&client);
+                if let Some((t, donor)) = upstream {
+                    self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+                }
+                if let Some(r) = self.record_mut(transfer) {
+                    r.outcome = HandoffOutcome::Committed;
+                    r.committed.get_or_insert(now);
+                }
+            }
+        }
+        if now >= self.index.next_moved_cleanup {
+            self.index.next_moved_cleanup = now + SWEEP;
+            self.moved.retain(|_, (_, until)| *until > now);
+        }
+        // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
+        let mut stale: Vec<Ipv6Addr> = Vec::new();
+        while let Some(&(at, c)) = self.index.refresh.first() {
+            if at > now {
+                break;
+            }
+            self.index.refresh.pop_first();
+            // Frozen sessions are rescheduled when they thaw; moved ones are gone.
+            if self.sessions.get(&c).is_some_and(|s| {
+                s.frozen.is_none() && now.saturating_since(s.tokens_refreshed) >= TOKEN_REFRESH
+            }) {
+                stale.push(c);
+            }
+        }
+        for c in stale {
+            self.refresh_tokens(now, c, out);
+            if self.sessions.get(&c).is_some_and(|s| s.from_care_of) {
+                if let Some(s) = self.sessions.get_mut(&c) {
+                    s.bu_waiting = true; // binding refresh once the new tokens are in
+                }
+            }
+        }
+        if self.next_load_report.is_some_and(|t| t <= now) {
+            self.next_load_report = Some(now + LOAD_REPORT_INTERVAL);
+            let sessions = self
+                .sessions
+                .values()
+                .filter(|s| s.frozen.is_none())
+                .count() as u32;
+            let others: Vec<MemberId> = self
+                .cfg
+                .members
+                .keys()
+                .copied()
+                .filter(|m| *m != self.cfg.id && !self.excluded.contains(m))
+                .collect();
+            for m in others {
+                self.send_peer(m, PeerBody::Load { sessions }, out);
+            }
+        }
+        if now >= self.next_policy {
+            self.next_policy = now + self.cfg.policy_interval;
+            self.run_policies(now, out);
+        }
+        self.run_apps(now);
+        self.drain_tcp(now, out);
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        let mut t = [self.tcp.poll_timeout(), self.mn.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let mut consider = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
+        if let Some(r) = self.peer.next_retransmit() {
+            consider(r);
+        }
+        if let Some(r) = self.next_load_report {
+            consider(r);
+        }
+        if self.mn_output_waiting {
+            consider(self.now);
+        }
+        if !self.sessions.is_empty() || self.draining || !self.manual.pending.is_empty() {
+            consider(self.next_policy);
+        }
+        if let Some((at, _)) = self.index.frozen_due.first() {
+            consider(*at);
+        }
+        if let Some((at, _)) = self.index.refresh.first() {
+            consider(*at);
+        }
+        if let Some((at, _)) = self.index.app_wake.first() {
+            consider(*at);
+        }
+        if !self.index.dirty.is_empty() {
+            consider(self.now);
+        }
+        if !self.sessions.is_empty() {
+            consider(self.index.next_sweep);
+        }
+        t
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// Read-only views for the node's control plane (`vany ctl`, metrics).
+impl Member {
+    /// Every session held here (served or frozen in a handoff): client, connections,
+    /// pinned by an operator, and the acceptor if a handoff is under way.
+    pub fn session_views(&self) -> Vec<(Ipv6Addr, usize, bool, Option<MemberId>)> {
+        self.sessions
+            .iter()
+            .map(|(c, s)| {
+                let frozen_to = s.frozen.as_ref().map(|f| f.to);
+                let conns = s
+                    .frozen
+                    .as_ref()
+                    .map_or(s.conns.len(), |f| f.connections.len());
+                (*c, conns, s.pinned, frozen_to)
+            })
+            .collect()
+    }
+
+    /// Whether the member is draining (or has drained).
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Whether member `id` is excluded from handoffs.
+    pub fn is_excluded(&self, id: MemberId) -> bool {
+        self.excluded.contains(&id)
+    }
+}

@@ -1,0 +1,133 @@
+//! Periodic work: the policies' decisions, and giving connections to their apps.
+
+use super::*;
+
+impl Member {
+    pub(super) fn run_policies(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        let mut candidates: Vec<MemberId> = self
+            .cfg
+            .members
+            .keys()
+            .copied()
+            .filter(|m| !self.excluded.contains(m))
+            .collect();
+        if self.draining {
+            candidates.retain(|m| *m != self.cfg.id);
+        }
+        let group = GroupView {
+            me: self.cfg.id,
+            candidates,
+            load: self
+                .load
+                .iter()
+                .filter(|(m, (_, at))| {
+                    !self.excluded.contains(m) && now.saturating_since(*at) <= LOAD_REPORT_MAX_AGE
+                })
+                .map(|(m, (n, _))| (*m, *n))
+                .collect(),
+            draining: self.draining,
+        };
+        let views: Vec<SessionView> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none() && !s.conns.is_empty())
+            .map(|(c, s)| SessionView {
+                client: *c,
+                rtt: std::borrow::Cow::Borrowed(&s.rtt),
+                since: s.since,
+                pinned: s.pinned,
+            })
+            .collect();
+        let mut moves = self.manual.decide(now, &group, &views);
+        for p in &mut self.policies {
+            for m in p.decide(now, &group, &views) {
+                if !moves.iter().any(|x| x.client == m.client) {
+                    moves.push(m);
+                }
+            }
+        }
+        for m in moves {
+            self.start_handoff(now, &m, out);
+        }
+        if self.draining && self.sessions.is_empty() {
+            self.stopped = true;
+        }
+    }
+
+    /// Gives connections to their apps: those a segment touched or that were just placed,
+    /// those whose app asked to be woken by now, and every one once per [`SWEEP`] (which
+    /// also collects connections closed by timers). Sessions left with no connection and
+    /// no frozen copy end.
+    pub(super) fn run_apps(&mut self, now: Instant) {
+        let mut tuples = std::mem::take(&mut self.index.dirty);
+        while let Some(&(at, tuple)) = self.index.app_wake.first() {
+            if at > now {
+                break;
+            }
+            self.index.app_wake.pop_first();
+            self.index.app_wake_of.remove(&tuple);
+            tuples.insert(tuple);
+        }
+        if now >= self.index.next_sweep {
+            self.index.next_sweep = now + SWEEP;
+            self.sessions
+                .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some());
+            let tcp = &self.tcp;
+            self.index.handshakes.retain(|_, h| {
+                h.retain(|t| tcp.connection(t).is_some());
+                !h.is_empty()
+            });
+            for s in self.sessions.values().filter(|s| s.frozen.is_none()) {
+                tuples.extend(s.conns.iter().copied());
+            }
+        }
+        let mut touched = BTreeSet::new();
+        for tuple in tuples {
+            let client = tuple.remote;
+            let Some(s) = self.sessions.get_mut(&client) else {
+                continue;
+            };
+            touched.insert(client);
+            if s.frozen.is_some() {
+                continue;
+            }
+            let Some(app) = s.apps.get_mut(&tuple) else {
+                continue;
+            };
+            let wake = match self.tcp.connection_mut(&tuple) {
+                Some(conn) => {
+                    app.poll(now, conn);
+                    if conn.state() == State::Closed {
+                        s.conns.remove(&tuple);
+                        s.apps.remove(&tuple);
+                        self.tcp.remove(&tuple);
+                        None
+                    } else {
+                        app.poll_at()
+                    }
+                }
+                None => {
+                    s.conns.remove(&tuple);
+                    s.apps.remove(&tuple);
+                    None
+                }
+            };
+            if let Some(old) = self.index.app_wake_of.remove(&tuple) {
+                self.index.app_wake.remove(&(old, tuple));
+            }
+            if let Some(w) = wake {
+                self.index.app_wake_of.insert(tuple, w);
+                self.index.app_wake.insert((w, tuple));
+            }
+        }
+        for client in touched {
+            if self
+                .sessions
+                .get(&client)
+                .is_some_and(|s| s.conns.is_empty() && s.frozen.is_none())
+            {
+                self.sessions.remove(&client);
+            }
+        }
+    }
+}
