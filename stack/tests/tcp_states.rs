@@ -942,6 +942,84 @@ fn endpoint_accepts_a_connection_on_a_listening_port() {
     assert_eq!(ep.connection_mut(&t).unwrap().recv(&mut buf), Ok(5));
 }
 
+/// `repr` as bytes from REMOTE to LOCAL, checksummed, with its deferred check.
+fn deferred(repr: &TcpRepr<'_>) -> (Vec<u8>, vany_stack::wire::DeferredChecksum) {
+    let mut bytes = vec![0u8; repr.buffer_len()];
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut bytes[..]),
+        &IpAddress::Ipv6(addr(REMOTE)),
+        &IpAddress::Ipv6(addr(LOCAL)),
+        &ChecksumCapabilities::default(),
+    );
+    let check = vany_stack::wire::DeferredChecksum::new(
+        &addr(REMOTE),
+        &addr(LOCAL),
+        &bytes,
+        repr.header_len(),
+    );
+    (bytes, check)
+}
+
+#[test]
+fn endpoint_takes_deferred_segments_and_drops_those_whose_checksum_fails() {
+    let mut ep = endpoint(8);
+    ep.listen(80);
+    // No connection: a bad checksum is dropped without a RST.
+    let mut stray = Seg {
+        seq: IRS + 1,
+        ack: Some(12345),
+        window: 512,
+        ..Seg::default()
+    };
+    stray.payload = b"stray".to_vec();
+    let (mut bytes, check) = deferred(&stray.repr());
+    bytes[22] ^= 0xff;
+    let bad = vany_stack::wire::tcp::parse_header(&bytes).unwrap();
+    assert!(!ep.handle_segment_deferred(ms(0), addr(REMOTE), addr(LOCAL), &bad, check));
+    assert!(endpoint_out(&mut ep, ms(0)).is_empty());
+
+    ep.handle_segment(ms(0), addr(REMOTE), addr(LOCAL), &peer_syn().repr());
+    let synack = endpoint_out(&mut ep, ms(0)).remove(0);
+    let mut ack = Seg {
+        seq: IRS + 1,
+        ack: Some(synack.seq.wrapping_add(1)),
+        window: 512,
+        ts: Some((778, synack.ts.unwrap().0)),
+        ..Seg::default()
+    };
+    ack.payload = b"GET /".to_vec();
+    let (bytes, check) = deferred(&ack.repr());
+    // A corrupted copy changes nothing: still half-open, nothing to read.
+    let mut corrupt = bytes.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x20;
+    let bad = vany_stack::wire::tcp::parse_header(&corrupt).unwrap();
+    assert!(!ep.handle_segment_deferred(ms(5), addr(REMOTE), addr(LOCAL), &bad, check));
+    assert_eq!(ep.accept(), None);
+    assert_eq!(ep.connection(&tuple()).unwrap().state(), State::SynReceived);
+    // The intact one establishes the connection, and its payload is read back.
+    let good = vany_stack::wire::tcp::parse_header(&bytes).unwrap();
+    assert!(ep.handle_segment_deferred(ms(5), addr(REMOTE), addr(LOCAL), &good, check));
+    let t = ep.accept().expect("established connection to accept");
+    let mut buf = [0u8; 16];
+    assert_eq!(ep.connection_mut(&t).unwrap().recv(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"GET /");
+    // In-order data after that goes through the in-place path.
+    let mut more = Seg {
+        seq: IRS + 6,
+        ack: Some(synack.seq.wrapping_add(1)),
+        window: 512,
+        ts: Some((779, synack.ts.unwrap().0)),
+        ..Seg::default()
+    };
+    more.payload = b" HTTP/1.1".to_vec();
+    let (bytes, check) = deferred(&more.repr());
+    let seg = vany_stack::wire::tcp::parse_header(&bytes).unwrap();
+    assert!(ep.handle_segment_deferred(ms(6), addr(REMOTE), addr(LOCAL), &seg, check));
+    assert_eq!(ep.connection_mut(&t).unwrap().recv(&mut buf), Ok(9));
+    assert_eq!(&buf[..9], b" HTTP/1.1");
+}
+
 #[test]
 fn endpoint_uses_syn_cookies_when_the_backlog_is_full() {
     let mut ep = endpoint(0);

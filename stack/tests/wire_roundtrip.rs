@@ -226,6 +226,45 @@ proptest! {
     }
 
     #[test]
+    fn deferred_parses_agree_with_the_verified_parse(spec in packet_strategy(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4), cut in any::<usize>()) {
+        let repr = spec.repr();
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut buf).unwrap();
+        for (at, value) in flips {
+            let i = at % buf.len();
+            buf[i] = value;
+        }
+        let cut = buf.len() - cut % 3;
+        let buf = &buf[..cut];
+        let verified = wire::parse_verified(buf);
+        let deferred = wire::parse_deferred(buf);
+        match (&deferred, &verified) {
+            (Ok(d), _) if d.deferred.is_some() => {
+                // The check the TCP engine finishes decides as the verified parse did.
+                let Upper::Tcp(seg) = &d.repr.upper else { panic!("deferred check on a non-TCP packet") };
+                let check = d.deferred.unwrap();
+                prop_assert_eq!(check.verifies(wire::checksum::sum(0, seg.payload)), verified.is_ok());
+                prop_assert_eq!(check.received(), d.checksum);
+                if let Ok(v) = &verified {
+                    prop_assert_eq!(&v.repr, &d.repr);
+                }
+            }
+            _ => prop_assert_eq!(&deferred, &verified),
+        }
+        match wire::parse_tcp_deferred(buf) {
+            Ok(Some(t)) => {
+                let d = deferred.as_ref().unwrap();
+                prop_assert_eq!(&d.repr.upper, &Upper::Tcp(t.segment));
+                prop_assert_eq!(d.deferred, t.deferred);
+                prop_assert_eq!((t.src, t.dst, t.rh2, t.hao), (d.repr.src, d.repr.dst, d.repr.rh2, d.repr.hao));
+                prop_assert_eq!((t.pseudo_src(), t.pseudo_dst()), (d.repr.pseudo_src(), d.repr.pseudo_dst()));
+            }
+            Ok(None) => prop_assert!(!matches!(deferred, Ok(ref d) if matches!(d.repr.upper, Upper::Tcp(_)))),
+            Err(e) => prop_assert_eq!(Err(e), deferred.map(|_| ())),
+        }
+    }
+
+    #[test]
     fn parser_never_panics_on_mutated_packets(spec in packet_strategy(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6), cut in any::<usize>()) {
         let repr = spec.repr();
         let mut buf = vec![0u8; repr.buffer_len()];

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::wire::checksum;
+
 /// Serde for byte deques as one or two byte strings (fast to encode, no per-byte work).
 mod deque_bytes {
     use std::collections::VecDeque;
@@ -19,6 +21,179 @@ mod deque_bytes {
         let mut v = a.into_vec();
         v.extend_from_slice(&b);
         Ok(VecDeque::from(v))
+    }
+}
+
+/// A byte ring whose storage grows on demand up to a fixed capacity, and whose free
+/// space can be written before it is committed: the receive path copies (and sums) a
+/// segment's payload straight into place, and keeps it only once its checksum verified.
+#[derive(Clone, Default)]
+struct Ring {
+    /// Storage; `buf.len()` is the room allocated so far (grown as needed).
+    buf: Vec<u8>,
+    /// Index of the first byte held.
+    head: usize,
+    /// Bytes held.
+    len: usize,
+}
+
+impl Ring {
+    fn from_vec(buf: Vec<u8>) -> Self {
+        let len = buf.len();
+        Ring { buf, head: 0, len }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes held, in order, as two slices.
+    fn as_slices(&self) -> (&[u8], &[u8]) {
+        let end = self.head + self.len;
+        if end <= self.buf.len() {
+            (&self.buf[self.head..end], &[])
+        } else {
+            (&self.buf[self.head..], &self.buf[..end - self.buf.len()])
+        }
+    }
+
+    /// Makes room for `n` more bytes after those held, growing the storage (at least
+    /// doubling it, to at most `capacity`, the caller's bound on what is held).
+    #[inline]
+    fn reserve(&mut self, n: usize, capacity: usize) {
+        if self.len + n > self.buf.len() {
+            self.grow(self.len + n, capacity);
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, needed: usize, capacity: usize) {
+        let size = needed
+            .max(2 * self.buf.len())
+            .max(4096)
+            .min(capacity.max(needed));
+        let mut grown = Vec::with_capacity(size);
+        let (a, b) = self.as_slices();
+        grown.extend_from_slice(a);
+        grown.extend_from_slice(b);
+        grown.resize(size, 0);
+        self.buf = grown;
+        self.head = 0;
+    }
+
+    /// The free space after the bytes held, as two slices, first `n` bytes only (the
+    /// caller reserved them).
+    fn spare_mut(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
+        let size = self.buf.len();
+        // `head < size` and `len <= size`: one subtraction wraps (no division).
+        let mut tail = self.head + self.len;
+        if tail >= size {
+            tail -= size;
+        }
+        if tail + n <= size {
+            (&mut self.buf[tail..tail + n], &mut [])
+        } else {
+            let (front, back) = self.buf.split_at_mut(tail);
+            let wrap = tail + n - size;
+            (back, &mut front[..wrap])
+        }
+    }
+
+    /// Appends `bytes`, at most `capacity` held in all.
+    fn extend(&mut self, bytes: &[u8], capacity: usize) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.reserve(bytes.len(), capacity);
+        let (a, b) = self.spare_mut(bytes.len());
+        let split = a.len();
+        a.copy_from_slice(&bytes[..split]);
+        b.copy_from_slice(&bytes[split..]);
+        self.len += bytes.len();
+    }
+
+    /// Copies `bytes` into the free space after the bytes held, without holding them
+    /// yet, and returns their RFC 1071 sum (see [`Ring::commit`]).
+    fn stage_summing(&mut self, bytes: &[u8], capacity: usize) -> u16 {
+        self.reserve(bytes.len(), capacity);
+        let (a, b) = self.spare_mut(bytes.len());
+        let split = a.len();
+        let first = checksum::copy_and_sum(a, &bytes[..split]);
+        if b.is_empty() {
+            return first;
+        }
+        let second = checksum::copy_and_sum(b, &bytes[split..]);
+        // A part that starts at an odd offset sums with its bytes swapped (RFC 1071 §2(B)).
+        let second = if split % 2 == 1 {
+            second.swap_bytes()
+        } else {
+            second
+        };
+        checksum::add(first, second)
+    }
+
+    /// Holds the first `n` staged bytes.
+    fn commit(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Moves the first bytes held into `dst`; returns how many.
+    fn read(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.len);
+        let (a, b) = self.as_slices();
+        let from_a = n.min(a.len());
+        dst[..from_a].copy_from_slice(&a[..from_a]);
+        if n > from_a {
+            dst[from_a..n].copy_from_slice(&b[..n - from_a]);
+        }
+        self.len -= n;
+        self.head = if self.len == 0 {
+            0
+        } else if self.head + n >= self.buf.len() {
+            self.head + n - self.buf.len()
+        } else {
+            self.head + n
+        };
+        n
+    }
+}
+
+impl PartialEq for Ring {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && {
+            let (a, b) = self.as_slices();
+            let (c, d) = other.as_slices();
+            a.iter().chain(b).eq(c.iter().chain(d))
+        }
+    }
+}
+
+impl Eq for Ring {}
+
+impl core::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (a, b) = self.as_slices();
+        f.debug_list().entries(a.iter().chain(b)).finish()
+    }
+}
+
+/// Serde for a [`Ring`] as the bytes held, in the form `deque_bytes` writes (so that
+/// snapshots do not depend on the buffer's layout).
+mod ring_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Ring;
+
+    pub fn serialize<S: Serializer>(ring: &Ring, s: S) -> Result<S::Ok, S::Error> {
+        let (a, b) = ring.as_slices();
+        (serde_bytes::Bytes::new(a), serde_bytes::Bytes::new(b)).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ring, D::Error> {
+        let (a, b): (serde_bytes::ByteBuf, serde_bytes::ByteBuf) = Deserialize::deserialize(d)?;
+        let mut v = a.into_vec();
+        v.extend_from_slice(&b);
+        Ok(Ring::from_vec(v))
     }
 }
 
@@ -97,22 +272,20 @@ impl SendBuffer {
         let mut total = 0u16;
         if skip < a.len() {
             let take = n.min(a.len() - skip);
-            total = crate::wire::checksum::copy_and_sum(&mut dst[..take], &a[skip..skip + take]);
+            total = checksum::copy_and_sum(&mut dst[..take], &a[skip..skip + take]);
             written = take;
         }
         if written < n {
             let b_from = skip + written - a.len();
-            let part = crate::wire::checksum::copy_and_sum(
-                &mut dst[written..n],
-                &b[b_from..b_from + n - written],
-            );
+            let part =
+                checksum::copy_and_sum(&mut dst[written..n], &b[b_from..b_from + n - written]);
             // A part that starts at an odd offset sums with its bytes swapped (RFC 1071 §2(B)).
             let part = if written % 2 == 1 {
                 part.swap_bytes()
             } else {
                 part
             };
-            total = crate::wire::checksum::add(total, part);
+            total = checksum::add(total, part);
         }
         (n, total)
     }
@@ -148,8 +321,8 @@ const RECENT_BLOCKS: usize = 8;
 /// Received bytes: in-order unread data plus out-of-order segments waiting for the gap.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecvBuffer {
-    #[serde(with = "deque_bytes")]
-    data: VecDeque<u8>,
+    #[serde(with = "ring_bytes")]
+    data: Ring,
     capacity: usize,
     /// Stream offset of the next in-order byte expected (= RCV.NXT's offset).
     next: u64,
@@ -160,6 +333,11 @@ pub struct RecvBuffer {
     /// first SACK block covers the newest, and the next ones repeat the most recently
     /// reported (RFC 2018 §4).
     recent: VecDeque<u64>,
+    /// Bytes copied into the free space at stream offset `.0` whose checksum verified, to
+    /// be taken by the next [`RecvBuffer::insert`] there without copying them again
+    /// (see [`RecvBuffer::stage_summing`]). Transient: cleared before any other use.
+    #[serde(skip)]
+    staged: Option<(u64, usize)>,
 }
 
 mod ooo_bytes {
@@ -187,11 +365,12 @@ impl RecvBuffer {
     /// An empty buffer of `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
         RecvBuffer {
-            data: VecDeque::new(),
+            data: Ring::default(),
             capacity,
             next: 0,
             ooo: BTreeMap::new(),
             recent: VecDeque::new(),
+            staged: None,
         }
     }
 
@@ -222,20 +401,36 @@ impl RecvBuffer {
 
     /// Moves in-order bytes into `dst`; returns how many.
     pub fn read(&mut self, dst: &mut [u8]) -> usize {
-        let n = dst.len().min(self.data.len());
-        let (a, b) = self.data.as_slices();
-        let from_a = n.min(a.len());
-        dst[..from_a].copy_from_slice(&a[..from_a]);
-        if n > from_a {
-            dst[from_a..n].copy_from_slice(&b[..n - from_a]);
-        }
-        self.data.drain(..n);
-        n
+        self.data.read(dst)
+    }
+
+    /// Copies `bytes`, which are to arrive at stream offset [`RecvBuffer::next`], into
+    /// the free space without taking them yet, and returns their RFC 1071 sum: a segment's
+    /// payload is summed for its checksum in the same pass that copies it in. Then
+    /// [`RecvBuffer::keep_staged`] lets the next `insert` at that offset take them in place,
+    /// and [`RecvBuffer::drop_staged`] forgets them. `bytes` must fit the window.
+    pub fn stage_summing(&mut self, bytes: &[u8]) -> u16 {
+        debug_assert!(bytes.len() <= self.window());
+        self.staged = None;
+        self.data.stage_summing(bytes, self.capacity)
+    }
+
+    /// The bytes [`RecvBuffer::stage_summing`] copied verified: the next `insert` at
+    /// stream offset `offset` (= `next` when they were staged) takes up to `len` of them
+    /// from where they are.
+    pub fn keep_staged(&mut self, offset: u64, len: usize) {
+        self.staged = Some((offset, len));
+    }
+
+    /// Forgets staged bytes (they are overwritten by whatever comes next).
+    pub fn drop_staged(&mut self) {
+        self.staged = None;
     }
 
     /// Accepts `bytes` at stream offset `offset`, keeping only what falls inside the
     /// window `[next, next + window)`. Returns how many bytes became in-order.
     pub fn insert(&mut self, offset: u64, bytes: &[u8]) -> usize {
+        let staged = self.staged.take();
         let window_end = self.next + self.window() as u64;
         let mut start = offset.max(self.next);
         let end = (offset + bytes.len() as u64).min(window_end);
@@ -245,7 +440,13 @@ impl RecvBuffer {
         let mut slice = &bytes[(start - offset) as usize..(end - offset) as usize];
         if start == self.next {
             let before = self.next;
-            self.data.extend(slice);
+            match staged {
+                // Already in place (`stage_summing` copied them from the same payload).
+                Some((at, len)) if at == offset && at == start && slice.len() <= len => {
+                    self.data.commit(slice.len());
+                }
+                _ => self.data.extend(slice, self.capacity),
+            }
             self.next = end;
             self.drain_ooo();
             return (self.next - before) as usize;
@@ -285,6 +486,9 @@ impl RecvBuffer {
     }
 
     fn drain_ooo(&mut self) {
+        if self.ooo.is_empty() && self.recent.is_empty() {
+            return;
+        }
         while let Some(entry) = self.ooo.first_entry() {
             let key = *entry.key();
             if key > self.next {
@@ -294,7 +498,7 @@ impl RecvBuffer {
             let piece_end = key + piece.len() as u64;
             if piece_end > self.next {
                 let skip = (self.next - key) as usize;
-                self.data.extend(&piece[skip..]);
+                self.data.extend(&piece[skip..], self.capacity);
                 self.next = piece_end;
             }
         }
@@ -373,6 +577,59 @@ mod tests {
         assert_eq!(r.read(&mut out), 14);
         assert_eq!(&out[..14], b"abcdefghijklmn");
         assert!(!r.has_gaps());
+    }
+
+    #[test]
+    fn receive_buffer_stages_across_the_wrap_and_takes_staged_bytes_in_place() {
+        let mut r = RecvBuffer::new(8192);
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let (mut at, mut read, mut out) = (0usize, 0usize, Vec::new());
+        let mut sink = [0u8; 3001];
+        // Odd sizes, so that staged bytes wrap around the ring at odd offsets.
+        for (i, len) in [1439usize, 1440, 1, 3001, 777, 1440, 2999, 1440, 1441, 5]
+            .iter()
+            .cycle()
+            .take(40)
+            .enumerate()
+        {
+            let len = (*len).min(r.window()).min(data.len() - at);
+            let bytes = &data[at..at + len];
+            let sum = r.stage_summing(bytes);
+            assert_eq!(sum, checksum::sum(0, bytes), "segment {i}");
+            if i % 5 == 4 {
+                // Dropped (a bad checksum): the next insert copies.
+                r.drop_staged();
+            } else {
+                r.keep_staged(r.next(), len);
+            }
+            assert_eq!(r.insert(at as u64, bytes), len);
+            at += len;
+            let n = r.read(&mut sink[..(i * 389) % 3001]);
+            out.extend_from_slice(&sink[..n]);
+            read += n;
+        }
+        while r.readable() > 0 {
+            let n = r.read(&mut sink);
+            out.extend_from_slice(&sink[..n]);
+            read += n;
+        }
+        assert_eq!(read, at);
+        assert_eq!(out, &data[..at]);
+    }
+
+    #[test]
+    fn staged_bytes_are_only_taken_at_the_offset_they_were_staged_for() {
+        let mut r = RecvBuffer::new(100);
+        r.stage_summing(b"abcdef");
+        r.keep_staged(0, 6);
+        // An insert that starts before (overlap trimmed) copies instead.
+        assert_eq!(r.insert(0, b"abc"), 3);
+        r.stage_summing(b"zzzz");
+        r.keep_staged(3, 4);
+        assert_eq!(r.insert(1, b"bcdefg"), 4);
+        let mut out = [0u8; 10];
+        assert_eq!(r.read(&mut out), 7);
+        assert_eq!(&out[..7], b"abcdefg");
     }
 
     #[test]

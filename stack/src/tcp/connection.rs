@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use smoltcp::wire::{TcpControl, TcpRepr};
 
 use crate::time::{Duration, Instant};
+use crate::wire::{checksum, DeferredChecksum};
 
 use super::buffer::{RecvBuffer, SendBuffer};
 use super::config::TcpConfig;
@@ -428,6 +429,16 @@ impl Connection {
         }
     }
 
+    /// Queues `event`, unless it is a level (readable, writable) that is queued already
+    /// and not yet polled: an application that polls seldom gets one such event, not one
+    /// per segment (and the queue, which snapshots carry, stays small).
+    fn push_event(&mut self, event: Event) {
+        let level = matches!(event, Event::Readable | Event::Writable);
+        if !(level && self.events.contains(&event)) {
+            self.events.push_back(event);
+        }
+    }
+
     /// Aborts with a RST.
     pub fn abort(&mut self) {
         if self.state.is_synchronized() || self.state == State::SynReceived {
@@ -518,6 +529,40 @@ impl Connection {
             State::SynSent => self.handle_syn_sent(now, seg),
             _ => self.handle_synchronized(now, seg),
         }
+    }
+
+    /// [`Connection::handle_segment`] for a segment whose checksum is still to be
+    /// verified ([`crate::wire::parse_tcp_deferred`], [`crate::wire::parse_deferred`]): an
+    /// in-order payload is summed while it is copied into the receive buffer, any other
+    /// is summed on its own, and the segment is processed only if the checksum verifies.
+    /// Returns false, having changed nothing, when it does not.
+    pub fn handle_segment_deferred(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        check: DeferredChecksum,
+    ) -> bool {
+        // Where the payload would go anyway: at RCV.NXT, inside the window.
+        let in_place = !self.frozen
+            && self.state.can_receive()
+            && !seg.payload.is_empty()
+            && seg.payload.len() <= self.recv.window()
+            && self.recv_off(Seq::from(seg.seq_number)) == self.rcv_nxt() as i64;
+        let sum = if in_place {
+            self.recv.stage_summing(seg.payload)
+        } else {
+            checksum::sum(0, seg.payload)
+        };
+        if !check.verifies(sum) {
+            self.recv.drop_staged();
+            return false;
+        }
+        if in_place {
+            self.recv.keep_staged(self.recv.next(), seg.payload.len());
+        }
+        self.handle_segment(now, seg);
+        self.recv.drop_staged();
+        true
     }
 
     fn handle_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
@@ -698,7 +743,7 @@ impl Connection {
             let had_gaps = self.recv.has_gaps();
             let advanced = self.recv.insert(off, &seg.payload[skip..]);
             if advanced > 0 {
-                self.events.push_back(Event::Readable);
+                self.push_event(Event::Readable);
             }
             if seg_start != rcv_nxt || had_gaps || self.recv.has_gaps() {
                 // Out of order, or filling a gap: ACK at once (RFC 5681 §4.2).
@@ -841,7 +886,7 @@ impl Connection {
             None
         };
         if self.send.free() > 0 && self.state.can_send() {
-            self.events.push_back(Event::Writable);
+            self.push_event(Event::Writable);
         }
     }
 

@@ -13,6 +13,7 @@ use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr};
 use crate::rand::RandomSource;
 use crate::time::Instant;
 use crate::wire::packet::fill_tcp_checksum;
+use crate::wire::{checksum, DeferredChecksum};
 
 use super::config::TcpConfig;
 use super::connection::Connection;
@@ -244,15 +245,7 @@ impl Endpoint {
         if let Some(conn) = self.connections.get_mut(&tuple) {
             let before = conn.state();
             conn.handle_segment(now, seg);
-            let after = conn.state();
-            if before == State::SynReceived && after != State::SynReceived {
-                self.half_open_done(tuple.local_port);
-                if after.is_synchronized() {
-                    self.accept_queue.push_back(tuple);
-                }
-            }
-            self.dirty.insert(tuple);
-            self.reschedule(tuple);
+            self.segment_handled(tuple, before);
             return;
         }
         if self.listeners.contains(&seg.dst_port) {
@@ -268,6 +261,55 @@ impl Endpoint {
             }
         }
         self.reset_for(tuple, seg);
+    }
+
+    /// [`Endpoint::handle_segment`] for a segment whose checksum is still to be verified
+    /// ([`crate::wire::parse_tcp_deferred`], [`crate::wire::parse_deferred`]): the connection
+    /// sums the payload while it copies it in ([`Connection::handle_segment_deferred`]).
+    /// Returns false, having done nothing, when the checksum does not verify.
+    pub fn handle_segment_deferred(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        seg: &TcpRepr<'_>,
+        check: DeferredChecksum,
+    ) -> bool {
+        let tuple = FourTuple {
+            local: dst,
+            local_port: seg.dst_port,
+            remote: src,
+            remote_port: seg.src_port,
+        };
+        if let Some(conn) = self.connections.get_mut(&tuple) {
+            let before = conn.state();
+            if !conn.handle_segment_deferred(now, seg, check) {
+                return false;
+            }
+            self.segment_handled(tuple, before);
+            return true;
+        }
+        if !check.verifies(checksum::sum(0, seg.payload)) {
+            return false;
+        }
+        self.handle_segment(now, src, dst, seg);
+        true
+    }
+
+    /// Bookkeeping after `tuple`'s connection, in state `before`, took a segment.
+    fn segment_handled(&mut self, tuple: FourTuple, before: State) {
+        let after = self
+            .connections
+            .get(&tuple)
+            .map_or(State::Closed, Connection::state);
+        if before == State::SynReceived && after != State::SynReceived {
+            self.half_open_done(tuple.local_port);
+            if after.is_synchronized() {
+                self.accept_queue.push_back(tuple);
+            }
+        }
+        self.dirty.insert(tuple);
+        self.reschedule(tuple);
     }
 
     fn handle_listen_syn(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr<'_>) {

@@ -1,11 +1,10 @@
 //! Segment output: what a connection sends next (`poll_transmit`), with loss recovery's
 //! choice of what to retransmit (RFC 6675 NextSeg, RFC 6582 for peers without SACK).
 
-use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpTimestampRepr};
+use smoltcp::wire::{TcpControl, TcpRepr, TcpTimestampRepr};
 
 use crate::time::Instant;
-use crate::wire::checksum;
+use crate::wire::{checksum, tcp};
 
 use super::connection::{ts_clock, Connection};
 use super::types::State;
@@ -225,6 +224,28 @@ impl Connection {
     }
 
     fn emit(&mut self, now: Instant, plan: Plan, buf: &mut [u8]) -> Option<usize> {
+        // One copy of `emit_kind` per kind of segment: in the one that carries data (and
+        // ACKs), everything only a SYN or a RST needs is known to be off at compile time.
+        match (plan.syn, plan.rst) {
+            (true, _) => self.emit_kind::<true, false>(now, plan, buf),
+            (false, true) => self.emit_kind::<false, true>(now, plan, buf),
+            (false, false) => self.emit_kind::<false, false>(now, plan, buf),
+        }
+    }
+
+    #[inline(always)]
+    fn emit_kind<const SYN: bool, const RST: bool>(
+        &mut self,
+        now: Instant,
+        plan: Plan,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        debug_assert!(plan.syn == SYN && plan.rst == RST);
+        let plan = Plan {
+            syn: SYN,
+            rst: RST,
+            ..plan
+        };
         let data_end = self.data_end();
         let data_start = plan.start.max(1);
         let mut data_stop = plan.end.min(data_end).max(data_start);
@@ -298,7 +319,7 @@ impl Connection {
             }),
             payload: &[],
         };
-        let header_len = repr.header_len();
+        let header_len = tcp::header_len(&repr);
         // RFC 6691: TCP options count against the peer's MSS.
         let room = usize::from(self.opts.send_mss)
             .saturating_sub(header_len - 20)
@@ -317,13 +338,7 @@ impl Connection {
             .send
             .copy_out_summing(data_start - 1, &mut buf[header_len..total]);
         debug_assert_eq!(copied, data_len);
-        let mut packet = TcpPacket::new_unchecked(&mut buf[..total]);
-        repr.emit(
-            &mut packet,
-            &IpAddress::Ipv6(self.tuple.local),
-            &IpAddress::Ipv6(self.tuple.remote),
-            &ChecksumCapabilities::ignored(),
-        );
+        tcp::emit_header(&repr, buf);
         // The checksum: pseudo-header + header (checksum field zero) + the payload's sum
         // taken while copying it (the header is a multiple of 4 bytes long).
         let head = checksum::pseudo_header(&self.tuple.local, &self.tuple.remote, 6, total as u32);

@@ -9,13 +9,16 @@ pub mod mh;
 pub mod mh_option;
 pub mod packet;
 pub mod rh2;
+pub mod tcp;
 
 pub use error::{Part, Rule, WireError};
 pub use hao::HaoHeader;
 pub use mh::{BindingAck, BindingUpdate, MhMessage, MhRepr, MhType};
 pub use mh_option::{MhOption, MhOptions};
 pub use packet::{
-    parse, parse_verified, Icmpv6Message, PacketError, PacketRepr, ParsedPacket, UdpDatagram, Upper,
+    parse, parse_deferred, parse_tcp_deferred, parse_verified, Icmpv6Message, PacketError,
+    PacketRepr, ParsedPacket, TcpInput, UdpDatagram, Upper,
 };
 pub use rh2::Rh2Header;
 pub use smoltcp::wire::{TcpControl, TcpRepr, TcpSeqNumber, TcpTimestampRepr};
+pub use tcp::DeferredChecksum;

@@ -5,14 +5,14 @@
 
 use core::net::Ipv6Addr;
 
-use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{IpAddress, IpProtocol, Ipv6Packet, TcpPacket, TcpRepr};
+use smoltcp::wire::{Ipv6Packet, TcpPacket, TcpRepr};
 
 use super::checksum;
 use super::error::{truncated, Part, Rule, WireError};
 use super::hao::{HaoHeader, DEST_OPTS_PROTOCOL, HAO_HEADER_LEN};
 use super::mh::{self, MhRepr, MH_PROTOCOL};
 use super::rh2::{Rh2Header, RH2_LEN, ROUTING_PROTOCOL};
+use super::tcp::{self, DeferredChecksum, TCP_CHECKSUM_AT};
 
 /// Length of the fixed IPv6 header.
 pub const IPV6_HEADER_LEN: usize = 40;
@@ -80,7 +80,7 @@ impl Upper<'_> {
     fn buffer_len(&self) -> usize {
         match self {
             Upper::Mh(m) => m.buffer_len(),
-            Upper::Tcp(t) => t.buffer_len(),
+            Upper::Tcp(t) => tcp::header_len(t) + t.payload.len(),
             Upper::Udp(u) => 8 + u.payload.len(),
             Upper::Icmpv6(i) => 4 + i.body.len(),
             Upper::None => 0,
@@ -125,8 +125,13 @@ pub struct ParsedPacket<'a> {
     /// The checksum field as received (0 for [`Upper::None`]).
     pub checksum: u16,
     /// Whether the upper-layer checksum verifies with the home-address pseudo-header
-    /// (true for [`Upper::None`], which has none).
+    /// (true for [`Upper::None`], which has none). False, too, while the check is
+    /// deferred (`deferred`).
     pub checksum_ok: bool,
+    /// From [`parse_deferred`], for a TCP segment with a payload: the checksum, not yet
+    /// verified, which the TCP engine finishes while it copies the payload in
+    /// ([`crate::tcp::Connection::handle_segment_deferred`]). `None` otherwise.
+    pub deferred: Option<DeferredChecksum>,
 }
 
 impl PacketRepr<'_> {
@@ -193,13 +198,8 @@ impl PacketRepr<'_> {
                     mh::fill_checksum(&src, &dst, upper);
                 }
                 Upper::Tcp(t) => {
-                    let mut packet = TcpPacket::new_unchecked(&mut *upper);
-                    t.emit(
-                        &mut packet,
-                        &IpAddress::Ipv6(src),
-                        &IpAddress::Ipv6(dst),
-                        &ChecksumCapabilities::ignored(),
-                    );
+                    let header_len = tcp::emit_header(t, upper);
+                    upper[header_len..].copy_from_slice(t.payload);
                     fill_tcp_checksum(&src, &dst, upper);
                 }
                 Upper::Udp(u) => {
@@ -280,15 +280,17 @@ impl PacketRepr<'_> {
                 &mut buf[offset..offset + HAO_HEADER_LEN],
             );
         }
-        let mut ip = Ipv6Packet::new_unchecked(&mut buf[..]);
-        ip.set_version(6);
-        ip.set_traffic_class(self.traffic_class);
-        ip.set_flow_label(self.flow_label & 0x000f_ffff);
-        ip.set_payload_len(payload_len as u16);
-        ip.set_next_header(IpProtocol::from(first_next));
-        ip.set_hop_limit(self.hop_limit);
-        ip.set_src_addr(self.src);
-        ip.set_dst_addr(self.dst);
+        // RFC 8200 §3: version 6, traffic class, flow label, payload length, next header,
+        // hop limit, source, destination.
+        let first_word =
+            (6u32 << 28) | (u32::from(self.traffic_class) << 20) | (self.flow_label & 0x000f_ffff);
+        let ip = &mut buf[..IPV6_HEADER_LEN];
+        ip[0..4].copy_from_slice(&first_word.to_be_bytes());
+        ip[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
+        ip[6] = first_next;
+        ip[7] = self.hop_limit;
+        ip[8..24].copy_from_slice(&self.src.octets());
+        ip[24..40].copy_from_slice(&self.dst.octets());
         Ok(len)
     }
 }
@@ -305,9 +307,6 @@ fn upper_checksum(
     checksum::upper_layer(src, dst, proto, data, checksum_at)
 }
 
-/// Offset of the checksum field in a TCP header.
-const TCP_CHECKSUM_AT: usize = 16;
-
 /// Writes the TCP checksum of `segment` (header and payload) over the pseudo-header.
 pub fn fill_tcp_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, segment: &mut [u8]) {
     let sum = upper_checksum(src, dst, TCP_PROTOCOL, segment, TCP_CHECKSUM_AT);
@@ -320,8 +319,73 @@ fn be16(data: &[u8], at: usize) -> u16 {
 
 /// Parses a whole IPv6 packet starting at `data[0]`. Extra bytes after the IPv6 payload
 /// length (link-layer padding) are ignored. The checksum result is reported, not enforced:
-/// use [`parse_verified`] on the data path.
+/// use [`parse_verified`] on the data path (or, for TCP, [`parse_tcp_deferred`]).
 pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
+    parse_impl::<WireError, false>(data)
+}
+
+/// An error [`parse_impl`] can return: every [`WireError`], and a bad checksum for
+/// [`parse_verified`] only.
+trait ParseError: From<WireError> {
+    /// The error for a checksum that does not verify, if that is one.
+    fn bad_checksum(received: u16) -> Option<Self>;
+}
+
+impl ParseError for WireError {
+    fn bad_checksum(_: u16) -> Option<Self> {
+        None
+    }
+}
+
+impl ParseError for PacketError {
+    fn bad_checksum(received: u16) -> Option<Self> {
+        Some(PacketError::BadChecksum { received })
+    }
+}
+
+/// The IPv6 header and the Mobile IPv6 extension headers (RFC 6275 §6.3, §6.4) of a
+/// packet: everything before the upper layer.
+struct IpPart<'a> {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    traffic_class: u8,
+    flow_label: u32,
+    hop_limit: u8,
+    rh2: Option<Ipv6Addr>,
+    hao: Option<Ipv6Addr>,
+    /// The pseudo-header's addresses (see `pseudo_src`, `pseudo_dst`) as integers: an
+    /// `Option<Ipv6Addr>` lies at an odd offset, and reading it back in words after it
+    /// was written in pieces stalls store forwarding on the per-segment path.
+    pseudo_bits: (u128, u128),
+    rh2_offset: Option<usize>,
+    dest_opts_offset: Option<usize>,
+    /// The upper layer's protocol number, offset and bytes.
+    next: u8,
+    /// Where the Next Header byte that names `next` sits, for error messages.
+    next_at: usize,
+    upper_offset: usize,
+    upper_bytes: &'a [u8],
+}
+
+impl IpPart<'_> {
+    fn pseudo_src(&self) -> Ipv6Addr {
+        Ipv6Addr::from_bits(self.pseudo_bits.0)
+    }
+
+    fn pseudo_dst(&self) -> Ipv6Addr {
+        Ipv6Addr::from_bits(self.pseudo_bits.1)
+    }
+}
+
+#[inline]
+fn be128(data: &[u8], at: usize) -> u128 {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&data[at..at + 16]);
+    u128::from_be_bytes(b)
+}
+
+#[inline(always)]
+fn parse_ip(data: &[u8]) -> Result<IpPart<'_>, WireError> {
     if data.len() < IPV6_HEADER_LEN {
         return Err(truncated(0, Part::Ipv6Header, IPV6_HEADER_LEN, data.len()));
     }
@@ -343,54 +407,206 @@ pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
         ));
     }
     let data = &data[..total];
-    let mut repr = PacketRepr {
-        src: ip.src_addr(),
-        dst: ip.dst_addr(),
+    let (src, dst) = (be128(data, 8), be128(data, 24));
+    let mut part = IpPart {
+        src: Ipv6Addr::from_bits(src),
+        dst: Ipv6Addr::from_bits(dst),
         traffic_class: ip.traffic_class(),
         flow_label: ip.flow_label(),
         hop_limit: ip.hop_limit(),
         rh2: None,
         hao: None,
-        upper: Upper::None,
+        pseudo_bits: (src, dst),
+        rh2_offset: None,
+        dest_opts_offset: None,
+        next: data[6],
+        next_at: 6,
+        upper_offset: IPV6_HEADER_LEN,
+        upper_bytes: &[],
     };
-    let mut next = data[6];
-    // Where the Next Header byte that names `next` sits, for error messages.
-    let mut next_at = 6;
     let mut offset = IPV6_HEADER_LEN;
-    let mut rh2_offset = None;
-    let mut dest_opts_offset = None;
     loop {
-        match next {
+        match part.next {
             ROUTING_PROTOCOL => {
                 // RFC 6275 §6.4 / RFC 8200 §4.1: one routing header, before the
                 // Destination Options header that carries the HAO.
-                if rh2_offset.is_some() || dest_opts_offset.is_some() {
+                if part.rh2_offset.is_some() || part.dest_opts_offset.is_some() {
                     return Err(WireError::new(offset, Rule::Rh2Position));
                 }
                 let rh2 = Rh2Header::parse(&data[offset..]).map_err(|e| e.shifted(offset))?;
-                repr.rh2 = Some(rh2.home_address);
-                rh2_offset = Some(offset);
-                next = rh2.next_header;
-                next_at = offset;
+                part.rh2 = Some(rh2.home_address);
+                part.pseudo_bits.1 = rh2.home_address.to_bits();
+                part.rh2_offset = Some(offset);
+                part.next = rh2.next_header;
+                part.next_at = offset;
                 offset += RH2_LEN;
             }
             DEST_OPTS_PROTOCOL => {
-                if dest_opts_offset.is_some() {
+                if part.dest_opts_offset.is_some() {
                     return Err(WireError::new(offset, Rule::DuplicateDestinationOptions));
                 }
                 let hao = HaoHeader::parse(&data[offset..]).map_err(|e| e.shifted(offset))?;
-                repr.hao = Some(hao.home_address);
-                dest_opts_offset = Some(offset);
-                next = hao.next_header;
-                next_at = offset;
+                part.hao = Some(hao.home_address);
+                part.pseudo_bits.0 = hao.home_address.to_bits();
+                part.dest_opts_offset = Some(offset);
+                part.next = hao.next_header;
+                part.next_at = offset;
                 offset += hao.len;
             }
             _ => break,
         }
     }
-    let upper_bytes = &data[offset..];
+    part.upper_offset = offset;
+    part.upper_bytes = &data[offset..];
+    Ok(part)
+}
+
+/// A parsed TCP upper layer: the segment, its checksum field, whether it verified, and
+/// the deferred check when `defer` asked for one (see [`parse_deferred`]).
+struct TcpPart<'a> {
+    segment: TcpRepr<'a>,
+    checksum: u16,
+    checksum_ok: bool,
+    deferred: Option<DeferredChecksum>,
+}
+
+#[inline(always)]
+fn parse_tcp<'a>(ip: &IpPart<'a>, defer: bool) -> Result<TcpPart<'a>, WireError> {
+    let (offset, upper_bytes) = (ip.upper_offset, ip.upper_bytes);
+    let packet = TcpPacket::new_checked(upper_bytes)
+        .map_err(|_| truncated(offset, Part::Tcp, 20, upper_bytes.len()))?;
+    let mut segment =
+        tcp::parse_header(upper_bytes).ok_or_else(|| WireError::new(offset, Rule::BadTcp))?;
+    // SACK blocks mean nothing without an ACK (RFC 2018 §3), and smoltcp's emitter drops
+    // them there and beside SACK-Permitted: keep the repr what it re-emits.
+    if segment.ack_number.is_none() || segment.sack_permitted {
+        segment.sack_ranges = [None; 3];
+    }
+    let checksum = packet.checksum();
+    let (src, dst) = (ip.pseudo_src(), ip.pseudo_dst());
+    let (checksum_ok, deferred) = if defer && !segment.payload.is_empty() {
+        let payload_at = upper_bytes.len() - segment.payload.len();
+        let check = DeferredChecksum::new(&src, &dst, upper_bytes, payload_at);
+        (false, Some(check))
+    } else {
+        let ok = upper_checksum(&src, &dst, TCP_PROTOCOL, upper_bytes, TCP_CHECKSUM_AT) == checksum;
+        (ok, None)
+    };
+    Ok(TcpPart {
+        segment,
+        checksum,
+        checksum_ok,
+        deferred,
+    })
+}
+
+/// A TCP segment as the data path takes it in (see [`parse_tcp_deferred`]): what a
+/// [`ParsedPacket`] holds for it, without the room a whole packet repr needs for a
+/// Mobility Header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpInput<'a> {
+    /// IPv6 source address (the care-of address when a HAO is present).
+    pub src: Ipv6Addr,
+    /// IPv6 destination address (the care-of address when an RH2 is present).
+    pub dst: Ipv6Addr,
+    /// The home address in a Type 2 Routing Header, if one is present.
+    pub rh2: Option<Ipv6Addr>,
+    /// The home address in a Home Address option, if one is present.
+    pub hao: Option<Ipv6Addr>,
+    /// The segment.
+    pub segment: TcpRepr<'a>,
+    /// The checksum, still to be verified, when the segment has a payload (as
+    /// [`ParsedPacket::deferred`]); `None` when it was verified here.
+    pub deferred: Option<DeferredChecksum>,
+}
+
+impl TcpInput<'_> {
+    /// The pseudo-header source: the home address when a HAO is present (RFC 6275 §6.3).
+    pub fn pseudo_src(&self) -> Ipv6Addr {
+        self.hao.unwrap_or(self.src)
+    }
+
+    /// The pseudo-header destination: the home address when an RH2 is present
+    /// (RFC 6275 §6.4).
+    pub fn pseudo_dst(&self) -> Ipv6Addr {
+        self.rh2.unwrap_or(self.dst)
+    }
+}
+
+/// The TCP data path's parse: [`parse_deferred`] for a TCP packet, into a small
+/// [`TcpInput`]; `Ok(None)` for any other packet (parse that with [`parse_verified`]).
+/// The same packets are refused, with the same errors.
+#[inline]
+pub fn parse_tcp_deferred(data: &[u8]) -> Result<Option<TcpInput<'_>>, PacketError> {
+    let ip = parse_ip(data)?;
+    if ip.next != TCP_PROTOCOL {
+        return Ok(None);
+    }
+    let bytes = ip.upper_bytes;
+    if let Some(header) = tcp::parse_common(bytes) {
+        // The common case, without moving a whole repr around (see `parse_common`).
+        let deferred = if header.header_len < bytes.len() {
+            let (src, dst) = ip.pseudo_bits;
+            let pseudo = checksum::pseudo_header_bits(src, dst, TCP_PROTOCOL, bytes.len() as u32);
+            Some(DeferredChecksum::with_pseudo_header(
+                pseudo,
+                bytes,
+                header.header_len,
+            ))
+        } else {
+            let (src, dst) = (ip.pseudo_src(), ip.pseudo_dst());
+            let received = be16(bytes, TCP_CHECKSUM_AT);
+            if upper_checksum(&src, &dst, TCP_PROTOCOL, bytes, TCP_CHECKSUM_AT) != received {
+                return Err(PacketError::BadChecksum { received });
+            }
+            None
+        };
+        return Ok(Some(TcpInput {
+            src: ip.src,
+            dst: ip.dst,
+            rh2: ip.rh2,
+            hao: ip.hao,
+            segment: header.repr(bytes),
+            deferred,
+        }));
+    }
+    let tcp = parse_tcp(&ip, true)?;
+    if !tcp.checksum_ok && tcp.deferred.is_none() {
+        return Err(PacketError::BadChecksum {
+            received: tcp.checksum,
+        });
+    }
+    Ok(Some(TcpInput {
+        src: ip.src,
+        dst: ip.dst,
+        rh2: ip.rh2,
+        hao: ip.hao,
+        segment: tcp.segment,
+        deferred: tcp.deferred,
+    }))
+}
+
+// Generic over the error so that [`parse_verified`] returns the (large: an MH repr holds
+// its options inline) packet in place, without moving it from one `Result` into another.
+#[inline(always)]
+fn parse_impl<E: ParseError, const DEFER: bool>(data: &[u8]) -> Result<ParsedPacket<'_>, E> {
+    let ip = parse_ip(data)?;
+    let mut repr = PacketRepr {
+        src: ip.src,
+        dst: ip.dst,
+        traffic_class: ip.traffic_class,
+        flow_label: ip.flow_label,
+        hop_limit: ip.hop_limit,
+        rh2: ip.rh2,
+        hao: ip.hao,
+        upper: Upper::None,
+    };
+    let (next, next_at, offset, upper_bytes) =
+        (ip.next, ip.next_at, ip.upper_offset, ip.upper_bytes);
+    let (rh2_offset, dest_opts_offset) = (ip.rh2_offset, ip.dest_opts_offset);
     let (src, dst) = (repr.pseudo_src(), repr.pseudo_dst());
     let (checksum, checksum_ok);
+    let mut deferred = None;
     repr.upper = match next {
         MH_PROTOCOL => {
             let m = MhRepr::parse(upper_bytes).map_err(|e| e.shifted(offset))?;
@@ -399,34 +615,25 @@ pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
             Upper::Mh(m)
         }
         TCP_PROTOCOL => {
-            let packet = TcpPacket::new_checked(upper_bytes)
-                .map_err(|_| truncated(offset, Part::Tcp, 20, upper_bytes.len()))?;
-            let (s, d) = (IpAddress::Ipv6(src), IpAddress::Ipv6(dst));
-            let mut t = TcpRepr::parse(&packet, &s, &d, &ChecksumCapabilities::ignored())
-                .map_err(|_| WireError::new(offset, Rule::BadTcp))?;
-            // SACK blocks mean nothing without an ACK (RFC 2018 §3), and smoltcp's emitter
-            // drops them there and beside SACK-Permitted: keep the repr what it re-emits.
-            if t.ack_number.is_none() || t.sack_permitted {
-                t.sack_ranges = [None; 3];
-            }
-            checksum = packet.checksum();
-            checksum_ok =
-                upper_checksum(&src, &dst, TCP_PROTOCOL, upper_bytes, TCP_CHECKSUM_AT) == checksum;
-            Upper::Tcp(t)
+            let t = parse_tcp(&ip, DEFER)?;
+            checksum = t.checksum;
+            checksum_ok = t.checksum_ok;
+            deferred = t.deferred;
+            Upper::Tcp(t.segment)
         }
         UDP_PROTOCOL => {
             if upper_bytes.len() < 8 {
-                return Err(truncated(offset, Part::Udp, 8, upper_bytes.len()));
+                return Err(E::from(truncated(offset, Part::Udp, 8, upper_bytes.len())));
             }
             let declared = be16(upper_bytes, 4) as usize;
             if declared != upper_bytes.len() {
-                return Err(WireError::new(
+                return Err(E::from(WireError::new(
                     offset + 4,
                     Rule::UdpLength {
                         declared,
                         available: upper_bytes.len(),
                     },
-                ));
+                )));
             }
             checksum = be16(upper_bytes, 6);
             let computed = match upper_checksum(&src, &dst, UDP_PROTOCOL, upper_bytes, 6) {
@@ -443,7 +650,12 @@ pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
         }
         ICMPV6_PROTOCOL => {
             if upper_bytes.len() < 4 {
-                return Err(truncated(offset, Part::Icmpv6, 4, upper_bytes.len()));
+                return Err(E::from(truncated(
+                    offset,
+                    Part::Icmpv6,
+                    4,
+                    upper_bytes.len(),
+                )));
             }
             checksum = be16(upper_bytes, 2);
             checksum_ok = upper_checksum(&src, &dst, ICMPV6_PROTOCOL, upper_bytes, 2) == checksum;
@@ -459,9 +671,17 @@ pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
             Upper::None
         }
         other => {
-            return Err(WireError::new(next_at, Rule::UnsupportedNextHeader(other)));
+            return Err(E::from(WireError::new(
+                next_at,
+                Rule::UnsupportedNextHeader(other),
+            )));
         }
     };
+    if !checksum_ok && deferred.is_none() {
+        if let Some(e) = E::bad_checksum(checksum) {
+            return Err(e);
+        }
+    }
     Ok(ParsedPacket {
         repr,
         rh2_offset,
@@ -470,6 +690,7 @@ pub fn parse(data: &[u8]) -> Result<ParsedPacket<'_>, WireError> {
         upper_bytes,
         checksum,
         checksum_ok,
+        deferred,
     })
 }
 
@@ -491,11 +712,15 @@ pub enum PacketError {
 
 /// Parses a packet and refuses it unless its upper-layer checksum verifies.
 pub fn parse_verified(data: &[u8]) -> Result<ParsedPacket<'_>, PacketError> {
-    let parsed = parse(data)?;
-    if !parsed.checksum_ok {
-        return Err(PacketError::BadChecksum {
-            received: parsed.checksum,
-        });
-    }
-    Ok(parsed)
+    parse_impl::<PacketError, false>(data)
+}
+
+/// [`parse_verified`] for the TCP data path: a TCP segment's payload is not summed here
+/// but left to the TCP engine, which sums it in the pass that copies it into the receive
+/// buffer and drops the segment unless the checksum verifies
+/// ([`crate::tcp::Connection::handle_segment_deferred`],
+/// [`crate::tcp::Endpoint::handle_segment_deferred`]). Such a packet comes with
+/// `deferred` set and `checksum_ok` false; every other packet is verified here.
+pub fn parse_deferred(data: &[u8]) -> Result<ParsedPacket<'_>, PacketError> {
+    parse_impl::<PacketError, true>(data)
 }

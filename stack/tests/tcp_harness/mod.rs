@@ -14,6 +14,7 @@ use smoltcp::wire::{IpAddress, TcpPacket, TcpRepr};
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{Connection, FourTuple, Seq, State, TcpConfig};
 use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::{self, DeferredChecksum};
 
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -424,7 +425,31 @@ pub fn run(s: &Scenario) -> Outcome {
             }
             let local = side.local(now);
             match side.conn.as_mut() {
-                Some(c) => c.handle_segment(local, &repr),
+                // The data path's way in: the payload's checksum verified while it is
+                // copied into the receive buffer (`Connection::handle_segment_deferred`).
+                Some(c) => {
+                    let payload_at = usize::from(packet.header_len());
+                    if !repr.payload.is_empty() && idx % 7 == 3 {
+                        // A corrupted copy first: refused, and nothing changed.
+                        let mut bad = p.data.clone();
+                        bad[payload_at + idx % repr.payload.len()] ^= 0x5a;
+                        let bad_repr = wire::tcp::parse_header(&bad).expect("segment");
+                        let check = DeferredChecksum::new(&src, &dst, &bad, payload_at);
+                        let before = c.clone();
+                        assert!(
+                            !c.handle_segment_deferred(local, &bad_repr, check),
+                            "seed {}: a corrupted segment was taken",
+                            s.seed
+                        );
+                        assert!(
+                            *c == before,
+                            "seed {}: a corrupted segment left a trace",
+                            s.seed
+                        );
+                    }
+                    let check = DeferredChecksum::new(&src, &dst, &p.data, payload_at);
+                    assert!(c.handle_segment_deferred(local, &repr, check));
+                }
                 None if p.to_b
                     && repr.control == smoltcp::wire::TcpControl::Syn
                     && repr.ack_number.is_none() =>
