@@ -2,6 +2,9 @@
 //!
 //! Properties checked on every input:
 //! - `parse` and `parse_verified` never panic (they return a typed error);
+//! - the data path's deferred parses (`parse_deferred`, `parse_tcp_deferred`) agree with
+//!   `parse_verified`: the checksum the TCP engine finishes while copying the payload
+//!   decides as the verified parse does, and the segment and addresses are the same;
 //! - `rr::verify_packet` never panics on a parsed packet;
 //! - a parsed packet round-trips: its repr emits into exactly `buffer_len()` bytes, the
 //!   emitted bytes parse again to an equal repr, and their upper-layer checksum verifies;
@@ -13,7 +16,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use vany_stack::mip6::rr::{self, Kbm};
-use vany_stack::wire;
+use vany_stack::wire::{self, Upper};
 
 /// The fixed Kbm, the same one `examples/gen_seeds.rs` signs its seeds with:
 /// SHA1(home token | care-of token).
@@ -24,7 +27,37 @@ fn kbm() -> &'static Kbm {
 
 fuzz_target!(|data: &[u8]| {
     let kbm = kbm();
-    let _ = wire::parse_verified(data);
+    let verified = wire::parse_verified(data);
+    let deferred = wire::parse_deferred(data);
+    match (&deferred, &verified) {
+        (Ok(d), _) if d.deferred.is_some() => {
+            let Upper::Tcp(seg) = &d.repr.upper else {
+                panic!("deferred check on a non-TCP packet")
+            };
+            let check = d.deferred.unwrap();
+            assert_eq!(
+                check.verifies(wire::checksum::sum(0, seg.payload)),
+                verified.is_ok()
+            );
+            if let Ok(v) = &verified {
+                assert_eq!(&v.repr, &d.repr);
+            }
+        }
+        _ => assert_eq!(&deferred, &verified),
+    }
+    match wire::parse_tcp_deferred(data) {
+        Ok(Some(t)) => {
+            let d = deferred.as_ref().expect("parse_deferred agrees on TCP");
+            assert_eq!(&d.repr.upper, &Upper::Tcp(t.segment));
+            assert_eq!(d.deferred, t.deferred);
+            assert_eq!(
+                (t.pseudo_src(), t.pseudo_dst()),
+                (d.repr.pseudo_src(), d.repr.pseudo_dst())
+            );
+        }
+        Ok(None) => assert!(!matches!(&deferred, Ok(d) if matches!(d.repr.upper, Upper::Tcp(_)))),
+        Err(e) => assert_eq!(Err(e), deferred.as_ref().map(|_| ()).map_err(|e| e.clone())),
+    }
     let Ok(parsed) = wire::parse(data) else {
         return;
     };

@@ -10,7 +10,10 @@
 //! - 4: raw bytes (2-byte length + data) parsed as a TCP header and delivered as is;
 //! - 5: the application sends; 6: reads; 7: closes; 8: aborts;
 //! - 9: time passes (2 bytes of milliseconds) and timers fire;
-//! - 10: the connection is frozen, snapshotted, restored on another clock, and put back.
+//! - 10: the connection is frozen, snapshotted, restored on another clock, and put back;
+//! - 11: raw TCP bytes (a flag byte, 2-byte length + data) in an IPv6 packet through the
+//!   data path's deferred parse and `handle_segment_deferred` (the checksum finished while
+//!   the payload is copied in), with the TCP checksum filled in correctly or not.
 #![no_main]
 
 use std::net::Ipv6Addr;
@@ -126,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
     let mut steps = 0;
     while i < data.len() && steps < 512 {
         steps += 1;
-        let op = data[i] % 11;
+        let op = data[i] % 12;
         i += 1;
         match op {
             0..=3 => {
@@ -197,6 +200,41 @@ fuzz_target!(|data: &[u8]| {
                         &ChecksumCapabilities::ignored(),
                     ) {
                         w.ep.handle_segment(w.now, PEER, LOCAL, &repr);
+                    }
+                }
+            }
+            11 => {
+                let Some(h) = data.get(i..i + 3) else { break };
+                i += 3;
+                let n = usize::from(u16::from_be_bytes([h[1], h[2]])).min(data.len() - i);
+                let mut tcp = data[i..i + n].to_vec();
+                i += n;
+                if tcp.len() >= 20 && h[0] & 1 != 0 {
+                    let mut p = TcpPacket::new_unchecked(&mut tcp[..]);
+                    p.fill_checksum(&IpAddress::Ipv6(PEER), &IpAddress::Ipv6(LOCAL));
+                }
+                let mut packet = vec![0u8; 40];
+                packet[0] = 0x60;
+                packet[4..6].copy_from_slice(&(tcp.len() as u16).to_be_bytes());
+                packet[6] = 6;
+                packet[7] = 64;
+                packet[8..24].copy_from_slice(&PEER.octets());
+                packet[24..40].copy_from_slice(&LOCAL.octets());
+                packet.extend_from_slice(&tcp);
+                if let Ok(Some(t)) = vany_stack::wire::parse_tcp_deferred(&packet) {
+                    match t.deferred {
+                        Some(check) => {
+                            w.ep.handle_segment_deferred(
+                                w.now,
+                                t.pseudo_src(),
+                                t.pseudo_dst(),
+                                &t.segment,
+                                check,
+                            );
+                        }
+                        None => {
+                            w.ep.handle_segment(w.now, t.pseudo_src(), t.pseudo_dst(), &t.segment)
+                        }
                     }
                 }
             }

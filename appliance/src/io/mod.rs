@@ -4,7 +4,7 @@
 //! [`vany_stack::tcp::Endpoint`] over any backend:
 //!
 //! ```text
-//!   backend.recv ──parse_verified──▶ endpoint.handle_segment(now, src, dst, tcp)
+//!   backend.recv ──parse_tcp_deferred──▶ endpoint.handle_segment_deferred(now, src, dst, tcp)
 //!   endpoint.handle_timeout(now)      (when poll_timeout() has passed)
 //!   endpoint.poll_transmit(now) ──IPv6 header──▶ backend.send
 //! ```
@@ -31,7 +31,7 @@ use std::time::Duration as StdDuration;
 
 use vany_stack::tcp::Endpoint;
 use vany_stack::time::Instant;
-use vany_stack::wire::{parse_verified, Upper};
+use vany_stack::wire::parse_tcp_deferred;
 
 pub use burst::{AdaptiveWait, Batch, TxReport};
 pub use mem::MemIo;
@@ -266,18 +266,29 @@ impl Pump {
             n += 1;
             self.stats.rx_packets += 1;
             self.stats.rx_bytes += len as u64;
-            match parse_verified(&self.rx[..len]) {
-                Ok(p) => match &p.repr.upper {
-                    Upper::Tcp(seg) => {
+            // The data path's parse: a TCP payload's checksum is finished while the
+            // connection copies it in (a segment that fails it changes nothing).
+            match parse_tcp_deferred(&self.rx[..len]) {
+                Ok(Some(t)) => {
+                    // The home-address-level addresses (equal to the IPv6 ones when no
+                    // RH2/HAO is present).
+                    let (src, dst) = (t.pseudo_src(), t.pseudo_dst());
+                    let accepted = match t.deferred {
+                        Some(check) => {
+                            endpoint.handle_segment_deferred(now, src, dst, &t.segment, check)
+                        }
+                        None => {
+                            endpoint.handle_segment(now, src, dst, &t.segment);
+                            true
+                        }
+                    };
+                    if accepted {
                         self.stats.rx_tcp += 1;
-                        // The home-address-level addresses (equal to the IPv6 ones when no
-                        // RH2/HAO is present).
-                        let src = p.repr.pseudo_src();
-                        let dst = p.repr.pseudo_dst();
-                        endpoint.handle_segment(now, src, dst, seg);
+                    } else {
+                        self.stats.rx_malformed += 1;
                     }
-                    _ => self.stats.rx_other += 1,
-                },
+                }
+                Ok(None) => self.stats.rx_other += 1,
                 Err(_) => self.stats.rx_malformed += 1,
             }
         }
@@ -464,7 +475,7 @@ mod tests {
             for p in sq.outbox.drain(..) {
                 // What the pump writes is a whole, checksummed IPv6 packet.
                 {
-                    let parsed = parse_verified(&p).expect("pump output parses");
+                    let parsed = vany_stack::wire::parse_verified(&p).expect("pump output parses");
                     assert_eq!(
                         (parsed.repr.src, parsed.repr.dst),
                         (server_addr, client_addr)
