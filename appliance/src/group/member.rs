@@ -495,12 +495,17 @@ impl Member {
     /// connections to the anycast address must not keep going to its care-of address
     /// until the binding expires. A drained member handed its sessions on first, so this
     /// finds none of its clients.
+    ///
+    /// Every member also stops forwarding to it the packets of clients it handed to it
+    /// lately (`moved`): they would be lost, a new connection of such a client included,
+    /// where this member can now open it itself.
     pub fn set_excluded(&mut self, member: MemberId, excluded: bool) {
         if !excluded {
             self.excluded.remove(&member);
             return;
         }
         self.excluded.insert(member);
+        self.moved.retain(|_, (to, _)| *to != member);
         if !self.cfg.contact || member == self.cfg.id {
             return;
         }
