@@ -38,8 +38,13 @@
 //! `killed_member_sessions_end_cleanly`: the client is moved to member 2, which is then
 //! killed with SIGKILL. Nothing holds a copy of its sessions, so the download stalls and
 //! ends with the client's read timeout; gossip declares the member down and the others
-//! exclude it. The test reports what a fresh connection from the same client then does:
-//! the client's binding still points at the dead member's care-of address.
+//! exclude it. Once contact node 1 has excluded it (within 15 s), it deregisters the
+//! client's binding to the dead member's care-of address (a BU with lifetime 0): the test
+//! then opens a fresh kernel connection from the same client to the anycast address and
+//! downloads 1 MiB, which must arrive intact within 10 s; node 1 must count one orphaned
+//! binding deregistered and `vany client` must log the binding's deletion. The times from
+//! the kill to the exclusion, to the deletion and to the end of the fresh download are
+//! printed.
 //!
 //! Needs root (namespaces, TUN, nftables): otherwise prints "skipped: ..." and passes.
 //! Everything is bounded in time; processes, namespaces and files are removed by a Drop
@@ -586,6 +591,14 @@ impl Lab {
         .collect()
     }
 
+    /// Moves the lines `vany client` wrote so far to `log`, stamped with the time since
+    /// `since`.
+    fn drain_client_log(&self, since: Instant, log: &mut Vec<(Duration, String)>) {
+        if let Some(c) = &self.client {
+            log.extend(c.log().into_iter().map(|l| (since.elapsed(), l)));
+        }
+    }
+
     fn node_log(&self, i: u16) -> String {
         std::fs::read_to_string(self.dir.join(format!("n{i}.log"))).unwrap_or_default()
     }
@@ -1001,9 +1014,15 @@ fn killed_member_sessions_end_cleanly() {
         bytes_at_kill as f64 / MIB as f64
     );
 
-    // Gossip: the survivors declare node 2 down and stop offering it sessions.
+    // Gossip: the survivors declare node 2 down and stop offering it sessions. As soon as
+    // contact node 1 has excluded it, it deregisters the client's binding to node 2's
+    // care-of address; then a fresh connection from the same client must reach the group
+    // natively (the old one still ends by its read timeout, in parallel).
+    let mut client_log: Vec<(Duration, String)> = Vec::new();
     let mut down_after = BTreeMap::new();
+    let mut fresh_run = None;
     let detect_deadline = killed_at + Duration::from_secs(20);
+    let exclusion_limit = Duration::from_secs(15);
     while down_after.len() < 2 && Instant::now() < detect_deadline {
         for i in [1u16, 3] {
             if down_after.contains_key(&i) {
@@ -1015,11 +1034,26 @@ fn killed_member_sessions_end_cleanly() {
                 }
             }
         }
+        if fresh_run.is_none() && down_after.contains_key(&1) {
+            fresh_run = Some((
+                spawn_download(&lab, STREAM + 1, MIB, None, Duration::from_secs(5)).0,
+                killed_at.elapsed(),
+            ));
+        }
+        if fresh_run.is_none() {
+            assert!(
+                killed_at.elapsed() < exclusion_limit,
+                "contact node 1 did not exclude node 2 within {exclusion_limit:?}"
+            );
+        }
+        lab.drain_client_log(killed_at, &mut client_log);
         std::thread::sleep(Duration::from_millis(50));
     }
+    let (fresh, fresh_started) = fresh_run.expect("node 1 excluded node 2");
     // The download ends by itself within the read timeout (plus slack).
     let end_deadline = killed_at + read_timeout + Duration::from_secs(10);
     while !done.load(Ordering::Relaxed) && Instant::now() < end_deadline {
+        lab.drain_client_log(killed_at, &mut client_log);
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
@@ -1031,17 +1065,26 @@ fn killed_member_sessions_end_cleanly() {
     let ended_after = download
         .elapsed
         .saturating_sub(killed_at.saturating_duration_since(started));
-
-    // What a fresh connection from the same client does now (reported, not asserted).
-    let (fresh, _, _) = spawn_download(&lab, STREAM + 1, MIB, None, Duration::from_secs(3));
+    // Bounded by kernel_download: a 5 s connect timeout, then a 5 s read timeout per read.
     let fresh = fresh.join().expect("the fresh download");
+    let fresh_done_after = fresh_started + fresh.elapsed;
+    lab.drain_client_log(killed_at, &mut client_log);
+
     let sessions: Vec<_> = [1u16, 3]
         .iter()
         .map(|&i| (i, lab.ask(i, &Request::Sessions)))
         .collect();
+    let orphans = lab
+        .ask(1, &Request::Status)
+        .and_then(|s| s["stats"]["orphans_deregistered"].as_u64());
     let after = lab.nstat();
     let report = lab.client.as_mut().and_then(|c| c.stop());
-    let client_log = lab.client.as_ref().map(VanyClient::log).unwrap_or_default();
+    lab.drain_client_log(killed_at, &mut client_log);
+    let deleted = format!("binding for {ANYCAST} deleted");
+    let deleted_after = client_log
+        .iter()
+        .find(|(_, l)| l.contains(&deleted))
+        .map(|(t, _)| *t);
 
     println!(
         "download: {} of {length} bytes (node 2 killed at {} bytes), error {:?}, ended \
@@ -1056,15 +1099,26 @@ fn killed_member_sessions_end_cleanly() {
         println!("node {i} declared node 2 down and excluded it after {t:.2?}");
     }
     println!(
-        "fresh connection after the kill: {} bytes, error {:?}",
-        fresh.bytes, fresh.error
+        "node 1 deregistered {orphans:?} orphaned binding(s); the client logged the \
+         deletion ~{deleted_after:.2?} after the kill"
+    );
+    println!(
+        "fresh connection opened {:.2} s after the kill: {} of {MIB} bytes in {:.2} s \
+         (first byte after {:?}), done {:.2} s after the kill, error {:?}, mismatch {:?}",
+        fresh_started.as_secs_f64(),
+        fresh.bytes,
+        fresh.elapsed.as_secs_f64(),
+        fresh.first_byte,
+        fresh_done_after.as_secs_f64(),
+        fresh.error,
+        fresh.mismatch
     );
     for (i, s) in &sessions {
         println!("node {i} sessions: {s:?}");
     }
-    println!("vany client log:");
-    for l in &client_log {
-        println!("  {l}");
+    println!("vany client log (time since the kill):");
+    for (t, l) in &client_log {
+        println!("  {:>7.2} s  {l}", t.as_secs_f64());
     }
     println!("vany client report: {report:?}");
     println!("client kernel counters (nstat, client namespace) over the run:");
@@ -1080,5 +1134,30 @@ fn killed_member_sessions_end_cleanly() {
         down_after.len(),
         2,
         "both survivors exclude node 2 within 20 s: {down_after:?}"
+    );
+    assert_eq!(
+        orphans,
+        Some(1),
+        "contact node 1 deregisters the client's binding to node 2"
+    );
+    assert!(
+        deleted_after.is_some(),
+        "the client deletes its binding for {ANYCAST}"
+    );
+    assert_eq!(
+        fresh.error, None,
+        "the fresh connection after the kill failed"
+    );
+    assert_eq!(fresh.mismatch, None, "a wrong byte on the fresh connection");
+    assert_eq!(fresh.bytes, MIB, "bytes on the fresh connection");
+    assert_eq!(
+        fresh.sha256,
+        hex::encode(expected_sha256(STREAM + 1, MIB)),
+        "SHA-256 of the fresh stream"
+    );
+    assert!(
+        fresh.elapsed < Duration::from_secs(10),
+        "the fresh 1 MiB download took {:?}",
+        fresh.elapsed
     );
 }

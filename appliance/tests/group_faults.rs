@@ -755,4 +755,14 @@ fn a_client_of_a_dead_member_can_connect_again_at_once() {
     assert_eq!(reports[0].mismatch, None);
     assert_eq!(download_problem(&reports[1]), None, "seed {seed}");
     assert_eq!(reports[1].status, DownloadStatus::Complete, "seed {seed}");
+    // At once: member 1 handed the client to member 2 and would forward its packets there
+    // for a while (`moved`), a new connection included, unless it forgets that on the
+    // exclusion.
+    let (started, connected) = (reports[1].started_at, reports[1].connected_at);
+    assert!(
+        connected
+            .zip(started)
+            .is_some_and(|(c, s)| c.saturating_since(s) < ms(2000)),
+        "seed {seed}: the new connection took {started:?} -> {connected:?}"
+    );
 }
