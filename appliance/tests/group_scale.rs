@@ -9,8 +9,8 @@
 //! Clients are grouped into 200 regions (a region shares one latency row) and join over
 //! the first 2 s, each downloading a 96 KiB stream at 16 KiB/s.
 //!
-//! `VANY_SCALE_MEMBERS` (default 50) and `VANY_SCALE_CLIENTS` (default 500 in CI; the
-//! full campaign is 10,000).
+//! `VANY_SCALE_MEMBERS` (default 50), `VANY_SCALE_CLIENTS` (default 500 in CI; the full
+//! campaign is 10,000) and `VANY_SCALE_KIB` (KiB per stream, default 96).
 
 mod group_common;
 
@@ -19,9 +19,8 @@ use vany_appliance::group::member::HandoffOutcome;
 use vany_appliance::sim::client::DownloadStatus;
 use vany_stack::time::{Duration, Instant};
 
-const LENGTH: u64 = 96 * 1024;
-/// Bytes/s of each stream: 6 s long, so that the proximity policy (2 s minimum stay)
-/// moves clients in the middle of their downloads.
+/// Bytes/s of each stream: 96 KiB (the default length) take 6 s, so that the proximity
+/// policy (2 s minimum stay) moves clients in the middle of their downloads.
 const RATE: u64 = 16 * 1024;
 const REGIONS: usize = 200;
 const MAP_MS: f64 = 200.0;
@@ -39,6 +38,7 @@ fn distance(a: (f64, f64), b: (f64, f64)) -> Duration {
 fn fifty_members_serve_many_clients_and_move_them_closer() {
     let members = env_count("VANY_SCALE_MEMBERS", 50) as usize;
     let clients = env_count("VANY_SCALE_CLIENTS", 500) as usize;
+    let length = env_count("VANY_SCALE_KIB", 96) * 1024;
     let seed = 5050;
     let wall = std::time::Instant::now();
     let mut dice = Dice::new(seed);
@@ -68,7 +68,7 @@ fn fifty_members_serve_many_clients_and_move_them_closer() {
         let region = regions[(rng.next_u64() % REGIONS as u64) as usize];
         let start = Instant::from_micros((2_000_000 * i / clients.max(1)) as i64);
         g.add_client(region, |c| {
-            c.download(start, 80, 70_000 + i as u64, LENGTH, Some(RATE))
+            c.download(start, 80, 70_000 + i as u64, length, Some(RATE))
         });
     }
     let setup = wall.elapsed();
@@ -79,7 +79,7 @@ fn fifty_members_serve_many_clients_and_move_them_closer() {
     let committed = count(HandoffOutcome::Committed);
     let stats = g.sim.stats();
     println!(
-        "scale: {members} members, {clients} clients x {LENGTH} B: {:.1} s wall ({:.1} s setup), {} simulated, {} events, {} packets delivered; {} handoffs ({committed} committed, {} refused, {} timed out, {} pending)",
+        "scale: {members} members, {clients} clients x {length} B at {RATE} B/s: {:.1} s wall ({:.1} s setup), {} simulated, {} events, {} packets delivered; {} handoffs ({committed} committed, {} refused, {} timed out, {} pending)",
         (setup + run_wall).as_secs_f64(),
         setup.as_secs_f64(),
         g.sim.now(),
@@ -102,6 +102,6 @@ fn fifty_members_serve_many_clients_and_move_them_closer() {
         assert_eq!(r.resets, 0, "seed {seed}: client {c}");
         rtos += r.rto_count;
     }
-    println!("scale: all {clients} streams intact, client RTOs {rtos}");
+    println!("scale: all {clients} streams intact, client RTOs {rtos}; {stats:?}");
     assert!(committed > 0, "seed {seed}: proximity moved nobody");
 }

@@ -50,6 +50,9 @@ const MIN_RTO: Duration = Duration::from_millis(100);
 const MAX_RTO: Duration = Duration::from_secs(1);
 /// Most acknowledgements of one peer carried in one `Ack`.
 const MAX_ACKS: usize = 64;
+/// Acknowledgements wait this long to be sent together (far below [`MIN_RTO`]): a busy
+/// member receives probes and answers from many peers at once.
+pub const ACK_DELAY: Duration = Duration::from_millis(2);
 
 /// A member's identity in the group.
 pub type MemberId = u16;
@@ -283,6 +286,8 @@ pub struct PeerChannel {
     retransmit_at: BTreeSet<(Instant, u64)>,
     rtt: BTreeMap<MemberId, PeerRtt>,
     acks_due: BTreeMap<MemberId, BTreeSet<u64>>,
+    /// When the acknowledgements due are sent (set by the first one).
+    ack_at: Option<Instant>,
     stats: PeerStats,
 }
 
@@ -299,6 +304,7 @@ impl PeerChannel {
             retransmit_at: BTreeSet::new(),
             rtt: BTreeMap::new(),
             acks_due: BTreeMap::new(),
+            ack_at: None,
             stats: PeerStats::default(),
         }
     }
@@ -412,8 +418,17 @@ impl PeerChannel {
         }
     }
 
-    /// Acknowledgements to send, per peer (at most [`MAX_ACKS`] each; the rest wait).
-    pub fn take_acks(&mut self) -> Vec<(MemberId, Vec<u64>)> {
+    /// When acknowledgements are due to be sent ([`ACK_DELAY`] after the first).
+    pub fn next_ack(&self) -> Option<Instant> {
+        self.ack_at
+    }
+
+    /// Acknowledgements to send now, per peer (at most [`MAX_ACKS`] each; the rest wait
+    /// for the next round): none before [`next_ack`](Self::next_ack).
+    pub fn take_acks(&mut self, now: Instant) -> Vec<(MemberId, Vec<u64>)> {
+        if self.ack_at.is_none_or(|t| t > now) {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         for (peer, seqs) in self.acks_due.iter_mut() {
             let batch: Vec<u64> = seqs.iter().copied().take(MAX_ACKS).collect();
@@ -423,7 +438,13 @@ impl PeerChannel {
             out.push((*peer, batch));
         }
         self.acks_due.retain(|_, s| !s.is_empty());
+        self.ack_at = (!self.acks_due.is_empty()).then_some(now);
         out
+    }
+
+    fn ack_later(&mut self, now: Instant, from: MemberId, seq: u64) {
+        self.acks_due.entry(from).or_default().insert(seq);
+        self.ack_at.get_or_insert(now + ACK_DELAY);
     }
 
     /// Counters.
@@ -495,7 +516,7 @@ impl PeerChannel {
         // already accepted is acknowledged again: the sender did not hear the first Ack.
         if let Some(w) = self.windows.get(&from) {
             if w.seen.contains(&seq) {
-                self.acks_due.entry(from).or_default().insert(seq);
+                self.ack_later(now, from, seq);
                 return Err(PeerError::Replayed);
             }
             if seq + WINDOW <= w.highest {
@@ -551,7 +572,7 @@ impl PeerChannel {
             return Err(PeerError::Replayed);
         }
         if msg.body.is_reliable() {
-            self.acks_due.entry(from).or_default().insert(seq);
+            self.ack_later(now, from, seq);
         }
         Ok(msg)
     }
@@ -637,7 +658,7 @@ mod tests {
         let (seq, mut datagrams) = a.send(t(), 2, body.clone());
         datagrams.remove(2); // lost
         assert!(deliver(&mut b, t(), &datagrams).iter().all(|r| r.is_err()));
-        assert!(b.take_acks().is_empty());
+        assert!(b.take_acks(t() + ACK_DELAY).is_empty());
         assert_eq!(a.next_retransmit(), Some(t() + INITIAL_RTO));
         assert!(a.poll_retransmit(t()).is_empty());
         let again = a.poll_retransmit(t() + INITIAL_RTO);
@@ -649,7 +670,7 @@ mod tests {
             .collect();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].body, body);
-        assert_eq!(b.take_acks(), vec![(1, vec![seq])]);
+        assert_eq!(b.take_acks(t() + ACK_DELAY), vec![(1, vec![seq])]);
         assert_eq!(a.acknowledged(t(), 2, &[seq]), vec![seq]);
         assert_eq!(a.next_retransmit(), None);
         assert_eq!(a.stats().retransmitted, 1);
@@ -661,10 +682,10 @@ mod tests {
         let mut b = PeerChannel::new(2, b"k");
         let (seq, d) = a.send(t(), 2, PeerBody::Commit { transfer: 9 });
         assert!(b.open(t(), &d[0]).is_ok());
-        assert_eq!(b.take_acks(), vec![(1, vec![seq])]); // this Ack is lost
+        assert_eq!(b.take_acks(t() + ACK_DELAY), vec![(1, vec![seq])]); // this Ack is lost
         let copy = a.poll_retransmit(t() + Duration::from_secs(1));
         assert_eq!(b.open(t(), &copy[0].1), Err(PeerError::Replayed));
-        assert_eq!(b.take_acks(), vec![(1, vec![seq])]);
+        assert_eq!(b.take_acks(t() + ACK_DELAY), vec![(1, vec![seq])]);
         // An acknowledgement from another member does not count.
         assert!(a.acknowledged(t(), 3, &[seq]).is_empty());
         assert_eq!(a.acknowledged(t(), 2, &[seq]), vec![seq]);

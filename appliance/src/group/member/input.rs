@@ -22,7 +22,7 @@ impl Member {
                 if let Ok(msg) = self.peer.open(now, u.payload) {
                     self.handle_peer(now, msg.from, msg.body, out);
                 }
-                for (to, seqs) in self.peer.take_acks() {
+                for (to, seqs) in self.peer.take_acks(now) {
                     self.send_peer(to, PeerBody::Ack { seqs }, out);
                 }
                 return;

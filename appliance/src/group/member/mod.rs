@@ -556,7 +556,7 @@ impl Member {
 
     /// Acknowledgements the peer channel owes, and messages due to be sent again.
     fn flush_peer(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
-        for (to, seqs) in self.peer.take_acks() {
+        for (to, seqs) in self.peer.take_acks(now) {
             self.send_peer(to, PeerBody::Ack { seqs }, out);
         }
         for (to, datagram) in self.peer.poll_retransmit(now) {
@@ -764,6 +764,9 @@ impl Host for Member {
             .min();
         let mut consider = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
         if let Some(r) = self.peer.next_retransmit() {
+            consider(r);
+        }
+        if let Some(r) = self.peer.next_ack() {
             consider(r);
         }
         if let Some(r) = self.next_load_report {
