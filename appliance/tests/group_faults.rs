@@ -766,3 +766,64 @@ fn a_client_of_a_dead_member_can_connect_again_at_once() {
         "seed {seed}: the new connection took {started:?} -> {connected:?}"
     );
 }
+
+/// Member 2 is draining (handing its client A back to member 1) when member 1 hands it
+/// another client, B: member 2 refuses, but the first copy of its `Refused` is lost, and
+/// once A is handed off it has no session left. A drained member now stops only once its
+/// peer messages are delivered, so the copy sent again reaches member 1, which thaws B
+/// and goes on serving it (random seed 6150 of `group_random`: member 2 stopped at once,
+/// member 1 took the silence after member 2's acknowledgement for a restore, let its copy
+/// go 10 s later, and B's download died).
+#[test]
+fn a_draining_member_delivers_its_refusal_before_it_stops() {
+    let mut g = two_members(
+        56,
+        ms(20),
+        ms(10),
+        ms(30),
+        &[(Instant::ZERO, 1_500_000, 250_000)],
+    );
+    let loc = g.place(&[ms(10), ms(30)], 0.0);
+    g.add_client(loc, |c| {
+        c.download(Instant::ZERO, 80, 600, 1_500_000, Some(250_000))
+    });
+    let (a, b) = (g.client_addrs[0], g.client_addrs[1]);
+    g.sim.run_until(Instant::from_millis(1500));
+    g.member(1).manual_move(a, 2);
+    g.sim.run_until(Instant::from_millis(3000));
+    assert_eq!(g.serving(0), vec![2]);
+    assert_eq!(g.serving(1), vec![1]);
+    let (from, to) = (g.members[1], g.members[0]);
+    let dropped: Rc<Cell<u64>> = Rc::default();
+    let count = dropped.clone();
+    g.sim.set_filter(Some(Box::new(move |p| {
+        let hit = p.from == from
+            && p.to == to
+            && count.get() == 0
+            && peer_kind(p.packet) == Some("Refused");
+        if hit {
+            count.set(1);
+        }
+        !hit
+    })));
+    g.member(2).drain();
+    g.member(1).manual_move(b, 2);
+    let seed = g.sim.seed();
+    let done = g.run_until_done(Instant::from_secs(40), ms(100));
+    let h = g.handoffs();
+    let reports: Vec<_> = (0..2).map(|i| g.client(i).reports().remove(0)).collect();
+    println!("dropped {}; {h:?}; {reports:?}", dropped.get());
+    assert_eq!(
+        dropped.get(),
+        1,
+        "seed {seed}: the first Refused was dropped"
+    );
+    let to_2 = h.iter().find(|r| r.client == b).expect("B's handoff");
+    assert_eq!(to_2.outcome, HandoffOutcome::Refused, "seed {seed}");
+    assert!(done, "seed {seed}: not done");
+    for r in &reports {
+        assert_eq!(download_problem(r), None, "seed {seed}");
+        assert_eq!(r.status, DownloadStatus::Complete, "seed {seed}");
+    }
+    assert!(g.member(2).is_stopped(), "seed {seed}: member 2 stopped");
+}

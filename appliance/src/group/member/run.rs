@@ -49,7 +49,9 @@ impl Member {
         for m in moves {
             self.start_handoff(now, &m, out);
         }
-        if self.draining && self.sessions.is_empty() {
+        // A drained member stops once its peer messages are delivered (or given up): a
+        // `Refused` or `Commit` it still owes another member must not die with it.
+        if self.draining && self.sessions.is_empty() && self.peer.next_retransmit().is_none() {
             self.stopped = true;
         }
     }
