@@ -33,18 +33,17 @@
 //! (default 48 MiB). `VANY_CLIENT_NEGATIVE_CONTROL=1` deletes `vany client`'s nftables
 //! table once it is up, to show that the counter check then fails.
 
+mod netns_common;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
-use std::os::fd::AsFd;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use vany_appliance::apps::source::{expected_sha256, SourceRequest, StreamVerifier};
+use netns_common::*;
+use vany_appliance::apps::source::expected_sha256;
 use vany_appliance::demo::{self, ANYCAST};
 use vany_appliance::group::member::{HandoffOutcome, Member};
 use vany_appliance::group::peer::MemberId;
@@ -93,275 +92,6 @@ const REPORTED: &[&str] = &[
     "TcpExtPAWSEstab",
     "TcpExtTCPSpuriousRTOs",
 ];
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create(name: String) -> Netns {
-        run("ip", &["netns", "add", &name]);
-        Netns { name }
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    fn exec(&self, args: &[&str]) -> String {
-        let mut all = vec!["netns", "exec", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    fn nstat(&self) -> BTreeMap<String, u64> {
-        self.exec(&["nstat", "-azs"])
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                Some((f.next()?.to_string(), f.next()?.parse().ok()?))
-            })
-            .collect()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Deletes namespaces of earlier runs whose process is gone.
-fn remove_stale_namespaces() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix("vany-clc")
-            .or_else(|| name.strip_prefix("vany-clg"))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists() {
-            println!("removing stale namespace {name}");
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-/// `vany client` running in the client namespace: stopped (SIGTERM, then SIGKILL) on
-/// drop.
-struct VanyClient {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-}
-
-impl VanyClient {
-    fn spawn(ns: &Netns) -> VanyClient {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.name,
-                env!("CARGO_BIN_EXE_vany"),
-                "client",
-            ])
-            .args(["--anycast", "fd00:a::/64", "--tun", "vcn%d", "--verbose"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning vany client");
-        let lines = |r: Box<dyn Read + Send>| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        };
-        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
-        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
-        VanyClient {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn wait_ready(&mut self, limit: Duration) -> String {
-        let deadline = StdInstant::now() + limit;
-        while StdInstant::now() < deadline {
-            if let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(100)) {
-                if line.starts_with("ready") {
-                    return line;
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "vany client exited ({status}): {}",
-                    self.stderr.try_iter().collect::<Vec<_>>().join("\n")
-                );
-            }
-        }
-        panic!("vany client not ready within {limit:?}");
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
-    }
-
-    /// SIGTERM, wait for the exit and the JSON report.
-    fn stop(&mut self) -> serde_json::Value {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
-        let deadline = StdInstant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                break s;
-            }
-            assert!(StdInstant::now() < deadline, "vany client ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "vany client exited with {status}");
-        let last = self
-            .stdout
-            .recv_timeout(Duration::from_secs(2))
-            .expect("vany client's report");
-        serde_json::from_str(&last).unwrap_or_else(|e| panic!("report {last:?}: {e}"))
-    }
-}
-
-impl Drop for VanyClient {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            }
-            for _ in 0..100 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// What the kernel client saw.
-#[derive(Debug)]
-struct Download {
-    bytes: u64,
-    sha256: String,
-    mismatch: Option<String>,
-    error: Option<String>,
-    elapsed: Duration,
-}
-
-/// The unmodified kernel TCP client, in a thread inside namespace `ns`.
-fn kernel_download(ns: String, length: u64, progress: Arc<AtomicU64>) -> Download {
-    let started = StdInstant::now();
-    let fail = |bytes, error: String| Download {
-        bytes,
-        sha256: String::new(),
-        mismatch: None,
-        error: Some(error),
-        elapsed: started.elapsed(),
-    };
-    let file = match std::fs::File::open(format!("/var/run/netns/{ns}")) {
-        Ok(f) => f,
-        Err(e) => return fail(0, format!("opening the namespace: {e}")),
-    };
-    if let Err(e) = rustix::thread::move_into_link_name_space(
-        file.as_fd(),
-        Some(rustix::thread::LinkNameSpaceType::Network),
-    ) {
-        return fail(0, format!("setns: {e}"));
-    }
-    let anycast = SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0));
-    let mut stream = match TcpStream::connect_timeout(&anycast, Duration::from_secs(10)) {
-        Ok(s) => s,
-        Err(e) => return fail(0, format!("connect: {e}")),
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
-    let request = SourceRequest {
-        id: STREAM_ID,
-        length,
-        rate: None,
-    };
-    if let Err(e) = stream.write_all(&request.to_bytes()) {
-        return fail(0, format!("sending the request: {e}"));
-    }
-    let mut verifier = StreamVerifier::new(STREAM_ID, Some(length));
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut bytes = 0u64;
-    let mut mismatch = None;
-    let mut error = None;
-    // Bounded: at most one read per byte, and the read timeout bounds each.
-    while bytes <= length {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if mismatch.is_none() {
-                    if let Err(m) = verifier.feed(&buf[..n]) {
-                        mismatch = Some(m.to_string());
-                    }
-                }
-                bytes += n as u64;
-                progress.store(bytes, Ordering::Relaxed);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                error = Some(format!("read after {bytes} bytes: {e} ({:?})", e.kind()));
-                break;
-            }
-        }
-    }
-    Download {
-        bytes,
-        sha256: hex::encode(verifier.sha256()),
-        mismatch,
-        error,
-        elapsed: started.elapsed(),
-    }
-}
 
 fn dst_of(p: &[u8]) -> Option<Ipv6Addr> {
     let b: [u8; 16] = p.get(24..40)?.try_into().ok()?;
@@ -464,7 +194,7 @@ fn kernel_tcp_client_follows_handoffs_through_vany_client() {
         println!("skipped: `nft` is not installed (Debian: apt-get install nftables)");
         return;
     }
-    remove_stale_namespaces();
+    remove_stale_namespaces(&["vany-clc", "vany-clg"]);
     let started = StdInstant::now();
     let pid = std::process::id();
     let mib: u64 = std::env::var("VANY_CLIENT_MIB")
@@ -524,7 +254,10 @@ fn kernel_tcp_client_follows_handoffs_through_vany_client() {
     }
 
     let before = cns.nstat();
-    let mut vany = VanyClient::spawn(&cns);
+    let mut vany = VanyClient::spawn(
+        &cns.name,
+        &["--anycast", "fd00:a::/64", "--tun", "vcn%d", "--verbose"],
+    );
     let ready = vany.wait_ready(Duration::from_secs(20));
     println!("vany client: {ready}");
     if std::env::var_os("VANY_CLIENT_NEGATIVE_CONTROL").is_some() {
@@ -569,7 +302,15 @@ fn kernel_tcp_client_follows_handoffs_through_vany_client() {
     let downloader = {
         let (ns, progress, done) = (cns.name.clone(), Arc::clone(&progress), Arc::clone(&done));
         std::thread::spawn(move || {
-            let d = kernel_download(ns, length, progress);
+            let fetch = Fetch {
+                to: SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0)),
+                id: STREAM_ID,
+                length,
+                rate: None,
+                connect_timeout: Duration::from_secs(10),
+                read_timeout: Duration::from_secs(20),
+            };
+            let d = kernel_download(&ns, fetch, progress);
             done.store(true, Ordering::Relaxed);
             d
         })
@@ -618,7 +359,7 @@ fn kernel_tcp_client_follows_handoffs_through_vany_client() {
             group.wait();
         }
     }
-    let report = vany.stop();
+    let report = vany.stop().expect("vany client's report");
     let log = vany.log();
     let after = cns.nstat();
     let tables = cns.exec(&["nft", "list", "tables"]);

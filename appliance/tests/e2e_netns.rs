@@ -51,23 +51,23 @@
 //! guard even on failure, and namespaces left by a crashed earlier run are removed first.
 //! The two tests run one after the other (a lock), to keep the machine's load sane.
 
+mod netns_common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use vany_appliance::apps::source::{expected_sha256, SourceRequest, StreamVerifier};
+use netns_common::*;
+use vany_appliance::apps::source::expected_sha256;
 use vany_appliance::node::ctl::{self, Request};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vany");
 const PREFIX: &str = "vany-e";
 const ANYCAST: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xaa, 0, 0, 0, 0, 0, 1);
 const CLIENT: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0x10, 0, 0, 0, 0, 2);
@@ -115,10 +115,6 @@ const REPORTED: &[&str] = &[
     "Icmp6OutErrors",
 ];
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// Why this machine cannot run the tests, if it cannot.
 fn skip_reason() -> Option<&'static str> {
     if !is_root() {
@@ -131,185 +127,6 @@ fn skip_reason() -> Option<&'static str> {
         return Some("`nstat` is not installed (Debian: apt-get install iproute2)");
     }
     None
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a command, killing it after `limit`.
-fn run_limited(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// Polls `f` every 100 ms until it gives `Some`, for at most `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            println!("{what}: after {:.2} s", start.elapsed().as_secs_f64());
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Moves the calling thread into network namespace `ns`.
-fn enter(ns: &str) -> Result<(), String> {
-    let file = std::fs::File::open(format!("/var/run/netns/{ns}"))
-        .map_err(|e| format!("opening namespace {ns}: {e}"))?;
-    rustix::thread::move_into_link_name_space(
-        file.as_fd(),
-        Some(rustix::thread::LinkNameSpaceType::Network),
-    )
-    .map_err(|e| format!("setns {ns}: {e}"))
-}
-
-/// Deletes namespaces of earlier runs whose process is gone.
-fn remove_stale_namespaces() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            println!("removing stale namespace {name}");
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-/// `vany client` in the client namespace, its output lines on channels.
-struct VanyClient {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-}
-
-impl VanyClient {
-    fn spawn(ns: &str) -> VanyClient {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, BIN, "client", "--tun", "vcl%d"])
-            .args(["--anycast", &ANYCAST.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning vany client");
-        let lines = |r: Box<dyn Read + Send>| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        };
-        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
-        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
-        VanyClient {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn wait_ready(&mut self, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(100)) {
-                if line.starts_with("ready") {
-                    return line;
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "vany client exited ({status}): {}",
-                    self.stderr.try_iter().collect::<Vec<_>>().join("\n")
-                );
-            }
-        }
-        panic!("vany client not ready within {limit:?}");
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
-    }
-
-    /// SIGTERM, then the JSON report it prints at exit.
-    fn stop(&mut self) -> Option<serde_json::Value> {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) if s.success() => break,
-                Ok(Some(s)) => panic!("vany client exited with {s}"),
-                _ if Instant::now() > deadline => panic!("vany client ignored SIGTERM"),
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        let last = self.stdout.recv_timeout(Duration::from_secs(2)).ok()?;
-        serde_json::from_str(&last).ok()
-    }
-}
-
-impl Drop for VanyClient {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let pid = rustix::process::Pid::from_child(&self.child);
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            for _ in 0..100 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
 }
 
 /// The namespaces, processes and files of one test; all gone on drop.
@@ -358,7 +175,7 @@ impl Drop for Lab {
 impl Lab {
     /// The topology of the module doc, with node configurations written; nothing runs.
     fn build(tag: &'static str) -> Lab {
-        remove_stale_namespaces();
+        remove_stale_namespaces(&[PREFIX]);
         let dir = std::env::temp_dir().join(format!("{PREFIX}{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -515,7 +332,10 @@ impl Lab {
 
     /// Starts `vany client` in the client namespace.
     fn start_client(&mut self) {
-        let mut c = VanyClient::spawn(&self.ns_name("cl"));
+        let mut c = VanyClient::spawn(
+            &self.ns_name("cl"),
+            &["--tun", "vcl%d", "--anycast", &ANYCAST.to_string()],
+        );
         let ready = c.wait_ready(Duration::from_secs(20));
         println!("vany client: {ready}");
         self.client = Some(c);
@@ -578,17 +398,7 @@ impl Lab {
     }
 
     fn nstat(&self) -> BTreeMap<String, u64> {
-        run(
-            "ip",
-            &["netns", "exec", &self.ns_name("cl"), "nstat", "-azs"],
-        )
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            Some((f.next()?.to_string(), f.next()?.parse().ok()?))
-        })
-        .collect()
+        nstat(&self.ns_name("cl"))
     }
 
     /// Moves the lines `vany client` wrote so far to `log`, stamped with the time since
@@ -623,104 +433,6 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// What the kernel client saw.
-#[derive(Debug, Default)]
-struct Download {
-    bytes: u64,
-    sha256: String,
-    mismatch: Option<String>,
-    error: Option<String>,
-    elapsed: Duration,
-    /// From the request to the first byte.
-    first_byte: Option<Duration>,
-    /// Largest gaps between two reads that returned data: (gap, stream offset).
-    gaps: Vec<(Duration, u64)>,
-}
-
-impl Download {
-    fn largest_gap(&self) -> Duration {
-        self.gaps.first().map_or(Duration::ZERO, |g| g.0)
-    }
-}
-
-/// The unmodified client: kernel TCP from a thread inside namespace `ns`. Asks stream
-/// `id` of `length` bytes at `rate` bytes/s and verifies it; `progress` follows the bytes
-/// received; each read waits at most `read_timeout`.
-fn kernel_download(
-    ns: String,
-    id: u64,
-    length: u64,
-    rate: Option<u64>,
-    read_timeout: Duration,
-    progress: Arc<AtomicU64>,
-) -> Download {
-    let started = Instant::now();
-    let mut d = Download::default();
-    if let Err(e) = enter(&ns) {
-        d.error = Some(e);
-        return d;
-    }
-    let anycast = SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0));
-    let mut stream = match TcpStream::connect_timeout(&anycast, Duration::from_secs(5)) {
-        Ok(s) => s,
-        Err(e) => {
-            d.error = Some(format!("connect: {e} ({:?})", e.kind()));
-            d.elapsed = started.elapsed();
-            return d;
-        }
-    };
-    let _ = stream.set_read_timeout(Some(read_timeout));
-    let request = SourceRequest { id, length, rate };
-    if let Err(e) = stream.write_all(&request.to_bytes()) {
-        d.error = Some(format!("sending the request: {e}"));
-        return d;
-    }
-    let asked = Instant::now();
-    let mut verifier = StreamVerifier::new(id, Some(length));
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut last: Option<Instant> = None;
-    // Bounded: at most one read per byte, and the read timeout bounds each.
-    while d.bytes <= length {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                let now = Instant::now();
-                match last {
-                    Some(t) => {
-                        let gap = now - t;
-                        if d.gaps.len() < 5 || gap > d.gaps[4].0 {
-                            d.gaps.push((gap, d.bytes));
-                            d.gaps.sort_by_key(|g| std::cmp::Reverse(g.0));
-                            d.gaps.truncate(5);
-                        }
-                    }
-                    None => d.first_byte = Some(now - asked),
-                }
-                last = Some(now);
-                if d.mismatch.is_none() {
-                    if let Err(m) = verifier.feed(&buf[..n]) {
-                        d.mismatch = Some(m.to_string());
-                    }
-                }
-                d.bytes += n as u64;
-                progress.store(d.bytes, Ordering::Relaxed);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                d.error = Some(format!(
-                    "read after {} bytes: {e} ({:?})",
-                    d.bytes,
-                    e.kind()
-                ));
-                break;
-            }
-        }
-    }
-    d.sha256 = hex::encode(verifier.sha256());
-    d.elapsed = started.elapsed();
-    d
-}
-
 fn spawn_download(
     lab: &Lab,
     id: u64,
@@ -732,7 +444,15 @@ fn spawn_download(
     let done = Arc::new(AtomicBool::new(false));
     let (ns, p, dn) = (lab.ns_name("cl"), Arc::clone(&progress), Arc::clone(&done));
     let h = std::thread::spawn(move || {
-        let d = kernel_download(ns, id, length, rate, read_timeout, p);
+        let fetch = Fetch {
+            to: SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0)),
+            id,
+            length,
+            rate,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout,
+        };
+        let d = kernel_download(&ns, fetch, p);
         dn.store(true, Ordering::Relaxed);
         d
     });

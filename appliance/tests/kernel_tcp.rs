@@ -26,16 +26,19 @@
 //! (default 2). `VANY_KERNEL_SEED=<u64>` picks the seeds. `VANY_KERNEL_TRACE=<file>` logs
 //! every TCP segment (with a loss or delay knob set).
 
-use std::collections::{BTreeMap, VecDeque};
+mod netns_common;
+
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
+use netns_common::*;
 use ring::digest;
 use vany_appliance::io::{self, Clock, IoError, PacketIo, Pump, PumpStats};
 use vany_stack::rand::SeededRandom;
@@ -109,93 +112,6 @@ const MUST_STAY_ZERO: &[&str] = &[
     "TcpExtTCPAbortOnTimeout",
 ];
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// Runs a command, panicking with its output if it fails.
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "{program} {args:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create(name: String) -> Netns {
-        run("ip", &["netns", "add", &name]);
-        Netns { name }
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    fn exec(&self, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, program]);
-        c
-    }
-
-    /// `nstat -az` (absolute values, zeros too; -s: no history file update).
-    fn nstat(&self) -> BTreeMap<String, u64> {
-        let out = run("ip", &["netns", "exec", &self.name, "nstat", "-azs"]);
-        out.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                Some((f.next()?.to_string(), f.next()?.parse().ok()?))
-            })
-            .collect()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Deletes namespaces left by earlier runs of this test whose process is gone.
-fn remove_stale_namespaces() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(rest) = name.strip_prefix("vany-k") else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists() {
-            println!("removing stale namespace {name}");
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
 /// The kernel side: peer.py in the namespace. Killed on drop if still running.
 struct Peer {
     child: Child,
@@ -207,7 +123,7 @@ impl Peer {
     fn spawn(ns: &Netns, role: &str, host: &str, port: u16, seed: u64) -> Peer {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/peer.py");
         let mut child = ns
-            .exec(PYTHON)
+            .command(PYTHON)
             .arg("-B")
             .arg(&script)
             .args([
@@ -660,7 +576,7 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
         );
         return;
     }
-    remove_stale_namespaces();
+    remove_stale_namespaces(&["vany-k"]);
     let pid = std::process::id();
     println!("== kernel TCP run ({tag}) {what}");
     // Declared first, dropped last: the TUN device goes away with its fd before.

@@ -27,10 +27,14 @@
 //! bounded; the nodes are killed and the namespaces deleted at the end, even on failure
 //! (a Drop guard), and namespaces left by a crashed earlier run are removed first.
 
+mod netns_common;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use netns_common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vany");
 const PYTHON: &str = "/usr/bin/python3";
@@ -40,86 +44,9 @@ const CLIENT: &str = "fd00:99:ff::10";
 const KEY: &str = "5ca1ab1e0ddba11c0ffee000deadbeef5ca1ab1e";
 const NODES: u16 = 3;
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn sigterm(child: &Child) {
     let pid = rustix::process::Pid::from_child(child);
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
-}
-
-/// Runs a command, killing it after `limit`.
-fn run_limited(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// Polls `f` every 200 ms until it gives `Some`, for at most `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            println!("{what}: after {:.1} s", start.elapsed().as_secs_f64());
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Deletes namespaces of earlier runs whose process is gone.
-fn remove_stale_namespaces() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            println!("removing stale namespace {name}");
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
 }
 
 /// Namespaces, node processes and files of one run; all gone on drop.
@@ -315,7 +242,7 @@ fn three_nodes_gossip_serve_and_answer_control() {
         println!("skipped: needs root (network namespaces and TUN devices)");
         return;
     }
-    remove_stale_namespaces();
+    remove_stale_namespaces(&[PREFIX]);
     let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut lab = Lab {
