@@ -874,6 +874,35 @@ fn restored_connection_continues_with_newer_timestamps_on_another_clock() {
 }
 
 #[test]
+fn snapshot_without_precopied_send_data_restores_the_same_connection_once_filled() {
+    let mut h = established();
+    h.conn.send(&[7u8; 3000]).unwrap();
+    let _ = h.all_out(ms(20));
+    h.conn.send(&[8u8; 1000]).unwrap(); // unsent
+    let (start, end) = h.conn.send_stream_range();
+    assert_eq!((start, end), (0, 4000));
+    // Copied ahead of the handoff while the connection ran: the first 2500 bytes.
+    let mut precopy = vec![0u8; 2500];
+    assert_eq!(h.conn.copy_send_stream(start, &mut precopy), 2500);
+    h.conn.freeze();
+    let whole = Connection::restore_bytes(&h.conn.snapshot_bytes(ms(25)), ms(30)).unwrap();
+    let (bytes, left_out) = h.conn.snapshot_bytes_from(ms(25), 2500);
+    assert_eq!(left_out, (0, 2500));
+    assert!(bytes.len() < h.conn.snapshot_bytes(ms(25)).len() - 2400);
+    let mut restored = Connection::restore_bytes(&bytes, ms(30)).unwrap();
+    // Put back at the wrong place, or too little: refused, nothing changed.
+    assert!(restored.fill_send_prefix(1, &precopy[1..]).is_err());
+    assert!(restored.fill_send_prefix(0, &precopy[..2000]).is_err());
+    restored.fill_send_prefix(0, &precopy).unwrap();
+    assert_eq!(restored, whole);
+    // Leaving out nothing (or past the end) is a whole snapshot.
+    let (_, none) = h.conn.snapshot_bytes_from(ms(25), 0);
+    assert_eq!(none, (0, 0));
+    let (_, all) = h.conn.snapshot_bytes_from(ms(25), 1 << 40);
+    assert_eq!(all, (0, 4000));
+}
+
+#[test]
 fn snapshot_of_another_version_is_refused() {
     let h = established();
     let mut bytes = h.conn.snapshot_bytes(ms(0));

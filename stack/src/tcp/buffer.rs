@@ -290,6 +290,34 @@ impl SendBuffer {
         (n, total)
     }
 
+    /// A copy of the bytes from stream offset `from` on (clamped to what is held), with
+    /// the same capacity: what a snapshot carries when the bytes before `from` were
+    /// copied to the acceptor ahead of the handoff.
+    pub fn suffix(&self, from: u64) -> SendBuffer {
+        let from = from.clamp(self.start, self.end());
+        let skip = (from - self.start) as usize;
+        SendBuffer {
+            data: self.data.range(skip..).copied().collect(),
+            capacity: self.capacity,
+            start: from,
+        }
+    }
+
+    /// Puts back `bytes` at stream offset `from`, just before the first byte held (the
+    /// part of the buffer a [`suffix`](Self::suffix) left out). Returns false, changing
+    /// nothing, when they do not end where the held bytes start.
+    pub fn prepend(&mut self, from: u64, bytes: &[u8]) -> bool {
+        if from.checked_add(bytes.len() as u64) != Some(self.start) {
+            return false;
+        }
+        let mut data = VecDeque::with_capacity(bytes.len() + self.data.len());
+        data.extend(bytes);
+        data.extend(self.data.iter());
+        self.data = data;
+        self.start = from;
+        true
+    }
+
     /// Copies bytes from stream offset `from` into `dst`; returns how many.
     pub fn copy_out(&self, from: u64, dst: &mut [u8]) -> usize {
         let Some(skip) = from.checked_sub(self.start) else {

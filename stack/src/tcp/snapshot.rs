@@ -69,6 +69,58 @@ impl Connection {
         postcard::to_extend(&snap, Vec::with_capacity(estimate)).unwrap_or_default()
     }
 
+    /// Stream offsets `[start, end)` of the bytes in the send buffer: unacknowledged, then
+    /// unsent. Only the end moves up while the application writes, and only the start
+    /// while the peer acknowledges, so a range copied ahead of a handoff stays valid.
+    pub fn send_stream_range(&self) -> (u64, u64) {
+        (self.send.start(), self.send.end())
+    }
+
+    /// Copies send-buffer bytes from stream offset `from` into `dst`; returns how many
+    /// (none when `from` is outside the buffer).
+    pub fn copy_send_stream(&self, from: u64, dst: &mut [u8]) -> usize {
+        self.send.copy_out(from, dst)
+    }
+
+    /// The snapshot as of `now` with the send buffer's bytes before stream offset `from`
+    /// left out (the acceptor has them already: they were copied while this connection
+    /// kept running). Returns the snapshot and the range `[start, from)` left out, which
+    /// the acceptor puts back with [`fill_send_prefix`](Self::fill_send_prefix).
+    pub fn snapshot_bytes_from(&mut self, now: Instant, from: u64) -> (Vec<u8>, (u64, u64)) {
+        let from = from.clamp(self.send.start(), self.send.end());
+        let left_out = (self.send.start(), from);
+        if from == self.send.start() {
+            return (self.snapshot_bytes(now), left_out);
+        }
+        let suffix = self.send.suffix(from);
+        let whole = std::mem::replace(&mut self.send, suffix);
+        let bytes = self.snapshot_bytes(now);
+        self.send = whole;
+        (bytes, left_out)
+    }
+
+    /// Puts back the send-buffer bytes `[from, from + bytes.len())` that
+    /// [`snapshot_bytes_from`](Self::snapshot_bytes_from) left out. Fails, changing
+    /// nothing, unless they end where the restored buffer starts and begin at the first
+    /// unacknowledged byte.
+    pub fn fill_send_prefix(&mut self, from: u64, bytes: &[u8]) -> Result<(), SnapshotError> {
+        // The buffer holds data from SND.UNA on (the SYN takes sequence offset 0).
+        let expected = self.snd_una.saturating_sub(1).min(self.send.end());
+        if from != expected {
+            return Err(SnapshotError::Malformed(format!(
+                "send data put back at stream offset {from}, expected {expected}"
+            )));
+        }
+        if !self.send.prepend(from, bytes) {
+            return Err(SnapshotError::Malformed(format!(
+                "{} send bytes from stream offset {from} do not reach the snapshot's {}",
+                bytes.len(),
+                self.send.start()
+            )));
+        }
+        Ok(())
+    }
+
     /// Restores a serialized snapshot on this node at `now`.
     pub fn restore_bytes(bytes: &[u8], now: Instant) -> Result<Connection, SnapshotError> {
         TcpSnapshot::from_bytes(bytes).map(|s| s.restore(now))

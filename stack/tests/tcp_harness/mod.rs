@@ -308,10 +308,24 @@ pub fn run(s: &Scenario) -> Outcome {
             let side = if is_a { &mut a } else { &mut b };
             if let Some(conn) = side.conn.take() {
                 let old_local = side.local(now);
-                let bytes = conn.snapshot_bytes(old_local);
+                let mut conn = conn;
+                // Half the moves copy part of the send buffer ahead (as a handoff's
+                // pre-copy does) and snapshot only the rest.
+                let (start, end) = conn.send_stream_range();
+                let precopied = if rng.next_u64() % 2 == 0 {
+                    start + rng.next_u64() % (end - start + 1)
+                } else {
+                    start
+                };
+                let mut ahead = vec![0u8; (precopied - start) as usize];
+                conn.copy_send_stream(start, &mut ahead);
+                let (bytes, left_out) = conn.snapshot_bytes_from(old_local, precopied);
+                assert_eq!(left_out, (start, precopied));
                 out.snapshot_bytes_max = out.snapshot_bytes_max.max(bytes.len());
                 side.clock_offset = (rng.next_u64() % 1_000_000_000) as i64;
-                let restored = Connection::restore_bytes(&bytes, side.local(now)).expect("restore");
+                let mut restored =
+                    Connection::restore_bytes(&bytes, side.local(now)).expect("restore");
+                restored.fill_send_prefix(start, &ahead).expect("fill");
                 assert_eq!(restored.state(), conn.state());
                 side.conn = Some(restored);
                 out.moves += 1;
