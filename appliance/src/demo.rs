@@ -228,6 +228,7 @@ pub fn member_config(
         handoff_timeout: Duration::from_secs(2),
         policy_interval: Duration::from_millis(100),
         seed,
+        transfer_budget: crate::group::member::DEFAULT_TRANSFER_BUDGET,
     }
 }
 

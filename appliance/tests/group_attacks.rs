@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use group_common::*;
 use vany_appliance::group::member::{HandoffOutcome, HandoffRecord, SessionSnapshot};
-use vany_appliance::group::peer::{MemberId, PeerBody, PeerChannel};
+use vany_appliance::group::peer::{MemberId, PeerBody, PeerChannel, RefuseReason};
 use vany_appliance::sim::client::DownloadStatus;
 use vany_appliance::sim::HostId;
 use vany_stack::time::{Duration, Instant};
@@ -123,12 +123,15 @@ fn forged_peer_messages_are_dropped_counted_and_change_nothing() {
         connections: Vec::new(),
         rtt: Vec::new(),
         pinned: true,
+        left_out: Vec::new(),
     };
     let mut evil1 = evil_channel(1);
     let transfer = seal_one(
         &mut evil1,
         PeerBody::Transfer {
             transfer: (1 << 48) | 999,
+            index: 0,
+            count: 1,
             session: postcard::to_allocvec(&snapshot).unwrap(),
         },
     );
@@ -145,8 +148,8 @@ fn forged_peer_messages_are_dropped_counted_and_change_nothing() {
     assert!(g.member(2).clients().is_empty());
     assert_eq!(g.serving(0), vec![1]);
 
-    // The operator moves the client to member 2; while member 1 waits for `Restored`
-    // (20 ms away), forged `Commit` and `Refused` "from" member 2 arrive.
+    // The operator moves the client to member 2; while member 1 waits for member 2's
+    // answer (20 ms away), forged `Commit` and `Refused` "from" member 2 arrive.
     g.member(1).manual_move(client, 2);
     g.sim.run_for(Duration::from_millis(1));
     let record = handoff_of(&mut g, 1).expect("the handoff started");
@@ -163,7 +166,7 @@ fn forged_peer_messages_are_dropped_counted_and_change_nothing() {
             &mut evil2,
             PeerBody::Refused {
                 transfer: record.transfer,
-                reason: "forged".into(),
+                reason: RefuseReason::Draining,
             },
         ),
     ];
@@ -177,8 +180,11 @@ fn forged_peer_messages_are_dropped_counted_and_change_nothing() {
     assert_eq!(g.member(1).peer_stats().forged, 2);
     assert_eq!(outcome(&mut g, 1), Some(HandoffOutcome::Pending));
     assert!(
-        g.member(1).clients().is_empty(),
-        "still frozen at the donor"
+        g.member(1)
+            .session_views()
+            .iter()
+            .any(|v| v.0 == client && v.3 == Some(2)),
+        "still handing off at the donor"
     );
 
     assert!(run_until(&mut g, Instant::from_secs(5), |g| {
@@ -211,7 +217,7 @@ fn control_the_same_refusal_with_the_group_key_does_act() {
             1,
             PeerBody::Refused {
                 transfer: record.transfer,
-                reason: "control".into(),
+                reason: RefuseReason::Draining,
             },
         )
         .remove(0);

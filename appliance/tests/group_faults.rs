@@ -152,6 +152,8 @@ fn peer_kinds_are_read_from_sealed_datagrams() {
         (
             PeerBody::Transfer {
                 transfer: 9,
+                index: 0,
+                count: 1,
                 session: vec![1; 5000],
             },
             "Transfer",
@@ -406,8 +408,9 @@ fn handing_a_session_on_before_the_commit_still_releases_the_first_donor() {
     let client = g.client_addrs[0];
     g.sim.run_until(Instant::from_millis(1500));
     g.member(1).manual_move(client, 2);
-    // Member 2 restores at +10 ms; the client's BA reaches it at +70 ms.
-    g.sim.run_until(Instant::from_millis(1515));
+    // Member 2 says it can take the session at +10 ms (heard at +20 ms), restores at
+    // +30 ms; the client's BA reaches it 300 ms later.
+    g.sim.run_until(Instant::from_millis(1535));
     assert_eq!(g.serving(0), vec![2], "restored at member 2");
     g.member(2).manual_move(client, 3);
     let reports = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -543,8 +546,10 @@ fn lost_restored_and_commit_leave_one_member_serving() {
     );
 }
 
-/// Everything member 2 says to member 1 is lost for 2.6 s after a manual move, so member
-/// 1 hears no acknowledgement of its `Transfer` and thaws on the handoff timeout (2 s),
+/// Everything member 2 says to member 1 is lost for 2.6 s once member 2 has said it can
+/// take the session (its acknowledgement of the first pre-copy message, sent 22 ms after
+/// the manual move, gets through), so member 1 freezes and sends the session, hears no
+/// acknowledgement of its `Transfer` and thaws on the handoff timeout (2 s),
 /// while member 2 restored the session and sent the client a BU: the client follows
 /// member 2, whose copy is the live one. Member 2's `Restored` is sent again and reaches
 /// member 1 once the path heals: member 1 has not heard from the client since it thawed,
@@ -568,7 +573,7 @@ fn a_donor_that_thawed_yields_to_the_acceptor_the_client_follows() {
     g.sim.set_filter(Some(Box::new(move |p| {
         let hit = p.from == from
             && p.to == to
-            && p.at >= Instant::from_millis(1500)
+            && p.at >= Instant::from_millis(1530)
             && p.at < deaf_until
             && is_peer_datagram(p.packet);
         if hit {

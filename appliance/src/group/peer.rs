@@ -29,9 +29,14 @@ pub const PEER_PORT: u16 = 4600;
 /// Bytes of message per datagram (fits a 1280-byte IPv6 MTU with headers).
 pub const CHUNK: usize = 1100;
 const MAGIC: &[u8; 4] = b"VANY";
-const VERSION: u8 = 1;
+/// Version 2: sessions travel in parts (`Transfer` with index and count) after an
+/// optional pre-copy, and refusals carry a typed reason.
+const VERSION: u8 = 2;
 const HEADER: usize = 4 + 1 + 2 + 8 + 2 + 2;
 const TAG: usize = 32;
+/// Largest part of a session in one `Transfer` or `Precopy` message (fits well within
+/// [`MAX_CHUNKS`]).
+pub const TRANSFER_PART: usize = 256 * 1024;
 /// Most chunks a message may have (about 4.5 MB); more is malformed.
 const MAX_CHUNKS: u16 = 4096;
 /// Most messages being reassembled at once; the oldest is dropped beyond.
@@ -96,11 +101,18 @@ pub enum PeerBody {
         /// Measured CoTI -> CoT round trip in microseconds.
         rtt_micros: u64,
     },
-    /// Donor -> acceptor: the whole client session.
+    /// Donor -> acceptor, once the session is frozen: part `index` of `count` of the
+    /// postcard-encoded `SessionSnapshot` (a session of any size travels in parts of at
+    /// most [`TRANSFER_PART`] bytes, sent under a window; see `group::member::bulk`).
     Transfer {
         /// Names this handoff.
         transfer: u64,
-        /// postcard-encoded `SessionSnapshot`.
+        /// Which part, from 0.
+        index: u32,
+        /// How many parts.
+        count: u32,
+        /// The part's bytes.
+        #[serde(with = "serde_bytes")]
         session: Vec<u8>,
     },
     /// Acceptor -> donor: restored, BU sent.
@@ -108,12 +120,12 @@ pub enum PeerBody {
         /// The handoff.
         transfer: u64,
     },
-    /// Acceptor -> donor: cannot take it; thaw.
+    /// Acceptor -> donor: cannot take it; thaw (or, before the freeze, stop copying).
     Refused {
         /// The handoff.
         transfer: u64,
         /// Why.
-        reason: String,
+        reason: RefuseReason,
     },
     /// Acceptor -> donor: the client's binding points at the acceptor; drop the copy.
     Commit {
@@ -125,6 +137,7 @@ pub enum PeerBody {
         /// The handoff.
         transfer: u64,
         /// The whole IPv6 packet.
+        #[serde(with = "serde_bytes")]
         packet: Vec<u8>,
     },
     /// Receiver -> sender: these messages (sequence numbers) arrived.
@@ -157,6 +170,74 @@ pub enum PeerBody {
         /// The client (correspondent node).
         client: Ipv6Addr,
     },
+    /// Donor -> acceptor, while the donor still serves the session: send-buffer bytes of
+    /// one connection from stream offset `offset`, copied ahead of the freeze so that
+    /// the frozen snapshot can leave them out (pre-copy). The first one of a handoff
+    /// (possibly empty) asks the acceptor whether it can take the session at all: it
+    /// refuses then, before the donor stops anything.
+    Precopy {
+        /// The handoff.
+        transfer: u64,
+        /// The client whose session it is.
+        client: Ipv6Addr,
+        /// The connection's port on the anycast address.
+        local_port: u16,
+        /// The client's port.
+        remote_port: u16,
+        /// Stream offset of the first byte.
+        offset: u64,
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+/// Why an acceptor refused a handoff (carried in `Refused`, logged and counted by the
+/// donor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RefuseReason {
+    /// The acceptor is leaving the group itself.
+    #[error("the acceptor is draining")]
+    Draining,
+    /// The acceptor serves this client already.
+    #[error("the acceptor already serves this client")]
+    AlreadyServing,
+    /// The session did not decode, or a connection in it did not restore.
+    #[error("malformed session snapshot: {0}")]
+    Malformed(String),
+    /// Send data the snapshot left out (pre-copied) never arrived whole.
+    #[error("pre-copied send data is missing")]
+    PrecopyMissing,
+    /// Taking the session would exceed the acceptor's budget for incoming state.
+    #[error("session too large: {needed} bytes would exceed the budget of {budget} for incoming sessions")]
+    TooLarge {
+        /// Bytes the acceptor would hold.
+        needed: u64,
+        /// Its budget.
+        budget: u64,
+    },
+    /// The acceptor cannot bind the client to its care-of address yet (no care-of keygen
+    /// token, no home token).
+    #[error("cannot bind the client: {0}")]
+    Binding(String),
+    /// A connection of the session collides with one the acceptor holds.
+    #[error("connection already exists at the acceptor")]
+    Collision,
+}
+
+impl RefuseReason {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RefuseReason::Draining => "refused_draining",
+            RefuseReason::AlreadyServing => "refused_already_serving",
+            RefuseReason::Malformed(_) => "refused_malformed",
+            RefuseReason::PrecopyMissing => "refused_precopy_missing",
+            RefuseReason::TooLarge { .. } => "refused_too_large",
+            RefuseReason::Binding(_) => "refused_binding",
+            RefuseReason::Collision => "refused_collision",
+        }
+    }
 }
 
 /// A sealed message.
@@ -592,6 +673,8 @@ mod tests {
         let mut b = PeerChannel::new(2, b"group key");
         let body = PeerBody::Transfer {
             transfer: 7,
+            index: 0,
+            count: 1,
             session: vec![9u8; 10_000],
         };
         let datagrams = a.seal(2, body.clone());
@@ -653,6 +736,8 @@ mod tests {
         let mut b = PeerChannel::new(2, b"k");
         let body = PeerBody::Transfer {
             transfer: 1,
+            index: 0,
+            count: 1,
             session: vec![3u8; 5_000],
         };
         let (seq, mut datagrams) = a.send(t(), 2, body.clone());

@@ -26,6 +26,9 @@ pub struct SessionView<'a> {
     pub since: Instant,
     /// An operator placed it: automatic policies leave it alone (drain still moves it).
     pub pinned: bool,
+    /// Members that failed to take this session lately (refused or silent): a drain
+    /// offers it to the others first.
+    pub avoid: &'a [MemberId],
 }
 
 /// What a policy sees of the group.
@@ -65,6 +68,13 @@ pub trait Policy {
         group: &GroupView,
         sessions: &[SessionView<'_>],
     ) -> Vec<Move>;
+
+    /// Whether sessions whose last handoff failed are kept from this policy until their
+    /// backoff has passed (true for every automatic policy but [`Drain`], which must
+    /// move every session and tries other members instead).
+    fn waits_out_backoff(&self) -> bool {
+        true
+    }
 }
 
 /// The nearest member by measured round trip, moving only when the gain is above both a
@@ -140,6 +150,10 @@ impl Policy for Drain {
         "drain"
     }
 
+    fn waits_out_backoff(&self) -> bool {
+        false
+    }
+
     fn decide(
         &mut self,
         _now: Instant,
@@ -162,12 +176,20 @@ impl Policy for Drain {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let to = others
+                // Members that failed to take it lately come last (all of them, when
+                // every member failed: the drain keeps trying).
+                let fresh: Vec<MemberId> = others
+                    .iter()
+                    .copied()
+                    .filter(|m| !s.avoid.contains(m))
+                    .collect();
+                let pool = if fresh.is_empty() { &others } else { &fresh };
+                let to = pool
                     .iter()
                     .filter_map(|m| s.rtt.get(m).map(|r| (*r, *m)))
                     .min()
                     .map(|(_, m)| m)
-                    .unwrap_or(others[i % others.len()]);
+                    .unwrap_or(pool[i % pool.len()]);
                 Move {
                     client: s.client,
                     to,
@@ -325,6 +347,7 @@ mod tests {
             ),
             since: Instant::ZERO,
             pinned: false,
+            avoid: &[],
         }
     }
 
@@ -372,6 +395,7 @@ mod tests {
                 ),
                 since: Instant::from_secs(i),
                 pinned: false,
+                avoid: &[],
             })
             .collect();
         let moves = l.decide(Instant::ZERO, &g, &sessions);

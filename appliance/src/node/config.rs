@@ -445,6 +445,7 @@ impl NodeConfig {
             handoff_timeout: stack_duration(self.handoff_timeout),
             policy_interval: stack_duration(self.policy_interval),
             seed,
+            transfer_budget: crate::group::member::DEFAULT_TRANSFER_BUDGET,
         }
     }
 }

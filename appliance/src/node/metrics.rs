@@ -453,6 +453,8 @@ mod tests {
             snapshot_bytes: 100,
             connections: 1,
             outcome,
+            failure: None,
+            failure_label: None,
         }
     }
 

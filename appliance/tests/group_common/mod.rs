@@ -273,7 +273,7 @@ pub fn peer_payload(packet: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `PeerBody` variant names, in declaration order (postcard numbers them so).
-const PEER_KINDS: [&str; 14] = [
+const PEER_KINDS: [&str; 15] = [
     "HomeTestRequest",
     "HomeToken",
     "Probe",
@@ -288,6 +288,7 @@ const PEER_KINDS: [&str; 14] = [
     "Serving",
     "Load",
     "RefreshRequested",
+    "Precopy",
 ];
 
 fn varint(b: &[u8], at: &mut usize) -> Option<u64> {

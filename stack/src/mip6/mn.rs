@@ -258,6 +258,16 @@ impl MobileNode {
         }
     }
 
+    /// Whether a usable care-of keygen token for `care_of` is held for `cn` (a Binding
+    /// Update from `care_of` also needs the home token, which a handoff brings along).
+    pub fn has_care_of_token(&self, now: Instant, cn: &Ipv6Addr, care_of: Ipv6Addr) -> bool {
+        self.entries.get(cn).is_some_and(|e| {
+            e.state
+                .care_of_token
+                .is_some_and(|t| t.usable(now) && t.address == care_of)
+        })
+    }
+
     /// Counters.
     pub fn stats(&self) -> MnStats {
         self.stats

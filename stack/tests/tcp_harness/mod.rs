@@ -312,7 +312,7 @@ pub fn run(s: &Scenario) -> Outcome {
                 // Half the moves copy part of the send buffer ahead (as a handoff's
                 // pre-copy does) and snapshot only the rest.
                 let (start, end) = conn.send_stream_range();
-                let precopied = if rng.next_u64() % 2 == 0 {
+                let precopied = if rng.next_u64().is_multiple_of(2) {
                     start + rng.next_u64() % (end - start + 1)
                 } else {
                     start

@@ -38,9 +38,28 @@ impl Member {
                     s.rtt.insert(from, Duration::from_micros(rtt_micros));
                 }
             }
-            PeerBody::Transfer { transfer, session } => {
-                self.accept_transfer(now, from, transfer, &session, out)
-            }
+            PeerBody::Transfer {
+                transfer,
+                index,
+                count,
+                session,
+            } => self.handle_transfer_part(now, from, transfer, index, count, session, out),
+            PeerBody::Precopy {
+                transfer,
+                client,
+                local_port,
+                remote_port,
+                offset,
+                bytes,
+            } => self.handle_precopy(
+                now,
+                from,
+                (transfer, client),
+                (local_port, remote_port),
+                offset,
+                bytes,
+                out,
+            ),
             PeerBody::Restored { transfer } => {
                 if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
                     return self.late_answer(now, from, transfer, out);
@@ -60,8 +79,10 @@ impl Member {
                     self.schedule_frozen(client);
                 }
             }
-            PeerBody::Refused { transfer, .. } => {
-                self.thaw(now, transfer, HandoffOutcome::Refused);
+            PeerBody::Refused { transfer, reason } => {
+                let why = format!("refused by member {from}: {reason}");
+                self.refusal_labels.insert(transfer, reason.label());
+                self.call_off(now, transfer, HandoffOutcome::Refused, why, out);
             }
             PeerBody::Commit { transfer } => {
                 if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
@@ -79,9 +100,11 @@ impl Member {
                         self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
                     }
                 }
-                if let Some(r) = self.record_mut(transfer) {
-                    r.committed = Some(now);
-                    r.outcome = HandoffOutcome::Committed;
+                if self.outcome_of(transfer) == Some(HandoffOutcome::Pending) {
+                    if let Some(r) = self.record_mut(transfer) {
+                        r.committed = Some(now);
+                    }
+                    self.finish(now, transfer, HandoffOutcome::Committed, None);
                 }
             }
             PeerBody::Forward { packet, .. } => {
@@ -91,15 +114,9 @@ impl Member {
             PeerBody::Ack { seqs } => {
                 let acked = self.peer.acknowledged(now, from, &seqs);
                 for seq in acked {
-                    let Some(c) = self.index.transfer_seqs.remove(&seq) else {
-                        continue;
-                    };
-                    if let Some(f) = self.sessions.get_mut(&c).and_then(|s| s.frozen.as_mut()) {
-                        if f.delivered_at.is_none() && f.transfer_seq == seq {
-                            f.delivered_at = Some(now);
-                        }
+                    if let Some(c) = self.index.transfer_seqs.remove(&seq) {
+                        self.bulk_acked(now, c, seq, out);
                     }
-                    self.schedule_frozen(c);
                 }
             }
             PeerBody::Abandon { transfer } => self.abandoned(now, from, transfer),
@@ -131,6 +148,13 @@ impl Member {
     /// may have gone on with the stream), so this one is dropped without a word to the
     /// client, and the client's packets that still come here go back to the donor.
     pub(super) fn abandoned(&mut self, now: Instant, donor: MemberId, transfer: u64) {
+        if self
+            .incoming
+            .get(&transfer)
+            .is_some_and(|i| i.from == donor)
+        {
+            self.drop_incoming(transfer);
+        }
         let client = self
             .sessions
             .iter()
@@ -188,6 +212,14 @@ impl Member {
             }
             return;
         };
+        // A pre-copy in progress for a newer handoff is called off either way.
+        if let Some(p) = s.precopy.as_ref().map(|p| p.transfer) {
+            let why = "a late answer to an earlier handoff".to_string();
+            self.call_off(now, p, HandoffOutcome::Abandoned, why, out);
+        }
+        let Some(s) = self.sessions.get(&client) else {
+            return;
+        };
         let live_here = s
             .thawed_at
             .is_some_and(|t| s.heard_at.is_some_and(|h| h > t));
@@ -216,7 +248,9 @@ impl Member {
             self.tcp.remove(tuple);
         }
         if let Some(f) = s.frozen {
-            self.peer.cancel(f.transfer_seq);
+            for seq in f.parts.pending_seqs() {
+                self.peer.cancel(seq);
+            }
             if f.to != acceptor {
                 self.send_peer(
                     f.to,
@@ -229,9 +263,9 @@ impl Member {
             if let Some((t, donor)) = f.upstream {
                 self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
             }
-            if let Some(r) = self.record_mut(f.transfer) {
-                r.outcome = HandoffOutcome::Abandoned;
-            }
+            let why =
+                format!("member {acceptor} answered an earlier handoff late and serves the client");
+            self.finish(now, f.transfer, HandoffOutcome::Abandoned, Some(why));
         }
         self.moved
             .insert(client, (acceptor, now + MOVED_FORWARDING));
@@ -244,20 +278,61 @@ impl Member {
     // ---- handoff --------------------------------------------------------------------------
 
     pub(super) fn start_handoff(&mut self, now: Instant, m: &Move, out: &mut Vec<Vec<u8>>) {
-        let Some(s) = self.sessions.get_mut(&m.client) else {
+        let Some(s) = self.sessions.get(&m.client) else {
             return;
         };
-        if s.frozen.is_some() || m.to == self.cfg.id || !self.cfg.members.contains_key(&m.to) {
+        if s.frozen.is_some()
+            || s.precopy.is_some()
+            || m.to == self.cfg.id
+            || !self.cfg.members.contains_key(&m.to)
+        {
             return;
         }
         self.transfer_counter += 1;
         let transfer = (u64::from(self.cfg.id) << 48) | self.transfer_counter;
-        // Step 1: freeze and snapshot every connection, the binding and the app state.
+        self.index.records.insert(transfer, self.handoffs.len());
+        self.handoffs.push(HandoffRecord {
+            transfer,
+            client: m.client,
+            from: self.cfg.id,
+            to: m.to,
+            reason: m.reason.to_string(),
+            started: now,
+            restored: None,
+            committed: None,
+            snapshot_bytes: 0,
+            connections: 0,
+            outcome: HandoffOutcome::Pending,
+            failure: None,
+            failure_label: None,
+        });
+        // A large session is copied while it keeps running, then frozen (bulk.rs).
+        self.begin_transfer(now, m.client, transfer, m.to, m.reason == "manual", out);
+    }
+
+    /// Step 1: freezes `client`'s session, snapshots every connection (leaving out the
+    /// send data the acceptor acknowledged in the pre-copy, `acked`), the binding and
+    /// the app state, and sends it in parts.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn freeze_and_send(
+        &mut self,
+        now: Instant,
+        client: Ipv6Addr,
+        transfer: u64,
+        to: MemberId,
+        manual: bool,
+        acked: BTreeMap<FourTuple, u64>,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let Some(s) = self.sessions.get_mut(&client) else {
+            return;
+        };
         let mut frozen = Vec::new();
         let mut snaps = Vec::new();
+        let mut left_out = Vec::new();
         // Connections still in their handshake are not in `conns` yet: they move too.
         let mut tuples = std::mem::take(&mut s.conns);
-        if let Some(h) = self.index.handshakes.remove(&m.client) {
+        if let Some(h) = self.index.handshakes.remove(&client) {
             tuples.extend(h);
         }
         for tuple in tuples {
@@ -271,91 +346,101 @@ impl Member {
                 .copied()
                 .unwrap_or(AppKind::Source);
             let app = s.apps.remove(&tuple).unwrap_or_else(|| kind.start());
-            snaps.push((conn.snapshot_bytes(now), app.clone()));
+            let have = acked.get(&tuple).copied().unwrap_or(0);
+            let (bytes, (from, upto)) = conn.snapshot_bytes_from(now, have);
+            if upto > from {
+                left_out.push((tuple.local_port, tuple.remote_port, from, upto));
+            }
+            snaps.push((bytes, app.clone()));
             frozen.push((conn, app));
         }
         let snapshot = SessionSnapshot {
-            client: m.client,
+            client,
             taken_at: now,
-            binding: self.mn.export(&m.client),
+            binding: self.mn.export(&client),
             connections: snaps,
             rtt: s.rtt.iter().map(|(k, v)| (*k, v.total_micros())).collect(),
-            pinned: s.pinned || m.reason == "manual",
+            pinned: s.pinned || manual,
+            left_out,
         };
         let bytes = postcard::to_allocvec(&snapshot).unwrap_or_default();
-        self.index.records.insert(transfer, self.handoffs.len());
-        self.handoffs.push(HandoffRecord {
-            transfer,
-            client: m.client,
-            from: self.cfg.id,
-            to: m.to,
-            reason: m.reason.to_string(),
-            started: now,
-            restored: None,
-            committed: None,
-            snapshot_bytes: bytes.len(),
-            connections: frozen.len(),
-            outcome: HandoffOutcome::Pending,
-        });
+        let connections = frozen.len();
         let upstream = s.uncommitted.take();
         s.frozen = Some(Frozen {
             transfer,
-            to: m.to,
-            since: now,
-            transfer_seq: 0,
+            to,
+            progress_at: now,
+            parts: bulk::PartsOut::new(bytes),
             delivered_at: None,
             restored: false,
             restored_at: None,
             upstream,
             connections: frozen,
         });
-        let seq = self.send_peer(
-            m.to,
-            PeerBody::Transfer {
-                transfer,
-                session: bytes,
-            },
-            out,
-        );
-        if let Some(f) = self
-            .sessions
-            .get_mut(&m.client)
-            .and_then(|s| s.frozen.as_mut())
-        {
-            f.transfer_seq = seq;
+        let size = s.frozen.as_ref().map_or(0, |f| f.parts.len());
+        if let Some(r) = self.record_mut(transfer) {
+            r.snapshot_bytes = size;
+            r.connections = connections;
         }
-        self.index.transfer_seqs.insert(seq, m.client);
-        self.schedule_frozen(m.client);
+        self.pump_parts(client, out);
+        self.schedule_frozen(client);
     }
 
+    /// Step 3 at the acceptor: restores a whole session (its parts assembled, the send
+    /// data it left out taken from `precopied`), sends the BU and goes on; or refuses.
     pub(super) fn accept_transfer(
         &mut self,
         now: Instant,
         from: MemberId,
         transfer: u64,
         bytes: &[u8],
+        precopied: Option<bulk::Precopied>,
         out: &mut Vec<Vec<u8>>,
     ) {
-        let refuse = |me: &mut Self, reason: &str, out: &mut Vec<Vec<u8>>| {
+        let refuse = |me: &mut Self, reason: RefuseReason, out: &mut Vec<Vec<u8>>| {
             me.stats.refused += 1;
-            let body = PeerBody::Refused {
-                transfer,
-                reason: reason.to_string(),
-            };
-            me.send_peer(from, body, out);
+            me.send_peer(from, PeerBody::Refused { transfer, reason }, out);
         };
         if self.draining || self.stopped {
-            return refuse(self, "draining", out);
+            return refuse(self, RefuseReason::Draining, out);
         }
-        let Ok(snap) = postcard::from_bytes::<SessionSnapshot>(bytes) else {
-            return refuse(self, "malformed session snapshot", out);
+        let snap = match postcard::from_bytes::<SessionSnapshot>(bytes) {
+            Ok(s) => s,
+            Err(e) => return refuse(self, RefuseReason::Malformed(e.to_string()), out),
         };
         if self
             .sessions
             .get(&snap.client)
             .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty())
         {
-            return refuse(self, "already serving this client", out);
+            return refuse(self, RefuseReason::AlreadyServing, out);
+        }
+        // Step 3: restore every connection first (nothing changes here if one fails).
+        let mut restored = Vec::new();
+        for (tcp, app) in &snap.connections {
+            let mut c = match Connection::restore_bytes(tcp, now) {
+                Ok(c) => c,
+                Err(e) => return refuse(self, RefuseReason::Malformed(e.to_string()), out),
+            };
+            let tuple = c.tuple();
+            let left_out = snap
+                .left_out
+                .iter()
+                .find(|(l, r, _, _)| (*l, *r) == (tuple.local_port, tuple.remote_port))
+                .map_or((0, 0), |(_, _, a, b)| (*a, *b));
+            if let Err(reason) = Self::fill_precopied(&mut c, left_out, precopied.as_ref()) {
+                return refuse(self, reason, out);
+            }
+            if tuple.remote != snap.client || tuple.local != self.cfg.anycast {
+                let why = format!("connection {tuple:?} is not the client's");
+                return refuse(self, RefuseReason::Malformed(why), out);
+            }
+            if self.tcp.connection(&tuple).is_some() {
+                return refuse(self, RefuseReason::Collision, out);
+            }
+            let mut app = app.clone();
+            app.rebase_clock(snap.taken_at, now);
+            restored.push((c, app));
         }
         self.moved.remove(&snap.client);
         // The session comes back while this member still holds a frozen copy from handing
@@ -377,37 +462,15 @@ impl Member {
         if let Some(b) = snap.binding.clone() {
             self.mn.import(b, snap.taken_at, now);
         }
-        // Step 3: restore, BU from our care-of address, and go on at once.
-        let mut restored = Vec::new();
-        for (tcp, app) in &snap.connections {
-            match Connection::restore_bytes(tcp, now) {
-                Ok(c) => {
-                    let mut app = app.clone();
-                    app.rebase_clock(snap.taken_at, now);
-                    restored.push((c, app));
-                }
-                Err(_) => return refuse(self, "malformed TCP snapshot", out),
-            }
-        }
+        // BU from our care-of address, and go on at once.
         if let Err(e) = self.mn.send_bu(now, snap.client, self.cfg.care_of) {
-            return refuse(self, &e.to_string(), out);
+            return refuse(self, RefuseReason::Binding(e.to_string()), out);
         }
         self.drain_mn(out);
-        let s = self.sessions.entry(snap.client).or_insert_with(|| Session {
-            conns: BTreeSet::new(),
-            apps: BTreeMap::new(),
-            since: now,
-            rtt: BTreeMap::new(),
-            frozen: None,
-            from_care_of: true,
-            bu_waiting: false,
-            tokens_refreshed: now,
-            uncommitted: None,
-            arrived: None,
-            thawed_at: None,
-            heard_at: None,
-            pinned: false,
-        });
+        let s = self
+            .sessions
+            .entry(snap.client)
+            .or_insert_with(|| Session::new(now, true));
         s.since = now;
         s.pinned = snap.pinned;
         s.from_care_of = true;
@@ -429,14 +492,25 @@ impl Member {
         self.send_peer(from, PeerBody::Restored { transfer }, out);
     }
 
-    pub(super) fn thaw(&mut self, now: Instant, transfer: u64, outcome: HandoffOutcome) {
+    /// The frozen copy of handoff `transfer` goes on here: the acceptor refused, said
+    /// nothing in time, or the handoff was called off.
+    pub(super) fn thaw(
+        &mut self,
+        now: Instant,
+        transfer: u64,
+        outcome: HandoffOutcome,
+        why: String,
+    ) {
         let Some(client) = self.frozen_client(transfer) else {
             return;
         };
         if let Some(s) = self.sessions.get_mut(&client) {
             if let Some(f) = s.frozen.take() {
                 s.thawed_at = Some(now);
-                self.peer.cancel(f.transfer_seq);
+                for seq in f.parts.pending_seqs() {
+                    self.peer.cancel(seq);
+                    self.index.transfer_seqs.remove(&seq);
+                }
                 s.uncommitted = f.upstream;
                 for (mut conn, app) in f.connections {
                     conn.thaw();
@@ -450,8 +524,6 @@ impl Member {
             s.since = now;
         }
         self.schedule_refresh(client);
-        if let Some(r) = self.record_mut(transfer) {
-            r.outcome = outcome;
-        }
+        self.finish(now, transfer, outcome, Some(why));
     }
 }

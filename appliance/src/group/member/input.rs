@@ -143,21 +143,10 @@ impl Member {
             }
             let app = self.app_for(tuple.local_port).start();
             let new_session = !self.sessions.contains_key(&client);
-            let s = self.sessions.entry(client).or_insert_with(|| Session {
-                conns: BTreeSet::new(),
-                apps: BTreeMap::new(),
-                since: now,
-                rtt: BTreeMap::new(),
-                frozen: None,
-                from_care_of: false,
-                bu_waiting: false,
-                tokens_refreshed: now,
-                uncommitted: None,
-                arrived: None,
-                thawed_at: None,
-                heard_at: None,
-                pinned: false,
-            });
+            let s = self
+                .sessions
+                .entry(client)
+                .or_insert_with(|| Session::new(now, false));
             s.conns.insert(tuple);
             // A connection restored during its handshake already has its app state.
             s.apps.entry(tuple).or_insert(app);

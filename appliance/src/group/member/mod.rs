@@ -26,9 +26,14 @@ use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 use crate::apps::{App, AppKind, AppState};
 use crate::sim::Host;
 
-use super::peer::{MemberId, PeerBody, PeerChannel, PeerStats, RelayedToken, PEER_PORT};
-use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
+use super::peer::{
+    MemberId, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
+};
 
+use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
+pub use bulk::{DEFAULT_TRANSFER_BUDGET, FREEZE_DELTA, PRECOPY_MIN};
+
+mod bulk;
 mod contact;
 mod handoff;
 mod input;
@@ -63,6 +68,10 @@ pub struct MemberConfig {
     pub policy_interval: Duration,
     /// Seed of this member's randomness (ISNs, cookies).
     pub seed: u64,
+    /// Most bytes of incoming session state (parts and pre-copied send data of every
+    /// transfer under way) this member holds as an acceptor; a transfer past it is
+    /// refused as too large.
+    pub transfer_budget: usize,
 }
 
 /// How a handoff ended, as the donor saw it.
@@ -106,6 +115,10 @@ pub struct HandoffRecord {
     pub connections: usize,
     /// Outcome.
     pub outcome: HandoffOutcome,
+    /// Why it failed, for logs (refused, timed out or abandoned).
+    pub failure: Option<String>,
+    /// The failure as a metrics label (`refused_draining`, `timed_out`, ...).
+    pub failure_label: Option<&'static str>,
 }
 
 /// Member counters.
@@ -146,15 +159,19 @@ pub struct SessionSnapshot {
     pub rtt: Vec<(MemberId, u64)>,
     /// Placed by an operator: automatic policies leave it where it goes.
     pub pinned: bool,
+    /// Connections whose send data `[from, to)` the snapshot leaves out because the
+    /// acceptor has it from the pre-copy: (local port, remote port, from, to).
+    pub left_out: Vec<(u16, u16, u64, u64)>,
 }
 
 struct Frozen {
     transfer: u64,
     to: MemberId,
-    since: Instant,
-    /// The peer-channel sequence number of the `Transfer` message.
-    transfer_seq: u64,
-    /// The acceptor acknowledged the `Transfer`: it restores or refuses, and says so
+    /// When the acceptor last acknowledged a part (or the freeze).
+    progress_at: Instant,
+    /// The snapshot's parts on their way.
+    parts: bulk::PartsOut,
+    /// The acceptor acknowledged every part: it restores or refuses, and says so
     /// reliably, so silence no longer means it never got the session.
     delivered_at: Option<Instant>,
     restored: bool,
@@ -172,6 +189,14 @@ struct Session {
     since: Instant,
     rtt: BTreeMap<MemberId, Duration>,
     frozen: Option<Frozen>,
+    /// A pre-copy to an acceptor under way (the session is still served here).
+    precopy: Option<bulk::Precopy>,
+    /// Handoffs of this session that failed in a row, and when automatic policies may
+    /// try again (exponential backoff).
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// Members that failed to take it lately (a drain tries the others first).
+    avoid: Vec<MemberId>,
     /// Packets to the client go out from the care-of address with a HAO.
     from_care_of: bool,
     /// A BU waits for this token.
@@ -189,6 +214,32 @@ struct Session {
     heard_at: Option<Instant>,
     /// Placed by an operator.
     pinned: bool,
+}
+
+impl Session {
+    /// A session that starts at `now`, answered from the care-of address (after a
+    /// handoff) or from the anycast address.
+    fn new(now: Instant, from_care_of: bool) -> Session {
+        Session {
+            conns: BTreeSet::new(),
+            apps: BTreeMap::new(),
+            since: now,
+            rtt: BTreeMap::new(),
+            frozen: None,
+            precopy: None,
+            failures: 0,
+            retry_at: None,
+            avoid: Vec::new(),
+            from_care_of,
+            bu_waiting: false,
+            tokens_refreshed: now,
+            uncommitted: None,
+            arrived: None,
+            thawed_at: None,
+            heard_at: None,
+            pinned: false,
+        }
+    }
 }
 
 /// A group member (and maybe contact node) as a simulated host.
@@ -223,6 +274,13 @@ pub struct Member {
     /// Clients handed off lately: where they went, until when packets are forwarded.
     moved: BTreeMap<Ipv6Addr, (MemberId, Instant)>,
     handoffs: Vec<HandoffRecord>,
+    /// Handoffs that ended since the caller last asked ([`Member::poll_handoff_done`]).
+    handoffs_done: std::collections::VecDeque<HandoffRecord>,
+    /// Refusal labels of transfers whose `Refused` arrived (for the record).
+    refusal_labels: BTreeMap<u64, &'static str>,
+    /// Acceptor: what arrived of each transfer under way, and its total size.
+    incoming: BTreeMap<u64, bulk::Incoming>,
+    incoming_bytes: usize,
     stats: MemberStats,
     buf: Vec<u8>,
     /// The time of the packet or poll being handled (for the peer channel's timers).
@@ -276,12 +334,17 @@ const MOVED_FORWARDING: Duration = Duration::from_secs(30);
 /// peer channel keeps sending a message.
 const RELEASE_UNANSWERED: Duration = Duration::from_secs(10);
 
+/// First backoff after a failed handoff of a session; it doubles per failure in a row.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// Longest backoff.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
 impl Frozen {
-    /// When something is next due: the thaw on `timeout` while the acceptor has neither
-    /// acknowledged nor answered, else the release.
+    /// When something is next due: the thaw once the acceptor has acknowledged nothing
+    /// for `timeout` and not answered, else the release.
     fn deadline(&self, timeout: Duration) -> Option<Instant> {
         if !self.restored && self.delivered_at.is_none() {
-            Some(self.since + timeout)
+            Some(self.progress_at + timeout)
         } else {
             self.release_at()
         }
@@ -343,6 +406,10 @@ impl Member {
             probe_for: BTreeMap::new(),
             moved: BTreeMap::new(),
             handoffs: Vec::new(),
+            handoffs_done: std::collections::VecDeque::new(),
+            refusal_labels: BTreeMap::new(),
+            incoming: BTreeMap::new(),
+            incoming_bytes: 0,
             stats: MemberStats::default(),
             buf: vec![0u8; 65536 + 128],
             now,
@@ -370,15 +437,75 @@ impl Member {
 
     /// Puts the deadline of `client`'s frozen session (if any) into the index.
     fn schedule_frozen(&mut self, client: Ipv6Addr) {
-        let timeout = self.cfg.handoff_timeout;
-        if let Some(d) = self
-            .sessions
-            .get(&client)
-            .and_then(|s| s.frozen.as_ref())
-            .and_then(|f| f.deadline(timeout))
-        {
+        if let Some(d) = self.handoff_deadline(client) {
             self.index.frozen_due.insert((d, client));
         }
+    }
+
+    /// When `client`'s handoff next needs attention: a pre-copy that hears nothing for
+    /// the handoff timeout fails, and one that runs for [`bulk::PRECOPY_MAX`] freezes;
+    /// see [`Frozen::deadline`] for a frozen session.
+    fn handoff_deadline(&self, client: Ipv6Addr) -> Option<Instant> {
+        let timeout = self.cfg.handoff_timeout;
+        let s = self.sessions.get(&client)?;
+        if let Some(p) = &s.precopy {
+            return Some((p.progress_at + timeout).min(p.started + bulk::PRECOPY_MAX));
+        }
+        s.frozen.as_ref().and_then(|f| f.deadline(timeout))
+    }
+
+    /// Sets the outcome of handoff `transfer` (the one place outcomes change from
+    /// pending), with why it failed; a failure backs off automatic handoffs of the
+    /// session (doubling per failure in a row) and a drain tries other members first.
+    fn finish(
+        &mut self,
+        now: Instant,
+        transfer: u64,
+        outcome: HandoffOutcome,
+        failure: Option<String>,
+    ) {
+        let label = match outcome {
+            HandoffOutcome::Refused => Some(
+                self.refusal_labels
+                    .remove(&transfer)
+                    .unwrap_or("refused_other"),
+            ),
+            HandoffOutcome::TimedOut => Some("timed_out"),
+            HandoffOutcome::Abandoned => Some("abandoned"),
+            HandoffOutcome::Committed | HandoffOutcome::Pending => None,
+        };
+        let Some(r) = self.record_mut(transfer) else {
+            return;
+        };
+        let was_pending = r.outcome == HandoffOutcome::Pending;
+        r.outcome = outcome;
+        if label.is_some() {
+            r.failure = failure;
+            r.failure_label = label;
+        }
+        let (client, to) = (r.client, r.to);
+        if was_pending && outcome != HandoffOutcome::Pending {
+            let done = r.clone();
+            self.handoffs_done.push_back(done);
+        }
+        if label.is_none() {
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&client) {
+            s.failures += 1;
+            let factor = 1u64 << (s.failures - 1).min(6);
+            let backoff = Duration::from_micros(BACKOFF_FIRST.total_micros() * factor);
+            s.retry_at = Some(now + backoff.min(BACKOFF_MAX));
+            if !s.avoid.contains(&to) {
+                s.avoid.push(to);
+            }
+        }
+    }
+
+    /// A handoff this member started that ended since the last call (committed,
+    /// refused, timed out or abandoned), for logs and the control socket.
+    pub fn poll_handoff_done(&mut self) -> Option<HandoffRecord> {
+        self.handoffs_done.pop_front()
     }
 
     /// Schedules `client`'s next token refresh.
@@ -473,6 +600,11 @@ impl Member {
             .filter(|(_, s)| s.frozen.is_none())
             .map(|(c, _)| *c)
             .collect()
+    }
+
+    /// Every session held here, frozen ones in a handoff included.
+    pub fn sessions_held(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Whether the member drained and stopped.
@@ -672,7 +804,6 @@ impl Host for Member {
         // thaw (DESIGN.md step 5); a Commit can be lost, so once the acceptor said it
         // sent the BU (or acknowledged the Transfer) and the client has had ample time
         // to answer, the frozen copy is let go (never thawed).
-        let timeout = self.cfg.handoff_timeout;
         let mut due = Vec::new();
         while let Some(&(at, c)) = self.index.frozen_due.first() {
             if at > now {
@@ -682,25 +813,10 @@ impl Host for Member {
             due.push(c);
         }
         for client in due {
-            let Some(f) = self.sessions.get(&client).and_then(|s| s.frozen.as_ref()) else {
-                continue;
-            };
-            let (transfer, to, upstream) = (f.transfer, f.to, f.upstream);
-            if f.deadline(timeout).is_some_and(|d| d > now) {
-                self.schedule_frozen(client);
-            } else if !f.restored && f.delivered_at.is_none() {
-                self.thaw(now, transfer, HandoffOutcome::TimedOut);
-            } else {
-                self.moved.insert(client, (to, now + MOVED_FORWARDING));
-                self.sessions.remove(&client);
-                if let Some((t, donor)) = upstream {
-                    self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
-                }
-                if let Some(r) = self.record_mut(transfer) {
-                    r.outcome = HandoffOutcome::Committed;
-                    r.committed.get_or_insert(now);
-                }
-            }
+            self.handoff_due(now, client, out);
+        }
+        if now >= self.index.next_sweep {
+            self.expire_incoming(now);
         }
         if now >= self.index.next_moved_cleanup {
             self.index.next_moved_cleanup = now + SWEEP;
@@ -809,7 +925,11 @@ impl Member {
         self.sessions
             .iter()
             .map(|(c, s)| {
-                let frozen_to = s.frozen.as_ref().map(|f| f.to);
+                let frozen_to = s
+                    .frozen
+                    .as_ref()
+                    .map(|f| f.to)
+                    .or(s.precopy.as_ref().map(|p| p.to));
                 let conns = s
                     .frozen
                     .as_ref()

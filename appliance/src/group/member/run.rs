@@ -30,17 +30,35 @@ impl Member {
         let views: Vec<SessionView> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.frozen.is_none() && !s.conns.is_empty())
+            .filter(|(_, s)| s.frozen.is_none() && s.precopy.is_none() && !s.conns.is_empty())
             .map(|(c, s)| SessionView {
                 client: *c,
                 rtt: std::borrow::Cow::Borrowed(&s.rtt),
                 since: s.since,
                 pinned: s.pinned,
+                avoid: &s.avoid,
             })
+            .collect();
+        // After a failed handoff a session waits out its backoff before automatic
+        // policies may move it again; an operator's move and a drain do not wait.
+        let settled: Vec<SessionView> = views
+            .iter()
+            .filter(|v| {
+                self.sessions
+                    .get(&v.client)
+                    .and_then(|s| s.retry_at)
+                    .is_none_or(|t| t <= now)
+            })
+            .cloned()
             .collect();
         let mut moves = self.manual.decide(now, &group, &views);
         for p in &mut self.policies {
-            for m in p.decide(now, &group, &views) {
+            let sessions = if p.waits_out_backoff() {
+                &settled
+            } else {
+                &views
+            };
+            for m in p.decide(now, &group, sessions) {
                 if !moves.iter().any(|x| x.client == m.client) {
                     moves.push(m);
                 }
