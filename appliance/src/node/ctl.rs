@@ -4,7 +4,9 @@
 //! ```text
 //! {"cmd":"status"}                                  -> {"kind":"status", ...}
 //! {"cmd":"sessions"}                                -> {"kind":"sessions","sessions":[...]}
-//! {"cmd":"handoff","client":"fd00::5","member":2}   -> {"kind":"done","message":"..."}
+//! {"cmd":"handoff","client":"fd00::5","member":2}   -> {"kind":"done","message":"committed: ..."}
+//!                                                      (or "error" with why it failed; answered
+//!                                                      when the handoff ends, at most 12 s)
 //! {"cmd":"drain"}                                   -> {"kind":"done","message":"..."}
 //! anything wrong                                    -> {"kind":"error","error":"..."}
 //! ```
@@ -237,7 +239,7 @@ pub fn request(path: &Path, req: &Request) -> Result<serde_json::Value, CtlError
         source,
     })?;
     stream
-        .set_read_timeout(Some(StdDuration::from_secs(10)))
+        .set_read_timeout(Some(StdDuration::from_secs(20)))
         .map_err(exchange)?;
     let mut line = serde_json::to_string(req).map_err(|e| exchange(std::io::Error::other(e)))?;
     line.push('\n');

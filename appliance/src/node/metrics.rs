@@ -61,6 +61,8 @@ pub struct HandoffSummary {
     pub over: u64,
     /// Sum of committed durations, seconds.
     pub sum_seconds: f64,
+    /// Failed handoffs by reason (`refused_draining`, `timed_out`, ...).
+    pub failures: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl HandoffSummary {
@@ -68,6 +70,9 @@ impl HandoffSummary {
     pub fn from_records(records: &[HandoffRecord]) -> HandoffSummary {
         let mut s = HandoffSummary::default();
         for r in records {
+            if let Some(label) = r.failure_label {
+                *s.failures.entry(label).or_default() += 1;
+            }
             match r.outcome {
                 HandoffOutcome::Pending => s.pending += 1,
                 HandoffOutcome::Refused => s.refused += 1,
@@ -183,6 +188,19 @@ pub fn render(s: &MetricsSnapshot) -> String {
         ("abandoned", h.abandoned),
     ] {
         let _ = writeln!(o, "vany_handoffs_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    metric(
+        &mut o,
+        "vany_handoff_failures_total",
+        "counter",
+        "Failed handoffs this member started, by reason: refused_<why> (the acceptor's \
+         refusal: draining, already_serving, binding, too_large, malformed, \
+         precopy_missing, collision), timed_out (the acceptor acknowledged nothing for \
+         handoff_timeout_ms), abandoned (called off: another copy of the session won, or \
+         the session ended first).",
+    );
+    for (reason, n) in &h.failures {
+        let _ = writeln!(o, "vany_handoff_failures_total{{reason=\"{reason}\"}} {n}");
     }
     metric(
         &mut o,
@@ -439,6 +457,7 @@ mod tests {
     use super::*;
 
     fn record(outcome: HandoffOutcome, ms: u64) -> HandoffRecord {
+        let failed = outcome == HandoffOutcome::Refused;
         let started = Instant::from_secs(10);
         HandoffRecord {
             transfer: 1,
@@ -453,8 +472,8 @@ mod tests {
             snapshot_bytes: 100,
             connections: 1,
             outcome,
-            failure: None,
-            failure_label: None,
+            failure: failed.then(|| "refused by member 2: the acceptor is draining".into()),
+            failure_label: failed.then_some("refused_draining"),
         }
     }
 
@@ -523,6 +542,7 @@ mod tests {
             "vany_sessions 4",
             "vany_handoffs_total{outcome=\"committed\"} 2",
             "vany_handoffs_total{outcome=\"refused\"} 1",
+            "vany_handoff_failures_total{reason=\"refused_draining\"} 1",
             "# TYPE vany_handoff_duration_seconds histogram",
             "vany_handoff_duration_seconds_bucket{le=\"0.001\"} 0",
             "vany_handoff_duration_seconds_bucket{le=\"0.005\"} 1",

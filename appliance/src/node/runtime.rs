@@ -43,7 +43,7 @@ use super::config::NodeConfig;
 use super::ctl::{self, MemberStatus, Request, Response, SessionInfo, Status};
 use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
 use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
-use crate::group::member::Member;
+use crate::group::member::{HandoffOutcome, HandoffRecord, Member};
 use crate::io::{self, AdaptiveWait, Batch, IoError, PacketIo};
 use crate::sim::Host;
 
@@ -51,6 +51,9 @@ use crate::sim::Host;
 pub const MAX_WAIT: StdDuration = StdDuration::from_millis(5);
 /// How long the control and metrics threads wait for the data path.
 pub const ANSWER_TIMEOUT: StdDuration = StdDuration::from_secs(2);
+/// How long `vany ctl handoff` waits for the handoff's outcome before it answers that
+/// the handoff is still under way.
+pub const HANDOFF_WAIT: StdDuration = StdDuration::from_secs(12);
 
 /// A question for the data path, with where to send the answer.
 #[derive(Debug)]
@@ -129,6 +132,17 @@ pub struct Node<I: PacketIo> {
     counters: IoCounters,
     rate: Rate,
     wait: AdaptiveWait,
+    /// `vany ctl handoff` requests waiting for their handoff's outcome.
+    waiting: Vec<WaitingHandoff>,
+}
+
+/// A `vany ctl handoff` answered once the handoff ends.
+#[derive(Debug)]
+struct WaitingHandoff {
+    client: Ipv6Addr,
+    to: u16,
+    until: StdInstant,
+    reply: Sender<Response>,
 }
 
 impl<I: PacketIo> Node<I> {
@@ -163,6 +177,7 @@ impl<I: PacketIo> Node<I> {
             rate: Rate {
                 samples: VecDeque::new(),
             },
+            waiting: Vec::new(),
         }
     }
 
@@ -209,6 +224,27 @@ impl<I: PacketIo> Node<I> {
             self.out.clear();
         }
         let mut busy = n > 0 || due || sent > 0;
+        while let Some(r) = self.member.poll_handoff_done() {
+            self.handoff_done(&r);
+        }
+        if !self.waiting.is_empty() {
+            let now = StdInstant::now();
+            for w in std::mem::take(&mut self.waiting) {
+                if w.until > now {
+                    self.waiting.push(w);
+                    continue;
+                }
+                let _ = w.reply.send(Response::Done {
+                    message: format!(
+                        "handoff of {} to member {} started; still under way after {} s \
+                         (see `vany ctl sessions`)",
+                        w.client,
+                        w.to,
+                        HANDOFF_WAIT.as_secs()
+                    ),
+                });
+            }
+        }
         while let Ok(e) = self.events.try_recv() {
             let (id, down) = match e {
                 MembershipEvent::Up(id) => (id, false),
@@ -265,14 +301,81 @@ impl<I: PacketIo> Node<I> {
                 return Ok(());
             }
             if drain_deadline.is_some_and(|d| StdInstant::now() >= d) {
+                // Whatever could not move is reset rather than left hanging: the
+                // clients' applications see it at once and connect again (to another
+                // member: this one withdraws its addresses as it exits).
+                let held = self.member.sessions_held();
+                let reset = self.member.abort_served(self.clock.now(), &mut self.out);
+                if !self.out.is_empty() {
+                    let _ = self.io.tx_burst(&self.out);
+                    self.out.clear();
+                }
                 tracing::warn!(
-                    sessions = self.member.clients().len(),
+                    sessions = held,
+                    connections_reset = reset,
                     "drain timed out: exiting with sessions left"
                 );
                 return Ok(());
             }
             self.idle(busy)?;
         }
+    }
+
+    /// A handoff started here ended: logged once (a failure with its reason; `/metrics`
+    /// counts them by reason from the handoff log) and told to the `vany ctl handoff`
+    /// waiting for it.
+    fn handoff_done(&mut self, r: &HandoffRecord) {
+        let millis = r
+            .committed
+            .map(|c| c.saturating_since(r.started).total_micros() as f64 / 1000.0);
+        match (&r.failure, r.failure_label) {
+            (Some(why), Some(_)) => {
+                tracing::warn!(
+                    client = %r.client,
+                    to = r.to,
+                    reason = %r.reason,
+                    outcome = ?r.outcome,
+                    "handoff failed: {why}"
+                );
+            }
+            _ => tracing::info!(
+                client = %r.client,
+                to = r.to,
+                reason = %r.reason,
+                connections = r.connections,
+                snapshot_bytes = r.snapshot_bytes,
+                millis = ?millis,
+                "handoff committed"
+            ),
+        }
+        let Some(i) = self
+            .waiting
+            .iter()
+            .position(|w| w.client == r.client && w.to == r.to)
+        else {
+            return;
+        };
+        let w = self.waiting.remove(i);
+        let answer = match (&r.failure, millis) {
+            (Some(why), _) => Response::error(format!(
+                "handoff of {} to member {} {}: {why}",
+                r.client,
+                r.to,
+                outcome_word(r.outcome)
+            )),
+            (None, ms) => Response::Done {
+                message: format!(
+                    "committed: {} moved to member {} ({} connections, {} bytes frozen{})",
+                    r.client,
+                    r.to,
+                    r.connections,
+                    r.snapshot_bytes,
+                    ms.map(|m| format!(", {m:.1} ms from start to commit"))
+                        .unwrap_or_default()
+                ),
+            },
+        };
+        let _ = w.reply.send(answer);
     }
 
     fn gossip_view(&self) -> Option<GossipView> {
@@ -285,6 +388,21 @@ impl<I: PacketIo> Node<I> {
         match q {
             Query::Metrics(reply) => {
                 let _ = reply.send(self.snapshot());
+            }
+            Query::Ctl(Request::Handoff { client, member }, reply) => {
+                // Answered when the handoff ends (see `handoff_done`), or at once if it
+                // cannot start.
+                match self.handoff(client, member) {
+                    Response::Done { .. } => self.waiting.push(WaitingHandoff {
+                        client,
+                        to: member,
+                        until: StdInstant::now() + HANDOFF_WAIT,
+                        reply,
+                    }),
+                    refused => {
+                        let _ = reply.send(refused);
+                    }
+                }
             }
             Query::Ctl(req, reply) => {
                 let _ = reply.send(self.control(req));
@@ -340,6 +458,9 @@ impl<I: PacketIo> Node<I> {
         }
         if !self.member.clients().contains(&client) {
             return Response::error(format!("no session of client {client} is served here"));
+        }
+        if self.waiting.iter().any(|w| w.client == client) {
+            return Response::error(format!("a handoff of {client} is already under way"));
         }
         tracing::info!(%client, to, "control: handoff");
         self.member.manual_move(client, to);
@@ -398,6 +519,7 @@ impl<I: PacketIo> Node<I> {
             peer: self.member.peer_stats(),
             mn: self.member.mn_stats(),
             handoffs: HandoffSummary::from_records(self.member.handoffs()),
+
             io: self.counters,
             members_up: view
                 .as_ref()
@@ -407,11 +529,26 @@ impl<I: PacketIo> Node<I> {
     }
 }
 
-/// Asks the data path through `queries`; `None` if it does not answer in time.
-fn ask<T>(queries: &Sender<Query>, make: impl FnOnce(Sender<T>) -> Query) -> Option<T> {
+/// Asks the data path through `queries`; `None` if it does not answer within `wait`.
+fn ask<T>(
+    queries: &Sender<Query>,
+    wait: StdDuration,
+    make: impl FnOnce(Sender<T>) -> Query,
+) -> Option<T> {
     let (tx, rx) = bounded(1);
     queries.send(make(tx)).ok()?;
-    rx.recv_timeout(ANSWER_TIMEOUT).ok()
+    rx.recv_timeout(wait).ok()
+}
+
+/// How a failed handoff ended, in words.
+fn outcome_word(o: HandoffOutcome) -> &'static str {
+    match o {
+        HandoffOutcome::Refused => "was refused",
+        HandoffOutcome::TimedOut => "timed out",
+        HandoffOutcome::Abandoned => "was called off",
+        HandoffOutcome::Committed => "committed",
+        HandoffOutcome::Pending => "is under way",
+    }
 }
 
 /// Seeds from the system's random generator (ring's `SystemRandom`).
@@ -468,18 +605,22 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
 
     let q = query_tx.clone();
     ctl::serve(&cfg.control_socket, move |req| {
-        ask(&q, |tx| Query::Ctl(req, tx))
+        let wait = match req {
+            Request::Handoff { .. } => HANDOFF_WAIT + ANSWER_TIMEOUT,
+            _ => ANSWER_TIMEOUT,
+        };
+        ask(&q, wait, |tx| Query::Ctl(req, tx))
             .unwrap_or_else(|| Response::error("the data path did not answer in time"))
     })?;
     if let Some(addr) = cfg.metrics_listen {
         let q = query_tx.clone();
-        metrics::serve(addr, move || ask(&q, Query::Metrics)).map_err(|source| {
-            NodeError::Bind {
+        metrics::serve(addr, move || ask(&q, ANSWER_TIMEOUT, Query::Metrics)).map_err(
+            |source| NodeError::Bind {
                 what: "metrics",
                 addr,
                 source,
-            }
-        })?;
+            },
+        )?;
     }
     tracing::info!(
         id = cfg.id,

@@ -232,6 +232,16 @@ impl Member {
 
     /// Sends pre-copy pieces up to the window; freezes once the acceptor lacks little.
     pub(super) fn pump_precopy(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        if let Some(p) = self
+            .sessions
+            .get(&client)
+            .filter(|s| s.conns.is_empty())
+            .and_then(|s| s.precopy.as_ref())
+        {
+            // Every connection closed meanwhile: nothing is left to move.
+            let why = "the session ended before it moved".to_string();
+            return self.call_off(now, p.transfer, HandoffOutcome::Abandoned, why, out);
+        }
         let Some(mut p) = self
             .sessions
             .get_mut(&client)

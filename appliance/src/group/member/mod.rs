@@ -602,6 +602,36 @@ impl Member {
             .collect()
     }
 
+    /// Bytes of send data (unacknowledged and unsent) held for `client`'s connections.
+    pub fn send_queued(&self, client: Ipv6Addr) -> usize {
+        self.sessions.get(&client).map_or(0, |s| {
+            s.conns
+                .iter()
+                .filter_map(|t| self.tcp.connection(t))
+                .map(|c| c.send_queue())
+                .sum()
+        })
+    }
+
+    /// Resets every connection served here (not those frozen in a handoff: the acceptor
+    /// may be serving them): a node that exits with sessions it could not hand off tells
+    /// their clients at once instead of leaving them to time out. Returns how many.
+    pub fn abort_served(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) -> usize {
+        let tuples: Vec<FourTuple> = self
+            .sessions
+            .values()
+            .filter(|s| s.frozen.is_none())
+            .flat_map(|s| s.conns.iter().copied())
+            .collect();
+        for t in &tuples {
+            if let Some(c) = self.tcp.connection_mut(t) {
+                c.abort();
+            }
+        }
+        self.drain_tcp(now, out);
+        tuples.len()
+    }
+
     /// Every session held here, frozen ones in a handoff included.
     pub fn sessions_held(&self) -> usize {
         self.sessions.len()

@@ -91,7 +91,7 @@ impl Member {
         if now >= self.index.next_sweep {
             self.index.next_sweep = now + SWEEP;
             self.sessions
-                .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some());
+                .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some() || s.precopy.is_some());
             let tcp = &self.tcp;
             self.index.handshakes.retain(|_, h| {
                 h.retain(|t| tcp.connection(t).is_some());
@@ -144,7 +144,7 @@ impl Member {
             if self
                 .sessions
                 .get(&client)
-                .is_some_and(|s| s.conns.is_empty() && s.frozen.is_none())
+                .is_some_and(|s| s.conns.is_empty() && s.frozen.is_none() && s.precopy.is_none())
             {
                 self.sessions.remove(&client);
             }
