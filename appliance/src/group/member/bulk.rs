@@ -6,9 +6,12 @@
 //!   send data is not frozen at once: its send buffers are copied to the acceptor first
 //!   (`Precopy` messages) while the connections keep running. Only the end of a send
 //!   buffer grows (the app writes) and only its start moves (the client acknowledges),
-//!   so what was copied stays valid. Once what the acceptor lacks is at most
-//!   [`FREEZE_DELTA`] (or after [`PRECOPY_MAX`]), the session is frozen and the snapshot
-//!   leaves out each connection's acknowledged pre-copied prefix.
+//!   so what was copied stays valid. The session's apps are not run meanwhile, so the
+//!   buffers only drain (the client is still served from them) and the copy converges
+//!   even when the donor's CPU or the path between members is no faster than the
+//!   client. Once what the acceptor lacks is at most [`FREEZE_DELTA`] (or after
+//!   [`PRECOPY_MAX`]), the session is frozen and the snapshot leaves out each
+//!   connection's acknowledged pre-copied prefix.
 //! - **Parts.** The frozen snapshot travels as `Transfer` parts of at most
 //!   [`TRANSFER_PART`] bytes. Both phases keep at most [`WINDOW`] bytes unacknowledged,
 //!   so the donor's retransmission queue is bounded; each part is retransmitted by the
@@ -144,6 +147,11 @@ fn assemble(pieces: &BTreeMap<u64, Vec<u8>>, from: u64, to: u64) -> Option<Vec<u
 }
 
 impl Precopy {
+    /// Whether send data is copied ahead (a large session), not just the question asked.
+    pub(super) fn copies_data(&self) -> bool {
+        !self.next.is_empty()
+    }
+
     /// Acknowledged-and-contiguous high mark of `tuple`: the lowest offset still in
     /// flight, else everything copied.
     fn acked_to(&self, tuple: &FourTuple) -> Option<u64> {
@@ -419,6 +427,10 @@ impl Member {
             for seq in p.in_flight.keys() {
                 self.peer.cancel(*seq);
                 self.index.transfer_seqs.remove(seq);
+            }
+            // The apps, paused for the copy, go on.
+            if let Some(s) = self.sessions.get(&client) {
+                self.index.dirty.extend(s.conns.iter().copied());
             }
             if outcome != HandoffOutcome::Refused {
                 self.send_peer(p.to, PeerBody::Abandon { transfer }, out);

@@ -108,7 +108,9 @@ impl Member {
                 continue;
             };
             touched.insert(client);
-            if s.frozen.is_some() {
+            // During a pre-copy the apps write nothing new: the client is still served
+            // from what the send buffers hold, and the copy converges (bulk.rs).
+            if s.frozen.is_some() || s.precopy.as_ref().is_some_and(|p| p.copies_data()) {
                 continue;
             }
             let Some(app) = s.apps.get_mut(&tuple) else {
