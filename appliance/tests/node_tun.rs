@@ -466,10 +466,17 @@ fn three_nodes_gossip_serve_and_answer_control() {
             (member_state(&s, 2).0 == "down").then_some(())
         },
     );
-    // Node 1 drains on request; with every other member down its sessions (a closed
+    // Node 1 drains on request (forced: it is the only contact node); with every other
+    // member down its sessions (a closed
     // connection may linger in TIME-WAIT) cannot move, so SIGTERM ends it after
     // drain_timeout (5 s), with status 0.
+    // Node 1 is the only contact node: a plain drain is refused (it would withdraw the
+    // anycast address), `--force` drains.
     let out = lab.ctl(1, &["drain"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("only contact node"), "{said}");
+    let out = lab.ctl(1, &["drain", "--force"]);
     assert!(
         out.status.success(),
         "{}",

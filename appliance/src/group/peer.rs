@@ -199,9 +199,6 @@ pub enum RefuseReason {
     /// The acceptor is leaving the group itself.
     #[error("the acceptor is draining")]
     Draining,
-    /// The acceptor serves this client already.
-    #[error("the acceptor already serves this client")]
-    AlreadyServing,
     /// The session did not decode, or a connection in it did not restore.
     #[error("malformed session snapshot: {0}")]
     Malformed(String),
@@ -230,7 +227,6 @@ impl RefuseReason {
     pub fn label(&self) -> &'static str {
         match self {
             RefuseReason::Draining => "refused_draining",
-            RefuseReason::AlreadyServing => "refused_already_serving",
             RefuseReason::Malformed(_) => "refused_malformed",
             RefuseReason::PrecopyMissing => "refused_precopy_missing",
             RefuseReason::TooLarge { .. } => "refused_too_large",

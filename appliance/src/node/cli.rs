@@ -51,8 +51,14 @@ pub enum CtlCommand {
         /// The acceptor's member id.
         member: MemberId,
     },
-    /// Hand every session to the other members, then stop the node.
-    Drain,
+    /// Hand every session to the other members, then stop the node. A contact node
+    /// refuses while no other contact node is up: draining it withdraws the group's
+    /// anycast address, so new clients could not reach the group.
+    Drain {
+        /// Drain even the only contact node that is up.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Sets up logging: `RUST_LOG` if set, else `level` (a tracing filter), to stderr.
@@ -124,7 +130,7 @@ pub fn main_ctl(args: CtlArgs) -> ExitCode {
         CtlCommand::Status => Request::Status,
         CtlCommand::Sessions => Request::Sessions,
         CtlCommand::Handoff { client, member } => Request::Handoff { client, member },
-        CtlCommand::Drain => Request::Drain,
+        CtlCommand::Drain { force } => Request::Drain { force },
     };
     match ctl::request(&args.socket, &req) {
         Ok(v) => {

@@ -7,7 +7,7 @@
 //! {"cmd":"handoff","client":"fd00::5","member":2}   -> {"kind":"done","message":"committed: ..."}
 //!                                                      (or "error" with why it failed; answered
 //!                                                      when the handoff ends, at most 12 s)
-//! {"cmd":"drain"}                                   -> {"kind":"done","message":"..."}
+//! {"cmd":"drain"}  (or "force":true)               -> {"kind":"done","message":"..."}
 //! anything wrong                                    -> {"kind":"error","error":"..."}
 //! ```
 //!
@@ -44,8 +44,13 @@ pub enum Request {
         /// The acceptor.
         member: MemberId,
     },
-    /// Hand every session off, then stop.
-    Drain,
+    /// Hand every session off, then stop. A contact node refuses unless another contact
+    /// node is up (draining it withdraws the anycast address), or `force` is set.
+    Drain {
+        /// Drain even the only contact node that is up.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
+    },
 }
 
 /// One other member, as this node sees it.
@@ -263,7 +268,11 @@ mod tests {
     fn requests_have_a_stable_json_form() {
         let cases = [
             (Request::Status, r#"{"cmd":"status"}"#),
-            (Request::Drain, r#"{"cmd":"drain"}"#),
+            (Request::Drain { force: false }, r#"{"cmd":"drain"}"#),
+            (
+                Request::Drain { force: true },
+                r#"{"cmd":"drain","force":true}"#,
+            ),
             (
                 Request::Handoff {
                     client: "fd00::5".parse().unwrap(),
@@ -296,7 +305,10 @@ mod tests {
         let v = request(&path, &Request::Sessions).unwrap();
         assert_eq!(v["kind"], "sessions");
         assert_eq!(v["sessions"][0]["client"], "fd00::9");
-        assert_eq!(request(&path, &Request::Drain).unwrap()["kind"], "error");
+        assert_eq!(
+            request(&path, &Request::Drain { force: false }).unwrap()["kind"],
+            "error"
+        );
         // A second server on the same path is refused while the first runs.
         assert!(matches!(
             serve(&path, |_| Response::error("x")),

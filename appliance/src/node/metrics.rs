@@ -194,7 +194,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "vany_handoff_failures_total",
         "counter",
         "Failed handoffs this member started, by reason: refused_<why> (the acceptor's \
-         refusal: draining, already_serving, binding, too_large, malformed, \
+         refusal: draining, binding, too_large, malformed, \
          precopy_missing, collision), timed_out (the acceptor acknowledged nothing for \
          handoff_timeout_ms), abandoned (called off: another copy of the session won, or \
          the session ended first).",

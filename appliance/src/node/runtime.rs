@@ -289,6 +289,9 @@ impl<I: PacketIo> Node<I> {
         loop {
             let busy = self.step()?;
             if stop.load(Ordering::SeqCst) && drain_deadline.is_none() {
+                if let Some(why) = self.sole_contact_node() {
+                    tracing::warn!("{why}");
+                }
                 tracing::info!(
                     sessions = self.member.clients().len(),
                     "signal: draining, then exiting"
@@ -319,6 +322,31 @@ impl<I: PacketIo> Node<I> {
             }
             self.idle(busy)?;
         }
+    }
+
+    /// Why draining this node would cut the group off from new clients: it is a contact
+    /// node and no other contact node is up (as gossip sees it), so the anycast address
+    /// leaves with it.
+    fn sole_contact_node(&self) -> Option<String> {
+        if !self.cfg.me().contact {
+            return None;
+        }
+        let view = self.gossip_view();
+        let other_up = self.cfg.members.iter().any(|(id, m)| {
+            *id != self.cfg.id
+                && m.contact
+                && !self.member.is_excluded(*id)
+                && view
+                    .as_ref()
+                    .is_none_or(|v| v.states.get(id) == Some(&PeerState::Up))
+        });
+        (!other_up).then(|| {
+            format!(
+                "this node is the only contact node up: draining it withdraws the anycast \
+                 address {} (new clients could not reach the group)",
+                self.cfg.anycast
+            )
+        })
     }
 
     /// A handoff started here ended: logged once (a failure with its reason; `/metrics`
@@ -428,7 +456,14 @@ impl<I: PacketIo> Node<I> {
                     .collect(),
             },
             Request::Handoff { client, member } => self.handoff(client, member),
-            Request::Drain => {
+            Request::Drain { force } => {
+                if !force {
+                    if let Some(why) = self.sole_contact_node() {
+                        return Response::error(format!(
+                            "{why}; `vany ctl drain --force` drains it anyway"
+                        ));
+                    }
+                }
                 if self.member.is_draining() {
                     return Response::Done {
                         message: "already draining".into(),

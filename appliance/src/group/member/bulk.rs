@@ -504,18 +504,11 @@ impl Member {
         Ok(())
     }
 
-    /// Whether this member can take `client`'s session now: not leaving, not serving
-    /// it already, and able to bind it to its care-of address.
+    /// Whether this member can take `client`'s session now: not leaving, and able to
+    /// bind it to its care-of address.
     fn can_accept(&self, now: Instant, client: Ipv6Addr) -> Result<(), RefuseReason> {
         if self.draining || self.stopped {
             return Err(RefuseReason::Draining);
-        }
-        if self
-            .sessions
-            .get(&client)
-            .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty())
-        {
-            return Err(RefuseReason::AlreadyServing);
         }
         if !self.mn.has_care_of_token(now, &client, self.cfg.care_of) {
             return Err(RefuseReason::Binding(

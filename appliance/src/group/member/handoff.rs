@@ -408,13 +408,14 @@ impl Member {
             Ok(s) => s,
             Err(e) => return refuse(self, RefuseReason::Malformed(e.to_string()), out),
         };
-        if self
+        // This member may serve some of the client's connections already: a connection
+        // the client opened while its binding was gone (deregistered when its member was
+        // taken for dead) reached the group natively. The moved connections join them
+        // (a tuple held twice is refused below), so the client's session is whole again.
+        let merging = self
             .sessions
             .get(&snap.client)
-            .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty())
-        {
-            return refuse(self, RefuseReason::AlreadyServing, out);
-        }
+            .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty());
         // Step 3: restore every connection first (nothing changes here if one fails).
         let mut restored = Vec::new();
         for (tcp, app) in &snap.connections {
@@ -455,9 +456,9 @@ impl Member {
                 s.frozen = None;
             }
             if let Some(r) = self.record_mut(old) {
-                r.outcome = HandoffOutcome::Committed;
                 r.committed.get_or_insert(now);
             }
+            self.finish(now, old, HandoffOutcome::Committed, None);
         }
         if let Some(b) = snap.binding.clone() {
             self.mn.import(b, snap.taken_at, now);
@@ -472,10 +473,12 @@ impl Member {
             .entry(snap.client)
             .or_insert_with(|| Session::new(now, true));
         s.since = now;
-        s.pinned = snap.pinned;
+        s.pinned |= snap.pinned;
         s.from_care_of = true;
         s.frozen = None;
-        s.uncommitted = Some((transfer, from));
+        if !merging {
+            s.uncommitted = Some((transfer, from));
+        }
         s.arrived = Some((transfer, from));
         for (k, v) in snap.rtt {
             s.rtt.entry(k).or_insert(Duration::from_micros(v));
@@ -490,6 +493,11 @@ impl Member {
         self.schedule_refresh(snap.client);
         self.stats.accepted += 1;
         self.send_peer(from, PeerBody::Restored { transfer }, out);
+        if merging {
+            // The client talks to this member already: the donor can let go.
+            self.send_peer(from, PeerBody::Commit { transfer }, out);
+            self.tell_contact_node(snap.client, out);
+        }
     }
 
     /// The frozen copy of handoff `transfer` goes on here: the acceptor refused, said
