@@ -24,7 +24,8 @@
 //! UDP sockets on eth0.
 //!
 //! `kernel_client_follows_handoffs_and_a_drain`: the client asks the `source` app for a
-//! paced stream (default 256 MiB at 8 MiB/s; `VANY_E2E_MIB`, `VANY_E2E_RATE_MIB`) and
+//! paced stream (default 256 MiB at 8 MiB/s; `VANY_E2E_MIB`, `VANY_E2E_RATE_MIB`, 0 for
+//! unpaced; `VANY_E2E_SEND_BUFFER_KIB` sets the members' send buffers) and
 //! checks every byte as it arrives, the SHA-256 at the end, and the largest gap between
 //! two reads. Meanwhile the test moves the client with `vany ctl handoff` (the operator
 //! policy): contact node 1 -> 2, then 2 <-> 3 twenty times, each move asked of the node
@@ -277,6 +278,11 @@ impl Lab {
         let _ = writeln!(t, "control_socket = \"{}\"", self.socket(i).display());
         let _ = writeln!(t, "metrics_listen = \"[fd00:99:{i}::2]:9100\"");
         let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 10000");
+        let _ = writeln!(
+            t,
+            "send_buffer_kib = {}",
+            env_u64("VANY_E2E_SEND_BUFFER_KIB", 256)
+        );
         let _ = writeln!(t, "\n[gossip]\nlisten = \"[fd00:99:{i}::2]:4700\"");
         let _ = writeln!(
             t,
@@ -507,14 +513,20 @@ fn kernel_client_follows_handoffs_and_a_drain() {
     // Contact node 1 -> 2, then 2 <-> 3: MOVES operator moves, then the drain.
     const MOVES: usize = 21;
     const STREAM: u64 = 0x0e2e_0001;
-    let run_limit = Duration::from_secs(60 + 3 * length / rate);
+    let run_limit = Duration::from_secs(60 + 3 * length / rate.max(8 * MIB));
 
     let mut lab = Lab::build("h");
     lab.start_group();
     lab.start_client();
     let before = lab.nstat();
-    let (downloader, progress, done) =
-        spawn_download(&lab, STREAM, length, Some(rate), Duration::from_secs(10));
+    // VANY_E2E_RATE_MIB=0: unpaced (the members' send buffers stay full).
+    let (downloader, progress, done) = spawn_download(
+        &lab,
+        STREAM,
+        length,
+        (rate > 0).then_some(rate),
+        Duration::from_secs(10),
+    );
 
     // The moves are spread over the first 85 % of the stream; the drain comes after.
     let step = length * 85 / 100 / (MOVES as u64 + 1);

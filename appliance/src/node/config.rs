@@ -103,6 +103,12 @@ pub struct NodeConfig {
     pub apps: BTreeMap<u16, AppKind>,
     /// Handoff timeout.
     pub handoff_timeout: StdDuration,
+    /// Send buffer of each served connection, bytes.
+    pub send_buffer: usize,
+    /// Receive buffer of each served connection, bytes.
+    pub recv_buffer: usize,
+    /// Most bytes of incoming session state held for transfers under way.
+    pub transfer_budget: usize,
     /// Policy interval.
     pub policy_interval: StdDuration,
     /// The control socket's path.
@@ -135,6 +141,9 @@ struct RawConfig {
     app_port: Option<u16>,
     apps: Option<BTreeMap<String, String>>,
     handoff_timeout_ms: Option<u64>,
+    send_buffer_kib: Option<u64>,
+    recv_buffer_kib: Option<u64>,
+    transfer_budget_mib: Option<u64>,
     policy_interval_ms: Option<u64>,
     control_socket: Option<PathBuf>,
     metrics_listen: Option<String>,
@@ -177,6 +186,20 @@ fn socket(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
             format!("not a socket address ('[fd00::1]:4700' or '127.0.0.1:9100'): '{s}'"),
         )
     })
+}
+
+/// A size in `unit` bytes between 1 and `max` units, as bytes.
+fn size(
+    key: &str,
+    v: Option<u64>,
+    default: u64,
+    unit: u64,
+    max: u64,
+) -> Result<usize, ConfigError> {
+    match v.unwrap_or(default) {
+        n if n == 0 || n > max => Err(invalid(key, format!("must be 1 to {max}"))),
+        n => Ok((n * unit) as usize),
+    }
 }
 
 fn millis(key: &str, v: Option<u64>, default: u64) -> Result<StdDuration, ConfigError> {
@@ -404,6 +427,16 @@ impl NodeConfig {
             app_port,
             apps,
             handoff_timeout: millis("handoff_timeout_ms", raw.handoff_timeout_ms, 2000)?,
+            // A window scale of 14 allows 1 GiB; a send buffer is state a handoff moves.
+            send_buffer: size("send_buffer_kib", raw.send_buffer_kib, 256, 1024, 1 << 20)?,
+            recv_buffer: size("recv_buffer_kib", raw.recv_buffer_kib, 256, 1024, 1 << 20)?,
+            transfer_budget: size(
+                "transfer_budget_mib",
+                raw.transfer_budget_mib,
+                1024,
+                1 << 20,
+                1 << 20,
+            )?,
             policy_interval: millis("policy_interval_ms", raw.policy_interval_ms, 100)?,
             control_socket: raw
                 .control_socket
@@ -440,12 +473,16 @@ impl NodeConfig {
                 .collect(),
             contact_node: self.contact_node,
             group_key: self.group_key.clone(),
-            tcp: TcpConfig::default(),
+            tcp: TcpConfig {
+                send_buffer: self.send_buffer,
+                recv_buffer: self.recv_buffer,
+                ..TcpConfig::default()
+            },
             app_port: self.app_port,
             handoff_timeout: stack_duration(self.handoff_timeout),
             policy_interval: stack_duration(self.policy_interval),
             seed,
-            transfer_budget: crate::group::member::DEFAULT_TRANSFER_BUDGET,
+            transfer_budget: self.transfer_budget,
         }
     }
 }
@@ -576,6 +613,14 @@ gossip = "[fd00:99:2::2]:4700"
             (
                 GOOD.replace("id = 2", "id = 2\nhandoff_timeout_ms = 0"),
                 "handoff_timeout_ms: must be more than 0",
+            ),
+            (
+                GOOD.replace("id = 2", "id = 2\nsend_buffer_kib = 0"),
+                "send_buffer_kib: must be 1 to 1048576",
+            ),
+            (
+                GOOD.replace("id = 2", "id = 2\ntransfer_budget_mib = 99999999"),
+                "transfer_budget_mib: must be 1 to 1048576",
             ),
         ];
         for (text, want) in cases {
