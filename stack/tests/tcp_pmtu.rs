@@ -327,6 +327,9 @@ fn black_hole_after_two_rtos_falls_back_to_base_mss() {
     let t2 = timeout(&mut h);
     assert_eq!(h.conn.path_mtu(), 1280);
     assert_eq!(h.conn.stats().mtu_black_holes, 1);
+    // Not congestion: the window the first timeout took is given back (up to the
+    // initial window; slow start up to where it was).
+    assert_eq!(h.conn.cwnd(), 10 * payload_at(1280) as u64);
     let second = h.out(t2).unwrap();
     assert_eq!(
         (second.seq, second.payload.len()),
@@ -583,4 +586,25 @@ fn endpoint_dispatches_packet_too_big_and_caches_the_mtu_per_destination() {
         ep.path_mtu(ms(22) + Duration::from_secs(601), &remote),
         None
     );
+}
+
+#[test]
+fn lost_probe_alone_is_no_congestion() {
+    let (mut h, now) = fallen_back(60_000);
+    let probe = h.out(now).unwrap();
+    assert_eq!(probe.payload.len(), payload_at(1390));
+    let after = h.all_out(now);
+    assert!(after.len() >= 4, "{}", after.len());
+    let cwnd = h.conn.cwnd();
+    // The peer got everything after the probe: SACKs tell, segment by segment.
+    for (i, seg) in after.iter().enumerate().take(4) {
+        let mut dup = ack_of(probe.seq - ISS - 1);
+        dup.sack = vec![(after[0].seq, seg.seq + seg.payload.len() as u32)];
+        h.input(now + Duration::from_millis(20 + i as u64), &dup);
+    }
+    assert!(h.conn.in_recovery());
+    assert_eq!(h.conn.cwnd(), cwnd, "no window reduction for a lost probe");
+    assert_eq!(h.conn.path_mtu(), 1280);
+    let rxt = h.out(now + Duration::from_millis(25)).unwrap();
+    assert_eq!((rxt.seq, rxt.payload.len()), (probe.seq, payload_at(1280)));
 }

@@ -921,8 +921,13 @@ impl Connection {
             self.in_recovery = true;
             self.recovery_point = self.snd_max;
             self.high_rxt = self.snd_una;
-            self.pmtu_on_loss(now);
-            self.cc.on_fast_loss(flight);
+            if self.pmtu_on_loss(now) {
+                // Only a probe was lost: recover it without a window reduction (leaving
+                // recovery sets the window to `ssthresh`).
+                self.cc.ssthresh = self.cc.cwnd;
+            } else {
+                self.cc.on_fast_loss(flight);
+            }
             self.stats.fast_recoveries += 1;
             self.rtt_timing = None;
         }
@@ -1050,8 +1055,11 @@ impl Connection {
         }
         let flight = self.snd_max - self.snd_una;
         // RFC 4821 §7.8: a black hole for full-sized segments, or a lost probe.
-        self.pmtu_on_timeout(now);
-        self.cc.on_timeout(flight);
+        if self.pmtu_on_timeout(now) {
+            self.undo_black_hole();
+        } else {
+            self.cc.on_timeout(flight);
+        }
         // RFC 6582 §4: after a timeout, recover = the highest sequence sent.
         self.recovery_point = self.snd_max;
         self.in_recovery = false;

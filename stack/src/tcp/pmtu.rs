@@ -54,6 +54,9 @@ pub(crate) struct PathMtu {
     pub(crate) search_high: u16,
     /// Consecutive timeouts of a full-sized segment.
     pub(crate) full_rtos: u32,
+    /// The congestion window and slow-start threshold before the first of those
+    /// timeouts, restored when they turn out to be a black hole rather than congestion.
+    pub(crate) before_rtos: Option<(u64, u64)>,
     /// The probe in flight, if any.
     pub(crate) probe: Option<Probe>,
     /// When the next probe may go (`None`: no search).
@@ -73,6 +76,7 @@ impl PathMtu {
             peer_mss: 0,
             search_high: mtu,
             full_rtos: 0,
+            before_rtos: None,
             probe: None,
             next_probe: None,
             learned: false,
@@ -133,6 +137,7 @@ impl Connection {
         p.mtu = mtu;
         p.search_high = ceiling;
         p.full_rtos = 0;
+        p.before_rtos = None;
         p.probe = None;
         p.learned = false;
         p.next_probe = (mtu < ceiling && self.config.pmtu_probing).then(|| now + PMTU_EXPIRY);
@@ -226,22 +231,28 @@ impl Connection {
         self.rtt_timing = None;
     }
 
-    /// On a retransmission timeout: a probe in flight failed; otherwise count the timeout
-    /// of a full-sized segment and, after [`BLACK_HOLE_RTOS`] of them, fall back to
-    /// [`BASE_MTU`] (RFC 4821 §7.8, Linux's tcp_mtu_probing = 1).
-    pub(crate) fn pmtu_on_timeout(&mut self, now: Instant) {
+    /// On a retransmission timeout, before the congestion response: a probe in flight
+    /// failed; otherwise count the timeout of a full-sized segment and, after
+    /// [`BLACK_HOLE_RTOS`] of them, fall back to [`BASE_MTU`] (RFC 4821 §7.8, Linux's
+    /// tcp_mtu_probing = 1). Returns true on that fallback: the timeouts were a black
+    /// hole, not congestion, and the caller restores the congestion state from before
+    /// the first of them instead of responding again ([`Connection::undo_black_hole`]).
+    pub(crate) fn pmtu_on_timeout(&mut self, now: Instant) -> bool {
         if !self.config.pmtu_probing {
-            return;
+            return false;
         }
         if self.pmtu.probe.is_some() {
             self.probe_failed(now);
-            return;
+            return false;
         }
         let flight = self.snd_max - self.snd_una;
         if flight < u64::from(self.effective_mss()) {
-            return; // the head segment was not full-sized
+            return false; // the head segment was not full-sized
         }
         self.pmtu.full_rtos += 1;
+        if self.pmtu.full_rtos == 1 {
+            self.pmtu.before_rtos = Some((self.cc.cwnd, self.cc.ssthresh));
+        }
         if self.pmtu.full_rtos >= BLACK_HOLE_RTOS && self.pmtu.mtu > BASE_MTU {
             self.stats.mtu_black_holes += 1;
             self.pmtu.search_high = self.pmtu.mtu;
@@ -252,7 +263,22 @@ impl Connection {
             // `probe_mtu`: no probe while retries are pending).
             self.pmtu.next_probe = Some(now);
             self.apply_path_mtu();
+            return true;
         }
+        false
+    }
+
+    /// After a black-hole fallback: the congestion state from before its timeouts, with
+    /// the window capped at the initial window (everything in flight is sent again from
+    /// SND.UNA, in slow start up to where the window was).
+    pub(crate) fn undo_black_hole(&mut self) {
+        let Some((cwnd, _)) = self.pmtu.before_rtos.take() else {
+            return;
+        };
+        let mss = u64::from(self.effective_mss());
+        let initial = mss * u64::from(self.config.initial_window_segments.max(1));
+        self.cc.ssthresh = cwnd.max(2 * mss);
+        self.cc.cwnd = cwnd.min(initial).max(mss);
     }
 
     fn probe_failed(&mut self, now: Instant) {
@@ -280,6 +306,7 @@ impl Connection {
     pub(crate) fn pmtu_on_ack(&mut self, now: Instant, ack_off: u64) {
         if ack_off > self.snd_una {
             self.pmtu.full_rtos = 0;
+            self.pmtu.before_rtos = None;
         }
         let Some(p) = self.pmtu.probe else {
             return;
@@ -292,16 +319,21 @@ impl Connection {
 
     /// On entering loss recovery: a probe not acknowledged while data sent after it was
     /// (SACK), or any unacknowledged probe without SACK, is taken as lost
-    /// (RFC 4821 §7.6.2).
-    pub(crate) fn pmtu_on_loss(&mut self, now: Instant) {
+    /// (RFC 4821 §7.6.2). Returns true when the probe is the only hole (SND.UNA is its
+    /// start and everything SACKed lies beyond it): the loss of a probe is no sign of
+    /// congestion (RFC 4821 §7.6.2, RFC 8899 §3 (7)), so there is no window reduction.
+    pub(crate) fn pmtu_on_loss(&mut self, now: Instant) -> bool {
         self.pmtu_on_ack(now, self.snd_una);
         let Some(p) = self.pmtu.probe else {
-            return;
+            return false;
         };
         let passed = self.sacked.iter().any(|r| r.0 >= p.end);
         if !self.opts.sack || passed {
             self.probe_failed(now);
         }
+        let only_hole =
+            self.snd_una == p.start && self.sacked.first().is_some_and(|r| r.0 == p.end);
+        self.opts.sack && passed && only_hole
     }
 
     /// The packet size to probe with now, if a probe is due (RFC 4821 §7.3: one probe at
