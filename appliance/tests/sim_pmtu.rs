@@ -9,14 +9,20 @@
 mod group_common;
 
 use std::cell::Cell;
+use std::net::Ipv6Addr;
 use std::rc::Rc;
 
 use group_common::*;
+use vany_appliance::demo::ANYCAST;
 use vany_appliance::group::member::HandoffOutcome;
 use vany_appliance::group::peer::MemberId;
 use vany_appliance::sim::client::DownloadStatus;
-use vany_appliance::sim::LinkParams;
+use vany_appliance::sim::{LinkParams, PTB_ROUTER};
 use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::packet::Icmpv6Message;
+use vany_stack::wire::{
+    PacketRepr, PacketTooBigRepr, TcpControl, TcpRepr, TcpSeqNumber, Upper, PACKET_TOO_BIG,
+};
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -201,4 +207,91 @@ fn acceptor_behind_a_black_hole_recovers_by_probing_after_a_handoff() {
     assert!(done <= Instant::from_secs(7), "finished at {done}");
     let size = largest[1].get();
     assert!(size > 1280 && size <= 1400, "largest packet {size}");
+}
+
+/// A Packet Too Big from a router, to `to`, about a full-sized segment from the anycast
+/// address to `client` (ports 80 -> `client_port`, sequence number `seq`).
+fn forged_ptb(to: Ipv6Addr, client: Ipv6Addr, client_port: u16, seq: u32) -> Vec<u8> {
+    let payload = vec![0u8; 1416];
+    let invoking = PacketRepr {
+        src: ANYCAST,
+        dst: client,
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: 64,
+        rh2: None,
+        hao: None,
+        upper: Upper::Tcp(TcpRepr {
+            src_port: 80,
+            dst_port: client_port,
+            control: TcpControl::Psh,
+            seq_number: TcpSeqNumber(seq as i32),
+            ack_number: Some(TcpSeqNumber(1)),
+            window_len: 1000,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &payload,
+        }),
+    };
+    let mut quoted = vec![0; invoking.buffer_len()];
+    invoking.emit(&mut quoted).unwrap();
+    let mut body = Vec::new();
+    PacketTooBigRepr::emit_body(1400, &quoted, &mut body);
+    let repr = PacketRepr {
+        src: PTB_ROUTER,
+        dst: to,
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: 64,
+        rh2: None,
+        hao: None,
+        upper: Upper::Icmpv6(Icmpv6Message {
+            msg_type: PACKET_TOO_BIG,
+            code: 0,
+            body: &body,
+        }),
+    };
+    let mut buf = vec![0; repr.buffer_len()];
+    repr.emit(&mut buf).unwrap();
+    buf
+}
+
+/// A Packet Too Big that reaches the contact node (it goes to the anycast address) for
+/// a client another member serves now goes on to that member, as the client's own
+/// packets do.
+#[test]
+fn packet_too_big_at_the_contact_node_reaches_the_serving_member() {
+    let mut g = scenario(76, Path::Full, Path::Full);
+    let attacker = g.add_attacker(ms(5));
+    move_to_member_2(&mut g);
+    g.sim.run_until(Instant::from_secs(3));
+    assert_eq!(g.serving(0), vec![2]);
+    let client = g.client_addrs[0];
+    let port = g.client(0).reports()[0].local_port;
+    let forwarded = g.member(1).stats().forwarded;
+    let before = ptb(&mut g, 2);
+    // One quoting data long acknowledged, one quoting nothing of ours.
+    let at = Instant::from_millis(3001);
+    inject(
+        &mut g.sim,
+        attacker,
+        at,
+        vec![
+            forged_ptb(ANYCAST, client, port, 1),
+            forged_ptb(ANYCAST, client, port.wrapping_add(1), 1),
+        ],
+    );
+    g.sim.run_until(Instant::from_millis(3200));
+    assert_eq!(g.member(1).stats().forwarded, forwarded + 2);
+    assert_eq!(ptb(&mut g, 1), (0, 0));
+    let after = ptb(&mut g, 2);
+    assert_eq!(
+        after,
+        (before.0, before.1 + 2),
+        "validated at member 2 and ignored"
+    );
+    assert_complete(&mut g);
 }
