@@ -265,7 +265,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
         ),
         (
             "vany_packet_too_big_accepted_total",
-            "ICMPv6 Packet Too Big messages a TCP connection took (RFC 8201).",
+            "ICMPv6 Packet Too Big messages a TCP connection accepted (RFC 8201).",
             m.ptb_accepted,
         ),
         (

@@ -56,10 +56,11 @@ pub struct EndpointStats {
     pub syn_cookies_rejected: u64,
     /// RSTs sent for segments with no connection.
     pub resets_sent: u64,
-    /// ICMPv6 Packet Too Big messages a connection accepted (RFC 8201).
+    /// ICMPv6 Packet Too Big messages a connection accepted (RFC 8201; see
+    /// [`Connection::handle_packet_too_big`]).
     pub ptb_accepted: u64,
     /// Packet Too Big messages ignored: quoting no TCP segment, none of a connection of
-    /// ours, or data not in flight (RFC 5927 §4.1), or no smaller MTU.
+    /// ours, or data not in flight (RFC 5927 §4.1).
     pub ptb_ignored: u64,
 }
 

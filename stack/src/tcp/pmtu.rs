@@ -161,12 +161,12 @@ impl Connection {
 
     /// Handles an ICMPv6 Packet Too Big whose quoted TCP segment (one of ours) has
     /// sequence number `seq`, reporting `mtu`, with `ext_len` bytes of extension headers
-    /// in the quoted packet. Returns whether it was accepted.
+    /// in the quoted packet. Returns whether it was accepted (valid; counted in
+    /// `ptb_accepted`, else in `ptb_ignored`).
     ///
     /// RFC 5927 §4.1: only a quoted sequence number in SND.UNA..SND.MAX (data in flight)
-    /// is believed, anything else is ignored and counted. RFC 8201 §4: the MTU is never
-    /// taken below 1280 (RFC 8200 §5) and a report not smaller than the MTU in use
-    /// changes nothing. The data in flight is then sent again at once at the new size,
+    /// is believed, anything else is ignored. RFC 8201 §4: the MTU is never taken below
+    /// 1280 (RFC 8200 §5), and a report not smaller than the MTU in use changes nothing. The data in flight is then sent again at once at the new size,
     /// as Linux's tcp_simple_retransmit does: every full-sized segment in flight was
     /// dropped, and that is not congestion, so the congestion window stays.
     pub fn handle_packet_too_big(
@@ -196,11 +196,12 @@ impl Connection {
             self.pmtu.schedule(now, PROBE_INTERVAL);
             return true;
         }
-        if reported >= self.pmtu.mtu {
-            self.stats.ptb_ignored += 1;
-            return false;
-        }
         self.stats.ptb_accepted += 1;
+        if reported >= self.pmtu.mtu {
+            // Valid, but about a size already given up (every dropped segment of a
+            // flight draws its own): nothing to do.
+            return true;
+        }
         let ext_len = ext_len.min(usize::from(u16::MAX)) as u16;
         self.pmtu.ext_len = self.pmtu.ext_len.max(ext_len);
         self.pmtu.mtu = reported;

@@ -130,11 +130,11 @@ pub struct ConnStats {
     pub paws_drops: u64,
     /// Segments outside the receive window.
     pub out_of_window: u64,
-    /// ICMPv6 Packet Too Big messages that changed the path MTU or resolved a probe
-    /// (RFC 8201).
+    /// ICMPv6 Packet Too Big messages accepted: quoting data in flight (RFC 5927 §4.1),
+    /// whether or not they lowered the path MTU (RFC 8201).
     pub ptb_accepted: u64,
     /// Packet Too Big messages ignored: quoting data not in flight (RFC 5927 §4.1), or
-    /// reporting an MTU not smaller than the one in use.
+    /// arriving while frozen or before the handshake completed.
     pub ptb_ignored: u64,
     /// Fallbacks to the base MTU after timeouts of full-sized segments (RFC 4821 §7.8).
     pub mtu_black_holes: u64,
