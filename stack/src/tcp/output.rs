@@ -389,38 +389,44 @@ impl Connection {
             self.acks_owed = 0;
             self.timers.delayed_ack = None;
         }
-        let consumes = plan.syn || plan.fin || data_len > 0;
-        if consumes {
-            let end = if plan.syn {
-                1
-            } else {
-                data_stop + u64::from(plan.fin)
-            };
-            let start = if plan.syn { 0 } else { plan.start };
-            let retransmission = start < self.snd_max;
-            if retransmission {
-                self.stats.retransmits += 1;
-                self.rtt_timing = None;
-            } else if self.rtt_timing.is_none() && self.retries == 0 {
-                self.rtt_timing = Some((start, now));
-            }
-            if self.in_recovery && start < self.snd_nxt {
-                self.high_rxt = self.high_rxt.max(end);
-            } else {
-                self.snd_nxt = self.snd_nxt.max(end);
-            }
-            if let Some(mtu) = plan.probe {
-                self.probe_sent(data_start, data_stop, mtu);
-            }
-            if plan.syn {
-                self.syn_needed = false;
-                self.snd_nxt = self.snd_nxt.max(1);
-            }
-            self.snd_max = self.snd_max.max(end);
-            if self.timers.retransmit.is_none() {
-                self.timers.retransmit = Some(now + self.rtt.rto());
-            }
+        if plan.syn || plan.fin || data_len > 0 {
+            self.consumed(now, &plan, data_start, data_stop);
         }
         Some(total)
+    }
+
+    /// Bookkeeping after a segment that takes sequence space went out: send variables,
+    /// Karn's rule for RTT timing (RFC 6298 §3), the retransmission timer, and a probe.
+    #[inline(always)]
+    fn consumed(&mut self, now: Instant, plan: &Plan, data_start: u64, data_stop: u64) {
+        let end = if plan.syn {
+            1
+        } else {
+            data_stop + u64::from(plan.fin)
+        };
+        let start = if plan.syn { 0 } else { plan.start };
+        let retransmission = start < self.snd_max;
+        if retransmission {
+            self.stats.retransmits += 1;
+            self.rtt_timing = None;
+        } else if self.rtt_timing.is_none() && self.retries == 0 {
+            self.rtt_timing = Some((start, now));
+        }
+        if self.in_recovery && start < self.snd_nxt {
+            self.high_rxt = self.high_rxt.max(end);
+        } else {
+            self.snd_nxt = self.snd_nxt.max(end);
+        }
+        if let Some(mtu) = plan.probe {
+            self.probe_sent(data_start, data_stop, mtu);
+        }
+        if plan.syn {
+            self.syn_needed = false;
+            self.snd_nxt = self.snd_nxt.max(1);
+        }
+        self.snd_max = self.snd_max.max(end);
+        if self.timers.retransmit.is_none() {
+            self.timers.retransmit = Some(now + self.rtt.rto());
+        }
     }
 }
