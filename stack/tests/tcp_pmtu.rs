@@ -609,3 +609,30 @@ fn lost_probe_alone_is_no_congestion() {
     let rxt = h.out(now + Duration::from_millis(25)).unwrap();
     assert_eq!((rxt.seq, rxt.payload.len()), (probe.seq, payload_at(1280)));
 }
+
+#[test]
+fn restore_moves_the_probe_deadline_to_the_new_clock() {
+    let (mut h, segs) = sending(14_040);
+    assert!(h
+        .conn
+        .handle_packet_too_big(ms(25), 1300, Seq(segs[0].seq), 24));
+    h.all_out(ms(25));
+    h.input(ms(40), &ack_of(14_040));
+    // The donor's clock reads 10 s; the acceptor's 1000 s.
+    let bytes = h.conn.snapshot_bytes(ms(50));
+    let far = Instant::from_secs(1000);
+    let mut restored = Connection::restore_bytes(&bytes, far).unwrap();
+    assert_eq!(restored.path_mtu(), 1300);
+    // A larger size is tried 10 minutes after the PTB on the new clock, not at once ...
+    restored.send(&[1u8; 20_000]).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = restored.poll_transmit(far, &mut buf).unwrap();
+    assert_eq!(n, 20 + 12 + payload_at(1300));
+    // ... and then it is.
+    let later = far + Duration::from_secs(601);
+    let mut sizes = Vec::new();
+    while let Some(n) = restored.poll_transmit(later, &mut buf) {
+        sizes.push(n);
+    }
+    assert!(sizes.contains(&(20 + 12 + payload_at(1400))), "{sizes:?}");
+}

@@ -1080,6 +1080,7 @@ impl Connection {
         self.timers.shift(old, new);
         self.rtt_timing = self.rtt_timing.map(|(o, t)| (o, rebase(t, old, new)));
         self.last_recv = rebase(self.last_recv, old, new);
+        self.pmtu.next_probe = self.pmtu.next_probe.map(|t| rebase(t, old, new));
         self.cc.rebase(old, new);
     }
 }

@@ -219,7 +219,9 @@ impl Endpoint {
         if self.connections.contains_key(&tuple) {
             return Err(EndpointError::TupleInUse(tuple));
         }
-        let now = self.clock;
+        // No time is given: the latest this endpoint saw, or the connection's own last
+        // input (a restored connection's clock is already this node's).
+        let now = self.clock.max(connection.last_recv);
         let mtu = self.path_mtu(now, &tuple.remote);
         connection.reset_path_mtu(now, mtu.map_or(self.config.mtu, usize::from));
         self.connections.insert(tuple, connection);
