@@ -1056,7 +1056,7 @@ impl Connection {
         let flight = self.snd_max - self.snd_una;
         // RFC 4821 §7.8: a black hole for full-sized segments, or a lost probe.
         if self.pmtu_on_timeout(now) {
-            self.undo_black_hole();
+            self.undo_black_hole(flight);
         } else {
             self.cc.on_timeout(flight);
         }

@@ -235,9 +235,8 @@ impl Connection {
     /// On a retransmission timeout, before the congestion response: a probe in flight
     /// failed; otherwise count the timeout of a full-sized segment and, after
     /// [`BLACK_HOLE_RTOS`] of them, fall back to [`BASE_MTU`] (RFC 4821 §7.8, Linux's
-    /// tcp_mtu_probing = 1). Returns true on that fallback: the timeouts were a black
-    /// hole, not congestion, and the caller restores the congestion state from before
-    /// the first of them instead of responding again ([`Connection::undo_black_hole`]).
+    /// tcp_mtu_probing = 1). Returns true on that fallback: the caller then responds to
+    /// the run of timeouts once, not again ([`Connection::undo_black_hole`]).
     pub(crate) fn pmtu_on_timeout(&mut self, now: Instant) -> bool {
         if !self.config.pmtu_probing {
             return false;
@@ -269,17 +268,17 @@ impl Connection {
         false
     }
 
-    /// After a black-hole fallback: the congestion state from before its timeouts, with
-    /// the window capped at the initial window (everything in flight is sent again from
-    /// SND.UNA, in slow start up to where the window was).
-    pub(crate) fn undo_black_hole(&mut self) {
-        let Some((cwnd, _)) = self.pmtu.before_rtos.take() else {
-            return;
-        };
-        let mss = u64::from(self.effective_mss());
-        let initial = mss * u64::from(self.config.initial_window_segments.max(1));
-        self.cc.ssthresh = cwnd.max(2 * mss);
-        self.cc.cwnd = cwnd.min(initial).max(mss);
+    /// After a black-hole fallback: one timeout's congestion response (RFC 5681 §3.1,
+    /// RFC 9438 §4.8) from the state before the first of its timeouts, instead of one
+    /// per timeout. A loss of everything in flight for [`BLACK_HOLE_RTOS`] timeouts in a
+    /// row is one event (the path's MTU, or at worst one congestion episode): responding
+    /// twice would leave a slow-start threshold of two segments.
+    pub(crate) fn undo_black_hole(&mut self, flight: u64) {
+        if let Some((cwnd, ssthresh)) = self.pmtu.before_rtos.take() {
+            self.cc.cwnd = cwnd;
+            self.cc.ssthresh = ssthresh;
+        }
+        self.cc.on_timeout(flight);
     }
 
     fn probe_failed(&mut self, now: Instant) {
