@@ -22,7 +22,9 @@
 //! Pass: stream intact, no reset on the kernel socket, two committed handoffs; with
 //! Packet Too Big, member 1 took one; filtered, none arrived. Members' counters and the
 //! throughput are printed (`-- --nocapture`). `VANY_PMTU_MIB` sets the stream length
-//! (default 32 MiB).
+//! (default 32 MiB); `VANY_PMTU_LINK_MTU=1500` makes the middle link as large as the
+//! others, for a baseline of the same topology (the assertions about Packet Too Big
+//! then fail).
 //!
 //! Needs root (netns, TUN, nftables): otherwise prints "skipped: ..." and passes. Bounded
 //! in time; namespaces are deleted by their guards even on failure, and ones left by a
@@ -193,8 +195,21 @@ fn run_download(tag: &str, ptb_filtered: bool) -> Outcome {
     let gns = Netns::create(format!("vany-pmg{pid}{tag}"));
     let (vrc, vc) = (format!("vpr{pid}{tag}"), format!("vpc{pid}{tag}"));
     let (vrg, vg) = (format!("vps{pid}{tag}"), format!("vpg{pid}{tag}"));
-    // The router's side towards the client is the 1400-byte link.
-    veth(&rns, &vrc, ROUTER_CLIENT_ADDR, 1400, &cns, &vc, CLIENT_ADDR);
+    // The router's side towards the client is the 1400-byte link (`VANY_PMTU_LINK_MTU`
+    // for a baseline at 1500).
+    let link_mtu: u32 = std::env::var("VANY_PMTU_LINK_MTU")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1400);
+    veth(
+        &rns,
+        &vrc,
+        ROUTER_CLIENT_ADDR,
+        link_mtu,
+        &cns,
+        &vc,
+        CLIENT_ADDR,
+    );
     veth(&rns, &vrg, ROUTER_GROUP_ADDR, 1500, &gns, &vg, GROUP_ADDR);
     rns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
     gns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
