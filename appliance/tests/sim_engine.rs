@@ -20,6 +20,7 @@ fn lossy() -> LinkParams {
         reorder: 0.02,
         reorder_delay: Duration::from_millis(8),
         mtu: 1500,
+        packet_too_big: false,
         bandwidth: Some(2_000_000),
     }
 }
@@ -218,7 +219,8 @@ fn mtu_unknown_address_and_filter_drops_are_counted() {
 #[test]
 fn tcp_over_a_small_mtu_path_needs_a_matching_mss() {
     // The client announces an MSS for 1500 bytes; a 1400-byte path drops the server's
-    // full segments (no Packet Too Big), and the drops are counted.
+    // full segments (no Packet Too Big), and the drops are counted. (A server with
+    // packetization-layer PMTUD, the default, finds its way: `sim_pmtu.rs`.)
     let mut sim = Sim::new(5);
     sim.set_default_link(LinkParams {
         mtu: 1400,
@@ -229,7 +231,10 @@ fn tcp_over_a_small_mtu_path_needs_a_matching_mss() {
         Box::new(SourceServer::new(
             anycast(),
             server_addr(0),
-            TcpConfig::default(),
+            TcpConfig {
+                pmtu_probing: false,
+                ..TcpConfig::default()
+            },
             rng,
         )),
         0,

@@ -1,6 +1,7 @@
 //! Writes the committed seed corpora under `fuzz/seeds/<target>/`: valid Mobile IPv6
 //! packets (BU/BA signed with the fuzz targets' fixed Kbm, the return-routability
-//! messages, BRR, BE), TCP/UDP/ICMPv6 packets with the Mobile IPv6 extension headers, and
+//! messages, BRR, BE), TCP/UDP/ICMPv6 packets with the Mobile IPv6 extension headers (and
+//! a Packet Too Big quoting one), and
 //! for `inspect_decode` the same packets behind Ethernet, in a pcap file and as hex text.
 //!
 //! Run from the repository root: `cargo run --manifest-path fuzz/Cargo.toml --example gen_seeds`.
@@ -13,8 +14,8 @@ use vany_appliance::inspect::pcap::write_raw_ipv6;
 use vany_stack::mip6::rr;
 use vany_stack::wire::packet::{Icmpv6Message, UdpDatagram, Upper};
 use vany_stack::wire::{
-    BindingAck, BindingUpdate, MhMessage, MhOption, MhRepr, PacketRepr, TcpControl, TcpRepr,
-    TcpSeqNumber,
+    BindingAck, BindingUpdate, MhMessage, MhOption, MhRepr, PacketRepr, PacketTooBigRepr,
+    TcpControl, TcpRepr, TcpSeqNumber, PACKET_TOO_BIG,
 };
 
 const HOA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
@@ -268,6 +269,30 @@ fn main() {
     r.rh2 = Some(HOA);
     r.hao = Some(HOA);
     packets.push(("icmpv6_rh2_hao", emit(&r)));
+    // A Packet Too Big (RFC 4443 §3.2) from a router to our care-of address, quoting a
+    // full-sized data segment we sent from it with a HAO and to the peer's care-of
+    // address with an RH2.
+    let payload = [0x5a; 1200];
+    let data = TcpRepr {
+        control: TcpControl::Psh,
+        payload: &payload,
+        ..tcp
+    };
+    let mut invoking = packet(COA, ALT_COA, Upper::Tcp(data));
+    invoking.hao = Some(HOA);
+    invoking.rh2 = Some(CN);
+    let mut body = Vec::new();
+    PacketTooBigRepr::emit_body(1280, &emit(&invoking), &mut body);
+    let r = packet(
+        Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1),
+        COA,
+        Upper::Icmpv6(Icmpv6Message {
+            msg_type: PACKET_TOO_BIG,
+            code: 0,
+            body: &body,
+        }),
+    );
+    packets.push(("icmpv6_packet_too_big", emit(&r)));
     packets.push(("none", emit(&packet(COA, CN, Upper::None))));
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");

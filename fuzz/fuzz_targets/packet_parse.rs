@@ -5,7 +5,8 @@
 //! - the data path's deferred parses (`parse_deferred`, `parse_tcp_deferred`) agree with
 //!   `parse_verified`: the checksum the TCP engine finishes while copying the payload
 //!   decides as the verified parse does, and the segment and addresses are the same;
-//! - `rr::verify_packet` never panics on a parsed packet;
+//! - `rr::verify_packet` never panics on a parsed packet, nor does the Packet Too Big
+//!   parser on an ICMPv6 message;
 //! - a parsed packet round-trips: its repr emits into exactly `buffer_len()` bytes, the
 //!   emitted bytes parse again to an equal repr, and their upper-layer checksum verifies;
 //! - a parsed BU or BA that carries Binding Authorization Data, re-signed with
@@ -62,6 +63,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = rr::verify_packet(&parsed, kbm);
+    // An ICMPv6 Packet Too Big's quoted packet (RFC 4443 §3.2): a typed error, never a
+    // panic; a TCP quote has its 8 bytes.
+    if let Upper::Icmpv6(m) = &parsed.repr.upper {
+        if let Ok(ptb) = wire::PacketTooBigRepr::parse(m.msg_type, m.body) {
+            assert!(ptb.next_header != 6 || ptb.tcp.is_some());
+        }
+    }
 
     // Round trip: emit the repr and parse it again.
     let repr = &parsed.repr;

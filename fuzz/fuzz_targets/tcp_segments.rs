@@ -13,7 +13,10 @@
 //! - 10: the connection is frozen, snapshotted, restored on another clock, and put back;
 //! - 11: raw TCP bytes (a flag byte, 2-byte length + data) in an IPv6 packet through the
 //!   data path's deferred parse and `handle_segment_deferred` (the checksum finished while
-//!   the payload is copied in), with the TCP checksum filled in correctly or not.
+//!   the payload is copied in), with the TCP checksum filled in correctly or not;
+//! - 12: an ICMPv6 Packet Too Big (2-byte MTU, 2-byte sequence number relative to what
+//!   the engine last sent, 1 byte of extension-header length): the path MTU stays within
+//!   1280 ..= the configured MTU, and no segment outgrows the configured MTU.
 #![no_main]
 
 use std::net::Ipv6Addr;
@@ -24,6 +27,7 @@ use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, Tcp
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{Connection, Endpoint, FourTuple, TcpConfig};
 use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::{PacketTooBigRepr, QuotedTcp};
 
 const LOCAL: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 const PEER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
@@ -110,6 +114,8 @@ impl World {
                 &ChecksumCapabilities::default(),
             )
             .expect("engine output parses with a valid checksum");
+            // The configured MTU (1500) less IPv6 (40) and RH2/HAO (24), probes included.
+            assert!(t.len <= 1500 - 40 - 24, "a {} byte segment", t.len);
             if t.tuple == self.tuple {
                 self.last = (
                     repr.seq_number.0 as u32,
@@ -129,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
     let mut steps = 0;
     while i < data.len() && steps < 512 {
         steps += 1;
-        let op = data[i] % 12;
+        let op = data[i] % 13;
         i += 1;
         match op {
             0..=3 => {
@@ -270,6 +276,33 @@ fuzz_target!(|data: &[u8]| {
                 w.now = w.now + Duration::from_millis(u64::from(u16::from_be_bytes([b[0], b[1]])));
                 if w.ep.poll_timeout().is_some_and(|t| t <= w.now) {
                     w.ep.handle_timeout(w.now);
+                }
+            }
+            12 => {
+                let Some(b) = data.get(i..i + 5) else { break };
+                i += 5;
+                let seq = w
+                    .last
+                    .0
+                    .wrapping_add(i16::from_be_bytes([b[2], b[3]]) as i32 as u32);
+                let ptb = PacketTooBigRepr {
+                    mtu: u32::from(u16::from_be_bytes([b[0], b[1]])),
+                    src: LOCAL,
+                    dst: PEER,
+                    rh2: None,
+                    hao: None,
+                    ext_len: usize::from(b[4] % 64),
+                    next_header: 6,
+                    original_len: 1500,
+                    tcp: Some(QuotedTcp {
+                        src_port: 80,
+                        dst_port: 40000,
+                        seq,
+                    }),
+                };
+                w.ep.handle_packet_too_big(w.now, LOCAL, PEER, &ptb);
+                if let Some(c) = w.ep.connection(&w.tuple) {
+                    assert!((1280..=1500).contains(&c.path_mtu()), "{}", c.path_mtu());
                 }
             }
             _ => {

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //!   backend.recv ──parse_tcp_deferred──▶ endpoint.handle_segment_deferred(now, src, dst, tcp)
+//!                ──ICMPv6 Packet Too Big──▶ endpoint.handle_packet_too_big(now, ..)
 //!   endpoint.handle_timeout(now)      (when poll_timeout() has passed)
 //!   endpoint.poll_transmit(now) ──IPv6 header──▶ backend.send
 //! ```
@@ -31,7 +32,7 @@ use std::time::Duration as StdDuration;
 
 use vany_stack::tcp::Endpoint;
 use vany_stack::time::Instant;
-use vany_stack::wire::parse_tcp_deferred;
+use vany_stack::wire::{parse_tcp_deferred, parse_verified, PacketTooBigRepr, Upper};
 
 pub use burst::{AdaptiveWait, Batch, TxReport};
 pub use mem::MemIo;
@@ -105,6 +106,22 @@ pub enum IoError {
     },
 }
 
+/// Gives `packet` to `endpoint` if it is an ICMPv6 Packet Too Big about one of its TCP
+/// segments (RFC 8201; the quoted HAO and RH2 give the home-address-level addresses);
+/// returns whether a connection took it.
+fn packet_too_big(packet: &[u8], endpoint: &mut Endpoint, now: Instant) -> bool {
+    let Ok(parsed) = parse_verified(packet) else {
+        return false;
+    };
+    let Upper::Icmpv6(m) = &parsed.repr.upper else {
+        return false;
+    };
+    let Ok(ptb) = PacketTooBigRepr::parse(m.msg_type, m.body) else {
+        return false;
+    };
+    endpoint.handle_packet_too_big(now, ptb.home_src(), ptb.home_dst(), &ptb)
+}
+
 /// A source and sink of whole IPv6 packets, polled without blocking.
 pub trait PacketIo {
     /// Reads one packet into `buf`: `Ok(None)` when none is waiting. A packet longer than
@@ -172,6 +189,8 @@ pub struct PumpStats {
     pub rx_tcp: u64,
     /// Well-formed packets that carry no TCP (ICMPv6, MLD, ...), ignored.
     pub rx_other: u64,
+    /// ICMPv6 Packet Too Big messages a connection took (RFC 8201).
+    pub rx_packet_too_big: u64,
     /// Packets that did not parse or whose checksum failed, dropped.
     pub rx_malformed: u64,
     /// Packets written to the backend.
@@ -288,7 +307,13 @@ impl Pump {
                         self.stats.rx_malformed += 1;
                     }
                 }
-                Ok(None) => self.stats.rx_other += 1,
+                Ok(None) => {
+                    if packet_too_big(&self.rx[..len], endpoint, now) {
+                        self.stats.rx_packet_too_big += 1;
+                    } else {
+                        self.stats.rx_other += 1;
+                    }
+                }
                 Err(_) => self.stats.rx_malformed += 1,
             }
         }
@@ -498,6 +523,94 @@ mod tests {
         );
         assert!(sp.stats().rx_tcp > 0 && cp.stats().tx_packets > 0);
         assert_eq!(sp.stats().rx_malformed + cp.stats().rx_malformed, 0);
+    }
+
+    /// A router's Packet Too Big for `packet` at `mtu`, to the packet's source.
+    fn packet_too_big_for(packet: &[u8], mtu: u32) -> Vec<u8> {
+        use vany_stack::wire::packet::Icmpv6Message;
+        use vany_stack::wire::{PacketRepr, PACKET_TOO_BIG};
+        let src = parse_verified(packet).unwrap().repr.src;
+        let mut body = Vec::new();
+        PacketTooBigRepr::emit_body(mtu, packet, &mut body);
+        let repr = PacketRepr {
+            src: "fd00:ffff::1".parse().unwrap(),
+            dst: src,
+            traffic_class: 0,
+            flow_label: 0,
+            hop_limit: 64,
+            rh2: None,
+            hao: None,
+            upper: Upper::Icmpv6(Icmpv6Message {
+                msg_type: PACKET_TOO_BIG,
+                code: 0,
+                body: &body,
+            }),
+        };
+        let mut buf = vec![0; repr.buffer_len()];
+        repr.emit(&mut buf).unwrap();
+        buf
+    }
+
+    #[test]
+    fn pump_hands_packet_too_big_to_the_endpoint() {
+        let server_addr: Ipv6Addr = "fd00:77::2".parse().unwrap();
+        let client_addr: Ipv6Addr = "fd00:77::1".parse().unwrap();
+        let mut server = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(1));
+        let mut client = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(2));
+        server.listen(80);
+        let tuple = FourTuple {
+            local: client_addr,
+            local_port: 40000,
+            remote: server_addr,
+            remote_port: 80,
+        };
+        let mut now = Instant::from_secs(1);
+        client.connect(now, tuple).unwrap();
+        let (mut sq, mut cq) = (Queue::default(), Queue::default());
+        let (mut sp, mut cp) = (Pump::new(), Pump::new());
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 3 + i / 257) as u8).collect();
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut accepted = None;
+        let mut buf = [0u8; 4096];
+        let mut too_big = 0;
+        // A 1400-byte link between them that answers with Packet Too Big.
+        for _ in 0..100_000 {
+            sp.poll(&mut sq, &mut server, now).unwrap();
+            cp.poll(&mut cq, &mut client, now).unwrap();
+            if let Some(c) = client.connection_mut(&tuple) {
+                if sent < data.len() {
+                    sent += c.send(&data[sent..]).unwrap();
+                }
+            }
+            accepted = accepted.or_else(|| server.accept());
+            if let Some(c) = accepted.and_then(|t| server.connection_mut(&t)) {
+                let n = c.recv(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            for p in cq.outbox.drain(..) {
+                if p.len() > 1400 {
+                    too_big += 1;
+                    cq.inbox.push_back(packet_too_big_for(&p, 1400));
+                } else {
+                    sq.inbox.push_back(p);
+                }
+            }
+            cq.inbox.extend(sq.outbox.drain(..));
+            if got.len() == data.len() {
+                break;
+            }
+            now = now + vany_stack::time::Duration::from_micros(100);
+        }
+        assert!(
+            got == data,
+            "received {} of {} bytes",
+            got.len(),
+            data.len()
+        );
+        assert!(too_big > 0);
+        assert!(cp.stats().rx_packet_too_big >= 1);
+        assert_eq!(client.connection(&tuple).unwrap().path_mtu(), 1400);
+        assert_eq!(client.stats().ptb_ignored, 0);
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     let _ = writeln!(o, "vany_handoff_duration_seconds_sum {:.6}", h.sum_seconds);
     let _ = writeln!(o, "vany_handoff_duration_seconds_count {}", h.observed());
 
-    let counters: [(&str, &str, u64); 19] = [
+    let counters: [(&str, &str, u64); 21] = [
         (
             "vany_hoti_sent_total",
             "Home Test Inits sent.",
@@ -280,6 +280,16 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "vany_sessions_abandoned_total",
             "Restored sessions dropped (Abandon).",
             m.abandoned,
+        ),
+        (
+            "vany_packet_too_big_accepted_total",
+            "ICMPv6 Packet Too Big messages a TCP connection accepted (RFC 8201).",
+            m.ptb_accepted,
+        ),
+        (
+            "vany_packet_too_big_ignored_total",
+            "ICMPv6 Packet Too Big messages ignored (not about data in flight, RFC 5927).",
+            m.ptb_ignored,
         ),
         ("vany_peer_sent_total", "Peer messages sent.", p.sent),
         (

@@ -17,8 +17,12 @@
 //!   several hosts (anycast) the owner whose location is nearest to the sender's (lowest
 //!   latency, ties to the lowest [`HostId`]). A host's addresses are re-read after each
 //!   of its calls, so a host that stops owning an address leaves the route at once.
-//! - **Drops** are counted by reason ([`DropStats`]): loss, larger than the path MTU (no
-//!   ICMPv6 Packet Too Big), no route, receiver down, a scenario's [`Filter`], malformed.
+//! - **Drops** are counted by reason ([`DropStats`]): loss, larger than the path MTU, no
+//!   route, receiver down, a scenario's [`Filter`], malformed. A link with
+//!   [`LinkParams::packet_too_big`] answers a packet larger than its MTU with an ICMPv6
+//!   Packet Too Big from [`PTB_ROUTER`] (RFC 4443 §3.2), routed back to the packet's
+//!   source from the receiver's location; one without drops it silently (a PMTU black
+//!   hole, as where ICMPv6 is filtered).
 //! - **Wake-ups.** After every call into a host the engine asks [`Host::next_wake`] and
 //!   keeps one pending wake per host: an earlier deadline supersedes it (the old one is
 //!   skipped when it comes up), a later one leaves it in place and it moves itself on
@@ -35,6 +39,8 @@ use std::path::Path;
 use rustc_hash::FxHashMap as HashMap;
 use vany_stack::rand::SeededRandom;
 use vany_stack::time::{Duration, Instant};
+use vany_stack::wire::packet::Icmpv6Message;
+use vany_stack::wire::{PacketRepr, PacketTooBigRepr, Upper, PACKET_TOO_BIG};
 
 use super::pcap::{Capture, CaptureSink, PcapWriter};
 use super::{Host, HostId};
@@ -42,6 +48,9 @@ use super::{Host, HostId};
 /// Polls of one host at one instant, asked for by the host itself, before the engine moves
 /// its next wake 1 µs on.
 pub const SPIN_LIMIT: u32 = 1000;
+
+/// The source address of the Packet Too Big messages links send (a router on the path).
+pub const PTB_ROUTER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xffff, 0, 0, 0, 0, 0, 1);
 
 /// The behaviour of the path between two locations (both directions).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -62,6 +71,10 @@ pub struct LinkParams {
     pub reorder_delay: Duration,
     /// Largest packet (whole IPv6 packet, bytes) the path carries; larger ones are dropped.
     pub mtu: usize,
+    /// Whether a packet larger than `mtu` is answered with an ICMPv6 Packet Too Big
+    /// (RFC 4443 §3.2, RFC 8201) or dropped silently (a black hole).
+    #[serde(default)]
+    pub packet_too_big: bool,
     /// Bytes per second a sender can put on the path (queueing without limit), or
     /// unlimited.
     pub bandwidth: Option<u64>,
@@ -78,6 +91,7 @@ impl Default for LinkParams {
             reorder: 0.0,
             reorder_delay: Duration::ZERO,
             mtu: 1500,
+            packet_too_big: false,
             bandwidth: None,
         }
     }
@@ -142,6 +156,8 @@ pub struct SimStats {
     pub deferred_wakes: u64,
     /// Wakes moved 1 µs on because a host kept asking for the current instant.
     pub spin_guards: u64,
+    /// ICMPv6 Packet Too Big messages links sent ([`LinkParams::packet_too_big`]).
+    pub packet_too_big: u64,
 }
 
 /// A packet about to go on a path, shown to a [`Filter`].
@@ -273,6 +289,16 @@ fn pair(a: usize, b: usize) -> (usize, usize) {
 }
 
 /// The IPv6 destination address of a packet, if it is one.
+/// The IPv6 source address of a packet.
+fn source(packet: &[u8]) -> Option<Ipv6Addr> {
+    if packet.len() < 40 || packet[0] >> 4 != 6 {
+        return None;
+    }
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&packet[8..24]);
+    Some(Ipv6Addr::from(a))
+}
+
 fn destination(packet: &[u8]) -> Option<Ipv6Addr> {
     if packet.len() < 40 || packet[0] >> 4 != 6 {
         return None;
@@ -713,6 +739,9 @@ impl Sim {
         let link = self.link(from_location, self.hosts[to].location);
         if packet.len() > link.mtu {
             self.stats.dropped.mtu += 1;
+            if link.packet_too_big {
+                self.packet_too_big(to, &packet, link.mtu);
+            }
             return;
         }
         if self.chance(link.loss) {
@@ -733,6 +762,51 @@ impl Sim {
         }
         let at = self.arrival(from, to, &link, packet.len());
         self.push(at, EventKind::Deliver { from, to, packet });
+    }
+
+    /// A router at `near`'s end of the path answers `packet` with a Packet Too Big for
+    /// `mtu`, quoting as much of it as fits in 1280 bytes (RFC 4443 §2.4 (c), §3.2), to
+    /// its source, routed from `near`'s location (for an anycast source, the nearest
+    /// owner). It is neither lost nor filtered.
+    fn packet_too_big(&mut self, near: HostId, packet: &[u8], mtu: usize) {
+        let Some(src) = source(packet) else {
+            return;
+        };
+        let mut body = Vec::new();
+        PacketTooBigRepr::emit_body(mtu.min(u32::MAX as usize) as u32, packet, &mut body);
+        let repr = PacketRepr {
+            src: PTB_ROUTER,
+            dst: src,
+            traffic_class: 0,
+            flow_label: 0,
+            hop_limit: 64,
+            rh2: None,
+            hao: None,
+            upper: Upper::Icmpv6(Icmpv6Message {
+                msg_type: PACKET_TOO_BIG,
+                code: 0,
+                body: &body,
+            }),
+        };
+        let mut ptb = vec![0; repr.buffer_len()];
+        if repr.emit(&mut ptb).is_err() {
+            return;
+        }
+        let location = self.hosts[near].location;
+        let Some(back) = self.route(location, src) else {
+            return;
+        };
+        let latency = self.link(location, self.hosts[back].location).latency;
+        self.stats.packet_too_big += 1;
+        let at = self.now + latency;
+        self.push(
+            at,
+            EventKind::Deliver {
+                from: near,
+                to: back,
+                packet: ptb,
+            },
+        );
     }
 
     /// When a packet of `len` bytes sent now from `from` to `to` arrives.

@@ -14,7 +14,7 @@ use std::net::Ipv6Addr;
 
 use vany_stack::time::Instant;
 
-pub use engine::{LinkParams, Sim, SimStats};
+pub use engine::{LinkParams, Sim, SimStats, PTB_ROUTER};
 
 /// Index of a host in the simulator.
 pub type HostId = usize;

@@ -54,6 +54,10 @@ pub struct TcpConfig {
     pub initial_window_segments: u32,
     /// Pending (half-open) connections per listener before SYN cookies are used.
     pub accept_backlog: usize,
+    /// Packetization-layer path MTU discovery (RFC 4821, RFC 8899), as Linux's
+    /// `tcp_mtu_probing = 1`: after timeouts of full-sized segments fall back to 1280
+    /// bytes, then probe upwards. Packet Too Big (RFC 8201) is handled either way.
+    pub pmtu_probing: bool,
 }
 
 impl Default for TcpConfig {
@@ -79,6 +83,7 @@ impl Default for TcpConfig {
             keepalive_probes: 9,
             initial_window_segments: 10,
             accept_backlog: 128,
+            pmtu_probing: true,
         }
     }
 }

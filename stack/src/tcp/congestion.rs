@@ -52,6 +52,14 @@ impl Congestion {
         self.cwnd = self.mss * u64::from(initial_segments.max(1));
     }
 
+    /// Changes the segment size mid-connection, for a new path MTU (RFC 8201): the window
+    /// keeps its size in bytes (at least one segment). A smaller MTU is not congestion,
+    /// so there is no congestion response (as Linux's tcp_simple_retransmit).
+    pub fn update_mss(&mut self, mss: u16) {
+        self.mss = u64::from(mss.max(1));
+        self.cwnd = self.cwnd.max(self.mss);
+    }
+
     /// The algorithm in use.
     pub fn algorithm(&self) -> CongestionAlgorithm {
         self.algorithm

@@ -15,6 +15,7 @@ use crate::wire::{checksum, DeferredChecksum};
 use super::buffer::{RecvBuffer, SendBuffer};
 use super::config::TcpConfig;
 use super::congestion::Congestion;
+use super::pmtu::PathMtu;
 use super::rtt::RttEstimator;
 use super::seq::Seq;
 use super::types::{ConnStats, Event, FourTuple, State, TcpError};
@@ -124,6 +125,8 @@ pub struct Connection {
     pub(crate) retries: u32,
     pub(crate) probes: u32,
     pub(crate) last_recv: Instant,
+    /// Path MTU discovery (RFC 8201, RFC 4821; see `pmtu`).
+    pub(crate) pmtu: PathMtu,
 
     pub(crate) timers: Timers,
     pub(crate) ack_now: bool,
@@ -187,6 +190,7 @@ impl Connection {
             retries: 0,
             probes: 0,
             last_recv: now,
+            pmtu: PathMtu::new(config.mtu, config.mip6_overhead),
             timers: Timers::default(),
             ack_now: false,
             acks_owed: 0,
@@ -236,7 +240,8 @@ impl Connection {
         ack: &TcpRepr<'_>,
     ) -> Self {
         let mut c = Connection::new(config, tuple, iss, now, State::Established);
-        c.opts.send_mss = mss.min(config.announced_mss());
+        c.pmtu.peer_mss = mss.max(64);
+        c.opts.send_mss = c.pmtu.mss_for(c.pmtu.mtu);
         c.cc.set_mss(c.opts.send_mss, config.initial_window_segments);
         c.irs = irs;
         c.snd_una = 1;
@@ -253,12 +258,11 @@ impl Connection {
     }
 
     fn take_syn_options(&mut self, syn: &TcpRepr<'_>) {
+        // RFC 9293 §3.7.1: what we send is bounded by the peer's MSS and by our path MTU
+        // less the headers (RFC 8201, the `pmtu` module).
+        self.pmtu.peer_mss = syn.max_seg_size.unwrap_or(536).max(64);
+        self.opts.send_mss = self.pmtu.mss_for(self.pmtu.mtu);
         let cfg = &self.config;
-        let mss = syn
-            .max_seg_size
-            .unwrap_or(536)
-            .clamp(64, cfg.announced_mss().max(64));
-        self.opts.send_mss = mss;
         if let (true, Some(ws)) = (cfg.window_scaling, syn.window_scale) {
             self.opts.send_wscale = ws.min(14);
             self.opts.recv_wscale = cfg.window_scale();
@@ -488,7 +492,7 @@ impl Connection {
     }
 
     /// The send offset of a sequence number near SND.UNA.
-    fn send_off(&self, seq: Seq) -> i64 {
+    pub(crate) fn send_off(&self, seq: Seq) -> i64 {
         self.snd_una as i64 + i64::from(seq.diff(self.seq_at(self.snd_una)))
     }
 
@@ -792,13 +796,18 @@ impl Connection {
         let ack_off = ack_off.max(0) as u64;
         let window = u64::from(seg.window_len) << self.opts.send_wscale;
         let sack_grew = self.take_sack_blocks(seg);
+        let advanced = ack_off > self.snd_una;
+        if advanced || sack_grew {
+            // Before loss detection: an acknowledged probe is no loss (RFC 4821 §7.6.1).
+            self.pmtu_on_ack(now, ack_off);
+        }
 
-        if ack_off > self.snd_una {
+        if advanced {
             self.new_ack(now, ack_off);
             if sack_grew {
                 // A cumulative ACK that also reports new SACK information still tells of
                 // holes (RFC 6675 §5: the scoreboard drives IsLost).
-                self.check_loss();
+                self.check_loss(now);
             }
         } else if ack_off == self.snd_una && self.snd_max > self.snd_una {
             // RFC 6675 §2: with SACK, a duplicate ACK is one that carries SACK information
@@ -807,7 +816,7 @@ impl Connection {
             let classic =
                 seg.payload.is_empty() && seg.control == TcpControl::None && window == self.snd_wnd;
             if sack_grew || (!self.opts.sack && classic) {
-                self.duplicate_ack();
+                self.duplicate_ack(now);
             }
         }
 
@@ -890,14 +899,14 @@ impl Connection {
         }
     }
 
-    fn duplicate_ack(&mut self) {
+    fn duplicate_ack(&mut self, now: Instant) {
         self.dupacks += 1;
-        self.check_loss();
+        self.check_loss(now);
     }
 
     /// Enters loss recovery when DupThresh duplicate ACKs arrived or, with SACK, more than
     /// (DupThresh - 1) * SMSS bytes above SND.UNA are SACKed (RFC 6675 §4 IsLost).
-    fn check_loss(&mut self) {
+    fn check_loss(&mut self, now: Instant) {
         let mss = u64::from(self.effective_mss());
         let sacked_bytes: u64 = self.sacked.iter().map(|r| r.1 - r.0).sum();
         let trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes > 2 * mss);
@@ -912,7 +921,13 @@ impl Connection {
             self.in_recovery = true;
             self.recovery_point = self.snd_max;
             self.high_rxt = self.snd_una;
-            self.cc.on_fast_loss(flight);
+            if self.pmtu_on_loss(now) {
+                // Only a probe was lost: recover it without a window reduction (leaving
+                // recovery sets the window to `ssthresh`).
+                self.cc.ssthresh = self.cc.cwnd;
+            } else {
+                self.cc.on_fast_loss(flight);
+            }
             self.stats.fast_recoveries += 1;
             self.rtt_timing = None;
         }
@@ -1039,7 +1054,12 @@ impl Connection {
             return;
         }
         let flight = self.snd_max - self.snd_una;
-        self.cc.on_timeout(flight);
+        // RFC 4821 §7.8: a black hole for full-sized segments, or a lost probe.
+        if self.pmtu_on_timeout(now) {
+            self.undo_black_hole(flight);
+        } else {
+            self.cc.on_timeout(flight);
+        }
         // RFC 6582 §4: after a timeout, recover = the highest sequence sent.
         self.recovery_point = self.snd_max;
         self.in_recovery = false;
@@ -1060,6 +1080,7 @@ impl Connection {
         self.timers.shift(old, new);
         self.rtt_timing = self.rtt_timing.map(|(o, t)| (o, rebase(t, old, new)));
         self.last_recv = rebase(self.last_recv, old, new);
+        self.pmtu.next_probe = self.pmtu.next_probe.map(|t| rebase(t, old, new));
         self.cc.rebase(old, new);
     }
 }

@@ -13,10 +13,11 @@ use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr};
 use crate::rand::RandomSource;
 use crate::time::Instant;
 use crate::wire::packet::fill_tcp_checksum;
-use crate::wire::{checksum, DeferredChecksum};
+use crate::wire::{checksum, DeferredChecksum, PacketTooBigRepr};
 
 use super::config::TcpConfig;
 use super::connection::Connection;
+use super::pmtu::PMTU_EXPIRY;
 use super::seq::Seq;
 use super::types::{FourTuple, State};
 
@@ -24,6 +25,8 @@ use super::types::{FourTuple, State};
 const COOKIE_MSS: [u16; 8] = [536, 1024, 1200, 1220, 1360, 1400, 1416, 1440];
 /// A SYN cookie's clock ticks every 64 s.
 const COOKIE_TICK_MICROS: i64 = 64_000_000;
+/// Destinations whose path MTU the endpoint remembers (RFC 8201 §5.2: per destination).
+pub const PMTU_CACHE_ENTRIES: usize = 4096;
 
 /// A segment written by [`Endpoint::poll_transmit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,12 @@ pub struct EndpointStats {
     pub syn_cookies_rejected: u64,
     /// RSTs sent for segments with no connection.
     pub resets_sent: u64,
+    /// ICMPv6 Packet Too Big messages a connection accepted (RFC 8201; see
+    /// [`Connection::handle_packet_too_big`]).
+    pub ptb_accepted: u64,
+    /// Packet Too Big messages ignored: quoting no TCP segment, none of a connection of
+    /// ours, or data not in flight (RFC 5927 §4.1).
+    pub ptb_ignored: u64,
 }
 
 /// Many connections behind one set of addresses.
@@ -73,6 +82,10 @@ pub struct Endpoint {
     accept_queue: VecDeque<FourTuple>,
     control: VecDeque<(FourTuple, ControlSegment)>,
     stats: EndpointStats,
+    /// Learned path MTUs per destination, with when each expires (RFC 8201 §4, §5.2).
+    pmtu_cache: HashMap<Ipv6Addr, (u16, Instant)>,
+    /// The latest time any call brought, for calls that bring none (`insert`).
+    clock: Instant,
 }
 
 /// A stateless segment to send (RST, or a cookie SYN-ACK).
@@ -104,6 +117,8 @@ impl Endpoint {
             accept_queue: VecDeque::new(),
             control: VecDeque::new(),
             stats: EndpointStats::default(),
+            pmtu_cache: HashMap::new(),
+            clock: Instant::ZERO,
         }
     }
 
@@ -145,8 +160,9 @@ impl Endpoint {
             return Err(EndpointError::TupleInUse(tuple));
         }
         let iss = self.initial_sequence(now, &tuple);
-        self.connections
-            .insert(tuple, Connection::connect(&self.config, tuple, iss, now));
+        let mut conn = Connection::connect(&self.config, tuple, iss, now);
+        self.start_path_mtu(now, &mut conn);
+        self.connections.insert(tuple, conn);
         self.dirty.insert(tuple);
         Ok(tuple)
     }
@@ -194,16 +210,111 @@ impl Endpoint {
         Some(c)
     }
 
-    /// Puts a connection in (e.g. one restored from a snapshot).
-    pub fn insert(&mut self, connection: Connection) -> Result<(), EndpointError> {
+    /// Puts a connection in (e.g. one restored from a snapshot). Its path MTU starts over
+    /// from this endpoint's: what is cached for its peer, or the configured MTU
+    /// ([`Connection::reset_path_mtu`]): a connection handed over from another node
+    /// reaches its peer by another path (RFC 8201 §5.2).
+    pub fn insert(&mut self, mut connection: Connection) -> Result<(), EndpointError> {
         let tuple = connection.tuple();
         if self.connections.contains_key(&tuple) {
             return Err(EndpointError::TupleInUse(tuple));
         }
+        // No time is given: the latest this endpoint saw, or the connection's own last
+        // input (a restored connection's clock is already this node's).
+        let now = self.clock.max(connection.last_recv);
+        let mtu = self.path_mtu(now, &tuple.remote);
+        connection.reset_path_mtu(now, mtu.map_or(self.config.mtu, usize::from));
         self.connections.insert(tuple, connection);
         self.dirty.insert(tuple);
         self.reschedule(tuple);
         Ok(())
+    }
+
+    /// The path MTU learned for `remote` (from Packet Too Big or probing), if it has not
+    /// expired by `now` (RFC 8201 §4: after 10 minutes a larger one is tried again).
+    pub fn path_mtu(&self, now: Instant, remote: &Ipv6Addr) -> Option<u16> {
+        self.pmtu_cache
+            .get(remote)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(mtu, _)| *mtu)
+    }
+
+    /// A new connection starts from the MTU cached for its peer, if any.
+    fn start_path_mtu(&self, now: Instant, conn: &mut Connection) {
+        if let Some(mtu) = self.path_mtu(now, &conn.tuple().remote) {
+            conn.reset_path_mtu(now, usize::from(mtu));
+        }
+    }
+
+    /// Remembers what `tuple`'s connection learned about its path, in a cache of at most
+    /// [`PMTU_CACHE_ENTRIES`] destinations (the entry nearest expiry goes first).
+    fn learn_path_mtu(&mut self, now: Instant, tuple: &FourTuple) {
+        self.clock = self.clock.max(now);
+        let Some(mtu) = self
+            .connections
+            .get_mut(tuple)
+            .and_then(Connection::take_learned_mtu)
+        else {
+            return;
+        };
+        let cache = &mut self.pmtu_cache;
+        if cache.len() >= PMTU_CACHE_ENTRIES && !cache.contains_key(&tuple.remote) {
+            cache.retain(|_, (_, expires)| *expires > now);
+            if cache.len() >= PMTU_CACHE_ENTRIES {
+                let oldest = cache
+                    .iter()
+                    .min_by_key(|(a, (_, e))| (*e, **a))
+                    .map(|(a, _)| *a);
+                if let Some(a) = oldest {
+                    cache.remove(&a);
+                }
+            }
+        }
+        cache.insert(tuple.remote, (mtu, now + PMTU_EXPIRY));
+    }
+
+    /// Handles an ICMPv6 Packet Too Big about a TCP segment this endpoint sent from
+    /// `local` to `remote`: the addresses after Mobile IPv6 mapping (the home or anycast
+    /// address we send from, from the quoted HAO when we sent from a care-of address; the
+    /// peer's address, the quoted RH2's when we sent to its care-of address). The
+    /// connection validates and applies it ([`Connection::handle_packet_too_big`]) and
+    /// the endpoint caches the MTU for `remote`. Returns whether it was accepted; either
+    /// way it is counted.
+    pub fn handle_packet_too_big(
+        &mut self,
+        now: Instant,
+        local: Ipv6Addr,
+        remote: Ipv6Addr,
+        ptb: &PacketTooBigRepr,
+    ) -> bool {
+        self.clock = self.clock.max(now);
+        let conn = ptb.tcp.and_then(|t| {
+            let tuple = FourTuple {
+                local,
+                local_port: t.src_port,
+                remote,
+                remote_port: t.dst_port,
+            };
+            self.connections.get_mut(&tuple).map(|c| (tuple, c, t.seq))
+        });
+        let accepted = match conn {
+            Some((tuple, c, seq)) => {
+                let ok = c.handle_packet_too_big(now, ptb.mtu, Seq(seq), ptb.ext_len);
+                if ok {
+                    self.learn_path_mtu(now, &tuple);
+                    self.dirty.insert(tuple);
+                    self.reschedule(tuple);
+                }
+                ok
+            }
+            None => false,
+        };
+        if accepted {
+            self.stats.ptb_accepted += 1;
+        } else {
+            self.stats.ptb_ignored += 1;
+        }
+        accepted
     }
 
     /// Re-files `tuple`'s deadline in the index (after anything that may change it).
@@ -245,7 +356,7 @@ impl Endpoint {
         if let Some(conn) = self.connections.get_mut(&tuple) {
             let before = conn.state();
             conn.handle_segment(now, seg);
-            self.segment_handled(tuple, before);
+            self.segment_handled(now, tuple, before);
             return;
         }
         if self.listeners.contains(&seg.dst_port) {
@@ -286,7 +397,7 @@ impl Endpoint {
             if !conn.handle_segment_deferred(now, seg, check) {
                 return false;
             }
-            self.segment_handled(tuple, before);
+            self.segment_handled(now, tuple, before);
             return true;
         }
         if !check.verifies(checksum::sum(0, seg.payload)) {
@@ -297,7 +408,8 @@ impl Endpoint {
     }
 
     /// Bookkeeping after `tuple`'s connection, in state `before`, took a segment.
-    fn segment_handled(&mut self, tuple: FourTuple, before: State) {
+    fn segment_handled(&mut self, now: Instant, tuple: FourTuple, before: State) {
+        self.learn_path_mtu(now, &tuple);
         let after = self
             .connections
             .get(&tuple)
@@ -318,7 +430,8 @@ impl Endpoint {
             return self.send_cookie(now, tuple, seg);
         }
         let iss = self.initial_sequence(now, &tuple);
-        let conn = Connection::accept(&self.config, tuple, iss, now, seg);
+        let mut conn = Connection::accept(&self.config, tuple, iss, now, seg);
+        self.start_path_mtu(now, &mut conn);
         self.connections.insert(tuple, conn);
         *self.half_open.entry(tuple.local_port).or_default() += 1;
         self.dirty.insert(tuple);
@@ -383,6 +496,7 @@ impl Endpoint {
             now,
             seg,
         );
+        self.start_path_mtu(now, &mut conn);
         conn.handle_segment(now, seg);
         self.connections.insert(tuple, conn);
         self.accept_queue.push_back(tuple);
@@ -420,6 +534,7 @@ impl Endpoint {
 
     /// Writes the next segment to send into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.clock = self.clock.max(now);
         if let Some((tuple, c)) = self.control.pop_front() {
             let repr = TcpRepr {
                 src_port: tuple.local_port,
@@ -489,7 +604,9 @@ impl Endpoint {
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);
             }
-            let half_open_died = before == State::SynReceived && conn.state() == State::Closed;
+            let conn_state = conn.state();
+            self.learn_path_mtu(now, &tuple);
+            let half_open_died = before == State::SynReceived && conn_state == State::Closed;
             self.dirty.insert(tuple);
             if half_open_died {
                 self.half_open_done(tuple.local_port);

@@ -12,6 +12,7 @@ pub mod congestion;
 pub mod connection;
 pub mod endpoint;
 pub mod output;
+pub mod pmtu;
 pub mod rtt;
 pub mod seq;
 pub mod snapshot;

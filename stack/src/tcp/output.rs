@@ -19,6 +19,9 @@ struct Plan {
     fin: bool,
     rst: bool,
     ack: bool,
+    /// A path MTU probe (RFC 4821 §7.3): the packet size it tests, which bounds the
+    /// segment instead of the MSS in use.
+    probe: Option<u16>,
 }
 
 impl Connection {
@@ -75,7 +78,7 @@ impl Connection {
         1 + self.send.end()
     }
 
-    fn plan_data(&mut self) -> Option<Plan> {
+    fn plan_data(&mut self, now: Instant) -> Option<Plan> {
         if !self.state.is_synchronized() || self.state == State::TimeWait {
             return None;
         }
@@ -93,6 +96,7 @@ impl Connection {
                         fin,
                         rst: false,
                         ack: true,
+                        probe: None,
                     });
                 }
                 return None;
@@ -105,6 +109,9 @@ impl Connection {
         let window_right = self.snd_una + self.snd_wnd;
         let window_room = window_right.saturating_sub(start);
         let cwnd_room = cwnd.saturating_sub(pipe);
+        if let Some(probe) = self.plan_probe(now, start, avail.min(window_room).min(cwnd_room)) {
+            return Some(probe);
+        }
         let len = avail.min(mss).min(window_room).min(cwnd_room);
         let fin = fin_off.is_some_and(|f| f == start + len && f >= start) && cwnd_room > len;
         if len == 0 && !fin {
@@ -127,6 +134,26 @@ impl Connection {
             fin,
             rst: false,
             ack: true,
+            probe: None,
+        })
+    }
+
+    /// A probe segment of new data at `start`, when one is due and `room` bytes (data,
+    /// peer window and congestion window) allow it whole (RFC 4821 §7.3, §7.4).
+    fn plan_probe(&self, now: Instant, start: u64, room: u64) -> Option<Plan> {
+        if start != self.snd_max {
+            return None;
+        }
+        let mtu = self.probe_mtu(now)?;
+        let len = u64::from(self.probe_payload(mtu));
+        (room >= len).then_some(Plan {
+            start,
+            end: start + len,
+            syn: false,
+            fin: false,
+            rst: false,
+            ack: true,
+            probe: Some(mtu),
         })
     }
 
@@ -146,6 +173,7 @@ impl Connection {
                 fin: false,
                 rst: true,
                 ack: self.rst_seq_override.is_none(),
+                probe: None,
             };
             return self.emit(now, plan, buf);
         }
@@ -160,10 +188,11 @@ impl Connection {
                 fin: false,
                 rst: false,
                 ack: self.state == State::SynReceived,
+                probe: None,
             };
             return self.emit(now, plan, buf);
         }
-        if let Some(plan) = self.plan_data() {
+        if let Some(plan) = self.plan_data(now) {
             return self.emit(now, plan, buf);
         }
         // Zero window with data waiting and nothing in flight: persist (RFC 9293 §3.8.6.1).
@@ -188,6 +217,7 @@ impl Connection {
                 fin: false,
                 rst: false,
                 ack: true,
+                probe: None,
             };
             return self.emit(now, plan, buf);
         }
@@ -207,6 +237,7 @@ impl Connection {
                 fin: false,
                 rst: false,
                 ack: true,
+                probe: None,
             };
             return self.emit(now, plan, buf);
         }
@@ -320,10 +351,12 @@ impl Connection {
             payload: &[],
         };
         let header_len = tcp::header_len(&repr);
-        // RFC 6691: TCP options count against the peer's MSS.
-        let room = usize::from(self.opts.send_mss)
-            .saturating_sub(header_len - 20)
-            .max(1);
+        // RFC 6691: TCP options count against the peer's MSS (and the path MTU's).
+        let mss = match plan.probe {
+            Some(mtu) => self.pmtu.mss_for(mtu),
+            None => self.opts.send_mss,
+        };
+        let room = usize::from(mss).saturating_sub(header_len - 20).max(1);
         if data_len > room {
             data_len = room;
             data_stop = data_start + room as u64;
@@ -356,35 +389,44 @@ impl Connection {
             self.acks_owed = 0;
             self.timers.delayed_ack = None;
         }
-        let consumes = plan.syn || plan.fin || data_len > 0;
-        if consumes {
-            let end = if plan.syn {
-                1
-            } else {
-                data_stop + u64::from(plan.fin)
-            };
-            let start = if plan.syn { 0 } else { plan.start };
-            let retransmission = start < self.snd_max;
-            if retransmission {
-                self.stats.retransmits += 1;
-                self.rtt_timing = None;
-            } else if self.rtt_timing.is_none() && self.retries == 0 {
-                self.rtt_timing = Some((start, now));
-            }
-            if self.in_recovery && start < self.snd_nxt {
-                self.high_rxt = self.high_rxt.max(end);
-            } else {
-                self.snd_nxt = self.snd_nxt.max(end);
-            }
-            if plan.syn {
-                self.syn_needed = false;
-                self.snd_nxt = self.snd_nxt.max(1);
-            }
-            self.snd_max = self.snd_max.max(end);
-            if self.timers.retransmit.is_none() {
-                self.timers.retransmit = Some(now + self.rtt.rto());
-            }
+        if plan.syn || plan.fin || data_len > 0 {
+            self.consumed(now, &plan, data_start, data_stop);
         }
         Some(total)
+    }
+
+    /// Bookkeeping after a segment that takes sequence space went out: send variables,
+    /// Karn's rule for RTT timing (RFC 6298 §3), the retransmission timer, and a probe.
+    #[inline(always)]
+    fn consumed(&mut self, now: Instant, plan: &Plan, data_start: u64, data_stop: u64) {
+        let end = if plan.syn {
+            1
+        } else {
+            data_stop + u64::from(plan.fin)
+        };
+        let start = if plan.syn { 0 } else { plan.start };
+        let retransmission = start < self.snd_max;
+        if retransmission {
+            self.stats.retransmits += 1;
+            self.rtt_timing = None;
+        } else if self.rtt_timing.is_none() && self.retries == 0 {
+            self.rtt_timing = Some((start, now));
+        }
+        if self.in_recovery && start < self.snd_nxt {
+            self.high_rxt = self.high_rxt.max(end);
+        } else {
+            self.snd_nxt = self.snd_nxt.max(end);
+        }
+        if let Some(mtu) = plan.probe {
+            self.probe_sent(data_start, data_stop, mtu);
+        }
+        if plan.syn {
+            self.syn_needed = false;
+            self.snd_nxt = self.snd_nxt.max(1);
+        }
+        self.snd_max = self.snd_max.max(end);
+        if self.timers.retransmit.is_none() {
+            self.timers.retransmit = Some(now + self.rtt.rto());
+        }
     }
 }

@@ -13,7 +13,9 @@ use crate::time::Instant;
 use super::connection::Connection;
 
 /// The snapshot format version; bumped on any incompatible change.
-pub const SNAPSHOT_VERSION: u16 = 1;
+///
+/// 2: path MTU state (`pmtu`), its counters in the stats and `TcpConfig::pmtu_probing`.
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// A connection snapshot (owned form).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

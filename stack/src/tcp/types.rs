@@ -130,4 +130,16 @@ pub struct ConnStats {
     pub paws_drops: u64,
     /// Segments outside the receive window.
     pub out_of_window: u64,
+    /// ICMPv6 Packet Too Big messages accepted: quoting data in flight (RFC 5927 §4.1),
+    /// whether or not they lowered the path MTU (RFC 8201).
+    pub ptb_accepted: u64,
+    /// Packet Too Big messages ignored: quoting data not in flight (RFC 5927 §4.1), or
+    /// arriving while frozen or before the handshake completed.
+    pub ptb_ignored: u64,
+    /// Fallbacks to the base MTU after timeouts of full-sized segments (RFC 4821 §7.8).
+    pub mtu_black_holes: u64,
+    /// Path MTU probes sent (RFC 4821 §7.3).
+    pub mtu_probes_sent: u64,
+    /// Probes acknowledged (each raised the path MTU).
+    pub mtu_probes_acked: u64,
 }

@@ -53,6 +53,8 @@ pub enum Part {
     Icmpv6,
     /// An Ethernet frame.
     Ethernet,
+    /// The invoking packet an ICMPv6 error quotes.
+    QuotedPacket,
 }
 
 impl fmt::Display for Part {
@@ -69,6 +71,7 @@ impl fmt::Display for Part {
             Part::Udp => "UDP header",
             Part::Icmpv6 => "ICMPv6 header",
             Part::Ethernet => "Ethernet frame",
+            Part::QuotedPacket => "quoted invoking packet",
         })
     }
 }
@@ -217,6 +220,9 @@ pub enum Rule {
     /// A Mobility Header that would exceed the 2048 bytes its 8-bit length field can give.
     #[error("Mobility Header would be {0} bytes, more than its length field can express")]
     MhTooLong(usize),
+    /// An ICMPv6 message that is not a Packet Too Big where one was expected.
+    #[error("ICMPv6 type {0} is not Packet Too Big (2, RFC 4443 §3.2)")]
+    NotPacketTooBig(u8),
     /// An Ethernet frame whose EtherType is not IPv6.
     #[error("EtherType {0:#06x} is not IPv6 (0x86dd)")]
     NotIpv6EtherType(u16),

@@ -5,6 +5,7 @@
 pub mod checksum;
 pub mod error;
 pub mod hao;
+pub mod icmpv6;
 pub mod mh;
 pub mod mh_option;
 pub mod packet;
@@ -13,6 +14,7 @@ pub mod tcp;
 
 pub use error::{Part, Rule, WireError};
 pub use hao::HaoHeader;
+pub use icmpv6::{PacketTooBigRepr, QuotedTcp, IPV6_MIN_MTU, PACKET_TOO_BIG};
 pub use mh::{BindingAck, BindingUpdate, MhMessage, MhRepr, MhType};
 pub use mh_option::{MhOption, MhOptions};
 pub use packet::{

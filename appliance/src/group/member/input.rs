@@ -38,6 +38,9 @@ impl Member {
             self.drain_mn(out);
             return;
         }
+        if let Upper::Icmpv6(m) = &repr.upper {
+            return self.handle_icmpv6(now, packet, m, forwarded, out);
+        }
         let Upper::Tcp(seg) = &repr.upper else {
             self.stats.dropped += 1;
             return;

@@ -37,6 +37,7 @@ mod bulk;
 mod contact;
 mod handoff;
 mod input;
+mod pmtu;
 mod run;
 
 /// How a member is set up.
@@ -142,6 +143,11 @@ pub struct MemberStats {
     pub refreshes_relayed: u64,
     /// Bindings to a member that left, deregistered at its clients (contact node).
     pub orphans_deregistered: u64,
+    /// ICMPv6 Packet Too Big messages a connection took (RFC 8201).
+    pub ptb_accepted: u64,
+    /// Packet Too Big messages ignored: not about a TCP segment from the anycast
+    /// address, or refused by the connection (RFC 5927 §4.1).
+    pub ptb_ignored: u64,
 }
 
 /// Everything of a client session that travels in a handoff.
