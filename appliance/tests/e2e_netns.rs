@@ -25,7 +25,9 @@
 //!
 //! `kernel_client_follows_handoffs_and_a_drain`: the client asks the `source` app for a
 //! paced stream (default 256 MiB at 8 MiB/s; `VANY_E2E_MIB`, `VANY_E2E_RATE_MIB`, 0 for
-//! unpaced; `VANY_E2E_SEND_BUFFER_KIB` sets the members' send buffers) and
+//! unpaced; `VANY_E2E_SEND_BUFFER_KIB` sets the members' send buffers;
+//! `VANY_E2E_CLIENT_LINK_MTU` shrinks the router's link towards the client and
+//! `VANY_E2E_DROP_PTB=1` drops its Packet Too Big messages) and
 //! checks every byte as it arrives, the SHA-256 at the end, and the largest gap between
 //! two reads. Meanwhile the test moves the client with `vany ctl handoff` (the operator
 //! policy): contact node 1 -> 2, then 2 <-> 3 twenty times, each move asked of the node
@@ -200,6 +202,26 @@ impl Lab {
         let hub = lab.add_ns("hub", true);
         let cns = lab.add_ns("cl", false);
         lab.link(&hub, "hc", &cns, "fd00:99:10::1", "fd00:99:10::2");
+        // A smaller link in the middle of the path (the router's side towards the client;
+        // the client's own link stays at 1500): VANY_E2E_CLIENT_LINK_MTU=1400. With
+        // VANY_E2E_DROP_PTB=1 the router's Packet Too Big messages are dropped (a black
+        // hole: probing must find the MTU).
+        let mtu = env_u64("VANY_E2E_CLIENT_LINK_MTU", 1500).to_string();
+        lab.ip(&hub, &["link", "set", "hc", "mtu", &mtu]);
+        if env_u64("VANY_E2E_DROP_PTB", 0) == 1 {
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &hub,
+                    "nft",
+                    "add table ip6 vany_e2e; \
+                     add chain ip6 vany_e2e out { type filter hook output priority 0; }; \
+                     add rule ip6 vany_e2e out icmpv6 type packet-too-big drop",
+                ],
+            );
+        }
         for i in 1..=NODES {
             let ns = lab.add_ns(&format!("n{i}"), true);
             let (hub_addr, node_addr) = (format!("fd00:99:{i}::1"), format!("fd00:99:{i}::2"));
