@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use vany_stack::tcp::TcpConfig;
-use vany_stack::time::Duration;
+use vany_stack::time::{Duration, Instant};
 
 use crate::group::member::{HandoffOutcome, HandoffRecord, Member, MemberConfig};
 use crate::group::peer::MemberId;
@@ -231,6 +231,37 @@ pub fn member_config(
     }
 }
 
+/// Buffers sized for a stream of `rate` bytes/s over the demo's longest round trips
+/// (280 ms): half a second of stream in the members' send buffers and in the clients'
+/// receive buffers, as Linux's autotuning would grow them. With less, a far client's
+/// stream is window-limited: the donor sends one burst per round trip and then idles,
+/// and a handoff frozen in the idle part shows that idle time as a gap above the floor.
+fn stream_buffer(rate: u64) -> usize {
+    (rate as usize / 2).max(128 * 1024)
+}
+
+/// [`member_config`] with a send buffer for a stream of `rate` bytes/s.
+fn demo_member_config(
+    id: MemberId,
+    name: &str,
+    contact: bool,
+    members: &BTreeMap<MemberId, Ipv6Addr>,
+    seed: u64,
+    rate: u64,
+) -> MemberConfig {
+    let mut cfg = member_config(id, name, contact, members, seed);
+    cfg.tcp.send_buffer = stream_buffer(rate);
+    cfg
+}
+
+/// A client downloading one stream of `len` bytes at `rate` from the anycast address.
+fn stream_client(i: usize, start: Instant, id: u64, len: u64, rate: u64) -> ClientConfig {
+    let mut cfg =
+        ClientConfig::new(client_addr(i), ANYCAST).download(start, 80, id, len, Some(rate));
+    cfg.tcp.recv_buffer = stream_buffer(rate).max(cfg.tcp.recv_buffer);
+    cfg
+}
+
 /// Runs the demo; progress lines go to `progress` (one line, rewritten).
 pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
     let mut sim = Sim::new(opts.seed);
@@ -248,7 +279,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
     let mut member_hosts: Vec<HostId> = Vec::new();
     for (i, name) in MEMBERS.iter().enumerate() {
         let seed = sim.fork_rng().next_u64();
-        let cfg = member_config(i as MemberId + 1, name, i == 0, &members, seed);
+        let cfg = demo_member_config(i as MemberId + 1, name, i == 0, &members, seed, opts.rate);
         member_hosts.push(sim.add_host(Box::new(Member::new(cfg, sim.now())), i));
     }
     let mut client_hosts = Vec::new();
@@ -274,13 +305,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
         };
         latencies.insert(name.clone(), place.rtt.map(|r| r as f64 / 2.0));
         let start = sim.now() + Duration::from_millis(10 * c as u64);
-        let cfg = ClientConfig::new(client_addr(c), ANYCAST).download(
-            start,
-            80,
-            1000 + c as u64,
-            opts.stream_len,
-            Some(opts.rate),
-        );
+        let cfg = stream_client(c, start, 1000 + c as u64, opts.stream_len, opts.rate);
         let rng = sim.fork_rng();
         client_hosts.push((name, sim.add_host(Box::new(Client::new(cfg, rng)), loc)));
     }
@@ -547,6 +572,9 @@ pub fn render(report: &DemoReport, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The gap grid's stream rate (bytes/s).
+const GRID_RATE: u64 = 1024 * 1024;
+
 /// One cell of the handoff-gap grid.
 #[derive(Debug, Clone, Serialize)]
 pub struct GridCell {
@@ -583,25 +611,19 @@ pub fn gap_grid(seed: u64) -> Vec<GridCell> {
             sim.set_latency(1, 2, Duration::from_millis(l_sc));
             let d = sim.add_host(
                 Box::new(Member::new(
-                    member_config(1, "donor", true, &members, 11),
+                    demo_member_config(1, "donor", true, &members, 11, GRID_RATE),
                     sim.now(),
                 )),
                 0,
             );
             sim.add_host(
                 Box::new(Member::new(
-                    member_config(2, "acceptor", false, &members, 12),
+                    demo_member_config(2, "acceptor", false, &members, 12, GRID_RATE),
                     sim.now(),
                 )),
                 1,
             );
-            let cfg = ClientConfig::new(client_addr(0), ANYCAST).download(
-                sim.now(),
-                80,
-                7,
-                4 * 1024 * 1024,
-                Some(1024 * 1024),
-            );
+            let cfg = stream_client(0, sim.now(), 7, 4 * 1024 * 1024, GRID_RATE);
             let rng = sim.fork_rng();
             let c = sim.add_host(Box::new(Client::new(cfg, rng)), 2);
             sim.run_for(Duration::from_secs(2));

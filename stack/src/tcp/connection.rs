@@ -77,6 +77,18 @@ pub(crate) struct Negotiated {
     pub(crate) sack: bool,
 }
 
+/// What a connection adopted in a handoff remembers of the path it came from (see
+/// [`Connection::adopt_new_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct OldPath {
+    /// Send offset one past the last sequence number the previous holder sent: what lies
+    /// below went out on its path and is not counted in this path's flight.
+    pub(crate) end: u64,
+    /// Until when segments sent on the old path may still be on their way to the peer:
+    /// before then, a hole among them is reordering across the two paths, not loss.
+    pub(crate) due: Instant,
+}
+
 /// A TCP connection.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
@@ -121,6 +133,8 @@ pub struct Connection {
     pub(crate) high_rxt: u64,
     /// SACKed ranges above SND.UNA, sorted and merged (RFC 6675 scoreboard).
     pub(crate) sacked: Vec<(u64, u64)>,
+    /// Set while data sent on another node's path (before a handoff) is unacknowledged.
+    pub(crate) old_path: Option<OldPath>,
     pub(crate) retries: u32,
     pub(crate) probes: u32,
     pub(crate) last_recv: Instant,
@@ -184,6 +198,7 @@ impl Connection {
             recovery_point: 0,
             high_rxt: 0,
             sacked: Vec::new(),
+            old_path: None,
             retries: 0,
             probes: 0,
             last_recv: now,
@@ -328,7 +343,7 @@ impl Connection {
     /// A one-line summary of the send and receive variables and timers, for diagnostics.
     pub fn debug_summary(&self) -> String {
         format!(
-            "{:?} una={} nxt={} max={} data_end={} fin={:?} wnd={} cwnd={} pipe={} rec={} rp={} hrxt={} dup={} sacked={:?} rcv_nxt={} rwnd={} timers={:?} ack_now={} probe={} retries={}",
+            "{:?} una={} nxt={} max={} data_end={} fin={:?} wnd={} cwnd={} pipe={} rec={} rp={} hrxt={} dup={} sacked={:?} old_path={:?} rcv_nxt={} rwnd={} timers={:?} ack_now={} probe={} retries={}",
             self.state,
             self.snd_una,
             self.snd_nxt,
@@ -343,6 +358,7 @@ impl Connection {
             self.high_rxt,
             self.dupacks,
             self.sacked,
+            self.old_path,
             self.rcv_nxt(),
             self.recv.window(),
             self.timers,
@@ -641,7 +657,13 @@ impl Connection {
                     && self.state != State::SynReceived
                 {
                     self.stats.paws_drops += 1;
-                    self.ack_now = true;
+                    // RFC 7323 §5.3 R1 answers an unacceptable segment with an ACK, but a
+                    // pure ACK older than one already taken (after a handoff: one the
+                    // client sent the old way, forwarded by the donor) tells nothing new
+                    // and needs no answer; answering each one is an ACK storm.
+                    if !seg.payload.is_empty() || syn || fin {
+                        self.ack_now = true;
+                    }
                     return;
                 }
             }
@@ -798,7 +820,7 @@ impl Connection {
             if sack_grew {
                 // A cumulative ACK that also reports new SACK information still tells of
                 // holes (RFC 6675 §5: the scoreboard drives IsLost).
-                self.check_loss();
+                self.check_loss(now);
             }
         } else if ack_off == self.snd_una && self.snd_max > self.snd_una {
             // RFC 6675 §2: with SACK, a duplicate ACK is one that carries SACK information
@@ -807,7 +829,7 @@ impl Connection {
             let classic =
                 seg.payload.is_empty() && seg.control == TcpControl::None && window == self.snd_wnd;
             if sack_grew || (!self.opts.sack && classic) {
-                self.duplicate_ack();
+                self.duplicate_ack(now);
             }
         }
 
@@ -850,9 +872,14 @@ impl Connection {
             }
         }
         let old_una = self.snd_una;
+        // Bytes the previous holder sent on its own path say nothing of this path's
+        // capacity (RFC 9000 §9.4: a new path's controller counts only its own packets).
+        let old_end = self.old_path.map_or(0, |o| o.end);
+        let acked_here = ack_off.saturating_sub(old_una.max(old_end)).min(acked);
         self.snd_una = ack_off;
         self.send
             .ack_to(ack_off.saturating_sub(1).min(self.send.end()));
+        self.release_old_path();
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }
@@ -878,7 +905,8 @@ impl Connection {
         } else {
             self.dupacks = 0;
             let syn_or_fin = u64::from(old_una == 0);
-            self.cc.on_ack(now, acked - syn_or_fin, self.rtt.srtt());
+            self.cc
+                .on_ack(now, acked_here.saturating_sub(syn_or_fin), self.rtt.srtt());
         }
         self.timers.retransmit = if self.snd_una < self.snd_max {
             Some(now + self.rtt.rto())
@@ -890,14 +918,24 @@ impl Connection {
         }
     }
 
-    fn duplicate_ack(&mut self) {
+    fn duplicate_ack(&mut self, now: Instant) {
         self.dupacks += 1;
-        self.check_loss();
+        self.check_loss(now);
     }
 
     /// Enters loss recovery when DupThresh duplicate ACKs arrived or, with SACK, more than
     /// (DupThresh - 1) * SMSS bytes above SND.UNA are SACKed (RFC 6675 §4 IsLost).
-    fn check_loss(&mut self) {
+    fn check_loss(&mut self, now: Instant) {
+        // After a handoff, the previous holder's segments may still be on the old path
+        // when this path's later ones arrive: until they are due, holes among them are
+        // reordering (RFC 4653's reasoning: loss is inferred only once reordering is
+        // excluded), and the RTO still covers a real loss.
+        if self
+            .old_path
+            .is_some_and(|o| now < o.due && self.snd_una < o.end)
+        {
+            return;
+        }
         let mss = u64::from(self.effective_mss());
         let sacked_bytes: u64 = self.sacked.iter().map(|r| r.1 - r.0).sum();
         let trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes > 2 * mss);
@@ -1040,6 +1078,9 @@ impl Connection {
         }
         let flight = self.snd_max - self.snd_una;
         self.cc.on_timeout(flight);
+        // Everything outstanding is now this path's to resend (RFC 6298 §5.4 go-back-N).
+        self.old_path = None;
+        self.send.set_capacity(self.config.send_buffer);
         // RFC 6582 §4: after a timeout, recover = the highest sequence sent.
         self.recovery_point = self.snd_max;
         self.in_recovery = false;
@@ -1060,7 +1101,65 @@ impl Connection {
         self.timers.shift(old, new);
         self.rtt_timing = self.rtt_timing.map(|(o, t)| (o, rebase(t, old, new)));
         self.last_recv = rebase(self.last_recv, old, new);
+        if let Some(o) = self.old_path.as_mut() {
+            o.due = rebase(o.due, old, new);
+        }
         self.cc.rebase(old, new);
+    }
+
+    /// Takes the connection over onto this node's own path to the peer, after a handoff
+    /// restored it here at `now`; `measured_rtt` is this node's own measurement of its
+    /// round trip to the peer (the care-of test's CoTI/CoT exchange), if it has one.
+    ///
+    /// - RTT and RTO start from the measurement as from a first sample (RFC 6298 §2.2:
+    ///   SRTT = R, RTTVAR = R/2, RTO = SRTT + 4·RTTVAR, never below the minimum RTO), or
+    ///   from the initial RTO with no measurement (§2.1); the previous holder's estimate
+    ///   was of its own path. The retransmission timer is re-armed no earlier than one
+    ///   new RTO from now, and never earlier than the previous holder's deadline.
+    /// - Congestion control starts as on a fresh path (RFC 9000 §9.4): the initial window,
+    ///   no burst above it; a slow-start threshold from an earlier loss is kept (see
+    ///   [`Congestion::restart_on_new_path`]).
+    /// - Data the previous holder sent on its path and that is not yet acknowledged does
+    ///   not count against the new window (its ACKs may come back the old way, late), and
+    ///   its ACKs do not grow the new window; it is still resent if it is lost. The send
+    ///   buffer grows by that much until it is acknowledged, so that the application can
+    ///   go on writing at once. Until those segments are due at the peer (one round trip
+    ///   of the old path from now), holes among them are not taken for loss.
+    pub fn adopt_new_path(&mut self, now: Instant, measured_rtt: Option<Duration>) {
+        let old_rtt = self.rtt.srtt().unwrap_or_else(|| self.rtt.rto());
+        match measured_rtt {
+            Some(r) => self.rtt.restart_from(r),
+            None => self.rtt.restart_unmeasured(self.config.initial_rto),
+        }
+        // Karn's rule in spirit: a sample across the move would time the handoff too.
+        self.rtt_timing = None;
+        self.cc
+            .restart_on_new_path(self.config.initial_window_segments);
+        if self.snd_max > self.snd_una && self.state.is_synchronized() {
+            self.old_path = Some(OldPath {
+                end: self.snd_max,
+                due: now + old_rtt,
+            });
+            let earliest = now + self.rtt.rto();
+            self.timers.retransmit =
+                Some(self.timers.retransmit.map_or(earliest, |t| t.max(earliest)));
+        } else {
+            self.old_path = None;
+        }
+        self.release_old_path();
+    }
+
+    /// Ends the old path's exemption once its bytes are acknowledged, and sizes the send
+    /// buffer: the configured size plus the old path's bytes still held.
+    fn release_old_path(&mut self) {
+        if self.old_path.is_some_and(|o| self.snd_una >= o.end) {
+            self.old_path = None;
+        }
+        let old_bytes = self
+            .old_path
+            .map_or(0, |o| o.end.saturating_sub(self.snd_una));
+        self.send
+            .set_capacity(self.config.send_buffer + old_bytes as usize);
     }
 }
 

@@ -24,6 +24,33 @@ struct Plan {
 impl Connection {
     /// Bytes in flight by the RFC 6675 "pipe" estimate.
     pub(crate) fn pipe(&self) -> u64 {
+        self.pipe_all().saturating_sub(self.old_path_in_flight())
+    }
+
+    /// Bytes the previous holder sent on its own path (before a handoff) that are still in
+    /// the network: neither acknowledged, SACKed, deemed lost nor resent here. They do not
+    /// count against this path's window (RFC 9000 §9.4: a new path's congestion
+    /// controller counts only what was sent on it).
+    fn old_path_in_flight(&self) -> u64 {
+        let Some(old) = self.old_path else {
+            return 0;
+        };
+        if !self.in_recovery {
+            return old.end.min(self.snd_nxt).saturating_sub(self.snd_una);
+        }
+        // In recovery: above what was resent and above the highest SACKed byte (below it,
+        // the holes are lost, RFC 6675 IsLost); without SACK the first segment is lost.
+        let mut from = self.high_rxt.max(self.snd_una);
+        if let Some(&(_, e)) = self.sacked.last() {
+            from = from.max(e);
+        } else if self.high_rxt <= self.snd_una {
+            from += u64::from(self.effective_mss());
+        }
+        old.end.saturating_sub(from)
+    }
+
+    /// Bytes in flight by the RFC 6675 "pipe" estimate, the old path's included.
+    fn pipe_all(&self) -> u64 {
         if !self.in_recovery {
             return self.snd_nxt.saturating_sub(self.snd_una);
         }

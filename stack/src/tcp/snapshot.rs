@@ -13,7 +13,7 @@ use crate::time::Instant;
 use super::connection::Connection;
 
 /// The snapshot format version; bumped on any incompatible change.
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// A connection snapshot (owned form).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -377,11 +377,15 @@ impl Member {
         if let Some(b) = snap.binding.clone() {
             self.mn.import(b, snap.taken_at, now);
         }
-        // Step 3: restore, BU from our care-of address, and go on at once.
+        // Step 3: restore, BU from our care-of address, and go on at once, on this
+        // member's own path: its care-of test measured the round trip to the client.
+        let own_rtt = snap.rtt.iter().find(|(m, _)| *m == self.cfg.id);
+        let own_rtt = own_rtt.map(|(_, r)| Duration::from_micros(*r));
         let mut restored = Vec::new();
         for (tcp, app) in &snap.connections {
             match Connection::restore_bytes(tcp, now) {
-                Ok(c) => {
+                Ok(mut c) => {
+                    c.adopt_new_path(now, own_rtt);
                     let mut app = app.clone();
                     app.rebase_clock(snap.taken_at, now);
                     restored.push((c, app));
