@@ -917,7 +917,7 @@ fn donor_with_flight(flight: usize) -> (Harness, u32, u32) {
 fn hand_off(h: &Harness, now: Instant, rtt: Option<Duration>) -> Harness {
     let bytes = h.conn.snapshot_bytes(ms(100));
     let mut conn = Connection::restore_bytes(&bytes, now).unwrap();
-    conn.adopt_new_path(now, rtt);
+    conn.adopt_new_path(now, rtt, None);
     Harness {
         conn,
         buf: vec![0; 65536],
@@ -959,20 +959,58 @@ fn adopted_connection_times_its_own_path_and_starts_a_fresh_window() {
         h.input(t1, &ack_ts(una, tsval, &sack));
     }
     assert!(!h.conn.in_recovery());
-    assert!(h.all_out(t1).iter().all(|s| s.seq >= ISS + 1 + old_end));
+    // Those SACKs are this path's acknowledgments: its window grows (slow start) and the
+    // SACKed segments leave its flight, so new data goes on while the old path's tail
+    // still holds the cumulative ACK back.
+    assert_eq!(h.conn.cwnd(), 15 * 1388);
+    let more = h.all_out(t1);
+    assert_eq!(more.len(), 10, "{}", h.conn.debug_summary());
+    assert!(more.iter().all(|s| s.seq >= ISS + 1 + old_end + 10 * 1388));
     // ACKs of the old path's bytes do not grow the new window...
     tsval += 1;
     h.input(
         t1,
         &ack_ts(old_end, tsval, &[(old_end, old_end + 5 * 1388)]),
     );
-    assert_eq!(h.conn.cwnd(), 10 * 1388);
+    assert_eq!(h.conn.cwnd(), 15 * 1388);
     // ...this path's own do, and they time it (Karn: only segments sent here).
     let t2 = now + Duration::from_millis(240);
     tsval += 1;
     h.input(t2, &ack_ts(old_end + 10 * 1388, tsval, &[]));
-    assert!(h.conn.cwnd() > 10 * 1388);
+    assert!(h.conn.cwnd() > 15 * 1388);
     assert_eq!(h.conn.srtt(), Some(Duration::from_millis(240)));
+}
+
+#[test]
+fn adopted_connection_on_a_shorter_path_waits_for_the_old_paths_tail() {
+    // Old path 8 ms (4 ms one way), new path 2 ms (1 ms), 1 ms in transit between the
+    // nodes: sent at once, new data would arrive 2 ms before the old path's last segment.
+    let (donor, una, _) = donor_with_flight(10_000);
+    let srtt = donor.conn.srtt().unwrap().total_micros();
+    let now = Instant::from_secs(3);
+    let bytes = donor.conn.snapshot_bytes(ms(100));
+    let mut h = Harness {
+        conn: Connection::restore_bytes(&bytes, now).unwrap(),
+        buf: vec![0; 65536],
+    };
+    h.conn.adopt_new_path(
+        now,
+        Some(Duration::from_millis(2)),
+        Some(Duration::from_millis(1)),
+    );
+    h.conn.send(&[4u8; 5000]).unwrap();
+    assert!(h.all_out(now).is_empty(), "new data waits");
+    let release = now + Duration::from_micros(srtt / 2 - 1000 - 1000);
+    assert_eq!(h.conn.poll_timeout(), Some(release));
+    h.fire(release);
+    let segs = h.all_out(release);
+    assert_eq!(segs.first().map(|s| s.seq), Some(ISS + 1 + una + 10_000));
+    assert_eq!(segs.iter().map(|s| s.payload.len()).sum::<usize>(), 5000);
+    // A pure ACK is never held.
+    let mut h2 = hand_off(&donor, now, Some(Duration::from_millis(2)));
+    h2.input(now, &data(0, b"x"));
+    h2.input(now, &data(1, b"y"));
+    assert!(h2.out(now).is_some_and(|o| o.payload.is_empty()));
 }
 
 #[test]

@@ -87,6 +87,13 @@ pub(crate) struct OldPath {
     /// Until when segments sent on the old path may still be on their way to the peer:
     /// before then, a hole among them is reordering across the two paths, not loss.
     pub(crate) due: Instant,
+    /// This path's bytes (above `end`) SACKed while the old path's held the cumulative
+    /// ACK back, and already counted as acknowledged by the congestion controller: the
+    /// cumulative ACK that covers them later does not count them again.
+    pub(crate) sack_credit: u64,
+    /// New data waits until then, so that it reaches the peer as the old path's last
+    /// segments do, not before them (see [`Connection::adopt_new_path`]).
+    pub(crate) hold_until: Option<Instant>,
 }
 
 /// A TCP connection.
@@ -813,7 +820,11 @@ impl Connection {
         }
         let ack_off = ack_off.max(0) as u64;
         let window = u64::from(seg.window_len) << self.opts.send_wscale;
+        let new_path_sacked = self.sacked_above_old_path();
         let sack_grew = self.take_sack_blocks(seg);
+        if sack_grew && !self.in_recovery {
+            self.credit_new_path_sacks(now, new_path_sacked);
+        }
 
         if ack_off > self.snd_una {
             self.new_ack(now, ack_off);
@@ -875,7 +886,12 @@ impl Connection {
         // Bytes the previous holder sent on its own path say nothing of this path's
         // capacity (RFC 9000 §9.4: a new path's controller counts only its own packets).
         let old_end = self.old_path.map_or(0, |o| o.end);
-        let acked_here = ack_off.saturating_sub(old_una.max(old_end)).min(acked);
+        let mut acked_here = ack_off.saturating_sub(old_una.max(old_end)).min(acked);
+        if let Some(o) = self.old_path.as_mut() {
+            let credited = o.sack_credit.min(acked_here);
+            o.sack_credit -= credited;
+            acked_here -= credited;
+        }
         self.snd_una = ack_off;
         self.send
             .ack_to(ack_off.saturating_sub(1).min(self.send.end()));
@@ -916,6 +932,31 @@ impl Connection {
         if self.send.free() > 0 && self.state.can_send() {
             self.push_event(Event::Writable);
         }
+    }
+
+    /// SACKed bytes of this path (above the old path's) while an old path is pending.
+    fn sacked_above_old_path(&self) -> u64 {
+        let Some(o) = self.old_path else {
+            return 0;
+        };
+        self.sacked
+            .iter()
+            .map(|r| r.1.saturating_sub(r.0.max(o.end)))
+            .sum()
+    }
+
+    /// While the old path's bytes hold the cumulative ACK back, SACKs are this path's
+    /// acknowledgments (as QUIC's, RFC 9002 §7.3, which acknowledge every packet): what
+    /// they newly cover leaves the flight (see `pipe`) and grows the window.
+    fn credit_new_path_sacks(&mut self, now: Instant, before: u64) {
+        let newly = self.sacked_above_old_path().saturating_sub(before);
+        if newly == 0 {
+            return;
+        }
+        if let Some(o) = self.old_path.as_mut() {
+            o.sack_credit += newly;
+        }
+        self.cc.on_ack(now, newly, self.rtt.srtt());
     }
 
     fn duplicate_ack(&mut self, now: Instant) {
@@ -1011,7 +1052,11 @@ impl Connection {
         if self.frozen {
             return None;
         }
-        self.timers.earliest()
+        let hold = self.old_path.and_then(|o| o.hold_until);
+        match (self.timers.earliest(), hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fires expired timers.
@@ -1026,6 +1071,11 @@ impl Connection {
         if self.timers.delayed_ack.is_some_and(|t| t <= now) {
             self.timers.delayed_ack = None;
             self.ack_now = true;
+        }
+        if let Some(o) = self.old_path.as_mut() {
+            if o.hold_until.is_some_and(|t| t <= now) {
+                o.hold_until = None;
+            }
         }
         if self.timers.retransmit.is_some_and(|t| t <= now) {
             self.timers.retransmit = None;
@@ -1103,13 +1153,16 @@ impl Connection {
         self.last_recv = rebase(self.last_recv, old, new);
         if let Some(o) = self.old_path.as_mut() {
             o.due = rebase(o.due, old, new);
+            o.hold_until = o.hold_until.map(|t| rebase(t, old, new));
         }
         self.cc.rebase(old, new);
     }
 
     /// Takes the connection over onto this node's own path to the peer, after a handoff
     /// restored it here at `now`; `measured_rtt` is this node's own measurement of its
-    /// round trip to the peer (the care-of test's CoTI/CoT exchange), if it has one.
+    /// round trip to the peer (the care-of test's CoTI/CoT exchange), if it has one, and
+    /// `transit` the estimated time the state took from the previous holder to here (half
+    /// the round trip between the two nodes), if known.
     ///
     /// - RTT and RTO start from the measurement as from a first sample (RFC 6298 §2.2:
     ///   SRTT = R, RTTVAR = R/2, RTO = SRTT + 4·RTTVAR, never below the minimum RTO), or
@@ -1125,8 +1178,27 @@ impl Connection {
     ///   buffer grows by that much until it is acknowledged, so that the application can
     ///   go on writing at once. Until those segments are due at the peer (one round trip
     ///   of the old path from now), holes among them are not taken for loss.
-    pub fn adopt_new_path(&mut self, now: Instant, measured_rtt: Option<Duration>) {
-        let old_rtt = self.rtt.srtt().unwrap_or_else(|| self.rtt.rto());
+    /// - When this path is the shorter one (`transit` + its one-way delay below the old
+    ///   path's one-way delay), new data waits for the difference: sent at once, it would
+    ///   overtake the old path's last segments and draw duplicate ACKs, and then wait a
+    ///   whole new round trip for the cumulative ACK the old path holds back. Sent then,
+    ///   it reaches the peer just as they do: the gap the peer sees is the physical floor.
+    pub fn adopt_new_path(
+        &mut self,
+        now: Instant,
+        measured_rtt: Option<Duration>,
+        transit: Option<Duration>,
+    ) {
+        let old_srtt = self.rtt.srtt();
+        let old_rtt = old_srtt.unwrap_or_else(|| self.rtt.rto());
+        // How much later the old path's last segment reaches the peer than one sent here
+        // now would (one-way delays as half round trips).
+        let lead = match (old_srtt, measured_rtt, transit) {
+            (Some(old), Some(new), Some(t)) => {
+                (old.total_micros() / 2).checked_sub(new.total_micros() / 2 + t.total_micros())
+            }
+            _ => None,
+        };
         match measured_rtt {
             Some(r) => self.rtt.restart_from(r),
             None => self.rtt.restart_unmeasured(self.config.initial_rto),
@@ -1139,6 +1211,10 @@ impl Connection {
             self.old_path = Some(OldPath {
                 end: self.snd_max,
                 due: now + old_rtt,
+                sack_credit: 0,
+                hold_until: lead
+                    .filter(|l| *l > 0)
+                    .map(|l| now + Duration::from_micros(l)),
             });
             let earliest = now + self.rtt.rto();
             self.timers.retransmit =
@@ -1152,7 +1228,10 @@ impl Connection {
     /// Ends the old path's exemption once its bytes are acknowledged, and sizes the send
     /// buffer: the configured size plus the old path's bytes still held.
     fn release_old_path(&mut self) {
-        if self.old_path.is_some_and(|o| self.snd_una >= o.end) {
+        if self
+            .old_path
+            .is_some_and(|o| self.snd_una >= o.end && o.sack_credit == 0)
+        {
             self.old_path = None;
         }
         let old_bytes = self

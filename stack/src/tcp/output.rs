@@ -30,13 +30,20 @@ impl Connection {
     /// Bytes the previous holder sent on its own path (before a handoff) that are still in
     /// the network: neither acknowledged, SACKed, deemed lost nor resent here. They do not
     /// count against this path's window (RFC 9000 §9.4: a new path's congestion
-    /// controller counts only what was sent on it).
+    /// controller counts only what was sent on it). Outside recovery, the SACKed bytes of
+    /// this path are left out too: they arrived.
     fn old_path_in_flight(&self) -> u64 {
         let Some(old) = self.old_path else {
             return 0;
         };
         if !self.in_recovery {
-            return old.end.min(self.snd_nxt).saturating_sub(self.snd_una);
+            // This path's SACKed bytes have left the network too (RFC 6675 §2 "pipe").
+            let sacked_here: u64 = self
+                .sacked
+                .iter()
+                .map(|r| r.1.saturating_sub(r.0.max(old.end)))
+                .sum();
+            return old.end.min(self.snd_nxt).saturating_sub(self.snd_una) + sacked_here;
         }
         // In recovery: above what was resent and above the highest SACKed byte (below it,
         // the holes are lost, RFC 6675 IsLost); without SACK the first segment is lost.
@@ -128,6 +135,13 @@ impl Connection {
         let data_end = self.data_end();
         let fin_off = self.fin_off();
         let start = self.snd_nxt;
+        if self
+            .old_path
+            .is_some_and(|o| start >= o.end && o.hold_until.is_some())
+        {
+            // New data waits for the old path's tail (see `adopt_new_path`).
+            return None;
+        }
         let avail = data_end.saturating_sub(start);
         let window_right = self.snd_una + self.snd_wnd;
         let window_room = window_right.saturating_sub(start);

@@ -381,11 +381,20 @@ impl Member {
         // member's own path: its care-of test measured the round trip to the client.
         let own_rtt = snap.rtt.iter().find(|(m, _)| *m == self.cfg.id);
         let own_rtt = own_rtt.map(|(_, r)| Duration::from_micros(*r));
+        // The state's time in transit: half the round trip to the donor, less the
+        // acknowledgement batching in that measurement.
+        let transit = self.peer.srtt(from).map(|r| {
+            Duration::from_micros(
+                r.total_micros()
+                    .saturating_sub(super::super::peer::ACK_DELAY.total_micros())
+                    / 2,
+            )
+        });
         let mut restored = Vec::new();
         for (tcp, app) in &snap.connections {
             match Connection::restore_bytes(tcp, now) {
                 Ok(mut c) => {
-                    c.adopt_new_path(now, own_rtt);
+                    c.adopt_new_path(now, own_rtt, transit);
                     let mut app = app.clone();
                     app.rebase_clock(snap.taken_at, now);
                     restored.push((c, app));
