@@ -725,6 +725,9 @@ pub struct GridCell {
     pub loss_excess_median_ms: Option<f64>,
     /// The same runs' 95th percentile (nearest rank).
     pub loss_excess_p95_ms: Option<f64>,
+    /// For comparison, the same runs without a handoff: the median of the longest
+    /// in-order stall in the second before the handoff (loss recovery alone).
+    pub loss_baseline_stall_median_ms: Option<f64>,
     /// The same runs' spurious retransmissions at the client in the handoff's first
     /// second, in all.
     pub loss_spurious_retransmissions: u64,
@@ -739,6 +742,8 @@ pub const GRID_LOSS_RUNS: u64 = 5;
 /// What one manual handoff in a two-member group looked like to the client.
 struct GridRun {
     gap: Option<Duration>,
+    /// The longest in-order stall in the second before the handoff.
+    stall_before: Option<Duration>,
     rtos: u64,
     spurious: u64,
     dup_acks: u64,
@@ -790,6 +795,7 @@ fn grid_run(seed: u64, l_ss: u64, l_sc_donor: u64, l_sc_acceptor: u64, loss: f64
     let Some(x) = sim.host_as::<Client>(c) else {
         return GridRun {
             gap: None,
+            stall_before: None,
             rtos: 0,
             spurious: 0,
             dup_acks: 0,
@@ -806,6 +812,12 @@ fn grid_run(seed: u64, l_ss: u64, l_sc_donor: u64, l_sc_acceptor: u64, loss: f64
             .iter()
             .flat_map(|d| d.handovers.iter())
             .map(|h| h.gap())
+            .max(),
+        stall_before: r
+            .iter()
+            .flat_map(|d| d.stalls.iter())
+            .filter(|(t, _)| *t < moved_at && *t + Duration::from_secs(1) >= moved_at)
+            .map(|(_, d)| *d)
             .max(),
         rtos: s.rto_count,
         spurious: r
@@ -842,11 +854,13 @@ pub fn grid_cell(seed: u64, l_ss: u64, l_sc_donor: u64, l_sc_acceptor: u64) -> G
     ));
     let run = grid_run(seed, l_ss, l_sc_donor, l_sc_acceptor, 0.0);
     let mut excess = Vec::new();
+    let mut baseline = Vec::new();
     let (mut loss_spurious, mut loss_not_intact) = (0, 0);
     for loss in [0.01, 0.02] {
         for k in 0..GRID_LOSS_RUNS {
             let r = grid_run(seed * 1000 + k, l_ss, l_sc_donor, l_sc_acceptor, loss);
             excess.extend(r.gap.map(|g| ms(g) - floor));
+            baseline.push(r.stall_before.map_or(0.0, ms));
             loss_spurious += r.spurious;
             loss_not_intact += u64::from(!r.intact);
         }
@@ -867,6 +881,7 @@ pub fn grid_cell(seed: u64, l_ss: u64, l_sc_donor: u64, l_sc_acceptor: u64) -> G
         intact: run.intact,
         loss_excess_median_ms: quantile(&mut excess, 0.5),
         loss_excess_p95_ms: quantile(&mut excess, 0.95),
+        loss_baseline_stall_median_ms: quantile(&mut baseline, 0.5),
         loss_spurious_retransmissions: loss_spurious,
         loss_not_intact,
     }
@@ -914,18 +929,18 @@ pub fn render_grid(cells: &[GridCell], out: &mut dyn Write) -> std::io::Result<(
     )?;
     writeln!(
         out,
-        "floor = max(0, L_ss + L_sc(a) - L_sc(d)); loss column: excess at 1 % and 2 % client loss, {GRID_LOSS_RUNS} seeds each"
+        "floor = max(0, L_ss + L_sc(a) - L_sc(d)); loss columns: excess at 1 % and 2 % client loss ({GRID_LOSS_RUNS} seeds each), next to the longest in-order stall of the same runs in the second before the handoff (loss recovery alone)"
     )?;
     writeln!(
         out,
-        "{:>5} {:>7} {:>7} {:>6} {:>7} {:>7} {:>10} {:>12} {:>5} {:>4} {:>6} {:>6}  {:>11} {:>9} {:>9}",
-        "L_ss", "L_sc(d)", "L_sc(a)", "floor", "gap", "excess", "L_ss+L_sc", "L_ss+4*L_sc", "RTOs", "spur", "dupACK", "intact", "loss median", "loss p95", "loss spur"
+        "{:>5} {:>7} {:>7} {:>6} {:>7} {:>7} {:>10} {:>12} {:>5} {:>4} {:>6} {:>6}  {:>11} {:>9} {:>13} {:>9}",
+        "L_ss", "L_sc(d)", "L_sc(a)", "floor", "gap", "excess", "L_ss+L_sc", "L_ss+4*L_sc", "RTOs", "spur", "dupACK", "intact", "loss median", "loss p95", "stall before", "loss spur"
     )?;
     let f = |v: Option<f64>| v.map_or("-".to_string(), |g| format!("{g:.1}"));
     for c in cells {
         writeln!(
             out,
-            "{:>5.0} {:>7.0} {:>7.0} {:>6.1} {:>7} {:>7} {:>10.0} {:>12.0} {:>5} {:>4} {:>6} {:>6}  {:>11} {:>9} {:>9}",
+            "{:>5.0} {:>7.0} {:>7.0} {:>6.1} {:>7} {:>7} {:>10.0} {:>12.0} {:>5} {:>4} {:>6} {:>6}  {:>11} {:>9} {:>13} {:>9}",
             c.l_ss_ms,
             c.l_sc_donor_ms,
             c.l_sc_acceptor_ms,
@@ -940,6 +955,7 @@ pub fn render_grid(cells: &[GridCell], out: &mut dyn Write) -> std::io::Result<(
             c.intact && c.loss_not_intact == 0,
             f(c.loss_excess_median_ms),
             f(c.loss_excess_p95_ms),
+            f(c.loss_baseline_stall_median_ms),
             c.loss_spurious_retransmissions
         )?;
     }

@@ -45,6 +45,8 @@ use crate::apps::source::{Mismatch, SourceRequest, StreamVerifier};
 
 /// Room in front of a TCP segment for the IPv6 header and one RH2.
 const HEADROOM: usize = 40 + 24;
+/// In-order stalls at least this long are recorded ([`DownloadReport::stalls`]).
+pub const STALL: Duration = Duration::from_millis(5);
 /// Segments sent per call at most; the rest go out on an immediate wake.
 const MAX_BURST: usize = 4096;
 
@@ -187,6 +189,9 @@ pub struct DownloadReport {
     pub spurious_at: Vec<Instant>,
     /// When each duplicate ACK (either direction) was sent or received.
     pub dup_acks_at: Vec<Instant>,
+    /// In-order stalls longer than [`STALL`]: when new in-order data came again, and how
+    /// long none had come (from any source; loss recovery makes them too).
+    pub stalls: Vec<(Instant, Duration)>,
     /// Source of the latest in-order data.
     pub last_src: Option<Ipv6Addr>,
     /// When the latest new in-order data arrived.
@@ -418,6 +423,7 @@ impl Client {
                 handovers: Vec::new(),
                 spurious_at: Vec::new(),
                 dup_acks_at: Vec::new(),
+                stalls: Vec::new(),
                 last_src: None,
                 last_data_at: None,
             },
@@ -713,6 +719,12 @@ impl Client {
         if in_order(self, i) > before {
             let src = parsed.repr.src;
             let r = &mut self.downloads[i].report;
+            if let Some(last) = r.last_data_at {
+                let stall = now.saturating_since(last);
+                if stall >= STALL {
+                    r.stalls.push((now, stall));
+                }
+            }
             if let (Some(old), Some(last)) = (r.last_src, r.last_data_at) {
                 if old != src {
                     r.handovers.push(Handover {

@@ -967,19 +967,25 @@ impl Connection {
     /// Enters loss recovery when DupThresh duplicate ACKs arrived or, with SACK, more than
     /// (DupThresh - 1) * SMSS bytes above SND.UNA are SACKed (RFC 6675 §4 IsLost).
     fn check_loss(&mut self, now: Instant) {
-        // After a handoff, the previous holder's segments may still be on the old path
-        // when this path's later ones arrive: until they are due, holes among them are
-        // reordering (RFC 4653's reasoning: loss is inferred only once reordering is
-        // excluded), and the RTO still covers a real loss.
-        if self
-            .old_path
-            .is_some_and(|o| now < o.due && self.snd_una < o.end)
-        {
-            return;
-        }
         let mss = u64::from(self.effective_mss());
         let sacked_bytes: u64 = self.sacked.iter().map(|r| r.1 - r.0).sum();
-        let trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes > 2 * mss);
+        let mut trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes > 2 * mss);
+        // After a handoff, this path's segments may reach the peer before the previous
+        // holder's last ones on the old path: until those are due, SACKs of this path's
+        // data over a hole among them are reordering across the paths, not loss (RFC
+        // 4653's reasoning: loss is inferred once reordering is excluded). SACKs of the
+        // old path's own later bytes still tell of loss: one path keeps its order. The
+        // RTO covers the rest.
+        if let Some(o) = self.old_path {
+            if now < o.due && self.snd_una < o.end {
+                let sacked_old: u64 = self
+                    .sacked
+                    .iter()
+                    .map(|r| r.1.min(o.end).saturating_sub(r.0))
+                    .sum();
+                trigger = self.opts.sack && sacked_old > 2 * mss;
+            }
+        }
         // RFC 6582 §3.2 step 2 / RFC 6675 §5: not again before SND.UNA reaches the point
         // the last recovery (or timeout) was about.
         if trigger
@@ -1176,8 +1182,9 @@ impl Connection {
     ///   not count against the new window (its ACKs may come back the old way, late), and
     ///   its ACKs do not grow the new window; it is still resent if it is lost. The send
     ///   buffer grows by that much until it is acknowledged, so that the application can
-    ///   go on writing at once. Until those segments are due at the peer (one round trip
-    ///   of the old path from now), holes among them are not taken for loss.
+    ///   go on writing at once. Until a hole among those segments can be known (half the
+    ///   old round trip for them to reach the peer, half the new one for its SACKs to
+    ///   come back, and an eighth of the old one for jitter), it is not taken for loss.
     /// - When this path is the shorter one (`transit` + its one-way delay below the old
     ///   path's one-way delay), new data waits for the difference: sent at once, it would
     ///   overtake the old path's last segments and draw duplicate ACKs, and then wait a
@@ -1208,9 +1215,17 @@ impl Connection {
         self.cc
             .restart_on_new_path(self.config.initial_window_segments);
         if self.snd_max > self.snd_una && self.state.is_synchronized() {
+            // The old path's last segments reach the peer within its one-way delay, and
+            // the peer's word of a hole left among them comes back within this path's:
+            // holes are losses only after that, with an eighth of the old round trip for
+            // jitter (RFC 8985's reordering window is a quarter of the minimum RTT).
+            let new_rtt = measured_rtt.unwrap_or(old_rtt);
+            let due = (old_rtt.total_micros() / 2)
+                + (new_rtt.total_micros() / 2)
+                + (old_rtt.total_micros() / 8);
             self.old_path = Some(OldPath {
                 end: self.snd_max,
-                due: now + old_rtt,
+                due: now + Duration::from_micros(due),
                 sack_credit: 0,
                 hold_until: lead
                     .filter(|l| *l > 0)
