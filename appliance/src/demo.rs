@@ -3,7 +3,9 @@
 //! around the world downloading verifiable streams from the one anycast address. The
 //! clients are moved to their nearest member; then New York drains and leaves; then an
 //! operator moves one client by hand. Every handoff is reported with its client-observed
-//! gap, next to the slides' L_ss + 4·L_sc.
+//! gap, its physical floor max(0, L_ss + L_sc(acceptor) - L_sc(donor)) and the excess
+//! over it, the client's spurious retransmissions and duplicate ACKs, and the slides'
+//! L_ss + 4·L_sc (docs/handoff-timing.md).
 //!
 //! Latencies are one-way, half of public round-trip figures between the cities (typical
 //! values of public ping tables such as WonderNetwork's, rounded).
