@@ -1048,6 +1048,20 @@ fn adopted_connection_still_resends_the_old_paths_lost_data() {
 }
 
 #[test]
+fn adopted_connection_after_a_donor_timeout_resends_within_the_initial_window() {
+    let (mut donor, una, _) = donor_with_flight(30_000);
+    // The donor's RTO fired before the freeze: go-back-N from SND.UNA.
+    let t = donor.conn.poll_timeout().unwrap();
+    donor.fire(t);
+    let now = Instant::from_secs(3);
+    let mut h = hand_off(&donor, now, Some(Duration::from_millis(50)));
+    let out = h.all_out(now);
+    assert_eq!(out.first().map(|s| s.seq), Some(ISS + 1 + una));
+    let sent: usize = out.iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, 10 * 1388, "no burst above the initial window");
+}
+
+#[test]
 fn stale_pure_ack_failing_paws_is_dropped_without_an_answer() {
     // After a handoff the client's ACKs come both ways: straight from the client, and
     // forwarded by the donor, older. Answering each old one was the pure-ACK storm.

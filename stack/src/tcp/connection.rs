@@ -1214,7 +1214,10 @@ impl Connection {
         self.rtt_timing = None;
         self.cc
             .restart_on_new_path(self.config.initial_window_segments);
-        if self.snd_max > self.snd_una && self.state.is_synchronized() {
+        // After a timeout at the previous holder (SND.NXT rewound, go-back-N under way),
+        // everything outstanding is to be resent here, on this path's window.
+        let go_back_n = self.snd_nxt < self.snd_max && !self.in_recovery;
+        if self.snd_max > self.snd_una && self.state.is_synchronized() && !go_back_n {
             // The old path's last segments reach the peer within its one-way delay, and
             // the peer's word of a hole left among them comes back within this path's:
             // holes are losses only after that, with an eighth of the old round trip for
