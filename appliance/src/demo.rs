@@ -149,11 +149,11 @@ pub struct HandoffRow {
     pub gap_ms: Option<f64>,
     /// Gap minus floor.
     pub excess_ms: Option<f64>,
-    /// Segments the client received whose data it had all received already, from this
-    /// handoff to the client's next one.
+    /// Segments the client received whose data it had all received already, in the
+    /// handoff's first [`HANDOFF_WINDOW`] (or until the client's next handoff).
     pub client_spurious_retransmissions: u64,
-    /// Duplicate ACKs (Wireshark's rule, either direction) at the client, from this
-    /// handoff to the client's next one.
+    /// Duplicate ACKs (Wireshark's rule, either direction) at the client, in the same
+    /// window.
     pub client_dup_acks: u64,
     /// The slides' L_ss + 4·L_sc.
     pub slides_ms: f64,
@@ -449,6 +449,10 @@ fn drive(w: &mut World, opts: &DemoOptions, progress: &mut dyn Write) {
     sim.flush_captures().ok();
 }
 
+/// How long after a handoff the client's spurious retransmissions and duplicate ACKs are
+/// the handoff's (its own timers and windows settle well within it).
+pub const HANDOFF_WINDOW: Duration = Duration::from_secs(2);
+
 /// The physical floor of a stop-and-copy handoff's client-observed gap: the donor's
 /// last byte left at the freeze and reaches the client after L_sc(donor); the acceptor's
 /// first can leave only once the state crossed L_ss, and needs L_sc(acceptor).
@@ -482,11 +486,14 @@ fn handoff_rows(w: &mut World, records: &[HandoffRecord]) -> Vec<HandoffRow> {
         let l_sc_donor = one_way(place.rtt[from_i]);
         let l_sc = one_way(place.rtt[to_i]);
         let floor = handoff_floor(l_ss, l_sc_donor, l_sc);
-        // This handoff's events: until the client's next handoff starts.
+        // This handoff's events: its first [`HANDOFF_WINDOW`], or until the client's next
+        // handoff starts. (Later ones are the stream's own, with loss.)
+        let window_end = r.started + HANDOFF_WINDOW;
         let until = records[k + 1..]
             .iter()
             .find(|n| n.client == r.client)
-            .map(|n| n.started);
+            .map_or(window_end, |n| n.started.min(window_end));
+        let until = Some(until);
         let Some(cl) = w.sim.host_as::<Client>(*host) else {
             continue;
         };
