@@ -1062,6 +1062,30 @@ fn adopted_connection_after_a_donor_timeout_resends_within_the_initial_window() 
 }
 
 #[test]
+fn fast_retransmit_sends_the_first_lost_segment_whatever_the_pipe() {
+    // The acceptor's fresh window is full of its own new data when SACKs of the donor's
+    // later bytes show a donor segment lost: the window shrinks below the pipe, and the
+    // lost segment must still go at once (RFC 6675 §5 step 4.3), not a round trip later.
+    let (donor, una, mut tsval) = donor_with_flight(20_000);
+    let now = Instant::from_secs(3);
+    let mut h = hand_off(&donor, now, Some(Duration::from_millis(240)));
+    h.conn.send(&vec![3u8; 20_000]).unwrap();
+    let sent: usize = h.all_out(now).iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, 10 * 1388);
+    let t = now + Duration::from_millis(5);
+    for i in 1..=4u32 {
+        tsval += 1;
+        let sack = [(una + 1388, una + 1388 + i * 1388)];
+        h.input(t, &ack_ts(una, tsval, &sack));
+    }
+    assert!(h.conn.in_recovery());
+    assert!(h.conn.cwnd() < 10 * 1388, "{}", h.conn.debug_summary());
+    let rxt = h.out(t).expect("the first lost segment goes at once");
+    assert_eq!(rxt.seq, ISS + 1 + una);
+    assert!(h.out(t).is_none(), "the rest waits for the pipe");
+}
+
+#[test]
 fn stale_pure_ack_failing_paws_is_dropped_without_an_answer() {
     // After a handoff the client's ACKs come both ways: straight from the client, and
     // forwarded by the donor, older. Answering each old one was the pure-ACK storm.

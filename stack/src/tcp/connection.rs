@@ -907,10 +907,20 @@ impl Connection {
         self.retries = 0;
         if self.in_recovery {
             if ack_off >= self.recovery_point {
-                // Full acknowledgement: leave recovery (RFC 6582 §3.2 step 3).
+                // Full acknowledgement: leave recovery (RFC 6582 §3.2 step 3): cwnd =
+                // ssthresh; but after a handoff, with the old path's bytes still pending,
+                // option 1, min(ssthresh, max(FlightSize, SMSS) + SMSS): this path's
+                // flight may be far below a threshold learned on the old one, and a
+                // window of ssthresh at once would be a burst on a path not measured.
                 self.in_recovery = false;
                 self.dupacks = 0;
-                self.cc.cwnd = self.cc.ssthresh.max(u64::from(self.effective_mss()));
+                let mss = u64::from(self.effective_mss());
+                self.cc.cwnd = if self.old_path.is_some() {
+                    self.cc.ssthresh.min(self.pipe().max(mss) + mss)
+                } else {
+                    self.cc.ssthresh
+                }
+                .max(mss);
             } else if !self.opts.sack || self.sacked.is_empty() {
                 // Partial acknowledgement (RFC 6582 §3.2 step 4): resend the next segment.
                 self.high_rxt = self.snd_una;

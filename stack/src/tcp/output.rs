@@ -118,7 +118,11 @@ impl Connection {
         let pipe = self.pipe();
         if self.in_recovery {
             if let Some((s, e)) = self.next_hole() {
-                if pipe < cwnd {
+                // RFC 6675 §5 (4.3), RFC 6582 §3.2: the first segment presumed lost (at
+                // SND.UNA, not yet resent) goes at once, whatever the pipe; the rest
+                // while pipe < cwnd.
+                let first = s == self.snd_una && self.high_rxt <= self.snd_una;
+                if first || pipe < cwnd {
                     let fin = self.fin_off().is_some_and(|f| f >= s && f < e);
                     return Some(Plan {
                         start: s,
