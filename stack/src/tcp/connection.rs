@@ -647,6 +647,28 @@ impl Connection {
         self.syn_needed = false;
     }
 
+    /// RFC 7323 §5.3: PAWS, before the sequence check. Whether `seg` is dropped as old.
+    fn paws_rejects(&mut self, seg: &TcpRepr<'_>) -> bool {
+        let rst = seg.control == TcpControl::Rst;
+        let Some(ts) = seg.timestamp.filter(|_| self.opts.timestamps && !rst) else {
+            return false;
+        };
+        if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 || self.state == State::SynReceived {
+            return false;
+        }
+        self.stats.paws_drops += 1;
+        // R1 answers an unacceptable segment with an ACK, but a pure ACK older than one
+        // already taken (after a handoff: one the client sent the old way, forwarded by
+        // the donor) tells nothing new and needs no answer; answering each one was an
+        // ACK storm.
+        let pure =
+            seg.payload.is_empty() && matches!(seg.control, TcpControl::None | TcpControl::Psh);
+        if !pure {
+            self.ack_now = true;
+        }
+        true
+    }
+
     fn handle_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let seq = Seq::from(seg.seq_number);
         let syn = seg.control == TcpControl::Syn;
@@ -657,23 +679,8 @@ impl Connection {
         let rcv_nxt = self.rcv_nxt() as i64;
         let window = self.advertisable_window() as i64;
 
-        // RFC 7323 §5.3: PAWS, before the sequence check.
-        if self.opts.timestamps && !rst {
-            if let Some(ts) = seg.timestamp {
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0
-                    && self.state != State::SynReceived
-                {
-                    self.stats.paws_drops += 1;
-                    // RFC 7323 §5.3 R1 answers an unacceptable segment with an ACK, but a
-                    // pure ACK older than one already taken (after a handoff: one the
-                    // client sent the old way, forwarded by the donor) tells nothing new
-                    // and needs no answer; answering each one is an ACK storm.
-                    if !seg.payload.is_empty() || syn || fin {
-                        self.ack_now = true;
-                    }
-                    return;
-                }
-            }
+        if self.paws_rejects(seg) {
+            return;
         }
 
         // RFC 9293 §3.10.7.4: segment acceptability.
