@@ -3,7 +3,9 @@
 //! around the world downloading verifiable streams from the one anycast address. The
 //! clients are moved to their nearest member; then New York drains and leaves; then an
 //! operator moves one client by hand. Every handoff is reported with its client-observed
-//! gap, next to the slides' L_ss + 4·L_sc.
+//! gap, its physical floor max(0, L_ss + L_sc(acceptor) - L_sc(donor)) and the excess
+//! over it, the client's spurious retransmissions and duplicate ACKs, and the slides'
+//! L_ss + 4·L_sc (docs/handoff-timing.md).
 //!
 //! Latencies are one-way, half of public round-trip figures between the cities (typical
 //! values of public ping tables such as WonderNetwork's, rounded).
@@ -15,7 +17,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use vany_stack::tcp::TcpConfig;
-use vany_stack::time::Duration;
+use vany_stack::time::{Duration, Instant};
 
 use crate::group::member::{HandoffOutcome, HandoffRecord, Member, MemberConfig};
 use crate::group::peer::MemberId;
@@ -134,11 +136,25 @@ pub struct HandoffRow {
     pub at_s: f64,
     /// One-way latency donor-acceptor.
     pub l_ss_ms: f64,
-    /// One-way latency acceptor-client.
+    /// One-way latency acceptor-client (as `l_sc_acceptor_ms`).
     pub l_sc_ms: f64,
+    /// One-way latency donor-client.
+    pub l_sc_donor_ms: f64,
+    /// One-way latency acceptor-client.
+    pub l_sc_acceptor_ms: f64,
+    /// The physical floor of the gap: max(0, L_ss + L_sc(acceptor) - L_sc(donor)).
+    pub floor_ms: f64,
     /// Client-observed gap (last new in-order byte from the donor to the first from the
     /// acceptor), if the client saw the switch.
     pub gap_ms: Option<f64>,
+    /// Gap minus floor.
+    pub excess_ms: Option<f64>,
+    /// Segments the client received whose data it had all received already, in the
+    /// handoff's first [`HANDOFF_WINDOW`] (or until the client's next handoff).
+    pub client_spurious_retransmissions: u64,
+    /// Duplicate ACKs (Wireshark's rule, either direction) at the client, in the same
+    /// window.
+    pub client_dup_acks: u64,
     /// The slides' L_ss + 4·L_sc.
     pub slides_ms: f64,
     /// Serialized session size.
@@ -170,6 +186,12 @@ pub struct DemoReport {
     pub mismatches: u64,
     /// Retransmission timeouts at the clients.
     pub client_rtos: u64,
+    /// Spurious retransmissions received by the clients, in all.
+    pub client_spurious_retransmissions: u64,
+    /// Duplicate ACKs at the clients (either direction), in all.
+    pub client_dup_acks: u64,
+    /// The largest excess of a gap over its floor.
+    pub max_excess_ms: Option<f64>,
     /// Resets seen by clients.
     pub resets: u64,
     /// Peer messages dropped as forged, malformed or replayed (a copy of a message already
@@ -232,8 +254,50 @@ pub fn member_config(
     }
 }
 
-/// Runs the demo; progress lines go to `progress` (one line, rewritten).
-pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
+/// Buffers sized for a stream of `rate` bytes/s over the demo's longest round trips
+/// (280 ms): half a second of stream in the members' send buffers and in the clients'
+/// receive buffers, as Linux's autotuning would grow them. With less, a far client's
+/// stream is window-limited: the donor sends one burst per round trip and then idles,
+/// and a handoff frozen in the idle part shows that idle time as a gap above the floor.
+fn stream_buffer(rate: u64) -> usize {
+    (rate as usize / 2).max(128 * 1024)
+}
+
+/// [`member_config`] with a send buffer for a stream of `rate` bytes/s.
+fn demo_member_config(
+    id: MemberId,
+    name: &str,
+    contact: bool,
+    members: &BTreeMap<MemberId, Ipv6Addr>,
+    seed: u64,
+    rate: u64,
+) -> MemberConfig {
+    let mut cfg = member_config(id, name, contact, members, seed);
+    cfg.tcp.send_buffer = stream_buffer(rate);
+    cfg
+}
+
+/// A client downloading one stream of `len` bytes at `rate` from the anycast address.
+fn stream_client(i: usize, start: Instant, id: u64, len: u64, rate: u64) -> ClientConfig {
+    let mut cfg =
+        ClientConfig::new(client_addr(i), ANYCAST).download(start, 80, id, len, Some(rate));
+    cfg.tcp.recv_buffer = stream_buffer(rate).max(cfg.tcp.recv_buffer);
+    cfg
+}
+
+/// The demo's simulated world: the group and its clients.
+struct World {
+    sim: Sim,
+    members: BTreeMap<MemberId, Ipv6Addr>,
+    member_hosts: Vec<HostId>,
+    /// Client name and host, client `i` at `client_addr(i)`.
+    client_hosts: Vec<(String, HostId)>,
+    latencies: BTreeMap<String, [f64; 3]>,
+    start: Instant,
+}
+
+/// Builds the group and the clients (and their captures).
+fn build(opts: &DemoOptions) -> World {
     let mut sim = Sim::new(opts.seed);
     let members: BTreeMap<MemberId, Ipv6Addr> = (0..3)
         .map(|i| (i as MemberId + 1, member_addr(i)))
@@ -249,7 +313,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
     let mut member_hosts: Vec<HostId> = Vec::new();
     for (i, name) in MEMBERS.iter().enumerate() {
         let seed = sim.fork_rng().next_u64();
-        let cfg = member_config(i as MemberId + 1, name, i == 0, &members, seed);
+        let cfg = demo_member_config(i as MemberId + 1, name, i == 0, &members, seed, opts.rate);
         member_hosts.push(sim.add_host(Box::new(Member::new(cfg, sim.now())), i));
     }
     let mut client_hosts = Vec::new();
@@ -275,13 +339,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
         };
         latencies.insert(name.clone(), place.rtt.map(|r| r as f64 / 2.0));
         let start = sim.now() + Duration::from_millis(10 * c as u64);
-        let cfg = ClientConfig::new(client_addr(c), ANYCAST).download(
-            start,
-            80,
-            1000 + c as u64,
-            opts.stream_len,
-            Some(opts.rate),
-        );
+        let cfg = stream_client(c, start, 1000 + c as u64, opts.stream_len, opts.rate);
         let rng = sim.fork_rng();
         client_hosts.push((name, sim.add_host(Box::new(Client::new(cfg, rng)), loc)));
     }
@@ -306,8 +364,20 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
             );
         }
     }
-
     let start = sim.now();
+    World {
+        sim,
+        members,
+        member_hosts,
+        client_hosts,
+        latencies,
+        start,
+    }
+}
+
+/// Runs the scenario: the drain, the manual move, until every stream is done.
+fn drive(w: &mut World, opts: &DemoOptions, progress: &mut dyn Write) {
+    let (start, sim) = (w.start, &mut w.sim);
     let limit = start + Duration::from_secs(120);
     let mut drained = false;
     let mut manual_done = false;
@@ -316,10 +386,10 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
         let now = sim.now();
         if !drained && now >= start + opts.drain_at {
             drained = true;
-            if let Some(m) = sim.host_as::<Member>(member_hosts[1]) {
+            if let Some(m) = sim.host_as::<Member>(w.member_hosts[1]) {
                 m.drain();
             }
-            for &h in [member_hosts[0], member_hosts[2]].iter() {
+            for &h in [w.member_hosts[0], w.member_hosts[2]].iter() {
                 if let Some(m) = sim.host_as::<Member>(h) {
                     m.set_excluded(2, true);
                 }
@@ -328,12 +398,13 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
         if !manual_done && now >= start + opts.manual_at {
             manual_done = true;
             // The operator moves the first Asian client served in Tokyo to Amsterdam.
-            let target = client_hosts
+            let target = w
+                .client_hosts
                 .iter()
                 .position(|(n, _)| n.starts_with("Singapore") || n.starts_with("Osaka"));
             if let Some(t) = target {
                 let addr = client_addr(t);
-                for &h in &member_hosts {
+                for &h in &w.member_hosts {
                     if let Some(m) = sim.host_as::<Member>(h) {
                         if m.clients().contains(&addr) {
                             m.manual_move(addr, 1);
@@ -342,7 +413,8 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
                 }
             }
         }
-        let all_done = client_hosts
+        let all_done = w
+            .client_hosts
             .iter()
             .all(|(_, id)| sim.host_as::<Client>(*id).is_some_and(|c| c.is_done()));
         if all_done || now >= limit {
@@ -350,14 +422,16 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
         }
         if now >= next_progress {
             next_progress = now + Duration::from_millis(500);
-            let verified: u64 = client_hosts
+            let verified: u64 = w
+                .client_hosts
                 .iter()
                 .filter_map(|(_, id)| {
                     sim.host_as::<Client>(*id)
                         .map(|c| c.summary().bytes_verified)
                 })
                 .sum();
-            let handoffs: usize = member_hosts
+            let handoffs: usize = w
+                .member_hosts
                 .iter()
                 .filter_map(|id| sim.host_as::<Member>(*id).map(|m| m.handoffs().len()))
                 .sum();
@@ -374,14 +448,110 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
     }
     let _ = writeln!(progress);
     sim.flush_captures().ok();
+}
 
-    // Collect.
+/// How long after a handoff the client's spurious retransmissions and duplicate ACKs are
+/// the handoff's (its own timers and windows settle well within it).
+pub const HANDOFF_WINDOW: Duration = Duration::from_secs(2);
+
+/// The physical floor of a stop-and-copy handoff's client-observed gap: the donor's
+/// last byte left at the freeze and reaches the client after L_sc(donor); the acceptor's
+/// first can leave only once the state crossed L_ss, and needs L_sc(acceptor).
+pub fn handoff_floor(l_ss: Duration, l_sc_donor: Duration, l_sc_acceptor: Duration) -> Duration {
+    let up = (l_ss + l_sc_acceptor).total_micros();
+    Duration::from_micros(up.saturating_sub(l_sc_donor.total_micros()))
+}
+
+/// Events at `times` in `[from, to)`.
+fn count_between(times: &[Instant], from: Instant, to: Option<Instant>) -> u64 {
+    times
+        .iter()
+        .filter(|t| **t >= from && to.is_none_or(|e| **t < e))
+        .count() as u64
+}
+
+/// One row per handoff record, with the client's view of it.
+fn handoff_rows(w: &mut World, records: &[HandoffRecord]) -> Vec<HandoffRow> {
+    let coa = |m: MemberId| w.members.get(&m).copied();
+    let mut rows = Vec::new();
+    let mut used: BTreeMap<usize, usize> = BTreeMap::new();
+    for (k, r) in records.iter().enumerate() {
+        let Some(c) = (0..w.client_hosts.len()).find(|i| client_addr(*i) == r.client) else {
+            continue;
+        };
+        let (name, host) = &w.client_hosts[c];
+        let place = &PLACES[c % PLACES.len()];
+        let from_i = usize::from(r.from - 1);
+        let to_i = usize::from(r.to - 1);
+        let l_ss = one_way(MEMBER_RTT[from_i][to_i]);
+        let l_sc_donor = one_way(place.rtt[from_i]);
+        let l_sc = one_way(place.rtt[to_i]);
+        let floor = handoff_floor(l_ss, l_sc_donor, l_sc);
+        // This handoff's events: its first [`HANDOFF_WINDOW`], or until the client's next
+        // handoff starts. (Later ones are the stream's own, with loss.)
+        let window_end = r.started + HANDOFF_WINDOW;
+        let until = records[k + 1..]
+            .iter()
+            .find(|n| n.client == r.client)
+            .map_or(window_end, |n| n.started.min(window_end));
+        let until = Some(until);
+        let Some(cl) = w.sim.host_as::<Client>(*host) else {
+            continue;
+        };
+        let reports = cl.reports();
+        let hs: Vec<_> = reports.iter().flat_map(|d| d.handovers.clone()).collect();
+        // The client's switch to the acceptor's address at or after this handoff.
+        let skip = used.get(&c).copied().unwrap_or(0);
+        let found = hs
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .find(|(_, h)| Some(h.new_src) == coa(r.to) && h.first_new >= r.started);
+        let gap = found.map(|(i, h)| {
+            used.insert(c, i + 1);
+            h.gap()
+        });
+        let spurious = reports
+            .iter()
+            .map(|d| count_between(&d.spurious_at, r.started, until))
+            .sum();
+        let dup_acks = reports
+            .iter()
+            .map(|d| count_between(&d.dup_acks_at, r.started, until))
+            .sum();
+        rows.push(HandoffRow {
+            client: name.clone(),
+            from: MEMBERS[from_i].to_string(),
+            to: MEMBERS[to_i].to_string(),
+            reason: r.reason.clone(),
+            at_s: r.started.saturating_since(w.start).total_micros() as f64 / 1e6,
+            l_ss_ms: ms(l_ss),
+            l_sc_ms: ms(l_sc),
+            l_sc_donor_ms: ms(l_sc_donor),
+            l_sc_acceptor_ms: ms(l_sc),
+            floor_ms: ms(floor),
+            gap_ms: gap.map(ms),
+            excess_ms: gap.map(|g| ms(g) - ms(floor)),
+            client_spurious_retransmissions: spurious,
+            client_dup_acks: dup_acks,
+            slides_ms: ms(l_ss) + 4.0 * ms(l_sc),
+            snapshot_bytes: r.snapshot_bytes,
+            outcome: r.outcome,
+        });
+    }
+    rows
+}
+
+/// Runs the demo; progress lines go to `progress` (one line, rewritten).
+pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
+    let mut w = build(opts);
+    drive(&mut w, opts, progress);
     let mut records: Vec<HandoffRecord> = Vec::new();
     let mut peer_rejected = 0;
     let mut peer_retransmitted = 0;
     let mut final_load = BTreeMap::new();
-    for (i, id) in member_hosts.iter().enumerate() {
-        if let Some(m) = sim.host_as::<Member>(*id) {
+    for (i, id) in w.member_hosts.iter().enumerate() {
+        if let Some(m) = w.sim.host_as::<Member>(*id) {
             records.extend(m.handoffs().iter().cloned());
             let ps = m.peer_stats();
             peer_rejected += ps.forged + ps.replayed + ps.malformed;
@@ -392,60 +562,16 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
         }
     }
     records.sort_by_key(|r| (r.started, r.transfer));
-    let coa = |m: MemberId| members.get(&m).copied();
-    let mut rows = Vec::new();
-    let mut used: BTreeMap<usize, usize> = BTreeMap::new();
-    for r in &records {
-        let Some(c) = (0..client_hosts.len()).find(|i| client_addr(*i) == r.client) else {
-            continue;
-        };
-        let (name, host) = &client_hosts[c];
-        let place = &PLACES[c % PLACES.len()];
-        let from_i = usize::from(r.from - 1);
-        let to_i = usize::from(r.to - 1);
-        let l_ss = one_way(MEMBER_RTT[from_i][to_i]);
-        let l_sc = one_way(place.rtt[to_i]);
-        // The client's switch to the acceptor's address at or after this handoff.
-        let gap = sim.host_as::<Client>(*host).and_then(|cl| {
-            let hs: Vec<_> = cl
-                .reports()
-                .iter()
-                .flat_map(|d| d.handovers.clone())
-                .collect();
-            let skip = used.get(&c).copied().unwrap_or(0);
-            let found = hs
-                .iter()
-                .enumerate()
-                .skip(skip)
-                .find(|(_, h)| Some(h.new_src) == coa(r.to) && h.first_new >= r.started);
-            found.map(|(i, h)| {
-                used.insert(c, i + 1);
-                h.gap()
-            })
-        });
-        rows.push(HandoffRow {
-            client: name.clone(),
-            from: MEMBERS[from_i].to_string(),
-            to: MEMBERS[to_i].to_string(),
-            reason: r.reason.clone(),
-            at_s: r.started.saturating_since(start).total_micros() as f64 / 1e6,
-            l_ss_ms: ms(l_ss),
-            l_sc_ms: ms(l_sc),
-            gap_ms: gap.map(ms),
-            slides_ms: ms(l_ss) + 4.0 * ms(l_sc),
-            snapshot_bytes: r.snapshot_bytes,
-            outcome: r.outcome,
-        });
-    }
+    let rows = handoff_rows(&mut w, &records);
     let mut summary = crate::sim::client::ClientSummary::default();
-    for (_, id) in &client_hosts {
-        if let Some(c) = sim.host_as::<Client>(*id) {
+    for (_, id) in &w.client_hosts {
+        if let Some(c) = w.sim.host_as::<Client>(*id) {
             summary.add(&c.summary());
         }
     }
     DemoReport {
         seed: opts.seed,
-        latencies_ms: latencies,
+        latencies_ms: std::mem::take(&mut w.latencies),
         committed: rows
             .iter()
             .filter(|r| r.outcome == HandoffOutcome::Committed)
@@ -459,16 +585,22 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> DemoReport {
                 )
             })
             .count(),
+        max_excess_ms: rows
+            .iter()
+            .filter_map(|r| r.excess_ms)
+            .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.max(e)))),
         handoffs: rows,
         streams_complete: summary.complete,
         streams: summary.downloads,
         bytes_verified: summary.bytes_verified,
         mismatches: summary.mismatches,
         client_rtos: summary.rto_count,
+        client_spurious_retransmissions: summary.spurious_retransmissions,
+        client_dup_acks: summary.dup_acks,
         resets: summary.resets,
         peer_rejected,
         peer_retransmitted,
-        sim_seconds: sim.now().saturating_since(start).total_micros() as f64 / 1e6,
+        sim_seconds: w.sim.now().saturating_since(w.start).total_micros() as f64 / 1e6,
         final_load,
     }
 }
@@ -491,32 +623,47 @@ pub fn render(report: &DemoReport, out: &mut dyn Write) -> std::io::Result<()> {
         out,
         "between members: AMS-NYC 37.5, AMS-TYO 117.5, NYC-TYO 80.0"
     )?;
+    writeln!(
+        out,
+        "floor = max(0, L_ss + L_sc(acceptor) - L_sc(donor)); excess = gap - floor; spur = spurious retransmissions and dupACK = duplicate ACKs at the client"
+    )?;
     writeln!(out)?;
     writeln!(
         out,
-        "{:>6}  {:<14} {:<22} {:<9} {:>7} {:>7} {:>8} {:>14} {:>9}  outcome",
+        "{:>6}  {:<14} {:<22} {:<9} {:>6} {:>7} {:>7} {:>6} {:>6} {:>6} {:>4} {:>6} {:>11} {:>9}  outcome",
         "t (s)",
         "client",
         "donor -> acceptor",
         "reason",
         "L_ss",
-        "L_sc",
+        "L_sc(d)",
+        "L_sc(a)",
+        "floor",
         "gap",
+        "excess",
+        "spur",
+        "dupACK",
         "L_ss+4*L_sc",
         "snapshot",
     )?;
     for r in &report.handoffs {
         let gap = r.gap_ms.map_or("-".to_string(), |g| format!("{g:.1}"));
+        let excess = r.excess_ms.map_or("-".to_string(), |g| format!("{g:.1}"));
         writeln!(
             out,
-            "{:>6.2}  {:<14} {:<22} {:<9} {:>7.1} {:>7.1} {:>8} {:>14.1} {:>8}B  {:?}",
+            "{:>6.2}  {:<14} {:<22} {:<9} {:>6.1} {:>7.1} {:>7.1} {:>6.1} {:>6} {:>6} {:>4} {:>6} {:>11.1} {:>8}B  {:?}",
             r.at_s,
             r.client,
             format!("{} -> {}", r.from, r.to),
             r.reason,
             r.l_ss_ms,
-            r.l_sc_ms,
+            r.l_sc_donor_ms,
+            r.l_sc_acceptor_ms,
+            r.floor_ms,
             gap,
+            excess,
+            r.client_spurious_retransmissions,
+            r.client_dup_acks,
             r.slides_ms,
             r.snapshot_bytes,
             r.outcome
@@ -525,15 +672,18 @@ pub fn render(report: &DemoReport, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "summary: {} handoffs ({} committed, {} failed), streams {}/{} complete, {:.1} MiB verified, {} wrong bytes, {} client RTOs, {} resets, {} peer messages rejected, {} resent, {:.1} s simulated",
+        "summary: {} handoffs ({} committed, {} failed), largest excess {} ms, streams {}/{} complete, {:.1} MiB verified, {} wrong bytes, {} client RTOs, {} spurious retransmissions and {} duplicate ACKs at the clients, {} resets, {} peer messages rejected, {} resent, {:.1} s simulated",
         report.handoffs.len(),
         report.committed,
         report.failed,
+        report.max_excess_ms.map_or("-".to_string(), |e| format!("{e:.1}")),
         report.streams_complete,
         report.streams,
         report.bytes_verified as f64 / 1048576.0,
         report.mismatches,
         report.client_rtos,
+        report.client_spurious_retransmissions,
+        report.client_dup_acks,
         report.resets,
         report.peer_rejected,
         report.peer_retransmitted,
@@ -548,97 +698,234 @@ pub fn render(report: &DemoReport, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The gap grid's stream rate (bytes/s).
+const GRID_RATE: u64 = 1024 * 1024;
+
 /// One cell of the handoff-gap grid.
 #[derive(Debug, Clone, Serialize)]
 pub struct GridCell {
     /// One-way latency donor-acceptor.
     pub l_ss_ms: f64,
-    /// One-way latency member-client.
+    /// One-way latency acceptor-client (as `l_sc_acceptor_ms`).
     pub l_sc_ms: f64,
+    /// One-way latency donor-client.
+    pub l_sc_donor_ms: f64,
+    /// One-way latency acceptor-client.
+    pub l_sc_acceptor_ms: f64,
+    /// max(0, L_ss + L_sc(acceptor) - L_sc(donor)).
+    pub floor_ms: f64,
     /// Measured client-observed gap.
     pub gap_ms: Option<f64>,
-    /// Target: L_ss + L_sc.
+    /// Gap minus floor.
+    pub excess_ms: Option<f64>,
+    /// Target: L_ss + L_sc(acceptor).
     pub target_ms: f64,
-    /// The slides: L_ss + 4·L_sc.
+    /// The slides: L_ss + 4·L_sc(acceptor).
     pub slides_ms: f64,
     /// Client retransmission timeouts.
     pub rtos: u64,
+    /// Spurious retransmissions the client received in the handoff's first second.
+    pub client_spurious_retransmissions: u64,
+    /// Duplicate ACKs at the client (either direction) in the handoff's first second.
+    pub client_dup_acks: u64,
     /// Stream intact.
     pub intact: bool,
+    /// With 1 % and 2 % loss on the client's paths ([`GRID_LOSS_RUNS`] seeds each): the
+    /// median excess over the floor.
+    pub loss_excess_median_ms: Option<f64>,
+    /// The same runs' 95th percentile (nearest rank).
+    pub loss_excess_p95_ms: Option<f64>,
+    /// For comparison, the same runs without a handoff: the median of the longest
+    /// in-order stall in the second before the handoff (loss recovery alone).
+    pub loss_baseline_stall_median_ms: Option<f64>,
+    /// The same runs' spurious retransmissions at the client in the handoff's first
+    /// second, in all.
+    pub loss_spurious_retransmissions: u64,
+    /// Lossy runs whose stream failed (a wrong byte, a reset, a timeout; must be 0). A
+    /// stream still running after 30 s at 2 % loss has not failed.
+    pub loss_not_intact: u64,
+}
+
+/// Seeds per loss rate in the grid's loss column.
+pub const GRID_LOSS_RUNS: u64 = 5;
+
+/// What one manual handoff in a two-member group looked like to the client.
+struct GridRun {
+    gap: Option<Duration>,
+    /// The longest in-order stall in the second before the handoff.
+    stall_before: Option<Duration>,
+    rtos: u64,
+    spurious: u64,
+    dup_acks: u64,
+    intact: bool,
+}
+
+/// One manual handoff of a continuous 1 MiB/s stream: donor at `l_sc_donor` from the
+/// client, acceptor at `l_sc_acceptor`, `l_ss` apart; `loss` on both client paths.
+fn grid_run(seed: u64, l_ss: u64, l_sc_donor: u64, l_sc_acceptor: u64, loss: f64) -> GridRun {
+    let mut sim = Sim::new(seed);
+    sim.set_default_link(LinkParams::default());
+    let members: BTreeMap<MemberId, Ipv6Addr> = [(1, member_addr(0)), (2, member_addr(1))]
+        .into_iter()
+        .collect();
+    sim.set_latency(0, 1, Duration::from_millis(l_ss));
+    sim.set_latency(0, 2, Duration::from_millis(l_sc_donor));
+    sim.set_latency(1, 2, Duration::from_millis(l_sc_acceptor));
+    for m in [0, 1] {
+        let mut link = sim.link(m, 2);
+        link.loss = loss;
+        sim.set_link(m, 2, link);
+    }
+    let d = sim.add_host(
+        Box::new(Member::new(
+            demo_member_config(1, "donor", true, &members, 11, GRID_RATE),
+            sim.now(),
+        )),
+        0,
+    );
+    sim.add_host(
+        Box::new(Member::new(
+            demo_member_config(2, "acceptor", false, &members, 12, GRID_RATE),
+            sim.now(),
+        )),
+        1,
+    );
+    let cfg = stream_client(0, sim.now(), 7, 4 * 1024 * 1024, GRID_RATE);
+    let rng = sim.fork_rng();
+    let c = sim.add_host(Box::new(Client::new(cfg, rng)), 2);
+    sim.run_for(Duration::from_secs(2));
+    let moved_at = sim.now();
+    if let Some(m) = sim.host_as::<Member>(d) {
+        m.manual_move(client_addr(0), 2);
+    }
+    let end = sim.now() + Duration::from_secs(30);
+    while sim.now() < end && !sim.host_as::<Client>(c).is_some_and(|x| x.is_done()) {
+        sim.run_for(Duration::from_millis(100));
+    }
+    let Some(x) = sim.host_as::<Client>(c) else {
+        return GridRun {
+            gap: None,
+            stall_before: None,
+            rtos: 0,
+            spurious: 0,
+            dup_acks: 0,
+            intact: false,
+        };
+    };
+    let r = x.reports();
+    let s = x.summary();
+    // The handoff's own events: its first second. (With loss, the stream's later
+    // recoveries are not the handoff's doing, and a slow lossy stream may still run.)
+    let until = Some(moved_at + Duration::from_secs(1));
+    GridRun {
+        gap: r
+            .iter()
+            .flat_map(|d| d.handovers.iter())
+            .map(|h| h.gap())
+            .max(),
+        stall_before: r
+            .iter()
+            .flat_map(|d| d.stalls.iter())
+            .filter(|(t, _)| *t < moved_at && *t + Duration::from_secs(1) >= moved_at)
+            .map(|(_, d)| *d)
+            .max(),
+        rtos: s.rto_count,
+        spurious: r
+            .iter()
+            .map(|d| count_between(&d.spurious_at, moved_at, until))
+            .sum(),
+        dup_acks: r
+            .iter()
+            .map(|d| count_between(&d.dup_acks_at, moved_at, until))
+            .sum(),
+        intact: s.mismatches == 0
+            && s.resets == 0
+            && s.failed == 0
+            && (loss > 0.0 || s.complete == s.downloads),
+    }
+}
+
+/// The `q` quantile (nearest rank) of `v`.
+fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+/// One grid cell (one-way latencies in ms): the lossless run, and the loss column's runs.
+pub fn grid_cell(seed: u64, l_ss: u64, l_sc_donor: u64, l_sc_acceptor: u64) -> GridCell {
+    let floor = ms(handoff_floor(
+        Duration::from_millis(l_ss),
+        Duration::from_millis(l_sc_donor),
+        Duration::from_millis(l_sc_acceptor),
+    ));
+    let run = grid_run(seed, l_ss, l_sc_donor, l_sc_acceptor, 0.0);
+    let mut excess = Vec::new();
+    let mut baseline = Vec::new();
+    let (mut loss_spurious, mut loss_not_intact) = (0, 0);
+    for loss in [0.01, 0.02] {
+        for k in 0..GRID_LOSS_RUNS {
+            let r = grid_run(seed * 1000 + k, l_ss, l_sc_donor, l_sc_acceptor, loss);
+            excess.extend(r.gap.map(|g| ms(g) - floor));
+            baseline.push(r.stall_before.map_or(0.0, ms));
+            loss_spurious += r.spurious;
+            loss_not_intact += u64::from(!r.intact);
+        }
+    }
+    GridCell {
+        l_ss_ms: l_ss as f64,
+        l_sc_ms: l_sc_acceptor as f64,
+        l_sc_donor_ms: l_sc_donor as f64,
+        l_sc_acceptor_ms: l_sc_acceptor as f64,
+        floor_ms: floor,
+        gap_ms: run.gap.map(ms),
+        excess_ms: run.gap.map(|g| ms(g) - floor),
+        target_ms: (l_ss + l_sc_acceptor) as f64,
+        slides_ms: (l_ss + 4 * l_sc_acceptor) as f64,
+        rtos: run.rtos,
+        client_spurious_retransmissions: run.spurious,
+        client_dup_acks: run.dup_acks,
+        intact: run.intact,
+        loss_excess_median_ms: quantile(&mut excess, 0.5),
+        loss_excess_p95_ms: quantile(&mut excess, 0.95),
+        loss_baseline_stall_median_ms: quantile(&mut baseline, 0.5),
+        loss_spurious_retransmissions: loss_spurious,
+        loss_not_intact,
+    }
 }
 
 /// Measures the client-observed gap of one manual handoff for every L_ss, L_sc in
-/// {2, 10, 40, 120} ms, with a continuous stream.
+/// {2, 10, 40, 120} ms (donor and acceptor equally far from the client), with a
+/// continuous stream, and the loss column of each cell.
 pub fn gap_grid(seed: u64) -> Vec<GridCell> {
     let values = [2u64, 10, 40, 120];
     let mut cells = Vec::new();
     for &l_ss in &values {
         for &l_sc in &values {
-            let mut sim = Sim::new(seed);
-            sim.set_default_link(LinkParams::default());
-            let members: BTreeMap<MemberId, Ipv6Addr> = [(1, member_addr(0)), (2, member_addr(1))]
-                .into_iter()
-                .collect();
-            sim.set_latency(0, 1, Duration::from_millis(l_ss));
-            sim.set_latency(0, 2, Duration::from_millis(l_sc));
-            sim.set_latency(1, 2, Duration::from_millis(l_sc));
-            let d = sim.add_host(
-                Box::new(Member::new(
-                    member_config(1, "donor", true, &members, 11),
-                    sim.now(),
-                )),
-                0,
-            );
-            sim.add_host(
-                Box::new(Member::new(
-                    member_config(2, "acceptor", false, &members, 12),
-                    sim.now(),
-                )),
-                1,
-            );
-            let cfg = ClientConfig::new(client_addr(0), ANYCAST).download(
-                sim.now(),
-                80,
-                7,
-                4 * 1024 * 1024,
-                Some(1024 * 1024),
-            );
-            let rng = sim.fork_rng();
-            let c = sim.add_host(Box::new(Client::new(cfg, rng)), 2);
-            sim.run_for(Duration::from_secs(2));
-            if let Some(m) = sim.host_as::<Member>(d) {
-                m.manual_move(client_addr(0), 2);
-            }
-            let end = sim.now() + Duration::from_secs(30);
-            while sim.now() < end && !sim.host_as::<Client>(c).is_some_and(|x| x.is_done()) {
-                sim.run_for(Duration::from_millis(100));
-            }
-            let (gap, rtos, intact) = sim
-                .host_as::<Client>(c)
-                .map(|x| {
-                    let r = x.reports();
-                    let gap = r
-                        .iter()
-                        .flat_map(|d| d.handovers.iter())
-                        .map(|h| h.gap())
-                        .max();
-                    let s = x.summary();
-                    (
-                        gap,
-                        s.rto_count,
-                        s.mismatches == 0 && s.complete == s.downloads,
-                    )
-                })
-                .unwrap_or((None, 0, false));
-            cells.push(GridCell {
-                l_ss_ms: l_ss as f64,
-                l_sc_ms: l_sc as f64,
-                gap_ms: gap.map(ms),
-                target_ms: (l_ss + l_sc) as f64,
-                slides_ms: (l_ss + 4 * l_sc) as f64,
-                rtos,
-                intact,
-            });
+            cells.push(grid_cell(seed, l_ss, l_sc, l_sc));
+        }
+    }
+    cells
+}
+
+/// The asymmetric cells: the acceptor nearer to the client than the donor, and farther,
+/// for L_ss in {2, 40} ms.
+pub fn gap_grid_asymmetric(seed: u64) -> Vec<GridCell> {
+    let pairs = [
+        (10u64, 2u64),
+        (120, 10),
+        (120, 40),
+        (2, 10),
+        (10, 120),
+        (40, 120),
+    ];
+    let mut cells = Vec::new();
+    for l_ss in [2u64, 40] {
+        for &(donor, acceptor) in &pairs {
+            cells.push(grid_cell(seed, l_ss, donor, acceptor));
         }
     }
     cells
@@ -652,15 +939,34 @@ pub fn render_grid(cells: &[GridCell], out: &mut dyn Write) -> std::io::Result<(
     )?;
     writeln!(
         out,
-        "{:>6} {:>6} {:>9} {:>12} {:>14} {:>5} {:>7}",
-        "L_ss", "L_sc", "gap", "L_ss+L_sc", "L_ss+4*L_sc", "RTOs", "intact"
+        "floor = max(0, L_ss + L_sc(a) - L_sc(d)); loss columns: excess at 1 % and 2 % client loss ({GRID_LOSS_RUNS} seeds each), next to the longest in-order stall of the same runs in the second before the handoff (loss recovery alone)"
     )?;
+    writeln!(
+        out,
+        "{:>5} {:>7} {:>7} {:>6} {:>7} {:>7} {:>10} {:>12} {:>5} {:>4} {:>6} {:>6}  {:>11} {:>9} {:>13} {:>9}",
+        "L_ss", "L_sc(d)", "L_sc(a)", "floor", "gap", "excess", "L_ss+L_sc", "L_ss+4*L_sc", "RTOs", "spur", "dupACK", "intact", "loss median", "loss p95", "stall before", "loss spur"
+    )?;
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |g| format!("{g:.1}"));
     for c in cells {
-        let gap = c.gap_ms.map_or("-".to_string(), |g| format!("{g:.1}"));
         writeln!(
             out,
-            "{:>6.0} {:>6.0} {:>9} {:>12.0} {:>14.0} {:>5} {:>7}",
-            c.l_ss_ms, c.l_sc_ms, gap, c.target_ms, c.slides_ms, c.rtos, c.intact
+            "{:>5.0} {:>7.0} {:>7.0} {:>6.1} {:>7} {:>7} {:>10.0} {:>12.0} {:>5} {:>4} {:>6} {:>6}  {:>11} {:>9} {:>13} {:>9}",
+            c.l_ss_ms,
+            c.l_sc_donor_ms,
+            c.l_sc_acceptor_ms,
+            c.floor_ms,
+            f(c.gap_ms),
+            f(c.excess_ms),
+            c.target_ms,
+            c.slides_ms,
+            c.rtos,
+            c.client_spurious_retransmissions,
+            c.client_dup_acks,
+            c.intact && c.loss_not_intact == 0,
+            f(c.loss_excess_median_ms),
+            f(c.loss_excess_p95_ms),
+            f(c.loss_baseline_stall_median_ms),
+            c.loss_spurious_retransmissions
         )?;
     }
     Ok(())

@@ -197,8 +197,9 @@ fn run_demo(cmd: DemoCmd) -> ExitCode {
     }
     let mut stdout = std::io::stdout().lock();
     if cmd.gap_grid {
-        let cells = vany_appliance::demo::gap_grid(cmd.seed);
-        let ok = cells.iter().all(|c| c.intact);
+        let mut cells = vany_appliance::demo::gap_grid(cmd.seed);
+        cells.extend(vany_appliance::demo::gap_grid_asymmetric(cmd.seed));
+        let ok = cells.iter().all(|c| c.intact && c.loss_not_intact == 0);
         let written = if cmd.json {
             serde_json::to_writer_pretty(&mut stdout, &cells)
                 .map_err(std::io::Error::other)

@@ -197,3 +197,56 @@ fn demo_at_two_percent_client_loss_keeps_every_stream_intact() {
         );
     }
 }
+
+/// Issue 10's target for stop-and-copy handoffs: at 0 % loss every gap is within 2 ms of
+/// its physical floor, max(0, L_ss + L_sc(acceptor) - L_sc(donor)), and the client sees
+/// no spurious retransmission and no duplicate ACK. The simulation is deterministic, so
+/// this is not a timing assertion.
+#[test]
+fn every_handoff_is_within_two_ms_of_its_floor_without_spurious_retransmissions() {
+    let mut bad = Vec::new();
+    for seed in [1, 5, 13] {
+        let r = demo::run(
+            &DemoOptions {
+                seed,
+                ..DemoOptions::default()
+            },
+            &mut std::io::sink(),
+        );
+        assert_intact_full(&r);
+        for h in &r.handoffs {
+            let ok = h.excess_ms.is_some_and(|e| e <= 2.0)
+                && h.client_spurious_retransmissions == 0
+                && h.client_dup_acks == 0;
+            if !ok {
+                bad.push(format!("demo seed {seed}: {h:?}"));
+            }
+        }
+        assert_eq!(r.client_spurious_retransmissions, 0, "seed {seed}");
+        assert_eq!(r.client_dup_acks, 0, "seed {seed}");
+    }
+    // Grid cells: equal distances, the acceptor nearer (floor 0: new data must not
+    // overtake the donor's tail), and farther.
+    for (l_ss, donor, acceptor) in [(120, 120, 120), (2, 120, 10), (40, 120, 40), (40, 10, 120)] {
+        let c = demo::grid_cell(1, l_ss, donor, acceptor);
+        let ok = c.intact
+            && c.rtos == 0
+            && c.excess_ms.is_some_and(|e| (0.0..=2.0).contains(&e))
+            && c.client_spurious_retransmissions == 0
+            && c.client_dup_acks == 0;
+        if !ok {
+            bad.push(format!("grid cell {c:?}"));
+        }
+    }
+    assert!(bad.is_empty(), "off target:\n{}", bad.join("\n"));
+}
+
+/// The full demo's streams (12 MiB each) are complete and intact.
+fn assert_intact_full(r: &DemoReport) {
+    let seed = r.seed;
+    assert_eq!(r.streams_complete, r.streams, "seed {seed}");
+    assert_eq!(r.mismatches, 0, "seed {seed}");
+    assert_eq!(r.resets, 0, "seed {seed}");
+    assert_eq!(r.client_rtos, 0, "seed {seed}");
+    assert_eq!(r.failed, 0, "seed {seed}");
+}

@@ -328,9 +328,9 @@ fn black_hole_after_two_rtos_falls_back_to_base_mss() {
     let t2 = timeout(&mut h);
     assert_eq!(h.conn.path_mtu(), 1280);
     assert_eq!(h.conn.stats().mtu_black_holes, 1);
-    // One congestion response for the run of timeouts, not two: one segment of window,
-    // and slow start up to the threshold the first timeout set.
-    assert_eq!(h.conn.cwnd(), payload_at(1280) as u64);
+    // The timeouts were the MTU, not congestion: the window restarts at the initial
+    // window (10 segments) of the smaller size, and the threshold from before stands.
+    assert_eq!(h.conn.cwnd(), 10 * payload_at(1280) as u64);
     let second = h.out(t2).unwrap();
     assert_eq!(
         (second.seq, second.payload.len()),

@@ -873,6 +873,239 @@ fn restored_connection_continues_with_newer_timestamps_on_another_clock() {
     assert_eq!(rxt.seq, ISS + 1);
 }
 
+/// A pure ACK from the peer up to send offset `upto` with TSval `tsval`, SACKing `sack`.
+fn ack_ts(upto: u32, tsval: u32, sack: &[(u32, u32)]) -> Seg {
+    Seg {
+        sack: sack
+            .iter()
+            .map(|(l, r)| (ISS + 1 + l, ISS + 1 + r))
+            .collect(),
+        ts: Some((tsval, 0)),
+        ..ack_of(upto)
+    }
+}
+
+/// An established connection on a short path (8 ms) whose window grew, with `flight`
+/// bytes sent and unacknowledged: a donor about to hand it off. Returns the harness, the
+/// send offset of the first unacknowledged byte, and the next TSval for the peer.
+fn donor_with_flight(flight: usize) -> (Harness, u32, u32) {
+    let mut h = established();
+    let mut t = 20;
+    let mut tsval = 800;
+    let mut acked = 0u32;
+    // Three round trips of slow start, every segment acknowledged on its own.
+    for _ in 0..3 {
+        h.conn.send(&vec![1u8; 16 * 1388]).unwrap();
+        let segs = h.all_out(ms(t));
+        t += 8;
+        for s in segs {
+            acked = s.seq - ISS - 1 + s.payload.len() as u32;
+            tsval += 1;
+            h.input(ms(t), &ack_ts(acked, tsval, &[]));
+        }
+    }
+    assert!(h.conn.cwnd() > 30_000, "cwnd {}", h.conn.cwnd());
+    assert_eq!(h.all_out(ms(t)).len(), 0);
+    h.conn.send(&vec![2u8; flight]).unwrap();
+    let sent: usize = h.all_out(ms(t)).iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, flight, "the whole flight fits the old path's window");
+    (h, acked, tsval)
+}
+
+/// Freezes, snapshots and restores `h` on another node at `now` (another clock), which
+/// adopts its own path to the peer with `rtt`.
+fn hand_off(h: &Harness, now: Instant, rtt: Option<Duration>) -> Harness {
+    let bytes = h.conn.snapshot_bytes(ms(100));
+    let mut conn = Connection::restore_bytes(&bytes, now).unwrap();
+    conn.adopt_new_path(now, rtt, None);
+    Harness {
+        conn,
+        buf: vec![0; 65536],
+    }
+}
+
+#[test]
+fn adopted_connection_times_its_own_path_and_starts_a_fresh_window() {
+    let (donor, una, mut tsval) = donor_with_flight(30_000);
+    let old_end = una + 30_000;
+    let now = Instant::from_secs(3);
+    let mut h = hand_off(&donor, now, Some(Duration::from_millis(240)));
+    // RFC 6298 first sample: RTO = 240 + 4 * 120 = 720 ms (the old path's was 200 ms).
+    assert_eq!(h.conn.srtt(), Some(Duration::from_millis(240)));
+    assert_eq!(
+        h.conn.poll_timeout(),
+        Some(now + Duration::from_millis(720))
+    );
+    // The old path's bytes do not hold the send buffer: the application writes at once.
+    assert!(
+        h.conn.send_capacity() >= 60_000,
+        "{}",
+        h.conn.send_capacity()
+    );
+    h.conn.send(&vec![3u8; 40_000]).unwrap();
+    // RFC 9000 §9.4: a fresh path sends the initial window, not more, and the old path's
+    // 30,000 bytes in flight do not count against it.
+    let segs = h.all_out(now);
+    assert_eq!(segs.first().map(|s| s.seq), Some(ISS + 1 + old_end));
+    let sent: usize = segs.iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, 10 * 1388);
+    assert_eq!(h.conn.cwnd(), 10 * 1388);
+    // The client SACKs the new data before the old path's tail reached it: reordering
+    // across the paths, not loss (the old segments are not due yet): nothing is resent.
+    let t1 = now + Duration::from_millis(5);
+    for i in 1..=5u32 {
+        tsval += 1;
+        let sack = [(old_end, old_end + i * 1388)];
+        h.input(t1, &ack_ts(una, tsval, &sack));
+    }
+    assert!(!h.conn.in_recovery());
+    // Those SACKs are this path's acknowledgments: its window grows (slow start) and the
+    // SACKed segments leave its flight, so new data goes on while the old path's tail
+    // still holds the cumulative ACK back.
+    assert_eq!(h.conn.cwnd(), 15 * 1388);
+    let more = h.all_out(t1);
+    assert_eq!(more.len(), 10, "{}", h.conn.debug_summary());
+    assert!(more.iter().all(|s| s.seq >= ISS + 1 + old_end + 10 * 1388));
+    // ACKs of the old path's bytes do not grow the new window...
+    tsval += 1;
+    h.input(
+        t1,
+        &ack_ts(old_end, tsval, &[(old_end, old_end + 5 * 1388)]),
+    );
+    assert_eq!(h.conn.cwnd(), 15 * 1388);
+    // ...this path's own do, and they time it (Karn: only segments sent here).
+    let t2 = now + Duration::from_millis(240);
+    tsval += 1;
+    h.input(t2, &ack_ts(old_end + 10 * 1388, tsval, &[]));
+    assert!(h.conn.cwnd() > 15 * 1388);
+    assert_eq!(h.conn.srtt(), Some(Duration::from_millis(240)));
+}
+
+#[test]
+fn adopted_connection_on_a_shorter_path_waits_for_the_old_paths_tail() {
+    // Old path 8 ms (4 ms one way), new path 2 ms (1 ms), 1 ms in transit between the
+    // nodes: sent at once, new data would arrive 2 ms before the old path's last segment.
+    let (donor, una, _) = donor_with_flight(10_000);
+    let srtt = donor.conn.srtt().unwrap().total_micros();
+    let now = Instant::from_secs(3);
+    let bytes = donor.conn.snapshot_bytes(ms(100));
+    let mut h = Harness {
+        conn: Connection::restore_bytes(&bytes, now).unwrap(),
+        buf: vec![0; 65536],
+    };
+    h.conn.adopt_new_path(
+        now,
+        Some(Duration::from_millis(2)),
+        Some(Duration::from_millis(1)),
+    );
+    h.conn.send(&[4u8; 5000]).unwrap();
+    assert!(h.all_out(now).is_empty(), "new data waits");
+    let release = now + Duration::from_micros(srtt / 2 - 1000 - 1000);
+    assert_eq!(h.conn.poll_timeout(), Some(release));
+    h.fire(release);
+    let segs = h.all_out(release);
+    assert_eq!(segs.first().map(|s| s.seq), Some(ISS + 1 + una + 10_000));
+    assert_eq!(segs.iter().map(|s| s.payload.len()).sum::<usize>(), 5000);
+    // A pure ACK is never held.
+    let mut h2 = hand_off(&donor, now, Some(Duration::from_millis(2)));
+    h2.input(now, &data(0, b"x"));
+    h2.input(now, &data(1, b"y"));
+    assert!(h2.out(now).is_some_and(|o| o.payload.is_empty()));
+}
+
+#[test]
+fn adopted_connection_still_resends_the_old_paths_lost_data() {
+    let (donor, una, mut tsval) = donor_with_flight(20_000);
+    let old_end = una + 20_000;
+    let now = Instant::from_secs(3);
+    let mut h = hand_off(&donor, now, Some(Duration::from_millis(100)));
+    // SACKs of the old path's own later bytes show its first segment lost (one path
+    // keeps its order): recovery starts at once, before the old path is even due.
+    let late = now + Duration::from_millis(5);
+    for i in 1..=4u32 {
+        tsval += 1;
+        let sack = [(una + 1388, una + 1388 + i * 1388)];
+        h.input(late, &ack_ts(una, tsval, &sack));
+    }
+    assert!(h.conn.in_recovery(), "{}", h.conn.debug_summary());
+    let rxt = h.out(late).unwrap();
+    assert_eq!(
+        rxt.seq,
+        ISS + 1 + una,
+        "the old path's first byte is resent"
+    );
+    assert_eq!(rxt.payload.len(), 1388);
+    // And with no measurement at all: the initial RTO (RFC 6298 §2.1), then go-back-N.
+    let mut h = hand_off(&donor, now, None);
+    assert_eq!(h.conn.srtt(), None);
+    let t = h.conn.poll_timeout().unwrap();
+    assert_eq!(t, now + Duration::from_secs(1));
+    h.fire(t);
+    assert_eq!(h.out(t).unwrap().seq, ISS + 1 + una);
+    // After the timeout everything outstanding is this path's (go-back-N).
+    assert!(h.conn.debug_summary().contains("old_path=None"));
+    assert!(old_end > una);
+}
+
+#[test]
+fn adopted_connection_after_a_donor_timeout_resends_within_the_initial_window() {
+    let (mut donor, una, _) = donor_with_flight(30_000);
+    // The donor's RTO fired before the freeze: go-back-N from SND.UNA.
+    let t = donor.conn.poll_timeout().unwrap();
+    donor.fire(t);
+    let now = Instant::from_secs(3);
+    let mut h = hand_off(&donor, now, Some(Duration::from_millis(50)));
+    let out = h.all_out(now);
+    assert_eq!(out.first().map(|s| s.seq), Some(ISS + 1 + una));
+    let sent: usize = out.iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, 10 * 1388, "no burst above the initial window");
+}
+
+#[test]
+fn fast_retransmit_sends_the_first_lost_segment_whatever_the_pipe() {
+    // The acceptor's fresh window is full of its own new data when SACKs of the donor's
+    // later bytes show a donor segment lost: the window shrinks below the pipe, and the
+    // lost segment must still go at once (RFC 6675 §5 step 4.3), not a round trip later.
+    let (donor, una, mut tsval) = donor_with_flight(20_000);
+    let now = Instant::from_secs(3);
+    let mut h = hand_off(&donor, now, Some(Duration::from_millis(240)));
+    h.conn.send(&vec![3u8; 20_000]).unwrap();
+    let sent: usize = h.all_out(now).iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, 10 * 1388);
+    let t = now + Duration::from_millis(5);
+    for i in 1..=4u32 {
+        tsval += 1;
+        let sack = [(una + 1388, una + 1388 + i * 1388)];
+        h.input(t, &ack_ts(una, tsval, &sack));
+    }
+    assert!(h.conn.in_recovery());
+    assert!(h.conn.cwnd() < 10 * 1388, "{}", h.conn.debug_summary());
+    let rxt = h.out(t).expect("the first lost segment goes at once");
+    assert_eq!(rxt.seq, ISS + 1 + una);
+    assert!(h.out(t).is_none(), "the rest waits for the pipe");
+}
+
+#[test]
+fn stale_pure_ack_failing_paws_is_dropped_without_an_answer() {
+    // After a handoff the client's ACKs come both ways: straight from the client, and
+    // forwarded by the donor, older. Answering each old one was the pure-ACK storm.
+    let mut h = established();
+    h.conn.send(&[5u8; 1000]).unwrap();
+    let _ = h.all_out(ms(20));
+    h.input(ms(30), &ack_ts(1000, 900, &[]));
+    assert!(h.out(ms(30)).is_none());
+    for old in [880u32, 890, 899] {
+        h.input(ms(31), &ack_ts(900, old, &[]));
+        assert!(h.out(ms(31)).is_none(), "a stale pure ACK gets no answer");
+    }
+    // A stale segment with data is still answered (RFC 7323 §5.3 R1).
+    let mut seg = data(0, b"old");
+    seg.ts = Some((850, 0));
+    h.input(ms(32), &seg);
+    let ack = h.out(ms(32)).expect("an ACK answers stale data");
+    assert_eq!(ack.ack, Some(IRS + 1));
+}
+
 #[test]
 fn snapshot_without_precopied_send_data_restores_the_same_connection_once_filled() {
     let mut h = established();

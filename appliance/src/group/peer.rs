@@ -474,6 +474,12 @@ impl PeerChannel {
         done
     }
 
+    /// The smoothed round trip to `peer` (acknowledgement batching included), once
+    /// measured.
+    pub fn srtt(&self, peer: MemberId) -> Option<Duration> {
+        self.rtt.get(&peer).map(|e| Duration::from_micros(e.srtt))
+    }
+
     fn rtt_sample(&mut self, peer: MemberId, r: Duration) {
         let r = r.total_micros();
         match self.rtt.get_mut(&peer) {

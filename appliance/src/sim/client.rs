@@ -21,6 +21,12 @@
 //! in-order byte from the donor to the first new in-order byte from the acceptor, at the
 //! client's TCP.
 //!
+//! It also flags, per download, what Wireshark flags on the client's capture: a
+//! *spurious retransmission* is a segment whose data had all been received already, and
+//! a *duplicate ACK* is a pure ACK (no data, no SYN, FIN or RST) that repeats the previous
+//! segment's ACK number and (non-zero) window in the same direction; both directions
+//! count (the server's storm of pure ACKs, and the client's answers to spurious data).
+//!
 //! [`source`]: crate::apps::source
 
 use std::collections::BTreeMap;
@@ -32,13 +38,15 @@ use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{Endpoint, Event, FourTuple, TcpConfig};
 use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::packet::TCP_PROTOCOL;
-use vany_stack::wire::{parse_verified, PacketRepr, ParsedPacket, Upper};
+use vany_stack::wire::{parse_verified, PacketRepr, ParsedPacket, TcpControl, Upper};
 
 use super::Host;
 use crate::apps::source::{Mismatch, SourceRequest, StreamVerifier};
 
 /// Room in front of a TCP segment for the IPv6 header and one RH2.
 const HEADROOM: usize = 40 + 24;
+/// In-order stalls at least this long are recorded ([`DownloadReport::stalls`]).
+pub const STALL: Duration = Duration::from_millis(5);
 /// Segments sent per call at most; the rest go out on an immediate wake.
 const MAX_BURST: usize = 4096;
 
@@ -177,6 +185,13 @@ pub struct DownloadReport {
     pub paws_drops: u64,
     /// Every switch of the in-order data's source.
     pub handovers: Vec<Handover>,
+    /// When each spurious retransmission (a segment whose data had all arrived) came.
+    pub spurious_at: Vec<Instant>,
+    /// When each duplicate ACK (either direction) was sent or received.
+    pub dup_acks_at: Vec<Instant>,
+    /// In-order stalls longer than [`STALL`]: when new in-order data came again, and how
+    /// long none had come (from any source; loss recovery makes them too).
+    pub stalls: Vec<(Instant, Duration)>,
     /// Source of the latest in-order data.
     pub last_src: Option<Ipv6Addr>,
     /// When the latest new in-order data arrived.
@@ -211,6 +226,10 @@ pub struct ClientSummary {
     pub rto_count: u64,
     /// Handovers seen.
     pub handovers: u64,
+    /// Spurious retransmissions received (segments whose data had all arrived).
+    pub spurious_retransmissions: u64,
+    /// Duplicate ACKs sent or received (Wireshark's rule).
+    pub dup_acks: u64,
     /// Binding Updates the CN accepted.
     pub bu_accepted: u64,
     /// Binding Updates the CN refused (BA status >= 128).
@@ -237,6 +256,8 @@ impl ClientSummary {
         self.timed_out += o.timed_out;
         self.rto_count += o.rto_count;
         self.handovers += o.handovers;
+        self.spurious_retransmissions += o.spurious_retransmissions;
+        self.dup_acks += o.dup_acks;
         self.bu_accepted += o.bu_accepted;
         self.bu_refused += o.bu_refused;
         self.bu_bad_auth += o.bu_bad_auth;
@@ -250,6 +271,55 @@ struct Download {
     report: DownloadReport,
     tuple: FourTuple,
     verifier: StreamVerifier,
+    wire: WireView,
+}
+
+/// What the client's capture shows of one connection, for Wireshark's flags.
+#[derive(Default)]
+struct WireView {
+    /// The server's first data sequence number seen; ranges are offsets from it.
+    base: Option<u32>,
+    /// Data received, as merged ranges of offsets.
+    received: Vec<(u64, u64)>,
+    /// The last segment's (ACK number, window) from the server and from the client.
+    last_in: Option<(u32, u16)>,
+    last_out: Option<(u32, u16)>,
+}
+
+impl WireView {
+    /// Records received data `[seq, seq + len)`; returns whether all of it had arrived.
+    fn data_in(&mut self, seq: u32, len: usize) -> bool {
+        if len == 0 {
+            return false;
+        }
+        let base = *self.base.get_or_insert(seq);
+        let start = u64::from(seq.wrapping_sub(base));
+        if start > u64::from(u32::MAX / 2) {
+            return true; // before the first data seen: old
+        }
+        let r = (start, start + len as u64);
+        if self.received.iter().any(|x| x.0 <= r.0 && r.1 <= x.1) {
+            return true;
+        }
+        self.received.push(r);
+        self.received.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.received.len());
+        for x in self.received.drain(..) {
+            match merged.last_mut() {
+                Some(last) if x.0 <= last.1 => last.1 = last.1.max(x.1),
+                _ => merged.push(x),
+            }
+        }
+        self.received = merged;
+        false
+    }
+
+    /// Wireshark's duplicate ACK against the previous segment in the same direction.
+    fn dup_ack(last: &mut Option<(u32, u16)>, ack: u32, window: u16, pure: bool) -> bool {
+        let dup = pure && window != 0 && *last == Some((ack, window));
+        *last = Some((ack, window));
+        dup
+    }
 }
 
 /// Client counters outside the downloads.
@@ -351,11 +421,15 @@ impl Client {
                 retransmits: 0,
                 paws_drops: 0,
                 handovers: Vec::new(),
+                spurious_at: Vec::new(),
+                dup_acks_at: Vec::new(),
+                stalls: Vec::new(),
                 last_src: None,
                 last_data_at: None,
             },
             tuple,
             verifier: StreamVerifier::new(spec.request.id, Some(spec.request.length)),
+            wire: WireView::default(),
         });
         self.by_port.insert(local_port, index);
         self.pending.insert((spec.start, index), ());
@@ -435,6 +509,8 @@ impl Client {
             s.timed_out += u64::from(r.timed_out);
             s.rto_count += r.rto_count;
             s.handovers += r.handovers.len() as u64;
+            s.spurious_retransmissions += r.spurious_at.len() as u64;
+            s.dup_acks += r.dup_acks_at.len() as u64;
         }
         s
     }
@@ -560,6 +636,7 @@ impl Client {
                 upper: Upper::None,
             };
             let start = HEADROOM - repr.upper_offset();
+            self.note_sent(now, t.tuple.local_port, t.len);
             match repr.emit_headers(&mut self.tx[start..], TCP_PROTOCOL, t.len) {
                 Ok(len) => {
                     self.stats.tx_packets += 1;
@@ -570,6 +647,28 @@ impl Client {
             }
         }
         self.more_to_send = true;
+    }
+
+    /// Flags a duplicate ACK among the client's own segments (the TCP header and payload
+    /// at `tx[HEADROOM..HEADROOM + len]`).
+    fn note_sent(&mut self, now: Instant, local_port: u16, len: usize) {
+        let Some(&i) = self.by_port.get(&local_port) else {
+            return;
+        };
+        let h = &self.tx[HEADROOM..HEADROOM + len];
+        if h.len() < 20 {
+            return;
+        }
+        let ack = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        let header_len = usize::from(h[12] >> 4) * 4;
+        let flags = h[13];
+        let window = u16::from_be_bytes([h[14], h[15]]);
+        // No data, ACK set, none of FIN (0x01), SYN (0x02), RST (0x04).
+        let pure = len == header_len && flags & 0x10 != 0 && flags & 0x07 == 0;
+        let d = &mut self.downloads[i];
+        if WireView::dup_ack(&mut d.wire.last_out, ack, window, pure) {
+            d.report.dup_acks_at.push(now);
+        }
     }
 
     fn handle_tcp(&mut self, now: Instant, parsed: &ParsedPacket<'_>) {
@@ -597,6 +696,21 @@ impl Client {
                     .connection(&d.tuple)
                     .map_or(0, |c| c.recv_queue() as u64)
         };
+        if let Some(i) = index {
+            let d = &mut self.downloads[i];
+            let seq = seg.seq_number.0 as u32;
+            if d.wire.data_in(seq, seg.payload.len()) {
+                d.report.spurious_at.push(now);
+            }
+            let pure =
+                seg.payload.is_empty() && matches!(seg.control, TcpControl::None | TcpControl::Psh);
+            if let Some(ack) = seg.ack_number {
+                let ack = ack.0 as u32;
+                if WireView::dup_ack(&mut d.wire.last_in, ack, seg.window_len, pure) {
+                    d.report.dup_acks_at.push(now);
+                }
+            }
+        }
         let before = index.map(|i| in_order(self, i));
         self.endpoint.handle_segment(now, peer, self.address, seg);
         let (Some(i), Some(before)) = (index, before) else {
@@ -605,6 +719,12 @@ impl Client {
         if in_order(self, i) > before {
             let src = parsed.repr.src;
             let r = &mut self.downloads[i].report;
+            if let Some(last) = r.last_data_at {
+                let stall = now.saturating_since(last);
+                if stall >= STALL {
+                    r.stalls.push((now, stall));
+                }
+            }
             if let (Some(old), Some(last)) = (r.last_src, r.last_data_at) {
                 if old != src {
                     r.handovers.push(Handover {

@@ -242,6 +242,17 @@ impl SendBuffer {
         self.capacity.saturating_sub(self.data.len())
     }
 
+    /// The most bytes held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the most bytes held; bytes already held above it stay (no new ones fit
+    /// until enough are acknowledged).
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+    }
+
     /// Appends as much of `bytes` as fits; returns how much.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());

@@ -165,6 +165,32 @@ impl Congestion {
         self.acked_accumulator = 0;
     }
 
+    /// The state of a fresh path after a connection migrated (RFC 9000 §9.4, which resets
+    /// the congestion controller of a migrated QUIC connection; RFC 5681 §3.1 initial
+    /// window): `initial_segments` of window and no CUBIC history. A slow-start threshold
+    /// learned from a loss is kept as long as it is above the initial window: the peer's
+    /// access link is part of every path to it, so an earlier loss still bounds slow
+    /// start, but it never holds the new path below its initial window.
+    pub fn restart_on_new_path(&mut self, initial_segments: u32) {
+        let mut fresh = Congestion::new(self.algorithm, self.mss as u16, initial_segments);
+        fresh.mss = self.mss;
+        fresh.cwnd = self.mss * u64::from(initial_segments.max(1));
+        if self.ssthresh != u64::MAX {
+            fresh.ssthresh = self.ssthresh.max(fresh.cwnd);
+        }
+        *self = fresh;
+    }
+
+    /// Forgets what the losses taught (slow-start threshold, CUBIC's W_max): they were
+    /// the path's MTU, not congestion. The window restarts at `initial_segments` of the
+    /// current size.
+    pub fn forget_losses(&mut self, initial_segments: u32) {
+        let mut fresh = Congestion::new(self.algorithm, 1, initial_segments);
+        fresh.mss = self.mss;
+        fresh.cwnd = self.mss * u64::from(initial_segments.max(1));
+        *self = fresh;
+    }
+
     /// Shifts time-based state when a connection moves to a node with another clock.
     pub fn rebase(&mut self, old_now: Instant, new_now: Instant) {
         if let Some(start) = self.epoch_start {
@@ -191,6 +217,24 @@ mod tests {
         assert_eq!(c.cwnd, 6_500);
         c.on_timeout(6_500);
         assert_eq!((c.cwnd, c.ssthresh), (1000, 3250));
+    }
+
+    #[test]
+    fn a_new_path_starts_at_the_initial_window() {
+        let mut c = Congestion::new(CongestionAlgorithm::Cubic, 1000, 10);
+        for _ in 0..100 {
+            c.on_ack(Instant::ZERO, 2000, None);
+        }
+        assert_eq!(c.cwnd, 210_000);
+        c.restart_on_new_path(10);
+        assert_eq!((c.cwnd, c.ssthresh), (10_000, u64::MAX));
+        c.cwnd = 40_000;
+        c.on_fast_loss(40_000);
+        c.restart_on_new_path(10);
+        assert_eq!((c.cwnd, c.ssthresh), (10_000, 28_000));
+        c.ssthresh = 3_000;
+        c.restart_on_new_path(10);
+        assert_eq!((c.cwnd, c.ssthresh), (10_000, 10_000));
     }
 
     #[test]

@@ -78,6 +78,25 @@ pub(crate) struct Negotiated {
     pub(crate) sack: bool,
 }
 
+/// What a connection adopted in a handoff remembers of the path it came from (see
+/// [`Connection::adopt_new_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct OldPath {
+    /// Send offset one past the last sequence number the previous holder sent: what lies
+    /// below went out on its path and is not counted in this path's flight.
+    pub(crate) end: u64,
+    /// Until when segments sent on the old path may still be on their way to the peer:
+    /// before then, a hole among them is reordering across the two paths, not loss.
+    pub(crate) due: Instant,
+    /// This path's bytes (above `end`) SACKed while the old path's held the cumulative
+    /// ACK back, and already counted as acknowledged by the congestion controller: the
+    /// cumulative ACK that covers them later does not count them again.
+    pub(crate) sack_credit: u64,
+    /// New data waits until then, so that it reaches the peer as the old path's last
+    /// segments do, not before them (see [`Connection::adopt_new_path`]).
+    pub(crate) hold_until: Option<Instant>,
+}
+
 /// A TCP connection.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
@@ -122,6 +141,8 @@ pub struct Connection {
     pub(crate) high_rxt: u64,
     /// SACKed ranges above SND.UNA, sorted and merged (RFC 6675 scoreboard).
     pub(crate) sacked: Vec<(u64, u64)>,
+    /// Set while data sent on another node's path (before a handoff) is unacknowledged.
+    pub(crate) old_path: Option<OldPath>,
     pub(crate) retries: u32,
     pub(crate) probes: u32,
     pub(crate) last_recv: Instant,
@@ -187,6 +208,7 @@ impl Connection {
             recovery_point: 0,
             high_rxt: 0,
             sacked: Vec::new(),
+            old_path: None,
             retries: 0,
             probes: 0,
             last_recv: now,
@@ -332,7 +354,7 @@ impl Connection {
     /// A one-line summary of the send and receive variables and timers, for diagnostics.
     pub fn debug_summary(&self) -> String {
         format!(
-            "{:?} una={} nxt={} max={} data_end={} fin={:?} wnd={} cwnd={} pipe={} rec={} rp={} hrxt={} dup={} sacked={:?} rcv_nxt={} rwnd={} timers={:?} ack_now={} probe={} retries={}",
+            "{:?} una={} nxt={} max={} data_end={} fin={:?} wnd={} cwnd={} pipe={} rec={} rp={} hrxt={} dup={} sacked={:?} old_path={:?} rcv_nxt={} rwnd={} timers={:?} ack_now={} probe={} retries={}",
             self.state,
             self.snd_una,
             self.snd_nxt,
@@ -347,6 +369,7 @@ impl Connection {
             self.high_rxt,
             self.dupacks,
             self.sacked,
+            self.old_path,
             self.rcv_nxt(),
             self.recv.window(),
             self.timers,
@@ -628,6 +651,28 @@ impl Connection {
         self.syn_needed = false;
     }
 
+    /// RFC 7323 §5.3: PAWS, before the sequence check. Whether `seg` is dropped as old.
+    fn paws_rejects(&mut self, seg: &TcpRepr<'_>) -> bool {
+        let rst = seg.control == TcpControl::Rst;
+        let Some(ts) = seg.timestamp.filter(|_| self.opts.timestamps && !rst) else {
+            return false;
+        };
+        if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 || self.state == State::SynReceived {
+            return false;
+        }
+        self.stats.paws_drops += 1;
+        // R1 answers an unacceptable segment with an ACK, but a pure ACK older than one
+        // already taken (after a handoff: one the client sent the old way, forwarded by
+        // the donor) tells nothing new and needs no answer; answering each one was an
+        // ACK storm.
+        let pure =
+            seg.payload.is_empty() && matches!(seg.control, TcpControl::None | TcpControl::Psh);
+        if !pure {
+            self.ack_now = true;
+        }
+        true
+    }
+
     fn handle_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let seq = Seq::from(seg.seq_number);
         let syn = seg.control == TcpControl::Syn;
@@ -638,17 +683,8 @@ impl Connection {
         let rcv_nxt = self.rcv_nxt() as i64;
         let window = self.advertisable_window() as i64;
 
-        // RFC 7323 §5.3: PAWS, before the sequence check.
-        if self.opts.timestamps && !rst {
-            if let Some(ts) = seg.timestamp {
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0
-                    && self.state != State::SynReceived
-                {
-                    self.stats.paws_drops += 1;
-                    self.ack_now = true;
-                    return;
-                }
-            }
+        if self.paws_rejects(seg) {
+            return;
         }
 
         // RFC 9293 §3.10.7.4: segment acceptability.
@@ -795,7 +831,11 @@ impl Connection {
         }
         let ack_off = ack_off.max(0) as u64;
         let window = u64::from(seg.window_len) << self.opts.send_wscale;
+        let new_path_sacked = self.sacked_above_old_path();
         let sack_grew = self.take_sack_blocks(seg);
+        if sack_grew && !self.in_recovery {
+            self.credit_new_path_sacks(now, new_path_sacked);
+        }
         let advanced = ack_off > self.snd_una;
         if advanced || sack_grew {
             // Before loss detection: an acknowledged probe is no loss (RFC 4821 §7.6.1).
@@ -859,9 +899,19 @@ impl Connection {
             }
         }
         let old_una = self.snd_una;
+        // Bytes the previous holder sent on its own path say nothing of this path's
+        // capacity (RFC 9000 §9.4: a new path's controller counts only its own packets).
+        let old_end = self.old_path.map_or(0, |o| o.end);
+        let mut acked_here = ack_off.saturating_sub(old_una.max(old_end)).min(acked);
+        if let Some(o) = self.old_path.as_mut() {
+            let credited = o.sack_credit.min(acked_here);
+            o.sack_credit -= credited;
+            acked_here -= credited;
+        }
         self.snd_una = ack_off;
         self.send
             .ack_to(ack_off.saturating_sub(1).min(self.send.end()));
+        self.release_old_path();
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }
@@ -873,10 +923,23 @@ impl Connection {
         self.retries = 0;
         if self.in_recovery {
             if ack_off >= self.recovery_point {
-                // Full acknowledgement: leave recovery (RFC 6582 §3.2 step 3).
+                // Full acknowledgement: leave recovery (RFC 6582 §3.2 step 3): cwnd =
+                // ssthresh; but after a handoff, with the old path's bytes still pending,
+                // option 1, min(ssthresh, max(FlightSize, SMSS) + SMSS): this path's
+                // flight may be far below a threshold learned on the old one, and a
+                // window of ssthresh at once would be a burst on a path not measured.
                 self.in_recovery = false;
                 self.dupacks = 0;
-                self.cc.cwnd = self.cc.ssthresh.max(u64::from(self.effective_mss()));
+                let mss = u64::from(self.effective_mss());
+                self.cc.cwnd = if self.old_path.is_some() {
+                    self.cc.ssthresh.min(self.pipe().max(mss) + mss)
+                } else {
+                    self.cc.ssthresh
+                }
+                .max(mss);
+                if let Some(t) = self.pmtu.ssthresh_before_probe_loss.take() {
+                    self.cc.ssthresh = t;
+                }
             } else if !self.opts.sack || self.sacked.is_empty() {
                 // Partial acknowledgement (RFC 6582 §3.2 step 4): resend the next segment.
                 self.high_rxt = self.snd_una;
@@ -887,7 +950,8 @@ impl Connection {
         } else {
             self.dupacks = 0;
             let syn_or_fin = u64::from(old_una == 0);
-            self.cc.on_ack(now, acked - syn_or_fin, self.rtt.srtt());
+            self.cc
+                .on_ack(now, acked_here.saturating_sub(syn_or_fin), self.rtt.srtt());
         }
         self.timers.retransmit = if self.snd_una < self.snd_max {
             Some(now + self.rtt.rto())
@@ -897,6 +961,31 @@ impl Connection {
         if self.send.free() > 0 && self.state.can_send() {
             self.push_event(Event::Writable);
         }
+    }
+
+    /// SACKed bytes of this path (above the old path's) while an old path is pending.
+    fn sacked_above_old_path(&self) -> u64 {
+        let Some(o) = self.old_path else {
+            return 0;
+        };
+        self.sacked
+            .iter()
+            .map(|r| r.1.saturating_sub(r.0.max(o.end)))
+            .sum()
+    }
+
+    /// While the old path's bytes hold the cumulative ACK back, SACKs are this path's
+    /// acknowledgments (as QUIC's, RFC 9002 §7.3, which acknowledge every packet): what
+    /// they newly cover leaves the flight (see `pipe`) and grows the window.
+    fn credit_new_path_sacks(&mut self, now: Instant, before: u64) {
+        let newly = self.sacked_above_old_path().saturating_sub(before);
+        if newly == 0 {
+            return;
+        }
+        if let Some(o) = self.old_path.as_mut() {
+            o.sack_credit += newly;
+        }
+        self.cc.on_ack(now, newly, self.rtt.srtt());
     }
 
     fn duplicate_ack(&mut self, now: Instant) {
@@ -909,7 +998,23 @@ impl Connection {
     fn check_loss(&mut self, now: Instant) {
         let mss = u64::from(self.effective_mss());
         let sacked_bytes: u64 = self.sacked.iter().map(|r| r.1 - r.0).sum();
-        let trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes > 2 * mss);
+        let mut trigger = self.dupacks >= 3 || (self.opts.sack && sacked_bytes > 2 * mss);
+        // After a handoff, this path's segments may reach the peer before the previous
+        // holder's last ones on the old path: until those are due, SACKs of this path's
+        // data over a hole among them are reordering across the paths, not loss (RFC
+        // 4653's reasoning: loss is inferred once reordering is excluded). SACKs of the
+        // old path's own later bytes still tell of loss: one path keeps its order. The
+        // RTO covers the rest.
+        if let Some(o) = self.old_path {
+            if now < o.due && self.snd_una < o.end {
+                let sacked_old: u64 = self
+                    .sacked
+                    .iter()
+                    .map(|r| r.1.min(o.end).saturating_sub(r.0))
+                    .sum();
+                trigger = self.opts.sack && sacked_old > 2 * mss;
+            }
+        }
         // RFC 6582 §3.2 step 2 / RFC 6675 §5: not again before SND.UNA reaches the point
         // the last recovery (or timeout) was about.
         if trigger
@@ -923,7 +1028,9 @@ impl Connection {
             self.high_rxt = self.snd_una;
             if self.pmtu_on_loss(now) {
                 // Only a probe was lost: recover it without a window reduction (leaving
-                // recovery sets the window to `ssthresh`).
+                // recovery sets the window to `ssthresh`; the threshold before comes back
+                // then, so that slow start goes on).
+                self.pmtu.ssthresh_before_probe_loss = Some(self.cc.ssthresh);
                 self.cc.ssthresh = self.cc.cwnd;
             } else {
                 self.cc.on_fast_loss(flight);
@@ -988,7 +1095,11 @@ impl Connection {
         if self.frozen {
             return None;
         }
-        self.timers.earliest()
+        let hold = self.old_path.and_then(|o| o.hold_until);
+        match (self.timers.earliest(), hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fires expired timers.
@@ -1003,6 +1114,11 @@ impl Connection {
         if self.timers.delayed_ack.is_some_and(|t| t <= now) {
             self.timers.delayed_ack = None;
             self.ack_now = true;
+        }
+        if let Some(o) = self.old_path.as_mut() {
+            if o.hold_until.is_some_and(|t| t <= now) {
+                o.hold_until = None;
+            }
         }
         if self.timers.retransmit.is_some_and(|t| t <= now) {
             self.timers.retransmit = None;
@@ -1054,12 +1170,16 @@ impl Connection {
             return;
         }
         let flight = self.snd_max - self.snd_una;
+        self.pmtu.ssthresh_before_probe_loss = None;
         // RFC 4821 §7.8: a black hole for full-sized segments, or a lost probe.
         if self.pmtu_on_timeout(now) {
             self.undo_black_hole(flight);
         } else {
             self.cc.on_timeout(flight);
         }
+        // Everything outstanding is now this path's to resend (RFC 6298 §5.4 go-back-N).
+        self.old_path = None;
+        self.send.set_capacity(self.config.send_buffer);
         // RFC 6582 §4: after a timeout, recover = the highest sequence sent.
         self.recovery_point = self.snd_max;
         self.in_recovery = false;
@@ -1081,7 +1201,106 @@ impl Connection {
         self.rtt_timing = self.rtt_timing.map(|(o, t)| (o, rebase(t, old, new)));
         self.last_recv = rebase(self.last_recv, old, new);
         self.pmtu.next_probe = self.pmtu.next_probe.map(|t| rebase(t, old, new));
+        if let Some(o) = self.old_path.as_mut() {
+            o.due = rebase(o.due, old, new);
+            o.hold_until = o.hold_until.map(|t| rebase(t, old, new));
+        }
         self.cc.rebase(old, new);
+    }
+
+    /// Takes the connection over onto this node's own path to the peer, after a handoff
+    /// restored it here at `now`; `measured_rtt` is this node's own measurement of its
+    /// round trip to the peer (the care-of test's CoTI/CoT exchange), if it has one, and
+    /// `transit` the estimated time the state took from the previous holder to here (half
+    /// the round trip between the two nodes), if known.
+    ///
+    /// - RTT and RTO start from the measurement as from a first sample (RFC 6298 §2.2:
+    ///   SRTT = R, RTTVAR = R/2, RTO = SRTT + 4·RTTVAR, never below the minimum RTO), or
+    ///   from the initial RTO with no measurement (§2.1); the previous holder's estimate
+    ///   was of its own path. The retransmission timer is re-armed no earlier than one
+    ///   new RTO from now, and never earlier than the previous holder's deadline.
+    /// - Congestion control starts as on a fresh path (RFC 9000 §9.4): the initial window,
+    ///   no burst above it; a slow-start threshold from an earlier loss is kept (see
+    ///   [`Congestion::restart_on_new_path`]).
+    /// - Data the previous holder sent on its path and that is not yet acknowledged does
+    ///   not count against the new window (its ACKs may come back the old way, late), and
+    ///   its ACKs do not grow the new window; it is still resent if it is lost. The send
+    ///   buffer grows by that much until it is acknowledged, so that the application can
+    ///   go on writing at once. Until a hole among those segments can be known (half the
+    ///   old round trip for them to reach the peer, half the new one for its SACKs to
+    ///   come back, and an eighth of the old one for jitter), it is not taken for loss.
+    /// - When this path is the shorter one (`transit` + its one-way delay below the old
+    ///   path's one-way delay), new data waits for the difference: sent at once, it would
+    ///   overtake the old path's last segments and draw duplicate ACKs, and then wait a
+    ///   whole new round trip for the cumulative ACK the old path holds back. Sent then,
+    ///   it reaches the peer just as they do: the gap the peer sees is the physical floor.
+    pub fn adopt_new_path(
+        &mut self,
+        now: Instant,
+        measured_rtt: Option<Duration>,
+        transit: Option<Duration>,
+    ) {
+        let old_srtt = self.rtt.srtt();
+        let old_rtt = old_srtt.unwrap_or_else(|| self.rtt.rto());
+        // How much later the old path's last segment reaches the peer than one sent here
+        // now would (one-way delays as half round trips).
+        let lead = match (old_srtt, measured_rtt, transit) {
+            (Some(old), Some(new), Some(t)) => {
+                (old.total_micros() / 2).checked_sub(new.total_micros() / 2 + t.total_micros())
+            }
+            _ => None,
+        };
+        match measured_rtt {
+            Some(r) => self.rtt.restart_from(r),
+            None => self.rtt.restart_unmeasured(self.config.initial_rto),
+        }
+        // Karn's rule in spirit: a sample across the move would time the handoff too.
+        self.rtt_timing = None;
+        self.cc
+            .restart_on_new_path(self.config.initial_window_segments);
+        // After a timeout at the previous holder (SND.NXT rewound, go-back-N under way),
+        // everything outstanding is to be resent here, on this path's window.
+        let go_back_n = self.snd_nxt < self.snd_max && !self.in_recovery;
+        if self.snd_max > self.snd_una && self.state.is_synchronized() && !go_back_n {
+            // The old path's last segments reach the peer within its one-way delay, and
+            // the peer's word of a hole left among them comes back within this path's:
+            // holes are losses only after that, with an eighth of the old round trip for
+            // jitter (RFC 8985's reordering window is a quarter of the minimum RTT).
+            let new_rtt = measured_rtt.unwrap_or(old_rtt);
+            let due = (old_rtt.total_micros() / 2)
+                + (new_rtt.total_micros() / 2)
+                + (old_rtt.total_micros() / 8);
+            self.old_path = Some(OldPath {
+                end: self.snd_max,
+                due: now + Duration::from_micros(due),
+                sack_credit: 0,
+                hold_until: lead
+                    .filter(|l| *l > 0)
+                    .map(|l| now + Duration::from_micros(l)),
+            });
+            let earliest = now + self.rtt.rto();
+            self.timers.retransmit =
+                Some(self.timers.retransmit.map_or(earliest, |t| t.max(earliest)));
+        } else {
+            self.old_path = None;
+        }
+        self.release_old_path();
+    }
+
+    /// Ends the old path's exemption once its bytes are acknowledged, and sizes the send
+    /// buffer: the configured size plus the old path's bytes still held.
+    fn release_old_path(&mut self) {
+        if self
+            .old_path
+            .is_some_and(|o| self.snd_una >= o.end && o.sack_credit == 0)
+        {
+            self.old_path = None;
+        }
+        let old_bytes = self
+            .old_path
+            .map_or(0, |o| o.end.saturating_sub(self.snd_una));
+        self.send
+            .set_capacity(self.config.send_buffer + old_bytes as usize);
     }
 }
 

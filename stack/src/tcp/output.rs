@@ -27,6 +27,40 @@ struct Plan {
 impl Connection {
     /// Bytes in flight by the RFC 6675 "pipe" estimate.
     pub(crate) fn pipe(&self) -> u64 {
+        self.pipe_all().saturating_sub(self.old_path_in_flight())
+    }
+
+    /// Bytes the previous holder sent on its own path (before a handoff) that are still in
+    /// the network: neither acknowledged, SACKed, deemed lost nor resent here. They do not
+    /// count against this path's window (RFC 9000 §9.4: a new path's congestion
+    /// controller counts only what was sent on it). Outside recovery, the SACKed bytes of
+    /// this path are left out too: they arrived.
+    fn old_path_in_flight(&self) -> u64 {
+        let Some(old) = self.old_path else {
+            return 0;
+        };
+        if !self.in_recovery {
+            // This path's SACKed bytes have left the network too (RFC 6675 §2 "pipe").
+            let sacked_here: u64 = self
+                .sacked
+                .iter()
+                .map(|r| r.1.saturating_sub(r.0.max(old.end)))
+                .sum();
+            return old.end.min(self.snd_nxt).saturating_sub(self.snd_una) + sacked_here;
+        }
+        // In recovery: above what was resent and above the highest SACKed byte (below it,
+        // the holes are lost, RFC 6675 IsLost); without SACK the first segment is lost.
+        let mut from = self.high_rxt.max(self.snd_una);
+        if let Some(&(_, e)) = self.sacked.last() {
+            from = from.max(e);
+        } else if self.high_rxt <= self.snd_una {
+            from += u64::from(self.effective_mss());
+        }
+        old.end.saturating_sub(from)
+    }
+
+    /// Bytes in flight by the RFC 6675 "pipe" estimate, the old path's included.
+    fn pipe_all(&self) -> u64 {
         if !self.in_recovery {
             return self.snd_nxt.saturating_sub(self.snd_una);
         }
@@ -87,7 +121,11 @@ impl Connection {
         let pipe = self.pipe();
         if self.in_recovery {
             if let Some((s, e)) = self.next_hole() {
-                if pipe < cwnd {
+                // RFC 6675 §5 (4.3), RFC 6582 §3.2: the first segment presumed lost (at
+                // SND.UNA, not yet resent) goes at once, whatever the pipe; the rest
+                // while pipe < cwnd.
+                let first = s == self.snd_una && self.high_rxt <= self.snd_una;
+                if first || pipe < cwnd {
                     let fin = self.fin_off().is_some_and(|f| f >= s && f < e);
                     return Some(Plan {
                         start: s,
@@ -105,6 +143,13 @@ impl Connection {
         let data_end = self.data_end();
         let fin_off = self.fin_off();
         let start = self.snd_nxt;
+        if self
+            .old_path
+            .is_some_and(|o| start >= o.end && o.hold_until.is_some())
+        {
+            // New data waits for the old path's tail (see `adopt_new_path`).
+            return None;
+        }
         let avail = data_end.saturating_sub(start);
         let window_right = self.snd_una + self.snd_wnd;
         let window_room = window_right.saturating_sub(start);

@@ -63,6 +63,9 @@ pub(crate) struct PathMtu {
     pub(crate) next_probe: Option<Instant>,
     /// Set when `mtu` changed in a way the endpoint should remember for the destination.
     pub(crate) learned: bool,
+    /// The slow-start threshold before a recovery that only a lost probe started: put
+    /// back when that recovery ends, so a lost probe does not end slow start either.
+    pub(crate) ssthresh_before_probe_loss: Option<u64>,
 }
 
 impl PathMtu {
@@ -80,6 +83,7 @@ impl PathMtu {
             probe: None,
             next_probe: None,
             learned: false,
+            ssthresh_before_probe_loss: None,
         }
     }
 
@@ -268,17 +272,20 @@ impl Connection {
         false
     }
 
-    /// After a black-hole fallback: one timeout's congestion response (RFC 5681 §3.1,
-    /// RFC 9438 §4.8) from the state before the first of its timeouts, instead of one
-    /// per timeout. A loss of everything in flight for [`BLACK_HOLE_RTOS`] timeouts in a
-    /// row is one event (the path's MTU, or at worst one congestion episode): responding
-    /// twice would leave a slow-start threshold of two segments.
+    /// After a black-hole fallback: the timeouts, and the losses the connection reacted
+    /// to before them, were the path's MTU, not congestion (RFC 4821 §7.8; RFC 8899
+    /// §4.4: packets lost for their size are no congestion signal). What those losses
+    /// taught is forgotten and the window restarts as after an idle period (RFC 5681
+    /// §4.1: at most the initial window), now in smaller segments. Keeping it would leave
+    /// a threshold of half the flight at the first loss: on a fresh path after a handoff
+    /// (an initial window in flight) a few segments, and the connection would crawl in
+    /// congestion avoidance for seconds.
     pub(crate) fn undo_black_hole(&mut self, flight: u64) {
-        if let Some((cwnd, ssthresh)) = self.pmtu.before_rtos.take() {
-            self.cc.cwnd = cwnd;
-            self.cc.ssthresh = ssthresh;
+        if self.pmtu.before_rtos.take().is_some() {
+            self.cc.forget_losses(self.config.initial_window_segments);
+        } else {
+            self.cc.on_timeout(flight);
         }
-        self.cc.on_timeout(flight);
     }
 
     fn probe_failed(&mut self, now: Instant) {

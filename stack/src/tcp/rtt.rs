@@ -50,6 +50,25 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
+    /// Starts over on a new path whose round trip was measured once, outside this
+    /// connection (a handoff's care-of test): `rtt` is taken as the first sample (RFC 6298
+    /// §2.2: SRTT = R, RTTVAR = R/2, RTO = SRTT + max(G, 4·RTTVAR), clamped to the bounds).
+    pub fn restart_from(&mut self, rtt: Duration) {
+        self.srtt = None;
+        self.rttvar = 0;
+        self.sample(rtt);
+    }
+
+    /// Starts over on a new path never measured: no samples, RTO = `initial` (RFC 6298
+    /// §2.1).
+    pub fn restart_unmeasured(&mut self, initial: Duration) {
+        self.srtt = None;
+        self.rttvar = 0;
+        self.latest = 0;
+        self.backoff = 0;
+        self.rto = initial.total_micros().clamp(self.min_rto, self.max_rto);
+    }
+
     /// The current RTO, including back-off.
     pub fn rto(&self) -> Duration {
         let shifted = self.rto.saturating_mul(1u64 << self.backoff.min(20));
@@ -93,6 +112,26 @@ mod tests {
         assert_eq!(e.rto(), Duration::from_millis(600));
         e.sample(Duration::from_millis(100));
         assert_eq!(e.srtt(), Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn restart_takes_the_measurement_as_a_first_sample() {
+        let mut e = RttEstimator::new(
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            Duration::from_secs(60),
+        );
+        // The old path: 8 ms, RTO at its 200 ms floor, and backed off once.
+        for _ in 0..10 {
+            e.sample(Duration::from_millis(8));
+        }
+        e.back_off();
+        e.restart_from(Duration::from_millis(240));
+        // SRTT = 240, RTTVAR = 120, RTO = 240 + 4 * 120 = 720 ms.
+        assert_eq!(e.srtt(), Some(Duration::from_millis(240)));
+        assert_eq!(e.rto(), Duration::from_millis(720));
+        e.restart_unmeasured(Duration::from_secs(1));
+        assert_eq!((e.srtt(), e.rto()), (None, Duration::from_secs(1)));
     }
 
     #[test]

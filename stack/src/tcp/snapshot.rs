@@ -14,7 +14,8 @@ use super::connection::Connection;
 
 /// The snapshot format version; bumped on any incompatible change.
 ///
-/// 2: path MTU state (`pmtu`), its counters in the stats and `TcpConfig::pmtu_probing`.
+/// 2: path MTU state (`pmtu`), its counters in the stats and `TcpConfig::pmtu_probing`; the
+/// old path's state after a handoff (`old_path`) and the send buffer's own capacity.
 pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// A connection snapshot (owned form).

@@ -416,7 +416,19 @@ impl Member {
             .sessions
             .get(&snap.client)
             .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty());
-        // Step 3: restore every connection first (nothing changes here if one fails).
+        // Step 3: restore every connection first (nothing changes here if one fails), on
+        // this member's own path: its care-of test measured the round trip to the client.
+        let own_rtt = snap.rtt.iter().find(|(m, _)| *m == self.cfg.id);
+        let own_rtt = own_rtt.map(|(_, r)| Duration::from_micros(*r));
+        // The state's time in transit: half the round trip to the donor, less the
+        // acknowledgement batching in that measurement.
+        let transit = self.peer.srtt(from).map(|r| {
+            Duration::from_micros(
+                r.total_micros()
+                    .saturating_sub(super::super::peer::ACK_DELAY.total_micros())
+                    / 2,
+            )
+        });
         let mut restored = Vec::new();
         for (tcp, app) in &snap.connections {
             let mut c = match Connection::restore_bytes(tcp, now) {
@@ -432,6 +444,7 @@ impl Member {
             if let Err(reason) = Self::fill_precopied(&mut c, left_out, precopied.as_ref()) {
                 return refuse(self, reason, out);
             }
+            c.adopt_new_path(now, own_rtt, transit);
             if tuple.remote != snap.client || tuple.local != self.cfg.anycast {
                 let why = format!("connection {tuple:?} is not the client's");
                 return refuse(self, RefuseReason::Malformed(why), out);
