@@ -384,7 +384,7 @@ fn assert_intact(o: &Outcome) {
 #[test]
 fn kernel_client_behind_a_1400_byte_link_with_packet_too_big() {
     if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+        skip(why);
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -400,7 +400,7 @@ fn kernel_client_behind_a_1400_byte_link_with_packet_too_big() {
 #[test]
 fn kernel_client_behind_a_1400_byte_black_hole() {
     if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+        skip(why);
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

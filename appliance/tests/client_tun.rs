@@ -187,11 +187,11 @@ impl Group {
 #[test]
 fn kernel_tcp_client_follows_handoffs_through_vany_client() {
     if !is_root() {
-        println!("skipped: needs root (network namespaces, TUN devices, nftables)");
+        skip("needs root (network namespaces, TUN devices, nftables)");
         return;
     }
     if Command::new("nft").arg("--version").output().is_err() {
-        println!("skipped: `nft` is not installed (Debian: apt-get install nftables)");
+        skip("`nft` is not installed (Debian: apt-get install nftables)");
         return;
     }
     remove_stale_namespaces(&["vany-clc", "vany-clg"]);

@@ -525,7 +525,7 @@ struct MoveRecord {
 #[test]
 fn kernel_client_follows_handoffs_and_a_drain() {
     if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+        skip(why);
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -737,7 +737,7 @@ fn kernel_client_follows_handoffs_and_a_drain() {
 #[test]
 fn killed_member_sessions_end_cleanly() {
     if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+        skip(why);
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -929,7 +929,7 @@ fn killed_member_sessions_end_cleanly() {
 #[test]
 fn many_connections_move_in_one_handoff() {
     if let Some(why) = skip_reason() {
-        println!("skipped: {why}");
+        skip(why);
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -571,9 +571,9 @@ struct Outcome {
 fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !is_root() {
-        println!(
-            "skipped: needs root (network namespaces and a TUN device) for kernel TCP run '{what}'"
-        );
+        skip(&format!(
+            "needs root (network namespaces and a TUN device) for kernel TCP run '{what}'"
+        ));
         return;
     }
     remove_stale_namespaces(&["vany-k"]);

@@ -239,7 +239,7 @@ fn metric_value(text: &str, name: &str) -> Option<f64> {
 #[test]
 fn three_nodes_gossip_serve_and_answer_control() {
     if !is_root() {
-        println!("skipped: needs root (network namespaces and TUN devices)");
+        skip("needs root (network namespaces and TUN devices)");
         return;
     }
     remove_stale_namespaces(&[PREFIX]);

@@ -23,6 +23,18 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// The environment variable with which `.ci/run` says that every test must really run.
+pub const REQUIRED: &str = "VANY_TESTS_REQUIRED";
+
+/// A test that cannot run here says why and passes, when run by hand; when `.ci/run`
+/// set [`REQUIRED`], a skip is a failure (nothing stops running unnoticed).
+pub fn skip(why: &str) {
+    if std::env::var_os(REQUIRED).is_some_and(|v| v != "0") {
+        panic!("{REQUIRED} is set, but this test would be skipped: {why}");
+    }
+    println!("skipped: {why}");
+}
+
 pub fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
