@@ -443,3 +443,93 @@ fn stale_binding_update_is_refused_and_counted() {
     assert_eq!(binding(&mut g).map(|b| b.0), Some(member_addr(3)));
     assert!(g.serving(0).iter().all(|m| *m == 3));
 }
+
+/// A burst of SYNs from spoofed sources to the anycast address (issue 11 item 1).
+fn spoofed_syns(n: u16) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let repr = vany_stack::wire::PacketRepr {
+                src: format!("fd00:bad:1::{:x}", i + 1).parse().unwrap(),
+                dst: vany_appliance::demo::ANYCAST,
+                traffic_class: 0,
+                flow_label: 0,
+                hop_limit: 64,
+                rh2: None,
+                hao: None,
+                upper: vany_stack::wire::Upper::Tcp(vany_stack::wire::TcpRepr {
+                    src_port: 30000 + i,
+                    dst_port: 80,
+                    control: vany_stack::wire::TcpControl::Syn,
+                    seq_number: vany_stack::wire::TcpSeqNumber(i32::from(i) * 7919),
+                    ack_number: None,
+                    window_len: 65535,
+                    window_scale: None,
+                    max_seg_size: Some(1440),
+                    sack_permitted: false,
+                    sack_ranges: [None; 3],
+                    timestamp: None,
+                    payload: &[],
+                }),
+            };
+            let mut p = vec![0; repr.buffer_len()];
+            repr.emit(&mut p).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// 130 spoofed SYNs fill the contact node's half-open backlog (128). A client that
+/// connects next is answered with a SYN cookie; its ACK, with the request on it, must
+/// complete the connection at the member (it used to be dropped before the cookie was
+/// checked, closing the port for 11 minutes). The spoofed half-open entries are dropped
+/// after 5 SYN-ACK retries (about a minute), after which a SYN gets a SYN-ACK with state
+/// again.
+#[test]
+fn spoofed_syns_do_not_close_the_port() {
+    let mut g = Group::new(33, 2, &[], |_, _| Duration::from_millis(20), |_| {});
+    let loc = g.place(&[Duration::from_millis(10), Duration::from_millis(30)], 0.0);
+    g.add_client(loc, |c| {
+        c.download(Instant::from_secs(2), 80, 4243, LENGTH, Some(200_000))
+            .download(Instant::from_secs(80), 80, 4244, 100_000, None)
+    });
+    let attacker = g.add_attacker(Duration::from_millis(1));
+    inject(
+        &mut g.sim,
+        attacker,
+        Instant::from_millis(1500),
+        spoofed_syns(130),
+    );
+    g.sim.run_until(Instant::from_secs(3));
+    let during = g.member(1).tcp_stats();
+    println!("after the burst: {during:?}");
+    assert!(
+        during.syn_cookies_sent >= 2,
+        "the backlog overflowed: {during:?}"
+    );
+    assert!(
+        during.syn_cookies_accepted >= 1,
+        "the client's cookie completed: {during:?}"
+    );
+    let seed = g.sim.seed();
+    assert!(g.run_until_done(Instant::from_secs(120), Duration::from_millis(100)));
+    let after = g.member(1).tcp_stats();
+    println!("at the end: {after:?}");
+    for r in g.client(0).reports() {
+        assert_eq!(download_problem(&r), None, "seed {seed}: {r:?}");
+        assert_eq!(r.status, DownloadStatus::Complete, "seed {seed}: {r:?}");
+        let connected = r
+            .connected_at
+            .unwrap()
+            .saturating_since(r.started_at.unwrap());
+        assert!(
+            connected < Duration::from_secs(1),
+            "download {} connected after {connected}",
+            r.index
+        );
+    }
+    // The second download (at 80 s) needed no cookie: the half-open entries were gone.
+    assert_eq!(
+        after.syn_cookies_sent, during.syn_cookies_sent,
+        "no cookie after the spoofed entries expired"
+    );
+}

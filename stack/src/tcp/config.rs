@@ -42,6 +42,10 @@ pub struct TcpConfig {
     pub initial_rto: Duration,
     /// Retransmissions of one segment before the connection times out.
     pub max_retransmissions: u32,
+    /// SYN-ACK retransmissions before a half-open (SYN-RECEIVED) connection is dropped,
+    /// as Linux's `tcp_synack_retries` (5: about a minute in all with a 1 s initial
+    /// RTO): spoofed SYNs must not hold the listener's backlog for many minutes.
+    pub synack_retries: u32,
     /// Time in TIME-WAIT (2 MSL).
     pub time_wait: Duration,
     /// Idle time before keepalive probes; `None` disables keepalive.
@@ -77,6 +81,7 @@ impl Default for TcpConfig {
             max_rto: Duration::from_secs(60),
             initial_rto: Duration::from_secs(1),
             max_retransmissions: 15,
+            synack_retries: 5,
             time_wait: Duration::from_secs(60),
             keepalive: None,
             keepalive_interval: Duration::from_secs(75),

@@ -1149,7 +1149,12 @@ impl Connection {
     fn on_retransmit_timeout(&mut self, now: Instant) {
         self.retries += 1;
         self.stats.timeouts += 1;
-        if self.retries > self.config.max_retransmissions {
+        let limit = if self.state == State::SynReceived {
+            self.config.synack_retries
+        } else {
+            self.config.max_retransmissions
+        };
+        if self.retries > limit {
             self.enter_closed(Some(TcpError::TimedOut));
             return;
         }

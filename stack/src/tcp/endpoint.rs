@@ -86,6 +86,10 @@ pub struct Endpoint {
     pmtu_cache: HashMap<Ipv6Addr, (u16, Instant)>,
     /// The latest time any call brought, for calls that bring none (`insert`).
     clock: Instant,
+    /// When this endpoint last answered a SYN with a cookie: only then can an ACK for no
+    /// connection complete one (as Linux's `tcp_synq_no_recent_overflow`), so a flood of
+    /// bogus ACKs costs no HMAC otherwise.
+    last_cookie_sent: Option<Instant>,
 }
 
 /// A stateless segment to send (RST, or a cookie SYN-ACK).
@@ -119,6 +123,7 @@ impl Endpoint {
             stats: EndpointStats::default(),
             pmtu_cache: HashMap::new(),
             clock: Instant::ZERO,
+            last_cookie_sent: None,
         }
     }
 
@@ -374,6 +379,42 @@ impl Endpoint {
         self.reset_for(tuple, seg);
     }
 
+    /// Offers a segment for no known connection to the SYN-cookie check only (RFC 4987
+    /// §3.6): an ACK to a listening port whose acknowledgement number is a valid cookie
+    /// this endpoint sent opens the connection (data on the ACK included), and returns
+    /// true. Anything else changes nothing and is not answered: the caller decides
+    /// (a group member never resets a connection another member may hold).
+    pub fn try_syn_cookie(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
+        let tuple = FourTuple {
+            local: dst,
+            local_port: seg.dst_port,
+            remote: src,
+            remote_port: seg.src_port,
+        };
+        // A cookie is good for this tick and the one before.
+        let recent = self.last_cookie_sent.is_some_and(|t| {
+            now.saturating_since(t).total_micros() < 2 * COOKIE_TICK_MICROS as u64
+        });
+        if !recent
+            || self.connections.contains_key(&tuple)
+            || !self.listeners.contains(&seg.dst_port)
+        {
+            return false;
+        }
+        match (seg.control, seg.ack_number) {
+            (TcpControl::None | TcpControl::Psh, Some(ack)) => {
+                self.try_cookie(now, tuple, seg, Seq::from(ack))
+            }
+            _ => false,
+        }
+    }
+
     /// [`Endpoint::handle_segment`] for a segment whose checksum is still to be verified
     /// ([`crate::wire::parse_tcp_deferred`], [`crate::wire::parse_deferred`]): the connection
     /// sums the payload while it copies it in ([`Connection::handle_segment_deferred`]).
@@ -461,6 +502,7 @@ impl Endpoint {
         let hash = self.cookie_hash(&tuple, tick, irs) & 0x00ff_ffff;
         let cookie = ((tick & 0x1f) << 27) | (mss_index << 24) | hash;
         self.stats.syn_cookies_sent += 1;
+        self.last_cookie_sent = Some(now);
         self.control.push_back((
             tuple,
             ControlSegment {

@@ -114,6 +114,18 @@ impl Member {
         // A segment of a connection this member does not hold is never answered with a
         // RST: the connection may live at another member of the group.
         if !tuple_known && (!new_connection || (forwarded && !held)) {
+            // Unless it completes a SYN cookie this member sent (its listener's backlog
+            // was full): RFC 4987 §3.6.
+            if !new_connection && self.tcp.try_syn_cookie(now, client, self.cfg.anycast, seg) {
+                self.index.dirty.insert(FourTuple {
+                    local: self.cfg.anycast,
+                    local_port: seg.dst_port,
+                    remote: client,
+                    remote_port: seg.src_port,
+                });
+                self.accept_new(now, out);
+                return;
+            }
             self.stats.dropped += 1;
             return;
         }

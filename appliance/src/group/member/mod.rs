@@ -584,6 +584,11 @@ impl Member {
         self.stats
     }
 
+    /// TCP endpoint counters (SYN cookies, RSTs, Packet Too Big).
+    pub fn tcp_stats(&self) -> vany_stack::tcp::EndpointStats {
+        self.tcp.stats()
+    }
+
     /// Peer-channel counters.
     pub fn peer_stats(&self) -> PeerStats {
         self.peer.stats()
