@@ -410,13 +410,7 @@ impl Member {
         why: String,
         out: &mut Vec<Vec<u8>>,
     ) {
-        let client = self
-            .index
-            .records
-            .get(&transfer)
-            .and_then(|i| self.handoffs.get(*i))
-            .map(|r| r.client);
-        let Some(client) = client else {
+        let Some(client) = self.record(transfer).map(|r| r.client) else {
             return;
         };
         let precopy = self

@@ -140,8 +140,7 @@ impl Member {
 
     /// The outcome this member (as donor) recorded for `transfer`.
     pub(super) fn outcome_of(&self, transfer: u64) -> Option<HandoffOutcome> {
-        let i = *self.index.records.get(&transfer)?;
-        self.handoffs.get(i).map(|r| r.outcome)
+        self.record(transfer).map(|r| r.outcome)
     }
 
     /// The donor thawed a handoff whose session this member restored: its copy wins (it
@@ -195,13 +194,7 @@ impl Member {
         transfer: u64,
         out: &mut Vec<Vec<u8>>,
     ) {
-        let client = self
-            .index
-            .records
-            .get(&transfer)
-            .and_then(|i| self.handoffs.get(*i))
-            .map(|r| r.client);
-        let Some(client) = client else {
+        let Some(client) = self.record(transfer).map(|r| r.client) else {
             return;
         };
         let Some(s) = self.sessions.get(&client) else {

@@ -425,6 +425,12 @@ impl Member {
     }
 
     /// The record of handoff `transfer`, if this member started it.
+    fn record(&self, transfer: u64) -> Option<&HandoffRecord> {
+        let i = *self.index.records.get(&transfer)?;
+        self.handoffs.get(i)
+    }
+
+    /// The record of handoff `transfer`, if this member started it.
     fn record_mut(&mut self, transfer: u64) -> Option<&mut HandoffRecord> {
         let i = *self.index.records.get(&transfer)?;
         self.handoffs.get_mut(i)
@@ -432,8 +438,7 @@ impl Member {
 
     /// The client whose session is frozen in handoff `transfer` here.
     fn frozen_client(&self, transfer: u64) -> Option<Ipv6Addr> {
-        let i = *self.index.records.get(&transfer)?;
-        let client = self.handoffs.get(i)?.client;
+        let client = self.record(transfer)?.client;
         self.sessions
             .get(&client)
             .and_then(|s| s.frozen.as_ref())
