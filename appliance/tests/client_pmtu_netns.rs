@@ -298,6 +298,7 @@ fn run_download(tag: &str, ptb_filtered: bool) -> Outcome {
                 rate: None,
                 connect_timeout: Duration::from_secs(10),
                 read_timeout: Duration::from_secs(20),
+                read_rate: None,
             };
             let d = kernel_download(&ns, fetch, progress);
             done.store(true, Ordering::Relaxed);

@@ -309,6 +309,7 @@ fn kernel_tcp_client_follows_handoffs_through_vany_client() {
                 rate: None,
                 connect_timeout: Duration::from_secs(10),
                 read_timeout: Duration::from_secs(20),
+                read_rate: None,
             };
             let d = kernel_download(&ns, fetch, progress);
             done.store(true, Ordering::Relaxed);

@@ -50,9 +50,11 @@
 //! printed.
 //!
 //! `many_connections_move_in_one_handoff`: the client opens 256 kernel connections
-//! (`VANY_E2E_CONNS`) to the anycast address, each downloading an unpaced stream of 2 MiB
+//! (`VANY_E2E_CONNS`) to the anycast address, each downloading an unpaced stream of 6 MiB
 //! (`VANY_E2E_CONN_MIB`), so every connection keeps the member's 256 KiB send buffer full:
-//! a session of about 64 MiB. Once a quarter of the data has arrived, `vany ctl handoff`
+//! a session of about 64 MiB. Once a sixteenth of the data has arrived and the client
+//! kernel's retransmission timeouts from opening them have been still for 3 s,
+//! `vany ctl handoff`
 //! moves it from contact node 1 to member 2 and must answer "committed" (pre-copy while
 //! serving, then the frozen remainder in parts). Pass: every stream complete and intact,
 //! no socket error, no reset counted by the client kernel, and from the move on no
@@ -477,6 +479,7 @@ fn spawn_download(
     length: u64,
     rate: Option<u64>,
     read_timeout: Duration,
+    read_rate: Option<u64>,
 ) -> (JoinHandle<Download>, Arc<AtomicU64>, Arc<AtomicBool>) {
     let progress = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -489,6 +492,7 @@ fn spawn_download(
             rate,
             connect_timeout: Duration::from_secs(5),
             read_timeout,
+            read_rate,
         };
         let d = kernel_download(&ns, fetch, p);
         dn.store(true, Ordering::Relaxed);
@@ -548,6 +552,7 @@ fn kernel_client_follows_handoffs_and_a_drain() {
         length,
         (rate > 0).then_some(rate),
         Duration::from_secs(10),
+        None,
     );
 
     // The moves are spread over the first 85 % of the stream; the drain comes after.
@@ -752,7 +757,7 @@ fn killed_member_sessions_end_cleanly() {
     lab.start_client();
     let before = lab.nstat();
     let (downloader, progress, done) =
-        spawn_download(&lab, STREAM, length, Some(rate), read_timeout);
+        spawn_download(&lab, STREAM, length, Some(rate), read_timeout, None);
     wait_for("2 MiB at contact node 1", Duration::from_secs(30), || {
         (progress.load(Ordering::Relaxed) >= 2 * MIB && lab.settled_at(CLIENT) == Some(1))
             .then_some(())
@@ -800,7 +805,7 @@ fn killed_member_sessions_end_cleanly() {
         }
         if fresh_run.is_none() && down_after.contains_key(&1) {
             fresh_run = Some((
-                spawn_download(&lab, STREAM + 1, MIB, None, Duration::from_secs(5)).0,
+                spawn_download(&lab, STREAM + 1, MIB, None, Duration::from_secs(5), None).0,
                 killed_at.elapsed(),
             ));
         }
@@ -936,6 +941,9 @@ fn many_connections_move_in_one_handoff() {
     let started = Instant::now();
     let conns = env_u64("VANY_E2E_CONNS", 256);
     let length = env_u64("VANY_E2E_CONN_MIB", 2) * MIB;
+    // Each connection is read at 256 KiB/s: the client's windows close and the member's
+    // send buffers stay full, while the path stays well below what loses segments.
+    let read_rate = env_u64("VANY_E2E_READ_KIB", 256) * 1024;
     const STREAM: u64 = 0x0e2e_1000;
 
     let mut lab = Lab::build("m");
@@ -947,7 +955,14 @@ fn many_connections_move_in_one_handoff() {
     let downloads: Vec<_> = (0..conns)
         .map(|i| {
             std::thread::sleep(Duration::from_millis(5));
-            spawn_download(&lab, STREAM + i, length, None, Duration::from_secs(20))
+            spawn_download(
+                &lab,
+                STREAM + i,
+                length,
+                None,
+                Duration::from_secs(20),
+                Some(read_rate),
+            )
         })
         .collect();
     let total = |d: &[(JoinHandle<Download>, Arc<AtomicU64>, Arc<AtomicBool>)]| -> u64 {
@@ -957,13 +972,13 @@ fn many_connections_move_in_one_handoff() {
     // The proximity policy may move the session on its own first: the operator's move
     // is asked of whichever member serves it once every connection is busy.
     let from = wait_for(
-        "a quarter of the data, every connection busy, the session settled",
+        "a sixteenth of the data, every connection busy, the session settled",
         Duration::from_secs(120),
         || {
             let busy = downloads
                 .iter()
                 .all(|(_, p, _)| p.load(Ordering::Relaxed) > 0);
-            if !busy || total(&downloads) < conns * length / 4 {
+            if !busy || total(&downloads) < conns * length / 16 {
                 let idle = downloads
                     .iter()
                     .filter(|(_, p, _)| p.load(Ordering::Relaxed) == 0)
@@ -975,6 +990,28 @@ fn many_connections_move_in_one_handoff() {
             }
             lab.settled_at(CLIENT)
         },
+    );
+    // Opening 256 unpaced connections through the TUN devices loses segments, and the
+    // client kernel's retransmission timers (backed off) may still be running: the move
+    // waits until its timeout count has been still for 3 s (at most 30 s), so that what
+    // is counted from the move on is the handoff's.
+    let mut last = (
+        lab.nstat().get("TcpExtTCPTimeouts").copied(),
+        Instant::now(),
+    );
+    let quiet_until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < quiet_until && last.1.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = lab.nstat().get("TcpExtTCPTimeouts").copied();
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    let from = lab.settled_at(CLIENT).unwrap_or(from);
+    let done_at_move = total(&downloads);
+    assert!(
+        done_at_move < conns * length * 3 / 4,
+        "the move must come while the downloads run: {done_at_move} bytes done"
     );
     let to = from % NODES + 1;
     let connections_at_donor = lab

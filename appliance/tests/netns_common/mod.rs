@@ -307,6 +307,9 @@ pub struct Fetch {
     /// How long the connect and each read may wait.
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// Read at most this many bytes/s (a slow reader: the receive window closes and the
+    /// server's send buffer stays full), or as fast as data comes.
+    pub read_rate: Option<u64>,
 }
 
 /// The unmodified client: kernel TCP from a thread inside namespace `ns`. Asks the
@@ -319,6 +322,7 @@ pub fn kernel_download(ns: &str, fetch: Fetch, progress: Arc<AtomicU64>) -> Down
         rate,
         connect_timeout,
         read_timeout,
+        read_rate,
     } = fetch;
     let started = Instant::now();
     let mut d = Download::default();
@@ -342,7 +346,14 @@ pub fn kernel_download(ns: &str, fetch: Fetch, progress: Arc<AtomicU64>) -> Down
     }
     let asked = Instant::now();
     let mut verifier = StreamVerifier::new(id, Some(length));
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![
+        0u8;
+        if read_rate.is_some() {
+            16 * 1024
+        } else {
+            256 * 1024
+        }
+    ];
     let mut last: Option<Instant> = None;
     // Bounded: at most one read per byte, and the read timeout bounds each.
     while d.bytes <= length {
@@ -369,6 +380,15 @@ pub fn kernel_download(ns: &str, fetch: Fetch, progress: Arc<AtomicU64>) -> Down
                 }
                 d.bytes += n as u64;
                 progress.store(d.bytes, Ordering::Relaxed);
+                if let Some(r) = read_rate {
+                    // Sleep until the bytes read so far are due at `r` bytes/s.
+                    let due = asked + Duration::from_secs_f64(d.bytes as f64 / r as f64);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    last = Some(Instant::now());
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
