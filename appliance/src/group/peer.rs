@@ -34,6 +34,12 @@ const MAGIC: &[u8; 4] = b"VANY";
 const VERSION: u8 = 2;
 const HEADER: usize = 4 + 1 + 2 + 8 + 2 + 2;
 const TAG: usize = 32;
+/// Bytes of HMAC-SHA256 that end every datagram, over its header and chunk: a chunk is
+/// authenticated before it is stored for reassembly, so nobody without the group key
+/// can fill the reassembly buffers (the message's own MAC then covers the whole).
+const CHUNK_TAG: usize = 16;
+/// Most bytes of partly reassembled messages held at once; the oldest go beyond.
+const MAX_PARTIAL_BYTES: usize = 64 * 1024 * 1024;
 /// Largest part of a session in one `Transfer` or `Precopy` message (fits well within
 /// [`MAX_CHUNKS`]).
 pub const TRANSFER_PART: usize = 256 * 1024;
@@ -283,6 +289,8 @@ pub struct PeerStats {
     pub retransmitted: u64,
     /// Messages given up after [`MAX_TRIES`] sends.
     pub given_up: u64,
+    /// Partly reassembled messages dropped (timed out, or past the byte budget).
+    pub reassembly_dropped: u64,
 }
 
 impl PeerBody {
@@ -348,6 +356,7 @@ impl PeerRtt {
 struct Partial {
     count: u16,
     chunks: BTreeMap<u16, Vec<u8>>,
+    bytes: usize,
     started: Instant,
 }
 
@@ -358,6 +367,8 @@ pub struct PeerChannel {
     next_seq: u64,
     windows: BTreeMap<MemberId, ReplayWindow>,
     partial: BTreeMap<(MemberId, u64), Partial>,
+    /// Bytes held in `partial`.
+    partial_bytes: usize,
     unacked: BTreeMap<u64, Unacked>,
     /// `(next_at, seq)` of every unacknowledged message, earliest first.
     retransmit_at: BTreeSet<(Instant, u64)>,
@@ -377,6 +388,7 @@ impl PeerChannel {
             next_seq: 1,
             windows: BTreeMap::new(),
             partial: BTreeMap::new(),
+            partial_bytes: 0,
             unacked: BTreeMap::new(),
             retransmit_at: BTreeSet::new(),
             rtt: BTreeMap::new(),
@@ -562,15 +574,46 @@ impl PeerChannel {
                 d.extend_from_slice(&(i as u16).to_be_bytes());
                 d.extend_from_slice(&count.to_be_bytes());
                 d.extend_from_slice(chunk);
+                let tag = hmac::sign(&self.key, &d);
+                d.extend_from_slice(&tag.as_ref()[..CHUNK_TAG]);
                 d
             })
             .collect()
     }
 
+    /// Drops partly reassembled messages older than the reassembly timeout (also run on
+    /// every datagram; a member calls it from its timer too, so that state left by a
+    /// sender that went silent does not wait for the next datagram).
+    pub fn purge(&mut self, now: Instant) {
+        let before = self.partial.len();
+        let mut freed = 0;
+        self.partial.retain(|_, p| {
+            let keep = now.saturating_since(p.started) < REASSEMBLY_TIMEOUT;
+            if !keep {
+                freed += p.bytes;
+            }
+            keep
+        });
+        self.partial_bytes -= freed;
+        self.stats.reassembly_dropped += (before - self.partial.len()) as u64;
+    }
+
+    /// Drops the oldest partly reassembled message.
+    fn drop_oldest_partial(&mut self) {
+        let oldest = self
+            .partial
+            .iter()
+            .min_by_key(|(_, p)| p.started)
+            .map(|(k, _)| *k);
+        if let Some(p) = oldest.and_then(|k| self.partial.remove(&k)) {
+            self.partial_bytes -= p.bytes;
+            self.stats.reassembly_dropped += 1;
+        }
+    }
+
     /// Takes one datagram; returns a message once complete and authentic.
     pub fn open(&mut self, now: Instant, datagram: &[u8]) -> Result<PeerMessage, PeerError> {
-        self.partial
-            .retain(|_, p| now.saturating_since(p.started) < REASSEMBLY_TIMEOUT);
+        self.purge(now);
         let result = self.open_inner(now, datagram);
         match result {
             Err(PeerError::Malformed) => self.stats.malformed += 1,
@@ -592,11 +635,20 @@ impl PeerChannel {
         let seq = u64::from_be_bytes(seq_bytes);
         let index = u16::from_be_bytes([d[15], d[16]]);
         let count = u16::from_be_bytes([d[17], d[18]]);
-        if count == 0 || count > MAX_CHUNKS || index >= count {
+        if count == 0 || count > MAX_CHUNKS || index >= count || d.len() < HEADER + CHUNK_TAG {
             return Err(PeerError::Malformed);
         }
-        // Cheap early replay check on the (unauthenticated) header. A copy of a message
-        // already accepted is acknowledged again: the sender did not hear the first Ack.
+        // Authentic before anything is stored or acknowledged.
+        let (signed, tag) = d.split_at(d.len() - CHUNK_TAG);
+        let expected = hmac::sign(&self.key, signed);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &expected.as_ref()[..CHUNK_TAG],
+            tag,
+        )) {
+            return Err(PeerError::Forged);
+        }
+        // Early replay check on the (authenticated) header. A copy of a message already
+        // accepted is acknowledged again: the sender did not hear the first Ack.
         if let Some(w) = self.windows.get(&from) {
             if w.seen.contains(&seq) {
                 self.ack_later(now, from, seq);
@@ -606,19 +658,15 @@ impl PeerChannel {
                 return Err(PeerError::Replayed);
             }
         }
-        let chunk = d[HEADER..].to_vec();
+        let chunk = signed[HEADER..].to_vec();
         if count > 1
             && !self.partial.contains_key(&(from, seq))
             && self.partial.len() >= MAX_PARTIAL
         {
-            let oldest = self
-                .partial
-                .iter()
-                .min_by_key(|(_, p)| p.started)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.partial.remove(&k);
-            }
+            self.drop_oldest_partial();
+        }
+        while count > 1 && self.partial_bytes + chunk.len() > MAX_PARTIAL_BYTES {
+            self.drop_oldest_partial();
         }
         let whole = if count == 1 {
             chunk
@@ -626,21 +674,25 @@ impl PeerChannel {
             let entry = self.partial.entry((from, seq)).or_insert_with(|| Partial {
                 count,
                 chunks: BTreeMap::new(),
+                bytes: 0,
                 started: now,
             });
             if entry.count != count {
                 return Err(PeerError::Malformed);
             }
-            entry.chunks.insert(index, chunk);
+            let len = chunk.len();
+            if entry.chunks.insert(index, chunk).is_none() {
+                entry.bytes += len;
+                self.partial_bytes += len;
+            }
             if entry.chunks.len() < usize::from(count) {
                 return Err(PeerError::Incomplete);
             }
-            let done = self
-                .partial
-                .remove(&(from, seq))
-                .map(|p| p.chunks)
-                .unwrap_or_default();
-            done.into_values().flatten().collect()
+            let Some(done) = self.partial.remove(&(from, seq)) else {
+                return Err(PeerError::Incomplete);
+            };
+            self.partial_bytes -= done.bytes;
+            done.chunks.into_values().flatten().collect()
         };
         if whole.len() < TAG {
             return Err(PeerError::Malformed);
@@ -714,6 +766,51 @@ mod tests {
             (s.accepted, s.replayed, s.forged, s.malformed),
             (1, 1, 2, 1)
         );
+    }
+
+    #[test]
+    fn chunks_without_the_group_key_are_never_stored() {
+        let mut b = PeerChannel::new(2, b"group key");
+        let mut evil = PeerChannel::new(1, b"not the key");
+        let body = PeerBody::Transfer {
+            transfer: 1,
+            index: 0,
+            count: 1,
+            session: vec![5u8; 20_000],
+        };
+        let forged = evil.seal(2, body);
+        for d in &forged {
+            assert_eq!(b.open(t(), d), Err(PeerError::Forged));
+        }
+        assert!(b.partial.is_empty());
+        assert_eq!(b.partial_bytes, 0);
+        // A genuine chunk with its tag cut off, or one byte of it changed.
+        let mut a = PeerChannel::new(1, b"group key");
+        let mut d = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
+        let last = d.len() - 1;
+        d[last] ^= 1;
+        assert_eq!(b.open(t(), &d), Err(PeerError::Forged));
+        assert_eq!(b.open(t(), &d[..HEADER + 3]), Err(PeerError::Malformed));
+        assert_eq!(b.stats().forged, forged.len() as u64 + 1);
+    }
+
+    #[test]
+    fn partial_messages_are_purged_by_the_timer() {
+        let mut a = PeerChannel::new(1, b"k");
+        let mut b = PeerChannel::new(2, b"k");
+        let body = PeerBody::Transfer {
+            transfer: 1,
+            index: 0,
+            count: 1,
+            session: vec![1u8; 5_000],
+        };
+        let d = a.seal(2, body);
+        assert_eq!(b.open(t(), &d[0]), Err(PeerError::Incomplete));
+        assert!(b.partial_bytes > 0);
+        b.purge(t() + REASSEMBLY_TIMEOUT);
+        assert!(b.partial.is_empty());
+        assert_eq!(b.partial_bytes, 0);
+        assert_eq!(b.stats().reassembly_dropped, 1);
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     let _ = writeln!(o, "vany_handoff_duration_seconds_sum {:.6}", h.sum_seconds);
     let _ = writeln!(o, "vany_handoff_duration_seconds_count {}", h.observed());
 
-    let counters: [(&str, &str, u64); 21] = [
+    let counters: [(&str, &str, u64); 22] = [
         (
             "vany_hoti_sent_total",
             "Home Test Inits sent.",
@@ -306,6 +306,11 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "vany_peer_given_up_total",
             "Peer messages given up.",
             p.given_up,
+        ),
+        (
+            "vany_peer_reassembly_dropped_total",
+            "Partly reassembled peer messages dropped (timed out, or past the 64 MiB budget).",
+            p.reassembly_dropped,
         ),
         (
             "vany_rx_packets_total",

@@ -838,6 +838,7 @@ impl Host for Member {
         self.now = now;
         self.mn_output_waiting = false;
         self.drain_mn(out);
+        self.peer.purge(now);
         self.flush_peer(now, out);
         if self.tcp.poll_timeout().is_some_and(|t| t <= now) {
             self.tcp.handle_timeout(now);
