@@ -4,8 +4,11 @@
 //!
 //! Datagram layout (UDP payload, port [`PEER_PORT`]):
 //! `magic "VANY" | version u8 | from u16 | msg seq u64 | chunk index u16 | chunk count u16 |
-//! chunk bytes`; the message is `postcard(PeerMessage) | HMAC-SHA256(key, that)` split
-//! into chunks. The MAC covers the sender and the sequence number (inside the message).
+//! chunk bytes | first 16 bytes of HMAC-SHA256(key, everything before)`; the message is
+//! `postcard(PeerMessage) | HMAC-SHA256(key, that)` split into chunks. The message MAC
+//! covers the sender and the sequence number (inside the message); the datagram's own
+//! tag is checked before a chunk is stored, so reassembly holds only authentic chunks
+//! (at most 256 messages and 64 MiB, purged after 10 s).
 //!
 //! Delivery: every message except `Ack` and `Forward` is kept by the sender and sent
 //! again (all its datagrams, same sequence number) until the receiver acknowledges it, with
