@@ -775,3 +775,52 @@ fn unsigned_success_ba_is_dropped_by_the_mobile_node() {
     assert_eq!(w.mn.handle_mh(t(0), &wire::parse(&buf).unwrap()), None);
     assert_eq!(w.mn.stats().ba_dropped, 1);
 }
+
+/// A Binding Error status 2 ("unrecognized MH type") from `CN` to `coa`, as anyone on
+/// the path could forge it (it carries no authenticator).
+fn binding_error_2(coa: Ipv6Addr) -> Vec<u8> {
+    let repr = PacketRepr {
+        src: a(CN),
+        dst: coa,
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: 64,
+        rh2: None,
+        hao: None,
+        upper: Upper::Mh(MhRepr {
+            message: MhMessage::Be {
+                status: 2,
+                home_address: a(HOA),
+            },
+            options: MhOptions::new(),
+        }),
+    };
+    let mut p = vec![0; repr.buffer_len()];
+    repr.emit(&mut p).unwrap();
+    p
+}
+
+/// Issue 11 item 3: a spoofed Binding Error status 2 pinned a client forever (and its
+/// state travelled in every handoff). One that answers no BU is ignored and counted; one
+/// that does turns route optimization off for `UNSUPPORTED_HOLD` only, and never travels.
+#[test]
+fn binding_error_2_is_a_hint_that_expires_and_stays_home() {
+    let mut w = World::new(CnConfig::default());
+    w.bind(t(0), a(COA));
+    // No BU awaits an answer: ignored.
+    let be = binding_error_2(a(COA));
+    assert_eq!(w.mn.handle_mh(t(1), &wire::parse(&be).unwrap()), None);
+    assert_eq!(w.mn.stats().be_ignored, 1);
+    assert!(w.mn.send_bu(t(2), a(CN), a(COA)).is_ok());
+    while w.mn.poll_transmit().is_some() {} // that BU is lost on its way
+                                            // While that BU awaits its BA, a BE status 2 counts: no BU for a while...
+    assert_eq!(w.mn.handle_mh(t(2), &wire::parse(&be).unwrap()), None);
+    assert_eq!(w.mn.send_bu(t(3), a(CN), a(COA)), Err(MnError::Unsupported));
+    // ... not carried to another member ...
+    let exported = w.mn.export(&a(CN)).unwrap();
+    assert_ne!(exported.status, BindingStatus::Unsupported);
+    // ... and tried again once the hold is over.
+    let later = t(2) + vany_stack::mip6::mn::UNSUPPORTED_HOLD;
+    w.tokens(later, a(COA));
+    assert!(w.mn.send_bu(later, a(CN), a(COA)).is_ok());
+}

@@ -101,7 +101,14 @@ struct Entry {
     /// The BU awaiting a BA.
     pending_bu: Option<PendingBu>,
     recent_bus: VecDeque<Instant>,
+    /// Until when a Binding Error status 2 keeps route optimization off.
+    unsupported_until: Option<Instant>,
 }
+
+/// How long a Binding Error status 2 ("unrecognized MH type") keeps route optimization
+/// off towards a correspondent. A BE is not authenticated (RFC 6275 §9.3.3), so it is a
+/// hint: it expires, and then a Binding Update is tried again.
+pub const UNSUPPORTED_HOLD: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy)]
 struct PendingBu {
@@ -219,6 +226,9 @@ pub struct MnStats {
     pub unmatched_tests: u64,
     /// Binding Errors received for our home address.
     pub be_received: u64,
+    /// Binding Errors status 2 ignored: no BU to that correspondent was awaiting an
+    /// answer (a spoofed one cannot turn route optimization off).
+    pub be_ignored: u64,
 }
 
 /// The mobile-node side for one home address.
@@ -295,6 +305,7 @@ impl MobileNode {
             coti: None,
             pending_bu: None,
             recent_bus: VecDeque::new(),
+            unsupported_until: None,
         })
     }
 
@@ -393,7 +404,15 @@ impl MobileNode {
 
     /// The transferable state for `cn`.
     pub fn export(&self, cn: &Ipv6Addr) -> Option<BindingState> {
-        self.entries.get(cn).map(|e| e.state.clone())
+        // An unauthenticated Binding Error's hint stays here: it never travels in a
+        // handoff (one spoofed BE must not follow the client from member to member).
+        self.entries.get(cn).map(|e| {
+            let mut state = e.state.clone();
+            if state.status == BindingStatus::Unsupported {
+                state.status = BindingStatus::Unbound;
+            }
+            state
+        })
     }
 
     /// Takes over state exported by another member. Times in `state` are on the
@@ -475,7 +494,11 @@ impl MobileNode {
         let lifetime_cap = self.lifetime;
         let e = self.entry(cn);
         if e.state.status == BindingStatus::Unsupported {
-            return Err(MnError::Unsupported);
+            if e.unsupported_until.is_some_and(|t| now < t) {
+                return Err(MnError::Unsupported);
+            }
+            e.state.status = BindingStatus::Unbound;
+            e.unsupported_until = None;
         }
         let home_token = e
             .state
@@ -644,9 +667,17 @@ impl MobileNode {
                 self.stats.be_received += 1;
                 let e = self.entries.get_mut(&cn)?;
                 match status {
-                    2 => {
+                    // RFC 6275 §9.3.3: status 2 answers a Mobility Header the CN did not
+                    // recognize; unauthenticated, it counts only while a BU to that CN
+                    // awaits its answer, and only for UNSUPPORTED_HOLD.
+                    2 if e.pending_bu.is_some() => {
                         e.state.status = BindingStatus::Unsupported;
+                        e.unsupported_until = Some(now + UNSUPPORTED_HOLD);
                         e.pending_bu = None;
+                        None
+                    }
+                    2 => {
+                        self.stats.be_ignored += 1;
                         None
                     }
                     _ => {
