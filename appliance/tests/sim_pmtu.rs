@@ -19,10 +19,7 @@ use vany_appliance::group::peer::MemberId;
 use vany_appliance::sim::client::DownloadStatus;
 use vany_appliance::sim::{LinkParams, PTB_ROUTER};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::packet::Icmpv6Message;
-use vany_stack::wire::{
-    PacketRepr, PacketTooBigRepr, TcpControl, TcpRepr, TcpSeqNumber, Upper, PACKET_TOO_BIG,
-};
+use vany_stack::wire::{PacketRepr, PacketTooBigRepr, TcpControl, TcpRepr, TcpSeqNumber, Upper};
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -238,25 +235,7 @@ fn forged_ptb(to: Ipv6Addr, client: Ipv6Addr, client_port: u16, seq: u32) -> Vec
     };
     let mut quoted = vec![0; invoking.buffer_len()];
     invoking.emit(&mut quoted).unwrap();
-    let mut body = Vec::new();
-    PacketTooBigRepr::emit_body(1400, &quoted, &mut body);
-    let repr = PacketRepr {
-        src: PTB_ROUTER,
-        dst: to,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Icmpv6(Icmpv6Message {
-            msg_type: PACKET_TOO_BIG,
-            code: 0,
-            body: &body,
-        }),
-    };
-    let mut buf = vec![0; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
-    buf
+    PacketTooBigRepr::emit_packet(PTB_ROUTER, to, 1400, &quoted)
 }
 
 /// A Packet Too Big that reaches the contact node (it goes to the anycast address) for

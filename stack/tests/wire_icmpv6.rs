@@ -55,26 +55,8 @@ fn segment(src: &str, hao: Option<&str>, dst: &str, rh2: Option<&str>) -> Vec<u8
 
 /// The Packet Too Big a router at 1400 sends to the packet's source.
 fn ptb_for(invoking: &[u8], mtu: u32) -> Vec<u8> {
-    let parsed = wire::parse(invoking).unwrap();
-    let mut body = Vec::new();
-    PacketTooBigRepr::emit_body(mtu, invoking, &mut body);
-    let repr = PacketRepr {
-        src: a(ROUTER),
-        dst: parsed.repr.src,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Icmpv6(Icmpv6Message {
-            msg_type: PACKET_TOO_BIG,
-            code: 0,
-            body: &body,
-        }),
-    };
-    let mut buf = vec![0; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
-    buf
+    let src = wire::parse(invoking).unwrap().repr.src;
+    PacketTooBigRepr::emit_packet(a(ROUTER), src, mtu, invoking)
 }
 
 fn parse_ptb(packet: &[u8]) -> Result<PacketTooBigRepr, wire::WireError> {

@@ -527,28 +527,8 @@ mod tests {
 
     /// A router's Packet Too Big for `packet` at `mtu`, to the packet's source.
     fn packet_too_big_for(packet: &[u8], mtu: u32) -> Vec<u8> {
-        use vany_stack::wire::packet::Icmpv6Message;
-        use vany_stack::wire::{PacketRepr, PACKET_TOO_BIG};
         let src = parse_verified(packet).unwrap().repr.src;
-        let mut body = Vec::new();
-        PacketTooBigRepr::emit_body(mtu, packet, &mut body);
-        let repr = PacketRepr {
-            src: "fd00:ffff::1".parse().unwrap(),
-            dst: src,
-            traffic_class: 0,
-            flow_label: 0,
-            hop_limit: 64,
-            rh2: None,
-            hao: None,
-            upper: Upper::Icmpv6(Icmpv6Message {
-                msg_type: PACKET_TOO_BIG,
-                code: 0,
-                body: &body,
-            }),
-        };
-        let mut buf = vec![0; repr.buffer_len()];
-        repr.emit(&mut buf).unwrap();
-        buf
+        PacketTooBigRepr::emit_packet("fd00:ffff::1".parse().unwrap(), src, mtu, packet)
     }
 
     #[test]

@@ -39,8 +39,7 @@ use std::path::Path;
 use rustc_hash::FxHashMap as HashMap;
 use vany_stack::rand::SeededRandom;
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::packet::Icmpv6Message;
-use vany_stack::wire::{PacketRepr, PacketTooBigRepr, Upper, PACKET_TOO_BIG};
+use vany_stack::wire::PacketTooBigRepr;
 
 use super::pcap::{Capture, CaptureSink, PcapWriter};
 use super::{Host, HostId};
@@ -772,26 +771,8 @@ impl Sim {
         let Some(src) = source(packet) else {
             return;
         };
-        let mut body = Vec::new();
-        PacketTooBigRepr::emit_body(mtu.min(u32::MAX as usize) as u32, packet, &mut body);
-        let repr = PacketRepr {
-            src: PTB_ROUTER,
-            dst: src,
-            traffic_class: 0,
-            flow_label: 0,
-            hop_limit: 64,
-            rh2: None,
-            hao: None,
-            upper: Upper::Icmpv6(Icmpv6Message {
-                msg_type: PACKET_TOO_BIG,
-                code: 0,
-                body: &body,
-            }),
-        };
-        let mut ptb = vec![0; repr.buffer_len()];
-        if repr.emit(&mut ptb).is_err() {
-            return;
-        }
+        let mtu = mtu.min(u32::MAX as usize) as u32;
+        let ptb = PacketTooBigRepr::emit_packet(PTB_ROUTER, src, mtu, packet);
         let location = self.hosts[near].location;
         let Some(back) = self.route(location, src) else {
             return;
