@@ -1,10 +1,84 @@
-//! The handoff (DESIGN.md, "The handoff protocol"): peer messages, freezing and
-//! transferring a session, restoring it, commit, refusal, thaw, and the resolution of two
-//! copies when an answer comes late.
+//! The handoff (docs/handoff.md): peer messages, freezing and transferring a session,
+//! restoring it, commit, refusal, thaw, the resolution of two copies when an answer
+//! comes late, the handoff deadlines, and the one place a handoff's outcome is set
+//! (`finish`, with the backoff after a failure).
 
 use super::*;
 
 impl Member {
+    /// Puts the deadline of `client`'s frozen session (if any) into the index.
+    pub(super) fn schedule_frozen(&mut self, client: Ipv6Addr) {
+        if let Some(d) = self.handoff_deadline(client) {
+            self.index.frozen_due.insert((d, client));
+        }
+    }
+
+    /// When `client`'s handoff next needs attention: a pre-copy that hears nothing for
+    /// the handoff timeout fails, and one that runs for [`bulk::PRECOPY_MAX`] freezes;
+    /// see [`Frozen::deadline`] for a frozen session.
+    pub(super) fn handoff_deadline(&self, client: Ipv6Addr) -> Option<Instant> {
+        let timeout = self.cfg.handoff_timeout;
+        let s = self.sessions.get(&client)?;
+        if let Some(p) = &s.precopy {
+            return Some((p.progress_at + timeout).min(p.started + bulk::PRECOPY_MAX));
+        }
+        s.frozen.as_ref().and_then(|f| f.deadline(timeout))
+    }
+
+    /// Sets the outcome of handoff `transfer` (the one place outcomes change from
+    /// pending), with why it failed; a failure backs off automatic handoffs of the
+    /// session (doubling per failure in a row) and a drain tries other members first.
+    pub(super) fn finish(
+        &mut self,
+        now: Instant,
+        transfer: u64,
+        outcome: HandoffOutcome,
+        failure: Option<String>,
+    ) {
+        let label = match outcome {
+            HandoffOutcome::Refused => Some(
+                self.refusal_labels
+                    .remove(&transfer)
+                    .unwrap_or("refused_other"),
+            ),
+            HandoffOutcome::TimedOut => Some("timed_out"),
+            HandoffOutcome::Abandoned => Some("abandoned"),
+            HandoffOutcome::Committed | HandoffOutcome::Pending => None,
+        };
+        let Some(r) = self.record_mut(transfer) else {
+            return;
+        };
+        let was_pending = r.outcome == HandoffOutcome::Pending;
+        r.outcome = outcome;
+        if label.is_some() {
+            r.failure = failure;
+            r.failure_label = label;
+        }
+        let (client, to) = (r.client, r.to);
+        if was_pending && outcome != HandoffOutcome::Pending {
+            let done = r.clone();
+            self.handoffs_done.push_back(done);
+        }
+        if label.is_none() {
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&client) {
+            s.failures += 1;
+            let factor = 1u64 << (s.failures - 1).min(6);
+            let backoff = Duration::from_micros(BACKOFF_FIRST.total_micros() * factor);
+            s.retry_at = Some(now + backoff.min(BACKOFF_MAX));
+            if !s.avoid.contains(&to) {
+                s.avoid.push(to);
+            }
+        }
+    }
+
+    /// A handoff this member started that ended since the last call (committed,
+    /// refused, timed out or abandoned), for logs and the control socket.
+    pub fn poll_handoff_done(&mut self) -> Option<HandoffRecord> {
+        self.handoffs_done.pop_front()
+    }
+
     pub(super) fn handle_peer(
         &mut self,
         now: Instant,

@@ -39,6 +39,7 @@ mod handoff;
 mod input;
 mod pmtu;
 mod run;
+mod views;
 
 /// How a member is set up.
 #[derive(Debug, Clone)]
@@ -446,79 +447,6 @@ impl Member {
             .then_some(client)
     }
 
-    /// Puts the deadline of `client`'s frozen session (if any) into the index.
-    fn schedule_frozen(&mut self, client: Ipv6Addr) {
-        if let Some(d) = self.handoff_deadline(client) {
-            self.index.frozen_due.insert((d, client));
-        }
-    }
-
-    /// When `client`'s handoff next needs attention: a pre-copy that hears nothing for
-    /// the handoff timeout fails, and one that runs for [`bulk::PRECOPY_MAX`] freezes;
-    /// see [`Frozen::deadline`] for a frozen session.
-    fn handoff_deadline(&self, client: Ipv6Addr) -> Option<Instant> {
-        let timeout = self.cfg.handoff_timeout;
-        let s = self.sessions.get(&client)?;
-        if let Some(p) = &s.precopy {
-            return Some((p.progress_at + timeout).min(p.started + bulk::PRECOPY_MAX));
-        }
-        s.frozen.as_ref().and_then(|f| f.deadline(timeout))
-    }
-
-    /// Sets the outcome of handoff `transfer` (the one place outcomes change from
-    /// pending), with why it failed; a failure backs off automatic handoffs of the
-    /// session (doubling per failure in a row) and a drain tries other members first.
-    fn finish(
-        &mut self,
-        now: Instant,
-        transfer: u64,
-        outcome: HandoffOutcome,
-        failure: Option<String>,
-    ) {
-        let label = match outcome {
-            HandoffOutcome::Refused => Some(
-                self.refusal_labels
-                    .remove(&transfer)
-                    .unwrap_or("refused_other"),
-            ),
-            HandoffOutcome::TimedOut => Some("timed_out"),
-            HandoffOutcome::Abandoned => Some("abandoned"),
-            HandoffOutcome::Committed | HandoffOutcome::Pending => None,
-        };
-        let Some(r) = self.record_mut(transfer) else {
-            return;
-        };
-        let was_pending = r.outcome == HandoffOutcome::Pending;
-        r.outcome = outcome;
-        if label.is_some() {
-            r.failure = failure;
-            r.failure_label = label;
-        }
-        let (client, to) = (r.client, r.to);
-        if was_pending && outcome != HandoffOutcome::Pending {
-            let done = r.clone();
-            self.handoffs_done.push_back(done);
-        }
-        if label.is_none() {
-            return;
-        }
-        if let Some(s) = self.sessions.get_mut(&client) {
-            s.failures += 1;
-            let factor = 1u64 << (s.failures - 1).min(6);
-            let backoff = Duration::from_micros(BACKOFF_FIRST.total_micros() * factor);
-            s.retry_at = Some(now + backoff.min(BACKOFF_MAX));
-            if !s.avoid.contains(&to) {
-                s.avoid.push(to);
-            }
-        }
-    }
-
-    /// A handoff this member started that ended since the last call (committed,
-    /// refused, timed out or abandoned), for logs and the control socket.
-    pub fn poll_handoff_done(&mut self) -> Option<HandoffRecord> {
-        self.handoffs_done.pop_front()
-    }
-
     /// Schedules `client`'s next token refresh.
     fn schedule_refresh(&mut self, client: Ipv6Addr) {
         if let Some(s) = self.sessions.get(&client) {
@@ -569,66 +497,6 @@ impl Member {
         self.peer.set_epoch(epoch);
     }
 
-    /// This member's id.
-    pub fn id(&self) -> MemberId {
-        self.cfg.id
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.cfg.name
-    }
-
-    /// Its care-of address.
-    pub fn care_of(&self) -> Ipv6Addr {
-        self.cfg.care_of
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> MemberStats {
-        self.stats
-    }
-
-    /// TCP endpoint counters (SYN cookies, RSTs, Packet Too Big).
-    pub fn tcp_stats(&self) -> vany_stack::tcp::EndpointStats {
-        self.tcp.stats()
-    }
-
-    /// Peer-channel counters.
-    pub fn peer_stats(&self) -> PeerStats {
-        self.peer.stats()
-    }
-
-    /// Mobile-node counters (HoTI/CoTI/BU sent, BA accepted or dropped, BE received).
-    pub fn mn_stats(&self) -> vany_stack::mip6::mn::MnStats {
-        self.mn.stats()
-    }
-
-    /// Handoffs this member started.
-    pub fn handoffs(&self) -> &[HandoffRecord] {
-        &self.handoffs
-    }
-
-    /// Clients served here now.
-    pub fn clients(&self) -> Vec<Ipv6Addr> {
-        self.sessions
-            .iter()
-            .filter(|(_, s)| s.frozen.is_none())
-            .map(|(c, _)| *c)
-            .collect()
-    }
-
-    /// Bytes of send data (unacknowledged and unsent) held for `client`'s connections.
-    pub fn send_queued(&self, client: Ipv6Addr) -> usize {
-        self.sessions.get(&client).map_or(0, |s| {
-            s.conns
-                .iter()
-                .filter_map(|t| self.tcp.connection(t))
-                .map(|c| c.send_queue())
-                .sum()
-        })
-    }
-
     /// Resets every connection served here (not those frozen in a handoff: the acceptor
     /// may be serving them): a node that exits with sessions it could not hand off tells
     /// their clients at once instead of leaving them to time out. Returns how many.
@@ -646,16 +514,6 @@ impl Member {
         }
         self.drain_tcp(now, out);
         tuples.len()
-    }
-
-    /// Every session held here, frozen ones in a handoff included.
-    pub fn sessions_held(&self) -> usize {
-        self.sessions.len()
-    }
-
-    /// Whether the member drained and stopped.
-    pub fn is_stopped(&self) -> bool {
-        self.stopped
     }
 
     /// An operator asks to move `client` to member `to`.
@@ -961,38 +819,5 @@ impl Host for Member {
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
-    }
-}
-
-/// Read-only views for the node's control plane (`vany ctl`, metrics).
-impl Member {
-    /// Every session held here (served or frozen in a handoff): client, connections,
-    /// pinned by an operator, and the acceptor if a handoff is under way.
-    pub fn session_views(&self) -> Vec<(Ipv6Addr, usize, bool, Option<MemberId>)> {
-        self.sessions
-            .iter()
-            .map(|(c, s)| {
-                let frozen_to = s
-                    .frozen
-                    .as_ref()
-                    .map(|f| f.to)
-                    .or(s.precopy.as_ref().map(|p| p.to));
-                let conns = s
-                    .frozen
-                    .as_ref()
-                    .map_or(s.conns.len(), |f| f.connections.len());
-                (*c, conns, s.pinned, frozen_to)
-            })
-            .collect()
-    }
-
-    /// Whether the member is draining (or has drained).
-    pub fn is_draining(&self) -> bool {
-        self.draining
-    }
-
-    /// Whether member `id` is excluded from handoffs.
-    pub fn is_excluded(&self, id: MemberId) -> bool {
-        self.excluded.contains(&id)
     }
 }

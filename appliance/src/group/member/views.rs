@@ -1,0 +1,106 @@
+//! Read-only views of a member: identity, counters, the handoff log and the sessions,
+//! for the node's control plane (`vany ctl`, metrics), the simulator and tests.
+
+use super::*;
+
+impl Member {
+    /// This member's id.
+    pub fn id(&self) -> MemberId {
+        self.cfg.id
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Its care-of address.
+    pub fn care_of(&self) -> Ipv6Addr {
+        self.cfg.care_of
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MemberStats {
+        self.stats
+    }
+
+    /// TCP endpoint counters (SYN cookies, RSTs, Packet Too Big).
+    pub fn tcp_stats(&self) -> vany_stack::tcp::EndpointStats {
+        self.tcp.stats()
+    }
+
+    /// Peer-channel counters.
+    pub fn peer_stats(&self) -> PeerStats {
+        self.peer.stats()
+    }
+
+    /// Mobile-node counters (HoTI/CoTI/BU sent, BA accepted or dropped, BE received).
+    pub fn mn_stats(&self) -> vany_stack::mip6::mn::MnStats {
+        self.mn.stats()
+    }
+
+    /// Handoffs this member started.
+    pub fn handoffs(&self) -> &[HandoffRecord] {
+        &self.handoffs
+    }
+
+    /// Clients served here now.
+    pub fn clients(&self) -> Vec<Ipv6Addr> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Bytes of send data (unacknowledged and unsent) held for `client`'s connections.
+    pub fn send_queued(&self, client: Ipv6Addr) -> usize {
+        self.sessions.get(&client).map_or(0, |s| {
+            s.conns
+                .iter()
+                .filter_map(|t| self.tcp.connection(t))
+                .map(|c| c.send_queue())
+                .sum()
+        })
+    }
+
+    /// Every session held here, frozen ones in a handoff included.
+    pub fn sessions_held(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether the member drained and stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Every session held here (served or frozen in a handoff): client, connections,
+    /// pinned by an operator, and the acceptor if a handoff is under way.
+    pub fn session_views(&self) -> Vec<(Ipv6Addr, usize, bool, Option<MemberId>)> {
+        self.sessions
+            .iter()
+            .map(|(c, s)| {
+                let frozen_to = s
+                    .frozen
+                    .as_ref()
+                    .map(|f| f.to)
+                    .or(s.precopy.as_ref().map(|p| p.to));
+                let conns = s
+                    .frozen
+                    .as_ref()
+                    .map_or(s.conns.len(), |f| f.connections.len());
+                (*c, conns, s.pinned, frozen_to)
+            })
+            .collect()
+    }
+
+    /// Whether the member is draining (or has drained).
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Whether member `id` is excluded from handoffs.
+    pub fn is_excluded(&self, id: MemberId) -> bool {
+        self.excluded.contains(&id)
+    }
+}

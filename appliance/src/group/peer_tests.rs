@@ -1,0 +1,222 @@
+//! Unit tests of [`super`]: sealing and opening, authentication, replay, reassembly
+//! and retransmission of peer messages.
+
+use super::*;
+
+fn t() -> Instant {
+    Instant::from_secs(1)
+}
+
+#[test]
+fn messages_round_trip_in_chunks() {
+    let mut a = PeerChannel::new(1, b"group key");
+    let mut b = PeerChannel::new(2, b"group key");
+    let body = PeerBody::Transfer {
+        transfer: 7,
+        index: 0,
+        count: 1,
+        session: vec![9u8; 10_000],
+    };
+    let datagrams = a.seal(2, body.clone());
+    assert!(datagrams.len() > 1);
+    let mut got = None;
+    for d in datagrams.iter().rev() {
+        match b.open(t(), d) {
+            Ok(m) => got = Some(m),
+            Err(PeerError::Incomplete) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let m = got.unwrap();
+    assert_eq!((m.from, m.body), (1, body));
+}
+
+#[test]
+fn forged_and_replayed_messages_are_dropped_and_counted() {
+    let mut a = PeerChannel::new(1, b"group key");
+    let mut b = PeerChannel::new(2, b"group key");
+    let mut evil = PeerChannel::new(1, b"wrong key");
+    let d = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
+    assert!(b.open(t(), &d).is_ok());
+    assert_eq!(b.open(t(), &d), Err(PeerError::Replayed));
+    // A sequence number not seen yet, so that only the MAC can refuse it.
+    let _ = evil.seal(2, PeerBody::Commit { transfer: 2 });
+    let forged = evil.seal(2, PeerBody::Commit { transfer: 2 }).remove(0);
+    assert_eq!(b.open(t(), &forged), Err(PeerError::Forged));
+    let mut tampered = a.seal(2, PeerBody::Commit { transfer: 3 }).remove(0);
+    tampered[HEADER] ^= 1; // first byte of the message body
+    assert_eq!(b.open(t(), &tampered), Err(PeerError::Forged));
+    assert_eq!(b.open(t(), b"nonsense"), Err(PeerError::Malformed));
+    let s = b.stats();
+    assert_eq!(
+        (s.accepted, s.replayed, s.forged, s.malformed),
+        (1, 1, 2, 1)
+    );
+}
+
+#[test]
+fn chunks_without_the_group_key_are_never_stored() {
+    let mut b = PeerChannel::new(2, b"group key");
+    let mut evil = PeerChannel::new(1, b"not the key");
+    let body = PeerBody::Transfer {
+        transfer: 1,
+        index: 0,
+        count: 1,
+        session: vec![5u8; 20_000],
+    };
+    let forged = evil.seal(2, body);
+    for d in &forged {
+        assert_eq!(b.open(t(), d), Err(PeerError::Forged));
+    }
+    assert!(b.partial.is_empty());
+    assert_eq!(b.partial_bytes, 0);
+    // A genuine chunk with its tag cut off, or one byte of it changed.
+    let mut a = PeerChannel::new(1, b"group key");
+    let mut d = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
+    let last = d.len() - 1;
+    d[last] ^= 1;
+    assert_eq!(b.open(t(), &d), Err(PeerError::Forged));
+    assert_eq!(b.open(t(), &d[..HEADER + 3]), Err(PeerError::Malformed));
+    assert_eq!(b.stats().forged, forged.len() as u64 + 1);
+}
+
+#[test]
+fn partial_messages_are_purged_by_the_timer() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let body = PeerBody::Transfer {
+        transfer: 1,
+        index: 0,
+        count: 1,
+        session: vec![1u8; 5_000],
+    };
+    let d = a.seal(2, body);
+    assert_eq!(b.open(t(), &d[0]), Err(PeerError::Incomplete));
+    assert!(b.partial_bytes > 0);
+    b.purge(t() + REASSEMBLY_TIMEOUT);
+    assert!(b.partial.is_empty());
+    assert_eq!(b.partial_bytes, 0);
+    assert_eq!(b.stats().reassembly_dropped, 1);
+}
+
+#[test]
+fn a_message_for_another_member_is_refused() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut c = PeerChannel::new(3, b"k");
+    let d = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
+    assert_eq!(c.open(t(), &d), Err(PeerError::Forged));
+}
+
+fn deliver(
+    rx: &mut PeerChannel,
+    now: Instant,
+    datagrams: &[Vec<u8>],
+) -> Vec<Result<PeerMessage, PeerError>> {
+    datagrams.iter().map(|d| rx.open(now, d)).collect()
+}
+
+#[test]
+fn a_lost_chunk_is_filled_in_by_the_next_copy_and_acknowledged() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let body = PeerBody::Transfer {
+        transfer: 1,
+        index: 0,
+        count: 1,
+        session: vec![3u8; 5_000],
+    };
+    let (seq, mut datagrams) = a.send(t(), 2, body.clone());
+    datagrams.remove(2); // lost
+    assert!(deliver(&mut b, t(), &datagrams).iter().all(|r| r.is_err()));
+    assert!(b.take_acks(t() + ACK_DELAY).is_empty());
+    assert_eq!(a.next_retransmit(), Some(t() + INITIAL_RTO));
+    assert!(a.poll_retransmit(t()).is_empty());
+    let again = a.poll_retransmit(t() + INITIAL_RTO);
+    assert_eq!(again.len(), 5);
+    let copies: Vec<Vec<u8>> = again.into_iter().map(|(_, d)| d).collect();
+    let got: Vec<PeerMessage> = deliver(&mut b, t(), &copies)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, body);
+    assert_eq!(b.take_acks(t() + ACK_DELAY), vec![(1, vec![seq])]);
+    assert_eq!(a.acknowledged(t(), 2, &[seq]), vec![seq]);
+    assert_eq!(a.next_retransmit(), None);
+    assert_eq!(a.stats().retransmitted, 1);
+}
+
+#[test]
+fn a_copy_of_an_accepted_message_is_dropped_but_acknowledged_again() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let (seq, d) = a.send(t(), 2, PeerBody::Commit { transfer: 9 });
+    assert!(b.open(t(), &d[0]).is_ok());
+    assert_eq!(b.take_acks(t() + ACK_DELAY), vec![(1, vec![seq])]); // this Ack is lost
+    let copy = a.poll_retransmit(t() + Duration::from_secs(1));
+    assert_eq!(b.open(t(), &copy[0].1), Err(PeerError::Replayed));
+    assert_eq!(b.take_acks(t() + ACK_DELAY), vec![(1, vec![seq])]);
+    // An acknowledgement from another member does not count.
+    assert!(a.acknowledged(t(), 3, &[seq]).is_empty());
+    assert_eq!(a.acknowledged(t(), 2, &[seq]), vec![seq]);
+}
+
+#[test]
+fn an_unanswered_message_is_given_up_after_max_tries() {
+    let mut a = PeerChannel::new(1, b"k");
+    let (_, _) = a.send(t(), 2, PeerBody::Commit { transfer: 9 });
+    let mut now = t();
+    let mut sends = 1;
+    for _ in 0..100 {
+        let Some(at) = a.next_retransmit() else { break };
+        now = now.max(at);
+        sends += a.poll_retransmit(now).len();
+    }
+    assert_eq!(sends, MAX_TRIES as usize);
+    assert_eq!(a.stats().given_up, 1);
+    // Acknowledgements and forwarded packets are never kept.
+    let _ = a.send(t(), 2, PeerBody::Ack { seqs: vec![1] });
+    let _ = a.send(
+        t(),
+        2,
+        PeerBody::Forward {
+            transfer: 1,
+            packet: vec![],
+        },
+    );
+    assert_eq!(a.next_retransmit(), None);
+}
+
+#[test]
+fn a_restarted_member_with_a_later_epoch_is_not_a_replay() {
+    let mut b = PeerChannel::new(2, b"k");
+    let mut first = PeerChannel::new(1, b"k");
+    for i in 0..5 {
+        let d = first.seal(2, PeerBody::Commit { transfer: i }).remove(0);
+        assert!(b.open(t(), &d).is_ok());
+    }
+    let mut restarted = PeerChannel::new(1, b"k");
+    let d = restarted
+        .seal(2, PeerBody::Commit { transfer: 7 })
+        .remove(0);
+    assert_eq!(b.open(t(), &d), Err(PeerError::Replayed));
+    restarted.set_epoch(1_000);
+    let d = restarted
+        .seal(2, PeerBody::Commit { transfer: 7 })
+        .remove(0);
+    assert!(b.open(t(), &d).is_ok());
+    // The earlier life's messages are now too old.
+    let old = first.seal(2, PeerBody::Commit { transfer: 8 }).remove(0);
+    assert_eq!(b.open(t(), &old), Err(PeerError::Replayed));
+}
+
+#[test]
+fn out_of_order_messages_within_the_window_are_accepted() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let d1 = a.seal(2, PeerBody::Commit { transfer: 1 }).remove(0);
+    let d2 = a.seal(2, PeerBody::Commit { transfer: 2 }).remove(0);
+    assert!(b.open(t(), &d2).is_ok());
+    assert!(b.open(t(), &d1).is_ok());
+    assert_eq!(b.open(t(), &d1), Err(PeerError::Replayed));
+}
