@@ -11,6 +11,7 @@ pub mod config;
 pub mod congestion;
 pub mod connection;
 pub mod endpoint;
+pub mod new_path;
 pub mod output;
 pub mod pmtu;
 pub mod rtt;
