@@ -14,6 +14,7 @@ use crate::wire::packet::{ParsedPacket, Upper};
 use crate::wire::{BindingAck, MhMessage, MhOption, MhRepr, MhType, PacketRepr};
 
 use super::nonce::NonceTable;
+use super::reflect::ReflectionLimit;
 use super::rr::{self, Kcn};
 
 /// MAX_RR_BINDING_LIFETIME (RFC 6275 §12): 420 s.
@@ -60,6 +61,9 @@ pub struct CnConfig {
     pub in_use_window: Duration,
     /// Binding Refresh Advice to put in accepting BAs (units of 4 s), if any.
     pub refresh_advice: Option<u16>,
+    /// HoTs, CoTs and unsigned (refusing) BAs sent per second at most to any one /64
+    /// ([`super::reflect`]): a spoofed source cannot turn the node into a reflector.
+    pub answers_per_prefix_per_second: u32,
 }
 
 impl Default for CnConfig {
@@ -71,6 +75,7 @@ impl Default for CnConfig {
             refresh_lead: Duration::from_secs(30),
             in_use_window: Duration::from_secs(60),
             refresh_advice: None,
+            answers_per_prefix_per_second: 32,
         }
     }
 }
@@ -135,6 +140,9 @@ pub enum MhOutcome {
     UnknownType,
     /// A message a CN does not act on (HoT, CoT, BA, BE, BRR).
     Ignored,
+    /// A HoTI or CoTI left unanswered: its source's /64 had its answers for this second
+    /// ([`super::reflect`]).
+    RateLimited,
 }
 
 /// What the packet path should do with an incoming non-MH packet.
@@ -176,6 +184,11 @@ pub struct CnStats {
     pub brr_sent: u64,
     /// HAO packets dropped for lack of a binding.
     pub hao_dropped: u64,
+    /// HoTI/CoTI not answered: the /64 they came from had its answers for this second.
+    pub tests_rate_limited: u64,
+    /// Refusing BAs not sent: the /64 of the claimed care-of address had its answers for
+    /// this second.
+    pub ba_rate_limited: u64,
 }
 
 /// The correspondent node.
@@ -188,6 +201,8 @@ pub struct CorrespondentNode {
     out: VecDeque<Vec<u8>>,
     be_window_start: Instant,
     be_in_window: u32,
+    /// Answers to unauthenticated sources, per /64.
+    reflect: ReflectionLimit,
     stats: CnStats,
 }
 
@@ -209,6 +224,7 @@ impl CorrespondentNode {
     /// A CN with a given Kcn.
     pub fn with_kcn(config: CnConfig, kcn: Kcn) -> Self {
         CorrespondentNode {
+            reflect: ReflectionLimit::new(config.answers_per_prefix_per_second, 4096),
             config,
             kcn,
             nonces: NonceTable::new(),
@@ -302,6 +318,10 @@ impl CorrespondentNode {
         cookie: [u8; 8],
         home: bool,
     ) -> MhOutcome {
+        if !self.reflect.allow(now, from) {
+            self.stats.tests_rate_limited += 1;
+            return MhOutcome::RateLimited;
+        }
         let (nonce_index, nonce) = self.nonces.current(now, rng);
         let message = if home {
             self.stats.hot_sent += 1;
@@ -344,6 +364,7 @@ impl CorrespondentNode {
         // §9.5.1: the H flag asks for home registration, which a CN does not do.
         if bu.home {
             self.send_ba(
+                now,
                 me,
                 reply_to,
                 rh2,
@@ -379,7 +400,7 @@ impl CorrespondentNode {
         };
         if let Some(code) = expired {
             // §6.1.8: no Kbm can be computed, so the BA is not signed.
-            self.send_ba(me, reply_to, rh2, code, bu.seq, 0, None);
+            self.send_ba(now, me, reply_to, rh2, code, bu.seq, 0, None);
             self.stats.bu_refused += 1;
             return MhOutcome::Refused(code);
         }
@@ -413,6 +434,7 @@ impl CorrespondentNode {
         if let Some(last) = last {
             if !seq_newer(bu.seq, last) {
                 self.send_ba(
+                    now,
                     me,
                     reply_to,
                     rh2,
@@ -443,13 +465,23 @@ impl CorrespondentNode {
             );
             self.stats.bu_accepted += 1;
             if bu.ack {
-                self.send_ba(me, reply_to, rh2, status::ACCEPTED, bu.seq, 0, Some(&kbm));
+                self.send_ba(
+                    now,
+                    me,
+                    reply_to,
+                    rh2,
+                    status::ACCEPTED,
+                    bu.seq,
+                    0,
+                    Some(&kbm),
+                );
             }
             return MhOutcome::Accepted { deregistered: true };
         }
         if !self.bindings.contains_key(&home) && self.bindings.len() >= self.config.capacity {
             // §9.5.2: no room; a live binding is never evicted to make some.
             self.send_ba(
+                now,
                 me,
                 reply_to,
                 rh2,
@@ -486,6 +518,7 @@ impl CorrespondentNode {
         self.stats.bu_accepted += 1;
         if bu.ack {
             self.send_ba(
+                now,
                 me,
                 reply_to,
                 rh2,
@@ -508,6 +541,7 @@ impl CorrespondentNode {
     #[allow(clippy::too_many_arguments)]
     fn send_ba(
         &mut self,
+        now: Instant,
         me: Ipv6Addr,
         to: Ipv6Addr,
         rh2: Option<Ipv6Addr>,
@@ -516,6 +550,12 @@ impl CorrespondentNode {
         lifetime: u16,
         kbm: Option<&rr::Kbm>,
     ) {
+        // An unsigned BA answers a BU nobody authenticated: at most so many per second to
+        // one /64 of the claimed care-of address.
+        if kbm.is_none() && !self.reflect.allow(now, to) {
+            self.stats.ba_rate_limited += 1;
+            return;
+        }
         let mut options = MhOptions::new();
         if status_code < 128 {
             if let Some(advice) = self.config.refresh_advice {

@@ -4,6 +4,7 @@
 pub mod cn;
 pub mod mn;
 pub mod nonce;
+pub mod reflect;
 pub mod rr;
 
 use std::net::Ipv6Addr;
