@@ -376,6 +376,16 @@ impl Gossip {
             let (id, state) = match n {
                 OwnedNotification::MemberUp(m) => (m.id, PeerState::Up),
                 OwnedNotification::MemberDown(m) => (m.id, PeerState::Down),
+                // A later life of a member that is up here: it restarted faster than it
+                // could be declared down. Its state is gone, so the data path hears it
+                // came up (again) and greets it.
+                OwnedNotification::Rename(old, new)
+                    if old.id == new.id && self.states.get(&new.id) == Some(&PeerState::Up) =>
+                {
+                    tracing::info!(member = new.id, "member restarted");
+                    self.events.push(MembershipEvent::Up(new.id));
+                    continue;
+                }
                 other => {
                     tracing::debug!(notification = ?other, "foca");
                     continue;
@@ -625,6 +635,25 @@ mod tests {
                 net.nodes[usize::from(who) - 1].states()[&3],
                 PeerState::Up,
                 "{:?}",
+                net.events
+            );
+        }
+    }
+
+    /// A member that restarts (a new identity, a later bump) before anyone declares it
+    /// down is reported up again, so the data path greets it (issue 11 item 6).
+    #[test]
+    fn a_quick_restart_is_reported_as_up_again() {
+        let mut net = Net::new(3);
+        net.run(3000, None);
+        net.events.clear();
+        let peers: BTreeMap<MemberId, SocketAddr> = (1..=3).map(|i| (i, addr(i))).collect();
+        net.nodes[2] = Gossip::new(3, 5000, &settings(), peers, KEY, [9; 32], net.now);
+        net.run(3000, None);
+        for who in [1u16, 2] {
+            assert!(
+                net.events.contains(&(who, MembershipEvent::Up(3))),
+                "node {who} did not hear that 3 is back: {:?}",
                 net.events
             );
         }

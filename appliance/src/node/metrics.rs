@@ -127,6 +127,8 @@ pub struct MetricsSnapshot {
     pub gossip: Option<GossipStats>,
     /// Members gossip sees up, if gossip is on.
     pub members_up: Option<u64>,
+    /// Handoffs refused as the acceptor, by reason label.
+    pub refusals_sent: std::collections::BTreeMap<&'static str, u64>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -224,7 +226,21 @@ pub fn render(s: &MetricsSnapshot) -> String {
     let _ = writeln!(o, "vany_handoff_duration_seconds_sum {:.6}", h.sum_seconds);
     let _ = writeln!(o, "vany_handoff_duration_seconds_count {}", h.observed());
 
-    let counters: [(&str, &str, u64); 22] = [
+    metric(
+        &mut o,
+        "vany_handoff_refusals_sent_total",
+        "counter",
+        "Handoffs this member refused as the acceptor, by reason (the same labels as \
+         vany_handoff_failures_total); each is also logged.",
+    );
+    for (reason, n) in &s.refusals_sent {
+        let _ = writeln!(
+            o,
+            "vany_handoff_refusals_sent_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+
+    let counters: [(&str, &str, u64); 25] = [
         (
             "vany_hoti_sent_total",
             "Home Test Inits sent.",
@@ -275,6 +291,22 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "vany_tokens_relayed_total",
             "Home tokens relayed to other members.",
             m.tokens_relayed,
+        ),
+        (
+            "vany_home_tests_forged_total",
+            "Home Tests dropped without state: their cookie is not one the group made for \
+             the address they came from.",
+            m.home_tests_forged,
+        ),
+        (
+            "vany_bindings_forgotten_total",
+            "Clients with no session, binding or test under way whose state was let go.",
+            m.bindings_forgotten,
+        ),
+        (
+            "vany_orphans_deregistered_total",
+            "Bindings to a member taken for dead, deregistered at its clients (contact node).",
+            m.orphans_deregistered,
         ),
         (
             "vany_sessions_abandoned_total",
@@ -548,6 +580,7 @@ mod tests {
                 ..Default::default()
             }),
             members_up: Some(2),
+            refusals_sent: [("refused_binding", 3)].into(),
             ..Default::default()
         };
         let text = render(&snap);
@@ -558,6 +591,7 @@ mod tests {
             "vany_handoffs_total{outcome=\"committed\"} 2",
             "vany_handoffs_total{outcome=\"refused\"} 1",
             "vany_handoff_failures_total{reason=\"refused_draining\"} 1",
+            "vany_handoff_refusals_sent_total{reason=\"refused_binding\"} 3",
             "# TYPE vany_handoff_duration_seconds histogram",
             "vany_handoff_duration_seconds_bucket{le=\"0.001\"} 0",
             "vany_handoff_duration_seconds_bucket{le=\"0.005\"} 1",

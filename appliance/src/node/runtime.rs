@@ -227,6 +227,15 @@ impl<I: PacketIo> Node<I> {
         while let Some(r) = self.member.poll_handoff_done() {
             self.handoff_done(&r);
         }
+        while let Some(r) = self.member.poll_refusal() {
+            tracing::warn!(
+                donor = r.donor,
+                transfer = r.transfer,
+                reason = r.label,
+                "refused a handoff: {}",
+                r.reason
+            );
+        }
         if !self.waiting.is_empty() {
             let now = StdInstant::now();
             for w in std::mem::take(&mut self.waiting) {
@@ -560,6 +569,7 @@ impl<I: PacketIo> Node<I> {
                 .as_ref()
                 .map(|v| v.states.values().filter(|s| **s == PeerState::Up).count() as u64),
             gossip: view.map(|v| v.stats),
+            refusals_sent: self.member.refusals_sent().clone(),
         }
     }
 }

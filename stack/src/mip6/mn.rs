@@ -402,6 +402,49 @@ impl MobileNode {
         e.hoti = None;
     }
 
+    /// Whether this mobile node keeps state for `cn`.
+    pub fn knows(&self, cn: &Ipv6Addr) -> bool {
+        self.entries.contains_key(cn)
+    }
+
+    /// How many correspondents this mobile node keeps state for.
+    pub fn entries(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Forgets correspondents that `keep` does not name and for which nothing is left:
+    /// no test or BU under way, no binding that may still be registered (RFC 6275
+    /// §11.1: a Binding Update List entry lives as long as its binding), no token still
+    /// usable. Their next exchange starts from scratch, as with a new correspondent.
+    /// Returns how many were forgotten.
+    pub fn forget_idle(&mut self, now: Instant, keep: impl Fn(&Ipv6Addr) -> bool) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|cn, e| {
+            let busy = e.hoti.is_some() || e.coti.is_some() || e.pending_bu.is_some();
+            let bound = e.state.bound_until.is_some_and(|t| t > now)
+                || e.state.status == BindingStatus::Updating;
+            let tokens = [e.state.home_token, e.state.care_of_token]
+                .into_iter()
+                .flatten()
+                .any(|t| t.usable(now));
+            let hint = e.unsupported_until.is_some_and(|t| t > now);
+            keep(cn) || busy || bound || tokens || hint
+        });
+        let entries = &self.entries;
+        let gone: Vec<Ipv6Addr> = self
+            .indexed
+            .keys()
+            .filter(|cn| !entries.contains_key(cn))
+            .copied()
+            .collect();
+        for cn in gone {
+            if let Some(t) = self.indexed.remove(&cn) {
+                self.deadlines.remove(&(t, cn));
+            }
+        }
+        before - self.entries.len()
+    }
+
     /// The transferable state for `cn`.
     pub fn export(&self, cn: &Ipv6Addr) -> Option<BindingState> {
         // An unauthenticated Binding Error's hint stays here: it never travels in a

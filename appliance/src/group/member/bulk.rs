@@ -519,18 +519,6 @@ impl Member {
         Some(i)
     }
 
-    fn refuse(
-        &mut self,
-        to: MemberId,
-        transfer: u64,
-        reason: RefuseReason,
-        out: &mut Vec<Vec<u8>>,
-    ) {
-        self.drop_incoming(transfer);
-        self.stats.refused += 1;
-        self.send_peer(to, PeerBody::Refused { transfer, reason }, out);
-    }
-
     /// Pre-copied send data of a session the donor still serves.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_precopy(

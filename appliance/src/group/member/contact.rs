@@ -31,6 +31,22 @@ impl Member {
         self.drain_mn(out);
     }
 
+    /// Forgets what the mobile node and the contact-node maps hold about clients with no
+    /// session here and nothing under way (forged or finished ones): a member's memory
+    /// follows its live clients, not every address it ever heard from.
+    pub(super) fn forget_idle_clients(&mut self, now: Instant) {
+        let sessions = &self.sessions;
+        let forgotten = self.mn.forget_idle(now, |c| sessions.contains_key(c));
+        if forgotten == 0 {
+            return;
+        }
+        self.stats.bindings_forgotten += forgotten as u64;
+        let mn = &self.mn;
+        self.hoti_for.retain(|c, _| mn.knows(c));
+        self.probe_for.retain(|c, _| mn.knows(c));
+        self.serving_at.retain(|c, _| mn.knows(c));
+    }
+
     pub(super) fn request_home_token(
         &mut self,
         now: Instant,
@@ -48,9 +64,9 @@ impl Member {
 
     pub(super) fn start_home_test(&mut self, now: Instant, client: Ipv6Addr, for_member: MemberId) {
         self.hoti_for.insert(client, for_member);
-        let salt = (self.rng.next_u64() & 0xffff_ffff) as u32;
-        self.mn
-            .start_home_test(now, client, cookie_for(for_member, salt));
+        let salt = (self.rng.next_u64() & 0xffff) as u16;
+        let cookie = self.cookies.make(for_member, client, salt);
+        self.mn.start_home_test(now, client, cookie);
     }
 
     /// A HoT arrived at the anycast address (we are a contact node): keep or relay.
@@ -73,9 +89,14 @@ impl Member {
             } => (correspondent, token),
             other => return self.mn_event(now, other, out),
         };
-        let owner = member_of_cookie(&cookie).or_else(|| self.hoti_for.get(&client).copied());
+        // A Home Test whose cookie the group did not make for this client answers no HoTI
+        // of ours: dropped before it creates any state, here or at a member it names.
+        let Some(owner) = self.cookies.owner(client, &cookie) else {
+            self.stats.home_tests_forged += 1;
+            return;
+        };
         match owner {
-            Some(m) if m != self.cfg.id => {
+            m if m != self.cfg.id => {
                 // Kept here too: a deregistration on the serving member's behalf, should
                 // it die, needs the client's home token.
                 self.mn.import_home_token(client, token);
@@ -129,8 +150,10 @@ impl Member {
                     s.from_care_of = true;
                     if let Some((transfer, donor)) = s.uncommitted.take() {
                         self.send_peer(donor, PeerBody::Commit { transfer }, out);
-                        self.tell_contact_node(correspondent, out);
                     }
+                    // Every binding (a refresh included) tells the contact node again
+                    // who serves the client: its view heals after any doubt.
+                    self.tell_contact_node(correspondent, out);
                 }
             }
             MnEvent::NeedHomeTest { correspondent } => {

@@ -194,9 +194,7 @@ impl Member {
                 }
             }
             PeerBody::Abandon { transfer } => self.abandoned(now, from, transfer),
-            PeerBody::Serving { client, member } => {
-                self.serving_at.insert(client, member);
-            }
+            PeerBody::Serving { client, member } => self.serving(client, member),
             PeerBody::Load { sessions } => {
                 self.load.insert(from, (sessions as usize, now));
             }
@@ -465,8 +463,7 @@ impl Member {
         out: &mut Vec<Vec<u8>>,
     ) {
         let refuse = |me: &mut Self, reason: RefuseReason, out: &mut Vec<Vec<u8>>| {
-            me.stats.refused += 1;
-            me.send_peer(from, PeerBody::Refused { transfer, reason }, out);
+            me.refuse(from, transfer, reason, out);
         };
         if self.draining || self.stopped {
             return refuse(self, RefuseReason::Draining, out);

@@ -26,17 +26,20 @@ use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 use crate::apps::{App, AppKind, AppState};
 use crate::sim::Host;
 
+use super::cookie::HomeCookies;
 use super::peer::{
     MemberId, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
 };
 
 use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
 pub use bulk::{DEFAULT_TRANSFER_BUDGET, FREEZE_DELTA, PRECOPY_MIN};
+pub use liveness::Refusal;
 
 mod bulk;
 mod contact;
 mod handoff;
 mod input;
+mod liveness;
 mod pmtu;
 mod run;
 mod views;
@@ -142,6 +145,12 @@ pub struct MemberStats {
     pub abandoned: u64,
     /// Binding Refresh Requests relayed to the serving member (contact node).
     pub refreshes_relayed: u64,
+    /// Home Tests dropped because their cookie is not one the group made for the
+    /// address they came from (forged; no state is created for them).
+    pub home_tests_forged: u64,
+    /// Mobile-node entries of clients with no session, binding or test under way,
+    /// forgotten once their tokens expired.
+    pub bindings_forgotten: u64,
     /// Bindings to a member that left, deregistered at its clients (contact node).
     pub orphans_deregistered: u64,
     /// ICMPv6 Packet Too Big messages a connection took (RFC 8201).
@@ -256,6 +265,8 @@ pub struct Member {
     tcp: Endpoint,
     mn: MobileNode,
     peer: PeerChannel,
+    /// Makes and checks the home init cookies that name members.
+    cookies: HomeCookies,
     sessions: BTreeMap<Ipv6Addr, Session>,
     manual: Manual,
     policies: Vec<Box<dyn Policy>>,
@@ -283,6 +294,14 @@ pub struct Member {
     handoffs: Vec<HandoffRecord>,
     /// Handoffs that ended since the caller last asked ([`Member::poll_handoff_done`]).
     handoffs_done: std::collections::VecDeque<HandoffRecord>,
+    /// Members that came up since the last poll, to greet ([`liveness`]).
+    greet: BTreeSet<MemberId>,
+    /// Contact node: clients deregistered on a member's behalf when it was taken for
+    /// dead, and when.
+    deregistered_for: BTreeMap<Ipv6Addr, (MemberId, Instant)>,
+    /// Handoffs refused as the acceptor, for the log, and counted by reason.
+    refusals: std::collections::VecDeque<Refusal>,
+    refusal_counts: BTreeMap<&'static str, u64>,
     /// Refusal labels of transfers whose `Refused` arrived (for the record).
     refusal_labels: BTreeMap<u64, &'static str>,
     /// Acceptor: what arrived of each transfer under way, and its total size.
@@ -372,16 +391,6 @@ pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Load reports older than this are ignored (the member may be gone).
 const LOAD_REPORT_MAX_AGE: Duration = Duration::from_secs(3);
 
-fn cookie_for(member: MemberId, salt: u32) -> [u8; 8] {
-    let m = member.to_be_bytes();
-    let s = salt.to_be_bytes();
-    [b'v', b'a', m[0], m[1], s[0], s[1], s[2], s[3]]
-}
-
-fn member_of_cookie(cookie: &[u8; 8]) -> Option<MemberId> {
-    (cookie[0] == b'v' && cookie[1] == b'a').then(|| u16::from_be_bytes([cookie[2], cookie[3]]))
-}
-
 impl Member {
     /// A member that listens on `cfg.app_port` of the anycast address.
     pub fn new(cfg: MemberConfig, now: Instant) -> Self {
@@ -391,11 +400,13 @@ impl Member {
         let apps = BTreeMap::from([(cfg.app_port, AppKind::Source)]);
         let mn = MobileNode::new(cfg.anycast, Duration::from_secs(420));
         let peer = PeerChannel::new(cfg.id, &cfg.group_key);
+        let cookies = HomeCookies::new(&cfg.group_key);
         Member {
             rng,
             tcp,
             mn,
             peer,
+            cookies,
             sessions: BTreeMap::new(),
             manual: Manual::default(),
             policies: vec![Box::new(Drain), Box::new(Proximity::default())],
@@ -414,6 +425,10 @@ impl Member {
             moved: BTreeMap::new(),
             handoffs: Vec::new(),
             handoffs_done: std::collections::VecDeque::new(),
+            greet: BTreeSet::new(),
+            deregistered_for: BTreeMap::new(),
+            refusals: std::collections::VecDeque::new(),
+            refusal_counts: BTreeMap::new(),
             refusal_labels: BTreeMap::new(),
             incoming: BTreeMap::new(),
             incoming_bytes: 0,
@@ -478,7 +493,7 @@ impl Member {
     fn tell_contact_node(&mut self, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
         let me = self.cfg.id;
         if self.cfg.contact_node == me {
-            self.serving_at.insert(client, me);
+            self.serving(client, me);
         } else {
             let body = PeerBody::Serving { client, member: me };
             self.send_peer(self.cfg.contact_node, body, out);
@@ -543,6 +558,7 @@ impl Member {
     pub fn set_excluded(&mut self, member: MemberId, excluded: bool) {
         if !excluded {
             self.excluded.remove(&member);
+            self.member_came_up(member);
             return;
         }
         self.excluded.insert(member);
@@ -561,6 +577,7 @@ impl Member {
             if self.sessions.contains_key(&client) {
                 continue;
             }
+            self.deregistered_for.insert(client, (member, self.now));
             if self
                 .mn
                 .deregister(self.now, client, self.cfg.care_of)
@@ -697,6 +714,9 @@ impl Host for Member {
         self.mn_output_waiting = false;
         self.drain_mn(out);
         self.peer.purge(now);
+        if !self.greet.is_empty() {
+            self.greet_members(now, out);
+        }
         self.flush_peer(now, out);
         if self.tcp.poll_timeout().is_some_and(|t| t <= now) {
             self.tcp.handle_timeout(now);
@@ -726,6 +746,9 @@ impl Host for Member {
         if now >= self.index.next_moved_cleanup {
             self.index.next_moved_cleanup = now + SWEEP;
             self.moved.retain(|_, (_, until)| *until > now);
+            self.deregistered_for
+                .retain(|_, (_, at)| now.saturating_since(*at) < liveness::DEREGISTERED_MEMORY);
+            self.forget_idle_clients(now);
         }
         // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).
         let mut stale: Vec<Ipv6Addr> = Vec::new();
@@ -813,6 +836,10 @@ impl Host for Member {
         }
         if !self.sessions.is_empty() {
             consider(self.index.next_sweep);
+        }
+        // Clients to forget once their tokens expire, forwarding to stop.
+        if self.mn.entries() > 0 || !self.moved.is_empty() {
+            consider(self.index.next_moved_cleanup);
         }
         t
     }

@@ -34,6 +34,11 @@ impl Member {
         self.peer.stats()
     }
 
+    /// Clients the mobile node keeps binding state for.
+    pub fn mn_entries(&self) -> usize {
+        self.mn.entries()
+    }
+
     /// Mobile-node counters (HoTI/CoTI/BU sent, BA accepted or dropped, BE received).
     pub fn mn_stats(&self) -> vany_stack::mip6::mn::MnStats {
         self.mn.stats()
