@@ -113,7 +113,8 @@ pub struct NodeConfig {
     pub policy_interval: StdDuration,
     /// The control socket's path.
     pub control_socket: PathBuf,
-    /// Where `/metrics` is served, if anywhere.
+    /// Where `/metrics` is served, if anywhere (a port alone in the file means
+    /// `[::1]:PORT`).
     pub metrics_listen: Option<SocketAddr>,
     /// A tracing filter (`info`, `vany_appliance=debug`, ...).
     pub log_level: String,
@@ -186,6 +187,15 @@ fn socket(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
             format!("not a socket address ('[fd00::1]:4700' or '127.0.0.1:9100'): '{s}'"),
         )
     })
+}
+
+/// `metrics_listen`: a socket address, or a port alone meaning `[::1]:PORT` (loopback).
+fn metrics_addr(s: &str) -> Result<SocketAddr, ConfigError> {
+    match s.trim().parse::<u16>() {
+        Ok(0) => Err(invalid("metrics_listen", "port must be 1 to 65535")),
+        Ok(port) => Ok(SocketAddr::from((Ipv6Addr::LOCALHOST, port))),
+        Err(_) => socket("metrics_listen", s),
+    }
 }
 
 /// A size in `unit` bytes between 1 and `max` units, as bytes.
@@ -386,7 +396,7 @@ impl NodeConfig {
         let metrics_listen = raw
             .metrics_listen
             .as_deref()
-            .map(|s| socket("metrics_listen", s))
+            .map(metrics_addr)
             .transpose()?;
         let log_level = raw.log_level.clone().unwrap_or_else(|| "info".into());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
@@ -627,6 +637,16 @@ gossip = "[fd00:99:2::2]:4700"
             let e = err(&text);
             assert!(e.contains(want), "want {want:?}, got {e:?}");
         }
+    }
+
+    #[test]
+    fn a_metrics_port_alone_means_loopback() {
+        let c = NodeConfig::parse(&GOOD.replace("[fd00:99:2::2]:9100", "9100")).unwrap();
+        assert_eq!(c.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        let e = err(&GOOD.replace("[fd00:99:2::2]:9100", "0"));
+        assert!(e.contains("metrics_listen: port must be 1 to 65535"), "{e}");
+        let c = NodeConfig::parse(&GOOD.replace("metrics_listen", "# metrics_listen")).unwrap();
+        assert_eq!(c.metrics_listen, None, "off unless configured");
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //!   real clock and real randomness) and the process around it;
 //! - [`membership`]: SWIM failure detection (foca) over an authenticated UDP socket;
 //! - [`ctl`]: the control socket behind `vany ctl`;
+//! - [`conns`]: bounded connection handling for the control socket and `/metrics`;
 //! - [`metrics`]: Prometheus metrics on `GET /metrics`;
 //! - [`cli`]: the `vany node` and `vany ctl` commands.
 
 pub mod cli;
 pub mod config;
+pub mod conns;
 pub mod ctl;
 pub mod membership;
 pub mod metrics;
