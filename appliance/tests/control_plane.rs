@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use vany_appliance::node::ctl::{self, CtlError, Request, Response};
+use vany_appliance::node::ctl::{self, ControlGroup, CtlError, Request, Response};
 use vany_appliance::node::metrics::{self, MetricsSnapshot};
 
 use netns_common::{is_root, skip};
@@ -30,7 +30,7 @@ fn sock_path(name: &str) -> PathBuf {
 }
 
 fn serve_ctl(path: &Path) {
-    ctl::serve(path, |req| match req {
+    ctl::serve(path, None, |req| match req {
         Request::Status => Response::Done {
             message: "status".into(),
         },
@@ -158,7 +158,7 @@ fn the_socket_is_0600_under_umask_000_and_only_stale_sockets_are_replaced() {
     let path = sock_path("mode");
     // A regular file in the socket's place is left intact, and named.
     std::fs::write(&path, "precious").unwrap();
-    let e = ctl::serve(&path, |_| Response::error("x")).unwrap_err();
+    let e = ctl::serve(&path, None, |_| Response::error("x")).unwrap_err();
     assert!(matches!(e, CtlError::NotASocket { .. }), "{e}");
     let text = e.to_string();
     assert!(
@@ -172,7 +172,7 @@ fn the_socket_is_0600_under_umask_000_and_only_stale_sockets_are_replaced() {
     assert!(path.exists());
     // umask is process-wide: 000 only around this one serve().
     let old = rustix::process::umask(rustix::fs::Mode::empty());
-    let served = ctl::serve(&path, |_| Response::Done {
+    let served = ctl::serve(&path, None, |_| Response::Done {
         message: "here".into(),
     });
     rustix::process::umask(old);
@@ -203,6 +203,21 @@ fn a_user_who_is_neither_root_nor_the_node_is_refused() {
     )
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let text = status_as(&path, 65534, 65534);
+    assert!(
+        text.contains("uid 65534 may not use this control socket"),
+        "{text}"
+    );
+    // Root still may.
+    assert_eq!(
+        ctl::request(&path, &Request::Status).unwrap()["kind"],
+        "done"
+    );
+}
+
+/// Asks for status as `uid`:`gid` (python3 in a child process); the answer line, or
+/// why there is none.
+fn status_as(path: &Path, uid: u32, gid: u32) -> String {
     let script = "import socket,sys\n\
                   s=socket.socket(socket.AF_UNIX)\n\
                   s.settimeout(10)\n\
@@ -212,21 +227,52 @@ fn a_user_who_is_neither_root_nor_the_node_is_refused() {
                   print(s.makefile().readline())\n";
     let out = std::process::Command::new("/usr/bin/python3")
         .args(["-c", script])
-        .arg(&path)
-        .uid(65534)
-        .gid(65534)
+        .arg(path)
+        .uid(uid)
+        .gid(gid)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("uid 65534 may not use this control socket"),
-        "{text} {}",
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    // Root still may.
-    assert_eq!(
-        ctl::request(&path, &Request::Status).unwrap()["kind"],
-        "done"
+    )
+}
+
+#[test]
+fn a_configured_group_may_use_the_socket_and_others_may_not() {
+    if !is_root() {
+        return skip("needs root to connect as other uids");
+    }
+    let path = sock_path("group");
+    let group = ControlGroup {
+        name: "g4242".into(),
+        gid: 4242,
+        member_uids: vec![4343],
+    };
+    ctl::serve(&path, Some(group), |_| Response::Done {
+        message: "served".into(),
+    })
+    .unwrap();
+    std::fs::set_permissions(
+        path.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!((meta.mode() & 0o777, meta.gid()), (0o660, 4242));
+    // Primary group, then listed member (the file mode lets the group in; the
+    // credential check must too).
+    let a = status_as(&path, 4141, 4242);
+    assert!(a.contains("served"), "{a}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let a = status_as(&path, 4343, 4343);
+    assert!(a.contains("served"), "{a}");
+    let a = status_as(&path, 4444, 4444);
+    assert!(
+        a.contains("uid 4444 may not use this control socket") && a.contains("group g4242"),
+        "{a}"
     );
 }
 

@@ -115,6 +115,8 @@ pub struct NodeConfig {
     pub policy_interval: StdDuration,
     /// The control socket's path.
     pub control_socket: PathBuf,
+    /// A group whose members may use the control socket too.
+    pub control_group: Option<super::ctl::ControlGroup>,
     /// Where `/metrics` is served, if anywhere (a port alone in the file means
     /// `[::1]:PORT`).
     pub metrics_listen: Option<SocketAddr>,
@@ -152,6 +154,7 @@ struct RawConfig {
     transfer_budget_mib: Option<u64>,
     policy_interval_ms: Option<u64>,
     control_socket: Option<PathBuf>,
+    control_group: Option<String>,
     metrics_listen: Option<String>,
     log_level: Option<String>,
     batch: Option<usize>,
@@ -477,6 +480,12 @@ impl NodeConfig {
             control_socket: raw
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            control_group: raw
+                .control_group
+                .as_deref()
+                .map(super::ctl::ControlGroup::resolve)
+                .transpose()
+                .map_err(|e| invalid("control_group", e))?,
             metrics_listen,
             log_level,
             batch,
@@ -664,6 +673,17 @@ gossip = "[fd00:99:2::2]:4700"
             let e = err(&text);
             assert!(e.contains(want), "want {want:?}, got {e:?}");
         }
+    }
+
+    #[test]
+    fn a_control_group_is_looked_up() {
+        let c = NodeConfig::parse(&GOOD.replace("id = 2", "id = 2\ncontrol_group = \"root\""));
+        assert_eq!(c.unwrap().control_group.unwrap().gid, 0);
+        let e = err(&GOOD.replace("id = 2", "id = 2\ncontrol_group = \"no-such-vany-group\""));
+        assert_eq!(
+            e,
+            "control_group: no group 'no-such-vany-group' in /etc/group"
+        );
     }
 
     #[test]

@@ -196,6 +196,71 @@ pub enum CtlError {
     },
 }
 
+/// A group whose members may use the control socket too (`control_group`): the socket is
+/// then mode 0660 and owned by that group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlGroup {
+    /// Its name (or the number given).
+    pub name: String,
+    /// Its gid.
+    pub gid: u32,
+    /// The users /etc/group lists as its members (those whose primary group it is are
+    /// recognized by their gid).
+    pub member_uids: Vec<u32>,
+}
+
+impl ControlGroup {
+    /// Looks `spec` (a group name or a gid) up in /etc/group, and its members' uids in
+    /// /etc/passwd.
+    pub fn resolve(spec: &str) -> Result<ControlGroup, String> {
+        let read =
+            |f: &str| std::fs::read_to_string(f).map_err(|e| format!("cannot read {f}: {e}"));
+        ControlGroup::resolve_in(spec, &read("/etc/group")?, &read("/etc/passwd")?)
+    }
+
+    fn resolve_in(spec: &str, group: &str, passwd: &str) -> Result<ControlGroup, String> {
+        let fields = |l: &str| l.split(':').map(str::to_owned).collect::<Vec<_>>();
+        let entry = group
+            .lines()
+            .map(fields)
+            .filter(|f| f.len() >= 4)
+            .find(|f| f[0] == spec || f[2] == spec);
+        let (name, gid, members) = match entry {
+            Some(f) => {
+                let gid = f[2]
+                    .parse()
+                    .map_err(|_| format!("group {spec}: bad gid in /etc/group"))?;
+                let members: Vec<String> = f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                (f[0].clone(), gid, members)
+            }
+            None => match spec.parse::<u32>() {
+                Ok(gid) => (spec.to_owned(), gid, Vec::new()),
+                Err(_) => return Err(format!("no group '{spec}' in /etc/group")),
+            },
+        };
+        let member_uids = passwd
+            .lines()
+            .map(fields)
+            .filter(|f| f.len() >= 3 && members.contains(&f[0]))
+            .filter_map(|f| f[2].parse().ok())
+            .collect();
+        Ok(ControlGroup {
+            name,
+            gid,
+            member_uids,
+        })
+    }
+
+    /// Whether a peer with `uid` and primary `gid` belongs to the group.
+    pub fn admits(&self, uid: u32, gid: u32) -> bool {
+        gid == self.gid || self.member_uids.contains(&uid)
+    }
+}
+
 /// The control server's bounds: 64 connections (the oldest idle one is closed to make
 /// room for a new one), a request line of at most 64 KiB, arriving within 30 s.
 pub const LIMITS: Limits = Limits {
@@ -208,21 +273,32 @@ pub const LIMITS: Limits = Limits {
 /// Listens on `path` and answers each request line with `handle(request)`, one thread
 /// per connection within [`LIMITS`]; returns the server's counters.
 ///
-/// The socket is created with mode 0600 whatever the umask (see [`bind`]); only root and
-/// the node's own user may talk to it (`SO_PEERCRED`), others get an error line.
-pub fn serve<F>(path: &Path, handle: F) -> Result<Arc<ConnStats>, CtlError>
+/// The socket is created with mode 0600 (0660 and owned by `group`, if given) whatever
+/// the umask (see [`bind`]); only root, the node's own user (and members of `group`)
+/// may talk to it (`SO_PEERCRED`), others get an error line.
+pub fn serve<F>(
+    path: &Path,
+    group: Option<ControlGroup>,
+    handle: F,
+) -> Result<Arc<ConnStats>, CtlError>
 where
     F: Fn(Request) -> Response + Send + Sync + 'static,
 {
-    serve_with(path, LIMITS, handle)
+    serve_with(path, LIMITS, group, handle)
 }
 
 /// [`serve`] with other bounds.
-pub fn serve_with<F>(path: &Path, limits: Limits, handle: F) -> Result<Arc<ConnStats>, CtlError>
+pub fn serve_with<F>(
+    path: &Path,
+    limits: Limits,
+    group: Option<ControlGroup>,
+    handle: F,
+) -> Result<Arc<ConnStats>, CtlError>
 where
     F: Fn(Request) -> Response + Send + Sync + 'static,
 {
-    let listener = bind(path)?;
+    let listener = bind(path, group.as_ref().map(|g| g.gid))?;
+    let group = Arc::new(group);
     let stats = Arc::new(ConnStats::default());
     let registry = Registry::new(limits, stats.clone());
     let handle = Arc::new(handle);
@@ -241,6 +317,7 @@ where
                     }
                 };
                 let handle = handle.clone();
+                let group = group.clone();
                 let reg = registry.clone();
                 let n = registry.limits().max_conns;
                 registry.dispatch(
@@ -255,7 +332,7 @@ where
                         );
                     },
                     move |s, ticket| {
-                        if let Err(e) = converse(s, &ticket, &reg, own_uid, &*handle) {
+                        if let Err(e) = converse(s, &ticket, &reg, (own_uid, &group), &*handle) {
                             tracing::debug!(error = %e, "control connection");
                         }
                     },
@@ -269,7 +346,8 @@ where
     Ok(stats)
 }
 
-/// Creates the listening socket at `path`, mode 0600 whatever the umask.
+/// Creates the listening socket at `path`, mode 0600 whatever the umask (0660 and owned
+/// by group `gid`, if given).
 ///
 /// Only a stale socket (one nobody answers on) is replaced; anything else at `path` is
 /// left alone ([`CtlError::NotASocket`], [`CtlError::InUse`]). Race-free: the socket is
@@ -277,7 +355,7 @@ where
 /// else can reach it meanwhile), then hard-linked to `path` (`link` never replaces an
 /// existing file) and the private name removed. The umask is process-wide, so it is not
 /// touched.
-pub fn bind(path: &Path) -> Result<UnixListener, CtlError> {
+pub fn bind(path: &Path, gid: Option<u32>) -> Result<UnixListener, CtlError> {
     let bind_err = |source| CtlError::Bind {
         path: path.to_path_buf(),
         source,
@@ -334,6 +412,10 @@ pub fn bind(path: &Path) -> Result<UnixListener, CtlError> {
     let result = (|| {
         let listener = UnixListener::bind(&tmp)?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(&tmp, None, Some(gid))?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
+        }
         std::fs::hard_link(&tmp, path)?;
         Ok(listener)
     })();
@@ -359,22 +441,27 @@ fn converse<F>(
     mut stream: UnixStream,
     ticket: &Ticket,
     reg: &Registry,
-    own_uid: u32,
+    (own_uid, group): (u32, &Option<ControlGroup>),
     handle: &F,
 ) -> std::io::Result<()>
 where
     F: Fn(Request) -> Response,
 {
     let limits = reg.limits();
-    let uid = rustix::net::sockopt::socket_peercred(&stream)?.uid.as_raw();
-    if uid != 0 && uid != own_uid {
+    let peer = rustix::net::sockopt::socket_peercred(&stream)?;
+    let (uid, gid) = (peer.uid.as_raw(), peer.gid.as_raw());
+    if uid != 0 && uid != own_uid && !group.as_ref().is_some_and(|g| g.admits(uid, gid)) {
         reg.stats().refused_peer.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             uid,
-            "control connection refused: not root or the node's user"
+            gid,
+            "control connection refused: not root, the node's user or its group"
         );
+        let also = group
+            .as_ref()
+            .map_or(String::new(), |g| format!(" or group {}", g.name));
         let error =
-            format!("uid {uid} may not use this control socket (root or uid {own_uid} only)");
+            format!("uid {uid} may not use this control socket (root, uid {own_uid}{also} only)");
         return answer(&mut stream, &Response::error(error));
     }
     let mut lines = LineReader::default();
@@ -464,9 +551,29 @@ mod tests {
     }
 
     #[test]
+    fn a_group_is_found_by_name_or_number_with_its_listed_members() {
+        let group = "root:x:0:\nvany:x:990:alice,bob\nempty:x:991:\n";
+        let passwd = "root:x:0:0::/root:/bin/sh\nalice:x:1001:1001::/:/bin/sh\n\
+                      bob:x:1002:990::/:/bin/sh\ncarol:x:1003:1003::/:/bin/sh\n";
+        let g = ControlGroup::resolve_in("vany", group, passwd).unwrap();
+        assert_eq!((g.name.as_str(), g.gid), ("vany", 990));
+        assert_eq!(g.member_uids, vec![1001, 1002]);
+        assert!(g.admits(1001, 1001), "listed member");
+        assert!(g.admits(1003, 990), "primary group");
+        assert!(!g.admits(1003, 1003));
+        assert_eq!(ControlGroup::resolve_in("990", group, passwd).unwrap(), g);
+        assert_eq!(
+            ControlGroup::resolve_in("5000", group, passwd).unwrap().gid,
+            5000
+        );
+        let e = ControlGroup::resolve_in("wheel", group, passwd).unwrap_err();
+        assert_eq!(e, "no group 'wheel' in /etc/group");
+    }
+
+    #[test]
     fn a_socket_answers_each_line_and_refuses_garbage() {
         let path = std::env::temp_dir().join(format!("vany-ctl-test-{}.sock", std::process::id()));
-        serve(&path, |req| match req {
+        serve(&path, None, |req| match req {
             Request::Sessions => Response::Sessions {
                 sessions: vec![SessionInfo {
                     client: "fd00::9".parse().unwrap(),
@@ -487,7 +594,7 @@ mod tests {
         );
         // A second server on the same path is refused while the first runs.
         assert!(matches!(
-            serve(&path, |_| Response::error("x")),
+            serve(&path, None, |_| Response::error("x")),
             Err(CtlError::InUse(_))
         ));
         let mut s = UnixStream::connect(&path).unwrap();

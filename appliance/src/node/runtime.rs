@@ -639,7 +639,8 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     };
 
     let q = query_tx.clone();
-    let ctl_stats = ctl::serve(&cfg.control_socket, move |req| {
+    let group = cfg.control_group.clone();
+    let ctl_stats = ctl::serve(&cfg.control_socket, group, move |req| {
         let wait = match req {
             Request::Handoff { .. } => HANDOFF_WAIT + ANSWER_TIMEOUT,
             _ => ANSWER_TIMEOUT,
