@@ -29,8 +29,9 @@ pub struct NodeArgs {
 /// Arguments of `vany ctl`.
 #[derive(Args, Debug)]
 pub struct CtlArgs {
-    /// The node's control socket (`control_socket` in its node.toml).
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    /// The node's control socket (`control_socket` in its node.toml); before or after
+    /// the command.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET, global = true)]
     pub socket: PathBuf,
     /// What to ask.
     #[command(subcommand)]
@@ -92,6 +93,9 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
         }
     };
     if args.check {
+        for w in &cfg.warnings {
+            eprintln!("vany node: warning: {w}");
+        }
         // Not the Debug form: it would print the group key.
         let me = cfg.me();
         println!(
@@ -113,6 +117,9 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&cfg.log_level);
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
     match super::runtime::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -150,5 +157,33 @@ pub fn main_ctl(args: CtlArgs) -> ExitCode {
             eprintln!("vany ctl: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Ctl {
+        #[command(flatten)]
+        args: CtlArgs,
+    }
+
+    #[test]
+    fn the_socket_may_come_before_or_after_the_command() {
+        for argv in [
+            &["ctl", "--socket", "/tmp/x.sock", "status"][..],
+            &["ctl", "status", "--socket", "/tmp/x.sock"],
+            &["ctl", "drain", "--socket", "/tmp/x.sock", "--force"],
+        ] {
+            let c = Ctl::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert_eq!(c.args.socket, PathBuf::from("/tmp/x.sock"), "{argv:?}");
+        }
+        let c = Ctl::try_parse_from(["ctl", "sessions"]).unwrap();
+        assert_eq!(c.args.socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        assert!(matches!(c.args.command, CtlCommand::Sessions));
     }
 }

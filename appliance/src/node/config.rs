@@ -19,6 +19,8 @@ use crate::apps::AppKind;
 use crate::group::member::MemberConfig;
 use crate::group::peer::MemberId;
 
+use super::secrets;
+
 /// A commented example configuration with every key.
 pub const EXAMPLE: &str = include_str!("node.example.toml");
 
@@ -113,7 +115,10 @@ pub struct NodeConfig {
     pub policy_interval: StdDuration,
     /// The control socket's path.
     pub control_socket: PathBuf,
-    /// Where `/metrics` is served, if anywhere.
+    /// A group whose members may use the control socket too.
+    pub control_group: Option<super::ctl::ControlGroup>,
+    /// Where `/metrics` is served, if anywhere (a port alone in the file means
+    /// `[::1]:PORT`).
     pub metrics_listen: Option<SocketAddr>,
     /// A tracing filter (`info`, `vany_appliance=debug`, ...).
     pub log_level: String,
@@ -127,6 +132,9 @@ pub struct NodeConfig {
     pub gossip: Option<GossipSettings>,
     /// Every member, this one included.
     pub members: BTreeMap<MemberId, MemberEntry>,
+    /// Things that work but should not be so (a group key readable by others): the node
+    /// logs them at start, `--check` prints them.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +154,7 @@ struct RawConfig {
     transfer_budget_mib: Option<u64>,
     policy_interval_ms: Option<u64>,
     control_socket: Option<PathBuf>,
+    control_group: Option<String>,
     metrics_listen: Option<String>,
     log_level: Option<String>,
     batch: Option<usize>,
@@ -188,6 +197,15 @@ fn socket(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// `metrics_listen`: a socket address, or a port alone meaning `[::1]:PORT` (loopback).
+fn metrics_addr(s: &str) -> Result<SocketAddr, ConfigError> {
+    match s.trim().parse::<u16>() {
+        Ok(0) => Err(invalid("metrics_listen", "port must be 1 to 65535")),
+        Ok(port) => Ok(SocketAddr::from((Ipv6Addr::LOCALHOST, port))),
+        Err(_) => socket("metrics_listen", s),
+    }
+}
+
 /// A size in `unit` bytes between 1 and `max` units, as bytes.
 fn size(
     key: &str,
@@ -209,10 +227,20 @@ fn millis(key: &str, v: Option<u64>, default: u64) -> Result<StdDuration, Config
     }
 }
 
-/// Decodes a hex key (whitespace ignored) of at least [`MIN_KEY_LEN`] bytes.
+/// Decodes a hex key (whitespace ignored) of at least [`MIN_KEY_LEN`] bytes. An error
+/// never shows any of the key.
 fn key_from_hex(key: &str, text: &str) -> Result<Vec<u8>, ConfigError> {
     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = hex::decode(&digits).map_err(|e| invalid(key, format!("not hex: {e}")))?;
+    let bytes = hex::decode(&digits).map_err(|e| {
+        let why = match e {
+            hex::FromHexError::InvalidHexCharacter { index, .. } => {
+                format!("digit {} is not a hex digit", index + 1)
+            }
+            hex::FromHexError::OddLength => "an odd number of hex digits".into(),
+            hex::FromHexError::InvalidStringLength => "a wrong number of hex digits".into(),
+        };
+        invalid(key, format!("not hex: {why}"))
+    })?;
     if bytes.len() < MIN_KEY_LEN {
         return Err(invalid(
             key,
@@ -233,7 +261,7 @@ impl NodeConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        NodeConfig::parse_in(&text, path.parent())
+        NodeConfig::parse_in(&text, Some(path))
     }
 
     /// Checks a configuration given as text (a relative `group_key_file` is taken
@@ -242,9 +270,11 @@ impl NodeConfig {
         NodeConfig::parse_in(text, None)
     }
 
-    fn parse_in(text: &str, dir: Option<&Path>) -> Result<NodeConfig, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim().into()))?;
+    /// `path`: the file `text` was read from, if any.
+    fn parse_in(text: &str, path: Option<&Path>) -> Result<NodeConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| secrets::syntax_error(text, &e))?;
+        let dir = path.and_then(Path::parent);
+        let mut warnings = Vec::new();
         let anycast = ipv6("anycast", &raw.anycast)?;
         if crate::io::tun::MAX_NAME_LEN < raw.tun.len()
             || raw.tun.is_empty()
@@ -356,7 +386,15 @@ impl NodeConfig {
             Some(_) => {}
         }
         let group_key = match (&raw.group_key, &raw.group_key_file) {
-            (Some(hex), None) => key_from_hex("group_key", hex)?,
+            (Some(hex), None) => {
+                if let Some(p) = path {
+                    warnings.extend(secrets::exposed(
+                        "the configuration (it holds group_key)",
+                        p,
+                    ));
+                }
+                key_from_hex("group_key", hex)?
+            }
             (None, Some(file)) => {
                 let path = match dir {
                     Some(d) if file.is_relative() => d.join(file),
@@ -368,6 +406,7 @@ impl NodeConfig {
                         format!("cannot read {}: {e}", path.display()),
                     )
                 })?;
+                warnings.extend(secrets::exposed("group_key_file", &path));
                 key_from_hex("group_key_file", &text)?
             }
             (Some(_), Some(_)) => {
@@ -386,7 +425,7 @@ impl NodeConfig {
         let metrics_listen = raw
             .metrics_listen
             .as_deref()
-            .map(|s| socket("metrics_listen", s))
+            .map(metrics_addr)
             .transpose()?;
         let log_level = raw.log_level.clone().unwrap_or_else(|| "info".into());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
@@ -441,6 +480,12 @@ impl NodeConfig {
             control_socket: raw
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            control_group: raw
+                .control_group
+                .as_deref()
+                .map(super::ctl::ControlGroup::resolve)
+                .transpose()
+                .map_err(|e| invalid("control_group", e))?,
             metrics_listen,
             log_level,
             batch,
@@ -448,6 +493,7 @@ impl NodeConfig {
             drain_timeout: millis("drain_timeout_ms", raw.drain_timeout_ms, 10_000)?,
             gossip,
             members,
+            warnings,
         })
     }
 
@@ -627,6 +673,27 @@ gossip = "[fd00:99:2::2]:4700"
             let e = err(&text);
             assert!(e.contains(want), "want {want:?}, got {e:?}");
         }
+    }
+
+    #[test]
+    fn a_control_group_is_looked_up() {
+        let c = NodeConfig::parse(&GOOD.replace("id = 2", "id = 2\ncontrol_group = \"root\""));
+        assert_eq!(c.unwrap().control_group.unwrap().gid, 0);
+        let e = err(&GOOD.replace("id = 2", "id = 2\ncontrol_group = \"no-such-vany-group\""));
+        assert_eq!(
+            e,
+            "control_group: no group 'no-such-vany-group' in /etc/group"
+        );
+    }
+
+    #[test]
+    fn a_metrics_port_alone_means_loopback() {
+        let c = NodeConfig::parse(&GOOD.replace("[fd00:99:2::2]:9100", "9100")).unwrap();
+        assert_eq!(c.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        let e = err(&GOOD.replace("[fd00:99:2::2]:9100", "0"));
+        assert!(e.contains("metrics_listen: port must be 1 to 65535"), "{e}");
+        let c = NodeConfig::parse(&GOOD.replace("metrics_listen", "# metrics_listen")).unwrap();
+        assert_eq!(c.metrics_listen, None, "off unless configured");
     }
 
     #[test]

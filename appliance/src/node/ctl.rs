@@ -11,19 +11,26 @@
 //! anything wrong                                    -> {"kind":"error","error":"..."}
 //! ```
 //!
-//! The server ([`serve`]) runs on its own thread and never touches the member: each
+//! A line is at most 64 KiB; only root and the node's own user may connect (the socket
+//! is mode 0600 and the peer's credentials are checked); see docs/operations.md.
+//!
+//! The server ([`serve`]) runs on its own threads and never touches the member: each
 //! request goes to the data-path loop through a crossbeam channel (see
 //! [`super::runtime`]), which answers between two bursts. [`request`] is the client side
 //! that `vany ctl` uses.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::Ipv6Addr;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration as StdDuration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::conns::{ConnStats, Limits, Line, LineReader, Registry, Ticket};
 use super::membership::{GossipStats, PeerState};
 use super::metrics::IoCounters;
 use crate::group::member::MemberStats;
@@ -160,6 +167,17 @@ pub enum CtlError {
     /// Another node answers on that path.
     #[error("control socket {0} is in use by a running node")]
     InUse(PathBuf),
+    /// Something other than a socket is in the way; it is left alone.
+    #[error(
+        "control_socket {path} is {what}, not a socket: refusing to replace it (remove it, or \
+         choose another control_socket)"
+    )]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+        /// What is there ("a regular file", "a directory", ...).
+        what: &'static str,
+    },
     /// Connecting failed.
     #[error("cannot connect to control socket {path} (is `vany node` running?): {source}")]
     Connect {
@@ -178,59 +196,304 @@ pub enum CtlError {
     },
 }
 
-/// Listens on `path` (a stale socket file left by a dead node is replaced) and answers
-/// each request line with `handle(request)` on a thread.
-pub fn serve<F>(path: &Path, handle: F) -> Result<(), CtlError>
-where
-    F: Fn(Request) -> Response + Send + 'static,
-{
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(CtlError::InUse(path.to_path_buf()));
-        }
-        let _ = std::fs::remove_file(path);
+/// A group whose members may use the control socket too (`control_group`): the socket is
+/// then mode 0660 and owned by that group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlGroup {
+    /// Its name (or the number given).
+    pub name: String,
+    /// Its gid.
+    pub gid: u32,
+    /// The users /etc/group lists as its members (those whose primary group it is are
+    /// recognized by their gid).
+    pub member_uids: Vec<u32>,
+}
+
+impl ControlGroup {
+    /// Looks `spec` (a group name or a gid) up in /etc/group, and its members' uids in
+    /// /etc/passwd.
+    pub fn resolve(spec: &str) -> Result<ControlGroup, String> {
+        let read =
+            |f: &str| std::fs::read_to_string(f).map_err(|e| format!("cannot read {f}: {e}"));
+        ControlGroup::resolve_in(spec, &read("/etc/group")?, &read("/etc/passwd")?)
     }
-    let listener = UnixListener::bind(path).map_err(|source| CtlError::Bind {
-        path: path.to_path_buf(),
-        source,
-    })?;
+
+    fn resolve_in(spec: &str, group: &str, passwd: &str) -> Result<ControlGroup, String> {
+        let fields = |l: &str| l.split(':').map(str::to_owned).collect::<Vec<_>>();
+        let entry = group
+            .lines()
+            .map(fields)
+            .filter(|f| f.len() >= 4)
+            .find(|f| f[0] == spec || f[2] == spec);
+        let (name, gid, members) = match entry {
+            Some(f) => {
+                let gid = f[2]
+                    .parse()
+                    .map_err(|_| format!("group {spec}: bad gid in /etc/group"))?;
+                let members: Vec<String> = f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                (f[0].clone(), gid, members)
+            }
+            None => match spec.parse::<u32>() {
+                Ok(gid) => (spec.to_owned(), gid, Vec::new()),
+                Err(_) => return Err(format!("no group '{spec}' in /etc/group")),
+            },
+        };
+        let member_uids = passwd
+            .lines()
+            .map(fields)
+            .filter(|f| f.len() >= 3 && members.contains(&f[0]))
+            .filter_map(|f| f[2].parse().ok())
+            .collect();
+        Ok(ControlGroup {
+            name,
+            gid,
+            member_uids,
+        })
+    }
+
+    /// Whether a peer with `uid` and primary `gid` belongs to the group.
+    pub fn admits(&self, uid: u32, gid: u32) -> bool {
+        gid == self.gid || self.member_uids.contains(&uid)
+    }
+}
+
+/// The control server's bounds: 64 connections (the oldest idle one is closed to make
+/// room for a new one), a request line of at most 64 KiB, arriving within 30 s.
+pub const LIMITS: Limits = Limits {
+    max_conns: 64,
+    read_deadline: StdDuration::from_secs(30),
+    write_timeout: StdDuration::from_secs(5),
+    max_request: 64 * 1024,
+};
+
+/// Listens on `path` and answers each request line with `handle(request)`, one thread
+/// per connection within [`LIMITS`]; returns the server's counters.
+///
+/// The socket is created with mode 0600 (0660 and owned by `group`, if given) whatever
+/// the umask (see [`bind`]); only root, the node's own user (and members of `group`)
+/// may talk to it (`SO_PEERCRED`), others get an error line.
+pub fn serve<F>(
+    path: &Path,
+    group: Option<ControlGroup>,
+    handle: F,
+) -> Result<Arc<ConnStats>, CtlError>
+where
+    F: Fn(Request) -> Response + Send + Sync + 'static,
+{
+    serve_with(path, LIMITS, group, handle)
+}
+
+/// [`serve`] with other bounds.
+pub fn serve_with<F>(
+    path: &Path,
+    limits: Limits,
+    group: Option<ControlGroup>,
+    handle: F,
+) -> Result<Arc<ConnStats>, CtlError>
+where
+    F: Fn(Request) -> Response + Send + Sync + 'static,
+{
+    let listener = bind(path, group.as_ref().map(|g| g.gid))?;
+    let group = Arc::new(group);
+    let stats = Arc::new(ConnStats::default());
+    let registry = Registry::new(limits, stats.clone());
+    let handle = Arc::new(handle);
+    let own_uid = rustix::process::geteuid().as_raw();
     std::thread::Builder::new()
         .name("vany-ctl".into())
         .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Err(e) = converse(stream, &handle) {
-                    tracing::debug!(error = %e, "control connection");
-                }
+            for stream in listener.incoming() {
+                let stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: do not spin.
+                        tracing::warn!(error = %e, "control socket accept");
+                        std::thread::sleep(StdDuration::from_millis(50));
+                        continue;
+                    }
+                };
+                let handle = handle.clone();
+                let group = group.clone();
+                let reg = registry.clone();
+                let n = registry.limits().max_conns;
+                registry.dispatch(
+                    "vany-ctl-conn",
+                    stream,
+                    |mut s| {
+                        let _ = answer(
+                            &mut s,
+                            &Response::error(format!(
+                                "all {n} control connections are busy; try again"
+                            )),
+                        );
+                    },
+                    move |s, ticket| {
+                        if let Err(e) = converse(s, &ticket, &reg, (own_uid, &group), &*handle) {
+                            tracing::debug!(error = %e, "control connection");
+                        }
+                    },
+                );
             }
         })
         .map_err(|source| CtlError::Bind {
             path: path.to_path_buf(),
             source,
         })?;
-    Ok(())
+    Ok(stats)
 }
 
-fn converse<F>(stream: UnixStream, handle: &F) -> std::io::Result<()>
+/// Creates the listening socket at `path`, mode 0600 whatever the umask (0660 and owned
+/// by group `gid`, if given).
+///
+/// Only a stale socket (one nobody answers on) is replaced; anything else at `path` is
+/// left alone ([`CtlError::NotASocket`], [`CtlError::InUse`]). Race-free: the socket is
+/// bound in a fresh private (0700) directory beside `path`, set to 0600 there (nobody
+/// else can reach it meanwhile), then hard-linked to `path` (`link` never replaces an
+/// existing file) and the private name removed. The umask is process-wide, so it is not
+/// touched.
+pub fn bind(path: &Path, gid: Option<u32>) -> Result<UnixListener, CtlError> {
+    let bind_err = |source| CtlError::Bind {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(CtlError::InUse(path.to_path_buf()));
+            }
+            std::fs::remove_file(path).map_err(bind_err)?;
+            tracing::info!(path = %path.display(), "replaced a stale control socket");
+        }
+        Ok(m) => {
+            let t = m.file_type();
+            let what = if t.is_file() {
+                "a regular file"
+            } else if t.is_dir() {
+                "a directory"
+            } else if t.is_symlink() {
+                "a symbolic link"
+            } else {
+                "a device or FIFO"
+            };
+            return Err(CtlError::NotASocket {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(bind_err(e)),
+    }
+    let name = path.file_name().ok_or_else(|| {
+        bind_err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "not a file name",
+        ))
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut private_name = std::ffi::OsString::from(".");
+    private_name.push(name);
+    private_name.push(format!(".{}.bind", std::process::id()));
+    let private = parent.join(private_name);
+    // A leftover of a node with our pid that died between mkdir and cleanup.
+    let _ = std::fs::remove_file(private.join("s"));
+    let _ = std::fs::remove_dir(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(bind_err)?;
+    let tmp = private.join("s");
+    let result = (|| {
+        let listener = UnixListener::bind(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(&tmp, None, Some(gid))?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
+        }
+        std::fs::hard_link(&tmp, path)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_dir(&private);
+    result.map_err(|e: std::io::Error| {
+        if e.kind() == ErrorKind::AlreadyExists {
+            CtlError::InUse(path.to_path_buf())
+        } else {
+            bind_err(e)
+        }
+    })
+}
+
+/// Writes one answer line.
+fn answer(w: &mut impl Write, response: &Response) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(response).map_err(std::io::Error::other)?;
+    text.push('\n');
+    w.write_all(text.as_bytes())
+}
+
+fn converse<F>(
+    mut stream: UnixStream,
+    ticket: &Ticket,
+    reg: &Registry,
+    (own_uid, group): (u32, &Option<ControlGroup>),
+    handle: &F,
+) -> std::io::Result<()>
 where
     F: Fn(Request) -> Response,
 {
-    stream.set_read_timeout(Some(StdDuration::from_secs(30)))?;
-    stream.set_write_timeout(Some(StdDuration::from_secs(5)))?;
-    let mut writer = stream.try_clone()?;
-    for line in BufReader::new(stream).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let limits = reg.limits();
+    let peer = rustix::net::sockopt::socket_peercred(&stream)?;
+    let (uid, gid) = (peer.uid.as_raw(), peer.gid.as_raw());
+    if uid != 0 && uid != own_uid && !group.as_ref().is_some_and(|g| g.admits(uid, gid)) {
+        reg.stats().refused_peer.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            uid,
+            gid,
+            "control connection refused: not root, the node's user or its group"
+        );
+        let also = group
+            .as_ref()
+            .map_or(String::new(), |g| format!(" or group {}", g.name));
+        let error =
+            format!("uid {uid} may not use this control socket (root, uid {own_uid}{also} only)");
+        return answer(&mut stream, &Response::error(error));
+    }
+    let mut lines = LineReader::default();
+    loop {
+        let deadline = Instant::now() + limits.read_deadline;
+        let line = match lines.next(&mut stream, limits.max_request, deadline)? {
+            Line::Line(l) => l,
+            Line::Eof => return Ok(()),
+            Line::TimedOut => {
+                reg.stats().timed_out.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Line::TooLong => {
+                reg.stats().too_long.fetch_add(1, Ordering::Relaxed);
+                let error = format!(
+                    "request line longer than {} bytes: closing the connection",
+                    limits.max_request
+                );
+                return answer(&mut stream, &Response::error(error));
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let response = match serde_json::from_str::<Request>(&line) {
+        ticket.set_busy(true);
+        let response = match serde_json::from_slice::<Request>(&line) {
             Ok(req) => handle(req),
             Err(e) => Response::error(format!("bad request: {e}")),
         };
-        let mut text = serde_json::to_string(&response).map_err(std::io::Error::other)?;
-        text.push('\n');
-        writer.write_all(text.as_bytes())?;
+        answer(&mut stream, &response)?;
+        ticket.set_busy(false);
     }
-    Ok(())
 }
 
 /// Sends one request to the node at `path` and returns its JSON answer.
@@ -288,9 +551,29 @@ mod tests {
     }
 
     #[test]
+    fn a_group_is_found_by_name_or_number_with_its_listed_members() {
+        let group = "root:x:0:\nvany:x:990:alice,bob\nempty:x:991:\n";
+        let passwd = "root:x:0:0::/root:/bin/sh\nalice:x:1001:1001::/:/bin/sh\n\
+                      bob:x:1002:990::/:/bin/sh\ncarol:x:1003:1003::/:/bin/sh\n";
+        let g = ControlGroup::resolve_in("vany", group, passwd).unwrap();
+        assert_eq!((g.name.as_str(), g.gid), ("vany", 990));
+        assert_eq!(g.member_uids, vec![1001, 1002]);
+        assert!(g.admits(1001, 1001), "listed member");
+        assert!(g.admits(1003, 990), "primary group");
+        assert!(!g.admits(1003, 1003));
+        assert_eq!(ControlGroup::resolve_in("990", group, passwd).unwrap(), g);
+        assert_eq!(
+            ControlGroup::resolve_in("5000", group, passwd).unwrap().gid,
+            5000
+        );
+        let e = ControlGroup::resolve_in("wheel", group, passwd).unwrap_err();
+        assert_eq!(e, "no group 'wheel' in /etc/group");
+    }
+
+    #[test]
     fn a_socket_answers_each_line_and_refuses_garbage() {
         let path = std::env::temp_dir().join(format!("vany-ctl-test-{}.sock", std::process::id()));
-        serve(&path, |req| match req {
+        serve(&path, None, |req| match req {
             Request::Sessions => Response::Sessions {
                 sessions: vec![SessionInfo {
                     client: "fd00::9".parse().unwrap(),
@@ -311,7 +594,7 @@ mod tests {
         );
         // A second server on the same path is refused while the first runs.
         assert!(matches!(
-            serve(&path, |_| Response::error("x")),
+            serve(&path, None, |_| Response::error("x")),
             Err(CtlError::InUse(_))
         ));
         let mut s = UnixStream::connect(&path).unwrap();

@@ -2,18 +2,22 @@
 //! in the text exposition format (version 0.0.4) by [`render`], and served by a tiny
 //! HTTP/1.0 server ([`serve`]) on `metrics_listen`: `GET /metrics` only.
 //!
-//! The server thread asks the data path for a snapshot through the node's query channel
-//! (it never touches the member itself) and answers 503 if the data path does not answer
-//! within a second.
+//! The server asks the data path for a snapshot through the node's query channel (it
+//! never touches the member itself) and answers 503 if the data path does not answer
+//! within a second. Connections are bounded ([`LIMITS`], [`super::conns`]): idle ones
+//! cannot lock a scrape out. docs/operations.md lists every metric.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration as StdDuration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
 
 use serde::Serialize;
 use vany_stack::mip6::mn::MnStats;
 
+use super::conns::{ConnStats, Limits, Line, LineReader, Registry, Ticket};
 use super::membership::GossipStats;
 use crate::group::member::{HandoffOutcome, HandoffRecord, MemberStats};
 use crate::group::peer::PeerStats;
@@ -441,53 +445,118 @@ pub fn render(s: &MetricsSnapshot) -> String {
     o
 }
 
-/// Serves `GET /metrics` on `listen` from a thread; each request calls `snapshot` (which
-/// asks the data path, and gives `None` if it does not answer in time). Returns the bound
-/// address.
-pub fn serve<F>(listen: SocketAddr, snapshot: F) -> std::io::Result<SocketAddr>
+/// The metrics server's bounds: 64 connections (the oldest idle one is closed to make
+/// room for a new one), a request head of at most 8 KiB arriving within 5 s.
+pub const LIMITS: Limits = Limits {
+    max_conns: 64,
+    read_deadline: StdDuration::from_secs(5),
+    write_timeout: StdDuration::from_secs(5),
+    max_request: 8 * 1024,
+};
+
+/// Renders the counters of the node's own servers (`server` label: `ctl`, `metrics`).
+pub fn render_servers(servers: &[(&str, &ConnStats)]) -> String {
+    let mut o = String::new();
+    metric(
+        &mut o,
+        "vany_control_connections",
+        "gauge",
+        "Connections open now to the control socket (ctl) and /metrics (metrics).",
+    );
+    for (server, s) in servers {
+        let open = s.open.load(Ordering::Relaxed);
+        let _ = writeln!(o, "vany_control_connections{{server=\"{server}\"}} {open}");
+    }
+    metric(
+        &mut o,
+        "vany_control_connections_closed_total",
+        "counter",
+        "Connections the server closed or refused, by reason: evicted_idle (the oldest \
+         idle one, to make room at the cap), refused_busy (every open one was busy), \
+         refused_peer (not root or the node's user), too_long (request over the limit), \
+         timed_out (no whole request in time).",
+    );
+    for (server, s) in servers {
+        for (reason, n) in s.closed() {
+            let _ = writeln!(
+                o,
+                "vany_control_connections_closed_total{{server=\"{server}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+    }
+    o
+}
+
+/// Serves `GET /metrics` on `listen`, one thread per connection within [`LIMITS`]; each
+/// request calls `snapshot` (which asks the data path, and gives `None` if it does not
+/// answer in time), and shows the counters of this server and of `ctl` (the control
+/// server's, if given). Returns the bound address.
+pub fn serve<F>(
+    listen: SocketAddr,
+    snapshot: F,
+    ctl: Option<Arc<ConnStats>>,
+) -> std::io::Result<SocketAddr>
 where
-    F: Fn() -> Option<MetricsSnapshot> + Send + 'static,
+    F: Fn() -> Option<MetricsSnapshot> + Send + Sync + 'static,
+{
+    serve_with(listen, LIMITS, snapshot, ctl)
+}
+
+/// [`serve`] with other bounds.
+pub fn serve_with<F>(
+    listen: SocketAddr,
+    limits: Limits,
+    snapshot: F,
+    ctl: Option<Arc<ConnStats>>,
+) -> std::io::Result<SocketAddr>
+where
+    F: Fn() -> Option<MetricsSnapshot> + Send + Sync + 'static,
 {
     let listener = TcpListener::bind(listen)?;
     let bound = listener.local_addr()?;
+    let stats = Arc::new(ConnStats::default());
+    let registry = Registry::new(limits, stats.clone());
+    let body = Arc::new(move || {
+        let snap = snapshot()?;
+        let mut servers = vec![("metrics", &*stats)];
+        if let Some(c) = &ctl {
+            servers.insert(0, ("ctl", &**c));
+        }
+        Some(render(&snap) + &render_servers(&servers))
+    });
     std::thread::Builder::new()
         .name("vany-metrics".into())
         .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Err(e) = answer(stream, &snapshot) {
-                    tracing::debug!(error = %e, "metrics request");
-                }
+            for stream in listener.incoming() {
+                let stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: do not spin.
+                        tracing::warn!(error = %e, "metrics accept");
+                        std::thread::sleep(StdDuration::from_millis(50));
+                        continue;
+                    }
+                };
+                let body = body.clone();
+                let reg = registry.clone();
+                registry.dispatch(
+                    "vany-metrics-conn",
+                    stream,
+                    |mut s| {
+                        let _ = respond(&mut s, "503 Service Unavailable", "too many scrapes\n");
+                    },
+                    move |s, ticket| {
+                        if let Err(e) = answer(s, &ticket, &reg, &*body) {
+                            tracing::debug!(error = %e, "metrics request");
+                        }
+                    },
+                );
             }
         })?;
     Ok(bound)
 }
 
-fn answer<F>(mut stream: TcpStream, snapshot: &F) -> std::io::Result<()>
-where
-    F: Fn() -> Option<MetricsSnapshot>,
-{
-    stream.set_read_timeout(Some(StdDuration::from_secs(2)))?;
-    stream.set_write_timeout(Some(StdDuration::from_secs(2)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // Skip the headers.
-    let mut header = String::new();
-    while reader.read_line(&mut header)? > 2 {
-        header.clear();
-    }
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body) = if method != "GET" {
-        ("405 Method Not Allowed", "only GET\n".to_string())
-    } else if path != "/metrics" {
-        ("404 Not Found", "try /metrics\n".to_string())
-    } else {
-        match snapshot() {
-            Some(s) => ("200 OK", render(&s)),
-            None => ("503 Service Unavailable", "data path busy\n".to_string()),
-        }
-    };
+fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
     write!(
         stream,
         "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
@@ -495,6 +564,64 @@ where
         body.len()
     )?;
     stream.flush()
+}
+
+fn answer<F>(
+    mut stream: TcpStream,
+    ticket: &Ticket,
+    reg: &Registry,
+    body: &F,
+) -> std::io::Result<()>
+where
+    F: Fn() -> Option<String>,
+{
+    let limits = reg.limits();
+    let deadline = Instant::now() + limits.read_deadline;
+    let mut reader = LineReader::default();
+    let mut request_line = None;
+    let mut budget = limits.max_request;
+    // The request line, then headers up to an empty line: all within the deadline and
+    // the head budget.
+    loop {
+        match reader.next(&mut stream, budget, deadline)? {
+            Line::Line(l) => {
+                budget = budget.saturating_sub(l.len() + 2);
+                if request_line.is_none() {
+                    request_line = Some(l);
+                } else if l.is_empty() {
+                    break;
+                }
+            }
+            Line::Eof if request_line.is_some() => break,
+            Line::Eof => return Ok(()),
+            Line::TimedOut => {
+                reg.stats().timed_out.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Line::TooLong => {
+                reg.stats().too_long.fetch_add(1, Ordering::Relaxed);
+                return respond(
+                    &mut stream,
+                    "431 Request Header Fields Too Large",
+                    "request head too large\n",
+                );
+            }
+        }
+    }
+    ticket.set_busy(true);
+    let line = String::from_utf8_lossy(request_line.as_deref().unwrap_or_default()).into_owned();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method != "GET" {
+        respond(&mut stream, "405 Method Not Allowed", "only GET\n")
+    } else if path != "/metrics" {
+        respond(&mut stream, "404 Not Found", "try /metrics\n")
+    } else {
+        match body() {
+            Some(text) => respond(&mut stream, "200 OK", &text),
+            None => respond(&mut stream, "503 Service Unavailable", "data path busy\n"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -632,12 +759,16 @@ mod tests {
 
     #[test]
     fn http_get_metrics_answers_and_other_paths_do_not() {
-        let addr = serve("127.0.0.1:0".parse().unwrap(), || {
-            Some(MetricsSnapshot {
-                sessions: 9,
-                ..Default::default()
-            })
-        })
+        let addr = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            || {
+                Some(MetricsSnapshot {
+                    sessions: 9,
+                    ..Default::default()
+                })
+            },
+            None,
+        )
         .unwrap();
         let get = |path: &str| {
             let mut s = TcpStream::connect(addr).unwrap();

@@ -1,18 +1,22 @@
 //! `vany node`: one group member on a real network.
 //!
-//! - [`config`]: `node.toml`, checked before anything starts;
+//! - [`config`]: `node.toml`, checked before anything starts (`secrets`: never printing
+//!   the group key, warning when others can read it);
 //! - [`runtime`]: the data path (a [`crate::group::member::Member`] on a TUN device, the
 //!   real clock and real randomness) and the process around it;
 //! - [`membership`]: SWIM failure detection (foca) over an authenticated UDP socket;
 //! - [`ctl`]: the control socket behind `vany ctl`;
+//! - [`conns`]: bounded connection handling for the control socket and `/metrics`;
 //! - [`metrics`]: Prometheus metrics on `GET /metrics`;
 //! - [`cli`]: the `vany node` and `vany ctl` commands.
 
 pub mod cli;
 pub mod config;
+pub mod conns;
 pub mod ctl;
 pub mod membership;
 pub mod metrics;
 pub mod runtime;
+mod secrets;
 
 pub use config::NodeConfig;

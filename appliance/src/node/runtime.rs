@@ -649,7 +649,8 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     };
 
     let q = query_tx.clone();
-    ctl::serve(&cfg.control_socket, move |req| {
+    let group = cfg.control_group.clone();
+    let ctl_stats = ctl::serve(&cfg.control_socket, group, move |req| {
         let wait = match req {
             Request::Handoff { .. } => HANDOFF_WAIT + ANSWER_TIMEOUT,
             _ => ANSWER_TIMEOUT,
@@ -659,13 +660,21 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     })?;
     if let Some(addr) = cfg.metrics_listen {
         let q = query_tx.clone();
-        metrics::serve(addr, move || ask(&q, ANSWER_TIMEOUT, Query::Metrics)).map_err(
-            |source| NodeError::Bind {
-                what: "metrics",
-                addr,
-                source,
-            },
-        )?;
+        let snapshot = move || ask(&q, ANSWER_TIMEOUT, Query::Metrics);
+        metrics::serve(addr, snapshot, Some(ctl_stats)).map_err(|source| NodeError::Bind {
+            what: "metrics",
+            addr,
+            source,
+        })?;
+        if addr.ip().is_loopback() {
+            tracing::info!(%addr, "serving /metrics (counters, member id and name) on loopback");
+        } else {
+            tracing::warn!(
+                %addr,
+                "serving /metrics beyond loopback: anyone who reaches it reads the member's \
+                 id, name and counters (no addresses, no keys); see docs/operations.md"
+            );
+        }
     }
     tracing::info!(
         id = cfg.id,
