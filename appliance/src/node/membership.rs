@@ -14,7 +14,9 @@
 //! replays to that window; SWIM's incarnation numbers make a replayed message within it
 //! harmless). Datagrams that authenticate but that foca refuses count as `rejected`.
 //! Forged and stale datagrams are logged through a [`LogLimit`]: the first few, then one
-//! summary line per 10 s (the counters count them all).
+//! summary line per 10 s (the counters count them all). Datagrams that the kernel dropped
+//! because the socket's receive buffer was full (a flood faster than the node reads)
+//! count as `overflow` (`vany_drops_total{reason="gossip_overflow"}`).
 //!
 //! Foca's notifications become [`MembershipEvent`]s for the data path: a member declared
 //! down is excluded from handoffs (`Member::set_excluded(id, true)`), and included again
@@ -126,6 +128,9 @@ pub struct GossipStats {
     pub rejected: u64,
     /// Sends that failed, or to a member with no known address.
     pub send_errors: u64,
+    /// Dropped by the kernel before the node read them: the socket's receive buffer was
+    /// full (a flood; the `drops` column of `/proc/net/udp6`, read once a second).
+    pub overflow: u64,
 }
 
 /// Why a datagram was dropped before foca saw it.
@@ -372,6 +377,11 @@ impl Gossip {
         self.stats.send_errors += 1;
     }
 
+    /// The kernel's count of datagrams dropped on this node's socket (cumulative).
+    pub fn set_overflow(&mut self, dropped: u64) {
+        self.stats.overflow = dropped;
+    }
+
     fn drain_runtime(&mut self, now: StdInstant, now_ms: u64) {
         while let Some((to, data)) = self.runtime.to_send() {
             match self.peers.get(&to.id) {
@@ -458,6 +468,7 @@ pub fn spawn(
         .name("vany-gossip".into())
         .spawn(move || {
             let mut buf = vec![0u8; 2048];
+            let mut next_overflow_read = StdInstant::now();
             loop {
                 let now = StdInstant::now();
                 if s.load(Ordering::SeqCst) {
@@ -490,6 +501,12 @@ pub fn spawn(
                 for e in gossip.take_events() {
                     let _ = events.send(e);
                 }
+                if StdInstant::now() >= next_overflow_read {
+                    next_overflow_read = StdInstant::now() + StdDuration::from_secs(1);
+                    if let Some(n) = socket_drops(&socket) {
+                        gossip.set_overflow(n);
+                    }
+                }
                 if let Ok(mut view) = v.lock() {
                     view.states.clone_from(gossip.states());
                     view.stats = gossip.stats();
@@ -500,6 +517,32 @@ pub fn spawn(
         view,
         stop,
         thread: Some(thread),
+    })
+}
+
+/// The kernel's drop counter of `socket` (receive buffer overflows): the last column of
+/// its line in `/proc/self/net/udp6` (or `udp`), found by the socket's inode.
+fn socket_drops(socket: &UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
+    let inode = link
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .to_string();
+    ["/proc/self/net/udp6", "/proc/self/net/udp"]
+        .iter()
+        .find_map(|table| drops_of(&std::fs::read_to_string(table).ok()?, &inode))
+}
+
+/// The `drops` (last) column of the line of socket `inode` (the 10th column) in a
+/// `/proc/net/udp`-format table.
+fn drops_of(table: &str, inode: &str) -> Option<u64> {
+    table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.get(9) == Some(&inode))
+            .then(|| cols.last()?.parse().ok())
+            .flatten()
     })
 }
 
@@ -655,6 +698,21 @@ mod tests {
                 net.events
             );
         }
+    }
+
+    #[test]
+    fn the_kernel_drop_count_is_read_from_the_socket_table() {
+        let table = "\
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  200: 00000000000000000000000001000000:125C 00000000000000000000000000000000:0000 07 00000000:00034000 00:00000000 00000000     0        0 7001 2 0000000000000000 0
+  201: 00000000000000000000000001000000:125D 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 7002 2 0000000000000000 181314
+";
+        assert_eq!(drops_of(table, "7002"), Some(181_314));
+        assert_eq!(drops_of(table, "7001"), Some(0));
+        assert_eq!(drops_of(table, "700"), None);
+        // A real socket of this process: found, nothing dropped yet.
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(socket_drops(&s), Some(0));
     }
 
     #[test]
