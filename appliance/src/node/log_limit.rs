@@ -3,11 +3,11 @@
 //! A forged gossip datagram, a refused handoff and the like are each worth a log line,
 //! but an attacker (or a broken peer) can send them by the ten thousand per second, and
 //! one line each turns the log into an attack surface (disk, journald's rate, an
-//! operator's attention). A [`LogLimit`] lets the first [`LogLimit::burst`] lines of a
-//! reason through, then counts the rest and gives at most one summary per
-//! [`LogLimit::window`] ("N more ... suppressed in the last 10 s"). A reason that has been
-//! quiet for a whole window starts again with a full burst. The counters in `/metrics`
-//! count every occurrence; the log only samples them.
+//! operator's attention). A [`LogLimit`] lets the first [`BURST`] lines of a reason
+//! through, at most one per [`SPACING`], then counts the rest and gives at most one
+//! summary per [`WINDOW`] ("N more ... suppressed in the last 10 s"): never more than one
+//! line per second per reason. A reason that has been quiet for a whole window starts
+//! again. The counters in `/metrics` count every occurrence; the log only samples them.
 //!
 //! Sans-IO: the time is passed in, so the behaviour is tested with virtual time.
 
@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// Lines of a reason logged before it is suppressed.
 pub const BURST: u32 = 5;
+/// The shortest time between two of the first lines of a reason.
+pub const SPACING: Duration = Duration::from_secs(1);
 /// The shortest time between two summaries of a reason.
 pub const WINDOW: Duration = Duration::from_secs(10);
 /// Reasons tracked at most (keys are `&'static str`, so this is a code bug guard only).
@@ -25,6 +27,8 @@ struct Reason {
     key: &'static str,
     /// Lines logged since the reason last started (quiet for a window).
     passed: u32,
+    /// When the latest of them was logged.
+    last_passed: Option<Instant>,
     /// Occurrences not logged since the last summary.
     suppressed: u64,
     /// When the first of `suppressed` happened.
@@ -48,21 +52,24 @@ pub struct Suppressed {
 #[derive(Debug, Clone)]
 pub struct LogLimit {
     burst: u32,
+    spacing: Duration,
     window: Duration,
     reasons: Vec<Reason>,
 }
 
 impl Default for LogLimit {
     fn default() -> Self {
-        LogLimit::new(BURST, WINDOW)
+        LogLimit::new(BURST, SPACING, WINDOW)
     }
 }
 
 impl LogLimit {
-    /// Lets `burst` lines of a reason through, then one summary per `window`.
-    pub fn new(burst: u32, window: Duration) -> LogLimit {
+    /// Lets `burst` lines of a reason through, `spacing` apart, then one summary per
+    /// `window`.
+    pub fn new(burst: u32, spacing: Duration, window: Duration) -> LogLimit {
         LogLimit {
             burst,
+            spacing,
             window,
             reasons: Vec::new(),
         }
@@ -88,6 +95,7 @@ impl LogLimit {
                 self.reasons.push(Reason {
                     key: reason,
                     passed: 0,
+                    last_passed: None,
                     suppressed: 0,
                     since: None,
                     last: now,
@@ -100,8 +108,12 @@ impl LogLimit {
             r.passed = 0; // quiet for a whole window: a new episode
         }
         r.last = now;
-        if r.passed < self.burst {
+        let spaced = r
+            .last_passed
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.spacing);
+        if r.passed < self.burst && spaced {
             r.passed += 1;
+            r.last_passed = Some(now);
             return true;
         }
         if r.suppressed == 0 {
@@ -180,6 +192,15 @@ mod tests {
         summaries.extend(l.due(ms(t0, 40_000)));
         assert_eq!(logged, u64::from(BURST));
         assert!(summaries.len() <= 4, "{summaries:?}");
+        // No two lines of the reason within a second: at 0, 1, 2, 3, 4 s, then 10, 20...
+        let first_five: Vec<u64> = {
+            let mut l = LogLimit::default();
+            (0..10 * 50_000u64)
+                .filter(|i| l.allow(t0 + Duration::from_micros(i * 20), FORGED))
+                .map(|i| i * 20 / 1000)
+                .collect()
+        };
+        assert_eq!(first_five, [0, 1000, 2000, 3000, 4000]);
         let counted: u64 = summaries.iter().map(|s| s.count).sum();
         assert_eq!(counted + logged, 30 * 50_000);
         assert!(summaries.iter().all(|s| s.reason == FORGED));
@@ -189,7 +210,7 @@ mod tests {
     #[test]
     fn reasons_are_limited_apart() {
         let t0 = Instant::now();
-        let mut l = LogLimit::new(2, WINDOW);
+        let mut l = LogLimit::new(2, Duration::ZERO, WINDOW);
         let forged: Vec<bool> = (0..4).map(|i| l.allow(ms(t0, i), FORGED)).collect();
         let stale: Vec<bool> = (0..4).map(|i| l.allow(ms(t0, i), STALE)).collect();
         assert_eq!(forged, [true, true, false, false]);
@@ -207,7 +228,7 @@ mod tests {
     #[test]
     fn a_reason_quiet_for_a_window_starts_over() {
         let t0 = Instant::now();
-        let mut l = LogLimit::new(1, WINDOW);
+        let mut l = LogLimit::new(1, SPACING, WINDOW);
         assert!(l.allow(t0, FORGED));
         assert!(!l.allow(ms(t0, 1), FORGED));
         assert!(!l.allow(ms(t0, 9_000), FORGED));
@@ -225,7 +246,7 @@ mod tests {
     #[test]
     fn no_line_is_lost_uncounted() {
         let t0 = Instant::now();
-        let mut l = LogLimit::new(3, Duration::from_secs(1));
+        let mut l = LogLimit::new(3, Duration::from_millis(100), Duration::from_secs(1));
         let (mut logged, mut summed) = (0u64, 0u64);
         for i in 0..10_000u64 {
             let now = ms(t0, i * 7 % 3000 + i / 3);
