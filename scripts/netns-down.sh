@@ -3,7 +3,7 @@
 # files), deletes the namespaces (their veth and TUN devices go with them) and the lab
 # directory. Idempotent: whatever is already gone is skipped.
 #
-# Usage: sudo scripts/netns-down.sh [--dir DIR]   (default /tmp/vany-netns; $VANY_NETNS_DIR)
+# Usage (as root): scripts/netns-down.sh [--dir DIR]   (default /tmp/vany-netns; $VANY_NETNS_DIR)
 set -euo pipefail
 
 dir="${VANY_NETNS_DIR:-/tmp/vany-netns}"
@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "netns-down.sh: needs root (deleting network namespaces): run it with sudo" >&2
+    echo "netns-down.sh: needs root (deleting network namespaces): run it as root" >&2
     exit 1
 fi
 

@@ -15,7 +15,7 @@
 # unless --start is given (then it starts the three nodes; logs and pid files in the
 # lab directory). Undo with scripts/netns-down.sh.
 #
-# Usage: sudo scripts/netns-up.sh [--start] [--dir DIR] [--vany PATH]
+# Usage (as root): scripts/netns-up.sh [--start] [--dir DIR] [--vany PATH]
 #   --dir DIR    lab directory (default /tmp/vany-netns; also $VANY_NETNS_DIR)
 #   --vany PATH  the vany binary for --start (default target/release/vany)
 set -euo pipefail
@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "netns-up.sh: needs root (network namespaces, veth and TUN devices): run it with sudo" >&2
+    echo "netns-up.sh: needs root (network namespaces, veth and TUN devices): run it as root" >&2
     exit 1
 fi
 command -v ip >/dev/null || { echo "netns-up.sh: 'ip' not found (apt-get install iproute2)" >&2; exit 1; }

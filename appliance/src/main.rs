@@ -1,6 +1,6 @@
 //! The `vany` command.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -97,11 +97,15 @@ struct DemoCmd {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
-    /// Write one pcap per simulated host into DIR (openable in Wireshark).
+    /// Write one pcap per simulated host into DIR (created if missing; openable in
+    /// Wireshark), and list the files at the end. Timestamps start at the wall-clock time
+    /// the run started (the simulation does not depend on it: same seed, same packets).
+    /// An unwritable DIR is an error (exit status 2) before the run starts.
     #[arg(long, value_name = "DIR")]
     pcap: Option<PathBuf>,
-    /// Measure the handoff gap over L_ss, L_sc in {2, 10, 40, 120} ms instead.
-    #[arg(long)]
+    /// Measure the handoff gap over L_ss, L_sc in {2, 10, 40, 120} ms instead (no
+    /// captures: it runs many short scenarios).
+    #[arg(long, conflicts_with = "pcap")]
     gap_grid: bool,
 }
 
@@ -223,14 +227,24 @@ fn run_demo(cmd: DemoCmd) -> ExitCode {
         stream_len: cmd.mib * 1024 * 1024,
         pcap_dir: cmd.pcap,
         loss: cmd.loss / 100.0,
+        pcap_epoch: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
         ..Default::default()
     };
-    let mut progress: Box<dyn Write> = if cmd.json {
-        Box::new(std::io::sink())
-    } else {
+    // The progress line is rewritten with `\r`: only for a person at a terminal.
+    let mut progress: Box<dyn Write> = if !cmd.json && std::io::stderr().is_terminal() {
         Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::sink())
     };
-    let report = vany_appliance::demo::run(&opts, &mut progress);
+    let report = match vany_appliance::demo::run(&opts, &mut progress) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vany demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let written = if cmd.json {
         serde_json::to_writer_pretty(&mut stdout, &report)
             .map_err(std::io::Error::other)

@@ -35,12 +35,13 @@ fn small_demo(seed: u64, loss: f64) -> DemoOptions {
         manual_at: Duration::from_millis(6500),
         pcap_dir: None,
         loss,
+        pcap_epoch: std::time::Duration::ZERO,
     }
 }
 
 fn run(opts: &DemoOptions) -> DemoReport {
     let started = std::time::Instant::now();
-    let report = demo::run(opts, &mut std::io::sink());
+    let report = demo::run(opts, &mut std::io::sink()).expect("no captures to write");
     let mut table = Vec::new();
     demo::render(&report, &mut table).expect("rendering to memory");
     println!(
@@ -148,12 +149,12 @@ fn check_nearest_and_gaps(r: &DemoReport) {
 
 #[test]
 fn demo_with_the_same_seed_gives_the_same_report() {
-    let a = serde_json::to_string(&demo::run(&small_demo(7, 0.0), &mut std::io::sink()))
+    let a = serde_json::to_string(&demo::run(&small_demo(7, 0.0), &mut std::io::sink()).unwrap())
         .expect("the report serializes");
-    let b = serde_json::to_string(&demo::run(&small_demo(7, 0.0), &mut std::io::sink()))
+    let b = serde_json::to_string(&demo::run(&small_demo(7, 0.0), &mut std::io::sink()).unwrap())
         .expect("the report serializes");
     assert_eq!(a, b, "seed 7: two runs differ");
-    let c = serde_json::to_string(&demo::run(&small_demo(8, 0.0), &mut std::io::sink()))
+    let c = serde_json::to_string(&demo::run(&small_demo(8, 0.0), &mut std::io::sink()).unwrap())
         .expect("the report serializes");
     assert_ne!(a, c, "another seed, another run");
 }
@@ -212,7 +213,8 @@ fn every_handoff_is_within_two_ms_of_its_floor_without_spurious_retransmissions(
                 ..DemoOptions::default()
             },
             &mut std::io::sink(),
-        );
+        )
+        .expect("no captures to write");
         assert_intact_full(&r);
         for h in &r.handoffs {
             let ok = h.excess_ms.is_some_and(|e| e <= 2.0)

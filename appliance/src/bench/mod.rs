@@ -38,7 +38,7 @@ pub enum BenchError {
     /// Not running as root.
     #[error(
         "vany bench {what} needs root: it creates network namespaces, TUN and veth devices \
-         (CAP_SYS_ADMIN and CAP_NET_ADMIN); run it with sudo"
+         (CAP_SYS_ADMIN and CAP_NET_ADMIN); run it as root"
     )]
     NotRoot {
         /// The benchmark asked for.

@@ -62,7 +62,7 @@ pub enum IoError {
     /// Creating a TUN device needs CAP_NET_ADMIN.
     #[error(
         "cannot create TUN device `{name}`: permission denied; run as root or grant \
-         CAP_NET_ADMIN (e.g. `sudo setcap cap_net_admin+ep <binary>`) ({source})"
+         CAP_NET_ADMIN (e.g. `setcap cap_net_admin+ep <binary>`, as root) ({source})"
     )]
     PermissionDenied {
         /// The interface name asked for.

@@ -13,6 +13,10 @@
 //! more than [`MAX_SKEW`] away from this node's clock is dropped as `stale` (this bounds
 //! replays to that window; SWIM's incarnation numbers make a replayed message within it
 //! harmless). Datagrams that authenticate but that foca refuses count as `rejected`.
+//! Forged and stale datagrams are logged through a [`LogLimit`]: the first few, then one
+//! summary line per 10 s (the counters count them all). Datagrams that the kernel dropped
+//! because the socket's receive buffer was full (a flood faster than the node reads)
+//! count as `overflow` (`vany_drops_total{reason="gossip_overflow"}`).
 //!
 //! Foca's notifications become [`MembershipEvent`]s for the data path: a member declared
 //! down is excluded from handoffs (`Member::set_excluded(id, true)`), and included again
@@ -43,6 +47,7 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 use super::config::GossipSettings;
+use super::log_limit::LogLimit;
 use crate::group::peer::MemberId;
 
 /// Largest accepted difference between a datagram's timestamp and this node's clock.
@@ -52,6 +57,12 @@ pub const REANNOUNCE: StdDuration = StdDuration::from_secs(1);
 /// Bytes in front of the foca payload: timestamp and tag.
 pub const OVERHEAD: usize = 8 + 32;
 const DOMAIN: &[u8] = b"vany-gossip-1";
+/// Datagrams taken from the socket at most per wake, after the first.
+const RECV_BURST: usize = 256;
+/// Log line (and rate-limit reason) of a forged datagram.
+const LOG_FORGED: &str = "forged gossip datagram dropped";
+/// Log line (and rate-limit reason) of a stale datagram.
+const LOG_STALE: &str = "stale gossip datagram dropped";
 
 /// A node's foca identity: its member id and a bump that orders its lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +128,9 @@ pub struct GossipStats {
     pub rejected: u64,
     /// Sends that failed, or to a member with no known address.
     pub send_errors: u64,
+    /// Dropped by the kernel before the node read them: the socket's receive buffer was
+    /// full (a flood; the `drops` column of `/proc/net/udp6`, read once a second).
+    pub overflow: u64,
 }
 
 /// Why a datagram was dropped before foca saw it.
@@ -192,6 +206,7 @@ pub struct Gossip {
     events: Vec<MembershipEvent>,
     outgoing: Vec<(SocketAddr, Vec<u8>)>,
     stats: GossipStats,
+    log_limit: LogLimit,
 }
 
 impl std::fmt::Debug for Gossip {
@@ -246,6 +261,7 @@ impl Gossip {
             events: Vec::new(),
             outgoing: Vec::new(),
             stats: GossipStats::default(),
+            log_limit: LogLimit::default(),
         }
     }
 
@@ -281,18 +297,23 @@ impl Gossip {
             }
             Err(AuthError::Forged) => {
                 self.stats.forged += 1;
-                tracing::warn!(len = datagram.len(), "forged gossip datagram dropped");
+                if self.log_limit.allow(now, LOG_FORGED) {
+                    tracing::warn!(len = datagram.len(), "{LOG_FORGED}");
+                }
             }
             Err(AuthError::Stale) => {
                 self.stats.stale += 1;
-                tracing::warn!("stale gossip datagram dropped");
+                if self.log_limit.allow(now, LOG_STALE) {
+                    tracing::warn!("{LOG_STALE}");
+                }
             }
         }
         self.drain_runtime(now, now_ms);
     }
 
-    /// Runs due timers and announcements.
+    /// Runs due timers and announcements, and logs the summaries of suppressed lines.
     pub fn poll(&mut self, now: StdInstant, now_ms: u64) {
+        self.log_limit.log_due(now);
         while let Some(Reverse((at, _, _))) = self.timers.peek() {
             if *at > now {
                 break;
@@ -354,6 +375,11 @@ impl Gossip {
     /// Counts a failed send.
     pub fn count_send_error(&mut self) {
         self.stats.send_errors += 1;
+    }
+
+    /// The kernel's count of datagrams dropped on this node's socket (cumulative).
+    pub fn set_overflow(&mut self, dropped: u64) {
+        self.stats.overflow = dropped;
     }
 
     fn drain_runtime(&mut self, now: StdInstant, now_ms: u64) {
@@ -452,6 +478,7 @@ pub fn spawn(
         .name("vany-gossip".into())
         .spawn(move || {
             let mut buf = vec![0u8; 2048];
+            let mut next_overflow_read = StdInstant::now();
             loop {
                 let now = StdInstant::now();
                 if s.load(Ordering::SeqCst) {
@@ -468,10 +495,27 @@ pub fn spawn(
                 let _ = socket.set_read_timeout(Some(wait));
                 if let Ok((n, _from)) = socket.recv_from(&mut buf) {
                     gossip.handle_datagram(StdInstant::now(), wall_ms(), &buf[..n]);
+                    // More may be queued (a flood): take a burst without waiting, so
+                    // that the per-wake work (timeouts, the view) is paid once for it.
+                    if socket.set_nonblocking(true).is_ok() {
+                        for _ in 0..RECV_BURST {
+                            let Ok((n, _from)) = socket.recv_from(&mut buf) else {
+                                break;
+                            };
+                            gossip.handle_datagram(StdInstant::now(), wall_ms(), &buf[..n]);
+                        }
+                        let _ = socket.set_nonblocking(false);
+                    }
                     send_all(&socket, &mut gossip);
                 }
                 for e in gossip.take_events() {
                     let _ = events.send(e);
+                }
+                if StdInstant::now() >= next_overflow_read {
+                    next_overflow_read = StdInstant::now() + StdDuration::from_secs(1);
+                    if let Some(n) = socket_drops(&socket) {
+                        gossip.set_overflow(n);
+                    }
                 }
                 if let Ok(mut view) = v.lock() {
                     view.states.clone_from(gossip.states());
@@ -483,6 +527,32 @@ pub fn spawn(
         view,
         stop,
         thread: Some(thread),
+    })
+}
+
+/// The kernel's drop counter of `socket` (receive buffer overflows): the last column of
+/// its line in `/proc/self/net/udp6` (or `udp`), found by the socket's inode.
+fn socket_drops(socket: &UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
+    let inode = link
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .to_string();
+    ["/proc/self/net/udp6", "/proc/self/net/udp"]
+        .iter()
+        .find_map(|table| drops_of(&std::fs::read_to_string(table).ok()?, &inode))
+}
+
+/// The `drops` (last) column of the line of socket `inode` (the 10th column) in a
+/// `/proc/net/udp`-format table.
+fn drops_of(table: &str, inode: &str) -> Option<u64> {
+    table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.get(9) == Some(&inode))
+            .then(|| cols.last()?.parse().ok())
+            .flatten()
     })
 }
 
@@ -660,6 +730,21 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_drop_count_is_read_from_the_socket_table() {
+        let table = "\
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  200: 00000000000000000000000001000000:125C 00000000000000000000000000000000:0000 07 00000000:00034000 00:00000000 00000000     0        0 7001 2 0000000000000000 0
+  201: 00000000000000000000000001000000:125D 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 7002 2 0000000000000000 181314
+";
+        assert_eq!(drops_of(table, "7002"), Some(181_314));
+        assert_eq!(drops_of(table, "7001"), Some(0));
+        assert_eq!(drops_of(table, "700"), None);
+        // A real socket of this process: found, nothing dropped yet.
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(socket_drops(&s), Some(0));
+    }
+
+    #[test]
     fn a_forged_datagram_is_dropped_and_counted() {
         let mut net = Net::new(2);
         net.run(2000, None);
@@ -679,5 +764,66 @@ mod tests {
             net.nodes[0].take_outgoing().is_empty(),
             "no answer to a forgery"
         );
+    }
+
+    /// Log lines captured from the `tracing` events of the current thread.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_flood_of_forged_and_stale_datagrams_writes_a_few_lines_per_reason() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let t0 = StdInstant::now();
+        let (forged, stale) = (seal(&gossip_key(b"not the group key!"), wall_ms(), b"x"), {
+            seal(&gossip_key(KEY), 1_000, b"\x02\x00\x01")
+        });
+        let mut g = Gossip::new(1, 1, &settings(), BTreeMap::new(), KEY, [1; 32], t0);
+        // 50k forged and 5k stale datagrams a second, for 25 s of virtual time.
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..25 * 50_000u64 {
+                let now = t0 + StdDuration::from_micros(i * 20);
+                g.handle_datagram(now, wall_ms(), &forged);
+                if i % 10 == 0 {
+                    g.handle_datagram(now, wall_ms(), &stale);
+                }
+                if i % 1000 == 0 {
+                    g.poll(now, wall_ms());
+                }
+            }
+            g.poll(t0 + StdDuration::from_secs(40), wall_ms());
+        });
+        assert_eq!(g.stats().forged, 25 * 50_000);
+        assert_eq!(g.stats().stale, 25 * 5_000);
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        for reason in [LOG_FORGED, LOG_STALE] {
+            let lines: Vec<&str> = text.lines().filter(|l| l.contains(reason)).collect();
+            let summaries: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| l.contains("suppressed"))
+                .collect();
+            // 5 lines, then a summary every 10 s: at 10, 20 and (at the end) 30 s.
+            assert_eq!(lines.len() - summaries.len(), 5, "{reason}: {lines:#?}");
+            assert!(
+                (2..=3).contains(&summaries.len()),
+                "{reason}: {summaries:#?}"
+            );
+        }
     }
 }

@@ -410,6 +410,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
             ("gossip_forged", g.forged),
             ("gossip_stale", g.stale),
             ("gossip_rejected", g.rejected),
+            ("gossip_overflow", g.overflow),
         ]);
     }
     for (reason, n) in drops {

@@ -5,6 +5,7 @@
 //! - [`runtime`]: the data path (a [`crate::group::member::Member`] on a TUN device, the
 //!   real clock and real randomness) and the process around it;
 //! - [`membership`]: SWIM failure detection (foca) over an authenticated UDP socket;
+//! - [`log_limit`]: rate-limited log lines for what the network can trigger;
 //! - [`ctl`]: the control socket behind `vany ctl`;
 //! - [`conns`]: bounded connection handling for the control socket and `/metrics`;
 //! - [`metrics`]: Prometheus metrics on `GET /metrics`;
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod conns;
 pub mod ctl;
+pub mod log_limit;
 pub mod membership;
 pub mod metrics;
 pub mod runtime;

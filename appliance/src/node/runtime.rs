@@ -41,6 +41,7 @@ use vany_stack::time::Instant;
 
 use super::config::NodeConfig;
 use super::ctl::{self, MemberStatus, Request, Response, SessionInfo, Status};
+use super::log_limit::LogLimit;
 use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
 use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
 use crate::group::member::{HandoffOutcome, HandoffRecord, Member};
@@ -134,6 +135,8 @@ pub struct Node<I: PacketIo> {
     wait: AdaptiveWait,
     /// `vany ctl handoff` requests waiting for their handoff's outcome.
     waiting: Vec<WaitingHandoff>,
+    /// Failed handoffs are logged per reason through this (peers decide some of them).
+    log_limit: LogLimit,
 }
 
 /// A `vany ctl handoff` answered once the handoff ends.
@@ -178,6 +181,7 @@ impl<I: PacketIo> Node<I> {
                 samples: VecDeque::new(),
             },
             waiting: Vec::new(),
+            log_limit: LogLimit::default(),
         }
     }
 
@@ -228,6 +232,9 @@ impl<I: PacketIo> Node<I> {
             self.handoff_done(&r);
         }
         while let Some(r) = self.member.poll_refusal() {
+            if !self.log_limit.allow(StdInstant::now(), r.label) {
+                continue;
+            }
             tracing::warn!(
                 donor = r.donor,
                 transfer = r.transfer,
@@ -236,6 +243,7 @@ impl<I: PacketIo> Node<I> {
                 r.reason
             );
         }
+        self.log_limit.log_due(StdInstant::now());
         if !self.waiting.is_empty() {
             let now = StdInstant::now();
             for w in std::mem::take(&mut self.waiting) {
@@ -358,15 +366,16 @@ impl<I: PacketIo> Node<I> {
         })
     }
 
-    /// A handoff started here ended: logged once (a failure with its reason; `/metrics`
-    /// counts them by reason from the handoff log) and told to the `vany ctl handoff`
+    /// A handoff started here ended: logged once (a failure with its reason, through the
+    /// per-reason [`LogLimit`]; `/metrics` counts them all by reason from the handoff
+    /// log) and told to the `vany ctl handoff`
     /// waiting for it.
     fn handoff_done(&mut self, r: &HandoffRecord) {
         let millis = r
             .committed
             .map(|c| c.saturating_since(r.started).total_micros() as f64 / 1000.0);
         match (&r.failure, r.failure_label) {
-            (Some(why), Some(_)) => {
+            (Some(why), Some(label)) if self.log_limit.allow(StdInstant::now(), label) => {
                 tracing::warn!(
                     client = %r.client,
                     to = r.to,
@@ -375,6 +384,7 @@ impl<I: PacketIo> Node<I> {
                     "handoff failed: {why}"
                 );
             }
+            (Some(_), Some(_)) => {} // counted in `/metrics`, summarized by the limiter
             _ => tracing::info!(
                 client = %r.client,
                 to = r.to,

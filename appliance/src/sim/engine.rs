@@ -503,8 +503,13 @@ impl Sim {
     /// truncated). Call [`Sim::flush_captures`] before reading the file.
     pub fn capture(&mut self, host: HostId, path: &Path) -> io::Result<()> {
         let writer = PcapWriter::new(CaptureSink::file(path)?)?;
-        self.hosts[host].capture = Some(writer);
+        self.attach_capture(host, writer);
         Ok(())
+    }
+
+    /// Writes every packet `host` sends or receives to `writer` (see [`Sim::capture`]).
+    pub fn attach_capture(&mut self, host: HostId, writer: PcapWriter<CaptureSink>) {
+        self.hosts[host].capture = Some(writer);
     }
 
     /// Captures every packet `host` sends or receives into memory; see

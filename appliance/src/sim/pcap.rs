@@ -1,7 +1,9 @@
 //! Per-host packet capture to classic pcap files (microsecond timestamps, little-endian,
 //! LINKTYPE_IPV6 229), openable in Wireshark and readable by `vany inspect`.
 //!
-//! Timestamps come from the simulator clock: simulated time zero is the Unix epoch.
+//! Timestamps come from the simulator clock plus the writer's epoch: by default
+//! simulated time zero is the Unix epoch; [`PcapWriter::with_epoch`] moves it to a real
+//! date (`vany demo --pcap` uses the wall-clock start of the run).
 //! [`crate::sim::Sim::capture`] writes a host's sent and received packets to a file;
 //! [`crate::sim::Sim::capture_in_memory`] keeps them in a buffer.
 
@@ -47,17 +49,30 @@ pub fn record_header(at: Instant, len: usize) -> [u8; 16] {
 pub struct PcapWriter<W: Write> {
     out: W,
     packets: u64,
+    /// Microseconds added to every packet's time.
+    epoch_micros: i64,
 }
 
 impl<W: Write> PcapWriter<W> {
     /// Writes the global header.
-    pub fn new(mut out: W) -> io::Result<PcapWriter<W>> {
+    pub fn new(out: W) -> io::Result<PcapWriter<W>> {
+        PcapWriter::with_epoch(out, std::time::Duration::ZERO)
+    }
+
+    /// Writes the global header; packet times are written as `epoch` (since the Unix
+    /// epoch) plus their simulated time.
+    pub fn with_epoch(mut out: W, epoch: std::time::Duration) -> io::Result<PcapWriter<W>> {
         out.write_all(&global_header())?;
-        Ok(PcapWriter { out, packets: 0 })
+        Ok(PcapWriter {
+            out,
+            packets: 0,
+            epoch_micros: i64::try_from(epoch.as_micros()).unwrap_or(i64::MAX),
+        })
     }
 
     /// Appends one IPv6 packet captured at `at`.
     pub fn write_packet(&mut self, at: Instant, packet: &[u8]) -> io::Result<()> {
+        let at = Instant::from_micros(at.total_micros().saturating_add(self.epoch_micros));
         self.out.write_all(&record_header(at, packet.len()))?;
         self.out.write_all(packet)?;
         self.packets += 1;
@@ -150,5 +165,19 @@ mod tests {
         assert!((records[0].timestamp - 1.500001).abs() < 1e-9);
         assert_eq!(records[0].data, &[0x60, 1, 2]);
         assert_eq!(records[1].data.len(), 40);
+    }
+
+    #[test]
+    fn the_epoch_moves_every_timestamp() {
+        let epoch = std::time::Duration::from_secs(1_764_000_000);
+        let mut w = PcapWriter::with_epoch(Vec::new(), epoch).unwrap();
+        w.write_packet(Instant::from_micros(2_000_500), &[0x60; 40])
+            .unwrap();
+        let bytes = w.into_inner();
+        let records: Vec<_> = PcapReader::new(&bytes)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!((records[0].timestamp - 1_764_000_002.000_5).abs() < 1e-6);
     }
 }
