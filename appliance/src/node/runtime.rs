@@ -161,6 +161,7 @@ impl<I: PacketIo> Node<I> {
         for (port, kind) in &cfg.apps {
             member.host_app(*port, *kind);
         }
+        member.set_app_timeouts(cfg.app_timeouts);
         Node {
             batch: Batch::with_capacity(cfg.batch),
             wait: AdaptiveWait::new(cfg.spin),

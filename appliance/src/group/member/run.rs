@@ -97,6 +97,7 @@ impl Member {
                 h.retain(|t| tcp.connection(t).is_some());
                 !h.is_empty()
             });
+            self.collect_time_wait();
             for s in self.sessions.values().filter(|s| s.frozen.is_none()) {
                 tuples.extend(s.conns.iter().copied());
             }
@@ -119,10 +120,18 @@ impl Member {
             let wake = match self.tcp.connection_mut(&tuple) {
                 Some(conn) => {
                     app.poll(now, conn);
-                    if conn.state() == State::Closed {
+                    let state = conn.state();
+                    if state == State::Closed {
                         s.conns.remove(&tuple);
                         s.apps.remove(&tuple);
                         self.tcp.remove(&tuple);
+                        None
+                    } else if state == State::TimeWait {
+                        // Done with: not a connection of the session any more (it keeps
+                        // the session neither listed nor pinned, and is not handed off).
+                        s.conns.remove(&tuple);
+                        s.apps.remove(&tuple);
+                        self.index.time_wait.insert(tuple);
                         None
                     } else {
                         app.poll_at()
@@ -151,5 +160,24 @@ impl Member {
                 self.sessions.remove(&client);
             }
         }
+    }
+
+    /// Takes out of the endpoint the TIME-WAIT connections whose time is up (or that
+    /// were taken over since by a new connection of the same tuple, now in a session).
+    fn collect_time_wait(&mut self) {
+        let tcp = &mut self.tcp;
+        let sessions = &self.sessions;
+        self.index
+            .time_wait
+            .retain(|t| match tcp.connection(t).map(Connection::state) {
+                Some(State::TimeWait) => true,
+                Some(State::Closed) => {
+                    if !sessions.get(&t.remote).is_some_and(|s| s.conns.contains(t)) {
+                        tcp.remove(t);
+                    }
+                    false
+                }
+                _ => false,
+            });
     }
 }
