@@ -40,9 +40,11 @@ fn a_session_left_with_only_time_wait_connections_is_not_listed_pinned_or_handed
     let r = g.client(0).reports().remove(0);
     assert_eq!(r.status, DownloadStatus::Complete, "{r:?}");
     assert_eq!(download_problem(&r), None, "{r:?}");
-    let moved = g.member(1).handoffs().iter().any(|h| {
-        h.client == client && h.to == 2 && h.outcome == HandoffOutcome::Committed
-    });
+    let moved = g
+        .member(1)
+        .handoffs()
+        .iter()
+        .any(|h| h.client == client && h.to == 2 && h.outcome == HandoffOutcome::Committed);
     assert!(moved, "moved to member 2: {:?}", g.member(1).handoffs());
     // Both sides have closed; the member's side is in TIME-WAIT for 60 s.
     g.sim.run_for(Duration::from_secs(2));

@@ -101,10 +101,7 @@ impl Lab {
     fn in_hub(&self, hub: &str, program: &str, args: &[&str], limit: u64) -> (bool, String) {
         let mut all = vec!["netns", "exec", hub, program];
         all.extend_from_slice(args);
-        let out = run_limited(
-            Command::new("ip").args(&all),
-            Duration::from_secs(limit),
-        );
+        let out = run_limited(Command::new("ip").args(&all), Duration::from_secs(limit));
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -209,18 +206,30 @@ fn the_http_app_follows_rfc_9112_with_real_clients_and_times_out_idle_ones() {
         all.extend_from_slice(args);
         run("ip", &all);
     };
-    ip(&hub, &["addr", "add", &format!("{CLIENT}/128"), "dev", "lo"]);
+    ip(
+        &hub,
+        &["addr", "add", &format!("{CLIENT}/128"), "dev", "lo"],
+    );
     ip(
         &hub,
         &[
             "link", "add", "h1", "type", "veth", "peer", "name", "eth0", "netns", &ns,
         ],
     );
-    ip(&hub, &["addr", "add", "fd00:98:1::1/64", "dev", "h1", "nodad"]);
-    ip(&ns, &["addr", "add", "fd00:98:1::2/64", "dev", "eth0", "nodad"]);
+    ip(
+        &hub,
+        &["addr", "add", "fd00:98:1::1/64", "dev", "h1", "nodad"],
+    );
+    ip(
+        &ns,
+        &["addr", "add", "fd00:98:1::2/64", "dev", "eth0", "nodad"],
+    );
     ip(&hub, &["link", "set", "h1", "up"]);
     ip(&ns, &["link", "set", "eth0", "up"]);
-    ip(&ns, &["-6", "route", "add", "default", "via", "fd00:98:1::1"]);
+    ip(
+        &ns,
+        &["-6", "route", "add", "default", "via", "fd00:98:1::1"],
+    );
     ip(&ns, &["tuntap", "add", "dev", "vtun", "mode", "tun"]);
     ip(&ns, &["link", "set", "vtun", "up"]);
     for addr in ["fd00:21:1::1/128", &format!("{ANYCAST}/128")] {

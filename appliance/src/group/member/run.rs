@@ -30,7 +30,7 @@ impl Member {
         let views: Vec<SessionView> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.frozen.is_none() && s.precopy.is_none() && !s.conns.is_empty())
+            .filter(|(_, s)| s.frozen.is_none() && s.precopy.is_none() && self.live(s) > 0)
             .map(|(c, s)| SessionView {
                 client: *c,
                 rtt: std::borrow::Cow::Borrowed(&s.rtt),
@@ -69,7 +69,12 @@ impl Member {
         }
         // A drained member stops once its peer messages are delivered (or given up): a
         // `Refused` or `Commit` it still owes another member must not die with it.
-        if self.draining && self.sessions.is_empty() && self.peer.next_retransmit().is_none() {
+        // Sessions left with connections in TIME-WAIT only are over (docs/handoff.md).
+        let over = |s: &Session| s.frozen.is_none() && s.precopy.is_none() && self.live(s) == 0;
+        if self.draining
+            && self.sessions.values().all(over)
+            && self.peer.next_retransmit().is_none()
+        {
             self.stopped = true;
         }
     }
@@ -120,18 +125,10 @@ impl Member {
             let wake = match self.tcp.connection_mut(&tuple) {
                 Some(conn) => {
                     app.poll(now, conn);
-                    let state = conn.state();
-                    if state == State::Closed {
+                    if conn.state() == State::Closed {
                         s.conns.remove(&tuple);
                         s.apps.remove(&tuple);
                         self.tcp.remove(&tuple);
-                        None
-                    } else if state == State::TimeWait {
-                        // Done with: not a connection of the session any more (it keeps
-                        // the session neither listed nor pinned, and is not handed off).
-                        s.conns.remove(&tuple);
-                        s.apps.remove(&tuple);
-                        self.index.time_wait.insert(tuple);
                         None
                     } else {
                         app.poll_at()
@@ -162,8 +159,18 @@ impl Member {
         }
     }
 
-    /// Takes out of the endpoint the TIME-WAIT connections whose time is up (or that
-    /// were taken over since by a new connection of the same tuple, now in a session).
+    /// How many of `s`'s connections are live: not in TIME-WAIT (the app is done with
+    /// those; they only answer a retransmitted FIN until they close).
+    pub(super) fn live(&self, s: &Session) -> usize {
+        s.conns
+            .iter()
+            .filter(|t| self.tcp.connection(t).map(Connection::state) != Some(State::TimeWait))
+            .count()
+    }
+
+    /// Takes out of the endpoint the TIME-WAIT connections a handoff left behind, once
+    /// their time is up (or drops them from the list when a new connection of the same
+    /// tuple took their place).
     fn collect_time_wait(&mut self) {
         let tcp = &mut self.tcp;
         let sessions = &self.sessions;
