@@ -294,7 +294,7 @@ impl<I: PacketIo> Node<I> {
                     tracing::warn!("{why}");
                 }
                 tracing::info!(
-                    sessions = self.member.clients().len(),
+                    sessions = self.member.live_clients().len(),
                     "signal: draining, then exiting"
                 );
                 self.member.drain();
@@ -475,7 +475,7 @@ impl<I: PacketIo> Node<I> {
                 Response::Done {
                     message: format!(
                         "draining {} session(s); the node exits when done",
-                        self.member.clients().len()
+                        self.member.live_clients().len()
                     ),
                 }
             }
@@ -492,7 +492,7 @@ impl<I: PacketIo> Node<I> {
         if self.member.is_excluded(to) {
             return Response::error(format!("member {to} is down (excluded from handoffs)"));
         }
-        if !self.member.clients().contains(&client) {
+        if !self.member.live_clients().contains(&client) {
             return Response::error(format!("no session of client {client} is served here"));
         }
         if self.waiting.iter().any(|w| w.client == client) {
@@ -532,7 +532,7 @@ impl<I: PacketIo> Node<I> {
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             draining: self.member.is_draining(),
             stopped: self.member.is_stopped(),
-            sessions: self.member.clients().len(),
+            sessions: self.member.live_clients().len(),
             handoffs: self.member.handoffs().len(),
             members,
             stats: self.member.stats(),
@@ -549,7 +549,7 @@ impl<I: PacketIo> Node<I> {
             member_id: self.cfg.id,
             member_name: self.cfg.me().name.clone(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
-            sessions: self.member.clients().len() as u64,
+            sessions: self.member.live_clients().len() as u64,
             draining: self.member.is_draining(),
             member: self.member.stats(),
             peer: self.member.peer_stats(),

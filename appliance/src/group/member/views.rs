@@ -44,8 +44,19 @@ impl Member {
         &self.handoffs
     }
 
-    /// Clients served here now (not those whose connections are all in TIME-WAIT).
+    /// Clients whose sessions are held here and not frozen in a handoff, finished ones
+    /// whose connections are all in TIME-WAIT included (see [`Member::live_clients`]).
     pub fn clients(&self) -> Vec<Ipv6Addr> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Clients served here now: [`Member::clients`] less the sessions left with
+    /// TIME-WAIT connections only (over: the app is done with every connection).
+    pub fn live_clients(&self) -> Vec<Ipv6Addr> {
         self.sessions
             .iter()
             .filter(|(_, s)| s.frozen.is_none() && (s.precopy.is_some() || self.live(s) > 0))
