@@ -5,9 +5,9 @@
 use std::net::Ipv6Addr;
 
 use vany_appliance::apps::source::stream_byte;
-use vany_appliance::apps::{App, AppKind, AppState};
+use vany_appliance::apps::{App, AppKind, AppState, AppTimeouts};
 use vany_stack::rand::SeededRandom;
-use vany_stack::tcp::{Connection, Endpoint, FourTuple, TcpConfig};
+use vany_stack::tcp::{Connection, Endpoint, FourTuple, State, TcpConfig};
 use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::packet::TCP_PROTOCOL;
 use vany_stack::wire::{self, PacketRepr, Upper};
@@ -24,6 +24,7 @@ struct Pair {
     client: Endpoint,
     apps: Vec<(FourTuple, AppState)>,
     kind: AppKind,
+    timeouts: AppTimeouts,
     tuple: FourTuple,
     in_flight: Vec<(Instant, bool, Vec<u8>)>,
 }
@@ -51,6 +52,7 @@ impl Pair {
             client,
             apps: Vec::new(),
             kind,
+            timeouts: AppTimeouts::default(),
             tuple,
             in_flight: Vec::new(),
         }
@@ -113,7 +115,7 @@ impl Pair {
             }
         }
         while let Some(t) = self.server.accept() {
-            self.apps.push((t, self.kind.start()));
+            self.apps.push((t, self.kind.start_with(self.timeouts)));
         }
         for (t, app) in &mut self.apps {
             if let Some(c) = self.server.connection_mut(t) {
@@ -241,7 +243,7 @@ fn echo_returns_every_byte_in_order_and_closes_after_the_client() {
 #[test]
 fn http_answers_pipelined_requests_on_one_keep_alive_connection() {
     let mut p = Pair::new(AppKind::Http, 2);
-    let req = b"GET /bytes/300000 HTTP/1.1\r\nHost: vany\r\n\r\nHEAD / HTTP/1.1\r\nHost: vany\r\n\r\nGET /health HTTP/1.1\r\n\r\nGET /missing HTTP/1.1\r\n\r\n";
+    let req = b"GET /bytes/300000 HTTP/1.1\r\nHost: vany\r\n\r\nHEAD / HTTP/1.1\r\nHost: vany\r\n\r\nGET /health HTTP/1.1\r\nHost: vany\r\n\r\nGET /missing HTTP/1.1\r\nHost: vany\r\n\r\n";
     let kinds = [false, true, false, false];
     let got = p.exchange(req, 20_000, |g| responses(g, &kinds).len() == 4);
     let r = responses(&got, &kinds);
@@ -262,7 +264,7 @@ fn http_answers_pipelined_requests_on_one_keep_alive_connection() {
     assert!(!p.client_conn().is_read_closed(), "kept alive");
     // Connection: close is honoured.
     let got = p.exchange(
-        b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: vany\r\nConnection: close\r\n\r\n",
         2000,
         |g| responses(g, &[false]).len() == 1,
     );
@@ -282,7 +284,7 @@ fn http_answers_pipelined_requests_on_one_keep_alive_connection() {
 fn http_errors_close_the_connection() {
     let mut p = Pair::new(AppKind::Http, 3);
     let got = p.exchange(
-        b"DELETE / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        b"DELETE / HTTP/1.1\r\nHost: vany\r\n\r\nGET / HTTP/1.1\r\nHost: vany\r\n\r\n",
         2000,
         |g| responses(g, &[false]).len() == 1,
     );
@@ -313,7 +315,7 @@ fn http_errors_close_the_connection() {
 #[test]
 fn an_http_response_continues_intact_after_the_server_connection_moves() {
     let mut p = Pair::new(AppKind::Http, 5);
-    let req = b"GET /bytes/2000000 HTTP/1.1\r\n\r\nGET /bytes/1000 HTTP/1.1\r\n\r\n";
+    let req = b"GET /bytes/2000000 HTTP/1.1\r\nHost: vany\r\n\r\nGET /bytes/1000 HTTP/1.1\r\nHost: vany\r\n\r\n";
     // Part of the first body, then the move, then the rest.
     let kinds = [false, false];
     let mut got = p.exchange(req, 20_000, |g| g.len() > 700_000);
@@ -328,4 +330,119 @@ fn an_http_response_continues_intact_after_the_server_connection_moves() {
     assert_eq!(r[0].2.len(), 2_000_000);
     assert!(is_stream(2_000_000, &r[0].2), "first body intact");
     assert!(is_stream(1000, &r[1].2), "second body intact");
+}
+
+/// Short timeouts for the tests below: 300 ms for a request, 800 ms idle.
+fn short() -> AppTimeouts {
+    AppTimeouts {
+        header: Duration::from_millis(300),
+        idle: Duration::from_millis(800),
+    }
+}
+
+impl Pair {
+    fn with_timeouts(kind: AppKind, seed: u64, timeouts: AppTimeouts) -> Pair {
+        let mut p = Pair::new(kind, seed);
+        p.timeouts = timeouts;
+        p
+    }
+
+    /// Ticks until the server closed its side (the client saw its FIN), at most `max_ms`;
+    /// returns the milliseconds it took and what arrived meanwhile.
+    fn until_server_closes(&mut self, max_ms: u64) -> Option<(u64, Vec<u8>)> {
+        let start = self.now;
+        let mut got = Vec::new();
+        for _ in 0..max_ms {
+            self.tick();
+            let c = self.client_conn();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = c.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            if c.is_read_closed() {
+                let ms = self.now.saturating_since(start).total_micros() / 1000;
+                return Some((ms, got));
+            }
+        }
+        None
+    }
+}
+
+#[test]
+fn http_answers_408_to_a_head_that_does_not_arrive_in_time_and_closes() {
+    let mut p = Pair::with_timeouts(AppKind::Http, 11, short());
+    let got = p.exchange(b"GET /health HTTP/1.1\r\nHo", 50, |_| false);
+    assert!(got.is_empty());
+    let (ms, got) = p.until_server_closes(5_000).expect("the server closes");
+    assert!((200..=400).contains(&ms), "closed after {ms} ms");
+    let r = responses(&got, &[false]);
+    assert_eq!(r[0].0, "HTTP/1.1 408 Request Timeout");
+    assert!(r[0].1.contains("Connection: close"));
+}
+
+#[test]
+fn http_closes_a_connection_that_never_sends_a_request_and_an_idle_keep_alive_one() {
+    let mut p = Pair::with_timeouts(AppKind::Http, 12, short());
+    let (_, got) = p.until_server_closes(5_000).expect("the server closes");
+    assert!(got.is_empty(), "nothing but a FIN for no request at all");
+
+    let mut p = Pair::with_timeouts(AppKind::Http, 13, short());
+    let got = p.exchange(b"GET /health HTTP/1.1\r\nHost: vany\r\n\r\n", 2000, |g| {
+        responses(g, &[false]).len() == 1
+    });
+    assert_eq!(responses(&got, &[false])[0].2, b"ok\n");
+    let (ms, got) = p.until_server_closes(5_000).expect("the server closes");
+    assert!(
+        got.is_empty(),
+        "an idle connection is closed without a response"
+    );
+    assert!((600..=1000).contains(&ms), "closed after {ms} ms idle");
+}
+
+#[test]
+fn a_client_that_does_not_close_after_the_server_is_reset_after_the_idle_timeout() {
+    let mut p = Pair::with_timeouts(AppKind::Http, 14, short());
+    p.exchange(
+        b"GET /health HTTP/1.1\r\nHost: vany\r\nConnection: close\r\n\r\n",
+        2000,
+        |g| responses(g, &[false]).len() == 1,
+    );
+    p.until_server_closes(2_000).expect("the server closes");
+    // The client acknowledged the FIN but keeps its side open: FIN-WAIT-2 at the server,
+    // until the app resets the connection.
+    let mut reset = false;
+    for _ in 0..5_000 {
+        p.tick();
+        if p.client_conn().state() == State::Closed {
+            reset = true;
+            break;
+        }
+    }
+    assert!(reset, "the server reset its FIN-WAIT-2 connection");
+    let t = p.tuple;
+    let server = FourTuple {
+        local: t.remote,
+        local_port: t.remote_port,
+        remote: t.local,
+        remote_port: t.local_port,
+    };
+    let state = p.server.connection(&server).map(Connection::state);
+    assert!(matches!(state, None | Some(State::Closed)), "{state:?}");
+}
+
+#[test]
+fn echo_and_source_close_connections_that_wait_too_long() {
+    let mut p = Pair::with_timeouts(AppKind::Echo, 15, short());
+    let got = p.exchange(b"hello", 2000, |g| g.len() == 5);
+    assert_eq!(got, b"hello");
+    let (ms, _) = p.until_server_closes(5_000).expect("echo closes when idle");
+    assert!((600..=1000).contains(&ms), "closed after {ms} ms idle");
+    // The stream source needs its 24-byte request in time; 10 bytes are not one.
+    let mut p = Pair::with_timeouts(AppKind::Source, 16, short());
+    p.exchange(&[0u8; 10], 50, |_| false);
+    let (_, got) = p.until_server_closes(5_000).expect("source closes");
+    assert!(got.is_empty());
 }

@@ -466,10 +466,9 @@ fn three_nodes_gossip_serve_and_answer_control() {
             (member_state(&s, 2).0 == "down").then_some(())
         },
     );
-    // Node 1 drains on request (forced: it is the only contact node); with every other
-    // member down its sessions (a closed
-    // connection may linger in TIME-WAIT) cannot move, so SIGTERM ends it after
-    // drain_timeout (5 s), with status 0.
+    // Node 1 drains on request (forced: it is the only contact node). The download's
+    // connection may linger in TIME-WAIT, which is no session to move: node 1 may stop
+    // at once; otherwise SIGTERM ends it, with status 0.
     // Node 1 is the only contact node: a plain drain is refused (it would withdraw the
     // anycast address), `--force` drains.
     let out = lab.ctl(1, &["drain"]);
@@ -482,8 +481,9 @@ fn three_nodes_gossip_serve_and_answer_control() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let s1 = lab.status(1).expect("status while draining");
-    assert_eq!(s1["draining"], true, "{s1}");
+    if let Some(s1) = lab.status(1) {
+        assert_eq!(s1["draining"], true, "{s1}");
+    }
     let mut n1 = lab.nodes[0].take().expect("node 1 runs");
     if n1.try_wait().unwrap().is_none() {
         sigterm(&n1);

@@ -1,14 +1,15 @@
 //! `echo`: every byte the client sends comes back, in order (RFC 862 over TCP). Reads only
 //! as much as the send buffer can take, so a client that does not read its echo is
 //! flow-controlled instead of growing any buffer here. Closes once the client has closed
-//! its side and everything was echoed. Its state is two flags: nothing travels in a
-//! handoff but the connection itself.
+//! its side and everything was echoed, or once nothing was echoed for
+//! [`AppTimeouts::idle`]. Its state is a counter, two flags and two times: nothing else
+//! travels in a handoff but the connection itself.
 
 use serde::{Deserialize, Serialize};
 use vany_stack::tcp::Connection;
 use vany_stack::time::Instant;
 
-use super::App;
+use super::{rebase, App, AppTimeouts, Linger};
 
 /// Bytes moved per read/write round.
 const CHUNK: usize = 4096;
@@ -22,12 +23,25 @@ pub struct EchoApp {
     closed: bool,
     /// The connection failed.
     failed: bool,
+    timeouts: AppTimeouts,
+    /// When a byte was last echoed (or the echo was last on its way).
+    active_at: Option<Instant>,
+    /// After the app closed: how long the client takes to close its side.
+    linger: Linger,
 }
 
 impl EchoApp {
     /// A new echo connection.
     pub fn new() -> EchoApp {
         EchoApp::default()
+    }
+
+    /// A new echo connection with these timeouts.
+    pub fn with_timeouts(timeouts: AppTimeouts) -> EchoApp {
+        EchoApp {
+            timeouts,
+            ..EchoApp::default()
+        }
     }
 
     /// Bytes echoed so far.
@@ -37,8 +51,13 @@ impl EchoApp {
 }
 
 impl App for EchoApp {
-    fn poll(&mut self, _now: Instant, conn: &mut Connection) {
-        if self.failed || self.closed {
+    fn poll(&mut self, now: Instant, conn: &mut Connection) {
+        self.active_at.get_or_insert(now);
+        if self.failed {
+            return;
+        }
+        if self.closed {
+            self.linger.poll(now, conn, self.timeouts.idle);
             return;
         }
         if conn.is_closed() {
@@ -63,21 +82,40 @@ impl App for EchoApp {
             };
             match conn.send(&buf[..n]) {
                 // `room` bytes fit: all of them are taken.
-                Ok(sent) if sent == n => self.echoed += n as u64,
+                Ok(sent) if sent == n => {
+                    self.echoed += n as u64;
+                    self.active_at = Some(now);
+                }
                 _ => {
                     self.failed = true;
                     return;
                 }
             }
         }
-        if conn.is_read_closed() && conn.recv_queue() == 0 {
+        if conn.send_queue() > 0 {
+            // The echo is still on its way to the client.
+            self.active_at = Some(now);
+        }
+        let idle = self.poll_at().is_some_and(|t| now >= t);
+        if idle || (conn.is_read_closed() && conn.recv_queue() == 0) {
             conn.close();
             self.closed = true;
         }
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        None
+        if self.failed {
+            return None;
+        }
+        if self.closed {
+            return self.linger.deadline(self.timeouts.idle);
+        }
+        self.active_at.map(|t| t + self.timeouts.idle)
+    }
+
+    fn rebase_clock(&mut self, old: Instant, new: Instant) {
+        self.active_at = self.active_at.map(|t| rebase(t, old, new));
+        self.linger.rebase_clock(old, new);
     }
 
     fn is_finished(&self) -> bool {

@@ -9,24 +9,38 @@
 //! - `/bytes/N` — N bytes (at most [`MAX_BYTES`]) of the deterministic stream number N,
 //!   the same bytes as the `source` app's stream N, so a client can verify them.
 //!
-//! Rules (RFC 9112 §9.3): HTTP/1.1 keeps the connection open unless the request says
-//! `Connection: close`; HTTP/1.0 closes unless it says `Connection: keep-alive`.
+//! Request heads are parsed by `httparse`; what this module keeps around it (the unread
+//! bytes of the next head, counters, the times for its timeouts) is plain data. Rules
+//! (RFC 9112): a request line or header line may end in CRLF or a bare LF (§2.2), and
+//! empty lines before a request line are ignored; an HTTP/1.1 request needs exactly one
+//! valid `Host` header, any request at most one (§3.2); an absolute-form target
+//! (`GET http://host/path HTTP/1.1`) is accepted and its path served, the `Host` header
+//! then being ignored (§3.2.2). HTTP/1.1 keeps the connection open unless the request says
+//! `Connection: close`; HTTP/1.0 closes unless it says `Connection: keep-alive` (§9.3).
 //! Pipelined requests are answered in order: the next request head is read only after the
 //! response to the previous one was written, so a client that pipelines is held back by
-//! TCP flow control, not by memory here. Errors: a malformed request line or header gives
-//! 400, a request with a body (these resources take none) 400, another method 405, a head
-//! longer than [`MAX_HEAD`] 431, an unknown path 404; every error but 404 closes the
+//! TCP flow control, not by memory here. Errors: a malformed request line, header or
+//! target, a missing or repeated `Host` give 400, a request with a body (these resources
+//! take none) 400, another method 405, a head longer than [`MAX_HEAD`] or with more than
+//! [`MAX_HEADERS`] headers 431, an unknown path 404; every error but 404 closes the
 //! connection.
+//!
+//! Timeouts ([`AppTimeouts`]): a request head must arrive whole within `header` of the
+//! connection's start, of the end of the previous response or of its own first byte
+//! (else `408 Request Timeout` if part of it came, and the connection closes); a
+//! keep-alive connection with no request for `idle` is closed.
 
 use serde::{Deserialize, Serialize};
 use vany_stack::tcp::Connection;
 use vany_stack::time::Instant;
 
 use super::source::fill_stream;
-use super::App;
+use super::{rebase, App, AppTimeouts, Linger};
 
 /// Longest request head (request line and headers) accepted.
 pub const MAX_HEAD: usize = 8192;
+/// Most header lines in a request head.
+pub const MAX_HEADERS: usize = 64;
 /// Largest `/bytes/N`.
 pub const MAX_BYTES: u64 = 1 << 40;
 /// The page at `/`.
@@ -87,12 +101,21 @@ pub struct HttpApp {
     answered: u64,
     closed: bool,
     failed: bool,
+    timeouts: AppTimeouts,
+    /// When the app began waiting for the current request: its first poll, or when the
+    /// previous response was written and acknowledged.
+    waiting_since: Option<Instant>,
+    /// When the first byte of the current request head arrived.
+    head_since: Option<Instant>,
+    /// After the app closed: how long the client takes to close its side.
+    linger: Linger,
 }
 
 /// A parsed request head.
 struct Request<'a> {
     method: &'a str,
-    target: &'a str,
+    /// The path (and query) of an origin-form or absolute-form target.
+    path: &'a str,
     keep_alive: bool,
     has_body: bool,
 }
@@ -101,53 +124,94 @@ struct Request<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
     BadRequest(&'static str),
+    TooManyHeaders,
+}
+
+fn parse_error(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "malformed header name",
+        httparse::Error::HeaderValue => "malformed header value",
+        httparse::Error::NewLine => "malformed line ending",
+        httparse::Error::Token => "malformed method or request target",
+        httparse::Error::Version => "unsupported HTTP version",
+        _ => "malformed request head",
+    }
+}
+
+/// Whether `a` is a URI authority (host and port) without userinfo (RFC 3986 §3.2,
+/// RFC 9110 §4.2.4): reg-name or IP-literal characters and ':'.
+fn valid_authority(a: &[u8]) -> bool {
+    !a.is_empty()
+        && a.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(b))
+}
+
+/// The path of a request target: origin-form as it is; absolute-form (RFC 9112 §3.2.2)
+/// with its scheme and authority taken off.
+fn target_path(target: &str) -> Result<&str, Refusal> {
+    if target.starts_with('/') {
+        return Ok(target);
+    }
+    let bad = Refusal::BadRequest("malformed request target");
+    let (scheme, rest) = target.split_once("://").ok_or(bad)?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(bad);
+    }
+    let at = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if !valid_authority(&rest.as_bytes()[..at]) {
+        return Err(bad);
+    }
+    Ok(&rest[at..])
 }
 
 fn parse_head(head: &[u8]) -> Result<Request<'_>, Refusal> {
-    let text = std::str::from_utf8(head).map_err(|_| Refusal::BadRequest("not UTF-8"))?;
-    let mut lines = text.split("\r\n");
-    let line = lines.next().unwrap_or_default();
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(Refusal::BadRequest("incomplete head")),
+        Err(httparse::Error::TooManyHeaders) => return Err(Refusal::TooManyHeaders),
+        Err(e) => return Err(Refusal::BadRequest(parse_error(e))),
+    }
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(Refusal::BadRequest("malformed request line"));
     };
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(Refusal::BadRequest("malformed method"));
-    }
-    let mut keep_alive = match version {
-        "HTTP/1.1" => true,
-        "HTTP/1.0" => false,
-        _ => return Err(Refusal::BadRequest("unsupported HTTP version")),
-    };
+    let path = target_path(target)?;
+    let mut keep_alive = version == 1;
     let mut has_body = false;
-    for header in lines.filter(|l| !l.is_empty()) {
-        let Some((name, value)) = header.split_once(':') else {
-            return Err(Refusal::BadRequest("malformed header"));
-        };
-        if name.is_empty() || name.ends_with(' ') || name.ends_with('\t') {
-            // RFC 9112 §5.1: no whitespace between field name and colon.
-            return Err(Refusal::BadRequest("malformed header name"));
-        }
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
+    let mut hosts = 0;
+    for h in req.headers.iter() {
+        let value = h.value.trim_ascii();
+        if h.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+            // Empty is allowed: a target without an authority (RFC 9112 §3.2).
+            if !value.is_empty() && !valid_authority(value) {
+                return Err(Refusal::BadRequest("malformed Host"));
+            }
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                if token.eq_ignore_ascii_case(b"close") {
                     keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
                     keep_alive = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            || (name.eq_ignore_ascii_case("content-length") && value != "0")
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+            || (h.name.eq_ignore_ascii_case("content-length") && value != b"0")
         {
             has_body = true;
         }
     }
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in any request.
+    if hosts > 1 {
+        return Err(Refusal::BadRequest("more than one Host"));
+    }
+    if hosts == 0 && version == 1 {
+        return Err(Refusal::BadRequest("HTTP/1.1 request without Host"));
+    }
     Ok(Request {
         method,
-        target,
+        path,
         keep_alive,
         has_body,
     })
@@ -185,6 +249,17 @@ fn text(t: &str) -> Body {
     Body::Text(t.as_bytes().to_vec())
 }
 
+fn too_large() -> Response {
+    let body = text("request head too large\n");
+    response(
+        "431 Request Header Fields Too Large",
+        "text/plain",
+        body,
+        false,
+        true,
+    )
+}
+
 /// The response to one request head.
 fn answer(head: &[u8]) -> Response {
     let req = match parse_head(head) {
@@ -198,6 +273,7 @@ fn answer(head: &[u8]) -> Response {
                 true,
             )
         }
+        Err(Refusal::TooManyHeaders) => return too_large(),
     };
     let head_only = req.method == "HEAD";
     if req.method != "GET" && !head_only {
@@ -209,8 +285,8 @@ fn answer(head: &[u8]) -> Response {
         return response("400 Bad Request", "text/plain", body, head_only, true);
     }
     let close = !req.keep_alive;
-    let path = req.target.split('?').next().unwrap_or_default();
-    match path {
+    let path = req.path.split(['?', '#']).next().unwrap_or_default();
+    match if path.is_empty() { "/" } else { path } {
         "/" => response(
             "200 OK",
             "text/plain",
@@ -240,9 +316,17 @@ fn answer(head: &[u8]) -> Response {
 }
 
 impl HttpApp {
-    /// A new connection.
+    /// A new connection, with the default [`AppTimeouts`].
     pub fn new() -> HttpApp {
         HttpApp::default()
+    }
+
+    /// A new connection with these timeouts.
+    pub fn with_timeouts(timeouts: AppTimeouts) -> HttpApp {
+        HttpApp {
+            timeouts,
+            ..HttpApp::default()
+        }
     }
 
     /// Responses completely written so far.
@@ -250,29 +334,46 @@ impl HttpApp {
         self.answered
     }
 
+    /// Drops empty lines before a request line (RFC 9112 §2.2); returns how many bytes.
+    fn skip_empty_lines(&mut self) -> usize {
+        let mut at = 0;
+        loop {
+            match &self.pending[at..] {
+                [b'\n', ..] => at += 1,
+                [b'\r', b'\n', ..] => at += 2,
+                _ => break,
+            }
+        }
+        self.pending.drain(..at);
+        at
+    }
+
     /// Reads until a whole request head is buffered; answers it. Returns whether a
     /// response is now being written.
-    fn next_request(&mut self, conn: &mut Connection) -> bool {
+    fn next_request(&mut self, now: Instant, conn: &mut Connection) -> bool {
+        // Where the search for the head's end goes on (what is before was searched).
+        let mut from: usize = 0;
         // Bounded: each round adds at least one byte to `pending`, up to MAX_HEAD.
         loop {
-            if let Some(end) = find_head_end(&self.pending) {
-                let rest = self.pending.split_off(end + 4);
+            from = from.saturating_sub(self.skip_empty_lines());
+            if !self.pending.is_empty() && self.head_since.is_none() {
+                self.head_since = Some(now);
+            }
+            if let Some(end) = head_end(&self.pending, from) {
+                let rest = self.pending.split_off(end);
                 let head = std::mem::replace(&mut self.pending, rest);
-                self.response = Some(answer(&head[..end]));
+                self.response = Some(answer(&head));
+                // A pipelined next head started now, as far as its timeout goes.
+                self.head_since = (!self.pending.is_empty()).then_some(now);
                 return true;
             }
             if self.pending.len() >= MAX_HEAD {
-                let body = text("request head too large\n");
                 self.pending.clear();
-                self.response = Some(response(
-                    "431 Request Header Fields Too Large",
-                    "text/plain",
-                    body,
-                    false,
-                    true,
-                ));
+                self.head_since = None;
+                self.response = Some(too_large());
                 return true;
             }
+            from = self.pending.len().saturating_sub(2);
             let mut buf = [0u8; 1024];
             let room = (MAX_HEAD - self.pending.len()).min(buf.len());
             match conn.recv(&mut buf[..room]) {
@@ -283,6 +384,49 @@ impl HttpApp {
                     return false;
                 }
             }
+        }
+    }
+
+    /// When the wait for the current request ends, if the app waits for one.
+    fn request_deadline(&self) -> Option<Instant> {
+        if self.failed || self.closed || self.response.is_some() {
+            return None;
+        }
+        let since = self.waiting_since?;
+        Some(if !self.pending.is_empty() {
+            self.head_since.unwrap_or(since) + self.timeouts.header
+        } else if self.answered == 0 {
+            since + self.timeouts.header
+        } else {
+            since + self.timeouts.idle
+        })
+    }
+
+    /// While waiting for a request: once its time is up, answers 408 to a partial head
+    /// or closes an idle connection.
+    fn check_timeout(&mut self, now: Instant, conn: &mut Connection) {
+        if self.pending.is_empty() && conn.send_queue() > 0 {
+            // The previous response is still on its way: the wait starts after it.
+            self.waiting_since = Some(now);
+            return;
+        }
+        if self.request_deadline().is_none_or(|t| now < t) {
+            return;
+        }
+        if self.pending.is_empty() {
+            conn.close();
+            self.closed = true;
+        } else {
+            self.pending.clear();
+            self.head_since = None;
+            let body = text("request timeout\n");
+            self.response = Some(response(
+                "408 Request Timeout",
+                "text/plain",
+                body,
+                false,
+                true,
+            ));
         }
     }
 
@@ -324,35 +468,60 @@ impl HttpApp {
     }
 }
 
-fn find_head_end(b: &[u8]) -> Option<usize> {
-    b.windows(4).position(|w| w == b"\r\n\r\n")
+/// The end of the request head in `b` (just past its empty line), searching from
+/// `from`: a line terminator is CRLF or a bare LF (RFC 9112 §2.2).
+fn head_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    // Bounded by the buffer's length.
+    while let Some(off) = b.get(i..)?.iter().position(|&c| c == b'\n') {
+        let lf = i + off;
+        match b.get(lf + 1..) {
+            Some([b'\n', ..]) => return Some(lf + 2),
+            Some([b'\r', b'\n', ..]) => return Some(lf + 3),
+            _ => i = lf + 1,
+        }
+    }
+    None
 }
 
 impl App for HttpApp {
-    fn poll(&mut self, _now: Instant, conn: &mut Connection) {
+    fn poll(&mut self, now: Instant, conn: &mut Connection) {
+        self.waiting_since.get_or_insert(now);
+        if self.failed {
+            return;
+        }
+        if self.closed {
+            self.linger.poll(now, conn, self.timeouts.idle);
+            return;
+        }
         // Bounded: every round answers one pipelined request head, and the heads come
         // from a finite receive queue.
         for _ in 0..1024 {
-            if self.failed || self.closed {
-                return;
-            }
             if conn.is_closed() {
                 self.failed = true;
                 return;
             }
-            if self.response.is_none() && !self.next_request(conn) {
+            if self.response.is_none() && !self.next_request(now, conn) {
+                if self.failed {
+                    return;
+                }
                 if conn.is_read_closed() && conn.recv_queue() == 0 {
                     // The client is done (a partial head left is dropped).
                     conn.close();
                     self.closed = true;
+                    return;
                 }
-                return;
+                self.check_timeout(now, conn);
+                if self.response.is_none() {
+                    return;
+                }
             }
             if !self.write_response(conn) {
                 return;
             }
             let close = self.response.take().is_some_and(|r| r.close);
             self.answered += 1;
+            self.waiting_since = Some(now);
             if close {
                 conn.close();
                 self.closed = true;
@@ -362,11 +531,20 @@ impl App for HttpApp {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        None
+        if self.closed && !self.failed {
+            return self.linger.deadline(self.timeouts.idle);
+        }
+        self.request_deadline()
     }
 
     fn is_finished(&self) -> bool {
         self.closed || self.failed
+    }
+
+    fn rebase_clock(&mut self, old: Instant, new: Instant) {
+        self.waiting_since = self.waiting_since.map(|t| rebase(t, old, new));
+        self.head_since = self.head_since.map(|t| rebase(t, old, new));
+        self.linger.rebase_clock(old, new);
     }
 }
 
@@ -384,14 +562,14 @@ mod tests {
 
     #[test]
     fn known_paths_are_answered_and_keep_alive_follows_the_version() {
-        let r = answer(b"GET /bytes/1000 HTTP/1.1\r\nHost: x");
+        let r = answer(b"GET /bytes/1000 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(status(&r), "HTTP/1.1 200 OK");
         assert_eq!(r.body.as_ref().map(Body::len), Some(1000));
         assert!(!r.close);
-        assert!(answer(b"GET /health HTTP/1.0").close);
-        assert!(!answer(b"GET /health HTTP/1.0\r\nConnection: Keep-Alive").close);
-        assert!(answer(b"GET / HTTP/1.1\r\nConnection: close").close);
-        let head = answer(b"HEAD /bytes/5 HTTP/1.1");
+        assert!(answer(b"GET /health HTTP/1.0\r\n\r\n").close);
+        assert!(!answer(b"GET /health HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").close);
+        assert!(answer(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").close);
+        let head = answer(b"HEAD /bytes/5 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(head.body.is_none());
         assert!(String::from_utf8_lossy(&head.head).contains("Content-Length: 5\r\n"));
     }
@@ -399,43 +577,107 @@ mod tests {
     #[test]
     fn bad_requests_get_an_error_and_most_close() {
         for (req, want, close) in [
-            (&b"GET /nope HTTP/1.1"[..], "HTTP/1.1 404 Not Found", false),
-            (b"POST / HTTP/1.1", "HTTP/1.1 405 Method Not Allowed", true),
-            (b"GET / HTTP/2.0", "HTTP/1.1 400 Bad Request", true),
-            (b"GET /", "HTTP/1.1 400 Bad Request", true),
             (
-                b"GET / HTTP/1.1\r\nbroken",
-                "HTTP/1.1 400 Bad Request",
-                true,
+                &b"GET /nope HTTP/1.1\r\nHost: x"[..],
+                "404 Not Found",
+                false,
             ),
             (
-                b"GET / HTTP/1.1\r\nHost : x",
-                "HTTP/1.1 400 Bad Request",
+                b"POST / HTTP/1.1\r\nHost: x",
+                "405 Method Not Allowed",
                 true,
             ),
+            (b"GET / HTTP/2.0\r\nHost: x", "400 Bad Request", true),
+            (b"GET /", "400 Bad Request", true),
+            (b"GET / HTTP/1.1\r\nbroken", "400 Bad Request", true),
+            (b"GET / HTTP/1.1\r\nHost : x", "400 Bad Request", true),
             (
-                b"GET / HTTP/1.1\r\nContent-Length: 3",
-                "HTTP/1.1 400 Bad Request",
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3",
+                "400 Bad Request",
                 true,
             ),
-            (b"GET /bytes/x HTTP/1.1", "HTTP/1.1 400 Bad Request", true),
+            (b"GET /bytes/x HTTP/1.1\r\nHost: x", "400 Bad Request", true),
             (
-                b"GET /bytes/99999999999999 HTTP/1.1",
-                "HTTP/1.1 400 Bad Request",
+                b"GET /bytes/99999999999999 HTTP/1.1\r\nHost: x",
+                "400 Bad Request",
                 true,
             ),
-            (b"\xff\xfe HTTP/1.1", "HTTP/1.1 400 Bad Request", true),
+            (b"\xff\xfe HTTP/1.1", "400 Bad Request", true),
+            (b"GET foo HTTP/1.1\r\nHost: x", "400 Bad Request", true),
+            (b"GET ftp://x/ HTTP/1.1\r\nHost: x", "400 Bad Request", true),
+            (
+                b"GET http://a@b/ HTTP/1.1\r\nHost: x",
+                "400 Bad Request",
+                true,
+            ),
+            (b"GET / HTTP/1.1\r\nHost: a b", "400 Bad Request", true),
+            (b"GET / HTTP/1.1\rHost: x", "400 Bad Request", true),
         ] {
-            let r = answer(req);
-            assert_eq!(status(&r), want, "{}", String::from_utf8_lossy(req));
-            assert_eq!(r.close, close, "{}", String::from_utf8_lossy(req));
+            let mut head = req.to_vec();
+            head.extend_from_slice(b"\r\n\r\n");
+            let r = answer(&head);
+            let req = String::from_utf8_lossy(req);
+            assert_eq!(status(&r), format!("HTTP/1.1 {want}"), "{req}");
+            assert_eq!(r.close, close, "{req}");
         }
-        assert!(String::from_utf8_lossy(&answer(b"PUT / HTTP/1.1").head).contains("Allow: GET"));
+        let put = answer(b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(String::from_utf8_lossy(&put.head).contains("Allow: GET"));
+        let mut many = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..MAX_HEADERS {
+            many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(
+            status(&answer(&many)),
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
     }
 
     #[test]
-    fn the_head_end_is_found_across_reads() {
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nGET"), Some(14));
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r"), None);
+    fn host_rules_of_rfc_9112() {
+        // §3.2: an HTTP/1.1 request without Host, or any with two, is refused.
+        let no_host = answer(b"GET /health HTTP/1.1\r\n\r\n");
+        assert_eq!(status(&no_host), "HTTP/1.1 400 Bad Request");
+        assert!(no_host.close);
+        let two = answer(b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+        assert_eq!(status(&two), "HTTP/1.1 400 Bad Request");
+        let two_10 = answer(b"GET /health HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n");
+        assert_eq!(status(&two_10), "HTTP/1.1 400 Bad Request");
+        // HTTP/1.0 needs none; an empty Host is valid; so is an IPv6 literal with a port.
+        for ok in [
+            &b"GET /health HTTP/1.0\r\n\r\n"[..],
+            b"GET /health HTTP/1.1\r\nHost:\r\n\r\n",
+            b"GET /health HTTP/1.1\r\nHost: [fd00:aa::1]:8080\r\n\r\n",
+        ] {
+            assert_eq!(status(&answer(ok)), "HTTP/1.1 200 OK");
+        }
+        // §3.2.2: an absolute-form target is served, whatever Host says.
+        for target in [
+            "http://[fd00:aa::1]:8080/bytes/7",
+            "HTTP://vany/bytes/7?x=1",
+            "https://vany/bytes/7",
+        ] {
+            let req = format!("GET {target} HTTP/1.1\r\nHost: other\r\n\r\n");
+            let r = answer(req.as_bytes());
+            assert_eq!(status(&r), "HTTP/1.1 200 OK", "{target}");
+            assert_eq!(r.body.as_ref().map(Body::len), Some(7), "{target}");
+        }
+        let bare = answer(b"GET http://vany HTTP/1.1\r\nHost: vany\r\n\r\n");
+        assert_eq!(bare.body, Some(Body::Text(INDEX.to_vec())));
+    }
+
+    #[test]
+    fn the_head_end_is_found_across_reads_with_crlf_or_bare_lf() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nGET", 0), Some(18));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r", 0), None);
+        assert_eq!(head_end(b"GET / HTTP/1.1\n\nGET", 0), Some(16));
+        assert_eq!(head_end(b"GET / HTTP/1.1\nHost: x\r\n\n", 0), Some(25));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n", 0), None);
+        // The search may start anywhere up to two bytes before the new data.
+        let b = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(head_end(b, b.len() - 4), Some(b.len()));
+        // A bare LF head is answered like a CRLF one (RFC 9112 §2.2 allows it).
+        let r = answer(b"GET /health HTTP/1.1\nHost: x\n\n");
+        assert_eq!(status(&r), "HTTP/1.1 200 OK");
     }
 }

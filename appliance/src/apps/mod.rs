@@ -9,7 +9,8 @@
 //!
 //! Apps: [`source`] (a deterministic, verifiable byte stream), [`echo`] and [`http`]
 //! (HTTP/1.1 static responses with keep-alive). Each is one variant of [`AppState`]; a
-//! host picks one per listening port with [`AppKind`].
+//! host picks one per listening port with [`AppKind`], and gives every app the same
+//! [`AppTimeouts`]: no app waits for a client forever (docs/apps.md).
 
 pub mod echo;
 pub mod http;
@@ -17,8 +18,8 @@ pub mod source;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use vany_stack::tcp::Connection;
-use vany_stack::time::Instant;
+use vany_stack::tcp::{Connection, State};
+use vany_stack::time::{Duration, Instant};
 
 pub use echo::EchoApp;
 pub use http::HttpApp;
@@ -37,13 +38,97 @@ pub enum AppKind {
 }
 
 impl AppKind {
-    /// The state of a new connection to this app.
+    /// The state of a new connection to this app, with the default [`AppTimeouts`].
     pub fn start(self) -> AppState {
+        self.start_with(AppTimeouts::default())
+    }
+
+    /// The state of a new connection to this app.
+    pub fn start_with(self, timeouts: AppTimeouts) -> AppState {
         match self {
-            AppKind::Source => AppState::Source(SourceApp::requested()),
-            AppKind::Echo => AppState::Echo(EchoApp::new()),
-            AppKind::Http => AppState::Http(HttpApp::new()),
+            AppKind::Source => AppState::Source(SourceApp::requested().with_timeouts(timeouts)),
+            AppKind::Echo => AppState::Echo(EchoApp::with_timeouts(timeouts)),
+            AppKind::Http => AppState::Http(HttpApp::with_timeouts(timeouts)),
         }
+    }
+}
+
+/// What a host starts on a new connection to a port: the app and its timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppSpec {
+    /// The app.
+    pub kind: AppKind,
+    /// Its timeouts.
+    pub timeouts: AppTimeouts,
+}
+
+impl AppSpec {
+    /// The state of a new connection.
+    pub fn start(self) -> AppState {
+        self.kind.start_with(self.timeouts)
+    }
+}
+
+/// How long apps wait for their clients (node.toml `app_header_timeout_ms` and
+/// `app_idle_timeout_ms`). A connection that waits longer is closed, so that clients
+/// that open connections and send nothing (or a byte now and then) cannot hold state
+/// here, and carry it in every handoff, forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppTimeouts {
+    /// A request (an HTTP request head, a `source` request) must arrive whole within
+    /// this long after the connection opened or after its first byte; else an HTTP
+    /// client that sent part of a head gets `408 Request Timeout`, and the connection is
+    /// closed.
+    pub header: Duration,
+    /// A connection with nothing under way (HTTP keep-alive between requests, echo with
+    /// nothing to echo) is closed after this long. It is also how long a client has to
+    /// close its side once the app closed its own and the client acknowledged that
+    /// (FIN-WAIT-2, as Linux's `tcp_fin_timeout`); then the connection is reset.
+    pub idle: Duration,
+}
+
+impl Default for AppTimeouts {
+    /// 10 s to send a request head (as browsers and curl do at once), 60 s idle.
+    fn default() -> AppTimeouts {
+        AppTimeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Moves `at` from a clock reading `old` to one reading `new`.
+fn rebase(at: Instant, old: Instant, new: Instant) -> Instant {
+    let delta = at.total_micros().saturating_sub(old.total_micros());
+    Instant::from_micros(new.total_micros().saturating_add(delta))
+}
+
+/// After an app closed its side: since when the client has acknowledged our FIN without
+/// closing its own (FIN-WAIT-2). Past [`AppTimeouts::idle`] the connection is reset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Linger {
+    since: Option<Instant>,
+}
+
+impl Linger {
+    /// Notes FIN-WAIT-2 and resets the connection once it lasted `limit`.
+    fn poll(&mut self, now: Instant, conn: &mut Connection, limit: Duration) {
+        if conn.state() != State::FinWait2 {
+            return;
+        }
+        let since = *self.since.get_or_insert(now);
+        if now >= since + limit {
+            conn.abort();
+        }
+    }
+
+    /// When [`Linger::poll`] resets the connection, if it is in FIN-WAIT-2.
+    fn deadline(&self, limit: Duration) -> Option<Instant> {
+        self.since.map(|s| s + limit)
+    }
+
+    fn rebase_clock(&mut self, old: Instant, new: Instant) {
+        self.since = self.since.map(|t| rebase(t, old, new));
     }
 }
 

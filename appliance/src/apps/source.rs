@@ -12,6 +12,9 @@
 //! ([`SourceApp::requested`]): `id`, `length` and `rate` (0 = unpaced) as big-endian
 //! `u64`s. The simulated clients ([`crate::sim::client`]) send such a request.
 //!
+//! A client must send its request within [`AppTimeouts::header`] of the connection's
+//! start, or the connection is closed.
+//!
 //! The server side's state is plain data: it travels in the handoff snapshot.
 
 use ring::digest;
@@ -19,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use vany_stack::tcp::Connection;
 use vany_stack::time::{Duration, Instant};
 
-use super::App;
+use super::{rebase, App, AppTimeouts, Linger};
 
 /// Length of a [`SourceRequest`] on the wire.
 pub const REQUEST_LEN: usize = 24;
@@ -147,6 +150,11 @@ pub struct SourceApp {
     closed: bool,
     /// The connection failed (reset, timeout) or the client closed before its request.
     failed: bool,
+    timeouts: AppTimeouts,
+    /// The first poll: the request must have come `timeouts.header` later.
+    started: Option<Instant>,
+    /// After the app closed: how long the client takes to close its side.
+    linger: Linger,
 }
 
 impl SourceApp {
@@ -162,7 +170,15 @@ impl SourceApp {
             pending: None,
             closed: false,
             failed: false,
+            timeouts: AppTimeouts::default(),
+            started: None,
+            linger: Linger::default(),
         }
+    }
+
+    /// The same app with these timeouts.
+    pub fn with_timeouts(self, timeouts: AppTimeouts) -> SourceApp {
+        SourceApp { timeouts, ..self }
     }
 
     /// A stream that starts once the client's 24-byte [`SourceRequest`] has been read.
@@ -285,6 +301,7 @@ impl SourceApp {
 
 impl App for SourceApp {
     fn poll(&mut self, now: Instant, conn: &mut Connection) {
+        let started = *self.started.get_or_insert(now);
         if self.failed {
             return;
         }
@@ -292,13 +309,20 @@ impl App for SourceApp {
             self.failed = true;
             return;
         }
+        if self.closed {
+            Self::discard_input(conn);
+            self.linger.poll(now, conn, self.timeouts.idle);
+            return;
+        }
         if !self.read_request(conn) {
+            if !self.failed && now >= started + self.timeouts.header {
+                // No whole request in time.
+                conn.close();
+                self.closed = true;
+            }
             return;
         }
         Self::discard_input(conn);
-        if self.closed {
-            return;
-        }
         let remaining = self.length - self.offset;
         let mut allowed = remaining;
         if let Some(rate) = self.rate {
@@ -338,8 +362,14 @@ impl App for SourceApp {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        if self.failed || self.closed || self.pending.is_some() {
+        if self.failed {
             return None;
+        }
+        if self.closed {
+            return self.linger.deadline(self.timeouts.idle);
+        }
+        if self.pending.is_some() {
+            return self.started.map(|t| t + self.timeouts.header);
         }
         let rate = self.rate?;
         let last = self.last_write?;
@@ -360,12 +390,9 @@ impl App for SourceApp {
     }
 
     fn rebase_clock(&mut self, old: Instant, new: Instant) {
-        self.last_write = self.last_write.map(|t| {
-            Instant::from_micros(
-                new.total_micros()
-                    .saturating_add(t.total_micros() - old.total_micros()),
-            )
-        });
+        self.last_write = self.last_write.map(|t| rebase(t, old, new));
+        self.started = self.started.map(|t| rebase(t, old, new));
+        self.linger.rebase_clock(old, new);
     }
 }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use vany_stack::tcp::TcpConfig;
 use vany_stack::time::Duration;
 
-use crate::apps::AppKind;
+use crate::apps::{AppKind, AppTimeouts};
 use crate::group::member::MemberConfig;
 use crate::group::peer::MemberId;
 
@@ -103,6 +103,8 @@ pub struct NodeConfig {
     pub app_port: u16,
     /// Further hosted apps: port -> app (echo, http, source).
     pub apps: BTreeMap<u16, AppKind>,
+    /// How long every app waits for a request, and on an idle connection (docs/apps.md).
+    pub app_timeouts: AppTimeouts,
     /// Handoff timeout.
     pub handoff_timeout: StdDuration,
     /// Send buffer of each served connection, bytes.
@@ -148,6 +150,8 @@ struct RawConfig {
     group_key_file: Option<PathBuf>,
     app_port: Option<u16>,
     apps: Option<BTreeMap<String, String>>,
+    app_header_timeout_ms: Option<u64>,
+    app_idle_timeout_ms: Option<u64>,
     handoff_timeout_ms: Option<u64>,
     send_buffer_kib: Option<u64>,
     recv_buffer_kib: Option<u64>,
@@ -217,6 +221,15 @@ fn size(
     match v.unwrap_or(default) {
         n if n == 0 || n > max => Err(invalid(key, format!("must be 1 to {max}"))),
         n => Ok((n * unit) as usize),
+    }
+}
+
+/// An app timeout: 1 ms to one day.
+fn app_timeout(key: &str, v: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
+    const DAY_MS: u64 = 86_400_000;
+    match v.unwrap_or(default) {
+        ms @ 1..=DAY_MS => Ok(Duration::from_millis(ms)),
+        _ => Err(invalid(key, format!("must be 1 to {DAY_MS} (one day)"))),
     }
 }
 
@@ -465,6 +478,10 @@ impl NodeConfig {
             group_key,
             app_port,
             apps,
+            app_timeouts: AppTimeouts {
+                header: app_timeout("app_header_timeout_ms", raw.app_header_timeout_ms, 10_000)?,
+                idle: app_timeout("app_idle_timeout_ms", raw.app_idle_timeout_ms, 60_000)?,
+            },
             handoff_timeout: millis("handoff_timeout_ms", raw.handoff_timeout_ms, 2000)?,
             // A window scale of 14 allows 1 GiB; a send buffer is state a handoff moves.
             send_buffer: size("send_buffer_kib", raw.send_buffer_kib, 256, 1024, 1 << 20)?,
@@ -575,6 +592,10 @@ gossip = "[fd00:99:2::2]:4700"
         let c = with("apps = { 7 = \"echo\", 8080 = \"http\" }").unwrap();
         assert_eq!(c.apps[&7], AppKind::Echo);
         assert_eq!(c.apps[&8080], AppKind::Http);
+        assert_eq!(c.app_timeouts, AppTimeouts::default());
+        let c = with("app_header_timeout_ms = 500\napp_idle_timeout_ms = 2500").unwrap();
+        assert_eq!(c.app_timeouts.header, Duration::from_millis(500));
+        assert_eq!(c.app_timeouts.idle, Duration::from_millis(2500));
         let e = with("apps = { 7 = \"gopher\" }").unwrap_err().to_string();
         assert!(e.contains("apps.7") && e.contains("gopher"), "{e}");
         let e = with("apps = { x = \"echo\" }").unwrap_err().to_string();
@@ -659,6 +680,14 @@ gossip = "[fd00:99:2::2]:4700"
             (
                 GOOD.replace("id = 2", "id = 2\nhandoff_timeout_ms = 0"),
                 "handoff_timeout_ms: must be more than 0",
+            ),
+            (
+                GOOD.replace("id = 2", "id = 2\napp_idle_timeout_ms = 0"),
+                "app_idle_timeout_ms: must be 1 to 86400000",
+            ),
+            (
+                GOOD.replace("id = 2", "id = 2\napp_header_timeout_ms = 86400001"),
+                "app_header_timeout_ms: must be 1 to 86400000",
             ),
             (
                 GOOD.replace("id = 2", "id = 2\nsend_buffer_kib = 0"),

@@ -164,6 +164,7 @@ impl<I: PacketIo> Node<I> {
         for (port, kind) in &cfg.apps {
             member.host_app(*port, *kind);
         }
+        member.set_app_timeouts(cfg.app_timeouts);
         Node {
             batch: Batch::with_capacity(cfg.batch),
             wait: AdaptiveWait::new(cfg.spin),
@@ -310,7 +311,7 @@ impl<I: PacketIo> Node<I> {
                     tracing::warn!("{why}");
                 }
                 tracing::info!(
-                    sessions = self.member.clients().len(),
+                    sessions = self.member.live_clients().len(),
                     "signal: draining, then exiting"
                 );
                 self.member.drain();
@@ -493,7 +494,7 @@ impl<I: PacketIo> Node<I> {
                 Response::Done {
                     message: format!(
                         "draining {} session(s); the node exits when done",
-                        self.member.clients().len()
+                        self.member.live_clients().len()
                     ),
                 }
             }
@@ -510,7 +511,7 @@ impl<I: PacketIo> Node<I> {
         if self.member.is_excluded(to) {
             return Response::error(format!("member {to} is down (excluded from handoffs)"));
         }
-        if !self.member.clients().contains(&client) {
+        if !self.member.live_clients().contains(&client) {
             return Response::error(format!("no session of client {client} is served here"));
         }
         if self.waiting.iter().any(|w| w.client == client) {
@@ -550,7 +551,7 @@ impl<I: PacketIo> Node<I> {
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             draining: self.member.is_draining(),
             stopped: self.member.is_stopped(),
-            sessions: self.member.clients().len(),
+            sessions: self.member.live_clients().len(),
             handoffs: self.member.handoffs().len(),
             members,
             stats: self.member.stats(),
@@ -567,7 +568,7 @@ impl<I: PacketIo> Node<I> {
             member_id: self.cfg.id,
             member_name: self.cfg.me().name.clone(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
-            sessions: self.member.clients().len() as u64,
+            sessions: self.member.live_clients().len() as u64,
             draining: self.member.is_draining(),
             member: self.member.stats(),
             peer: self.member.peer_stats(),

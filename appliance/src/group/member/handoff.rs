@@ -401,16 +401,25 @@ impl Member {
             tuples.extend(h);
         }
         for tuple in tuples {
+            // A connection in TIME-WAIT stays here (docs/handoff.md).
+            if self.tcp.connection(&tuple).map(Connection::state) == Some(State::TimeWait) {
+                s.apps.remove(&tuple);
+                self.index.time_wait.insert(tuple);
+                continue;
+            }
             let Some(mut conn) = self.tcp.remove(&tuple) else {
                 continue;
             };
             conn.freeze();
-            let kind = self
-                .apps
-                .get(&tuple.local_port)
-                .copied()
-                .unwrap_or(AppKind::Source);
-            let app = s.apps.remove(&tuple).unwrap_or_else(|| kind.start());
+            let spec = AppSpec {
+                kind: self
+                    .apps
+                    .get(&tuple.local_port)
+                    .copied()
+                    .unwrap_or(AppKind::Source),
+                timeouts: self.app_timeouts,
+            };
+            let app = s.apps.remove(&tuple).unwrap_or_else(|| spec.start());
             let have = acked.get(&tuple).copied().unwrap_or(0);
             let (bytes, (from, upto)) = conn.snapshot_bytes_from(now, have);
             if upto > from {

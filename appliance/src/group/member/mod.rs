@@ -23,7 +23,7 @@ use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::packet::{UdpDatagram, TCP_PROTOCOL};
 use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 
-use crate::apps::{App, AppKind, AppState};
+use crate::apps::{App, AppKind, AppSpec, AppState, AppTimeouts};
 use crate::sim::Host;
 
 use super::cookie::HomeCookies;
@@ -277,6 +277,8 @@ pub struct Member {
     transfer_counter: u64,
     /// The app each listening port hosts.
     apps: BTreeMap<u16, AppKind>,
+    /// The apps' timeouts.
+    app_timeouts: AppTimeouts,
     /// Contact node: which member said it serves each client (after a handoff).
     serving_at: BTreeMap<Ipv6Addr, MemberId>,
     /// The mobile node queued packets outside a packet or poll call (to send at once).
@@ -332,6 +334,9 @@ struct Index {
     transfer_seqs: BTreeMap<u64, Ipv6Addr>,
     /// Token refresh deadlines (an entry is stale when the session moved its own).
     refresh: BTreeSet<(Instant, Ipv6Addr)>,
+    /// Connections in TIME-WAIT: out of their sessions (nothing more to serve, nothing
+    /// to hand off), left in the endpoint to answer a retransmitted FIN until they close.
+    time_wait: BTreeSet<FourTuple>,
     /// Connections of each client still in their handshake (not accepted yet, so not in
     /// the session): they move with the session too.
     handshakes: BTreeMap<Ipv6Addr, BTreeSet<FourTuple>>,
@@ -416,6 +421,7 @@ impl Member {
             excluded: BTreeSet::new(),
             transfer_counter: 0,
             apps,
+            app_timeouts: AppTimeouts::default(),
             load: BTreeMap::new(),
             next_load_report: None,
             serving_at: BTreeMap::new(),
@@ -488,6 +494,12 @@ impl Member {
         self.apps.insert(port, kind);
     }
 
+    /// Sets the timeouts of the apps on connections opened from now on (default:
+    /// [`AppTimeouts::default`]).
+    pub fn set_app_timeouts(&mut self, timeouts: AppTimeouts) {
+        self.app_timeouts = timeouts;
+    }
+
     /// After a handoff committed here: the contact node learns who serves `client`, to
     /// relay the client's Binding Refresh Requests.
     fn tell_contact_node(&mut self, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
@@ -501,8 +513,11 @@ impl Member {
     }
 
     /// The app hosted on `port` (the stream source unless another was set).
-    fn app_for(&self, port: u16) -> AppKind {
-        self.apps.get(&port).copied().unwrap_or(AppKind::Source)
+    fn app_for(&self, port: u16) -> AppSpec {
+        AppSpec {
+            kind: self.apps.get(&port).copied().unwrap_or(AppKind::Source),
+            timeouts: self.app_timeouts,
+        }
     }
 
     /// Starts this member's peer-message sequence numbers at `epoch << 20`: a member
@@ -834,7 +849,7 @@ impl Host for Member {
         if !self.index.dirty.is_empty() {
             consider(self.now);
         }
-        if !self.sessions.is_empty() {
+        if !self.sessions.is_empty() || !self.index.time_wait.is_empty() {
             consider(self.index.next_sweep);
         }
         // Clients to forget once their tokens expire, forwarding to stop.

@@ -30,7 +30,7 @@ impl Member {
         let views: Vec<SessionView> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.frozen.is_none() && s.precopy.is_none() && !s.conns.is_empty())
+            .filter(|(_, s)| s.frozen.is_none() && s.precopy.is_none() && self.live(s) > 0)
             .map(|(c, s)| SessionView {
                 client: *c,
                 rtt: std::borrow::Cow::Borrowed(&s.rtt),
@@ -69,7 +69,12 @@ impl Member {
         }
         // A drained member stops once its peer messages are delivered (or given up): a
         // `Refused` or `Commit` it still owes another member must not die with it.
-        if self.draining && self.sessions.is_empty() && self.peer.next_retransmit().is_none() {
+        // Sessions left with connections in TIME-WAIT only are over (docs/handoff.md).
+        let over = |s: &Session| s.frozen.is_none() && s.precopy.is_none() && self.live(s) == 0;
+        if self.draining
+            && self.sessions.values().all(over)
+            && self.peer.next_retransmit().is_none()
+        {
             self.stopped = true;
         }
     }
@@ -97,6 +102,7 @@ impl Member {
                 h.retain(|t| tcp.connection(t).is_some());
                 !h.is_empty()
             });
+            self.collect_time_wait();
             for s in self.sessions.values().filter(|s| s.frozen.is_none()) {
                 tuples.extend(s.conns.iter().copied());
             }
@@ -151,5 +157,34 @@ impl Member {
                 self.sessions.remove(&client);
             }
         }
+    }
+
+    /// How many of `s`'s connections are live: not in TIME-WAIT (the app is done with
+    /// those; they only answer a retransmitted FIN until they close).
+    pub(super) fn live(&self, s: &Session) -> usize {
+        s.conns
+            .iter()
+            .filter(|t| self.tcp.connection(t).map(Connection::state) != Some(State::TimeWait))
+            .count()
+    }
+
+    /// Takes out of the endpoint the TIME-WAIT connections a handoff left behind, once
+    /// their time is up (or drops them from the list when a new connection of the same
+    /// tuple took their place).
+    fn collect_time_wait(&mut self) {
+        let tcp = &mut self.tcp;
+        let sessions = &self.sessions;
+        self.index
+            .time_wait
+            .retain(|t| match tcp.connection(t).map(Connection::state) {
+                Some(State::TimeWait) => true,
+                Some(State::Closed) => {
+                    if !sessions.get(&t.remote).is_some_and(|s| s.conns.contains(t)) {
+                        tcp.remove(t);
+                    }
+                    false
+                }
+                _ => false,
+            });
     }
 }

@@ -49,11 +49,22 @@ impl Member {
         &self.handoffs
     }
 
-    /// Clients served here now.
+    /// Clients whose sessions are held here and not frozen in a handoff, finished ones
+    /// whose connections are all in TIME-WAIT included (see [`Member::live_clients`]).
     pub fn clients(&self) -> Vec<Ipv6Addr> {
         self.sessions
             .iter()
             .filter(|(_, s)| s.frozen.is_none())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Clients served here now: [`Member::clients`] less the sessions left with
+    /// TIME-WAIT connections only (over: the app is done with every connection).
+    pub fn live_clients(&self) -> Vec<Ipv6Addr> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.frozen.is_none() && (s.precopy.is_some() || self.live(s) > 0))
             .map(|(c, _)| *c)
             .collect()
     }
@@ -79,11 +90,13 @@ impl Member {
         self.stopped
     }
 
-    /// Every session held here (served or frozen in a handoff): client, connections,
-    /// pinned by an operator, and the acceptor if a handoff is under way.
+    /// Every session held here (served or frozen in a handoff): client, connections
+    /// (not counting those in TIME-WAIT: a session left with those only is over and not
+    /// listed), pinned by an operator, and the acceptor if a handoff is under way.
     pub fn session_views(&self) -> Vec<(Ipv6Addr, usize, bool, Option<MemberId>)> {
         self.sessions
             .iter()
+            .filter(|(_, s)| s.frozen.is_some() || s.precopy.is_some() || self.live(s) > 0)
             .map(|(c, s)| {
                 let frozen_to = s
                     .frozen
@@ -93,7 +106,7 @@ impl Member {
                 let conns = s
                     .frozen
                     .as_ref()
-                    .map_or(s.conns.len(), |f| f.connections.len());
+                    .map_or_else(|| self.live(s), |f| f.connections.len());
                 (*c, conns, s.pinned, frozen_to)
             })
             .collect()
