@@ -561,14 +561,9 @@ fn check_phases(phases: &[Phase]) {
     );
 }
 
-#[test]
-fn floods_leave_the_group_serving() {
-    if let Some(why) = skip_reason() {
-        skip(why);
-        return;
-    }
-    let started = Instant::now();
-    let pps = env_u64("VANY_FLOOD_PPS", 100_000);
+/// The lab with two nodes and the attacker namespace of the module doc; returns the lab
+/// and the attacker namespace's name.
+fn attack_lab() -> (Lab, String) {
     let mut lab = Lab::build(PREFIX, "f", 2);
     let hub = lab.ns_name("hub");
     let att = lab.add_ns("att", true);
@@ -626,6 +621,62 @@ fn floods_leave_the_group_serving() {
             ],
         );
     }
+    (lab, att)
+}
+
+/// Runs `floods` one after the other (name, kind, count, whether fresh connections are
+/// tried meanwhile), measuring each.
+fn run_floods(
+    lab: &Lab,
+    att: &str,
+    floods: &[(&'static str, Kind, u64, bool)],
+    pps: u64,
+    pids: [u32; 2],
+) -> Vec<Phase> {
+    let mut phases = Vec::new();
+    for (k, (name, kind, count, probed)) in floods.iter().copied().enumerate() {
+        let rss_before = pids.map(rss_kib);
+        let before = counters(lab);
+        let dropped_before = [1u16, 2].map(|i| tun_dropped(lab, i));
+        let stop = Arc::new(AtomicBool::new(false));
+        let probes = probed.then(|| spawn_probes(lab.ns_name("cl"), Arc::clone(&stop)));
+        let report = flood(att, kind, count, pps, 11 + k as u64);
+        stop.store(true, Ordering::Relaxed);
+        let probes = probes.map_or_else(Vec::new, |p| p.join().expect("probe thread"));
+        // What the nodes hold once the flood has passed through them.
+        std::thread::sleep(Duration::from_millis(500));
+        let rss_after = pids.map(rss_kib);
+        let after = counters(lab);
+        let tun_dropped = [0, 1].map(|n| tun_dropped(lab, n as u16 + 1) - dropped_before[n]);
+        let deltas = [0, 1].map(|n| {
+            before[n]
+                .iter()
+                .zip(&after[n])
+                .map(|(b, a)| a - b)
+                .collect()
+        });
+        phases.push(Phase {
+            name,
+            report,
+            rss_before,
+            rss_after,
+            tun_dropped,
+            deltas,
+            probes,
+        });
+    }
+    phases
+}
+
+#[test]
+fn floods_leave_the_group_serving() {
+    if let Some(why) = skip_reason() {
+        skip(why);
+        return;
+    }
+    let started = Instant::now();
+    let pps = env_u64("VANY_FLOOD_PPS", 100_000);
+    let (mut lab, att) = attack_lab();
     lab.start_group();
     lab.start_client();
     let pids = [1u16, 2].map(|i| lab.node_pid(i).expect("node runs"));
@@ -664,38 +715,7 @@ fn floods_leave_the_group_serving() {
     });
     let serving = lab.settled_at(CLIENT);
 
-    let mut phases = Vec::new();
-    for (k, (name, kind, count, probed)) in floods.into_iter().enumerate() {
-        let rss_before = pids.map(rss_kib);
-        let before = counters(&lab);
-        let dropped_before = [1u16, 2].map(|i| tun_dropped(&lab, i));
-        let stop = Arc::new(AtomicBool::new(false));
-        let probes = probed.then(|| spawn_probes(lab.ns_name("cl"), Arc::clone(&stop)));
-        let report = flood(&att, kind, count, pps, 11 + k as u64);
-        stop.store(true, Ordering::Relaxed);
-        let probes = probes.map_or_else(Vec::new, |p| p.join().expect("probe thread"));
-        // What the nodes hold once the flood has passed through them.
-        std::thread::sleep(Duration::from_millis(500));
-        let rss_after = pids.map(rss_kib);
-        let after = counters(&lab);
-        let tun_dropped = [0, 1].map(|n| tun_dropped(&lab, n as u16 + 1) - dropped_before[n]);
-        let deltas = [0, 1].map(|n| {
-            before[n]
-                .iter()
-                .zip(&after[n])
-                .map(|(b, a)| a - b)
-                .collect()
-        });
-        phases.push(Phase {
-            name,
-            report,
-            rss_before,
-            rss_after,
-            tun_dropped,
-            deltas,
-            probes,
-        });
-    }
+    let phases = run_floods(&lab, &att, &floods, pps, pids);
     let floods_took = started.elapsed();
     let serving_after = lab.settled_at(CLIENT);
     wait_for("the download ends", Duration::from_secs(90), || {
