@@ -69,26 +69,18 @@
 mod netns_common;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use netns_common::lab::*;
 use netns_common::*;
 use vany_appliance::apps::source::expected_sha256;
-use vany_appliance::node::ctl::{self, Request};
+use vany_appliance::node::ctl::Request;
 
 const PREFIX: &str = "vany-e";
-const ANYCAST: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xaa, 0, 0, 0, 0, 0, 1);
-const CLIENT: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0x10, 0, 0, 0, 0, 2);
-const KEY: &str = "e2e0e2e0e2e0e2e0c0ffee00deadbeef5ca1ab1e";
 const NODES: u16 = 3;
-const MIB: u64 = 1 << 20;
 
 /// The two tests share the machine's two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -130,382 +122,32 @@ const REPORTED: &[&str] = &[
     "Icmp6OutErrors",
 ];
 
-/// Why this machine cannot run the tests, if it cannot.
-fn skip_reason() -> Option<&'static str> {
-    if !is_root() {
-        return Some("needs root (network namespaces, TUN devices, nftables)");
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        return Some("`nft` is not installed (Debian: apt-get install nftables)");
-    }
-    if Command::new("nstat").arg("-V").output().is_err() {
-        return Some("`nstat` is not installed (Debian: apt-get install iproute2)");
-    }
-    None
-}
-
-/// The namespaces, processes and files of one test; all gone on drop.
-struct Lab {
-    tag: &'static str,
-    dir: PathBuf,
-    namespaces: Vec<String>,
-    nodes: Vec<Option<Child>>,
-    client: Option<VanyClient>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(c) = self.client.take() {
-            if std::thread::panicking() {
-                eprintln!("--- vany client log ---");
-                for l in c.log() {
-                    eprintln!("{l}");
-                }
-            }
-            drop(c);
-        }
-        for (i, n) in self.nodes.iter_mut().enumerate() {
-            if let Some(mut c) = n.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            if std::thread::panicking() {
-                let log = self.dir.join(format!("n{}.log", i + 1));
-                if let Ok(text) = std::fs::read_to_string(&log) {
-                    let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                    eprintln!("--- last lines of node {} log ---", i + 1);
-                    for l in tail.iter().rev() {
-                        eprintln!("{l}");
-                    }
-                }
-            }
-        }
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Lab {
-    /// The topology of the module doc, with node configurations written; nothing runs.
-    fn build(tag: &'static str) -> Lab {
-        remove_stale_namespaces(&[PREFIX]);
-        let dir = std::env::temp_dir().join(format!("{PREFIX}{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab {
-            tag,
-            dir,
-            namespaces: Vec::new(),
-            nodes: (0..NODES).map(|_| None).collect(),
-            client: None,
-        };
-        let hub = lab.add_ns("hub", true);
-        let cns = lab.add_ns("cl", false);
-        lab.link(&hub, "hc", &cns, "fd00:99:10::1", "fd00:99:10::2");
-        // A smaller link in the middle of the path (the router's side towards the client;
-        // the client's own link stays at 1500): VANY_E2E_CLIENT_LINK_MTU=1400. With
-        // VANY_E2E_DROP_PTB=1 the router's Packet Too Big messages are dropped (a black
-        // hole: probing must find the MTU).
-        let mtu = env_u64("VANY_E2E_CLIENT_LINK_MTU", 1500).to_string();
-        lab.ip(&hub, &["link", "set", "hc", "mtu", &mtu]);
-        if env_u64("VANY_E2E_DROP_PTB", 0) == 1 {
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &hub,
-                    "nft",
-                    "add table ip6 vany_e2e; \
-                     add chain ip6 vany_e2e out { type filter hook output priority 0; }; \
-                     add rule ip6 vany_e2e out icmpv6 type packet-too-big drop",
-                ],
-            );
-        }
-        for i in 1..=NODES {
-            let ns = lab.add_ns(&format!("n{i}"), true);
-            let (hub_addr, node_addr) = (format!("fd00:99:{i}::1"), format!("fd00:99:{i}::2"));
-            lab.link(&hub, &format!("h{i}"), &ns, &hub_addr, &node_addr);
-            // The node's TUN, persistent so that it can be routed before the node starts.
-            lab.ip(&ns, &["tuntap", "add", "dev", "vtun", "mode", "tun"]);
-            lab.ip(&ns, &["link", "set", "vtun", "up"]);
-            let mut routed = vec![format!("fd00:20:{i}::1/128")];
-            if i == 1 {
-                routed.push(format!("{ANYCAST}/128"));
-            }
-            for r in &routed {
-                lab.ip(&ns, &["-6", "route", "add", r, "dev", "vtun"]);
-                lab.ip(&hub, &["-6", "route", "add", r, "via", &node_addr]);
-            }
-            std::fs::write(lab.dir.join(format!("n{i}.toml")), lab.config(i)).unwrap();
-        }
-        lab
-    }
-
-    fn ns_name(&self, what: &str) -> String {
-        format!("{PREFIX}{}-{}{what}", std::process::id(), self.tag)
-    }
-
-    fn add_ns(&mut self, what: &str, forwarding: bool) -> String {
-        let name = self.ns_name(what);
-        run("ip", &["netns", "add", &name]);
-        self.namespaces.push(name.clone());
-        self.ip(&name, &["link", "set", "lo", "up"]);
-        let value = if forwarding { "1" } else { "0" };
+/// The lab of the module doc, with the client-link options of the environment.
+fn build(tag: &'static str) -> Lab {
+    let mut lab = Lab::build(PREFIX, tag, NODES);
+    let hub = lab.ns_name("hub");
+    // A smaller link in the middle of the path (the router's side towards the client;
+    // the client's own link stays at 1500): VANY_E2E_CLIENT_LINK_MTU=1400. With
+    // VANY_E2E_DROP_PTB=1 the router's Packet Too Big messages are dropped (a black
+    // hole: probing must find the MTU).
+    let mtu = env_u64("VANY_E2E_CLIENT_LINK_MTU", 1500).to_string();
+    lab.ip(&hub, &["link", "set", "hc", "mtu", &mtu]);
+    if env_u64("VANY_E2E_DROP_PTB", 0) == 1 {
         run(
             "ip",
             &[
                 "netns",
                 "exec",
-                &name,
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.all.forwarding={value}"),
+                &hub,
+                "nft",
+                "add table ip6 vany_e2e; \
+                 add chain ip6 vany_e2e out { type filter hook output priority 0; }; \
+                 add rule ip6 vany_e2e out icmpv6 type packet-too-big drop",
             ],
         );
-        name
     }
-
-    /// A veth from the hub (`hub_dev`, `hub_addr`) to `eth0` (`addr`) of `ns`, whose
-    /// default route points at the hub.
-    fn link(&self, hub: &str, hub_dev: &str, ns: &str, hub_addr: &str, addr: &str) {
-        self.ip(
-            hub,
-            &[
-                "link", "add", hub_dev, "type", "veth", "peer", "name", "eth0", "netns", ns,
-            ],
-        );
-        let hub_cidr = format!("{hub_addr}/64");
-        let cidr = format!("{addr}/64");
-        self.ip(hub, &["addr", "add", &hub_cidr, "dev", hub_dev, "nodad"]);
-        self.ip(ns, &["addr", "add", &cidr, "dev", "eth0", "nodad"]);
-        self.ip(hub, &["link", "set", hub_dev, "up"]);
-        self.ip(ns, &["link", "set", "eth0", "up"]);
-        self.ip(ns, &["-6", "route", "add", "default", "via", hub_addr]);
-    }
-
-    fn ip(&self, ns: &str, args: &[&str]) {
-        let mut all = vec!["-n", ns];
-        all.extend_from_slice(args);
-        run("ip", &all);
-    }
-
-    fn config(&self, i: u16) -> String {
-        let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "id = {i}\ntun = \"vtun\"\nanycast = \"{ANYCAST}\"\ncontact_node = 1"
-        );
-        let _ = writeln!(t, "group_key = \"{KEY}\"");
-        let _ = writeln!(t, "control_socket = \"{}\"", self.socket(i).display());
-        let _ = writeln!(t, "metrics_listen = \"[fd00:99:{i}::2]:9100\"");
-        let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 10000");
-        let _ = writeln!(
-            t,
-            "send_buffer_kib = {}",
-            env_u64("VANY_E2E_SEND_BUFFER_KIB", 256)
-        );
-        let _ = writeln!(t, "\n[gossip]\nlisten = \"[fd00:99:{i}::2]:4700\"");
-        let _ = writeln!(
-            t,
-            "probe_period_ms = 500\nprobe_rtt_ms = 150\nsuspect_to_down_ms = 1500"
-        );
-        for m in 1..=NODES {
-            let _ = writeln!(
-                t,
-                "\n[members.{m}]\nname = \"node{m}\"\ncare_of = \"fd00:20:{m}::1\""
-            );
-            let _ = writeln!(
-                t,
-                "contact = {}\ngossip = \"[fd00:99:{m}::2]:4700\"",
-                m == 1
-            );
-        }
-        t
-    }
-
-    fn socket(&self, i: u16) -> PathBuf {
-        self.dir.join(format!("n{i}.sock"))
-    }
-
-    fn start_node(&mut self, i: u16) {
-        let ns = self.ns_name(&format!("n{i}"));
-        let cfg = self.dir.join(format!("n{i}.toml"));
-        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns, BIN, "node", "--config"])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start vany node");
-        self.nodes[usize::from(i) - 1] = Some(child);
-    }
-
-    /// Starts every node and waits until each sees every other member up.
-    fn start_group(&mut self) {
-        for i in 1..=NODES {
-            self.start_node(i);
-        }
-        for i in 1..=NODES {
-            wait_for(
-                &format!("node {i} sees every member up"),
-                Duration::from_secs(30),
-                || {
-                    if let Some(Ok(Some(status))) =
-                        self.nodes[usize::from(i) - 1].as_mut().map(Child::try_wait)
-                    {
-                        panic!("node {i} exited ({status}): {}", self.node_log(i));
-                    }
-                    let s = self.ask(i, &Request::Status)?;
-                    (1..=NODES)
-                        .filter(|m| *m != i)
-                        .all(|m| member_state(&s, m) == ("up".into(), false))
-                        .then_some(())
-                },
-            );
-        }
-    }
-
-    /// Starts `vany client` in the client namespace.
-    fn start_client(&mut self) {
-        let mut c = VanyClient::spawn(
-            &self.ns_name("cl"),
-            &["--tun", "vcl%d", "--anycast", &ANYCAST.to_string()],
-        );
-        let ready = c.wait_ready(Duration::from_secs(20));
-        println!("vany client: {ready}");
-        self.client = Some(c);
-    }
-
-    /// A control request straight to node `i`'s socket (what `vany ctl` sends).
-    fn ask(&self, i: u16, req: &Request) -> Option<serde_json::Value> {
-        let alive = self.nodes[usize::from(i) - 1].is_some();
-        alive
-            .then(|| ctl::request(&self.socket(i), req).ok())
-            .flatten()
-    }
-
-    /// `vany ctl` (the binary) against node `i`.
-    fn ctl(&self, i: u16, args: &[&str]) -> Output {
-        let mut c = Command::new(BIN);
-        c.arg("ctl").arg("--socket").arg(self.socket(i)).args(args);
-        run_limited(&mut c, Duration::from_secs(10))
-    }
-
-    /// Where the client's session is: `Some(node)` when exactly one running node holds
-    /// it and no handoff of it is under way.
-    /// A node whose process has exited (a drained node) is left out.
-    fn settled_at(&mut self, client: Ipv6Addr) -> Option<u16> {
-        let mut holders = Vec::new();
-        for i in 1..=NODES {
-            match self.nodes[usize::from(i) - 1].as_mut().map(Child::try_wait) {
-                Some(Ok(None)) => {}
-                _ => continue,
-            }
-            let v = self.ask(i, &Request::Sessions)?;
-            for s in v["sessions"].as_array()? {
-                if s["client"].as_str() == Some(&client.to_string()) {
-                    holders.push((i, s["handing_off_to"].is_null()));
-                }
-            }
-        }
-        match holders[..] {
-            [(i, true)] => Some(i),
-            _ => None,
-        }
-    }
-
-    /// GET /metrics of node `i`, from a thread in the hub namespace.
-    fn metrics(&self, i: u16) -> Option<String> {
-        let hub = self.ns_name("hub");
-        let addr: SocketAddr = format!("[fd00:99:{i}::2]:9100").parse().unwrap();
-        std::thread::spawn(move || -> Option<String> {
-            enter(&hub).ok()?;
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-            let mut text = String::new();
-            s.read_to_string(&mut text).ok()?;
-            text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-        })
-        .join()
-        .ok()
-        .flatten()
-    }
-
-    fn nstat(&self) -> BTreeMap<String, u64> {
-        nstat(&self.ns_name("cl"))
-    }
-
-    /// Moves the lines `vany client` wrote so far to `log`, stamped with the time since
-    /// `since`.
-    fn drain_client_log(&self, since: Instant, log: &mut Vec<(Duration, String)>) {
-        if let Some(c) = &self.client {
-            log.extend(c.log().into_iter().map(|l| (since.elapsed(), l)));
-        }
-    }
-
-    fn node_log(&self, i: u16) -> String {
-        std::fs::read_to_string(self.dir.join(format!("n{i}.log"))).unwrap_or_default()
-    }
-}
-
-fn member_state(status: &serde_json::Value, id: u16) -> (String, bool) {
-    let m = status["members"]
-        .as_array()
-        .and_then(|a| a.iter().find(|m| m["id"] == id))
-        .unwrap_or_else(|| panic!("member {id} missing in {status}"));
-    (
-        m["state"].as_str().unwrap_or("").to_string(),
-        m["excluded"].as_bool().unwrap_or(false),
-    )
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.split(' ').next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-fn spawn_download(
-    lab: &Lab,
-    id: u64,
-    length: u64,
-    rate: Option<u64>,
-    read_timeout: Duration,
-    read_rate: Option<u64>,
-) -> (JoinHandle<Download>, Arc<AtomicU64>, Arc<AtomicBool>) {
-    let progress = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let (ns, p, dn) = (lab.ns_name("cl"), Arc::clone(&progress), Arc::clone(&done));
-    let h = std::thread::spawn(move || {
-        let fetch = Fetch {
-            to: SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0)),
-            id,
-            length,
-            rate,
-            connect_timeout: Duration::from_secs(5),
-            read_timeout,
-            read_rate,
-        };
-        let d = kernel_download(&ns, fetch, p);
-        dn.store(true, Ordering::Relaxed);
-        d
-    });
-    (h, progress, done)
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    lab.send_buffer_kib = env_u64("VANY_E2E_SEND_BUFFER_KIB", 256);
+    lab
 }
 
 fn print_counters(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) {
@@ -541,7 +183,7 @@ fn kernel_client_follows_handoffs_and_a_drain() {
     const STREAM: u64 = 0x0e2e_0001;
     let run_limit = Duration::from_secs(60 + 3 * length / rate.max(8 * MIB));
 
-    let mut lab = Lab::build("h");
+    let mut lab = build("h");
     lab.start_group();
     lab.start_client();
     let before = lab.nstat();
@@ -752,7 +394,7 @@ fn killed_member_sessions_end_cleanly() {
     let rate = 4 * MIB;
     let read_timeout = Duration::from_secs(5);
 
-    let mut lab = Lab::build("k");
+    let mut lab = build("k");
     lab.start_group();
     lab.start_client();
     let before = lab.nstat();
@@ -946,7 +588,7 @@ fn many_connections_move_in_one_handoff() {
     let read_rate = env_u64("VANY_E2E_READ_KIB", 256) * 1024;
     const STREAM: u64 = 0x0e2e_1000;
 
-    let mut lab = Lab::build("m");
+    let mut lab = build("m");
     lab.start_group();
     lab.start_client();
     let before = lab.nstat();

@@ -46,6 +46,30 @@ pub struct IoCounters {
     pub tx_pps: f64,
 }
 
+/// TCP endpoint counters of the data path (what a SYN flood costs and what completes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TcpCounters {
+    /// SYN-ACKs sent with a cookie instead of state (the half-open backlog was full).
+    pub syn_cookies_sent: u64,
+    /// Connections established from a valid cookie.
+    pub syn_cookies_accepted: u64,
+    /// ACKs whose cookie did not verify.
+    pub syn_cookies_rejected: u64,
+    /// RSTs sent for segments with no connection.
+    pub resets_sent: u64,
+}
+
+impl From<vany_stack::tcp::EndpointStats> for TcpCounters {
+    fn from(s: vany_stack::tcp::EndpointStats) -> TcpCounters {
+        TcpCounters {
+            syn_cookies_sent: s.syn_cookies_sent,
+            syn_cookies_accepted: s.syn_cookies_accepted,
+            syn_cookies_rejected: s.syn_cookies_rejected,
+            resets_sent: s.resets_sent,
+        }
+    }
+}
+
 /// Handoff outcomes and committed handoff durations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HandoffSummary {
@@ -127,6 +151,8 @@ pub struct MetricsSnapshot {
     pub handoffs: HandoffSummary,
     /// Packet I/O.
     pub io: IoCounters,
+    /// TCP endpoint counters.
+    pub tcp: TcpCounters,
     /// Gossip counters, if gossip is on.
     pub gossip: Option<GossipStats>,
     /// Members gossip sees up, if gossip is on.
@@ -368,6 +394,27 @@ pub fn render(s: &MetricsSnapshot) -> String {
         metric(&mut o, name, "counter", help);
         let _ = writeln!(o, "{name} {v}");
     }
+    metric(
+        &mut o,
+        "vany_syn_cookies_total",
+        "counter",
+        "SYN cookies (RFC 4987): sent when the half-open backlog is full, accepted or \
+         rejected when an ACK comes back.",
+    );
+    for (outcome, n) in [
+        ("sent", s.tcp.syn_cookies_sent),
+        ("accepted", s.tcp.syn_cookies_accepted),
+        ("rejected", s.tcp.syn_cookies_rejected),
+    ] {
+        let _ = writeln!(o, "vany_syn_cookies_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    metric(
+        &mut o,
+        "vany_tcp_resets_sent_total",
+        "counter",
+        "TCP RSTs sent for segments with no connection.",
+    );
+    let _ = writeln!(o, "vany_tcp_resets_sent_total {}", s.tcp.resets_sent);
     metric(
         &mut o,
         "vany_tx_bytes_total",
@@ -709,6 +756,11 @@ mod tests {
             }),
             members_up: Some(2),
             refusals_sent: [("refused_binding", 3)].into(),
+            tcp: TcpCounters {
+                syn_cookies_sent: 6,
+                syn_cookies_accepted: 1,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let text = render(&snap);
@@ -737,6 +789,10 @@ mod tests {
             "vany_drops_total{reason=\"peer_forged\"} 2",
             "vany_drops_total{reason=\"gossip_forged\"} 5",
             "vany_members_up 2",
+            "vany_syn_cookies_total{outcome=\"sent\"} 6",
+            "vany_syn_cookies_total{outcome=\"accepted\"} 1",
+            "vany_syn_cookies_total{outcome=\"rejected\"} 0",
+            "vany_tcp_resets_sent_total 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -576,6 +576,7 @@ impl<I: PacketIo> Node<I> {
             handoffs: HandoffSummary::from_records(self.member.handoffs()),
 
             io: self.counters,
+            tcp: self.member.tcp_stats().into(),
             members_up: view
                 .as_ref()
                 .map(|v| v.states.values().filter(|s| **s == PeerState::Up).count() as u64),

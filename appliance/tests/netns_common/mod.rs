@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use vany_appliance::apps::source::{SourceRequest, StreamVerifier};
 
+pub mod lab;
+
 /// The `vany` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_vany");
 

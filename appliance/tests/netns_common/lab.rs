@@ -1,0 +1,426 @@
+//! A group of real `vany node` processes in network namespaces the test makes itself:
+//! a hub router, one namespace per node (a persistent TUN `vtun` routed to the node's
+//! care-of address, and for contact node 1 the anycast address), a client namespace, and
+//! any namespace a test adds (`add_ns`, `link`).
+//!
+//! ```text
+//!                         hub namespace (IPv6 router)
+//!     hc fd00:99:10::1   h1 fd00:99:1::1   h2 fd00:99:2::1   ...
+//!          │ veth             │ veth            │ veth
+//!   client: eth0          n1: eth0          n2: eth0
+//!   fd00:99:10::2         fd00:99:1::2      fd00:99:2::2
+//!   kernel TCP, vany      vtun: care-of     vtun: care-of
+//!   client                fd00:20:1::1      fd00:20:2::1
+//!   (fd00:aa::1 -> TUN)   + anycast         (gossip :4700, metrics :9100 on eth0)
+//!                         fd00:aa::1 (contact node)
+//! ```
+//!
+//! Everything (processes, namespaces, files) goes on drop, even on failure; namespaces
+//! left by a crashed earlier run with the same prefix are removed first.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::*;
+use vany_appliance::node::ctl::{self, Request};
+
+/// The group's anycast address.
+pub const ANYCAST: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xaa, 0, 0, 0, 0, 0, 1);
+/// The client namespace's address.
+pub const CLIENT: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0x10, 0, 0, 0, 0, 2);
+const KEY: &str = "e2e0e2e0e2e0e2e0c0ffee00deadbeef5ca1ab1e";
+pub const MIB: u64 = 1 << 20;
+
+/// Node `i`'s care-of address.
+pub fn care_of(i: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0x20, i, 0, 0, 0, 0, 1)
+}
+
+/// Why this machine cannot run a lab, if it cannot.
+pub fn skip_reason() -> Option<&'static str> {
+    if !is_root() {
+        return Some("needs root (network namespaces, TUN devices, nftables)");
+    }
+    if Command::new("nft").arg("--version").output().is_err() {
+        return Some("`nft` is not installed (Debian: apt-get install nftables)");
+    }
+    if Command::new("nstat").arg("-V").output().is_err() {
+        return Some("`nstat` is not installed (Debian: apt-get install iproute2)");
+    }
+    None
+}
+
+/// The namespaces, processes and files of one test; all gone on drop.
+pub struct Lab {
+    prefix: &'static str,
+    tag: &'static str,
+    /// How many nodes (ids 1..=nodes; node 1 is the contact node).
+    pub nodes_count: u16,
+    pub dir: PathBuf,
+    namespaces: Vec<String>,
+    pub nodes: Vec<Option<Child>>,
+    pub client: Option<VanyClient>,
+    /// The members' `send_buffer_kib` (written into the configs at `start_node`).
+    pub send_buffer_kib: u64,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if std::thread::panicking() {
+                eprintln!("--- vany client log ---");
+                for l in c.log() {
+                    eprintln!("{l}");
+                }
+            }
+            drop(c);
+        }
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            if let Some(mut c) = n.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            if std::thread::panicking() {
+                let log = self.dir.join(format!("n{}.log", i + 1));
+                if let Ok(text) = std::fs::read_to_string(&log) {
+                    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                    eprintln!("--- last lines of node {} log ---", i + 1);
+                    for l in tail.iter().rev() {
+                        eprintln!("{l}");
+                    }
+                }
+            }
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Lab {
+    /// The topology of the module doc with `nodes` nodes; nothing runs. Namespace names
+    /// start with `prefix` (then the pid, then `tag`).
+    pub fn build(prefix: &'static str, tag: &'static str, nodes: u16) -> Lab {
+        remove_stale_namespaces(&[prefix]);
+        let dir = std::env::temp_dir().join(format!("{prefix}{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lab = Lab {
+            prefix,
+            tag,
+            nodes_count: nodes,
+            dir,
+            namespaces: Vec::new(),
+            nodes: (0..nodes).map(|_| None).collect(),
+            client: None,
+            send_buffer_kib: 256,
+        };
+        let hub = lab.add_ns("hub", true);
+        let cns = lab.add_ns("cl", false);
+        lab.link(&hub, "hc", &cns, "fd00:99:10::1", "fd00:99:10::2");
+        for i in 1..=nodes {
+            let ns = lab.add_ns(&format!("n{i}"), true);
+            let (hub_addr, node_addr) = (format!("fd00:99:{i}::1"), format!("fd00:99:{i}::2"));
+            lab.link(&hub, &format!("h{i}"), &ns, &hub_addr, &node_addr);
+            // The node's TUN, persistent so that it can be routed before the node starts.
+            lab.ip(&ns, &["tuntap", "add", "dev", "vtun", "mode", "tun"]);
+            lab.ip(&ns, &["link", "set", "vtun", "up"]);
+            let mut routed = vec![format!("{}/128", care_of(i))];
+            if i == 1 {
+                routed.push(format!("{ANYCAST}/128"));
+            }
+            for r in &routed {
+                lab.ip(&ns, &["-6", "route", "add", r, "dev", "vtun"]);
+                lab.ip(&hub, &["-6", "route", "add", r, "via", &node_addr]);
+            }
+        }
+        lab
+    }
+
+    /// The full name of namespace `what` ("hub", "cl", "n1", ...).
+    pub fn ns_name(&self, what: &str) -> String {
+        format!("{}{}-{}{what}", self.prefix, std::process::id(), self.tag)
+    }
+
+    /// A new namespace `what`, removed with the lab, with IPv6 forwarding on or off.
+    pub fn add_ns(&mut self, what: &str, forwarding: bool) -> String {
+        let name = self.ns_name(what);
+        run("ip", &["netns", "add", &name]);
+        self.namespaces.push(name.clone());
+        self.ip(&name, &["link", "set", "lo", "up"]);
+        let value = if forwarding { "1" } else { "0" };
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &name,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.all.forwarding={value}"),
+            ],
+        );
+        name
+    }
+
+    /// A veth from the hub (`hub_dev`, `hub_addr`) to `eth0` (`addr`) of `ns`, whose
+    /// default route points at the hub.
+    pub fn link(&self, hub: &str, hub_dev: &str, ns: &str, hub_addr: &str, addr: &str) {
+        self.ip(
+            hub,
+            &[
+                "link", "add", hub_dev, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ],
+        );
+        let hub_cidr = format!("{hub_addr}/64");
+        let cidr = format!("{addr}/64");
+        self.ip(hub, &["addr", "add", &hub_cidr, "dev", hub_dev, "nodad"]);
+        self.ip(ns, &["addr", "add", &cidr, "dev", "eth0", "nodad"]);
+        self.ip(hub, &["link", "set", hub_dev, "up"]);
+        self.ip(ns, &["link", "set", "eth0", "up"]);
+        self.ip(ns, &["-6", "route", "add", "default", "via", hub_addr]);
+    }
+
+    /// `ip -n NS ARGS`.
+    pub fn ip(&self, ns: &str, args: &[&str]) {
+        let mut all = vec!["-n", ns];
+        all.extend_from_slice(args);
+        run("ip", &all);
+    }
+
+    fn config(&self, i: u16) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "id = {i}\ntun = \"vtun\"\nanycast = \"{ANYCAST}\"\ncontact_node = 1"
+        );
+        let _ = writeln!(t, "group_key = \"{KEY}\"");
+        let _ = writeln!(t, "control_socket = \"{}\"", self.socket(i).display());
+        let _ = writeln!(t, "metrics_listen = \"[fd00:99:{i}::2]:9100\"");
+        let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 10000");
+        let _ = writeln!(t, "send_buffer_kib = {}", self.send_buffer_kib);
+        let _ = writeln!(t, "\n[gossip]\nlisten = \"[fd00:99:{i}::2]:4700\"");
+        let _ = writeln!(
+            t,
+            "probe_period_ms = 500\nprobe_rtt_ms = 150\nsuspect_to_down_ms = 1500"
+        );
+        for m in 1..=self.nodes_count {
+            let _ = writeln!(
+                t,
+                "\n[members.{m}]\nname = \"node{m}\"\ncare_of = \"{}\"",
+                care_of(m)
+            );
+            let _ = writeln!(
+                t,
+                "contact = {}\ngossip = \"[fd00:99:{m}::2]:4700\"",
+                m == 1
+            );
+        }
+        t
+    }
+
+    /// Node `i`'s control socket.
+    pub fn socket(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("n{i}.sock"))
+    }
+
+    /// Writes node `i`'s configuration and starts it (output to `n{i}.log`).
+    pub fn start_node(&mut self, i: u16) {
+        let ns = self.ns_name(&format!("n{i}"));
+        let cfg = self.dir.join(format!("n{i}.toml"));
+        std::fs::write(&cfg, self.config(i)).unwrap();
+        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns, BIN, "node", "--config"])
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start vany node");
+        self.nodes[usize::from(i) - 1] = Some(child);
+    }
+
+    /// The process id of node `i` (`ip netns exec` execs the node in its own process).
+    pub fn node_pid(&self, i: u16) -> Option<u32> {
+        self.nodes[usize::from(i) - 1].as_ref().map(Child::id)
+    }
+
+    /// Starts every node and waits until each sees every other member up.
+    pub fn start_group(&mut self) {
+        for i in 1..=self.nodes_count {
+            self.start_node(i);
+        }
+        for i in 1..=self.nodes_count {
+            wait_for(
+                &format!("node {i} sees every member up"),
+                Duration::from_secs(30),
+                || {
+                    if let Some(Ok(Some(status))) =
+                        self.nodes[usize::from(i) - 1].as_mut().map(Child::try_wait)
+                    {
+                        panic!("node {i} exited ({status}): {}", self.node_log(i));
+                    }
+                    let s = self.ask(i, &Request::Status)?;
+                    (1..=self.nodes_count)
+                        .filter(|m| *m != i)
+                        .all(|m| member_state(&s, m) == ("up".into(), false))
+                        .then_some(())
+                },
+            );
+        }
+    }
+
+    /// Starts `vany client` in the client namespace.
+    pub fn start_client(&mut self) {
+        let mut c = VanyClient::spawn(
+            &self.ns_name("cl"),
+            &["--tun", "vcl%d", "--anycast", &ANYCAST.to_string()],
+        );
+        let ready = c.wait_ready(Duration::from_secs(20));
+        println!("vany client: {ready}");
+        self.client = Some(c);
+    }
+
+    /// A control request straight to node `i`'s socket (what `vany ctl` sends).
+    pub fn ask(&self, i: u16, req: &Request) -> Option<serde_json::Value> {
+        let alive = self.nodes[usize::from(i) - 1].is_some();
+        alive
+            .then(|| ctl::request(&self.socket(i), req).ok())
+            .flatten()
+    }
+
+    /// `vany ctl` (the binary) against node `i`.
+    pub fn ctl(&self, i: u16, args: &[&str]) -> Output {
+        let mut c = Command::new(BIN);
+        c.arg("ctl").arg("--socket").arg(self.socket(i)).args(args);
+        run_limited(&mut c, Duration::from_secs(10))
+    }
+
+    /// Where the client's session is: `Some(node)` when exactly one running node holds
+    /// it and no handoff of it is under way.
+    /// A node whose process has exited (a drained node) is left out.
+    pub fn settled_at(&mut self, client: Ipv6Addr) -> Option<u16> {
+        let mut holders = Vec::new();
+        for i in 1..=self.nodes_count {
+            match self.nodes[usize::from(i) - 1].as_mut().map(Child::try_wait) {
+                Some(Ok(None)) => {}
+                _ => continue,
+            }
+            let v = self.ask(i, &Request::Sessions)?;
+            for s in v["sessions"].as_array()? {
+                if s["client"].as_str() == Some(&client.to_string()) {
+                    holders.push((i, s["handing_off_to"].is_null()));
+                }
+            }
+        }
+        match holders[..] {
+            [(i, true)] => Some(i),
+            _ => None,
+        }
+    }
+
+    /// GET /metrics of node `i`, from a thread in the hub namespace.
+    pub fn metrics(&self, i: u16) -> Option<String> {
+        let hub = self.ns_name("hub");
+        let addr: SocketAddr = format!("[fd00:99:{i}::2]:9100").parse().unwrap();
+        std::thread::spawn(move || -> Option<String> {
+            enter(&hub).ok()?;
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+            let mut text = String::new();
+            s.read_to_string(&mut text).ok()?;
+            text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+
+    /// The client kernel's counters.
+    pub fn nstat(&self) -> BTreeMap<String, u64> {
+        nstat(&self.ns_name("cl"))
+    }
+
+    /// Moves the lines `vany client` wrote so far to `log`, stamped with the time since
+    /// `since`.
+    pub fn drain_client_log(&self, since: Instant, log: &mut Vec<(Duration, String)>) {
+        if let Some(c) = &self.client {
+            log.extend(c.log().into_iter().map(|l| (since.elapsed(), l)));
+        }
+    }
+
+    /// Node `i`'s log so far.
+    pub fn node_log(&self, i: u16) -> String {
+        std::fs::read_to_string(self.dir.join(format!("n{i}.log"))).unwrap_or_default()
+    }
+}
+
+/// Member `id`'s state and whether it is excluded, in a node's `Status` answer.
+pub fn member_state(status: &serde_json::Value, id: u16) -> (String, bool) {
+    let m = status["members"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["id"] == id))
+        .unwrap_or_else(|| panic!("member {id} missing in {status}"));
+    (
+        m["state"].as_str().unwrap_or("").to_string(),
+        m["excluded"].as_bool().unwrap_or(false),
+    )
+}
+
+/// The value of the sample `name` (with its labels) in a `/metrics` text; 0 if missing.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.split(' ').next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A kernel TCP download of stream `id` from the anycast address in a thread of the
+/// client namespace: the thread, its progress in bytes, and whether it is done.
+pub fn spawn_download(
+    lab: &Lab,
+    id: u64,
+    length: u64,
+    rate: Option<u64>,
+    read_timeout: Duration,
+    read_rate: Option<u64>,
+) -> (JoinHandle<Download>, Arc<AtomicU64>, Arc<AtomicBool>) {
+    let progress = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (ns, p, dn) = (lab.ns_name("cl"), Arc::clone(&progress), Arc::clone(&done));
+    let h = std::thread::spawn(move || {
+        let fetch = Fetch {
+            to: SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0)),
+            id,
+            length,
+            rate,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout,
+            read_rate,
+        };
+        let d = kernel_download(&ns, fetch, p);
+        dn.store(true, Ordering::Relaxed);
+        d
+    });
+    (h, progress, done)
+}
+
+/// The environment variable `name` as a number, or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
