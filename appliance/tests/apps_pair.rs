@@ -176,7 +176,7 @@ impl Pair {
         let (t, app) = self.apps.pop().expect("a server connection");
         let mut conn = self.server.remove(&t).expect("server connection");
         conn.freeze();
-        let tcp = conn.snapshot_bytes(now);
+        let tcp = conn.snapshot_bytes(now).unwrap();
         let app_bytes = postcard::to_allocvec(&app).expect("app state serializes");
         let mut rng = SeededRandom::new(seed);
         let mut fresh = Endpoint::new(config(), &mut rng);

@@ -132,7 +132,7 @@ fn forged_peer_messages_are_dropped_counted_and_change_nothing() {
             transfer: (1 << 48) | 999,
             index: 0,
             count: 1,
-            session: postcard::to_allocvec(&snapshot).unwrap(),
+            session: snapshot.encode().unwrap(),
         },
     );
     let now = g.sim.now();

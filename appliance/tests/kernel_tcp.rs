@@ -515,7 +515,7 @@ impl Mover {
             .endpoint
             .remove(&tuple)
             .expect("the connection to move is in the endpoint");
-        let bytes = conn.snapshot_bytes(old_now);
+        let bytes = conn.snapshot_bytes(old_now).expect("encodes");
         drop(conn);
         self.snapshot_bytes += bytes.len();
         self.max_snapshot = self.max_snapshot.max(bytes.len());

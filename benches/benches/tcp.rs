@@ -401,11 +401,11 @@ fn snapshot(c: &mut Criterion) {
     let now = idle.now;
     println!(
         "snapshot size, idle: {} bytes",
-        idle.server.snapshot_bytes(now).len()
+        idle.server.snapshot_bytes(now).unwrap().len()
     );
     g.bench_function("idle", |bench| {
         bench.iter(|| {
-            let bytes = idle.server.snapshot_bytes(now);
+            let bytes = idle.server.snapshot_bytes(now).unwrap();
             black_box(Connection::restore_bytes(&bytes, Instant::from_secs(77)).unwrap())
         })
     });
@@ -417,11 +417,11 @@ fn snapshot(c: &mut Criterion) {
     assert!(busy.client.send_queue() >= 64 * 1024);
     println!(
         "snapshot size, 64 KiB unacknowledged: {} bytes",
-        busy.client.snapshot_bytes(busy.now).len()
+        busy.client.snapshot_bytes(busy.now).unwrap().len()
     );
     g.bench_function("unacked_64k", |bench| {
         bench.iter(|| {
-            let bytes = busy.client.snapshot_bytes(busy.now);
+            let bytes = busy.client.snapshot_bytes(busy.now).unwrap();
             black_box(Connection::restore_bytes(&bytes, Instant::from_secs(77)).unwrap())
         })
     });

@@ -309,11 +309,11 @@ fuzz_target!(|data: &[u8]| {
                 let tuple = w.tuple;
                 if let Some(mut c) = w.ep.remove(&tuple) {
                     c.freeze();
-                    let bytes = c.snapshot_bytes(w.now);
+                    let bytes = c.snapshot_bytes(w.now).expect("encodes");
                     let other = Instant::from_secs(7);
                     let restored =
                         Connection::restore_bytes(&bytes, other).expect("own snapshot restores");
-                    let back = Connection::restore_bytes(&restored.snapshot_bytes(other), w.now)
+                    let back = Connection::restore_bytes(&restored.snapshot_bytes(other).expect("encodes"), w.now)
                         .expect("restores");
                     assert_eq!(back.state(), c.state());
                     w.ep.insert(back).expect("tuple is free");

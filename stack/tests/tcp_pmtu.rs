@@ -294,7 +294,7 @@ fn restored_connection_starts_from_the_acceptors_path_mtu() {
     assert!(h
         .conn
         .handle_packet_too_big(ms(25), 1300, Seq(segs[0].seq), 24));
-    let bytes = h.conn.snapshot_bytes(ms(30));
+    let bytes = h.conn.snapshot_bytes(ms(30)).unwrap();
     let mut restored = Connection::restore_bytes(&bytes, ms(5_000)).unwrap();
     assert_eq!(
         restored.path_mtu(),
@@ -459,7 +459,7 @@ fn restore_moves_the_probe_deadline_to_the_new_clock() {
     h.all_out(ms(25));
     h.input(ms(40), &ack_of(14_040));
     // The donor's clock reads 10 s; the acceptor's 1000 s.
-    let bytes = h.conn.snapshot_bytes(ms(50));
+    let bytes = h.conn.snapshot_bytes(ms(50)).unwrap();
     let far = Instant::from_secs(1000);
     let mut restored = Connection::restore_bytes(&bytes, far).unwrap();
     assert_eq!(restored.path_mtu(), 1300);

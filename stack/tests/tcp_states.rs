@@ -666,7 +666,7 @@ fn restored_connection_continues_with_newer_timestamps_on_another_clock() {
     let last_ts = before.last().unwrap().ts.unwrap().0;
     h.input(ms(21), &data(0, b"unread"));
     h.conn.freeze();
-    let bytes = h.conn.snapshot_bytes(ms(25));
+    let bytes = h.conn.snapshot_bytes(ms(25)).unwrap();
     // Another node whose clock is 1000 s behind.
     let other_now = Instant::from_secs(3);
     let mut restored = Harness {
@@ -737,7 +737,7 @@ fn donor_with_flight(flight: usize) -> (Harness, u32, u32) {
 /// Freezes, snapshots and restores `h` on another node at `now` (another clock), which
 /// adopts its own path to the peer with `rtt`.
 fn hand_off(h: &Harness, now: Instant, rtt: Option<Duration>) -> Harness {
-    let bytes = h.conn.snapshot_bytes(ms(100));
+    let bytes = h.conn.snapshot_bytes(ms(100)).unwrap();
     let mut conn = Connection::restore_bytes(&bytes, now).unwrap();
     conn.adopt_new_path(now, rtt, None);
     Harness {
@@ -810,7 +810,7 @@ fn adopted_connection_on_a_shorter_path_waits_for_the_old_paths_tail() {
     let (donor, una, _) = donor_with_flight(10_000);
     let srtt = donor.conn.srtt().unwrap().total_micros();
     let now = Instant::from_secs(3);
-    let bytes = donor.conn.snapshot_bytes(ms(100));
+    let bytes = donor.conn.snapshot_bytes(ms(100)).unwrap();
     let mut h = Harness {
         conn: Connection::restore_bytes(&bytes, now).unwrap(),
         buf: vec![0; 65536],
@@ -940,10 +940,10 @@ fn snapshot_without_precopied_send_data_restores_the_same_connection_once_filled
     let mut precopy = vec![0u8; 2500];
     assert_eq!(h.conn.copy_send_stream(start, &mut precopy), 2500);
     h.conn.freeze();
-    let whole = Connection::restore_bytes(&h.conn.snapshot_bytes(ms(25)), ms(30)).unwrap();
-    let (bytes, left_out) = h.conn.snapshot_bytes_from(ms(25), 2500);
+    let whole = Connection::restore_bytes(&h.conn.snapshot_bytes(ms(25)).unwrap(), ms(30)).unwrap();
+    let (bytes, left_out) = h.conn.snapshot_bytes_from(ms(25), 2500).unwrap();
     assert_eq!(left_out, (0, 2500));
-    assert!(bytes.len() < h.conn.snapshot_bytes(ms(25)).len() - 2400);
+    assert!(bytes.len() < h.conn.snapshot_bytes(ms(25)).unwrap().len() - 2400);
     let mut restored = Connection::restore_bytes(&bytes, ms(30)).unwrap();
     // Put back at the wrong place, or too little: refused, nothing changed.
     assert!(restored.fill_send_prefix(1, &precopy[1..]).is_err());
@@ -951,16 +951,16 @@ fn snapshot_without_precopied_send_data_restores_the_same_connection_once_filled
     restored.fill_send_prefix(0, &precopy).unwrap();
     assert_eq!(restored, whole);
     // Leaving out nothing (or past the end) is a whole snapshot.
-    let (_, none) = h.conn.snapshot_bytes_from(ms(25), 0);
+    let (_, none) = h.conn.snapshot_bytes_from(ms(25), 0).unwrap();
     assert_eq!(none, (0, 0));
-    let (_, all) = h.conn.snapshot_bytes_from(ms(25), 1 << 40);
+    let (_, all) = h.conn.snapshot_bytes_from(ms(25), 1 << 40).unwrap();
     assert_eq!(all, (0, 4000));
 }
 
 #[test]
 fn snapshot_of_another_version_is_refused() {
     let h = established();
-    let mut bytes = h.conn.snapshot_bytes(ms(0));
+    let mut bytes = h.conn.snapshot_bytes(ms(0)).unwrap();
     bytes[0] = 99;
     assert!(matches!(
         Connection::restore_bytes(&bytes, ms(0)),

@@ -229,6 +229,15 @@ pub enum RefuseReason {
     /// A connection of the session collides with one the acceptor holds.
     #[error("connection already exists at the acceptor")]
     Collision,
+    /// The session snapshot is of a format version the acceptor does not read (a group
+    /// in the middle of a rolling upgrade).
+    #[error("session snapshot version {found}; the acceptor reads version {supported}")]
+    Version {
+        /// The donor's version.
+        found: u16,
+        /// The acceptor's.
+        supported: u16,
+    },
 }
 
 impl RefuseReason {
@@ -241,6 +250,7 @@ impl RefuseReason {
             RefuseReason::TooLarge { .. } => "refused_too_large",
             RefuseReason::Binding(_) => "refused_binding",
             RefuseReason::Collision => "refused_collision",
+            RefuseReason::Version { .. } => "refused_version",
         }
     }
 }

@@ -42,6 +42,9 @@ pub enum SnapshotError {
     /// The bytes are not a snapshot.
     #[error("malformed TCP snapshot: {0}")]
     Malformed(String),
+    /// The connection could not be serialized.
+    #[error("TCP snapshot could not be encoded: {0}")]
+    Encode(String),
     /// A snapshot of another format version.
     #[error("TCP snapshot version {found} is not supported (this node reads version {SNAPSHOT_VERSION})")]
     Version {
@@ -61,15 +64,16 @@ impl Connection {
     }
 
     /// The snapshot as of `now`, serialized (no intermediate copy of the buffers).
-    pub fn snapshot_bytes(&self, now: Instant) -> Vec<u8> {
+    pub fn snapshot_bytes(&self, now: Instant) -> Result<Vec<u8>, SnapshotError> {
         let snap = SnapshotRef {
             version: SNAPSHOT_VERSION,
             taken_at: now,
             connection: self,
         };
-        // One allocation of about the right size; serializing into a Vec cannot fail.
+        // One allocation of about the right size.
         let estimate = 512 + self.send.len() + self.recv.readable() + self.recv.ooo_bytes();
-        postcard::to_extend(&snap, Vec::with_capacity(estimate)).unwrap_or_default()
+        postcard::to_extend(&snap, Vec::with_capacity(estimate))
+            .map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 
     /// Stream offsets `[start, end)` of the bytes in the send buffer: unacknowledged, then
@@ -89,17 +93,21 @@ impl Connection {
     /// left out (the acceptor has them already: they were copied while this connection
     /// kept running). Returns the snapshot and the range `[start, from)` left out, which
     /// the acceptor puts back with [`fill_send_prefix`](Self::fill_send_prefix).
-    pub fn snapshot_bytes_from(&mut self, now: Instant, from: u64) -> (Vec<u8>, (u64, u64)) {
+    pub fn snapshot_bytes_from(
+        &mut self,
+        now: Instant,
+        from: u64,
+    ) -> Result<(Vec<u8>, (u64, u64)), SnapshotError> {
         let from = from.clamp(self.send.start(), self.send.end());
         let left_out = (self.send.start(), from);
         if from == self.send.start() {
-            return (self.snapshot_bytes(now), left_out);
+            return Ok((self.snapshot_bytes(now)?, left_out));
         }
         let suffix = self.send.suffix(from);
         let whole = std::mem::replace(&mut self.send, suffix);
         let bytes = self.snapshot_bytes(now);
         self.send = whole;
-        (bytes, left_out)
+        Ok((bytes?, left_out))
     }
 
     /// Puts back the send-buffer bytes `[from, from + bytes.len())` that
@@ -132,8 +140,8 @@ impl Connection {
 
 impl TcpSnapshot {
     /// Serializes the snapshot.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>, SnapshotError> {
+        postcard::to_allocvec(self).map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 
     /// Decodes a snapshot, checking its version first.

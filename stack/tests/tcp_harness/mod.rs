@@ -319,7 +319,7 @@ pub fn run(s: &Scenario) -> Outcome {
                 };
                 let mut ahead = vec![0u8; (precopied - start) as usize];
                 conn.copy_send_stream(start, &mut ahead);
-                let (bytes, left_out) = conn.snapshot_bytes_from(old_local, precopied);
+                let (bytes, left_out) = conn.snapshot_bytes_from(old_local, precopied).unwrap();
                 assert_eq!(left_out, (start, precopied));
                 out.snapshot_bytes_max = out.snapshot_bytes_max.max(bytes.len());
                 side.clock_offset = (rng.next_u64() % 1_000_000_000) as i64;

@@ -395,6 +395,7 @@ impl Member {
         let mut frozen = Vec::new();
         let mut snaps = Vec::new();
         let mut left_out = Vec::new();
+        let mut failed = None;
         // Connections still in their handshake are not in `conns` yet: they move too.
         let mut tuples = std::mem::take(&mut s.conns);
         if let Some(h) = self.index.handshakes.remove(&client) {
@@ -421,11 +422,15 @@ impl Member {
             };
             let app = s.apps.remove(&tuple).unwrap_or_else(|| spec.start());
             let have = acked.get(&tuple).copied().unwrap_or(0);
-            let (bytes, (from, upto)) = conn.snapshot_bytes_from(now, have);
-            if upto > from {
-                left_out.push((tuple.local_port, tuple.remote_port, from, upto));
+            match conn.snapshot_bytes_from(now, have) {
+                Ok((bytes, (from, upto))) => {
+                    if upto > from {
+                        left_out.push((tuple.local_port, tuple.remote_port, from, upto));
+                    }
+                    snaps.push((bytes, app.clone()));
+                }
+                Err(e) => failed = Some(e.to_string()),
             }
-            snaps.push((bytes, app.clone()));
             frozen.push((conn, app));
         }
         let snapshot = SessionSnapshot {
@@ -437,7 +442,14 @@ impl Member {
             pinned: s.pinned || manual,
             left_out,
         };
-        let bytes = postcard::to_allocvec(&snapshot).unwrap_or_default();
+        let bytes = match snapshot.encode() {
+            Ok(b) if failed.is_none() => b,
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                failed = Some(e.to_string());
+                Vec::new()
+            }
+        };
         let connections = frozen.len();
         let upstream = s.uncommitted.take();
         s.frozen = Some(Frozen {
@@ -455,6 +467,11 @@ impl Member {
         if let Some(r) = self.record_mut(transfer) {
             r.snapshot_bytes = size;
             r.connections = connections;
+        }
+        if let Some(why) = failed {
+            // Nothing was sent: the session goes on here at once.
+            let why = format!("the session could not be snapshotted: {why}");
+            return self.thaw(now, transfer, HandoffOutcome::Abandoned, why);
         }
         self.pump_parts(client, out);
         self.schedule_frozen(client);
@@ -477,8 +494,12 @@ impl Member {
         if self.draining || self.stopped {
             return refuse(self, RefuseReason::Draining, out);
         }
-        let snap = match postcard::from_bytes::<SessionSnapshot>(bytes) {
+        let snap = match SessionSnapshot::decode(bytes) {
             Ok(s) => s,
+            Err(SessionSnapshotError::Version { found }) => {
+                let supported = super::SESSION_SNAPSHOT_VERSION;
+                return refuse(self, RefuseReason::Version { found, supported }, out);
+            }
             Err(e) => return refuse(self, RefuseReason::Malformed(e.to_string()), out),
         };
         // This member may serve some of the client's connections already: a connection
@@ -522,7 +543,13 @@ impl Member {
                 let why = format!("connection {tuple:?} is not the client's");
                 return refuse(self, RefuseReason::Malformed(why), out);
             }
-            if self.tcp.connection(&tuple).is_some() {
+            // A tuple this member holds, or one the snapshot names twice: inserting it
+            // would fail after the session had changed here.
+            if self.tcp.connection(&tuple).is_some()
+                || restored
+                    .iter()
+                    .any(|(r, _): &(Connection, AppState)| r.tuple() == tuple)
+            {
                 return refuse(self, RefuseReason::Collision, out);
             }
             let mut app = app.clone();
@@ -571,10 +598,12 @@ impl Member {
         }
         for (conn, app) in restored {
             let tuple = conn.tuple();
-            s.conns.insert(tuple);
-            s.apps.insert(tuple, app);
-            self.index.dirty.insert(tuple);
-            let _ = self.tcp.insert(conn);
+            // Cannot fail: every tuple was checked free above, nothing ran in between.
+            if self.tcp.insert(conn).is_ok() {
+                s.conns.insert(tuple);
+                s.apps.insert(tuple, app);
+                self.index.dirty.insert(tuple);
+            }
         }
         self.schedule_refresh(snap.client);
         self.stats.accepted += 1;
@@ -609,10 +638,15 @@ impl Member {
                 for (mut conn, app) in f.connections {
                     conn.thaw();
                     let tuple = conn.tuple();
+                    // A connection opened on the same tuple while this one was frozen
+                    // (the client gave up on it) is the live one: the frozen copy goes.
+                    if self.tcp.insert(conn).is_err() {
+                        self.stats.thaw_collisions += 1;
+                        continue;
+                    }
                     s.conns.insert(tuple);
                     s.apps.insert(tuple, app);
                     self.index.dirty.insert(tuple);
-                    let _ = self.tcp.insert(conn);
                 }
             }
             s.since = now;

@@ -34,6 +34,7 @@ use super::peer::{
 use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
 pub use bulk::{DEFAULT_TRANSFER_BUDGET, FREEZE_DELTA, PRECOPY_MIN};
 pub use liveness::Refusal;
+pub use snapshot::{SessionSnapshot, SessionSnapshotError, SESSION_SNAPSHOT_VERSION};
 
 mod bulk;
 mod contact;
@@ -43,6 +44,7 @@ mod input;
 mod liveness;
 mod pmtu;
 mod run;
+mod snapshot;
 mod views;
 
 /// How a member is set up.
@@ -149,6 +151,9 @@ pub struct MemberStats {
     /// Home Tests dropped because their cookie is not one the group made for the
     /// address they came from (forged; no state is created for them).
     pub home_tests_forged: u64,
+    /// Frozen connections dropped when a handoff thawed because a connection on the same
+    /// tuple had been opened meanwhile.
+    pub thaw_collisions: u64,
     /// Mobile-node entries of clients with no session, binding or test under way,
     /// forgotten once their tokens expired.
     pub bindings_forgotten: u64,
@@ -159,26 +164,6 @@ pub struct MemberStats {
     /// Packet Too Big messages ignored: not about a TCP segment from the anycast
     /// address, or refused by the connection (RFC 5927 §4.1).
     pub ptb_ignored: u64,
-}
-
-/// Everything of a client session that travels in a handoff.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionSnapshot {
-    /// The client.
-    pub client: Ipv6Addr,
-    /// The donor's clock when taken.
-    pub taken_at: Instant,
-    /// The binding (sequence number, tokens).
-    pub binding: Option<BindingState>,
-    /// Each connection's TCP snapshot with its application state.
-    pub connections: Vec<(Vec<u8>, AppState)>,
-    /// Round trips measured to the client, per member (microseconds).
-    pub rtt: Vec<(MemberId, u64)>,
-    /// Placed by an operator: automatic policies leave it where it goes.
-    pub pinned: bool,
-    /// Connections whose send data `[from, to)` the snapshot leaves out because the
-    /// acceptor has it from the pre-copy: (local port, remote port, from, to).
-    pub left_out: Vec<(u16, u16, u64, u64)>,
 }
 
 struct Frozen {
