@@ -169,10 +169,20 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
 /// Renders `s` in the Prometheus text format.
 pub fn render(s: &MetricsSnapshot) -> String {
     let mut o = String::new();
-    let m = &s.member;
-    let p = &s.peer;
+    render_identity(&mut o, s);
+    render_handoffs(&mut o, s);
+    for (name, help, v) in counter_table(s) {
+        metric(&mut o, name, "counter", help);
+        let _ = writeln!(o, "{name} {v}");
+    }
+    render_traffic(&mut o, s);
+    o
+}
+
+/// Who this node is and what it serves.
+fn render_identity(o: &mut String, s: &MetricsSnapshot) {
     metric(
-        &mut o,
+        o,
         "vany_node_info",
         "gauge",
         "This node (labels), always 1.",
@@ -184,30 +194,28 @@ pub fn render(s: &MetricsSnapshot) -> String {
         s.member_id
     );
     metric(
-        &mut o,
+        o,
         "vany_uptime_seconds",
         "gauge",
         "Seconds since the node started.",
     );
     let _ = writeln!(o, "vany_uptime_seconds {:.3}", s.uptime_seconds);
     metric(
-        &mut o,
+        o,
         "vany_sessions",
         "gauge",
         "Client sessions served by this member.",
     );
     let _ = writeln!(o, "vany_sessions {}", s.sessions);
-    metric(
-        &mut o,
-        "vany_draining",
-        "gauge",
-        "1 while the member drains.",
-    );
+    metric(o, "vany_draining", "gauge", "1 while the member drains.");
     let _ = writeln!(o, "vany_draining {}", u8::from(s.draining));
+}
 
+/// Handoffs started here (by outcome, failure reason, duration) and refused here.
+fn render_handoffs(o: &mut String, s: &MetricsSnapshot) {
     let h = &s.handoffs;
     metric(
-        &mut o,
+        o,
         "vany_handoffs_total",
         "counter",
         "Handoffs this member started, by outcome.",
@@ -222,7 +230,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
         let _ = writeln!(o, "vany_handoffs_total{{outcome=\"{outcome}\"}} {n}");
     }
     metric(
-        &mut o,
+        o,
         "vany_handoff_failures_total",
         "counter",
         "Failed handoffs this member started, by reason: refused_<why> (the acceptor's \
@@ -235,7 +243,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
         let _ = writeln!(o, "vany_handoff_failures_total{{reason=\"{reason}\"}} {n}");
     }
     metric(
-        &mut o,
+        o,
         "vany_handoff_duration_seconds",
         "histogram",
         "Committed handoffs, donor's freeze to commit.",
@@ -257,7 +265,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     let _ = writeln!(o, "vany_handoff_duration_seconds_count {}", h.observed());
 
     metric(
-        &mut o,
+        o,
         "vany_handoff_refusals_sent_total",
         "counter",
         "Handoffs this member refused as the acceptor, by reason (the same labels as \
@@ -269,8 +277,13 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "vany_handoff_refusals_sent_total{{reason=\"{reason}\"}} {n}"
         );
     }
+}
 
-    let counters: [(&str, &str, u64); 25] = [
+/// The plain counters: (name, help, value).
+fn counter_table(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 25] {
+    let m = &s.member;
+    let p = &s.peer;
+    [
         (
             "vany_hoti_sent_total",
             "Home Test Inits sent.",
@@ -389,13 +402,14 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "Bytes read from the TUN.",
             s.io.rx_bytes,
         ),
-    ];
-    for (name, help, v) in counters {
-        metric(&mut o, name, "counter", help);
-        let _ = writeln!(o, "{name} {v}");
-    }
+    ]
+}
+
+/// TCP listener defences, packet I/O, drops and gossip.
+fn render_traffic(o: &mut String, s: &MetricsSnapshot) {
+    let (m, p) = (&s.member, &s.peer);
     metric(
-        &mut o,
+        o,
         "vany_syn_cookies_total",
         "counter",
         "SYN cookies (RFC 4987): sent when the half-open backlog is full, accepted or \
@@ -409,21 +423,21 @@ pub fn render(s: &MetricsSnapshot) -> String {
         let _ = writeln!(o, "vany_syn_cookies_total{{outcome=\"{outcome}\"}} {n}");
     }
     metric(
-        &mut o,
+        o,
         "vany_tcp_resets_sent_total",
         "counter",
         "TCP RSTs sent for segments with no connection.",
     );
     let _ = writeln!(o, "vany_tcp_resets_sent_total {}", s.tcp.resets_sent);
     metric(
-        &mut o,
+        o,
         "vany_tx_bytes_total",
         "counter",
         "Bytes written to the TUN.",
     );
     let _ = writeln!(o, "vany_tx_bytes_total {}", s.io.tx_bytes);
     metric(
-        &mut o,
+        o,
         "vany_packets_per_second",
         "gauge",
         "Packet rate over the last second.",
@@ -440,7 +454,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     );
 
     metric(
-        &mut o,
+        o,
         "vany_drops_total",
         "counter",
         "Packets and messages dropped, by reason.",
@@ -465,7 +479,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     if let Some(g) = &s.gossip {
         metric(
-            &mut o,
+            o,
             "vany_gossip_datagrams_total",
             "counter",
             "Gossip datagrams.",
@@ -483,14 +497,13 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
     if let Some(up) = s.members_up {
         metric(
-            &mut o,
+            o,
             "vany_members_up",
             "gauge",
             "Other members gossip sees up.",
         );
         let _ = writeln!(o, "vany_members_up {up}");
     }
-    o
 }
 
 /// The metrics server's bounds: 64 connections (the oldest idle one is closed to make
