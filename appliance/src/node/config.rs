@@ -286,155 +286,12 @@ impl NodeConfig {
     /// `path`: the file `text` was read from, if any.
     fn parse_in(text: &str, path: Option<&Path>) -> Result<NodeConfig, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| secrets::syntax_error(text, &e))?;
-        let dir = path.and_then(Path::parent);
         let mut warnings = Vec::new();
         let anycast = ipv6("anycast", &raw.anycast)?;
-        if crate::io::tun::MAX_NAME_LEN < raw.tun.len()
-            || raw.tun.is_empty()
-            || raw
-                .tun
-                .chars()
-                .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
-        {
-            return Err(invalid(
-                "tun",
-                format!(
-                    "not an interface name (1 to 15 bytes, no '/', ':' or whitespace): '{}'",
-                    raw.tun
-                ),
-            ));
-        }
-        let gossip = raw
-            .gossip
-            .as_ref()
-            .map(|g| -> Result<GossipSettings, ConfigError> {
-                let s = GossipSettings {
-                    listen: socket("gossip.listen", &g.listen)?,
-                    probe_period: millis("gossip.probe_period_ms", g.probe_period_ms, 1000)?,
-                    probe_rtt: millis("gossip.probe_rtt_ms", g.probe_rtt_ms, 300)?,
-                    suspect_to_down: millis(
-                        "gossip.suspect_to_down_ms",
-                        g.suspect_to_down_ms,
-                        3000,
-                    )?,
-                };
-                if s.probe_rtt >= s.probe_period {
-                    return Err(invalid(
-                        "gossip.probe_rtt_ms",
-                        "must be less than gossip.probe_period_ms",
-                    ));
-                }
-                Ok(s)
-            })
-            .transpose()?;
-        if raw.members.is_empty() {
-            return Err(invalid("members", "no member: add a [members.ID] table"));
-        }
-        let mut members = BTreeMap::new();
-        for (k, m) in &raw.members {
-            let id: MemberId = k.parse().map_err(|_| {
-                invalid(
-                    format!("members.{k}"),
-                    "a member's key is its id, a number from 0 to 65535",
-                )
-            })?;
-            let care_of = ipv6(&format!("members.{k}.care_of"), &m.care_of)?;
-            if care_of == anycast {
-                return Err(invalid(
-                    format!("members.{k}.care_of"),
-                    "is the anycast address; a care-of address is the member's own",
-                ));
-            }
-            if let Some((other, _)) = members
-                .iter()
-                .find(|(_, e): &(&MemberId, &MemberEntry)| e.care_of == care_of)
-            {
-                return Err(invalid(
-                    format!("members.{k}.care_of"),
-                    format!("{care_of} is member {other}'s care-of address too"),
-                ));
-            }
-            let gossip_addr = match (&m.gossip, &gossip) {
-                (Some(s), _) => Some(socket(&format!("members.{k}.gossip"), s)?),
-                (None, Some(_)) => {
-                    return Err(invalid(
-                        format!("members.{k}.gossip"),
-                        "missing: every member needs its gossip address when [gossip] is set",
-                    ))
-                }
-                (None, None) => None,
-            };
-            members.insert(
-                id,
-                MemberEntry {
-                    name: m.name.clone().unwrap_or_else(|| format!("member-{id}")),
-                    care_of,
-                    contact: m.contact,
-                    gossip: gossip_addr,
-                },
-            );
-        }
-        if !members.contains_key(&raw.id) {
-            return Err(invalid(
-                "id",
-                format!("no member {} in [members] (this node must be one)", raw.id),
-            ));
-        }
-        match members.get(&raw.contact_node) {
-            None => {
-                return Err(invalid(
-                    "contact_node",
-                    format!("no member {} in [members]", raw.contact_node),
-                ))
-            }
-            Some(m) if !m.contact => {
-                return Err(invalid(
-                    "contact_node",
-                    format!(
-                        "member {} is not a contact node (set members.{}.contact = true)",
-                        raw.contact_node, raw.contact_node
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
-        let group_key = match (&raw.group_key, &raw.group_key_file) {
-            (Some(hex), None) => {
-                if let Some(p) = path {
-                    warnings.extend(secrets::exposed(
-                        "the configuration (it holds group_key)",
-                        p,
-                    ));
-                }
-                key_from_hex("group_key", hex)?
-            }
-            (None, Some(file)) => {
-                let path = match dir {
-                    Some(d) if file.is_relative() => d.join(file),
-                    _ => file.clone(),
-                };
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    invalid(
-                        "group_key_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                warnings.extend(secrets::exposed("group_key_file", &path));
-                key_from_hex("group_key_file", &text)?
-            }
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "group_key",
-                    "give group_key or group_key_file, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(invalid(
-                    "group_key",
-                    "missing: give group_key (hex) or group_key_file",
-                ))
-            }
-        };
+        check_tun(&raw.tun)?;
+        let gossip = parse_gossip(raw.gossip.as_ref())?;
+        let members = parse_members(&raw, anycast, gossip.as_ref())?;
+        let group_key = parse_group_key(&raw, path, &mut warnings)?;
         let metrics_listen = raw
             .metrics_listen
             .as_deref()
@@ -455,21 +312,7 @@ impl NodeConfig {
         if app_port == 0 {
             return Err(invalid("app_port", "must be 1 to 65535"));
         }
-        let mut apps = BTreeMap::new();
-        for (port, kind) in raw.apps.unwrap_or_default() {
-            let key = format!("apps.{port}");
-            let p: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
-                invalid(&key, format!("not a port number (1 to 65535): '{port}'"))
-            })?;
-            if p == app_port {
-                return Err(invalid(
-                    &key,
-                    "app_port already hosts the stream source there",
-                ));
-            }
-            let kind: AppKind = kind.parse().map_err(|e: String| invalid(&key, e))?;
-            apps.insert(p, kind);
-        }
+        let apps = parse_apps(raw.apps.clone().unwrap_or_default(), app_port)?;
         Ok(NodeConfig {
             id: raw.id,
             tun: raw.tun,
@@ -553,6 +396,198 @@ impl NodeConfig {
 /// A std duration as the stack's.
 pub fn stack_duration(d: StdDuration) -> Duration {
     Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// An interface name the kernel takes (IFNAMSIZ).
+fn check_tun(tun: &str) -> Result<(), ConfigError> {
+    if crate::io::tun::MAX_NAME_LEN < tun.len()
+        || tun.is_empty()
+        || tun
+            .chars()
+            .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
+    {
+        return Err(invalid(
+            "tun",
+            format!(
+                "not an interface name (1 to 15 bytes, no '/', ':' or whitespace): '{}'",
+                tun
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The `[gossip]` table, if any.
+fn parse_gossip(gossip: Option<&RawGossip>) -> Result<Option<GossipSettings>, ConfigError> {
+    gossip
+        .map(|g| -> Result<GossipSettings, ConfigError> {
+            let s = GossipSettings {
+                listen: socket("gossip.listen", &g.listen)?,
+                probe_period: millis("gossip.probe_period_ms", g.probe_period_ms, 1000)?,
+                probe_rtt: millis("gossip.probe_rtt_ms", g.probe_rtt_ms, 300)?,
+                suspect_to_down: millis("gossip.suspect_to_down_ms", g.suspect_to_down_ms, 3000)?,
+            };
+            if s.probe_rtt >= s.probe_period {
+                return Err(invalid(
+                    "gossip.probe_rtt_ms",
+                    "must be less than gossip.probe_period_ms",
+                ));
+            }
+            Ok(s)
+        })
+        .transpose()
+}
+
+/// The `[members]` tables, with this node and the contact node among them.
+fn parse_members(
+    raw: &RawConfig,
+    anycast: Ipv6Addr,
+    gossip: Option<&GossipSettings>,
+) -> Result<BTreeMap<MemberId, MemberEntry>, ConfigError> {
+    if raw.members.is_empty() {
+        return Err(invalid("members", "no member: add a [members.ID] table"));
+    }
+    let mut members = BTreeMap::new();
+    for (k, m) in &raw.members {
+        let id: MemberId = k.parse().map_err(|_| {
+            invalid(
+                format!("members.{k}"),
+                "a member's key is its id, a number from 0 to 65535",
+            )
+        })?;
+        let care_of = ipv6(&format!("members.{k}.care_of"), &m.care_of)?;
+        if care_of == anycast {
+            return Err(invalid(
+                format!("members.{k}.care_of"),
+                "is the anycast address; a care-of address is the member's own",
+            ));
+        }
+        if let Some((other, _)) = members
+            .iter()
+            .find(|(_, e): &(&MemberId, &MemberEntry)| e.care_of == care_of)
+        {
+            return Err(invalid(
+                format!("members.{k}.care_of"),
+                format!("{care_of} is member {other}'s care-of address too"),
+            ));
+        }
+        let gossip_addr = match (&m.gossip, gossip) {
+            (Some(s), _) => Some(socket(&format!("members.{k}.gossip"), s)?),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    format!("members.{k}.gossip"),
+                    "missing: every member needs its gossip address when [gossip] is set",
+                ))
+            }
+            (None, None) => None,
+        };
+        members.insert(
+            id,
+            MemberEntry {
+                name: m.name.clone().unwrap_or_else(|| format!("member-{id}")),
+                care_of,
+                contact: m.contact,
+                gossip: gossip_addr,
+            },
+        );
+    }
+    if !members.contains_key(&raw.id) {
+        return Err(invalid(
+            "id",
+            format!("no member {} in [members] (this node must be one)", raw.id),
+        ));
+    }
+    match members.get(&raw.contact_node) {
+        None => {
+            return Err(invalid(
+                "contact_node",
+                format!("no member {} in [members]", raw.contact_node),
+            ))
+        }
+        Some(m) if !m.contact => {
+            return Err(invalid(
+                "contact_node",
+                format!(
+                    "member {} is not a contact node (set members.{}.contact = true)",
+                    raw.contact_node, raw.contact_node
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    Ok(members)
+}
+
+/// The group key, inline or from its file (a relative path is taken from the
+/// configuration's directory); warns when others could read it.
+fn parse_group_key(
+    raw: &RawConfig,
+    path: Option<&Path>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<u8>, ConfigError> {
+    let dir = path.and_then(Path::parent);
+    let key = match (&raw.group_key, &raw.group_key_file) {
+        (Some(hex), None) => {
+            if let Some(p) = path {
+                warnings.extend(secrets::exposed(
+                    "the configuration (it holds group_key)",
+                    p,
+                ));
+            }
+            key_from_hex("group_key", hex)?
+        }
+        (None, Some(file)) => {
+            let path = match dir {
+                Some(d) if file.is_relative() => d.join(file),
+                _ => file.clone(),
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(
+                    "group_key_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            warnings.extend(secrets::exposed("group_key_file", &path));
+            key_from_hex("group_key_file", &text)?
+        }
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "group_key",
+                "give group_key or group_key_file, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(invalid(
+                "group_key",
+                "missing: give group_key (hex) or group_key_file",
+            ))
+        }
+    };
+    Ok(key)
+}
+
+/// The `[apps]` table: port -> app, besides `app_port`.
+fn parse_apps(
+    table: BTreeMap<String, String>,
+    app_port: u16,
+) -> Result<BTreeMap<u16, AppKind>, ConfigError> {
+    let mut apps = BTreeMap::new();
+    for (port, kind) in table {
+        let key = format!("apps.{port}");
+        let p: u16 =
+            port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
+                invalid(&key, format!("not a port number (1 to 65535): '{port}'"))
+            })?;
+        if p == app_port {
+            return Err(invalid(
+                &key,
+                "app_port already hosts the stream source there",
+            ));
+        }
+        let kind: AppKind = kind.parse().map_err(|e: String| invalid(&key, e))?;
+        apps.insert(p, kind);
+    }
+    Ok(apps)
 }
 
 #[cfg(test)]
