@@ -215,6 +215,19 @@ fn lifetime_units(d: Duration) -> u16 {
     (d.secs() / 4).min(u64::from(u16::MAX)) as u16
 }
 
+/// Where the answer to a Binding Update goes (RFC 6275 §6.1.8: to the care-of address
+/// with an RH2 holding the home address), and what kind of BU it answers.
+struct BuReply {
+    /// This node's address the BU was sent to.
+    me: Ipv6Addr,
+    /// The care-of address (the alternate one if given, else the source).
+    to: Ipv6Addr,
+    /// The home address, when it differs from the care-of address.
+    rh2: Option<Ipv6Addr>,
+    /// Lifetime 0, or care-of address equal to the home address (§9.5.1).
+    deregistration: bool,
+}
+
 impl CorrespondentNode {
     /// A CN with a fresh Kcn from `rng`.
     pub fn new(config: CnConfig, rng: &mut dyn RandomSource) -> Self {
@@ -350,79 +363,27 @@ impl CorrespondentNode {
         bu: crate::wire::BindingUpdate,
     ) -> MhOutcome {
         let repr = &parsed.repr;
-        let me = repr.dst;
         // RFC 6275 §9.5.1: a unicast home address, in the HAO or else the source.
         let home = repr.hao.unwrap_or(repr.src);
         if home.is_multicast() || home.is_unspecified() || home.is_loopback() {
             return self.discard(DiscardReason::NoHomeAddress);
         }
         let care_of = mh.alt_care_of().unwrap_or(repr.src);
-        let deregistration = bu.lifetime == 0 || care_of == home;
-        let reply_to = care_of;
-        let rh2 = (reply_to != home).then_some(home);
-
+        let reply = BuReply {
+            me: repr.dst,
+            to: care_of,
+            rh2: (care_of != home).then_some(home),
+            deregistration: bu.lifetime == 0 || care_of == home,
+        };
         // §9.5.1: the H flag asks for home registration, which a CN does not do.
         if bu.home {
-            self.send_ba(
-                now,
-                me,
-                reply_to,
-                rh2,
-                status::HOME_REGISTRATION_NOT_SUPPORTED,
-                bu.seq,
-                0,
-                None,
-            );
-            self.stats.bu_refused += 1;
-            return MhOutcome::Refused(status::HOME_REGISTRATION_NOT_SUPPORTED);
+            let code = status::HOME_REGISTRATION_NOT_SUPPORTED;
+            return self.refuse_bu(now, &reply, code, bu.seq, None);
         }
-        let Some((home_index, care_of_index)) = mh.nonce_indices() else {
-            return self.discard(DiscardReason::MissingNonceIndices);
+        let kbm = match self.authenticate_bu(now, parsed, mh, bu.seq, home, &reply) {
+            Ok(kbm) => kbm,
+            Err(outcome) => return outcome,
         };
-        if mh.authenticator().is_none() {
-            return self.discard(DiscardReason::MissingAuthData);
-        }
-        // §9.5.1: nonce indices recent enough (care-of not inspected when deleting).
-        let home_nonce = self.nonces.lookup(home_index, now);
-        let care_of_nonce = if deregistration {
-            None
-        } else {
-            self.nonces.lookup(care_of_index, now)
-        };
-        let expired = match (
-            home_nonce.is_some(),
-            care_of_nonce.is_some() || deregistration,
-        ) {
-            (true, true) => None,
-            (false, true) => Some(status::EXPIRED_HOME_NONCE),
-            (true, false) => Some(status::EXPIRED_CARE_OF_NONCE),
-            (false, false) => Some(status::EXPIRED_NONCES),
-        };
-        if let Some(code) = expired {
-            // §6.1.8: no Kbm can be computed, so the BA is not signed.
-            self.send_ba(now, me, reply_to, rh2, code, bu.seq, 0, None);
-            self.stats.bu_refused += 1;
-            return MhOutcome::Refused(code);
-        }
-        let home_token = self
-            .kcn
-            .home_keygen_token(&home, &home_nonce.unwrap_or_default());
-        let care_of_token = care_of_nonce.map(|n| self.kcn.care_of_keygen_token(&care_of, &n));
-        let kbm = rr::kbm(&home_token, care_of_token.as_ref());
-        // For a deregistration RFC 6275 §6.2.7/§5.2.6 take the home address as the care-of
-        // address in the MAC; UMIP and KAME use the actual care-of address. Accept both.
-        let received = mh.authenticator().unwrap_or_default();
-        let verifies = |coa: &Ipv6Addr| {
-            rr::authenticator(&kbm, coa, &me, parsed.upper_bytes)
-                .map(|a| rr::authenticators_equal(&a, &received))
-                .unwrap_or(false)
-        };
-        let authentic =
-            verifies(&care_of) || (deregistration && care_of != home && verifies(&home));
-        if !authentic {
-            self.stats.bu_bad_auth += 1;
-            return MhOutcome::Discarded(DiscardReason::BadAuthenticator);
-        }
         // §9.5.1: the sequence number must be newer than the last accepted (modulo 2^16),
         // also across a recent deregistration (§5.2.8).
         let last = self.bindings.get(&home).map(|b| b.seq).or_else(|| {
@@ -431,67 +392,103 @@ impl CorrespondentNode {
                 .filter(|t| t.until > now)
                 .map(|t| t.seq)
         });
-        if let Some(last) = last {
-            if !seq_newer(bu.seq, last) {
-                self.send_ba(
-                    now,
-                    me,
-                    reply_to,
-                    rh2,
-                    status::SEQUENCE_OUT_OF_WINDOW,
-                    last,
-                    0,
-                    Some(&kbm),
-                );
-                self.stats.bu_refused += 1;
-                self.stats.bu_stale_seq += 1;
-                return MhOutcome::Refused(status::SEQUENCE_OUT_OF_WINDOW);
-            }
+        if let Some(last) = last.filter(|last| !seq_newer(bu.seq, *last)) {
+            self.stats.bu_stale_seq += 1;
+            let code = status::SEQUENCE_OUT_OF_WINDOW;
+            return self.refuse_bu(now, &reply, code, last, Some(&kbm));
         }
         // A care-of address that is another binding's home address would loop.
-        if !deregistration && self.bindings.contains_key(&care_of) {
+        if !reply.deregistration && self.bindings.contains_key(&care_of) {
             return self.discard(DiscardReason::CircularRegistration);
         }
-        let tombstone_until = now + super::nonce::MAX_NONCE_LIFETIME;
-        if deregistration {
-            // §9.5.3: delete the binding, keep its sequence number (§5.2.8).
+        self.accept_bu(now, &reply, bu, home, &kbm)
+    }
+
+    /// §9.5.1: nonce indices still valid (the care-of one is not inspected when
+    /// deleting) and an authenticator that verifies; the Kbm for the answer.
+    fn authenticate_bu(
+        &mut self,
+        now: Instant,
+        parsed: &ParsedPacket<'_>,
+        mh: &MhRepr<'_>,
+        seq: u16,
+        home: Ipv6Addr,
+        reply: &BuReply,
+    ) -> Result<rr::Kbm, MhOutcome> {
+        let Some((home_index, care_of_index)) = mh.nonce_indices() else {
+            return Err(self.discard(DiscardReason::MissingNonceIndices));
+        };
+        let Some(received) = mh.authenticator() else {
+            return Err(self.discard(DiscardReason::MissingAuthData));
+        };
+        let care_of = reply.to;
+        let home_nonce = self.nonces.lookup(home_index, now);
+        let care_of_nonce = if reply.deregistration {
+            None
+        } else {
+            self.nonces.lookup(care_of_index, now)
+        };
+        let expired = match (
+            home_nonce.is_some(),
+            care_of_nonce.is_some() || reply.deregistration,
+        ) {
+            (true, true) => None,
+            (false, true) => Some(status::EXPIRED_HOME_NONCE),
+            (true, false) => Some(status::EXPIRED_CARE_OF_NONCE),
+            (false, false) => Some(status::EXPIRED_NONCES),
+        };
+        if let Some(code) = expired {
+            // §6.1.8: no Kbm can be computed, so the BA is not signed.
+            return Err(self.refuse_bu(now, reply, code, seq, None));
+        }
+        let home_token = self
+            .kcn
+            .home_keygen_token(&home, &home_nonce.unwrap_or_default());
+        let care_of_token = care_of_nonce.map(|n| self.kcn.care_of_keygen_token(&care_of, &n));
+        let kbm = rr::kbm(&home_token, care_of_token.as_ref());
+        // For a deregistration RFC 6275 §6.2.7/§5.2.6 take the home address as the care-of
+        // address in the MAC; UMIP and KAME use the actual care-of address. Accept both.
+        let verifies = |coa: &Ipv6Addr| {
+            rr::authenticator(&kbm, coa, &reply.me, parsed.upper_bytes)
+                .map(|a| rr::authenticators_equal(&a, &received))
+                .unwrap_or(false)
+        };
+        let authentic =
+            verifies(&care_of) || (reply.deregistration && care_of != home && verifies(&home));
+        if !authentic {
+            self.stats.bu_bad_auth += 1;
+            return Err(MhOutcome::Discarded(DiscardReason::BadAuthenticator));
+        }
+        Ok(kbm)
+    }
+
+    /// An authentic, fresh BU: deletes the binding (§9.5.3) or creates/updates it
+    /// (§9.5.2), keeping its sequence number for a while (§5.2.8).
+    fn accept_bu(
+        &mut self,
+        now: Instant,
+        reply: &BuReply,
+        bu: crate::wire::BindingUpdate,
+        home: Ipv6Addr,
+        kbm: &rr::Kbm,
+    ) -> MhOutcome {
+        let tombstone = Tombstone {
+            seq: bu.seq,
+            until: now + super::nonce::MAX_NONCE_LIFETIME,
+        };
+        if reply.deregistration {
             self.bindings.remove(&home);
-            self.tombstones.insert(
-                home,
-                Tombstone {
-                    seq: bu.seq,
-                    until: tombstone_until,
-                },
-            );
+            self.tombstones.insert(home, tombstone);
             self.stats.bu_accepted += 1;
             if bu.ack {
-                self.send_ba(
-                    now,
-                    me,
-                    reply_to,
-                    rh2,
-                    status::ACCEPTED,
-                    bu.seq,
-                    0,
-                    Some(&kbm),
-                );
+                self.send_ba(now, reply, status::ACCEPTED, bu.seq, 0, Some(kbm));
             }
             return MhOutcome::Accepted { deregistered: true };
         }
         if !self.bindings.contains_key(&home) && self.bindings.len() >= self.config.capacity {
             // §9.5.2: no room; a live binding is never evicted to make some.
-            self.send_ba(
-                now,
-                me,
-                reply_to,
-                rh2,
-                status::INSUFFICIENT_RESOURCES,
-                bu.seq,
-                0,
-                Some(&kbm),
-            );
-            self.stats.bu_refused += 1;
-            return MhOutcome::Refused(status::INSUFFICIENT_RESOURCES);
+            let code = status::INSUFFICIENT_RESOURCES;
+            return self.refuse_bu(now, reply, code, bu.seq, Some(kbm));
         }
         // §9.5.2: lifetime no longer than asked nor than MAX_RR_BINDING_LIFETIME.
         let max = self.config.max_lifetime.min(MAX_RR_BINDING_LIFETIME);
@@ -501,36 +498,35 @@ impl CorrespondentNode {
             home,
             Binding {
                 home,
-                care_of,
+                care_of: reply.to,
                 seq: bu.seq,
                 expires: now + Duration::from_secs(u64::from(units) * 4),
                 last_used: now,
                 refresh_requested: false,
             },
         );
-        self.tombstones.insert(
-            home,
-            Tombstone {
-                seq: bu.seq,
-                until: tombstone_until,
-            },
-        );
+        self.tombstones.insert(home, tombstone);
         self.stats.bu_accepted += 1;
         if bu.ack {
-            self.send_ba(
-                now,
-                me,
-                reply_to,
-                rh2,
-                status::ACCEPTED,
-                bu.seq,
-                units,
-                Some(&kbm),
-            );
+            self.send_ba(now, reply, status::ACCEPTED, bu.seq, units, Some(kbm));
         }
         MhOutcome::Accepted {
             deregistered: false,
         }
+    }
+
+    /// Refuses a BU with BA status `code` (signed when a Kbm could be computed).
+    fn refuse_bu(
+        &mut self,
+        now: Instant,
+        reply: &BuReply,
+        code: u8,
+        seq: u16,
+        kbm: Option<&rr::Kbm>,
+    ) -> MhOutcome {
+        self.send_ba(now, reply, code, seq, 0, kbm);
+        self.stats.bu_refused += 1;
+        MhOutcome::Refused(code)
     }
 
     fn discard(&mut self, reason: DiscardReason) -> MhOutcome {
@@ -538,18 +534,16 @@ impl CorrespondentNode {
         MhOutcome::Discarded(reason)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn send_ba(
         &mut self,
         now: Instant,
-        me: Ipv6Addr,
-        to: Ipv6Addr,
-        rh2: Option<Ipv6Addr>,
+        reply: &BuReply,
         status_code: u8,
         seq: u16,
         lifetime: u16,
         kbm: Option<&rr::Kbm>,
     ) {
+        let (me, to, rh2) = (reply.me, reply.to, reply.rh2);
         // An unsigned BA answers a BU nobody authenticated: at most so many per second to
         // one /64 of the claimed care-of address.
         if kbm.is_none() && !self.reflect.allow(now, to) {
