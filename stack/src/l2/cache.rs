@@ -43,6 +43,8 @@ pub(crate) struct Entry {
     pub(crate) used: bool,
     /// Packets waiting for resolution (IPv6 packets, not yet framed).
     pub(crate) queue: VecDeque<Vec<u8>>,
+    /// Set by [`Cache::insert`]: tells this entry from an earlier one for the same address.
+    pub(crate) id: u64,
 }
 
 /// What [`Cache::make_room`] may evict.
@@ -70,6 +72,11 @@ pub(crate) enum Room {
 pub(crate) struct Cache {
     pub(crate) entries: HashMap<Ipv6Addr, Entry>,
     pub(crate) capacity: usize,
+    /// Entries created unused, oldest first, as (address, id): eviction candidates found
+    /// in O(1) during a flood. Records of entries since used or removed are skipped when
+    /// popped, and purged when the list grows past twice the capacity.
+    unused: VecDeque<(Ipv6Addr, u64)>,
+    next_id: u64,
 }
 
 impl Cache {
@@ -77,6 +84,8 @@ impl Cache {
         Cache {
             entries: HashMap::with_capacity(capacity.min(4096)),
             capacity: capacity.max(1),
+            unused: VecDeque::new(),
+            next_id: 0,
         }
     }
 
@@ -85,16 +94,16 @@ impl Cache {
         if self.entries.len() < self.capacity {
             return Room::Free;
         }
-        let oldest = |want_used: bool| {
-            self.entries
-                .iter()
-                .filter(|(_, e)| e.state == NeighborState::Stale && e.used == want_used)
-                .min_by_key(|(_, e)| e.since)
-                .map(|(a, _)| *a)
-        };
         let victim = match policy {
-            Evict::UnusedStaleOnly => oldest(false),
-            Evict::AnyStale => oldest(false).or_else(|| oldest(true)),
+            Evict::UnusedStaleOnly => self.oldest_unused(),
+            Evict::AnyStale => self.oldest_unused().or_else(|| {
+                // Rare (our own traffic to a new neighbor with a full cache): a scan.
+                self.entries
+                    .iter()
+                    .filter(|(_, e)| e.state == NeighborState::Stale)
+                    .min_by_key(|(_, e)| e.since)
+                    .map(|(a, _)| *a)
+            }),
         };
         match victim.and_then(|v| self.entries.remove(&v)) {
             Some(e) => Room::Evicted(e.queue.len()),
@@ -102,9 +111,39 @@ impl Cache {
         }
     }
 
+    /// Records in the unused list (for tests of its bound).
+    #[cfg(test)]
+    pub(crate) fn unused_len(&self) -> usize {
+        self.unused.len()
+    }
+
+    /// The oldest entry that is still unused and STALE, taken off the unused list.
+    fn oldest_unused(&mut self) -> Option<Ipv6Addr> {
+        while let Some((addr, id)) = self.unused.pop_front() {
+            let live = self
+                .entries
+                .get(&addr)
+                .is_some_and(|e| e.id == id && !e.used && e.state == NeighborState::Stale);
+            if live {
+                return Some(addr);
+            }
+        }
+        None
+    }
+
     /// A new entry (the caller made room).
-    pub(crate) fn insert(&mut self, addr: Ipv6Addr, entry: Entry) {
+    pub(crate) fn insert(&mut self, addr: Ipv6Addr, mut entry: Entry) {
         debug_assert!(self.entries.len() < self.capacity || self.entries.contains_key(&addr));
+        entry.id = self.next_id;
+        self.next_id += 1;
+        if !entry.used {
+            self.unused.push_back((addr, entry.id));
+        }
         self.entries.insert(addr, entry);
+        if self.unused.len() > 2 * self.capacity {
+            let entries = &self.entries;
+            self.unused
+                .retain(|(a, id)| entries.get(a).is_some_and(|e| e.id == *id && !e.used));
+        }
     }
 }

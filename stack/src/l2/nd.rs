@@ -412,6 +412,7 @@ impl Neighbors {
                     probes: 0,
                     used: true,
                     queue: VecDeque::new(),
+                    id: 0,
                 },
             );
             self.solicit(now, target, Some(src));

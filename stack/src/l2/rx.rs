@@ -221,6 +221,7 @@ impl Neighbors {
                 probes: 0,
                 used: false,
                 queue: VecDeque::new(),
+                id: 0,
             },
         );
     }

@@ -668,3 +668,51 @@ fn bad_config_is_refused() {
         NdConfigError::ZeroBound("cache_capacity")
     );
 }
+
+#[test]
+fn flood_never_evicts_a_neighbor_we_send_to() {
+    // RFC 4861 §7.2.3 entries created by a solicitation are evicted first; once we send
+    // to such a neighbor it is ours to keep (only our own traffic may evict it).
+    let mut cfg = NdConfig::new(
+        A_MAC,
+        vec![OwnAddr {
+            addr: coa(),
+            anycast: false,
+        }],
+        Gateway::OnLink,
+    );
+    cfg.cache_capacity = 4;
+    let mut n = Neighbors::new(cfg).unwrap();
+    let src = |i: u32| Ipv6Addr::from((0xfd00u128 << 112) | (u128::from(i) + 0x1000));
+    // Many rounds: a neighbor solicits us, we answer it with a packet (it becomes used),
+    // then a burst of solicitations from strangers. The used neighbors stay.
+    for round in 0..3u32 {
+        n.ingress(t(0), &ns(src(round), coa(), coa(), Some(PEER_MAC)));
+        let p = ipv6_packet(coa(), src(round), 0);
+        assert!(matches!(n.egress(t(1), &p, None), Egress::Frame(_)));
+        for i in 0..50u32 {
+            n.ingress(
+                t(2),
+                &ns(src(100 + round * 50 + i), coa(), coa(), Some(PEER_MAC)),
+            );
+        }
+        while n.poll_transmit().is_some() {}
+    }
+    for round in 0..3u32 {
+        assert!(n.neighbor(src(round)).is_some(), "neighbor {round} kept");
+    }
+    assert_eq!(n.cache_len(), 4);
+    // The fourth place churns among strangers; with all four places used, strangers get
+    // no entry at all, and are still answered.
+    let p = ipv6_packet(coa(), src(3), 0);
+    n.ingress(t(3), &ns(src(3), coa(), coa(), Some(PEER_MAC)));
+    n.egress(t(3), &p, None);
+    let before = n.counters().cache_full;
+    assert_eq!(
+        n.ingress(t(4), &ns(src(999), coa(), coa(), Some(PEER_MAC))),
+        Ingress::Handled
+    );
+    assert_eq!(n.counters().cache_full, before + 1);
+    assert_eq!(n.neighbor(src(999)), None);
+    assert!(n.cache.unused_len() <= 8, "the eviction list stays bounded");
+}
