@@ -10,6 +10,7 @@
 //! [`Neighbors::poll_transmit`]. Timers: [`Neighbors::poll_at`] and
 //! [`Neighbors::handle_timeout`]. Nothing here reads a clock.
 
+use core::cell::Cell;
 use core::net::Ipv6Addr;
 use std::collections::VecDeque;
 
@@ -239,6 +240,11 @@ pub struct Neighbors {
     pub(crate) queued_total: usize,
     /// GCRA theoretical arrival time of the solicitation rate limit.
     pub(crate) solicit_tat: Instant,
+    /// [`Neighbors::poll_at`]'s answer, computed once after the timers changed (`None`:
+    /// to be recomputed), so that a poll loop asking every iteration does not scan the
+    /// cache. STALE entries have no timer, so creating or evicting them (a flood of
+    /// solicitations) leaves it valid.
+    pub(crate) next_timer: Cell<Option<Option<Instant>>>,
     pub(crate) counters: Counters,
 }
 
@@ -274,6 +280,7 @@ impl Neighbors {
             tx: VecDeque::new(),
             queued_total: 0,
             solicit_tat: Instant::ZERO,
+            next_timer: Cell::new(Some(None)),
             counters: Counters::default(),
         })
     }
@@ -367,6 +374,7 @@ impl Neighbors {
         e.used = true;
         if e.state == NeighborState::Reachable && now.saturating_since(e.since) >= REACHABLE_TIME {
             // RFC 4861 §7.3.3: REACHABLE becomes STALE when ReachableTime has passed.
+            self.next_timer.set(None);
             e.state = NeighborState::Stale;
             e.since = now;
         }
@@ -374,6 +382,7 @@ impl Neighbors {
             (NeighborState::Incomplete, _) | (_, None) => Lookup::Resolve(target),
             (NeighborState::Stale, Some(m)) => {
                 // RFC 4861 §7.3.3: the first packet to a STALE neighbor moves it to DELAY.
+                self.next_timer.set(None);
                 e.state = NeighborState::Delay;
                 e.since = now;
                 e.timer = now + DELAY_FIRST_PROBE_TIME;
@@ -472,6 +481,7 @@ impl Neighbors {
         let Some(e) = self.cache.entries.get_mut(&target) else {
             return;
         };
+        self.next_timer.set(None);
         if !allowed {
             self.counters.ns_rate_limited += 1;
             e.timer = now
@@ -509,7 +519,11 @@ impl Neighbors {
     /// When [`Neighbors::handle_timeout`] next has work: a retransmission, the end of a
     /// DELAY, or the expiry of a REACHABLE entry.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.cache
+        if let Some(at) = self.next_timer.get() {
+            return at;
+        }
+        let at = self
+            .cache
             .entries
             .values()
             .filter_map(|e| match e.state {
@@ -519,13 +533,19 @@ impl Neighbors {
                 NeighborState::Reachable => Some(e.since + REACHABLE_TIME),
                 NeighborState::Stale => None,
             })
-            .min()
+            .min();
+        self.next_timer.set(Some(at));
+        at
     }
 
     /// Runs the timers that are due at `now` (RFC 4861 §7.3.3): retransmits solicitations,
     /// gives up on neighbors that did not answer (dropping and counting their queued
     /// packets), moves DELAY to PROBE and expired REACHABLE to STALE.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_at().is_none_or(|at| at > now) {
+            return;
+        }
+        self.next_timer.set(None);
         let due: Vec<Ipv6Addr> = self
             .cache
             .entries

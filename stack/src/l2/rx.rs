@@ -198,6 +198,7 @@ impl Neighbors {
     fn learn_from_ns(&mut self, now: Instant, src: Ipv6Addr, mac: Mac) {
         if let Some(e) = self.cache.entries.get_mut(&src) {
             if e.mac != Some(mac) {
+                self.next_timer.set(None);
                 e.mac = Some(mac);
                 e.state = NeighborState::Stale;
                 e.since = now;
@@ -240,6 +241,7 @@ impl Neighbors {
             self.counters.na_unsolicited += 1;
             return Ingress::Handled;
         };
+        self.next_timer.set(None);
         if e.state == NeighborState::Incomplete {
             // Without a target link-layer address, the NA is of no use here.
             let Some(m) = nd.lladdr else {

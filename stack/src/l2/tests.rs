@@ -716,3 +716,40 @@ fn flood_never_evicts_a_neighbor_we_send_to() {
     assert_eq!(n.neighbor(src(999)), None);
     assert!(n.cache.unused_len() <= 8, "the eviction list stays bounded");
 }
+
+#[test]
+fn cached_poll_at_always_equals_a_fresh_scan() {
+    // poll_at is cached between timer changes; after any mix of packets, answers and
+    // timeouts it must equal a scan of the whole cache.
+    let mut n = node(A_MAC, coa(), Gateway::OnLink);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut now = 0i64;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let who = Ipv6Addr::from((0xfd00u128 << 112) | u128::from(x % 8 + 0x20));
+        now += i64::try_from(x % 700).unwrap();
+        match (x >> 8) % 5 {
+            0 => {
+                n.egress(t(now), &ipv6_packet(coa(), who, 0), None);
+            }
+            1 => {
+                let f = NdiscNeighborFlags::from_bits_truncate((x >> 16) as u8 & 0x60);
+                n.ingress(t(now), &na(who, who, f, Some(PEER_MAC)));
+            }
+            2 => {
+                n.ingress(
+                    t(now),
+                    &ns(who, coa(), coa(), Some(Mac([2, 0, 0, 0, 1, x as u8]))),
+                );
+            }
+            _ => n.handle_timeout(t(now)),
+        }
+        while n.poll_transmit().is_some() {}
+        let cached = n.poll_at();
+        n.next_timer.set(None);
+        assert_eq!(cached, n.poll_at());
+    }
+    assert!(n.counters().resolution_failed > 0 && n.counters().na_rx > 0);
+}
