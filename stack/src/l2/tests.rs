@@ -616,7 +616,10 @@ fn two_instances_resolve_each_other() {
 fn resolution_gives_up_after_three_solicitations() {
     // RFC 4861 §7.2.2 and §7.3.3: MAX_MULTICAST_SOLICIT = 3 solicitations RETRANS_TIMER
     // apart; then the entry is deleted and its queued packets dropped and counted.
+    // B is on the link but does not own the address A resolves: it hears every
+    // solicitation and answers none.
     let mut a = node(A_MAC, coa(), Gateway::OnLink);
+    let mut b = node(B_MAC, addr("fd00::b"), Gateway::OnLink);
     let silent = addr("fd00::dead");
     for i in 0..5 {
         assert_eq!(
@@ -627,14 +630,14 @@ fn resolution_gives_up_after_three_solicitations() {
     let mut solicitations = 0;
     let mut now = t(0);
     for _ in 0..10 {
-        while a.poll_transmit().is_some() {
-            solicitations += 1;
-        }
+        solicitations += deliver(now, &mut a, &mut b);
+        assert!(b.poll_transmit().is_none());
         let Some(at) = a.poll_at() else { break };
         now = at;
         a.handle_timeout(now);
     }
     assert_eq!(solicitations, 3);
+    assert_eq!(b.counters().ns_not_ours, 3);
     assert_eq!(now, t(3000));
     assert_eq!(a.neighbor(silent), None);
     let c = a.counters();
