@@ -21,6 +21,9 @@ const ROUTER_ADVERT: u8 = 134;
 const NEIGHBOR_SOLICIT: u8 = 135;
 const NEIGHBOR_ADVERT: u8 = 136;
 const REDIRECT: u8 = 137;
+/// Source and Target Link-Layer Address option types (RFC 4861 §4.6.1).
+const SOURCE_LLADDR: u8 = 1;
+const TARGET_LLADDR: u8 = 2;
 /// ICMPv6 header plus the 16-byte target of NS and NA (RFC 4861 §4.3, §4.4).
 const NS_NA_LEN: usize = 24;
 
@@ -89,11 +92,13 @@ impl Neighbors {
             c.nd_bad_code += 1;
             return None;
         }
-        // §7.1.1: all included options have a length greater than zero (and fit).
+        // §7.1.1: all included options have a length greater than zero (and fit). A
+        // link-layer address option is 8 bytes on Ethernet (RFC 4861 §4.6.1, RFC 2464 §6).
         let mut off = NS_NA_LEN;
         while off < body.len() {
             let len = body.get(off + 1).map_or(0, |l| usize::from(*l) * 8);
-            if len == 0 || off + len > body.len() {
+            let lladdr_option = matches!(body[off], SOURCE_LLADDR | TARGET_LLADDR);
+            if len == 0 || off + len > body.len() || (lladdr_option && len != 8) {
                 c.nd_bad_option += 1;
                 return None;
             }

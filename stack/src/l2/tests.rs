@@ -273,6 +273,15 @@ fn zero_length_option_is_dropped() {
     fix_checksum(&mut f);
     assert_eq!(n.ingress(t(0), &f), Ingress::Dropped);
     assert_eq!(n.counters().nd_bad_option, 2);
+    // RFC 4861 §4.6.1 with RFC 2464 §6: an Ethernet link-layer option is 8 bytes; a
+    // 16-byte one is refused rather than read as its first 6 bytes.
+    let mut f = ns(peer(), coa(), coa(), Some(PEER_MAC));
+    f.extend_from_slice(&[0; 8]);
+    f[14 + 5] += 8;
+    f[54 + 24 + 1] = 2;
+    fix_checksum(&mut f);
+    assert_eq!(n.ingress(t(0), &f), Ingress::Dropped);
+    assert_eq!(n.counters().nd_bad_option, 3);
 }
 
 #[test]
