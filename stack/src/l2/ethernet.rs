@@ -28,6 +28,10 @@ pub enum FrameError {
     /// Unicast to another station's MAC (seen in promiscuous mode).
     #[error("frame to unicast MAC {0} which is not ours")]
     NotOurMac(Mac),
+    /// A multicast or broadcast source MAC: no station sends from one (IEEE 802.3 §3.2.3),
+    /// and answering it would multicast our reply.
+    #[error("frame from group MAC {0}")]
+    GroupSource(Mac),
     /// The payload is not a whole IPv6 packet (short header, wrong version, or a Payload
     /// Length past the end of the frame).
     #[error("frame payload is not a whole IPv6 packet")]
@@ -55,6 +59,9 @@ pub fn parse(frame: &[u8], ours: Mac) -> Result<Ipv6Frame<'_>, FrameError> {
     let dst = eth.dst_addr();
     if dst.is_unicast() && dst != ours {
         return Err(FrameError::NotOurMac(dst));
+    }
+    if !eth.src_addr().is_unicast() {
+        return Err(FrameError::GroupSource(eth.src_addr()));
     }
     let payload = &frame[HEADER_LEN..];
     let ip = Ipv6Packet::new_checked(payload).map_err(|_| FrameError::BadIpv6)?;
@@ -150,6 +157,9 @@ mod tests {
     fn other_unicast_mac_and_bad_lengths_are_refused() {
         let f = frame(PEER, PEER, &ipv6(0));
         assert_eq!(parse(&f, OURS), Err(FrameError::NotOurMac(PEER)));
+        let group = Mac([0x33, 0x33, 0, 0, 0, 1]);
+        let f = frame(OURS, group, &ipv6(0));
+        assert_eq!(parse(&f, OURS), Err(FrameError::GroupSource(group)));
         assert_eq!(parse(&[0u8; 13], OURS), Err(FrameError::Truncated(13)));
         let mut f = frame(OURS, PEER, &ipv6(8));
         f.truncate(f.len() - 1);

@@ -128,7 +128,8 @@ pub struct Counters {
     pub rx_not_ipv6: u64,
     /// Frames to another station's unicast MAC (dropped).
     pub rx_not_our_mac: u64,
-    /// Frames too short or not carrying a whole IPv6 packet (dropped).
+    /// Frames too short, from a group source MAC, or not carrying a whole IPv6 packet
+    /// (dropped).
     pub rx_malformed: u64,
     /// IPv6 packets passed up.
     pub rx_ipv6: u64,

@@ -47,7 +47,7 @@ impl Neighbors {
                 match e {
                     FrameError::NotIpv6(_) => self.counters.rx_not_ipv6 += 1,
                     FrameError::NotOurMac(_) => self.counters.rx_not_our_mac += 1,
-                    FrameError::Truncated(_) | FrameError::BadIpv6 => {
+                    FrameError::Truncated(_) | FrameError::BadIpv6 | FrameError::GroupSource(_) => {
                         self.counters.rx_malformed += 1
                     }
                 }
