@@ -14,6 +14,7 @@
 
 #![deny(clippy::disallowed_methods)]
 
+pub mod l2;
 pub mod mip6;
 pub mod rand;
 pub mod tcp;
