@@ -52,6 +52,21 @@ impl Member {
             self.stats.dropped += 1;
             return;
         }
+        self.client_segment(now, packet, repr, seg, forwarded, out);
+    }
+
+    /// A TCP segment from a client to the anycast address: passed on to the member that
+    /// serves the client, completed as a SYN cookie, dropped without a RST, or given to
+    /// the engine.
+    fn client_segment(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        repr: &PacketRepr<'_>,
+        seg: &vany_stack::wire::TcpRepr<'_>,
+        forwarded: bool,
+        out: &mut Vec<Vec<u8>>,
+    ) {
         let client = repr.src;
         let new_connection =
             seg.control == vany_stack::wire::TcpControl::Syn && seg.ack_number.is_none();
@@ -68,48 +83,8 @@ impl Member {
                 remote_port: seg.src_port,
             })
             .is_some();
-        // A segment of a session this member does not hold — late packets after a handoff
-        // committed, or packets forwarded for a transfer that was lost or refused — is
-        // dropped, never answered: a RST would reset the client's connection. Only a new
-        // connection (a SYN not forwarded by a donor) opens a session here.
-        // A client whose session this member handed off lately: its packets (a new
-        // connection included) go to the member that serves it now.
-        if !held && !forwarded {
-            if let Some(&(to, until)) = self.moved.get(&client) {
-                if until > now && to != self.cfg.id {
-                    self.stats.forwarded += 1;
-                    let body = PeerBody::Forward {
-                        transfer: 0,
-                        packet: packet.to_vec(),
-                    };
-                    self.send_peer(to, body, out);
-                    return;
-                }
-            }
-        }
-        if let Some(s) = self.sessions.get_mut(&client) {
-            if let Some(f) = &s.frozen {
-                // Step 2: not dropped, not answered: forwarded to the acceptor.
-                let body = PeerBody::Forward {
-                    transfer: f.transfer,
-                    packet: packet.to_vec(),
-                };
-                let to = f.to;
-                self.stats.forwarded += 1;
-                self.send_peer(to, body, out);
-                return;
-            }
-            if !forwarded {
-                s.heard_at = Some(now);
-            }
-            // A client packet that reached us directly after a handoff: its binding points
-            // here now (RFC 6275 route optimization), so the donor can let go.
-            if !forwarded && repr.dst == self.cfg.care_of {
-                if let Some((transfer, donor)) = s.uncommitted.take() {
-                    self.send_peer(donor, PeerBody::Commit { transfer }, out);
-                    self.tell_contact_node(client, out);
-                }
-            }
+        if self.pass_on(now, packet, repr, held, forwarded, out) {
+            return;
         }
         // A segment of a connection this member does not hold is never answered with a
         // RST: the connection may live at another member of the group.
@@ -145,6 +120,65 @@ impl Member {
         }
         self.index.dirty.insert(tuple);
         self.accept_new(now, out);
+    }
+
+    /// Passes a client's packet on when another member serves the client now (handed
+    /// off lately, or frozen in a handoff under way); notes a direct packet after a
+    /// handoff. Returns whether the packet was passed on.
+    fn pass_on(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        repr: &PacketRepr<'_>,
+        held: bool,
+        forwarded: bool,
+        out: &mut Vec<Vec<u8>>,
+    ) -> bool {
+        let client = repr.src;
+        // A segment of a session this member does not hold — late packets after a handoff
+        // committed, or packets forwarded for a transfer that was lost or refused — is
+        // dropped, never answered: a RST would reset the client's connection. Only a new
+        // connection (a SYN not forwarded by a donor) opens a session here.
+        // A client whose session this member handed off lately: its packets (a new
+        // connection included) go to the member that serves it now.
+        if !held && !forwarded {
+            if let Some(&(to, until)) = self.moved.get(&client) {
+                if until > now && to != self.cfg.id {
+                    self.stats.forwarded += 1;
+                    let body = PeerBody::Forward {
+                        transfer: 0,
+                        packet: packet.to_vec(),
+                    };
+                    self.send_peer(to, body, out);
+                    return true;
+                }
+            }
+        }
+        if let Some(s) = self.sessions.get_mut(&client) {
+            if let Some(f) = &s.frozen {
+                // Step 2: not dropped, not answered: forwarded to the acceptor.
+                let body = PeerBody::Forward {
+                    transfer: f.transfer,
+                    packet: packet.to_vec(),
+                };
+                let to = f.to;
+                self.stats.forwarded += 1;
+                self.send_peer(to, body, out);
+                return true;
+            }
+            if !forwarded {
+                s.heard_at = Some(now);
+            }
+            // A client packet that reached us directly after a handoff: its binding points
+            // here now (RFC 6275 route optimization), so the donor can let go.
+            if !forwarded && repr.dst == self.cfg.care_of {
+                if let Some((transfer, donor)) = s.uncommitted.take() {
+                    self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                    self.tell_contact_node(client, out);
+                }
+            }
+        }
+        false
     }
 
     pub(super) fn accept_new(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
