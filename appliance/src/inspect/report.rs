@@ -199,30 +199,7 @@ pub fn decode(index: usize, link: LinkType, frame: &[u8], kbm: Option<&Kbm>) -> 
         }
     };
     let repr = &parsed.repr;
-    report.src = Some(repr.src.to_string());
-    report.dst = Some(repr.dst.to_string());
-    report.field("ipv6.version", 6);
-    report.field("ipv6.traffic_class", repr.traffic_class);
-    report.field("ipv6.flow_label", format!("{:#07x}", repr.flow_label));
-    report.field("ipv6.payload_length", u16::from_be_bytes([ip[4], ip[5]]));
-    report.field("ipv6.next_header", ip[6]);
-    report.field("ipv6.hop_limit", repr.hop_limit);
-    report.field("ipv6.src", repr.src);
-    report.field("ipv6.dst", repr.dst);
-    if let (Some(at), Some(home)) = (parsed.rh2_offset, repr.rh2) {
-        report.field("rh2.next_header", ip[at]);
-        report.field("rh2.header_len", ip[at + 1]);
-        report.field("rh2.routing_type", ip[at + 2]);
-        report.field("rh2.segments_left", ip[at + 3]);
-        report.field("rh2.home_address", home);
-        report.rh2_home_address = Some(home.to_string());
-    }
-    if let (Some(at), Some(home)) = (parsed.dest_opts_offset, repr.hao) {
-        report.field("destopt.next_header", ip[at]);
-        report.field("destopt.header_len", ip[at + 1]);
-        report.field("destopt.hao.home_address", home);
-        report.hao_home_address = Some(home.to_string());
-    }
+    describe_ipv6(&mut report, ip, &parsed);
     report.home_address = repr.hao.or(repr.rh2).map(|a| a.to_string());
     report.checksum = Some(parsed.checksum);
     report.checksum_ok = Some(parsed.checksum_ok);
@@ -239,83 +216,10 @@ pub fn decode(index: usize, link: LinkType, frame: &[u8], kbm: Option<&Kbm>) -> 
     let upper = parsed.upper_bytes;
     match &repr.upper {
         Upper::Mh(m) => {
-            report.upper = Some("MH");
-            let mh_type = m.message.mh_type();
-            report.mh_type = Some(mh_type.name().to_string());
-            report.field("mh.payload_proto", upper[0]);
-            report.field(
-                "mh.header_len",
-                format!("{} ({} bytes)", upper[1], upper.len()),
-            );
-            report.field("mh.type", format!("{} ({})", mh_type.to_u8(), mh_type));
-            report.field("mh.reserved", upper[3]);
-            report.field("mh.checksum", &checksum_text);
-            report.field("mh.checksum_pseudo_header", &pseudo);
-            describe_message(&mut report, &m.message);
-            for (i, option) in m.options.iter().enumerate() {
-                describe_option(&mut report, i, option);
-            }
-            if let Some(kbm) = kbm {
-                match rr::verify_packet(&parsed, kbm) {
-                    Ok(ok) => {
-                        report.authenticator_ok = Some(ok);
-                        let (coa, cn) = rr::auth_addresses(repr).unwrap_or((repr.src, repr.dst));
-                        report.field(
-                            "authenticator",
-                            format!(
-                                "{} (care-of {coa}, correspondent {cn})",
-                                if ok { "valid" } else { "INVALID" }
-                            ),
-                        );
-                    }
-                    Err(rr::AuthError::NoAuthData) => {
-                        report.field("authenticator", "absent (no Binding Authorization Data)")
-                    }
-                    Err(_) => {}
-                }
-            }
+            describe_mh(&mut report, m, &parsed, (&checksum_text, &pseudo), kbm);
         }
         Upper::Tcp(t) => {
-            report.upper = Some("TCP");
-            report.field("tcp.src_port", t.src_port);
-            report.field("tcp.dst_port", t.dst_port);
-            report.field("tcp.seq", t.seq_number.0 as u32);
-            if let Some(ack) = t.ack_number {
-                report.field("tcp.ack", ack.0 as u32);
-            }
-            report.field("tcp.header_len", (upper[12] >> 4) * 4);
-            report.field("tcp.flags", tcp_flags(upper[13]));
-            let control = match t.control {
-                TcpControl::Syn => "SYN",
-                TcpControl::Fin => "FIN",
-                TcpControl::Rst => "RST",
-                TcpControl::Psh => "PSH",
-                TcpControl::None => "none",
-            };
-            report.field("tcp.control", control);
-            report.field("tcp.window", t.window_len);
-            report.field("tcp.checksum", &checksum_text);
-            report.field("tcp.checksum_pseudo_header", &pseudo);
-            report.field("tcp.urgent", u16::from_be_bytes([upper[18], upper[19]]));
-            if let Some(mss) = t.max_seg_size {
-                report.field("tcp.option.mss", mss);
-            }
-            if let Some(ws) = t.window_scale {
-                report.field("tcp.option.window_scale", ws);
-            }
-            if t.sack_permitted {
-                report.field("tcp.option.sack_permitted", true);
-            }
-            for (left, right) in t.sack_ranges.iter().flatten() {
-                report.field("tcp.option.sack", format!("{left}-{right}"));
-            }
-            if let Some(ts) = t.timestamp {
-                report.field(
-                    "tcp.option.timestamp",
-                    format!("tsval {} tsecr {}", ts.tsval, ts.tsecr),
-                );
-            }
-            report.field("tcp.payload_len", t.payload.len());
+            describe_tcp(&mut report, t, upper, (&checksum_text, &pseudo));
         }
         Upper::Udp(u) => {
             report.upper = Some("UDP");
@@ -342,6 +246,132 @@ pub fn decode(index: usize, link: LinkType, frame: &[u8], kbm: Option<&Kbm>) -> 
         }
     }
     report
+}
+
+/// The IPv6 header, the Type 2 Routing Header and the Home Address option.
+fn describe_ipv6(report: &mut PacketReport, ip: &[u8], parsed: &packet::ParsedPacket<'_>) {
+    let repr = &parsed.repr;
+    report.src = Some(repr.src.to_string());
+    report.dst = Some(repr.dst.to_string());
+    report.field("ipv6.version", 6);
+    report.field("ipv6.traffic_class", repr.traffic_class);
+    report.field("ipv6.flow_label", format!("{:#07x}", repr.flow_label));
+    report.field("ipv6.payload_length", u16::from_be_bytes([ip[4], ip[5]]));
+    report.field("ipv6.next_header", ip[6]);
+    report.field("ipv6.hop_limit", repr.hop_limit);
+    report.field("ipv6.src", repr.src);
+    report.field("ipv6.dst", repr.dst);
+    if let (Some(at), Some(home)) = (parsed.rh2_offset, repr.rh2) {
+        report.field("rh2.next_header", ip[at]);
+        report.field("rh2.header_len", ip[at + 1]);
+        report.field("rh2.routing_type", ip[at + 2]);
+        report.field("rh2.segments_left", ip[at + 3]);
+        report.field("rh2.home_address", home);
+        report.rh2_home_address = Some(home.to_string());
+    }
+    if let (Some(at), Some(home)) = (parsed.dest_opts_offset, repr.hao) {
+        report.field("destopt.next_header", ip[at]);
+        report.field("destopt.header_len", ip[at + 1]);
+        report.field("destopt.hao.home_address", home);
+        report.hao_home_address = Some(home.to_string());
+    }
+}
+
+/// A Mobility Header: fixed fields, the message, its options and, with a Kbm, whether
+/// its authenticator verifies.
+fn describe_mh(
+    report: &mut PacketReport,
+    m: &vany_stack::wire::MhRepr<'_>,
+    parsed: &packet::ParsedPacket<'_>,
+    (checksum_text, pseudo): (&str, &str),
+    kbm: Option<&Kbm>,
+) {
+    let repr = &parsed.repr;
+    let upper = parsed.upper_bytes;
+    report.upper = Some("MH");
+    let mh_type = m.message.mh_type();
+    report.mh_type = Some(mh_type.name().to_string());
+    report.field("mh.payload_proto", upper[0]);
+    report.field(
+        "mh.header_len",
+        format!("{} ({} bytes)", upper[1], upper.len()),
+    );
+    report.field("mh.type", format!("{} ({})", mh_type.to_u8(), mh_type));
+    report.field("mh.reserved", upper[3]);
+    report.field("mh.checksum", checksum_text);
+    report.field("mh.checksum_pseudo_header", pseudo);
+    describe_message(report, &m.message);
+    for (i, option) in m.options.iter().enumerate() {
+        describe_option(report, i, option);
+    }
+    if let Some(kbm) = kbm {
+        match rr::verify_packet(parsed, kbm) {
+            Ok(ok) => {
+                report.authenticator_ok = Some(ok);
+                let (coa, cn) = rr::auth_addresses(repr).unwrap_or((repr.src, repr.dst));
+                report.field(
+                    "authenticator",
+                    format!(
+                        "{} (care-of {coa}, correspondent {cn})",
+                        if ok { "valid" } else { "INVALID" }
+                    ),
+                );
+            }
+            Err(rr::AuthError::NoAuthData) => {
+                report.field("authenticator", "absent (no Binding Authorization Data)")
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// A TCP header and its options.
+fn describe_tcp(
+    report: &mut PacketReport,
+    t: &vany_stack::wire::TcpRepr<'_>,
+    upper: &[u8],
+    (checksum_text, pseudo): (&str, &str),
+) {
+    report.upper = Some("TCP");
+    report.field("tcp.src_port", t.src_port);
+    report.field("tcp.dst_port", t.dst_port);
+    report.field("tcp.seq", t.seq_number.0 as u32);
+    if let Some(ack) = t.ack_number {
+        report.field("tcp.ack", ack.0 as u32);
+    }
+    report.field("tcp.header_len", (upper[12] >> 4) * 4);
+    report.field("tcp.flags", tcp_flags(upper[13]));
+    let control = match t.control {
+        TcpControl::Syn => "SYN",
+        TcpControl::Fin => "FIN",
+        TcpControl::Rst => "RST",
+        TcpControl::Psh => "PSH",
+        TcpControl::None => "none",
+    };
+    report.field("tcp.control", control);
+    report.field("tcp.window", t.window_len);
+    report.field("tcp.checksum", checksum_text);
+    report.field("tcp.checksum_pseudo_header", pseudo);
+    report.field("tcp.urgent", u16::from_be_bytes([upper[18], upper[19]]));
+    if let Some(mss) = t.max_seg_size {
+        report.field("tcp.option.mss", mss);
+    }
+    if let Some(ws) = t.window_scale {
+        report.field("tcp.option.window_scale", ws);
+    }
+    if t.sack_permitted {
+        report.field("tcp.option.sack_permitted", true);
+    }
+    for (left, right) in t.sack_ranges.iter().flatten() {
+        report.field("tcp.option.sack", format!("{left}-{right}"));
+    }
+    if let Some(ts) = t.timestamp {
+        report.field(
+            "tcp.option.timestamp",
+            format!("tsval {} tsecr {}", ts.tsval, ts.tsecr),
+        );
+    }
+    report.field("tcp.payload_len", t.payload.len());
 }
 
 fn tcp_flags(byte: u8) -> String {
