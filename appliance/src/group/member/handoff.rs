@@ -510,52 +510,11 @@ impl Member {
             .sessions
             .get(&snap.client)
             .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty());
-        // Step 3: restore every connection first (nothing changes here if one fails), on
-        // this member's own path: its care-of test measured the round trip to the client.
-        let own_rtt = snap.rtt.iter().find(|(m, _)| *m == self.cfg.id);
-        let own_rtt = own_rtt.map(|(_, r)| Duration::from_micros(*r));
-        // The state's time in transit: half the round trip to the donor, less the
-        // acknowledgement batching in that measurement.
-        let transit = self.peer.srtt(from).map(|r| {
-            Duration::from_micros(
-                r.total_micros()
-                    .saturating_sub(super::super::peer::ACK_DELAY.total_micros())
-                    / 2,
-            )
-        });
-        let mut restored = Vec::new();
-        for (tcp, app) in &snap.connections {
-            let mut c = match Connection::restore_bytes(tcp, now) {
-                Ok(c) => c,
-                Err(e) => return refuse(self, RefuseReason::Malformed(e.to_string()), out),
-            };
-            let tuple = c.tuple();
-            let left_out = snap
-                .left_out
-                .iter()
-                .find(|(l, r, _, _)| (*l, *r) == (tuple.local_port, tuple.remote_port))
-                .map_or((0, 0), |(_, _, a, b)| (*a, *b));
-            if let Err(reason) = Self::fill_precopied(&mut c, left_out, precopied.as_ref()) {
-                return refuse(self, reason, out);
-            }
-            c.adopt_new_path(now, own_rtt, transit);
-            if tuple.remote != snap.client || tuple.local != self.cfg.anycast {
-                let why = format!("connection {tuple:?} is not the client's");
-                return refuse(self, RefuseReason::Malformed(why), out);
-            }
-            // A tuple this member holds, or one the snapshot names twice: inserting it
-            // would fail after the session had changed here.
-            if self.tcp.connection(&tuple).is_some()
-                || restored
-                    .iter()
-                    .any(|(r, _): &(Connection, AppState)| r.tuple() == tuple)
-            {
-                return refuse(self, RefuseReason::Collision, out);
-            }
-            let mut app = app.clone();
-            app.rebase_clock(snap.taken_at, now);
-            restored.push((c, app));
-        }
+        // Step 3: restore every connection first (nothing changes here if one fails).
+        let restored = match self.restore_connections(now, from, &snap, precopied.as_ref()) {
+            Ok(r) => r,
+            Err(reason) => return refuse(self, reason, out),
+        };
         self.moved.remove(&snap.client);
         // The session comes back while this member still holds a frozen copy from handing
         // it off earlier: that earlier handoff is over (the snapshot is newer).
@@ -613,6 +572,59 @@ impl Member {
             self.send_peer(from, PeerBody::Commit { transfer }, out);
             self.tell_contact_node(snap.client, out);
         }
+    }
+
+    /// Restores every connection of `snap` on this member's own path (its care-of test
+    /// measured the round trip to the client), with the send data the pre-copy brought;
+    /// the first that fails refuses the whole session, before anything changed here.
+    fn restore_connections(
+        &self,
+        now: Instant,
+        from: MemberId,
+        snap: &SessionSnapshot,
+        precopied: Option<&bulk::Precopied>,
+    ) -> Result<Vec<(Connection, AppState)>, RefuseReason> {
+        let own_rtt = snap.rtt.iter().find(|(m, _)| *m == self.cfg.id);
+        let own_rtt = own_rtt.map(|(_, r)| Duration::from_micros(*r));
+        // The state's time in transit: half the round trip to the donor, less the
+        // acknowledgement batching in that measurement.
+        let transit = self.peer.srtt(from).map(|r| {
+            Duration::from_micros(
+                r.total_micros()
+                    .saturating_sub(super::super::peer::ACK_DELAY.total_micros())
+                    / 2,
+            )
+        });
+        let mut restored: Vec<(Connection, AppState)> = Vec::new();
+        for (tcp, app) in &snap.connections {
+            let mut c = match Connection::restore_bytes(tcp, now) {
+                Ok(c) => c,
+                Err(e) => return Err(RefuseReason::Malformed(e.to_string())),
+            };
+            let tuple = c.tuple();
+            let left_out = snap
+                .left_out
+                .iter()
+                .find(|(l, r, _, _)| (*l, *r) == (tuple.local_port, tuple.remote_port))
+                .map_or((0, 0), |(_, _, a, b)| (*a, *b));
+            Self::fill_precopied(&mut c, left_out, precopied)?;
+            c.adopt_new_path(now, own_rtt, transit);
+            if tuple.remote != snap.client || tuple.local != self.cfg.anycast {
+                let why = format!("connection {tuple:?} is not the client's");
+                return Err(RefuseReason::Malformed(why));
+            }
+            // A tuple this member holds, or one the snapshot names twice: inserting it
+            // would fail after the session had changed here.
+            if self.tcp.connection(&tuple).is_some()
+                || restored.iter().any(|(r, _)| r.tuple() == tuple)
+            {
+                return Err(RefuseReason::Collision);
+            }
+            let mut app = app.clone();
+            app.rebase_clock(snap.taken_at, now);
+            restored.push((c, app));
+        }
+        Ok(restored)
     }
 
     /// The frozen copy of handoff `transfer` goes on here: the acceptor refused, said
