@@ -24,7 +24,11 @@ fn main() {
         Ok(lib) => lib,
         Err(e) => {
             let first = e.to_string();
-            let first = first.lines().next().unwrap_or("");
+            let first = first
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("pkg-config failed");
             println!(
                 "cargo:warning=DPDK not found ({first}); building vany without DPDK \
                  (apt-get install libdpdk-dev pkg-config, then rebuild)"
