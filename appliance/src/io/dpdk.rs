@@ -239,6 +239,31 @@ impl DpdkIo {
         self.pool.available()
     }
 
+    /// Writes `frame` into every free mbuf of the pool, then returns them all. For
+    /// benchmarks on `net_null` devices, whose receive hands out pool mbufs without
+    /// writing them: primed, they carry a valid frame through [`Ethernet::accept`].
+    /// Returns how many mbufs were written.
+    pub fn prime_pool(&mut self, frame: &[u8]) -> Result<usize, IoError> {
+        let mut held = Vec::new();
+        let mut total = 0;
+        loop {
+            let mut batch = TxBatch::new(&self.pool, vany_ffi::MAX_BURST);
+            let want = (self.pool.available() as usize).min(vany_ffi::MAX_BURST);
+            if want == 0 || batch.alloc_bulk(want, frame.len()).is_err() {
+                break;
+            }
+            for i in 0..batch.len() {
+                if let Some(data) = batch.packet_mut(i) {
+                    data.copy_from_slice(frame);
+                }
+            }
+            total += batch.len();
+            held.push(batch);
+        }
+        drop(held);
+        Ok(total)
+    }
+
     /// Hands the staged frames to the device; those it does not take are dropped.
     /// Returns how many it took.
     pub fn flush(&mut self) -> usize {
