@@ -18,11 +18,13 @@
 //! TUN and veth devices), and uses addresses in `fd00::/8` inside its own namespaces only.
 
 pub mod cli;
+pub mod dpdk;
 pub mod forward;
 pub mod kernel;
 pub mod netns;
 pub mod raw;
 pub mod report;
+pub mod testpmd;
 pub mod tun;
 pub mod vany_tcp;
 

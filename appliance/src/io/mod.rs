@@ -17,12 +17,14 @@
 //! Time comes from a [`Clock`]: a real monotonic clock turned into the stack's
 //! [`Instant`], with a base chosen by the caller (each node has its own epoch).
 //!
-//! Backends: [`tun`] (a Linux TUN device) and [`mem`] (a connected pair of in-memory
-//! devices, for tests and benches). `dpdk` is to come. [`burst`] has the reusable packet
+//! Backends: [`tun`] (a Linux TUN device), [`dpdk`] (an Ethernet port driven by DPDK,
+//! through `vany-ffi`) and [`mem`] (a connected pair of in-memory devices, for tests and
+//! benches). [`burst`] has the reusable packet
 //! buffers of [`PacketIo::rx_burst`] / [`PacketIo::tx_burst`] and the spin-then-sleep idle
 //! policy of a poll-mode loop.
 
 pub mod burst;
+pub mod dpdk;
 pub mod mem;
 pub mod tun;
 
@@ -96,6 +98,9 @@ pub enum IoError {
         /// The OS error.
         source: io::Error,
     },
+    /// DPDK failed (or this vany was built without it: the message says what to install).
+    #[error(transparent)]
+    Dpdk(#[from] vany_ffi::DpdkError),
     /// A packet to send does not fit the backend.
     #[error("packet of {len} bytes is larger than the {max} bytes this backend can send")]
     TooLarge {

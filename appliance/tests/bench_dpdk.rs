@@ -1,0 +1,57 @@
+//! `vany bench dpdk` end to end, briefly: vany's three phases and testpmd's three on one
+//! frame size, all with packets counted, in the JSON report. Needs root, a DPDK build
+//! and dpdk-testpmd; skips with the reason otherwise (fails with VANY_TESTS_REQUIRED=1).
+//! Speeds are printed, never asserted.
+
+mod netns_common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use netns_common::{is_root, run_limited, skip};
+
+#[test]
+fn bench_dpdk_reports_vany_and_testpmd() {
+    if !vany_ffi::BUILT_WITH_DPDK {
+        return skip("vany was built without DPDK (libdpdk not found by pkg-config)");
+    }
+    if !is_root() {
+        return skip("DPDK's EAL needs root");
+    }
+    if Command::new("dpdk-testpmd")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return skip("dpdk-testpmd is not installed (Debian package dpdk-dev)");
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vany"));
+    cmd.args([
+        "bench",
+        "dpdk",
+        "--seconds",
+        "0.2",
+        "--sizes",
+        "64",
+        "--json",
+    ]);
+    let out = run_limited(&mut cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    for who in ["vany", "testpmd"] {
+        for mode in ["rx-only", "tx-only", "io-fwd"] {
+            let row = rows
+                .iter()
+                .find(|r| r["who"] == who && r["mode"] == mode)
+                .unwrap_or_else(|| panic!("no {who} {mode} row"));
+            assert!(row["packets"].as_u64().unwrap() > 0, "{who} {mode}: {row}");
+            println!("{who} {mode} 64 B: {} Mpps", row["mpps"]);
+        }
+    }
+    assert_eq!(report["ratios"].as_array().unwrap().len(), 3);
+}

@@ -1,0 +1,77 @@
+/*
+ * vany-ffi's C shim: DPDK's data-path calls are `static inline` in its headers, so they
+ * have no symbol to link against. Each function here is a real, exported wrapper around
+ * one of them (or reads something only C can name, like the per-lcore rte_errno).
+ */
+#include <rte_config.h>
+#include <string.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+int vany_rte_errno(void) { return rte_errno; }
+
+uint16_t vany_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port, queue, pkts, n);
+}
+
+uint16_t vany_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_tx_burst(port, queue, pkts, n);
+}
+
+struct rte_mbuf *vany_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
+
+int vany_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned count)
+{
+	return rte_pktmbuf_alloc_bulk(mp, mbufs, count);
+}
+
+void vany_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+
+void vany_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count)
+{
+	rte_pktmbuf_free_bulk(mbufs, count);
+}
+
+void *vany_pktmbuf_data(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, void *); }
+
+uint16_t vany_pktmbuf_data_len(const struct rte_mbuf *m) { return rte_pktmbuf_data_len(m); }
+
+uint32_t vany_pktmbuf_pkt_len(const struct rte_mbuf *m) { return rte_pktmbuf_pkt_len(m); }
+
+uint16_t vany_pktmbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
+
+uint16_t vany_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
+
+char *vany_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_append(m, len); }
+
+void vany_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
+
+/* rte_eth_dev_configure with a zeroed rte_eth_conf (no RSS, no offloads): the struct is
+ * large and changes between DPDK releases, so Rust never sees its layout. */
+int vany_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx)
+{
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	return rte_eth_dev_configure(port, nb_rx, nb_tx, &conf);
+}
+
+/* The basic counters of rte_eth_stats (same reason: Rust never sees the struct). */
+int vany_port_stats(uint16_t port, uint64_t out[6])
+{
+	struct rte_eth_stats s;
+	int rc = rte_eth_stats_get(port, &s);
+	if (rc != 0)
+		return rc;
+	out[0] = s.ipackets;
+	out[1] = s.opackets;
+	out[2] = s.ibytes;
+	out[3] = s.obytes;
+	out[4] = s.imissed;
+	out[5] = s.rx_nombuf;
+	return 0;
+}
