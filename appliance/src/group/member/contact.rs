@@ -18,13 +18,7 @@ impl Member {
         self.mn
             .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
         self.probe_for.entry(client).or_default();
-        let others: Vec<MemberId> = self
-            .cfg
-            .members
-            .keys()
-            .copied()
-            .filter(|m| *m != self.cfg.id && !self.excluded.contains(m))
-            .collect();
+        let others = self.other_members();
         for m in others {
             self.send_peer(m, PeerBody::Probe { client }, out);
         }

@@ -99,13 +99,7 @@ impl Host for Member {
                 .values()
                 .filter(|s| s.frozen.is_none())
                 .count() as u32;
-            let others: Vec<MemberId> = self
-                .cfg
-                .members
-                .keys()
-                .copied()
-                .filter(|m| *m != self.cfg.id && !self.excluded.contains(m))
-                .collect();
+            let others = self.other_members();
             for m in others {
                 self.send_peer(m, PeerBody::Load { sessions }, out);
             }
@@ -136,7 +130,7 @@ impl Host for Member {
         if let Some(r) = self.next_load_report {
             consider(r);
         }
-        if self.mn_output_waiting {
+        if self.mn_output_waiting || !self.greet.is_empty() {
             consider(self.now);
         }
         if !self.sessions.is_empty() || self.draining || !self.manual.pending.is_empty() {

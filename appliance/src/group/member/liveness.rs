@@ -75,7 +75,6 @@ impl Member {
     pub(super) fn member_came_up(&mut self, member: MemberId) {
         if member != self.cfg.id {
             self.greet.insert(member);
-            self.mn_output_waiting = true; // wake at once
         }
     }
 

@@ -592,6 +592,16 @@ impl Member {
 
     // ---- output helpers -------------------------------------------------------------------
 
+    /// Every other member offered sessions (not excluded).
+    fn other_members(&self) -> Vec<MemberId> {
+        self.cfg
+            .members
+            .keys()
+            .copied()
+            .filter(|m| *m != self.cfg.id && !self.excluded.contains(m))
+            .collect()
+    }
+
     /// Sends a peer message (kept and sent again until acknowledged unless it is an
     /// `Ack` or a `Forward`); returns its sequence number.
     fn send_peer(&mut self, to: MemberId, body: PeerBody, out: &mut Vec<Vec<u8>>) -> u64 {
