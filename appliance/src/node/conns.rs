@@ -101,6 +101,19 @@ struct Entry {
     busy: bool,
 }
 
+/// The stream an accept returned, or `None` after logging its error and pausing a little
+/// (out of file descriptors, most likely: an accept loop must not spin on it).
+pub fn accepted<S>(result: std::io::Result<S>, what: &str) -> Option<S> {
+    match result {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "{what} accept");
+            std::thread::sleep(Duration::from_millis(50));
+            None
+        }
+    }
+}
+
 /// The open connections of one server, oldest first.
 pub struct Registry {
     limits: Limits,

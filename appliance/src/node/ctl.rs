@@ -307,14 +307,8 @@ where
         .name("vany-ctl".into())
         .spawn(move || {
             for stream in listener.incoming() {
-                let stream = match stream {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Out of file descriptors, most likely: do not spin.
-                        tracing::warn!(error = %e, "control socket accept");
-                        std::thread::sleep(StdDuration::from_millis(50));
-                        continue;
-                    }
+                let Some(stream) = super::conns::accepted(stream, "control socket") else {
+                    continue;
                 };
                 let handle = handle.clone();
                 let group = group.clone();

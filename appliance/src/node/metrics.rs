@@ -589,14 +589,8 @@ where
         .name("vany-metrics".into())
         .spawn(move || {
             for stream in listener.incoming() {
-                let stream = match stream {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Out of file descriptors, most likely: do not spin.
-                        tracing::warn!(error = %e, "metrics accept");
-                        std::thread::sleep(StdDuration::from_millis(50));
-                        continue;
-                    }
+                let Some(stream) = super::conns::accepted(stream, "metrics") else {
+                    continue;
                 };
                 let body = body.clone();
                 let reg = registry.clone();
