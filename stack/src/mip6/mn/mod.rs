@@ -402,6 +402,7 @@ impl MobileNode {
         let e = self.entry(cn);
         e.state.home_token = Some(token);
         e.hoti = None;
+        self.reindex(cn);
     }
 
     /// Whether this mobile node keeps state for `cn`.
@@ -432,18 +433,8 @@ impl MobileNode {
             let hint = e.unsupported_until.is_some_and(|t| t > now);
             keep(cn) || busy || bound || tokens || hint
         });
-        let entries = &self.entries;
-        let gone: Vec<Ipv6Addr> = self
-            .indexed
-            .keys()
-            .filter(|cn| !entries.contains_key(cn))
-            .copied()
-            .collect();
-        for cn in gone {
-            if let Some(t) = self.indexed.remove(&cn) {
-                self.deadlines.remove(&(t, cn));
-            }
-        }
+        // A forgotten entry had no test or BU under way, so `reindex` had already taken
+        // it out of the deadline index.
         before - self.entries.len()
     }
 
