@@ -32,20 +32,20 @@
 
 mod netns_common;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as StdInstant};
 
+use netns_common::tun_group::Group;
 use netns_common::*;
 use vany_appliance::apps::source::expected_sha256;
 use vany_appliance::demo::{self, ANYCAST};
 use vany_appliance::group::member::{HandoffOutcome, Member};
 use vany_appliance::group::peer::MemberId;
-use vany_appliance::io::{self, Clock, PacketIo};
-use vany_appliance::sim::Host;
+use vany_appliance::io::{self, Clock};
 use vany_stack::time::Instant;
 
 const CLIENT_ADDR: &str = "fd00:1::1";
@@ -60,87 +60,6 @@ const MOVES: [(f64, MemberId); 2] = [(0.3, 2), (0.6, 3)];
 
 /// The machine's two cores: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn dst_of(p: &[u8]) -> Option<Ipv6Addr> {
-    let b: [u8; 16] = p.get(24..40)?.try_into().ok()?;
-    Some(Ipv6Addr::from(b))
-}
-
-/// The group side: members and the TUN they share (as in `client_tun.rs`).
-struct Group {
-    members: Vec<Member>,
-    by_addr: BTreeMap<Ipv6Addr, usize>,
-    tun: io::Tun,
-    clock: Clock,
-    queue: VecDeque<Vec<u8>>,
-    out: Vec<Vec<u8>>,
-}
-
-impl Group {
-    fn owner(&self, dst: Ipv6Addr) -> Option<usize> {
-        if dst == ANYCAST {
-            return Some(0);
-        }
-        self.by_addr.get(&dst).copied()
-    }
-
-    fn route_outputs(&mut self) {
-        for p in self.out.drain(..) {
-            let internal =
-                dst_of(&p).is_some_and(|d| d != ANYCAST && self.by_addr.contains_key(&d));
-            if internal {
-                self.queue.push_back(p);
-            } else {
-                let _ = self.tun.send(&p);
-            }
-        }
-    }
-
-    fn step(&mut self, buf: &mut [u8]) -> bool {
-        let now = self.clock.now();
-        let mut busy = false;
-        for _ in 0..256 {
-            match self.tun.recv(buf) {
-                Ok(Some(n)) => self.queue.push_back(buf[..n].to_vec()),
-                Ok(None) => break,
-                Err(e) => panic!("group TUN: {e}"),
-            }
-        }
-        for _ in 0..100_000 {
-            let Some(p) = self.queue.pop_front() else {
-                break;
-            };
-            busy = true;
-            if let Some(i) = dst_of(&p).and_then(|d| self.owner(d)) {
-                self.members[i].handle_packet(now, &p, &mut self.out);
-                self.route_outputs();
-            }
-        }
-        for i in 0..self.members.len() {
-            if self.members[i].next_wake().is_some_and(|t| t <= now) {
-                self.members[i].poll(now, &mut self.out);
-                self.route_outputs();
-                busy = true;
-            }
-        }
-        busy
-    }
-
-    fn wait(&mut self) {
-        let now = self.clock.now();
-        let next = self.members.iter().filter_map(|m| m.next_wake()).min();
-        let us = next.map_or(2000, |t| t.saturating_since(now).total_micros().min(2000));
-        let _ = self.tun.wait(Duration::from_micros(us));
-    }
-
-    fn serving(&self, client: Ipv6Addr) -> Vec<MemberId> {
-        self.members
-            .iter()
-            .filter(|m| m.clients().contains(&client))
-            .map(|m| m.id())
-            .collect()
-    }
-}
 
 /// A veth `a` (in `na`, address `addr_a`, MTU `mtu_a`) to `b` (in `nb`).
 fn veth(na: &Netns, a: &str, addr_a: &str, mtu_a: u32, nb: &Netns, b: &str, addr_b: &str) {
@@ -277,14 +196,7 @@ fn run_download(tag: &str, ptb_filtered: bool) -> Outcome {
         .iter()
         .map(|(id, a)| (*a, usize::from(id - 1)))
         .collect();
-    let mut group = Group {
-        members,
-        by_addr,
-        tun,
-        clock,
-        queue: VecDeque::new(),
-        out: Vec::new(),
-    };
+    let mut group = Group::new(members, by_addr, tun, clock);
 
     let progress = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));

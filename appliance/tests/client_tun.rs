@@ -35,20 +35,20 @@
 
 mod netns_common;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
+use netns_common::tun_group::Group;
 use netns_common::*;
 use vany_appliance::apps::source::expected_sha256;
 use vany_appliance::demo::{self, ANYCAST};
 use vany_appliance::group::member::{HandoffOutcome, Member};
 use vany_appliance::group::peer::MemberId;
-use vany_appliance::io::{self, Clock, PacketIo};
-use vany_appliance::sim::Host;
+use vany_appliance::io::{self, Clock};
 use vany_stack::time::Instant;
 
 const CLIENT_ADDR: &str = "fd00:1::1";
@@ -92,97 +92,6 @@ const REPORTED: &[&str] = &[
     "TcpExtPAWSEstab",
     "TcpExtTCPSpuriousRTOs",
 ];
-
-fn dst_of(p: &[u8]) -> Option<Ipv6Addr> {
-    let b: [u8; 16] = p.get(24..40)?.try_into().ok()?;
-    Some(Ipv6Addr::from(b))
-}
-
-/// The group side: members and the TUN they share.
-struct Group {
-    members: Vec<Member>,
-    by_addr: BTreeMap<Ipv6Addr, usize>,
-    tun: io::Tun,
-    clock: Clock,
-    queue: VecDeque<Vec<u8>>,
-    out: Vec<Vec<u8>>,
-    to_tun: u64,
-    from_tun: u64,
-    internal: u64,
-}
-
-impl Group {
-    /// The member a packet to `dst` goes to: the owner of the care-of address, or the
-    /// contact node for the anycast address.
-    fn owner(&self, dst: Ipv6Addr) -> Option<usize> {
-        if dst == ANYCAST {
-            return Some(0);
-        }
-        self.by_addr.get(&dst).copied()
-    }
-
-    fn route_outputs(&mut self) {
-        for p in self.out.drain(..) {
-            let internal =
-                dst_of(&p).is_some_and(|d| d != ANYCAST && self.by_addr.contains_key(&d));
-            if internal {
-                self.internal += 1;
-                self.queue.push_back(p);
-            } else if self.tun.send(&p).unwrap_or(false) {
-                self.to_tun += 1;
-            }
-        }
-    }
-
-    /// One round: read the TUN, deliver, run due timers. Returns whether anything moved.
-    fn step(&mut self, buf: &mut [u8]) -> bool {
-        let now = self.clock.now();
-        let mut busy = false;
-        for _ in 0..256 {
-            match self.tun.recv(buf) {
-                Ok(Some(n)) => {
-                    self.from_tun += 1;
-                    self.queue.push_back(buf[..n].to_vec());
-                }
-                Ok(None) => break,
-                Err(e) => panic!("group TUN: {e}"),
-            }
-        }
-        for _ in 0..100_000 {
-            let Some(p) = self.queue.pop_front() else {
-                break;
-            };
-            busy = true;
-            if let Some(i) = dst_of(&p).and_then(|d| self.owner(d)) {
-                self.members[i].handle_packet(now, &p, &mut self.out);
-                self.route_outputs();
-            }
-        }
-        for i in 0..self.members.len() {
-            if self.members[i].next_wake().is_some_and(|t| t <= now) {
-                self.members[i].poll(now, &mut self.out);
-                self.route_outputs();
-                busy = true;
-            }
-        }
-        busy
-    }
-
-    fn wait(&mut self) {
-        let now = self.clock.now();
-        let next = self.members.iter().filter_map(|m| m.next_wake()).min();
-        let us = next.map_or(2000, |t| t.saturating_since(now).total_micros().min(2000));
-        let _ = self.tun.wait(Duration::from_micros(us));
-    }
-
-    fn serving(&self, client: Ipv6Addr) -> Vec<MemberId> {
-        self.members
-            .iter()
-            .filter(|m| m.clients().contains(&client))
-            .map(|m| m.id())
-            .collect()
-    }
-}
 
 #[test]
 fn kernel_tcp_client_follows_handoffs_through_vany_client() {
@@ -285,17 +194,7 @@ fn kernel_tcp_client_follows_handoffs_through_vany_client() {
         .iter()
         .map(|(id, a)| (*a, usize::from(id - 1)))
         .collect();
-    let mut group = Group {
-        members,
-        by_addr,
-        tun,
-        clock,
-        queue: VecDeque::new(),
-        out: Vec::new(),
-        to_tun: 0,
-        from_tun: 0,
-        internal: 0,
-    };
+    let mut group = Group::new(members, by_addr, tun, clock);
 
     let progress = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use vany_appliance::apps::source::{SourceRequest, StreamVerifier};
 
 pub mod lab;
+pub mod tun_group;
 
 /// The `vany` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_vany");
