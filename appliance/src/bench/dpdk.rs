@@ -3,12 +3,12 @@
 //!
 //! vany's phases, one core (this thread, EAL's main lcore), each --seconds, for 64-byte
 //! and 1500-byte frames, over two `net_null` ports A and B:
-//! - rx-only: `recv` on A and B in turn (each packet parsed as Ethernet II + IPv6 and
-//!   copied out of its mbuf);
-//! - tx-only: `send` of one IPv6 packet on A and B in turn (each copied into an mbuf
-//!   behind an Ethernet header), handed to the device in bursts;
+//! - rx-only: `rx_each` on A and B in turn (each frame through layer 2 and read in its
+//!   mbuf);
+//! - tx-only: `send_with` on A and B in turn (each IPv6 packet written into a lent mbuf,
+//!   the Ethernet header in front of it), handed to the device in bursts;
 //! - io-forward: what A receives is sent on B and the other way round, through
-//!   `PacketIo` (`recv` then `send`: the packet copied out and in again).
+//!   `PacketIo` (`rx_each`, and inside it `send_with` on the other port: one copy).
 //!
 //! `net_null` receive hands out pool mbufs without writing them, so each pool is first
 //! primed with a valid frame ([`DpdkIo::prime_pool`]): every frame vany receives passes
@@ -24,8 +24,10 @@ use serde::Serialize;
 
 use super::testpmd::{self, Mode};
 use super::{BenchError, Cancel};
+use vany_stack::l2::{Gateway, Mac, OwnAddr};
+
 use crate::io::dpdk::{DpdkConfig, DpdkIo, ETHERNET_HEADER_LEN};
-use crate::io::{Ipv6Header, PacketIo, IPV6_HEADER_LEN};
+use crate::io::{Ipv6Header, Lent, PacketIo, IPV6_HEADER_LEN};
 
 /// Options of a run.
 #[derive(Debug, Clone)]
@@ -166,8 +168,13 @@ pub fn run(
     for (i, &size) in opts.sizes.iter().enumerate() {
         let mac = [0x02, 0, 0, 0, 0x6d, 1];
         let open = |port: usize| -> Result<DpdkIo, BenchError> {
-            let mut c = DpdkConfig::new(&format!("net_null{port}"), mac);
-            c.mac = Some(mac);
+            let addrs = vec![OwnAddr {
+                addr: "fd00:6d::2".parse().expect("address"),
+                anycast: false,
+            }];
+            let gateway = Gateway::Mac(Mac(mac));
+            let mut c = DpdkConfig::new(&format!("net_null{port}"), addrs, gateway);
+            c.mac = Some(Mac(mac));
             c.burst = opts.burst;
             let mut io = DpdkIo::open(&handle, &c)?;
             io.prime_pool(&frame(size, mac))?;
@@ -224,41 +231,45 @@ pub fn run(
             "one core each: vany's thread (EAL main lcore 0); testpmd's forwarding lcore 1 \
              (-l 0-1, its main lcore idles in the prompt)"
                 .into(),
-            "vany goes through PacketIo: every frame parsed (Ethernet II, IPv6 length) and \
-             copied once out of or into an mbuf; testpmd touches no packet data"
+            "vany goes through PacketIo and its layer 2 (Ethernet II, IPv6 length, neighbor \
+             discovery's checks): rx-only reads each packet in its mbuf (rx_each), tx-only \
+             builds each in a lent mbuf (send_with), io-fwd copies each packet from the \
+             received mbuf into one of the other port; testpmd touches no packet data"
                 .into(),
             "rx-only and io-fwd count frames received on both ports; tx-only frames sent".into(),
         ],
     })
 }
 
-/// One vany phase over both ports for `phase`: frames handled and seconds.
+/// One vany phase over both ports for `phase`: frames handled and seconds. Receive
+/// reads packets in their mbufs ([`PacketIo::rx_each`]); transmit builds each packet in
+/// an mbuf ([`PacketIo::send_with`]): tx-only writes the packet there, io-fwd copies the
+/// received packet from its mbuf into the other port's.
 fn vany_phase(
     ports: &mut [DpdkIo; 2],
     mode: &str,
     packet: &[u8],
     phase: Duration,
 ) -> Result<(u64, f64), BenchError> {
-    let mut buf = vec![0u8; 2048];
     let start = Instant::now();
     let mut n = 0u64;
     let mut rounds = 0u32;
+    let mut bytes = 0usize;
     loop {
         match mode {
             "rx-only" => {
                 for p in ports.iter_mut() {
-                    for _ in 0..64 {
-                        if p.recv(&mut buf)?.is_none() {
-                            break;
-                        }
-                        n += 1;
-                    }
+                    n += p.rx_each(64, &mut |packet| bytes += packet.len())? as u64;
                 }
             }
             "tx-only" => {
                 for p in ports.iter_mut() {
                     for _ in 0..64 {
-                        n += u64::from(p.send(packet)?);
+                        let lent = p.send_with(&mut |buf| {
+                            buf[..packet.len()].copy_from_slice(packet);
+                            packet.len()
+                        })?;
+                        n += u64::from(matches!(lent, Lent::Sent(_)));
                     }
                 }
             }
@@ -270,12 +281,18 @@ fn vany_phase(
                     } else {
                         (&mut b[0], &mut a[0])
                     };
-                    for _ in 0..64 {
-                        let Some(len) = rx.recv(&mut buf)? else {
-                            break;
-                        };
-                        tx.send(&buf[..len])?;
-                        n += 1;
+                    let mut failed = None;
+                    n += rx.rx_each(64, &mut |p| {
+                        let sent = tx.send_with(&mut |buf| {
+                            buf[..p.len()].copy_from_slice(p);
+                            p.len()
+                        });
+                        if let Err(e) = sent {
+                            failed = Some(e);
+                        }
+                    })? as u64;
+                    if let Some(e) = failed {
+                        return Err(e.into());
                     }
                 }
             }
@@ -288,6 +305,7 @@ fn vany_phase(
     for p in ports.iter_mut() {
         p.flush();
     }
+    std::hint::black_box(bytes);
     Ok((n, start.elapsed().as_secs_f64()))
 }
 

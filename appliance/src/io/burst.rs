@@ -12,7 +12,7 @@
 
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use super::{IoError, PacketIo, MAX_PACKET};
+use super::{IoError, Lent, PacketIo, MAX_PACKET};
 
 /// Up to `capacity` packet buffers of `buf_len` bytes each, reused from burst to burst.
 #[derive(Debug, Clone)]
@@ -130,6 +130,61 @@ pub fn tx_burst_by_send<I: PacketIo + ?Sized>(
         }
     }
     Ok(r)
+}
+
+thread_local! {
+    /// The reused buffers of the default `rx_each` and `send_with` (taken out while in
+    /// use, so that a nested call on another backend gets its own).
+    static SCRATCH: std::cell::RefCell<[Vec<u8>; 2]> = const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// Runs `f` with scratch buffer `which` (0: receive, 1: transmit) of [`MAX_PACKET`]
+/// bytes, allocated once per thread.
+fn with_scratch<R>(which: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut()[which]));
+    if buf.len() < MAX_PACKET {
+        buf = vec![0u8; MAX_PACKET];
+    }
+    let r = f(&mut buf);
+    SCRATCH.with(|s| s.borrow_mut()[which] = buf);
+    r
+}
+
+/// The default [`PacketIo::rx_each`](super::PacketIo::rx_each): `recv` into a reused
+/// buffer until `max` packets or the backend is empty.
+pub fn rx_each_by_recv<I: PacketIo + ?Sized>(
+    io: &mut I,
+    max: usize,
+    each: &mut dyn FnMut(&[u8]),
+) -> Result<usize, IoError> {
+    with_scratch(0, |buf| {
+        let mut n = 0;
+        while n < max {
+            let Some(len) = io.recv(buf)? else { break };
+            n += 1;
+            each(&buf[..len]);
+        }
+        Ok(n)
+    })
+}
+
+/// The default [`PacketIo::send_with`](super::PacketIo::send_with): build in a reused
+/// buffer, then `send`.
+pub fn send_with_by_send<I: PacketIo + ?Sized>(
+    io: &mut I,
+    build: &mut dyn FnMut(&mut [u8]) -> usize,
+) -> Result<Lent, IoError> {
+    with_scratch(1, |buf| {
+        let len = build(buf).min(buf.len());
+        if len == 0 {
+            return Ok(Lent::Empty);
+        }
+        Ok(if io.send(&buf[..len])? {
+            Lent::Sent(len)
+        } else {
+            Lent::Dropped(len)
+        })
+    })
 }
 
 /// Spin for a while after the last activity, then sleep (see the module doc).

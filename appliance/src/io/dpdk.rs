@@ -1,40 +1,47 @@
 //! The DPDK backend: whole IPv6 packets over an Ethernet port driven by DPDK's poll-mode
 //! driver ([`vany_ffi`]), one rx/tx queue pair per [`DpdkIo`].
 //!
-//! Copies: the [`PacketIo`] trait moves packets through caller-owned buffers, so each
-//! packet is copied exactly once: on receive from the mbuf the NIC wrote into `recv`'s
-//! buffer, on transmit from `send`'s slice into an mbuf taken from the mempool (behind
-//! the Ethernet header written in place). No per-packet allocation. Zero-copy needs a
-//! trait whose transmit works on buffers the backend lends (issue 12, item 3).
+//! Copies: [`PacketIo::rx_each`] hands each received packet up where the NIC wrote it,
+//! and [`PacketIo::send_with`] lends the data room of an mbuf taken from the mempool, so
+//! the caller builds its packet where the NIC will read it (the Ethernet header is written
+//! in front of it afterwards, once the next hop is known). `recv` and `send` copy once
+//! (out of, or into, the mbuf). No per-packet allocation on either path.
 //!
-//! Layer 2 ([`Ethernet`]) is the seam for neighbor discovery: today frames are Ethernet
-//! II with a fixed next-hop MAC from the configuration, received frames are accepted when
-//! addressed to the port's MAC or to a group (multicast, e.g. solicited-node) address,
-//! and non-IPv6 frames are counted and dropped. ND (issue 12, item 4) replaces
-//! [`Ethernet::next_hop`] with a resolution and takes the ND frames in
-//! [`Ethernet::accept`].
+//! Layer 2 is [`vany_stack::l2::Neighbors`] (see `docs/l2.md`): Ethernet II, IPv6
+//! neighbor discovery (RFC 4861) and echo replies. Received frames go through
+//! [`Neighbors::ingress`]: solicitations for the node's addresses are answered, echo
+//! requests replied to, non-IPv6 and hostile frames counted and dropped, IPv6 packets
+//! handed up. A packet sent goes to the MAC of the configured gateway (or of a static
+//! `gateway_mac`); while that is being resolved the packet waits in ND's bounded queue.
+//! ND's own frames (advertisements, solicitations, echo replies, released packets) are
+//! copied into mbufs at the next flush. ND's clock is this backend's own (a monotonic
+//! clock read once per receive burst).
 //!
-//! Transmit is batched: `send` stages frames in a [`TxBatch`], handed to the device when
-//! the batch is full, at the end of [`PacketIo::tx_burst`], at the next `recv` that finds
-//! its receive burst used up, in [`PacketIo::wait`], in [`DpdkIo::flush`] and on drop.
-//! Frames the device does not take then are dropped and counted (a full NIC queue).
+//! Transmit is batched: frames are staged in a [`TxBatch`], handed to the device when
+//! the batch is full, at the end of [`PacketIo::tx_burst`], at the next receive burst, in
+//! [`PacketIo::wait`], in [`DpdkIo::flush`] and on drop. Frames the device does not take
+//! then are dropped and counted (a full NIC queue).
 //!
 //! [`PacketIo::wait`] polls: a poll-mode device has no file descriptor to sleep on. It
 //! spins for up to [`DpdkConfig::spin`], then polls every [`DpdkConfig::idle_poll`]
 //! (sleeping between polls) until a frame arrives or the timeout passes.
 
+use std::net::Ipv6Addr;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use vany_ffi::{Eal, Mempool, Port, PortConfig, PortStats, RxBatch, TxBatch};
+use vany_stack::l2::ethernet::write_header;
+use vany_stack::l2::{
+    Counters as NdCounters, Egress, Gateway, Ingress, NdConfig, Neighbors, OwnAddr,
+};
+use vany_stack::time::Instant;
 
-use super::{IoError, PacketIo, IPV6_HEADER_LEN};
+use super::{Clock, IoError, Lent, PacketIo, IPV6_HEADER_LEN};
 
-/// An Ethernet MAC address.
-pub type Mac = [u8; 6];
+pub use vany_stack::l2::Mac;
+
 /// Length of an Ethernet II header.
 pub const ETHERNET_HEADER_LEN: usize = 14;
-/// EtherType of IPv6.
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Configuration of a [`DpdkIo`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +50,7 @@ pub struct DpdkConfig {
     pub port: String,
     /// Mbufs in the port's pool (receive rings, staged and in-flight frames).
     pub mbufs: u32,
-    /// Receive and transmit ring sizes (descriptors).
+    /// Receive ring size (descriptors).
     pub rx_ring: u16,
     /// Transmit ring size.
     pub tx_ring: u16,
@@ -51,9 +58,11 @@ pub struct DpdkConfig {
     pub burst: usize,
     /// Our MAC address; `None`: the port's own.
     pub mac: Option<Mac>,
-    /// Destination MAC of every frame sent (the gateway's), until neighbor discovery
-    /// resolves next hops.
-    pub next_hop_mac: Mac,
+    /// The node's addresses, answered in neighbor discovery and ping: the care-of address
+    /// (and the anycast address on a contact node, flagged anycast). At least one unicast.
+    pub addrs: Vec<OwnAddr>,
+    /// Where every packet sent goes: a router resolved by ND, or one with a static MAC.
+    pub gateway: Gateway,
     /// Accept frames addressed to any MAC (the port in promiscuous mode).
     pub promiscuous: bool,
     /// How long [`PacketIo::wait`] spins before it starts sleeping between polls.
@@ -63,9 +72,9 @@ pub struct DpdkConfig {
 }
 
 impl DpdkConfig {
-    /// Defaults for `port`, sending to `next_hop_mac`: 8191 mbufs, rings of 1024, bursts
-    /// of 64, the port's MAC, spin 100 µs then poll every 50 µs.
-    pub fn new(port: &str, next_hop_mac: Mac) -> DpdkConfig {
+    /// Defaults for `port` with addresses `addrs`, sending to `gateway`: 8191 mbufs, rings
+    /// of 1024, bursts of 64, the port's MAC, spin 100 µs then poll every 50 µs.
+    pub fn new(port: &str, addrs: Vec<OwnAddr>, gateway: Gateway) -> DpdkConfig {
         DpdkConfig {
             port: port.into(),
             mbufs: 8191,
@@ -73,7 +82,8 @@ impl DpdkConfig {
             tx_ring: 1024,
             burst: 64,
             mac: None,
-            next_hop_mac,
+            addrs,
+            gateway,
             promiscuous: false,
             spin: StdDuration::from_micros(100),
             idle_poll: StdDuration::from_micros(50),
@@ -81,79 +91,32 @@ impl DpdkConfig {
     }
 }
 
-/// Why a received frame was not handed up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RxDrop {
-    /// Shorter than an Ethernet header plus an IPv6 header.
-    Runt,
-    /// Not IPv6 (ARP, IPv4, VLAN-tagged, ...).
-    NotIpv6,
-    /// Addressed to another unicast MAC.
-    NotForUs,
-}
-
-/// Ethernet II framing with static addresses: the layer-2 seam of the DPDK backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ethernet {
-    /// Our MAC: the source of frames sent, the unicast destination accepted.
-    pub local: Mac,
-    /// The destination of frames sent.
-    pub next_hop: Mac,
-    /// Accept unicast frames to any MAC.
-    pub promiscuous: bool,
-}
-
-impl Ethernet {
-    /// The IPv6 packet in `frame`, or why it is dropped. Ethernet padding of short frames
-    /// is cut off by the IPv6 payload length.
-    pub fn accept<'a>(&self, frame: &'a [u8]) -> Result<&'a [u8], RxDrop> {
-        if frame.len() < ETHERNET_HEADER_LEN + IPV6_HEADER_LEN {
-            return Err(RxDrop::Runt);
-        }
-        if u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV6 {
-            return Err(RxDrop::NotIpv6);
-        }
-        let dst = &frame[..6];
-        // Bit 0 of the first octet: a group (multicast or broadcast) address.
-        if !self.promiscuous && dst != self.local && dst[0] & 1 == 0 {
-            return Err(RxDrop::NotForUs);
-        }
-        let packet = &frame[ETHERNET_HEADER_LEN..];
-        let payload = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
-        Ok(&packet[..packet.len().min(IPV6_HEADER_LEN + payload)])
-    }
-
-    /// Writes the header of a frame carrying an IPv6 packet into `buf[..14]`.
-    pub fn emit_header(&self, buf: &mut [u8]) {
-        buf[..6].copy_from_slice(&self.next_hop);
-        buf[6..12].copy_from_slice(&self.local);
-        buf[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
-    }
-}
-
-/// Counters of a [`DpdkIo`].
+/// Counters of a [`DpdkIo`] (layer 2's own are in [`DpdkIo::nd_counters`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DpdkStats {
     /// Frames received from the device.
     pub rx_frames: u64,
     /// IPv6 packets handed up.
     pub rx_packets: u64,
-    /// Frames too short for Ethernet + IPv6, dropped.
-    pub rx_runt: u64,
-    /// Non-IPv6 frames, dropped.
-    pub rx_not_ipv6: u64,
-    /// Frames to another unicast MAC, dropped.
-    pub rx_not_for_us: u64,
+    /// Frames layer 2 handled itself (neighbor discovery, echo).
+    pub rx_l2: u64,
+    /// Frames layer 2 dropped (not IPv6, not for us, malformed, hostile ND; counted in
+    /// [`DpdkIo::nd_counters`] by reason).
+    pub rx_dropped: u64,
     /// Frames spanning several mbufs (never with the default ring setup), dropped.
     pub rx_segmented: u64,
     /// Packets cut short because `recv`'s buffer was smaller.
     pub rx_truncated: u64,
     /// Frames the device took.
     pub tx_frames: u64,
-    /// IPv6 bytes of those (Ethernet headers not counted).
+    /// Bytes of those, Ethernet headers included.
     pub tx_bytes: u64,
     /// Frames dropped: the device's queue was full, or the pool had no mbuf.
     pub tx_dropped: u64,
+    /// Packets handed to layer 2 to wait for the next hop's resolution.
+    pub tx_waiting: u64,
+    /// Packets layer 2 dropped (resolution queue or neighbor cache full, not IPv6).
+    pub tx_l2_dropped: u64,
 }
 
 /// A [`PacketIo`] over one queue pair of a DPDK port (see the module doc).
@@ -167,9 +130,12 @@ pub struct DpdkIo {
     /// The last receive burst came back empty.
     drained: bool,
     tx: TxBatch,
-    /// IPv6 length of each frame staged in `tx`.
+    /// Length of each frame staged in `tx`.
     tx_lens: Vec<usize>,
-    l2: Ethernet,
+    nd: Neighbors,
+    clock: Clock,
+    /// The time of the current burst (ND's clock).
+    now: Instant,
     spin: StdDuration,
     idle_poll: StdDuration,
     stats: DpdkStats,
@@ -194,11 +160,14 @@ impl DpdkIo {
         };
         let port = Port::open(eal, &config.port, &pool, &port_config)?;
         let burst = config.burst.clamp(1, vany_ffi::MAX_BURST);
-        let l2 = Ethernet {
-            local: config.mac.unwrap_or(port.mac()),
-            next_hop: config.next_hop_mac,
-            promiscuous: config.promiscuous,
-        };
+        let mac = config.mac.unwrap_or(Mac(port.mac()));
+        let nd = Neighbors::new(NdConfig::new(mac, config.addrs.clone(), config.gateway)).map_err(
+            |source| IoError::Layer2 {
+                port: config.port.clone(),
+                source,
+            },
+        )?;
+        let clock = Clock::new(Instant::from_secs(1));
         Ok(DpdkIo {
             tx: TxBatch::new(&pool, burst),
             tx_lens: Vec::with_capacity(burst),
@@ -207,7 +176,9 @@ impl DpdkIo {
             drained: true,
             port,
             pool,
-            l2,
+            now: clock.now(),
+            clock,
+            nd,
             spin: config.spin,
             idle_poll: config.idle_poll,
             stats: DpdkStats::default(),
@@ -219,14 +190,24 @@ impl DpdkIo {
         self.stats
     }
 
+    /// Layer 2's counters (neighbor discovery, echo, frames dropped by reason).
+    pub fn nd_counters(&self) -> NdCounters {
+        *self.nd.counters()
+    }
+
     /// The device's own counters.
     pub fn port_stats(&self) -> Result<PortStats, IoError> {
         Ok(self.port.stats()?)
     }
 
-    /// The layer-2 addresses in use.
-    pub fn ethernet(&self) -> &Ethernet {
-        &self.l2
+    /// Our MAC address.
+    pub fn mac(&self) -> Mac {
+        self.nd.mac()
+    }
+
+    /// The neighbor discovery state (cache, queue), read-only.
+    pub fn neighbors(&self) -> &Neighbors {
+        &self.nd
     }
 
     /// The most IPv6 bytes one frame carries.
@@ -241,7 +222,7 @@ impl DpdkIo {
 
     /// Writes `frame` into every free mbuf of the pool, then returns them all. For
     /// benchmarks on `net_null` devices, whose receive hands out pool mbufs without
-    /// writing them: primed, they carry a valid frame through [`Ethernet::accept`].
+    /// writing them: primed, they carry a valid frame through layer 2.
     /// Returns how many mbufs were written.
     pub fn prime_pool(&mut self, frame: &[u8]) -> Result<usize, IoError> {
         let mut held = Vec::new();
@@ -264,9 +245,10 @@ impl DpdkIo {
         Ok(total)
     }
 
-    /// Hands the staged frames to the device; those it does not take are dropped.
-    /// Returns how many it took.
+    /// Hands the staged frames (and layer 2's own) to the device; those it does not take
+    /// are dropped. Returns how many it took.
     pub fn flush(&mut self) -> usize {
+        self.stage_l2_frames();
         if self.tx.is_empty() {
             return 0;
         }
@@ -279,9 +261,45 @@ impl DpdkIo {
         sent
     }
 
-    /// Starts a new receive burst (the previous one's mbufs go back to the pool); returns
-    /// whether it brought frames.
+    /// Copies the frames layer 2 produced (advertisements, solicitations, echo replies,
+    /// packets released by a resolution) into mbufs.
+    fn stage_l2_frames(&mut self) {
+        while let Some(frame) = self.nd.poll_transmit() {
+            self.stage_frame(&frame);
+        }
+    }
+
+    /// Stages a whole frame (a copy); counted as dropped when no mbuf is left.
+    fn stage_frame(&mut self, frame: &[u8]) {
+        if self.tx.is_full() {
+            self.flush_staged();
+        }
+        match self.tx.push(frame.len()) {
+            Ok(Some(buf)) => {
+                buf.copy_from_slice(frame);
+                self.tx_lens.push(frame.len());
+            }
+            Ok(None) | Err(_) => self.stats.tx_dropped += 1,
+        }
+    }
+
+    /// Hands what is staged to the device without looking at layer 2's queue.
+    fn flush_staged(&mut self) {
+        let sent = self.port.tx_burst(0, &mut self.tx);
+        self.stats.tx_frames += sent as u64;
+        self.stats.tx_bytes += self.tx_lens[..sent].iter().sum::<usize>() as u64;
+        self.stats.tx_dropped += self.tx.len() as u64;
+        self.tx.clear();
+        self.tx_lens.clear();
+    }
+
+    /// Starts a new receive burst (the previous one's mbufs go back to the pool) and runs
+    /// layer 2's timers; returns whether it brought frames.
     fn next_burst(&mut self) -> bool {
+        self.now = self.clock.now();
+        if self.nd.poll_at().is_some_and(|t| t <= self.now) {
+            self.nd.handle_timeout(self.now);
+        }
         // Between bursts: what was staged goes out first (a reply may be waiting on it).
         self.flush();
         self.rx_next = 0;
@@ -289,6 +307,77 @@ impl DpdkIo {
         self.stats.rx_frames += n as u64;
         self.drained = n == 0;
         n > 0
+    }
+
+    /// The next IPv6 packet of the current burst (layer 2 having taken its own frames),
+    /// or `None` at the burst's end.
+    fn next_packet(&mut self) -> Option<&[u8]> {
+        while self.rx_next < self.rx.len() {
+            let i = self.rx_next;
+            self.rx_next += 1;
+            if self.rx.is_segmented(i) {
+                self.stats.rx_segmented += 1;
+                continue;
+            }
+            let Some(frame) = self.rx.packet(i) else {
+                continue;
+            };
+            match self.nd.ingress(self.now, frame) {
+                Ingress::Ipv6(packet) => {
+                    self.stats.rx_packets += 1;
+                    // Borrow again through `self.rx` alone (ingress borrowed `self.nd`).
+                    let start = packet.as_ptr() as usize - frame.as_ptr() as usize;
+                    let len = packet.len();
+                    return self.rx.packet(i).map(|f| &f[start..start + len]);
+                }
+                Ingress::Handled => self.stats.rx_l2 += 1,
+                Ingress::Dropped => self.stats.rx_dropped += 1,
+            }
+        }
+        None
+    }
+
+    /// Writes the Ethernet header of staged frame `i` (IPv6 packet of `len` bytes behind
+    /// it) for its next hop, or hands the packet to layer 2 to wait for resolution.
+    /// Returns whether the frame stays staged.
+    fn frame_staged(&mut self, i: usize, len: usize) -> Lent {
+        let Some(frame) = self.tx.packet_mut(i) else {
+            return Lent::Dropped(len);
+        };
+        let packet = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
+        let dst = if len >= IPV6_HEADER_LEN {
+            let mut d = [0u8; 16];
+            d.copy_from_slice(&packet[24..40]);
+            Ipv6Addr::from(d)
+        } else {
+            Ipv6Addr::UNSPECIFIED
+        };
+        let me = self.nd.mac();
+        if let Some(mac) = self.nd.resolve(self.now, dst, None) {
+            write_header(frame, mac, me);
+            self.tx.truncate(i, ETHERNET_HEADER_LEN + len);
+            self.tx_lens.push(ETHERNET_HEADER_LEN + len);
+            return Lent::Sent(len);
+        }
+        // Resolution needed: ND copies the packet into its queue (or drops it, counted).
+        let verdict = match self.nd.egress(self.now, packet, None) {
+            Egress::Frame(f) => {
+                // Resolved after all (cannot happen right after `resolve`): send the copy.
+                self.tx.pop();
+                self.stage_frame(&f);
+                return Lent::Sent(len);
+            }
+            Egress::Queued => {
+                self.stats.tx_waiting += 1;
+                Lent::Sent(len)
+            }
+            Egress::Dropped(_) => {
+                self.stats.tx_l2_dropped += 1;
+                Lent::Dropped(len)
+            }
+        };
+        self.tx.pop();
+        verdict
     }
 }
 
@@ -299,39 +388,40 @@ impl PacketIo for DpdkIo {
     fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, IoError> {
         let mut fresh = false;
         loop {
-            if self.rx_next >= self.rx.len() {
-                if fresh || !self.next_burst() {
-                    return Ok(None);
-                }
-                fresh = true;
+            if let Some(packet) = self.next_packet() {
+                let n = packet.len().min(buf.len());
+                buf[..n].copy_from_slice(&packet[..n]);
+                let truncated = n < packet.len();
+                self.stats.rx_truncated += u64::from(truncated);
+                return Ok(Some(n));
             }
-            let i = self.rx_next;
-            self.rx_next += 1;
-            if self.rx.is_segmented(i) {
-                self.stats.rx_segmented += 1;
-                continue;
+            if fresh || !self.next_burst() {
+                return Ok(None);
             }
-            let Some(frame) = self.rx.packet(i) else {
-                continue;
-            };
-            match self.l2.accept(frame) {
-                Ok(packet) => {
-                    // The one copy on receive (see the module doc).
-                    let n = packet.len().min(buf.len());
-                    buf[..n].copy_from_slice(&packet[..n]);
-                    self.stats.rx_packets += 1;
-                    self.stats.rx_truncated += u64::from(n < packet.len());
-                    return Ok(Some(n));
-                }
-                Err(RxDrop::Runt) => self.stats.rx_runt += 1,
-                Err(RxDrop::NotIpv6) => self.stats.rx_not_ipv6 += 1,
-                Err(RxDrop::NotForUs) => self.stats.rx_not_for_us += 1,
-            }
+            fresh = true;
         }
     }
 
-    /// Stages the packet in an mbuf behind an Ethernet header (the one copy on transmit).
-    /// `Ok(false)` when the pool has no mbuf even after a flush.
+    /// In place: each packet is read in its mbuf. At most one new burst per call.
+    fn rx_each(&mut self, max: usize, each: &mut dyn FnMut(&[u8])) -> Result<usize, IoError> {
+        let mut n = 0;
+        let mut fresh = false;
+        while n < max {
+            if let Some(packet) = self.next_packet() {
+                each(packet);
+                n += 1;
+                continue;
+            }
+            if fresh || !self.next_burst() {
+                break;
+            }
+            fresh = true;
+        }
+        Ok(n)
+    }
+
+    /// Stages the packet in an mbuf behind an Ethernet header (one copy). `Ok(false)`
+    /// when the pool has no mbuf, or layer 2 dropped it (both counted).
     fn send(&mut self, packet: &[u8]) -> Result<bool, IoError> {
         let max = self.max_packet();
         if packet.len() > max {
@@ -340,22 +430,35 @@ impl PacketIo for DpdkIo {
                 max,
             });
         }
+        let lent = self.send_with(&mut |buf| {
+            buf[..packet.len()].copy_from_slice(packet);
+            packet.len()
+        })?;
+        Ok(matches!(lent, Lent::Sent(_)))
+    }
+
+    /// Lends the data room of an mbuf behind room for the Ethernet header; the header is
+    /// written once the packet (and so its destination) is known.
+    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> Result<Lent, IoError> {
         if self.tx.is_full() {
-            self.flush();
+            self.flush_staged();
         }
-        let len = ETHERNET_HEADER_LEN + packet.len();
-        let frame = match self.tx.push(len) {
+        let room = self.pool.max_packet();
+        let i = self.tx.len();
+        let frame = match self.tx.push(room) {
             Ok(Some(frame)) => frame,
-            // Full (cannot be after the flush above) or no mbuf: the packet is dropped.
+            // Full (cannot be after the flush above) or no mbuf: nothing to build in.
             Ok(None) | Err(_) => {
                 self.stats.tx_dropped += 1;
-                return Ok(false);
+                return Ok(Lent::Dropped(0));
             }
         };
-        self.l2.emit_header(&mut frame[..ETHERNET_HEADER_LEN]);
-        frame[ETHERNET_HEADER_LEN..].copy_from_slice(packet);
-        self.tx_lens.push(packet.len());
-        Ok(true)
+        let len = build(&mut frame[ETHERNET_HEADER_LEN..]).min(room - ETHERNET_HEADER_LEN);
+        if len == 0 {
+            self.tx.pop();
+            return Ok(Lent::Empty);
+        }
+        Ok(self.frame_staged(i, len))
     }
 
     fn wait(&mut self, timeout: StdDuration) -> Result<(), IoError> {
@@ -383,92 +486,27 @@ impl PacketIo for DpdkIo {
 
     /// Stages every packet and hands the lot to the device at once.
     fn tx_burst(&mut self, packets: &[Vec<u8>]) -> Result<super::TxReport, IoError> {
-        let before = self.stats;
+        let mut report = super::TxReport::default();
         for p in packets {
-            self.send(p)?;
+            if self.send(p)? {
+                report.sent += 1;
+                report.bytes += p.len();
+            } else {
+                report.dropped += 1;
+            }
         }
+        let before = self.stats.tx_dropped;
         self.flush();
-        let sent = self.stats.tx_frames - before.tx_frames;
-        Ok(super::TxReport {
-            sent: sent as usize,
-            bytes: (self.stats.tx_bytes - before.tx_bytes) as usize,
-            dropped: packets.len() - sent as usize,
-        })
+        // Frames the device refused at the flush.
+        let refused = (self.stats.tx_dropped - before) as usize;
+        report.sent = report.sent.saturating_sub(refused);
+        report.dropped += refused;
+        Ok(report)
     }
 }
 
 impl Drop for DpdkIo {
     fn drop(&mut self) {
         self.flush();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const US: Mac = [0x02, 0, 0, 0, 0, 1];
-    const GW: Mac = [0x02, 0, 0, 0, 0, 2];
-
-    fn l2() -> Ethernet {
-        Ethernet {
-            local: US,
-            next_hop: GW,
-            promiscuous: false,
-        }
-    }
-
-    /// A frame to `dst` of `ethertype` carrying an IPv6 header with `payload` bytes
-    /// declared, then `extra` bytes (payload and padding).
-    fn frame(dst: Mac, ethertype: u16, payload: u16, extra: usize) -> Vec<u8> {
-        let mut f = Vec::new();
-        f.extend_from_slice(&dst);
-        f.extend_from_slice(&GW);
-        f.extend_from_slice(&ethertype.to_be_bytes());
-        f.extend_from_slice(&[0x60, 0, 0, 0]);
-        f.extend_from_slice(&payload.to_be_bytes());
-        f.extend_from_slice(&[59, 64]);
-        f.extend_from_slice(&[0xfd; 32]);
-        f.extend(std::iter::repeat_n(0xab, extra));
-        f
-    }
-
-    #[test]
-    fn frames_are_accepted_by_type_and_destination() {
-        let e = l2();
-        assert_eq!(e.accept(&frame(US, 0x86dd, 8, 8)).unwrap().len(), 48);
-        // Solicited-node multicast (33:33:ff:..) and broadcast are groups: accepted.
-        let multicast = [0x33, 0x33, 0xff, 0, 0, 1];
-        assert!(e.accept(&frame(multicast, 0x86dd, 0, 0)).is_ok());
-        assert!(e.accept(&frame([0xff; 6], 0x86dd, 0, 0)).is_ok());
-        assert_eq!(e.accept(&frame(GW, 0x86dd, 0, 0)), Err(RxDrop::NotForUs));
-        let promiscuous = Ethernet {
-            promiscuous: true,
-            ..e
-        };
-        assert!(promiscuous.accept(&frame(GW, 0x86dd, 0, 0)).is_ok());
-        assert_eq!(e.accept(&frame(US, 0x0800, 0, 0)), Err(RxDrop::NotIpv6));
-        assert_eq!(e.accept(&frame(US, 0x86dd, 0, 0)[..53]), Err(RxDrop::Runt));
-        assert_eq!(e.accept(&[]), Err(RxDrop::Runt));
-    }
-
-    #[test]
-    fn ethernet_padding_is_cut_by_the_ipv6_length() {
-        // A 40-byte IPv6 packet padded to the 60-byte Ethernet minimum.
-        let f = frame(US, 0x86dd, 0, 6);
-        assert_eq!(f.len(), 60);
-        assert_eq!(l2().accept(&f).unwrap().len(), 40);
-        // A payload length past the frame: what is there is handed up (the IPv6 parser
-        // refuses it).
-        assert_eq!(l2().accept(&frame(US, 0x86dd, 1000, 10)).unwrap().len(), 50);
-    }
-
-    #[test]
-    fn header_is_ethernet_ii_to_the_next_hop() {
-        let mut h = [0u8; 14];
-        l2().emit_header(&mut h);
-        assert_eq!(&h[..6], &GW);
-        assert_eq!(&h[6..12], &US);
-        assert_eq!(&h[12..], &[0x86, 0xdd]);
     }
 }

@@ -93,6 +93,24 @@ impl PacketIo for MemIo {
         }
     }
 
+    /// Each packet is read in the buffer it travelled in, which then goes back to the pool.
+    fn rx_each(&mut self, max: usize, each: &mut dyn FnMut(&[u8])) -> Result<usize, IoError> {
+        let mut n = 0;
+        while n < max {
+            let packet = match self.pending.take() {
+                Some(p) => p,
+                None => match self.rx.try_recv() {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            n += 1;
+            each(&packet);
+            self.recycle(packet);
+        }
+        Ok(n)
+    }
+
     fn wait(&mut self, timeout: StdDuration) -> Result<(), IoError> {
         if self.pending.is_some() || !self.rx.is_empty() {
             return Ok(());

@@ -101,6 +101,14 @@ pub enum IoError {
     /// DPDK failed (or this vany was built without it: the message says what to install).
     #[error(transparent)]
     Dpdk(#[from] vany_ffi::DpdkError),
+    /// Layer 2 (neighbor discovery) refused its configuration.
+    #[error("DPDK port `{port}`: {source}")]
+    Layer2 {
+        /// The port.
+        port: String,
+        /// What was wrong.
+        source: vany_stack::l2::NdConfigError,
+    },
     /// A packet to send does not fit the backend.
     #[error("packet of {len} bytes is larger than the {max} bytes this backend can send")]
     TooLarge {
@@ -152,6 +160,32 @@ pub trait PacketIo {
     fn tx_burst(&mut self, packets: &[Vec<u8>]) -> Result<TxReport, IoError> {
         burst::tx_burst_by_send(self, packets)
     }
+
+    /// Hands up to `max` received packets to `each`, one after the other, in the
+    /// backend's own buffers (DPDK: where the NIC wrote them, nothing copied); returns how
+    /// many. The default reads each with [`recv`](PacketIo::recv) into one reused buffer.
+    fn rx_each(&mut self, max: usize, each: &mut dyn FnMut(&[u8])) -> Result<usize, IoError> {
+        burst::rx_each_by_recv(self, max, each)
+    }
+
+    /// Lends `build` a buffer for one packet (DPDK: the data room of an mbuf, behind the
+    /// room for its Ethernet header); `build` writes the packet at the buffer's start and
+    /// returns its length, or 0 for no packet. The packet is sent from where it was built.
+    /// The default builds in one reused buffer and calls [`send`](PacketIo::send).
+    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> Result<Lent, IoError> {
+        burst::send_with_by_send(self, build)
+    }
+}
+
+/// What [`PacketIo::send_with`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lent {
+    /// `build` wrote no packet.
+    Empty,
+    /// The backend took the packet of this many bytes.
+    Sent(usize),
+    /// The backend dropped the packet of this many bytes for lack of room.
+    Dropped(usize),
 }
 
 /// A real monotonic clock read as the stack's [`Instant`]: `base` plus the time elapsed
