@@ -215,9 +215,9 @@ impl DpdkIo {
         self.pool.max_packet() - ETHERNET_HEADER_LEN
     }
 
-    /// Free mbufs in the pool.
+    /// Free mbufs: in the pool, or taken from it for transmit but holding no frame.
     pub fn mbufs_available(&self) -> u32 {
-        self.pool.available()
+        self.pool.available() + self.tx.reserved() as u32
     }
 
     /// Writes `frame` into every free mbuf of the pool, then returns them all. For
