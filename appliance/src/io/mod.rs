@@ -175,6 +175,29 @@ pub trait PacketIo {
     fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> Result<Lent, IoError> {
         burst::send_with_by_send(self, build)
     }
+
+    /// The backend's layer 2 (neighbor discovery, device drops), if it has one (DPDK).
+    fn layer2(&self) -> Option<Layer2Report> {
+        None
+    }
+}
+
+/// What a backend with a layer 2 (DPDK) reports for `/metrics` and `vany ctl status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Layer2Report {
+    /// Neighbor discovery and frame counters.
+    pub nd: vany_stack::l2::Counters,
+    /// Neighbor cache entries now.
+    pub cache_entries: usize,
+    /// Packets waiting for a next hop's resolution now.
+    pub queued: usize,
+    /// Frames the device dropped for lack of receive descriptors (the poll loop fell
+    /// behind).
+    pub rx_missed: u64,
+    /// Frames the device dropped for lack of mbufs.
+    pub rx_no_mbuf: u64,
+    /// Frames the device did not take, or that found no mbuf, on transmit.
+    pub tx_dropped: u64,
 }
 
 /// What [`PacketIo::send_with`] did.
