@@ -1,5 +1,6 @@
 //! `vany bench dpdk` end to end, briefly: vany's three phases and testpmd's three on one
-//! frame size, all with packets counted, in the JSON report. Needs root, a DPDK build
+//! frame size, all with packets counted, and the three packet paths (client translation
+//! both ways, member forwarding) with every packet received handled, in the JSON report. Needs root, a DPDK build
 //! and dpdk-testpmd; skips with the reason otherwise (fails with VANY_TESTS_REQUIRED=1).
 //! Speeds are printed, never asserted.
 
@@ -54,4 +55,20 @@ fn bench_dpdk_reports_vany_and_testpmd() {
         }
     }
     assert_eq!(report["ratios"].as_array().unwrap().len(), 3);
+    let paths = report["paths"].as_array().expect("a paths array");
+    for path in ["client-out", "client-in", "member-fwd"] {
+        let row = paths
+            .iter()
+            .find(|r| r["path"] == path && r["size"] == 64)
+            .unwrap_or_else(|| panic!("no {path} row"));
+        let received = row["received"].as_u64().unwrap();
+        let handled = row["handled"].as_u64().unwrap();
+        // Every primed frame is a packet the path translates or forwards.
+        assert!(handled > 0 && handled == received, "{path}: {row}");
+        assert!(row["sent"].as_u64().unwrap() >= handled, "{path}: {row}");
+        // A TCP/IPv6 frame is at least 74 bytes (98 with a HAO).
+        let frame = if path == "client-in" { 98 } else { 74 };
+        assert_eq!(row["frame"], frame, "{path}: {row}");
+        println!("vany {path} 64 B: {} Mpps", row["mpps"]);
+    }
 }

@@ -10,6 +10,10 @@
 //! - io-forward: what A receives is sent on B and the other way round, through
 //!   `PacketIo` (`recv` then `send`: the packet copied out and in again).
 //!
+//! Then the packet paths ([`super::dpdk_paths`]): `vany client`'s translation (RH2
+//! inserted, HAO stripped) and a group member's forwarding, each from a port of its own
+//! to port A.
+//!
 //! `net_null` receive hands out pool mbufs without writing them, so each pool is first
 //! primed with a valid frame ([`DpdkIo::prime_pool`]): every frame vany receives passes
 //! the Ethernet and IPv6 length checks a real one would.
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::dpdk_paths::{self, PathRow, Paths};
 use super::testpmd::{self, Mode};
 use super::{BenchError, Cancel};
 use crate::io::dpdk::{DpdkConfig, DpdkIo, ETHERNET_HEADER_LEN};
@@ -32,13 +37,17 @@ use crate::io::{Ipv6Header, PacketIo, IPV6_HEADER_LEN};
 pub struct DpdkBenchOptions {
     /// Seconds of each phase.
     pub seconds: f64,
-    /// Frame sizes (Ethernet header included, no FCS), each 54 to 2048.
+    /// Frame sizes (Ethernet header included, no FCS), each 54 to 2048; at most
+    /// [`MAX_SIZES`].
     pub sizes: Vec<usize>,
     /// Frames per burst.
     pub burst: usize,
     /// Skip testpmd.
     pub no_testpmd: bool,
 }
+
+/// Most frame sizes in one run: each takes five `net_null` ports, and DPDK has 32.
+pub const MAX_SIZES: usize = 6;
 
 /// One measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +109,8 @@ pub struct DpdkReport {
     pub burst: usize,
     /// The measurements.
     pub rows: Vec<Row>,
+    /// The packet paths (client translation, member forwarding).
+    pub paths: Vec<PathRow>,
     /// vany / testpmd.
     pub ratios: Vec<Ratio>,
     /// What is counted, in words.
@@ -107,14 +118,16 @@ pub struct DpdkReport {
 }
 
 /// The EAL arguments both use for frames of `size` bytes on ports `first`, `first + 1`.
-fn vdevs(first: usize, size: usize) -> [String; 2] {
+pub fn vdevs(first: usize, size: usize) -> [String; 2] {
     [
         format!("--vdev=net_null{first},size={size}"),
         format!("--vdev=net_null{},size={size}", first + 1),
     ]
 }
 
-fn common_eal(prefix: &str, lcores: &str) -> Vec<String> {
+/// EAL arguments without devices: lcores `lcores`, no hugepages, no PCI, files under
+/// `prefix`.
+pub fn common_eal(prefix: &str, lcores: &str) -> Vec<String> {
     [
         "-l",
         lcores,
@@ -133,7 +146,7 @@ fn common_eal(prefix: &str, lcores: &str) -> Vec<String> {
 }
 
 /// A frame of `size` bytes: Ethernet II to `mac` and an IPv6 packet (no next header).
-fn frame(size: usize, mac: [u8; 6]) -> Vec<u8> {
+pub fn frame(size: usize, mac: [u8; 6]) -> Vec<u8> {
     let mut f = vec![0u8; size];
     f[..6].copy_from_slice(&mac);
     f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0xfe]);
@@ -156,12 +169,27 @@ pub fn run(
     log: &mut dyn std::io::Write,
 ) -> Result<DpdkReport, BenchError> {
     let prefix = format!("vany-bench-{}", std::process::id());
+    if opts.sizes.len() > MAX_SIZES {
+        return Err(BenchError::Check(format!(
+            "at most {MAX_SIZES} frame sizes per run"
+        )));
+    }
     let mut eal = common_eal(&prefix, "0");
     for (i, &size) in opts.sizes.iter().enumerate() {
         eal.extend(vdevs(2 * i, size));
     }
+    // The paths' source ports follow every size's pair.
+    let path_port = |i: usize| 2 * opts.sizes.len() + dpdk_paths::PORTS_PER_SIZE * i;
+    for (i, &size) in opts.sizes.iter().enumerate() {
+        eal.extend(dpdk_paths::vdevs(path_port(i), size));
+    }
     let handle = vany_ffi::Eal::init(&eal).map_err(crate::io::IoError::from)?;
-    let mut rows = Vec::new();
+    let _ = writeln!(
+        log,
+        "setting up vany client's translator and a two-member group (simulated handoff) ..."
+    );
+    let mut paths = Paths::new()?;
+    let (mut rows, mut path_rows, mut path_notes) = (Vec::new(), Vec::new(), Vec::new());
     let phase = Duration::from_secs_f64(opts.seconds);
     for (i, &size) in opts.sizes.iter().enumerate() {
         let mac = [0x02, 0, 0, 0, 0x6d, 1];
@@ -181,6 +209,20 @@ pub fn run(
             let (n, secs) = vany_phase(&mut ports, mode, &packet, phase)?;
             rows.push(Row::new("vany", mode, size, n, secs));
         }
+        // Port A is done: it takes the paths' output.
+        let (r, n) = dpdk_paths::run_size(
+            &handle,
+            &mut paths,
+            path_port(i),
+            size,
+            &mut ports[0],
+            opts.burst,
+            phase,
+            cancel,
+            log,
+        )?;
+        path_rows.extend(r);
+        path_notes.extend(n);
         drop(ports);
         if opts.no_testpmd {
             continue;
@@ -219,21 +261,40 @@ pub fn run(
         seconds: opts.seconds,
         burst: opts.burst,
         rows,
+        paths: path_rows,
         ratios,
-        notes: vec![
-            "one core each: vany's thread (EAL main lcore 0); testpmd's forwarding lcore 1 \
-             (-l 0-1, its main lcore idles in the prompt)"
-                .into(),
-            "vany goes through PacketIo: every frame parsed (Ethernet II, IPv6 length) and \
-             copied once out of or into an mbuf; testpmd touches no packet data"
-                .into(),
-            "rx-only and io-fwd count frames received on both ports; tx-only frames sent".into(),
-        ],
+        notes: notes(path_notes),
     })
 }
 
-/// One vany phase over both ports for `phase`: frames handled and seconds.
-fn vany_phase(
+/// What the report's numbers count, in words, then `extra`.
+fn notes(extra: Vec<String>) -> Vec<String> {
+    [
+        "one core each: vany's thread (EAL main lcore 0); testpmd's forwarding lcore 1 \
+         (-l 0-1, its main lcore idles in the prompt)"
+            .into(),
+        "vany goes through PacketIo: every frame parsed (Ethernet II, IPv6 length) and \
+         copied once out of or into an mbuf; testpmd touches no packet data"
+            .into(),
+        "rx-only and io-fwd count frames received on both ports; tx-only frames sent".into(),
+        "paths, one core: each frame received through PacketIo, run through the real code \
+         and its output sent on port A; 'handled' counts the packets translated (client-out: \
+         RH2 inserted for a bound anycast address; client-in: HAO stripped) or forwarded \
+         (member-fwd: a contact node's Forward of a client's packet to the member that \
+         serves it after a handoff), and Mpps is handled packets per second"
+            .into(),
+        "a TCP/IPv6 frame takes at least 74 bytes (98 with a HAO): smaller sizes run the \
+         paths with frames of that length (column 'frame')"
+            .into(),
+    ]
+    .into_iter()
+    .chain(extra)
+    .collect()
+}
+
+/// One vany phase (`rx-only`, `tx-only` or `io-fwd`) over both ports for `phase`: frames
+/// handled and seconds.
+pub fn vany_phase(
     ports: &mut [DpdkIo; 2],
     mode: &str,
     packet: &[u8],
@@ -311,6 +372,10 @@ pub fn render(r: &DpdkReport, out: &mut dyn std::io::Write) -> std::io::Result<(
             "{:<8} {:<8} {:>6} {:>14} {:>9.2} {:>10.1}",
             row.who, row.mode, row.size, row.packets, row.mpps, row.ns_per_packet
         )?;
+    }
+    if !r.paths.is_empty() {
+        writeln!(out)?;
+        dpdk_paths::render(&r.paths, out)?;
     }
     if !r.ratios.is_empty() {
         writeln!(out)?;

@@ -19,6 +19,7 @@
 
 pub mod cli;
 pub mod dpdk;
+pub mod dpdk_paths;
 pub mod forward;
 pub mod kernel;
 pub mod netns;
@@ -102,6 +103,10 @@ pub enum BenchError {
     /// The other side of a measurement failed first, and this side was stopped.
     #[error("{0} stopped: the other side of the measurement failed")]
     Abandoned(String),
+    /// A benchmark's own check failed (a packet path handled nothing, a set-up step
+    /// did not reach the state it measures).
+    #[error("{0}")]
+    Check(String),
     /// SIGINT or SIGTERM arrived.
     #[error("interrupted")]
     Interrupted,
