@@ -14,6 +14,10 @@
 //! - [`forward`]: a trivial userspace forwarder between two TUN devices, so that the
 //!   kernel's TCP can be measured through the same kind of TUN path.
 //!
+//! [`dpdk`] is `vany bench dpdk`: packet rate through vany's DPDK backend on `net_null`
+//! devices next to `dpdk-testpmd` ([`testpmd`]), and the packet paths fed through it
+//! ([`dpdk_paths`]: `vany client`'s translation, a member's forwarding).
+//!
 //! Benchmarks never assert on speed; they report. Everything needs root (namespaces,
 //! TUN and veth devices), and uses addresses in `fd00::/8` inside its own namespaces only.
 
