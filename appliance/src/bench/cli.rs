@@ -50,8 +50,8 @@ pub enum BenchCommand {
     /// Starts DPDK's EAL with `--no-huge -m 512 --no-pci` and two net_null ports per frame
     /// size (no NIC, no hugepages needed). vany, on one core, through its PacketIo
     /// backend: rx-only (frames received on both ports, each read in its mbuf), tx-only
-    /// (IPv6 packets built in lent mbufs and sent), io-forward (each port's frames copied
-    /// into mbufs of the other); then the packet paths, each from a net_null port of its own
+    /// (IPv6 packets built in lent mbufs and sent), io-forward (each port's frames sent out
+    /// of the other in the mbufs they arrived in); then the packet paths, each from a net_null port of its own
     /// through the real code to another: vany client's translation (client-out: an RH2
     /// inserted for an anycast address with a binding; client-in: a Home Address option
     /// stripped) and a group member's forwarding (member-fwd: the contact node passing a

@@ -8,7 +8,8 @@
 //! - tx-only: `send_with` on A and B in turn (each IPv6 packet written into a lent mbuf,
 //!   the Ethernet header in front of it), handed to the device in bursts;
 //! - io-forward: what A receives is sent on B and the other way round, through
-//!   `PacketIo` (`rx_each`, and inside it `send_with` on the other port: one copy).
+//!   `PacketIo::forward_to` (each frame through layer 2, then the received mbuf itself
+//!   sent behind the next hop's Ethernet header: nothing copied).
 //!
 //! Then the packet paths ([`super::dpdk_paths`]): `vany client`'s translation (RH2
 //! inserted, HAO stripped) and a group member's forwarding, each from a port of its own
@@ -335,8 +336,9 @@ fn notes(extra: Vec<String>) -> Vec<String> {
             .into(),
         "vany goes through PacketIo and its layer 2 (Ethernet II, IPv6 length, neighbor \
          discovery's checks): rx-only reads each packet in its mbuf (rx_each), tx-only \
-         builds each in a lent mbuf (send_with), io-fwd copies each packet from the \
-         received mbuf into one of the other port; testpmd touches no packet data"
+         builds each in a lent mbuf (send_with), io-fwd sends each received mbuf out of \
+         the other port behind the next hop's Ethernet header (forward_to: nothing \
+         copied); testpmd touches no packet data"
             .into(),
         "rx-only and io-fwd count frames received on both ports; tx-only frames sent".into(),
         "paths, one core: each frame received through PacketIo, run through the real code \
@@ -356,8 +358,8 @@ fn notes(extra: Vec<String>) -> Vec<String> {
 
 /// One vany phase (`rx-only`, `tx-only` or `io-fwd`) over both ports for `phase`: frames
 /// handled and seconds. Receive reads packets in their mbufs ([`PacketIo::rx_each`]);
-/// transmit builds each packet in an mbuf ([`PacketIo::send_with`]): tx-only writes the
-/// packet there, io-fwd copies the received packet from its mbuf into the other port's.
+/// transmit builds each packet in an mbuf ([`PacketIo::send_with`]); io-fwd sends each
+/// received mbuf out of the other port ([`PacketIo::forward_to`]: nothing copied).
 pub fn vany_phase(
     ports: &mut [DpdkIo; 2],
     mode: &str,
@@ -394,19 +396,8 @@ pub fn vany_phase(
                     } else {
                         (&mut b[0], &mut a[0])
                     };
-                    let mut failed = None;
-                    n += rx.rx_each(64, &mut |p| {
-                        let sent = tx.send_with(&mut |buf| {
-                            buf[..p.len()].copy_from_slice(p);
-                            p.len()
-                        });
-                        if let Err(e) = sent {
-                            failed = Some(e);
-                        }
-                    })? as u64;
-                    if let Some(e) = failed {
-                        return Err(e.into());
-                    }
+                    // The received mbuf itself goes out of the other port.
+                    n += rx.forward_to(tx, 64, &mut |p| p.len())? as u64;
                 }
             }
         }
