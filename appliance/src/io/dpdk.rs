@@ -249,16 +249,7 @@ impl DpdkIo {
     /// are dropped. Returns how many it took.
     pub fn flush(&mut self) -> usize {
         self.stage_l2_frames();
-        if self.tx.is_empty() {
-            return 0;
-        }
-        let sent = self.port.tx_burst(0, &mut self.tx);
-        self.stats.tx_frames += sent as u64;
-        self.stats.tx_bytes += self.tx_lens[..sent].iter().sum::<usize>() as u64;
-        self.stats.tx_dropped += self.tx.len() as u64;
-        self.tx.clear();
-        self.tx_lens.clear();
-        sent
+        self.flush_staged()
     }
 
     /// Copies the frames layer 2 produced (advertisements, solicitations, echo replies,
@@ -283,14 +274,19 @@ impl DpdkIo {
         }
     }
 
-    /// Hands what is staged to the device without looking at layer 2's queue.
-    fn flush_staged(&mut self) {
+    /// Hands what is staged to the device without looking at layer 2's queue; those it
+    /// does not take are dropped. Returns how many it took.
+    fn flush_staged(&mut self) -> usize {
+        if self.tx.is_empty() {
+            return 0;
+        }
         let sent = self.port.tx_burst(0, &mut self.tx);
         self.stats.tx_frames += sent as u64;
         self.stats.tx_bytes += self.tx_lens[..sent].iter().sum::<usize>() as u64;
         self.stats.tx_dropped += self.tx.len() as u64;
         self.tx.clear();
         self.tx_lens.clear();
+        sent
     }
 
     /// Starts a new receive burst (the previous one's mbufs go back to the pool) and runs
