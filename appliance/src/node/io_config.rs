@@ -9,6 +9,7 @@
 //! # gateway_mac = "02:00:00:00:00:01"   # a router with a static MAC
 //! # mac = "02:00:00:00:00:02"           # instead of the port's own MAC
 //! # mbufs = 8191
+//! # idle_poll_us = 50
 //! # cores = 1
 //! ```
 //!
@@ -49,6 +50,8 @@ pub struct DpdkSettings {
     pub gateway: Gateway,
     /// Mbufs in the port's pool.
     pub mbufs: u32,
+    /// How often an idle node polls the port (it sleeps in between).
+    pub idle_poll: std::time::Duration,
     /// Poll loops (one per rx/tx queue pair). Only 1 today.
     pub cores: usize,
 }
@@ -65,6 +68,7 @@ pub(super) struct RawIo {
     gateway: Option<String>,
     gateway_mac: Option<String>,
     mbufs: Option<u32>,
+    idle_poll_us: Option<u64>,
 }
 
 /// The TUN device's name: required on TUN (an interface name the kernel takes,
@@ -146,6 +150,7 @@ pub(super) fn parse_io(raw: Option<&RawIo>) -> Result<IoBackend, ConfigError> {
                 ("io.gateway", raw.gateway.is_some()),
                 ("io.gateway_mac", raw.gateway_mac.is_some()),
                 ("io.mbufs", raw.mbufs.is_some()),
+                ("io.idle_poll_us", raw.idle_poll_us.is_some()),
             ];
             if let Some((key, _)) = dpdk_only.iter().find(|(_, set)| *set) {
                 return Err(invalid(
@@ -244,12 +249,23 @@ fn parse_dpdk(raw: &RawIo) -> Result<DpdkSettings, ConfigError> {
             ),
         ));
     }
+    let idle_poll_us = raw.idle_poll_us.unwrap_or(50);
+    if !(1..=100_000).contains(&idle_poll_us) {
+        return Err(invalid(
+            "io.idle_poll_us",
+            format!(
+                "must be 1 to 100000 µs, not {idle_poll_us} (shorter answers the first \
+                 packet after a pause sooner and costs more CPU while idle)"
+            ),
+        ));
+    }
     Ok(DpdkSettings {
         eal,
         port,
         mac,
         gateway,
         mbufs,
+        idle_poll: std::time::Duration::from_micros(idle_poll_us),
         cores,
     })
 }
@@ -285,6 +301,7 @@ gateway = "fd00:99:3::1"
         assert_eq!(d.eal.len(), 7);
         assert_eq!(d.gateway, Gateway::Ipv6("fd00:99:3::1".parse().unwrap()));
         assert_eq!((d.mac, d.mbufs, d.cores), (None, 8191, 1));
+        assert_eq!(d.idle_poll, std::time::Duration::from_micros(50));
         let with_macs = DPDK.replace(
             "gateway = \"fd00:99:3::1\"",
             "gateway_mac = \"02:00:00:00:00:01\"\nmac = \"02:aa:00:00:00:02\"",
@@ -347,6 +364,8 @@ gateway = "fd00:99:3::1"
             (format!("{DPDK}mac = \"02:00:00:00:00:zz\""), "io.mac"),
             (format!("{DPDK}cores = 2"), "io.cores"),
             (format!("{DPDK}mbufs = 1000"), "io.mbufs"),
+            (format!("{DPDK}idle_poll_us = 0"), "io.idle_poll_us"),
+            ("idle_poll_us = 10".into(), "io.idle_poll_us"),
         ];
         for (text, key) in cases {
             let e = parse(text).expect_err(text).to_string();

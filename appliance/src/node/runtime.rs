@@ -686,6 +686,7 @@ fn dpdk_config(cfg: &NodeConfig, d: &DpdkSettings) -> DpdkConfig {
     let mut c = DpdkConfig::new(&d.port, addrs, d.gateway);
     c.mac = d.mac;
     c.mbufs = d.mbufs;
+    c.idle_poll = d.idle_poll;
     c.rx_ring = DPDK_RING;
     c.tx_ring = DPDK_RING;
     c.burst = cfg.batch;
