@@ -19,6 +19,7 @@ use crate::apps::{AppKind, AppTimeouts};
 use crate::group::member::MemberConfig;
 use crate::group::peer::MemberId;
 
+use super::io_config::{check_tun, parse_io, IoBackend, RawIo};
 use super::secrets;
 
 /// A commented example configuration with every key.
@@ -53,7 +54,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(super) fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         problem: problem.into(),
@@ -91,8 +92,10 @@ pub struct GossipSettings {
 pub struct NodeConfig {
     /// This member's id.
     pub id: MemberId,
-    /// TUN device name.
+    /// TUN device name (empty on DPDK).
     pub tun: String,
+    /// The packet device: TUN (default) or DPDK (`[io]`).
+    pub io: IoBackend,
     /// The group's anycast address.
     pub anycast: Ipv6Addr,
     /// The contact node that runs home tests for this member.
@@ -143,7 +146,8 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     id: MemberId,
-    tun: String,
+    tun: Option<String>,
+    io: Option<RawIo>,
     anycast: String,
     contact_node: MemberId,
     group_key: Option<String>,
@@ -288,7 +292,8 @@ impl NodeConfig {
         let raw: RawConfig = toml::from_str(text).map_err(|e| secrets::syntax_error(text, &e))?;
         let mut warnings = Vec::new();
         let anycast = ipv6("anycast", &raw.anycast)?;
-        check_tun(&raw.tun)?;
+        let io = parse_io(raw.io.as_ref())?;
+        let tun = check_tun(raw.tun.as_deref(), &io, &mut warnings)?;
         let gossip = parse_gossip(raw.gossip.as_ref())?;
         let members = parse_members(&raw, anycast, gossip.as_ref())?;
         let group_key = parse_group_key(&raw, path, &mut warnings)?;
@@ -315,7 +320,8 @@ impl NodeConfig {
         let apps = parse_apps(raw.apps.clone().unwrap_or_default(), app_port)?;
         Ok(NodeConfig {
             id: raw.id,
-            tun: raw.tun,
+            tun,
+            io,
             anycast,
             contact_node: raw.contact_node,
             group_key,
@@ -396,25 +402,6 @@ impl NodeConfig {
 /// A std duration as the stack's.
 pub fn stack_duration(d: StdDuration) -> Duration {
     Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// An interface name the kernel takes (IFNAMSIZ).
-fn check_tun(tun: &str) -> Result<(), ConfigError> {
-    if crate::io::tun::MAX_NAME_LEN < tun.len()
-        || tun.is_empty()
-        || tun
-            .chars()
-            .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
-    {
-        return Err(invalid(
-            "tun",
-            format!(
-                "not an interface name (1 to 15 bytes, no '/', ':' or whitespace): '{}'",
-                tun
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The `[gossip]` table, if any.

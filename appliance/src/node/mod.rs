@@ -1,8 +1,9 @@
 //! `vany node`: one group member on a real network.
 //!
 //! - [`config`]: `node.toml`, checked before anything starts (`secrets`: never printing
-//!   the group key, warning when others can read it);
-//! - [`runtime`]: the data path (a [`crate::group::member::Member`] on a TUN device, the
+//!   the group key, warning when others can read it; [`io_config`]: the `[io]` table,
+//!   TUN or DPDK);
+//! - [`runtime`]: the data path (a [`crate::group::member::Member`] on a TUN device or a DPDK port, the
 //!   real clock and real randomness) and the process around it;
 //! - [`membership`]: SWIM failure detection (foca) over an authenticated UDP socket;
 //! - [`log_limit`]: rate-limited log lines for what the network can trigger;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod conns;
 pub mod ctl;
+pub mod io_config;
 pub mod log_limit;
 pub mod membership;
 pub mod metrics;

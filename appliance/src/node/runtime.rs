@@ -37,15 +37,18 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ring::rand::{SecureRandom, SystemRandom};
+use vany_stack::l2::OwnAddr;
 use vany_stack::time::Instant;
 
 use super::config::NodeConfig;
 use super::ctl::{self, MemberStatus, Request, Response, SessionInfo, Status};
+use super::io_config::{DpdkSettings, IoBackend, DPDK_RING};
 use super::log_limit::LogLimit;
 use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
 use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
 use crate::group::member::{HandoffOutcome, HandoffRecord, Member};
-use crate::io::{self, AdaptiveWait, Batch, IoError, PacketIo};
+use crate::io::dpdk::{DpdkConfig, DpdkIo};
+use crate::io::{self, AdaptiveWait, IoError, PacketIo};
 use crate::sim::Host;
 
 /// Longest sleep of the data path (bounds the latency of control answers when idle).
@@ -125,7 +128,6 @@ pub struct Node<I: PacketIo> {
     io: I,
     clock: io::Clock,
     started: StdInstant,
-    batch: Batch,
     out: Vec<Vec<u8>>,
     queries: Receiver<Query>,
     events: Receiver<MembershipEvent>,
@@ -166,7 +168,6 @@ impl<I: PacketIo> Node<I> {
         }
         member.set_app_timeouts(cfg.app_timeouts);
         Node {
-            batch: Batch::with_capacity(cfg.batch),
             wait: AdaptiveWait::new(cfg.spin),
             cfg,
             member,
@@ -209,12 +210,13 @@ impl<I: PacketIo> Node<I> {
     /// events. Returns whether anything happened.
     pub fn step(&mut self) -> Result<bool, IoError> {
         let now = self.clock.now();
-        let n = self.io.rx_burst(&mut self.batch)?;
-        for p in self.batch.iter() {
-            self.counters.rx_packets += 1;
-            self.counters.rx_bytes += p.len() as u64;
-            self.member.handle_packet(now, p, &mut self.out);
-        }
+        // Each packet is handled where the backend holds it (a DPDK mbuf: not copied).
+        let (member, out, counters) = (&mut self.member, &mut self.out, &mut self.counters);
+        let n = self.io.rx_each(self.cfg.batch, &mut |p| {
+            counters.rx_packets += 1;
+            counters.rx_bytes += p.len() as u64;
+            member.handle_packet(now, p, out);
+        })?;
         let now = self.clock.now();
         let due = self.member.next_wake().is_some_and(|t| t <= now);
         if due {
@@ -615,8 +617,8 @@ fn random<const N: usize>(rng: &SystemRandom) -> Result<[u8; N], NodeError> {
     Ok(b)
 }
 
-/// `vany node`: runs the member of `cfg` on its TUN device until it is drained or
-/// signalled (see the module doc).
+/// `vany node`: runs the member of `cfg` on its TUN device or DPDK port until it is
+/// drained or signalled (see the module doc).
 pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -625,13 +627,57 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             .map_err(NodeError::Signal)?;
         signal_hook::flag::register(sig, stop.clone()).map_err(NodeError::Signal)?;
     }
-    let tun = io::open(&cfg.tun)?;
+    match &cfg.io {
+        IoBackend::Tun => {
+            let tun = io::open(&cfg.tun)?;
+            tracing::info!(tun = %cfg.tun, "TUN device up");
+            serve(cfg, tun, &stop)
+        }
+        IoBackend::Dpdk(d) => {
+            let eal = vany_ffi::Eal::init(&d.eal).map_err(IoError::from)?;
+            let port = DpdkIo::open(&eal, &dpdk_config(&cfg, d))?;
+            tracing::info!(
+                port = %d.port,
+                mac = %port.mac(),
+                gateway = ?d.gateway,
+                max_packet = port.max_packet(),
+                "DPDK port up"
+            );
+            serve(cfg, port, &stop)
+        }
+    }
+}
+
+/// The DPDK backend's settings for this member: ND answers for its care-of address,
+/// and for the anycast address on a contact node (RFC 4861 §7.2.7: Override = 0).
+fn dpdk_config(cfg: &NodeConfig, d: &DpdkSettings) -> DpdkConfig {
+    let mut addrs = vec![OwnAddr {
+        addr: cfg.me().care_of,
+        anycast: false,
+    }];
+    if cfg.me().contact {
+        addrs.push(OwnAddr {
+            addr: cfg.anycast,
+            anycast: true,
+        });
+    }
+    let mut c = DpdkConfig::new(&d.port, addrs, d.gateway);
+    c.mac = d.mac;
+    c.mbufs = d.mbufs;
+    c.rx_ring = DPDK_RING;
+    c.tx_ring = DPDK_RING;
+    c.burst = cfg.batch;
+    c
+}
+
+/// Runs the node on `io` until drained or `stop` (the process around the data path:
+/// gossip, control socket, metrics).
+fn serve<I: PacketIo>(cfg: NodeConfig, io: I, stop: &AtomicBool) -> Result<(), NodeError> {
     let rng = SystemRandom::new();
     let seed = u64::from_be_bytes(random(&rng)?);
     let (query_tx, query_rx) = bounded::<Query>(64);
     let (event_tx, event_rx) = unbounded();
-    let mut node = Node::new(cfg.clone(), tun, seed, query_rx, event_rx);
-
+    let mut node = Node::new(cfg.clone(), io, seed, query_rx, event_rx);
     let gossip: Option<GossipHandle> = match &cfg.gossip {
         Some(g) => {
             let peers = cfg
@@ -691,7 +737,10 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     tracing::info!(
         id = cfg.id,
         name = %cfg.me().name,
-        tun = %cfg.tun,
+        device = %match &cfg.io {
+            IoBackend::Tun => cfg.tun.clone(),
+            IoBackend::Dpdk(d) => d.port.clone(),
+        },
         care_of = %cfg.me().care_of,
         anycast = %cfg.anycast,
         contact = cfg.me().contact,
@@ -701,7 +750,7 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         gossip = ?cfg.gossip.as_ref().map(|g| g.listen),
         "node up"
     );
-    let result = node.run_until(&stop);
+    let result = node.run_until(stop);
     if let Some(g) = gossip {
         g.stop();
     }
