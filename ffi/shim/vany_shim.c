@@ -51,6 +51,35 @@ char *vany_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf
 
 void vany_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
 
+/* One call per burst instead of three per packet: the data pointer, the first segment's
+ * length and the segment count of each of `n` received mbufs. */
+void vany_mbufs_rx_info(struct rte_mbuf **m, uint16_t n, void **data, uint16_t *len,
+			uint16_t *segs)
+{
+	for (uint16_t i = 0; i < n; i++) {
+		data[i] = rte_pktmbuf_mtod(m[i], void *);
+		len[i] = m[i]->data_len;
+		segs[i] = m[i]->nb_segs;
+	}
+}
+
+/* The data pointer of each of `n` (freshly allocated, reset) mbufs. */
+void vany_mbufs_data(struct rte_mbuf **m, unsigned n, void **data)
+{
+	for (unsigned i = 0; i < n; i++)
+		data[i] = rte_pktmbuf_mtod(m[i], void *);
+}
+
+/* Makes each of `n` mbufs one segment of len[i] bytes (at most its data room, which the
+ * caller checked): data_len and pkt_len, as rte_pktmbuf_append would leave them. */
+void vany_mbufs_set_len(struct rte_mbuf **m, const uint16_t *len, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		m[i]->data_len = len[i];
+		m[i]->pkt_len = len[i];
+	}
+}
+
 /* rte_eth_dev_configure with a zeroed rte_eth_conf (no RSS, no offloads): the struct is
  * large and changes between DPDK releases, so Rust never sees its layout. */
 int vany_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx)

@@ -209,7 +209,7 @@ impl Port {
         // user; the array has room for `cap` pointers. The mbufs received belong to the
         // batch, which keeps their pool alive.
         let n = unsafe { sys::vany_rx_burst(self.id, queue, batch.mbufs.as_mut_ptr(), cap) };
-        batch.len = usize::from(n);
+        batch.filled(usize::from(n));
         batch.len
     }
 
@@ -223,6 +223,7 @@ impl Port {
         if !self.pools.iter().any(|p| p.same(&batch.pool)) {
             self.pools.push(batch.pool.clone());
         }
+        batch.seal();
         let n = batch.len.min(usize::from(u16::MAX)) as u16;
         // SAFETY: valid started port and queue, used only through `&mut self`; the first n
         // pointers are live mbufs the batch owns. Those the device takes are its own now

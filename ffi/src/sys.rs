@@ -95,6 +95,15 @@ extern "C" {
     pub fn vany_pktmbuf_tailroom(m: *const RteMbuf) -> u16;
     pub fn vany_pktmbuf_append(m: *mut RteMbuf, len: u16) -> *mut c_char;
     pub fn vany_pktmbuf_reset(m: *mut RteMbuf);
+    pub fn vany_mbufs_rx_info(
+        m: *mut *mut RteMbuf,
+        n: u16,
+        data: *mut *mut u8,
+        len: *mut u16,
+        segs: *mut u16,
+    );
+    pub fn vany_mbufs_data(m: *mut *mut RteMbuf, n: c_uint, data: *mut *mut u8);
+    pub fn vany_mbufs_set_len(m: *mut *mut RteMbuf, len: *const u16, n: c_uint);
     pub fn vany_port_configure(port: u16, nb_rx: u16, nb_tx: u16) -> c_int;
     pub fn vany_port_stats(port: u16, out: *mut [u64; 6]) -> c_int;
 }
@@ -152,6 +161,10 @@ mod stubs {
         fn vany_pktmbuf_tailroom(m: *const RteMbuf) -> u16 = 0;
         fn vany_pktmbuf_append(m: *mut RteMbuf, len: u16) -> *mut c_char = std::ptr::null_mut();
         fn vany_pktmbuf_reset(m: *mut RteMbuf) -> () = ();
+        fn vany_mbufs_rx_info(m: *mut *mut RteMbuf, n: u16, data: *mut *mut u8,
+            len: *mut u16, segs: *mut u16) -> () = ();
+        fn vany_mbufs_data(m: *mut *mut RteMbuf, n: c_uint, data: *mut *mut u8) -> () = ();
+        fn vany_mbufs_set_len(m: *mut *mut RteMbuf, len: *const u16, n: c_uint) -> () = ();
         fn vany_port_configure(port: u16, nb_rx: u16, nb_tx: u16) -> c_int = ENOTSUP;
         fn vany_port_stats(port: u16, out: *mut [u64; 6]) -> c_int = ENOTSUP;
     }

@@ -36,7 +36,7 @@ use vany_stack::l2::{
 };
 use vany_stack::time::Instant;
 
-use super::{Clock, IoError, Lent, PacketIo, IPV6_HEADER_LEN};
+use super::{Clock, IoError, Layer2Report, Lent, PacketIo, IPV6_HEADER_LEN};
 
 pub use vany_stack::l2::Mac;
 
@@ -215,9 +215,9 @@ impl DpdkIo {
         self.pool.max_packet() - ETHERNET_HEADER_LEN
     }
 
-    /// Free mbufs in the pool.
+    /// Free mbufs: in the pool, or taken from it for transmit but holding no frame.
     pub fn mbufs_available(&self) -> u32 {
-        self.pool.available()
+        self.pool.available() + self.tx.reserved() as u32
     }
 
     /// Writes `frame` into every free mbuf of the pool, then returns them all. For
@@ -459,6 +459,18 @@ impl PacketIo for DpdkIo {
             return Ok(Lent::Empty);
         }
         Ok(self.frame_staged(i, len))
+    }
+
+    fn layer2(&self) -> Option<Layer2Report> {
+        let port = self.port.stats().unwrap_or_default();
+        Some(Layer2Report {
+            nd: *self.nd.counters(),
+            cache_entries: self.nd.cache_len(),
+            queued: self.nd.queued(),
+            rx_missed: port.rx_missed,
+            rx_no_mbuf: port.rx_no_mbuf,
+            tx_dropped: self.stats.tx_dropped,
+        })
     }
 
     fn wait(&mut self, timeout: StdDuration) -> Result<(), IoError> {

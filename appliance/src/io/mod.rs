@@ -175,6 +175,29 @@ pub trait PacketIo {
     fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> Result<Lent, IoError> {
         burst::send_with_by_send(self, build)
     }
+
+    /// The backend's layer 2 (neighbor discovery, device drops), if it has one (DPDK).
+    fn layer2(&self) -> Option<Layer2Report> {
+        None
+    }
+}
+
+/// What a backend with a layer 2 (DPDK) reports for `/metrics` and `vany ctl status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Layer2Report {
+    /// Neighbor discovery and frame counters.
+    pub nd: vany_stack::l2::Counters,
+    /// Neighbor cache entries now.
+    pub cache_entries: usize,
+    /// Packets waiting for a next hop's resolution now.
+    pub queued: usize,
+    /// Frames the device dropped for lack of receive descriptors (the poll loop fell
+    /// behind).
+    pub rx_missed: u64,
+    /// Frames the device dropped for lack of mbufs.
+    pub rx_no_mbuf: u64,
+    /// Frames the device did not take, or that found no mbuf, on transmit.
+    pub tx_dropped: u64,
 }
 
 /// What [`PacketIo::send_with`] did.
@@ -270,8 +293,6 @@ impl Activity {
 /// `rx_burst` means more, finer-grained ACKs and SACKs, at more packets per byte.
 #[derive(Debug)]
 pub struct Pump {
-    rx: Vec<u8>,
-    tx: Vec<u8>,
     /// Most packets read per [`receive`](Pump::receive) call.
     pub rx_burst: usize,
     /// Most packets written per [`transmit`](Pump::transmit) call.
@@ -293,8 +314,6 @@ impl Pump {
     /// A pump with bursts of 64 packets, hop limit 64 and waits of at most 10 ms.
     pub fn new() -> Pump {
         Pump {
-            rx: vec![0; MAX_PACKET],
-            tx: vec![0; MAX_PACKET],
             rx_burst: 64,
             tx_burst: 64,
             hop_limit: 64,
@@ -309,24 +328,21 @@ impl Pump {
     }
 
     /// Reads up to `rx_burst` packets and hands their TCP segments to `endpoint`; other
-    /// packets are counted and dropped. Returns the number of packets read.
+    /// packets are counted and dropped. Each packet is parsed where the backend holds it
+    /// ([`PacketIo::rx_each`]). Returns the number of packets read.
     pub fn receive<I: PacketIo + ?Sized>(
         &mut self,
         io: &mut I,
         endpoint: &mut Endpoint,
         now: Instant,
     ) -> Result<usize, IoError> {
-        let mut n = 0;
-        while n < self.rx_burst {
-            let Some(len) = io.recv(&mut self.rx)? else {
-                break;
-            };
-            n += 1;
-            self.stats.rx_packets += 1;
-            self.stats.rx_bytes += len as u64;
+        let stats = &mut self.stats;
+        io.rx_each(self.rx_burst, &mut |packet| {
+            stats.rx_packets += 1;
+            stats.rx_bytes += packet.len() as u64;
             // The data path's parse: a TCP payload's checksum is finished while the
             // connection copies it in (a segment that fails it changes nothing).
-            match parse_tcp_deferred(&self.rx[..len]) {
+            match parse_tcp_deferred(packet) {
                 Ok(Some(t)) => {
                     // The home-address-level addresses (equal to the IPv6 ones when no
                     // RH2/HAO is present).
@@ -341,22 +357,21 @@ impl Pump {
                         }
                     };
                     if accepted {
-                        self.stats.rx_tcp += 1;
+                        stats.rx_tcp += 1;
                     } else {
-                        self.stats.rx_malformed += 1;
+                        stats.rx_malformed += 1;
                     }
                 }
                 Ok(None) => {
-                    if packet_too_big(&self.rx[..len], endpoint, now) {
-                        self.stats.rx_packet_too_big += 1;
+                    if packet_too_big(packet, endpoint, now) {
+                        stats.rx_packet_too_big += 1;
                     } else {
-                        self.stats.rx_other += 1;
+                        stats.rx_other += 1;
                     }
                 }
-                Err(_) => self.stats.rx_malformed += 1,
+                Err(_) => stats.rx_malformed += 1,
             }
-        }
-        Ok(n)
+        })
     }
 
     /// Runs the endpoint's timers if its deadline has passed.
@@ -370,35 +385,44 @@ impl Pump {
         }
     }
 
-    /// Writes up to `tx_burst` segments from `endpoint`, each behind an IPv6 header.
-    /// Returns the number of packets written (or dropped by the backend).
+    /// Writes up to `tx_burst` segments from `endpoint`, each behind an IPv6 header,
+    /// built in the buffer the backend lends ([`PacketIo::send_with`]: on DPDK, the mbuf
+    /// the NIC reads). Returns the number of packets written (or dropped by the backend).
     pub fn transmit<I: PacketIo + ?Sized>(
         &mut self,
         io: &mut I,
         endpoint: &mut Endpoint,
         now: Instant,
     ) -> Result<usize, IoError> {
+        let hop_limit = self.hop_limit;
         let mut n = 0;
         while n < self.tx_burst {
-            let Some(t) = endpoint.poll_transmit(now, &mut self.tx[IPV6_HEADER_LEN..]) else {
-                break;
-            };
-            n += 1;
-            let header = Ipv6Header {
-                src: t.tuple.local,
-                dst: t.tuple.remote,
-                next_header: TCP_PROTOCOL,
-                hop_limit: self.hop_limit,
-                payload_len: t.len,
-            };
-            header.emit(&mut self.tx[..IPV6_HEADER_LEN]);
-            let packet = &self.tx[..IPV6_HEADER_LEN + t.len];
-            if io.send(packet)? {
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += packet.len() as u64;
-            } else {
-                self.stats.tx_dropped += 1;
+            let lent = io.send_with(&mut |buf| {
+                if buf.len() <= IPV6_HEADER_LEN {
+                    return 0;
+                }
+                let Some(t) = endpoint.poll_transmit(now, &mut buf[IPV6_HEADER_LEN..]) else {
+                    return 0;
+                };
+                Ipv6Header {
+                    src: t.tuple.local,
+                    dst: t.tuple.remote,
+                    next_header: TCP_PROTOCOL,
+                    hop_limit,
+                    payload_len: t.len,
+                }
+                .emit(&mut buf[..IPV6_HEADER_LEN]);
+                IPV6_HEADER_LEN + t.len
+            })?;
+            match lent {
+                Lent::Empty => break,
+                Lent::Sent(len) => {
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_bytes += len as u64;
+                }
+                Lent::Dropped(_) => self.stats.tx_dropped += 1,
             }
+            n += 1;
         }
         Ok(n)
     }

@@ -106,6 +106,9 @@ pub struct Status {
     pub peer: PeerStats,
     /// Packet I/O counters.
     pub io: IoCounters,
+    /// Layer 2: neighbor discovery and device drops (DPDK only; absent on TUN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer2: Option<crate::io::Layer2Report>,
     /// Gossip counters, if gossip is on.
     pub gossip: Option<GossipStats>,
 }

@@ -151,6 +151,8 @@ pub struct MetricsSnapshot {
     pub handoffs: HandoffSummary,
     /// Packet I/O.
     pub io: IoCounters,
+    /// Layer 2 (DPDK only).
+    pub layer2: Option<crate::io::Layer2Report>,
     /// TCP endpoint counters.
     pub tcp: TcpCounters,
     /// Gossip counters, if gossip is on.
@@ -176,6 +178,9 @@ pub fn render(s: &MetricsSnapshot) -> String {
         let _ = writeln!(o, "{name} {v}");
     }
     render_traffic(&mut o, s);
+    if let Some(l2) = &s.layer2 {
+        super::metrics_l2::render(&mut o, l2);
+    }
     o
 }
 

@@ -9,7 +9,7 @@
 //! - [`log_limit`]: rate-limited log lines for what the network can trigger;
 //! - [`ctl`]: the control socket behind `vany ctl`;
 //! - [`conns`]: bounded connection handling for the control socket and `/metrics`;
-//! - [`metrics`]: Prometheus metrics on `GET /metrics`;
+//! - [`metrics`]: Prometheus metrics on `GET /metrics` (`metrics_l2`: layer 2 on DPDK);
 //! - [`cli`]: the `vany node` and `vany ctl` commands.
 
 pub mod cli;
@@ -20,6 +20,7 @@ pub mod io_config;
 pub mod log_limit;
 pub mod membership;
 pub mod metrics;
+mod metrics_l2;
 pub mod runtime;
 mod secrets;
 

@@ -559,6 +559,7 @@ impl<I: PacketIo> Node<I> {
             stats: self.member.stats(),
             peer: self.member.peer_stats(),
             io: self.counters,
+            layer2: self.io.layer2(),
             gossip: view.map(|v| v.stats),
         }
     }
@@ -576,8 +577,8 @@ impl<I: PacketIo> Node<I> {
             peer: self.member.peer_stats(),
             mn: self.member.mn_stats(),
             handoffs: HandoffSummary::from_records(self.member.handoffs()),
-
             io: self.counters,
+            layer2: self.io.layer2(),
             tcp: self.member.tcp_stats().into(),
             members_up: view
                 .as_ref()
