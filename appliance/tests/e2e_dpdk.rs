@@ -41,6 +41,7 @@ use std::time::Duration;
 use netns_common::handoffs::*;
 use netns_common::lab::*;
 use netns_common::*;
+use vany_appliance::node::ctl::Request;
 
 const PREFIX: &str = "vany-xd";
 const DPDK_MEMBER: u16 = 3;
@@ -73,6 +74,18 @@ fn kernel_client_follows_handoffs_to_and_from_a_dpdk_member() {
     let neigh = run("ip", &["-n", &hub, "-6", "neigh", "show", &coa]);
     println!("hub's neighbor entry: {}", neigh.trim());
     assert!(neigh.contains("lladdr"), "the hub resolved {coa}: {neigh}");
+    let status = lab.ask(DPDK_MEMBER, &Request::Status).expect("status");
+    let nd = &status["layer2"]["nd"];
+    println!(
+        "member {DPDK_MEMBER}'s layer 2 after the ping: {}",
+        status["layer2"]
+    );
+    let count = |name: &str| nd[name].as_u64().unwrap_or(0);
+    assert!(count("echo_replies") >= 3, "vany answered the pings: {nd}");
+    assert!(
+        count("ns_rx") >= 1 && count("na_tx") >= 1,
+        "vany answered the hub's NS: {nd}"
+    );
 
     lab.start_client();
     let plan = Plan {

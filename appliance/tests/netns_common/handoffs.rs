@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::lab::*;
 use super::*;
 use vany_appliance::apps::source::expected_sha256;
+use vany_appliance::node::ctl::Request;
 
 /// Client-kernel counters that must not move in the handoff run.
 pub const MUST_STAY_ZERO: &[&str] = &[
@@ -196,6 +197,12 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
         } else if got >= step * (wanted as u64 + 1) {
             if let Some(want) = drain_at {
                 assert_eq!(at, want, "the member serving the session at the drain");
+            }
+            // A node on DPDK: its layer 2 (neighbor discovery, port drops) so far.
+            if let Some(s) = lab.ask(at, &Request::Status) {
+                if !s["layer2"].is_null() {
+                    println!("node {at}'s layer 2 before the drain: {}", s["layer2"]);
+                }
             }
             // The drained node's handoff records go with it: count them first.
             committed_by_drained = lab.metrics(at).map_or(0.0, |m| {
