@@ -7,13 +7,15 @@
 //!   DpdkIo: fd00:d1::2, gateway fd00:d1::1
 //! ```
 //!
-//! In order: vany resolves its gateway (the kernel's address) by neighbor discovery and a
-//! UDP datagram it sends reaches a kernel UDP socket, whose answer `rx_each` receives with
-//! a correct checksum; the kernel (its neighbor table flushed) resolves vany's address by
-//! ND (`ip -6 neigh` shows vany's MAC) and `ping -6 -c 3` gets 3 replies; scapy's hostile
-//! solicitations (hop limit 64, a wrong checksum) are dropped and counted; a flood of 5000
-//! solicitations from random sources leaves the neighbor cache at its bound with the
-//! gateway still in it, and ping still works.
+//! In order: vany resolves its gateway (the kernel's address) by neighbor discovery and
+//! a UDP datagram it sends reaches a kernel UDP socket, whose answer `rx_each` receives
+//! with a correct checksum; the kernel (its neighbor table flushed) resolves vany's
+//! address by ND (`ip -6 neigh` shows vany's MAC) and `ping -6 -c 3` gets 3 replies;
+//! the kernel's unicast probe of its STALE entry (neighbor unreachability detection) is
+//! answered and the entry is REACHABLE again; scapy's hostile solicitations (hop limit
+//! 64, a wrong checksum) are dropped and counted; a flood of 5000 solicitations from
+//! random sources leaves the neighbor cache at its bound with the gateway still in it,
+//! and ping still works.
 //!
 //! The EAL must run in the namespace of the device it opens and can start once per
 //! process: ONE test function, whose thread enters namespace D (`setns`) before
@@ -432,6 +434,57 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
             .any(|s| neigh.contains(s)),
         "{neigh}"
     );
+
+    // 2b. Neighbor unreachability detection: the kernel's entry made STALE, a datagram to
+    // vany moves it to DELAY, then PROBE (after 1 s here): a unicast NS to vany's MAC,
+    // answered. (Not ping: iputils confirms the neighbor with MSG_CONFIRM.)
+    k.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv6.neigh.vk.delay_first_probe_time=1",
+    ]);
+    k.ip(&[
+        "-6",
+        "neigh",
+        "change",
+        &VANY.to_string(),
+        "lladdr",
+        &mac,
+        "dev",
+        "vk",
+        "nud",
+        "stale",
+    ]);
+    let before = io.nd_counters();
+    let send = format!(
+        "import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\
+         .sendto(b'probe me', ('{VANY}', {VANY_PORT}))"
+    );
+    let (ok, out) = pump_while(
+        &mut io,
+        spawn(&k, &["/usr/bin/python3", "-c", &send]),
+        Duration::from_secs(10),
+    );
+    assert!(ok, "a datagram to vany: {out}");
+    let mut none = Vec::new();
+    let mut last_look = Instant::now();
+    let mut neigh = String::new();
+    let probed = pump(&mut io, Duration::from_secs(10), &mut none, |io, _| {
+        if last_look.elapsed() < Duration::from_millis(100) {
+            return false;
+        }
+        last_look = Instant::now();
+        neigh = k.ip(&["-6", "neigh", "show", &VANY.to_string(), "dev", "vk"]);
+        io.nd_counters().na_tx > before.na_tx && neigh.contains("REACHABLE")
+    });
+    let after = io.nd_counters();
+    println!(
+        "kernel's probe of a STALE entry: {}; ND: {}",
+        neigh.trim(),
+        moved(&before, &after)
+    );
+    assert!(probed, "the kernel's unicast probe answered: {neigh}");
+    assert_eq!(after.ns_rx - before.ns_rx, 1, "one unicast probe");
 
     // 3. Hostile ND: dropped and counted, not answered.
     for (mode, what) in [
