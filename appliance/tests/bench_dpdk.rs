@@ -1,6 +1,8 @@
 //! `vany bench dpdk` end to end, briefly: vany's three phases and testpmd's three on one
-//! frame size, all with packets counted, in the JSON report. Needs root, a DPDK build
-//! and dpdk-testpmd; skips with the reason otherwise (fails with VANY_TESTS_REQUIRED=1).
+//! frame size, all with packets counted, the three packet paths (client translation
+//! both ways, member forwarding) with every packet received handled, and vany's TCP to
+//! and from a kernel socket over DPDK (af_packet, tap) and over TUN with every byte
+//! delivered, in the JSON report. Needs root, a DPDK build and dpdk-testpmd; skips with the reason otherwise (fails with VANY_TESTS_REQUIRED=1).
 //! Speeds are printed, never asserted.
 
 mod netns_common;
@@ -33,9 +35,11 @@ fn bench_dpdk_reports_vany_and_testpmd() {
         "0.2",
         "--sizes",
         "64",
+        "--tcp-mib",
+        "64",
         "--json",
     ]);
-    let out = run_limited(&mut cmd, Duration::from_secs(120));
+    let out = run_limited(&mut cmd, Duration::from_secs(240));
     assert!(
         out.status.success(),
         "{}",
@@ -54,4 +58,35 @@ fn bench_dpdk_reports_vany_and_testpmd() {
         }
     }
     assert_eq!(report["ratios"].as_array().unwrap().len(), 3);
+    let paths = report["paths"].as_array().expect("a paths array");
+    for path in ["client-out", "client-in", "member-fwd"] {
+        let row = paths
+            .iter()
+            .find(|r| r["path"] == path && r["size"] == 64)
+            .unwrap_or_else(|| panic!("no {path} row"));
+        let received = row["received"].as_u64().unwrap();
+        let handled = row["handled"].as_u64().unwrap();
+        // Every primed frame is a packet the path translates or forwards.
+        assert!(handled > 0 && handled == received, "{path}: {row}");
+        assert!(row["sent"].as_u64().unwrap() >= handled, "{path}: {row}");
+        // A TCP/IPv6 frame is at least 74 bytes (98 with a HAO).
+        let frame = if path == "client-in" { 98 } else { 74 };
+        assert_eq!(row["frame"], frame, "{path}: {row}");
+        println!("vany {path} 64 B: {} Mpps", row["mpps"]);
+    }
+    // vany's TCP over both DPDK ports (its ND resolving the kernel) and over TUN, each
+    // way: every byte arrives.
+    let tcp = report["tcp"].as_array().expect("a tcp array");
+    for port in ["af_packet", "tap", "tun"] {
+        for direction in ["vany_to_kernel", "kernel_to_vany"] {
+            let id = format!("{port}_{direction}");
+            let row = tcp
+                .iter()
+                .find(|r| r["id"] == id.as_str())
+                .unwrap_or_else(|| panic!("no {id} row"));
+            assert_eq!(row["bytes"].as_u64(), Some(64 << 20), "{id}: {row}");
+            println!("vany TCP {id}: {} Gbit/s", row["gbit_per_s"]);
+        }
+    }
+    assert_eq!(report["tcp_dpdk_over_tun"].as_array().unwrap().len(), 4);
 }

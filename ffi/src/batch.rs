@@ -91,7 +91,7 @@ impl RxBatch {
     /// Packet `i` (its first segment: ports are configured without scatter, so a frame
     /// that fits the mbuf's data room is one segment).
     pub fn packet(&self, i: usize) -> Option<&[u8]> {
-        if i >= self.len {
+        if i >= self.len || self.mbufs[i].is_null() {
             return None;
         }
         let (ptr, len) = (self.data[i], usize::from(self.lens[i]));
@@ -102,6 +102,19 @@ impl RxBatch {
         // `&mut self`, which the returned borrow of `self` prevents; ptr and len are its
         // first segment's data pointer and length, read after the burst.
         Some(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+
+    /// Packet `i`, writable in place (its first segment).
+    pub fn packet_mut(&mut self, i: usize) -> Option<&mut [u8]> {
+        if i >= self.len || self.mbufs[i].is_null() {
+            return None;
+        }
+        let (ptr, len) = (self.data[i], usize::from(self.lens[i]));
+        if ptr.is_null() || len == 0 {
+            return Some(&mut []);
+        }
+        // SAFETY: as in `packet`; the `&mut self` borrow makes this the only view.
+        Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
     }
 
     /// Whether packet `i` spans more than one segment (then [`packet`](RxBatch::packet)
@@ -148,6 +161,9 @@ pub struct TxBatch {
     /// The data room of one mbuf.
     room: usize,
     pub(crate) pool: Mempool,
+    /// Pools of received mbufs moved in ([`TxBatch::push_received`]): the port keeps
+    /// them alive while its device may hold their mbufs.
+    pub(crate) foreign: Vec<Mempool>,
 }
 
 // SAFETY: as for RxBatch.
@@ -167,7 +183,34 @@ impl TxBatch {
             reserve_len: 0,
             room: pool.max_packet(),
             pool: pool.clone(),
+            foreign: Vec::new(),
         }
+    }
+
+    /// Moves received mbuf `i` out of `rx` into this batch as a frame of `len` bytes (at
+    /// most its received length: a frame edited in place may shrink, not grow), to be
+    /// sent as it is: nothing copied. `false` (nothing moved) when the batch is full, the
+    /// mbuf was moved already, spans several segments, or `len` is too long.
+    pub fn push_received(&mut self, rx: &mut RxBatch, i: usize, len: usize) -> bool {
+        if self.is_full() || i >= rx.len || rx.mbufs[i].is_null() || rx.segs[i] != 1 {
+            return false;
+        }
+        if len > usize::from(rx.lens[i]) {
+            return false;
+        }
+        if let Some(p) = &rx.pool {
+            if !p.same(&self.pool) && !self.foreign.iter().any(|f| f.same(p)) {
+                self.foreign.push(p.clone());
+            }
+        }
+        let n = self.len;
+        self.mbufs[n] = rx.mbufs[i];
+        self.data[n] = rx.data[i];
+        self.lens[n] = len as u16;
+        self.len += 1;
+        // The batch owns it now: the receive batch must not free it.
+        rx.mbufs[i] = std::ptr::null_mut();
+        true
     }
 
     /// Most mbufs held.

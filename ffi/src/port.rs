@@ -220,8 +220,10 @@ impl Port {
         if queue >= self.queues || batch.is_empty() {
             return 0;
         }
-        if !self.pools.iter().any(|p| p.same(&batch.pool)) {
-            self.pools.push(batch.pool.clone());
+        for pool in std::iter::once(&batch.pool).chain(&batch.foreign) {
+            if !self.pools.iter().any(|p| p.same(pool)) {
+                self.pools.push(pool.clone());
+            }
         }
         batch.seal();
         let n = batch.len.min(usize::from(u16::MAX)) as u16;

@@ -49,12 +49,20 @@ pub enum BenchCommand {
     ///
     /// Starts DPDK's EAL with `--no-huge -m 512 --no-pci` and two net_null ports per frame
     /// size (no NIC, no hugepages needed). vany, on one core, through its PacketIo
-    /// backend: rx-only (frames received on both ports, each parsed and copied out),
-    /// tx-only (IPv6 packets copied into mbufs and sent), io-forward (each port's frames
-    /// sent out of the other). Then dpdk-testpmd (Debian package dpdk-dev) on the same
+    /// backend: rx-only (frames received on both ports, each read in its mbuf), tx-only
+    /// (IPv6 packets built in lent mbufs and sent), io-forward (each port's frames sent out
+    /// of the other in the mbufs they arrived in); then the packet paths, each from a net_null port of its own
+    /// through the real code to another: vany client's translation (client-out: an RH2
+    /// inserted for an anycast address with a binding; client-in: a Home Address option
+    /// stripped) and a group member's forwarding (member-fwd: the contact node passing a
+    /// client's packet to the member serving it after a handoff, set up in the simulator).
+    /// Each path packet is checked: a path that translated or forwarded nothing fails the
+    /// run. Then dpdk-testpmd (Debian package dpdk-dev) on the same
     /// devices in rxonly, txonly and io mode, each run for --seconds through its prompt,
     /// and the ratio vany / testpmd. Million packets per second per core and ns per
-    /// packet. Needs root and a vany built with DPDK (exit status 2 otherwise); never fails
+    /// packet. Then (unless --tcp-mib 0) vany's TCP to and from a kernel socket in a
+    /// network namespace, over a DPDK net_tap port and over a TUN device, and the ratio
+    /// DPDK / TUN. Needs root and a vany built with DPDK (exit status 2 otherwise); never fails
     /// on speed.
     Dpdk(DpdkArgs),
 }
@@ -62,10 +70,11 @@ pub enum BenchCommand {
 /// Options of `vany bench dpdk`.
 #[derive(Args, Debug)]
 pub struct DpdkArgs {
-    /// Seconds of each phase (six per frame size).
+    /// Seconds of each phase (nine per frame size).
     #[arg(long, default_value_t = 1.0)]
     pub seconds: f64,
-    /// Frame sizes in bytes (Ethernet header included), comma-separated, 54 to 2048.
+    /// Frame sizes in bytes (Ethernet header included), comma-separated, 54 to 2048; at
+    /// most 6.
     #[arg(long, value_delimiter = ',', default_values_t = [64u16, 1500],
           value_parser = clap::value_parser!(u16).range(54..=2048))]
     pub sizes: Vec<u16>,
@@ -75,6 +84,11 @@ pub struct DpdkArgs {
     /// Measure vany only (no dpdk-testpmd).
     #[arg(long)]
     pub no_testpmd: bool,
+    /// MiB of each TCP transfer between vany and a kernel socket, over DPDK (a net_tap
+    /// port, vany's neighbor discovery resolving the kernel) and then over TUN, each
+    /// direction; 0 skips the TCP rows.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(0..=65536))]
+    pub tcp_mib: u64,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -110,8 +124,9 @@ pub fn main(args: BenchArgs) -> ExitCode {
 }
 
 fn main_dpdk(a: DpdkArgs) -> ExitCode {
-    if !(0.05..=3600.0).contains(&a.seconds) || a.sizes.is_empty() || a.sizes.len() > 8 {
-        eprintln!("vany bench dpdk: --seconds must be 0.05 to 3600, and 1 to 8 --sizes");
+    let max = super::dpdk::MAX_SIZES;
+    if !(0.05..=3600.0).contains(&a.seconds) || a.sizes.is_empty() || a.sizes.len() > max {
+        eprintln!("vany bench dpdk: --seconds must be 0.05 to 3600, and 1 to {max} --sizes");
         return ExitCode::from(2);
     }
     if !vany_ffi::BUILT_WITH_DPDK {
@@ -134,6 +149,7 @@ fn main_dpdk(a: DpdkArgs) -> ExitCode {
         sizes: a.sizes.iter().map(|&s| usize::from(s)).collect(),
         burst: usize::from(a.burst),
         no_testpmd: a.no_testpmd,
+        tcp_mib: a.tcp_mib,
     };
     let report = match super::dpdk::run(&opts, &Cancel::new(stop), &mut std::io::stderr()) {
         Ok(r) => r,

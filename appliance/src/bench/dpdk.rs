@@ -8,7 +8,12 @@
 //! - tx-only: `send_with` on A and B in turn (each IPv6 packet written into a lent mbuf,
 //!   the Ethernet header in front of it), handed to the device in bursts;
 //! - io-forward: what A receives is sent on B and the other way round, through
-//!   `PacketIo` (`rx_each`, and inside it `send_with` on the other port: one copy).
+//!   `PacketIo::forward_to` (each frame through layer 2, then the received mbuf itself
+//!   sent behind the next hop's Ethernet header: nothing copied).
+//!
+//! Then the packet paths ([`super::dpdk_paths`]): `vany client`'s translation (RH2
+//! inserted, HAO stripped) and a group member's forwarding, each from a port of its own
+//! to port A.
 //!
 //! `net_null` receive hands out pool mbufs without writing them, so each pool is first
 //! primed with a valid frame ([`DpdkIo::prime_pool`]): every frame vany receives passes
@@ -22,6 +27,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::dpdk_paths::{self, PathRow, Paths};
+use super::dpdk_tcp;
+use super::report::TcpRow;
 use super::testpmd::{self, Mode};
 use super::{BenchError, Cancel};
 use vany_stack::l2::{Gateway, Mac, OwnAddr};
@@ -34,13 +42,19 @@ use crate::io::{Ipv6Header, Lent, PacketIo, IPV6_HEADER_LEN};
 pub struct DpdkBenchOptions {
     /// Seconds of each phase.
     pub seconds: f64,
-    /// Frame sizes (Ethernet header included, no FCS), each 54 to 2048.
+    /// Frame sizes (Ethernet header included, no FCS), each 54 to 2048; at most
+    /// [`MAX_SIZES`].
     pub sizes: Vec<usize>,
     /// Frames per burst.
     pub burst: usize,
     /// Skip testpmd.
     pub no_testpmd: bool,
+    /// MiB of each TCP transfer over DPDK and over TUN (0: no TCP rows).
+    pub tcp_mib: u64,
 }
+
+/// Most frame sizes in one run: each takes five `net_null` ports, and DPDK has 32.
+pub const MAX_SIZES: usize = 6;
 
 /// One measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -102,21 +116,40 @@ pub struct DpdkReport {
     pub burst: usize,
     /// The measurements.
     pub rows: Vec<Row>,
+    /// The packet paths (client translation, member forwarding).
+    pub paths: Vec<PathRow>,
     /// vany / testpmd.
     pub ratios: Vec<Ratio>,
+    /// vany TCP to and from a kernel socket, over DPDK (net_tap) and over TUN.
+    pub tcp: Vec<TcpRow>,
+    /// Each TCP direction over DPDK / over TUN.
+    pub tcp_dpdk_over_tun: Vec<TcpRatio>,
     /// What is counted, in words.
     pub notes: Vec<String>,
 }
 
+/// vany TCP over DPDK against over TUN, one direction.
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpRatio {
+    /// The DPDK port: `af_packet` or `tap`.
+    pub port: &'static str,
+    /// `vany_to_kernel` or `kernel_to_vany`.
+    pub direction: &'static str,
+    /// Gbit/s over DPDK / Gbit/s over TUN.
+    pub dpdk_over_tun: f64,
+}
+
 /// The EAL arguments both use for frames of `size` bytes on ports `first`, `first + 1`.
-fn vdevs(first: usize, size: usize) -> [String; 2] {
+pub fn vdevs(first: usize, size: usize) -> [String; 2] {
     [
         format!("--vdev=net_null{first},size={size}"),
         format!("--vdev=net_null{},size={size}", first + 1),
     ]
 }
 
-fn common_eal(prefix: &str, lcores: &str) -> Vec<String> {
+/// EAL arguments without devices: lcores `lcores`, no hugepages, no PCI, files under
+/// `prefix`.
+pub fn common_eal(prefix: &str, lcores: &str) -> Vec<String> {
     [
         "-l",
         lcores,
@@ -135,7 +168,7 @@ fn common_eal(prefix: &str, lcores: &str) -> Vec<String> {
 }
 
 /// A frame of `size` bytes: Ethernet II to `mac` and an IPv6 packet (no next header).
-fn frame(size: usize, mac: [u8; 6]) -> Vec<u8> {
+pub fn frame(size: usize, mac: [u8; 6]) -> Vec<u8> {
     let mut f = vec![0u8; size];
     f[..6].copy_from_slice(&mac);
     f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0xfe]);
@@ -158,12 +191,34 @@ pub fn run(
     log: &mut dyn std::io::Write,
 ) -> Result<DpdkReport, BenchError> {
     let prefix = format!("vany-bench-{}", std::process::id());
+    if opts.sizes.len() > MAX_SIZES {
+        return Err(BenchError::Check(format!(
+            "at most {MAX_SIZES} frame sizes per run"
+        )));
+    }
     let mut eal = common_eal(&prefix, "0");
     for (i, &size) in opts.sizes.iter().enumerate() {
         eal.extend(vdevs(2 * i, size));
     }
+    // The paths' source ports follow every size's pair.
+    let path_port = |i: usize| 2 * opts.sizes.len() + dpdk_paths::PORTS_PER_SIZE * i;
+    for (i, &size) in opts.sizes.iter().enumerate() {
+        eal.extend(dpdk_paths::vdevs(path_port(i), size));
+    }
+    let tcp_lab = if opts.tcp_mib > 0 {
+        let lab = dpdk_tcp::TcpLab::prepare()?;
+        eal.extend(lab.vdevs.iter().cloned());
+        Some(lab)
+    } else {
+        None
+    };
     let handle = vany_ffi::Eal::init(&eal).map_err(crate::io::IoError::from)?;
-    let mut rows = Vec::new();
+    let _ = writeln!(
+        log,
+        "setting up vany client's translator and a two-member group (simulated handoff) ..."
+    );
+    let mut paths = Paths::new()?;
+    let (mut rows, mut path_rows, mut path_notes) = (Vec::new(), Vec::new(), Vec::new());
     let phase = Duration::from_secs_f64(opts.seconds);
     for (i, &size) in opts.sizes.iter().enumerate() {
         let mac = [0x02, 0, 0, 0, 0x6d, 1];
@@ -188,6 +243,20 @@ pub fn run(
             let (n, secs) = vany_phase(&mut ports, mode, &packet, phase)?;
             rows.push(Row::new("vany", mode, size, n, secs));
         }
+        // Port A is done: it takes the paths' output.
+        let (r, n) = dpdk_paths::run_size(
+            &handle,
+            &mut paths,
+            path_port(i),
+            size,
+            &mut ports[0],
+            opts.burst,
+            phase,
+            cancel,
+            log,
+        )?;
+        path_rows.extend(r);
+        path_notes.extend(n);
         drop(ports);
         if opts.no_testpmd {
             continue;
@@ -206,6 +275,31 @@ pub fn run(
             rows.push(Row::new("testpmd", name, size, n, c.secs));
         }
     }
+    let tcp = match tcp_lab {
+        Some(lab) => {
+            cancel.check()?;
+            dpdk_tcp::run(&handle, lab, opts.tcp_mib, opts.burst, cancel, log)?
+        }
+        None => Vec::new(),
+    };
+    let tcp_dpdk_over_tun = ["af_packet", "tap"]
+        .into_iter()
+        .flat_map(|port| {
+            ["vany_to_kernel", "kernel_to_vany"]
+                .into_iter()
+                .map(move |d| (port, d))
+        })
+        .filter_map(|(port, direction)| {
+            let gbit = |id: String| tcp.iter().find(|r| r.id == id).map(|r| r.gbit_per_s);
+            let d = gbit(format!("{port}_{direction}"))?;
+            let t = gbit(format!("tun_{direction}"))?;
+            Some(TcpRatio {
+                port,
+                direction,
+                dpdk_over_tun: if t > 0.0 { d / t } else { 0.0 },
+            })
+        })
+        .collect();
     let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
     let ratios = rows
         .iter()
@@ -226,26 +320,47 @@ pub fn run(
         seconds: opts.seconds,
         burst: opts.burst,
         rows,
+        paths: path_rows,
         ratios,
-        notes: vec![
-            "one core each: vany's thread (EAL main lcore 0); testpmd's forwarding lcore 1 \
-             (-l 0-1, its main lcore idles in the prompt)"
-                .into(),
-            "vany goes through PacketIo and its layer 2 (Ethernet II, IPv6 length, neighbor \
-             discovery's checks): rx-only reads each packet in its mbuf (rx_each), tx-only \
-             builds each in a lent mbuf (send_with), io-fwd copies each packet from the \
-             received mbuf into one of the other port; testpmd touches no packet data"
-                .into(),
-            "rx-only and io-fwd count frames received on both ports; tx-only frames sent".into(),
-        ],
+        tcp,
+        tcp_dpdk_over_tun,
+        notes: notes(path_notes),
     })
 }
 
-/// One vany phase over both ports for `phase`: frames handled and seconds. Receive
-/// reads packets in their mbufs ([`PacketIo::rx_each`]); transmit builds each packet in
-/// an mbuf ([`PacketIo::send_with`]): tx-only writes the packet there, io-fwd copies the
-/// received packet from its mbuf into the other port's.
-fn vany_phase(
+/// What the report's numbers count, in words, then `extra`.
+fn notes(extra: Vec<String>) -> Vec<String> {
+    [
+        "one core each: vany's thread (EAL main lcore 0); testpmd's forwarding lcore 1 \
+         (-l 0-1, its main lcore idles in the prompt)"
+            .into(),
+        "vany goes through PacketIo and its layer 2 (Ethernet II, IPv6 length, neighbor \
+         discovery's checks): rx-only reads each packet in its mbuf (rx_each), tx-only \
+         builds each in a lent mbuf (send_with), io-fwd sends each received mbuf out of \
+         the other port behind the next hop's Ethernet header (forward_to: nothing \
+         copied); testpmd touches no packet data"
+            .into(),
+        "rx-only and io-fwd count frames received on both ports; tx-only frames sent".into(),
+        "paths, one core: each frame received through PacketIo, run through the real code \
+         and its output sent on port A; 'handled' counts the packets translated (client-out: \
+         RH2 inserted for a bound anycast address; client-in: HAO stripped) or forwarded \
+         (member-fwd: a contact node's Forward of a client's packet to the member that \
+         serves it after a handoff), and Mpps is handled packets per second"
+            .into(),
+        "a TCP/IPv6 frame takes at least 74 bytes (98 with a HAO): smaller sizes run the \
+         paths with frames of that length (column 'frame')"
+            .into(),
+    ]
+    .into_iter()
+    .chain(extra)
+    .collect()
+}
+
+/// One vany phase (`rx-only`, `tx-only` or `io-fwd`) over both ports for `phase`: frames
+/// handled and seconds. Receive reads packets in their mbufs ([`PacketIo::rx_each`]);
+/// transmit builds each packet in an mbuf ([`PacketIo::send_with`]); io-fwd sends each
+/// received mbuf out of the other port ([`PacketIo::forward_to`]: nothing copied).
+pub fn vany_phase(
     ports: &mut [DpdkIo; 2],
     mode: &str,
     packet: &[u8],
@@ -281,19 +396,8 @@ fn vany_phase(
                     } else {
                         (&mut b[0], &mut a[0])
                     };
-                    let mut failed = None;
-                    n += rx.rx_each(64, &mut |p| {
-                        let sent = tx.send_with(&mut |buf| {
-                            buf[..p.len()].copy_from_slice(p);
-                            p.len()
-                        });
-                        if let Err(e) = sent {
-                            failed = Some(e);
-                        }
-                    })? as u64;
-                    if let Some(e) = failed {
-                        return Err(e.into());
-                    }
+                    // The received mbuf itself goes out of the other port.
+                    n += rx.forward_to(tx, 64, &mut |p| p.len())? as u64;
                 }
             }
         }
@@ -330,6 +434,10 @@ pub fn render(r: &DpdkReport, out: &mut dyn std::io::Write) -> std::io::Result<(
             row.who, row.mode, row.size, row.packets, row.mpps, row.ns_per_packet
         )?;
     }
+    if !r.paths.is_empty() {
+        writeln!(out)?;
+        dpdk_paths::render(&r.paths, out)?;
+    }
     if !r.ratios.is_empty() {
         writeln!(out)?;
         writeln!(out, "{:<8} {:>6} {:>16}", "mode", "bytes", "vany / testpmd")?;
@@ -338,6 +446,32 @@ pub fn render(r: &DpdkReport, out: &mut dyn std::io::Write) -> std::io::Result<(
                 out,
                 "{:<8} {:>6} {:>15.2}x",
                 q.mode, q.size, q.vany_over_testpmd
+            )?;
+        }
+    }
+    if !r.tcp.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<22} {:>10} {:>9} {:>10}  path",
+            "TCP", "MiB", "Gbit/s", "packets"
+        )?;
+        for t in &r.tcp {
+            writeln!(
+                out,
+                "{:<22} {:>10.1} {:>9.2} {:>10}  {}",
+                t.id,
+                t.bytes as f64 / f64::from(1u32 << 20),
+                t.gbit_per_s,
+                t.tun_packets,
+                t.path
+            )?;
+        }
+        for q in &r.tcp_dpdk_over_tun {
+            writeln!(
+                out,
+                "{:<22} {:>10} {:>9.2}x  DPDK {} / TUN, {}",
+                "ratio", "", q.dpdk_over_tun, q.port, q.direction
             )?;
         }
     }

@@ -14,11 +14,17 @@
 //! - [`forward`]: a trivial userspace forwarder between two TUN devices, so that the
 //!   kernel's TCP can be measured through the same kind of TUN path.
 //!
+//! [`dpdk`] is `vany bench dpdk`: packet rate through vany's DPDK backend on `net_null`
+//! devices next to `dpdk-testpmd` ([`testpmd`]), and the packet paths fed through it
+//! ([`dpdk_paths`]: `vany client`'s translation, a member's forwarding).
+//!
 //! Benchmarks never assert on speed; they report. Everything needs root (namespaces,
 //! TUN and veth devices), and uses addresses in `fd00::/8` inside its own namespaces only.
 
 pub mod cli;
 pub mod dpdk;
+pub mod dpdk_paths;
+pub mod dpdk_tcp;
 pub mod forward;
 pub mod kernel;
 pub mod netns;
@@ -102,6 +108,10 @@ pub enum BenchError {
     /// The other side of a measurement failed first, and this side was stopped.
     #[error("{0} stopped: the other side of the measurement failed")]
     Abandoned(String),
+    /// A benchmark's own check failed (a packet path handled nothing, a set-up step
+    /// did not reach the state it measures).
+    #[error("{0}")]
+    Check(String),
     /// SIGINT or SIGTERM arrived.
     #[error("interrupted")]
     Interrupted,

@@ -34,7 +34,7 @@ use super::raw::{self, RawCount};
 use super::report::{self, RawRow, ReportConfig, TcpRow, TunReport};
 use super::vany_tcp::{self, Setup};
 use super::{forward, join, BenchError, Cancel, Deadline};
-use crate::io::{self, Tun};
+use crate::io::{self, PacketIo, Tun};
 
 /// Size of the small packets of the raw phases (IPv6 + UDP headers + 16 bytes).
 pub const SMALL_PACKET: usize = 64;
@@ -234,17 +234,34 @@ fn vany_to_kernel(
     opts: &TunBenchOptions,
     cancel: &Cancel,
 ) -> Result<TcpRow, BenchError> {
+    let mut row = vany_to_kernel_on(&mut lab.tun, &lab.t, opts, cancel)?;
+    row.id = "vany_to_kernel".into();
+    row.description = "vany's TCP engine (Pump over the TUN backend) sends to a kernel \
+                       socket in the namespace"
+        .into();
+    row.path = "vany TCP -> TUN -> kernel TCP".into();
+    Ok(row)
+}
+
+/// vany's TCP over `io` sends `mib` MiB to a kernel socket at [`T_KERNEL`] in `ns`
+/// (vany is [`T_VANY`] on the same link). The row's names are the caller's to set.
+pub(super) fn vany_to_kernel_on<I: PacketIo>(
+    io: &mut I,
+    ns: &Netns,
+    opts: &TunBenchOptions,
+    cancel: &Cancel,
+) -> Result<TcpRow, BenchError> {
     let phase = cancel.phase();
     let deadline = Deadline::after(tcp_limit(opts));
     let (ready_tx, ready) = mpsc::channel();
     let p = phase.clone();
-    let sink = spawn_in(&lab.t, "tcp-sink", move || {
+    let sink = spawn_in(ns, "tcp-sink", move || {
         kernel::tcp_sink(sa(T_KERNEL, 5001), ready_tx, p, deadline)
     });
     let sink = await_ready(&ready, sink, "the kernel TCP receiver")?;
     let total = opts.mib << 20;
     let v = vany_tcp::send(
-        &mut lab.tun,
+        io,
         &vany_setup(opts),
         40001,
         sa(T_KERNEL, 5001),
@@ -255,16 +272,9 @@ fn vany_to_kernel(
     );
     phase.stop_phase();
     let k = join(sink, "TCP receiver");
-    raw::drain(&mut lab.tun)?;
+    raw::drain(io)?;
     let (v, k): (_, Received) = blame(v, k)?;
-    let mut row = TcpRow::new(
-        "vany_to_kernel",
-        "vany's TCP engine (Pump over the TUN backend) sends to a kernel socket in the \
-         namespace",
-        "vany TCP -> TUN -> kernel TCP",
-        k.bytes,
-        k.elapsed.as_secs_f64(),
-    );
+    let mut row = TcpRow::new("", "", "", k.bytes, k.elapsed.as_secs_f64());
     row.tun_packets = v.pump.tx_packets + v.pump.rx_packets;
     Ok(row)
 }
@@ -274,15 +284,32 @@ fn kernel_to_vany(
     opts: &TunBenchOptions,
     cancel: &Cancel,
 ) -> Result<TcpRow, BenchError> {
+    let mut row = kernel_to_vany_on(&mut lab.tun, &lab.t, opts, cancel)?;
+    row.id = "kernel_to_vany".into();
+    row.description = "a kernel socket in the namespace sends to vany's TCP engine (Pump \
+                       over the TUN backend)"
+        .into();
+    row.path = "kernel TCP -> TUN -> vany TCP".into();
+    Ok(row)
+}
+
+/// A kernel socket in `ns` sends `mib` MiB to vany's TCP at [`T_VANY`] over `io`. The
+/// row's names are the caller's to set.
+pub(super) fn kernel_to_vany_on<I: PacketIo>(
+    io: &mut I,
+    ns: &Netns,
+    opts: &TunBenchOptions,
+    cancel: &Cancel,
+) -> Result<TcpRow, BenchError> {
     let phase = cancel.phase();
     let deadline = Deadline::after(tcp_limit(opts));
     let total = opts.mib << 20;
     let p = phase.clone();
-    let source = spawn_in(&lab.t, "tcp-source", move || {
+    let source = spawn_in(ns, "tcp-source", move || {
         kernel::tcp_source(sa(T_VANY, 5002), total, p, deadline)
     });
     let v = vany_tcp::receive(
-        &mut lab.tun,
+        io,
         &vany_setup(opts),
         5002,
         &|| source.is_finished(),
@@ -291,21 +318,57 @@ fn kernel_to_vany(
     );
     phase.stop_phase();
     let k = join(source, "TCP sender");
-    raw::drain(&mut lab.tun)?;
+    raw::drain(io)?;
     let (v, _) = blame(v, k)?;
-    let mut row = TcpRow::new(
-        "kernel_to_vany",
-        "a kernel socket in the namespace sends to vany's TCP engine (Pump over the TUN \
-         backend)",
-        "kernel TCP -> TUN -> vany TCP",
-        v.bytes,
-        v.elapsed.as_secs_f64(),
-    );
+    let mut row = TcpRow::new("", "", "", v.bytes, v.elapsed.as_secs_f64());
     row.tun_packets = v.pump.tx_packets + v.pump.rx_packets;
     Ok(row)
 }
 
-/// The kernel's TCP from a socket in `from` to one listening on `to_addr` in `to`.
+/// The kernel's side of a vany-to-kernel link in a namespace of its own: `dev` (a TUN
+/// device or DPDK's tap, already in this process's namespace) moved into `ns` and given
+/// [`T_KERNEL`]/64; vany is [`T_VANY`].
+pub(super) fn kernel_side(ns: &Netns, dev: &str, mtu: u32) -> Result<(), BenchError> {
+    ns.adopt(dev)?;
+    ns.configure(dev, mtu, &format!("{T_KERNEL}/64"))
+}
+
+/// vany's address and the kernel's on the link of [`kernel_side`].
+pub(super) const VANY_ADDR: Ipv6Addr = T_VANY;
+/// The kernel's address there.
+pub(super) const KERNEL_ADDR: Ipv6Addr = T_KERNEL;
+
+/// vany TCP to and from a kernel socket over a TUN device, in a namespace of its own:
+/// the two TCP rows of `vany bench tun`, for benches that compare another backend.
+pub(super) fn tcp_over_tun(
+    opts: &TunBenchOptions,
+    cancel: &Cancel,
+) -> Result<Vec<TcpRow>, BenchError> {
+    let ns = Netns::create("tt")?;
+    let mut tun = io::open(&format!("vb{}tt", std::process::id()))?;
+    kernel_side(&ns, tun.name(), opts.mtu)?;
+    let mut out = Vec::new();
+    for (id, path, row) in [
+        ("tun_vany_to_kernel", "vany TCP -> TUN -> kernel TCP", true),
+        ("tun_kernel_to_vany", "kernel TCP -> TUN -> vany TCP", false),
+    ] {
+        cancel.check()?;
+        let mut r = if row {
+            vany_to_kernel_on(&mut tun, &ns, opts, cancel)?
+        } else {
+            kernel_to_vany_on(&mut tun, &ns, opts, cancel)?
+        };
+        r.id = id.into();
+        r.path = path.into();
+        r.description = "vany's TCP (Pump over the TUN backend) and a kernel socket in a \
+                         namespace"
+            .into();
+        out.push(r);
+    }
+    drop(tun);
+    Ok(out)
+}
+
 fn kernel_to_kernel(
     from: &Netns,
     to: &Netns,

@@ -187,6 +187,33 @@ pub fn send_with_by_send<I: PacketIo + ?Sized>(
     })
 }
 
+/// The default [`PacketIo::forward_to`](super::PacketIo::forward_to): each received
+/// packet copied into the buffer `to` lends, then edited there.
+pub fn forward_by_copy<I: PacketIo + ?Sized>(
+    from: &mut I,
+    to: &mut dyn PacketIo,
+    max: usize,
+    edit: &mut dyn FnMut(&mut [u8]) -> usize,
+) -> Result<usize, IoError> {
+    let mut failed = None;
+    let n = from.rx_each(max, &mut |packet| {
+        let sent = to.send_with(&mut |buf| {
+            let Some(room) = buf.get_mut(..packet.len()) else {
+                return 0;
+            };
+            room.copy_from_slice(packet);
+            edit(room).min(packet.len())
+        });
+        if let Err(e) = sent {
+            failed.get_or_insert(e);
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(n),
+    }
+}
+
 /// Spin for a while after the last activity, then sleep (see the module doc).
 #[derive(Debug, Clone)]
 pub struct AdaptiveWait {

@@ -36,7 +36,7 @@ use vany_stack::l2::{
 };
 use vany_stack::time::Instant;
 
-use super::{Clock, IoError, Layer2Report, Lent, PacketIo, IPV6_HEADER_LEN};
+use super::{Clock, IoError, Layer2Report, Lent, PacketIo};
 
 pub use vany_stack::l2::Mac;
 
@@ -315,23 +315,12 @@ impl DpdkIo {
         while self.rx_next < self.rx.len() {
             let i = self.rx_next;
             self.rx_next += 1;
-            if self.rx.is_segmented(i) {
-                self.stats.rx_segmented += 1;
-                continue;
-            }
-            let Some(frame) = self.rx.packet(i) else {
-                continue;
-            };
-            match self.nd.ingress(self.now, frame) {
-                Ingress::Ipv6(packet) => {
-                    self.stats.rx_packets += 1;
-                    // Borrow again through `self.rx` alone (ingress borrowed `self.nd`).
-                    let start = packet.as_ptr() as usize - frame.as_ptr() as usize;
-                    let len = packet.len();
-                    return self.rx.packet(i).map(|f| &f[start..start + len]);
-                }
-                Ingress::Handled => self.stats.rx_l2 += 1,
-                Ingress::Dropped => self.stats.rx_dropped += 1,
+            if let Some(len) = self.accept(i) {
+                // Layer 2 hands up the packet right behind the Ethernet header.
+                return self
+                    .rx
+                    .packet(i)
+                    .map(|f| &f[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len]);
             }
         }
         None
@@ -345,13 +334,7 @@ impl DpdkIo {
             return Lent::Dropped(len);
         };
         let packet = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
-        let dst = if len >= IPV6_HEADER_LEN {
-            let mut d = [0u8; 16];
-            d.copy_from_slice(&packet[24..40]);
-            Ipv6Addr::from(d)
-        } else {
-            Ipv6Addr::UNSPECIFIED
-        };
+        let dst = packet_dst(packet);
         let me = self.nd.mac();
         if let Some(mac) = self.nd.resolve(self.now, dst, None) {
             write_header(frame, mac, me);
@@ -378,6 +361,111 @@ impl DpdkIo {
         };
         self.tx.pop();
         verdict
+    }
+}
+
+impl DpdkIo {
+    /// [`PacketIo::forward_to`] between two DPDK ports: at most one new burst.
+    fn forward_mbufs(
+        &mut self,
+        to: &mut DpdkIo,
+        max: usize,
+        edit: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> usize {
+        let mut n = 0;
+        let mut fresh = false;
+        while n < max {
+            if self.rx_next >= self.rx.len() {
+                if fresh || !self.next_burst() {
+                    break;
+                }
+                fresh = true;
+            }
+            let i = self.rx_next;
+            self.rx_next += 1;
+            let Some(len) = self.accept(i) else {
+                continue;
+            };
+            n += 1;
+            let Some(frame) = self.rx.packet_mut(i) else {
+                continue;
+            };
+            let packet = &mut frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
+            let len = edit(packet).min(len);
+            if len == 0 {
+                continue;
+            }
+            to.forward_frame(&mut self.rx, i, len);
+        }
+        n
+    }
+
+    /// Runs received frame `i` through layer 2: the length of the IPv6 packet it
+    /// carries (right behind the Ethernet header), or `None` when layer 2 took or
+    /// dropped it.
+    fn accept(&mut self, i: usize) -> Option<usize> {
+        if self.rx.is_segmented(i) {
+            self.stats.rx_segmented += 1;
+            return None;
+        }
+        let frame = self.rx.packet(i)?;
+        match self.nd.ingress(self.now, frame) {
+            Ingress::Ipv6(packet) => {
+                self.stats.rx_packets += 1;
+                Some(packet.len())
+            }
+            Ingress::Handled => {
+                self.stats.rx_l2 += 1;
+                None
+            }
+            Ingress::Dropped => {
+                self.stats.rx_dropped += 1;
+                None
+            }
+        }
+    }
+
+    /// Sends received frame `i` of `rx` (an IPv6 packet of `len` bytes behind its
+    /// Ethernet header) to this port's next hop: the header rewritten in place and the
+    /// mbuf moved into the transmit batch; a copy waits in layer 2's queue if the next
+    /// hop is being resolved.
+    fn forward_frame(&mut self, rx: &mut RxBatch, i: usize, len: usize) {
+        if self.tx.is_full() {
+            self.flush_staged();
+        }
+        let Some(frame) = rx.packet_mut(i) else {
+            return;
+        };
+        let packet = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
+        let dst = packet_dst(packet);
+        let me = self.nd.mac();
+        match self.nd.resolve(self.now, dst, None) {
+            Some(mac) => {
+                write_header(frame, mac, me);
+                if self.tx.push_received(rx, i, ETHERNET_HEADER_LEN + len) {
+                    self.tx_lens.push(ETHERNET_HEADER_LEN + len);
+                } else {
+                    self.stats.tx_dropped += 1;
+                }
+            }
+            None => match self.nd.egress(self.now, packet, None) {
+                Egress::Frame(f) => self.stage_frame(&f),
+                Egress::Queued => self.stats.tx_waiting += 1,
+                Egress::Dropped(_) => self.stats.tx_l2_dropped += 1,
+            },
+        }
+    }
+}
+
+/// The destination address of an IPv6 packet (unspecified if it is too short).
+fn packet_dst(packet: &[u8]) -> Ipv6Addr {
+    match packet.get(24..40) {
+        Some(d) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(d);
+            Ipv6Addr::from(a)
+        }
+        None => Ipv6Addr::UNSPECIFIED,
     }
 }
 
@@ -459,6 +547,24 @@ impl PacketIo for DpdkIo {
             return Ok(Lent::Empty);
         }
         Ok(self.frame_staged(i, len))
+    }
+
+    fn as_dpdk(&mut self) -> Option<&mut DpdkIo> {
+        Some(self)
+    }
+
+    /// To another DPDK port: each received mbuf is edited in place, given the Ethernet
+    /// header of `to`'s next hop and moved into `to`'s transmit batch (nothing copied).
+    fn forward_to(
+        &mut self,
+        to: &mut dyn PacketIo,
+        max: usize,
+        edit: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, IoError> {
+        match to.as_dpdk() {
+            Some(to) => Ok(self.forward_mbufs(to, max, edit)),
+            None => super::burst::forward_by_copy(self, to, max, edit),
+        }
     }
 
     fn layer2(&self) -> Option<Layer2Report> {

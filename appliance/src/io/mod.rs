@@ -180,6 +180,26 @@ pub trait PacketIo {
     fn layer2(&self) -> Option<Layer2Report> {
         None
     }
+
+    /// Forwards up to `max` received packets to `to`, each first edited in place by
+    /// `edit`, which returns the packet's new length (at most its length now; 0 drops
+    /// it). Returns how many packets were received. Between two DPDK ports the received
+    /// mbuf itself is sent (nothing copied); otherwise each packet is copied into the
+    /// buffer `to` lends.
+    fn forward_to(
+        &mut self,
+        to: &mut dyn PacketIo,
+        max: usize,
+        edit: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, IoError> {
+        burst::forward_by_copy(self, to, max, edit)
+    }
+
+    /// This backend as the DPDK one, for [`forward_to`](PacketIo::forward_to) between
+    /// two DPDK ports.
+    fn as_dpdk(&mut self) -> Option<&mut dpdk::DpdkIo> {
+        None
+    }
 }
 
 /// What a backend with a layer 2 (DPDK) reports for `/metrics` and `vany ctl status`.
