@@ -284,6 +284,28 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
     if let Some(why) = skip_reason() {
         return skip(why);
     }
+    let pid = std::process::id();
+    // Dropped last: the namespaces outlive the port.
+    let (d, k, kernel_mac) = link();
+    let mut vany = open_vany(&d, pid, &kernel_mac);
+    let io = &mut vany.io;
+    udp_both_ways(io, &k, &kernel_mac);
+    kernel_resolves_and_pings(io, &k, &vany.mac);
+    kernel_probe_answered(io, &k, &vany.mac);
+    hostile_nd_counted(io, &k);
+    flood_keeps_the_cache_bounded(io, &k);
+}
+
+/// vany's port; its EAL runtime directory goes after it.
+struct Vany {
+    io: DpdkIo,
+    mac: String,
+    _runtime: RuntimeDir,
+}
+
+/// The two namespaces and the veth between them, the kernel's side configured; the
+/// kernel's MAC.
+fn link() -> (Netns, Netns, String) {
     remove_stale_namespaces(&[PREFIX]);
     let pid = std::process::id();
     let d = Netns::create(format!("{PREFIX}{pid}-d"));
@@ -318,10 +340,16 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
         .trim()
         .to_string();
 
+    (d, k, kernel_mac)
+}
+
+/// vany's side: the EAL in namespace `d` (this thread enters it) and a DpdkIo on
+/// `net_af_packet` over `vd`.
+fn open_vany(d: &Netns, pid: u32, kernel_mac: &str) -> Vany {
     // The EAL (and the AF_PACKET socket it opens while probing the vdev) in namespace D.
     enter(&d.name).expect("setns into the DPDK namespace");
     let file_prefix = format!("vany-dk-{pid}");
-    let _runtime = RuntimeDir(format!("/var/run/dpdk/{file_prefix}"));
+    let runtime = RuntimeDir(format!("/var/run/dpdk/{file_prefix}"));
     let eal_args: Vec<String> = [
         "-l",
         "0",
@@ -345,7 +373,7 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
     }];
     let mut config = DpdkConfig::new("net_af_packet0", addrs, Gateway::Ipv6(KERNEL));
     config.mbufs = 4095;
-    let mut io = DpdkIo::open(&eal, &config).expect("open net_af_packet0");
+    let io = DpdkIo::open(&eal, &config).expect("open net_af_packet0");
     let mac = colons(io.mac());
     let vd_mac = d
         .exec(&["cat", "/sys/class/net/vd/address"])
@@ -354,6 +382,15 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
     assert_eq!(mac, vd_mac, "net_af_packet uses the veth's MAC");
     println!("vany {VANY} at {mac}; kernel {KERNEL} at {kernel_mac}");
 
+    Vany {
+        io,
+        mac,
+        _runtime: runtime,
+    }
+}
+
+/// vany resolves its gateway (the kernel) by ND; a UDP datagram each way.
+fn udp_both_ways(io: &mut DpdkIo, k: &Netns, kernel_mac: &str) {
     // 1. vany resolves its gateway by ND; a UDP datagram each way.
     let (ready_tx, ready_rx) = mpsc::channel();
     let kns = k.name.clone();
@@ -381,9 +418,7 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
         .unwrap());
     assert_eq!(io.stats().tx_waiting, 1, "the packet waits for resolution");
     let mut udp = Vec::new();
-    let answered = pump(&mut io, Duration::from_secs(10), &mut udp, |_, u| {
-        !u.is_empty()
-    });
+    let answered = pump(io, Duration::from_secs(10), &mut udp, |_, u| !u.is_empty());
     let round_trip = sent_at.elapsed();
     let got = kernel_udp.join().expect("kernel UDP thread");
     let c1 = io.nd_counters();
@@ -412,11 +447,15 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
     assert!(c1.ns_tx > c0.ns_tx && c1.na_rx > c0.na_rx, "resolved by ND");
     let (state, gw_mac) = io.neighbors().neighbor(KERNEL).expect("gateway cached");
     assert_eq!(state, NeighborState::Reachable);
-    assert_eq!(gw_mac.map(colons), Some(kernel_mac.clone()));
+    assert_eq!(gw_mac.map(colons), Some(kernel_mac.to_string()));
+}
 
+/// The kernel, its neighbor table flushed, resolves vany by ND and pings it.
+fn kernel_resolves_and_pings(io: &mut DpdkIo, k: &Netns, mac: &str) {
+    let c1 = io.nd_counters();
     // 2. The kernel resolves vany by ND (its table flushed first), then pings it.
     k.ip(&["-6", "neigh", "flush", "dev", "vk"]);
-    let (ok, out) = ping(&mut io, &k);
+    let (ok, out) = ping(io, k);
     let c2 = io.nd_counters();
     println!("ping: {}; ND: {}", out.trim(), moved(&c1, &c2));
     assert!(ok && out.contains("3 received"), "ping: {out}");
@@ -434,7 +473,10 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
             .any(|s| neigh.contains(s)),
         "{neigh}"
     );
+}
 
+/// The kernel's unicast probe of a STALE entry for vany is answered.
+fn kernel_probe_answered(io: &mut DpdkIo, k: &Netns, mac: &str) {
     // 2b. Neighbor unreachability detection: the kernel's entry made STALE, a datagram to
     // vany moves it to DELAY, then PROBE (after 1 s here): a unicast NS to vany's MAC,
     // answered. (Not ping: iputils confirms the neighbor with MSG_CONFIRM.)
@@ -449,7 +491,7 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
         "change",
         &VANY.to_string(),
         "lladdr",
-        &mac,
+        mac,
         "dev",
         "vk",
         "nud",
@@ -461,15 +503,15 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
          .sendto(b'probe me', ('{VANY}', {VANY_PORT}))"
     );
     let (ok, out) = pump_while(
-        &mut io,
-        spawn(&k, &["/usr/bin/python3", "-c", &send]),
+        io,
+        spawn(k, &["/usr/bin/python3", "-c", &send]),
         Duration::from_secs(10),
     );
     assert!(ok, "a datagram to vany: {out}");
     let mut none = Vec::new();
     let mut last_look = Instant::now();
     let mut neigh = String::new();
-    let probed = pump(&mut io, Duration::from_secs(10), &mut none, |io, _| {
+    let probed = pump(io, Duration::from_secs(10), &mut none, |io, _| {
         if last_look.elapsed() < Duration::from_millis(100) {
             return false;
         }
@@ -485,21 +527,24 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
     );
     assert!(probed, "the kernel's unicast probe answered: {neigh}");
     assert_eq!(after.ns_rx - before.ns_rx, 1, "one unicast probe");
+}
 
+/// NS with hop limit 64 or a wrong checksum: dropped and counted, not answered.
+fn hostile_nd_counted(io: &mut DpdkIo, k: &Netns) {
     // 3. Hostile ND: dropped and counted, not answered.
     for (mode, what) in [
         ("hoplimit", "hop limit 64"),
         ("checksum", "a wrong checksum"),
     ] {
         let before = io.nd_counters();
-        let (ok, out) = scapy(&mut io, &k, mode, 10);
+        let (ok, out) = scapy(io, k, mode, 10);
         assert!(ok, "scapy {mode}: {out}");
         let mut none = Vec::new();
         let counted = |c: &Counters| match mode {
             "hoplimit" => c.nd_bad_hop_limit - before.nd_bad_hop_limit,
             _ => c.icmp_bad_checksum - before.icmp_bad_checksum,
         };
-        pump(&mut io, Duration::from_secs(5), &mut none, |io, _| {
+        pump(io, Duration::from_secs(5), &mut none, |io, _| {
             counted(&io.nd_counters()) >= 10
         });
         let after = io.nd_counters();
@@ -511,15 +556,18 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
             "NS with {what} not taken as valid"
         );
     }
+}
 
+/// A flood of NS from random sources: the cache stays at its bound, ping still works.
+fn flood_keeps_the_cache_bounded(io: &mut DpdkIo, k: &Netns) {
     // 4. A flood of solicitations from random sources: the cache stays at its bound.
     let before = io.nd_counters();
     let flood_started = Instant::now();
-    let (ok, out) = scapy(&mut io, &k, "flood", FLOOD);
+    let (ok, out) = scapy(io, k, "flood", FLOOD);
     assert!(ok, "scapy flood: {out}");
     let mut none = Vec::new();
     // Until the last of the flood is in (or 5 s).
-    pump(&mut io, Duration::from_secs(5), &mut none, |io, _| {
+    pump(io, Duration::from_secs(5), &mut none, |io, _| {
         io.nd_counters().ns_rx - before.ns_rx >= FLOOD as u64
     });
     let flood_time = flood_started.elapsed();
@@ -549,7 +597,7 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
         io.neighbors().neighbor(KERNEL).is_some(),
         "the gateway stays in the cache"
     );
-    let (ok, out) = ping(&mut io, &k);
+    let (ok, out) = ping(io, k);
     println!("ping after the flood: {}", out.trim());
     assert!(
         ok && out.contains("3 received"),
@@ -559,5 +607,4 @@ fn dpdk_io_faces_the_linux_kernel_over_a_veth() {
 
     let stats = io.stats();
     println!("DpdkIo stats: {stats:?}");
-    // The port, the runtime directory and the namespaces go on drop.
 }
