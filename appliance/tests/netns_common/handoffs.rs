@@ -11,6 +11,7 @@
 //! the client kernel's counters for further checks.
 
 use std::collections::BTreeMap;
+use std::process::ExitStatus;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -108,6 +109,41 @@ struct MoveRecord {
 /// The run of the module doc on a lab whose group and client are up.
 pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
     let started = Instant::now();
+    let before = lab.nstat();
+    let seen = drive(lab, plan, started);
+    let end = finish(lab, &seen);
+    print_run(plan, &seen, &end, &before, started);
+    check(plan, &seen, &end, &before);
+    Counters {
+        before,
+        connected: seen.connected,
+        after: end.after,
+    }
+}
+
+/// What the download and the moves saw.
+struct Seen {
+    moves: Vec<MoveRecord>,
+    download: Download,
+    drained_id: u16,
+    /// The drained node's committed handoffs, counted before its drain.
+    committed_by_drained: f64,
+    /// The client kernel's counters once the first bytes had arrived.
+    connected: BTreeMap<String, u64>,
+}
+
+/// What the end of the run left.
+struct End {
+    drained_status: ExitStatus,
+    drained_log: String,
+    report: Option<serde_json::Value>,
+    after: BTreeMap<String, u64>,
+    /// Committed handoffs, all nodes (the drain's own not counted).
+    committed: f64,
+}
+
+/// Downloads the stream while asking for the moves of `plan`, then the drain.
+fn drive(lab: &mut Lab, plan: &Plan, started: Instant) -> Seen {
     let Plan {
         stream,
         length,
@@ -117,7 +153,6 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
         drain_at,
     } = *plan;
     let run_limit = Duration::from_secs(60 + 3 * length / rate.max(8 * MIB));
-    let before = lab.nstat();
     let mut connected = None;
     // rate 0: unpaced (the members' send buffers stay full).
     let (downloader, progress, done) = spawn_download(
@@ -222,9 +257,19 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
             pending = Some((at, 0, "ctl drain", got, Instant::now()));
         }
     }
-    let download = downloader.join().expect("the download thread");
+    Seen {
+        moves,
+        download: downloader.join().expect("the download thread"),
+        drained_id: drained_id.expect("the drain happened"),
+        committed_by_drained,
+        connected: connected.expect("data arrived"),
+    }
+}
+
+/// Waits for the drained node to exit, stops `vany client`, reads the counters.
+fn finish(lab: &mut Lab, seen: &Seen) -> End {
+    let drained_id = seen.drained_id;
     // The drained node exits by itself once its session has moved.
-    let drained_id = drained_id.expect("the drain happened");
     let mut drained_child = lab.nodes[usize::from(drained_id) - 1]
         .take()
         .expect("the drained node was started");
@@ -237,7 +282,7 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
     let report = lab.client.as_mut().and_then(|c| c.stop());
     let after = lab.nstat();
     let survivors: Vec<u16> = (1..=lab.nodes_count).filter(|i| *i != drained_id).collect();
-    let mut committed = committed_by_drained;
+    let mut committed = seen.committed_by_drained;
     for &i in &survivors {
         if let Some(m) = lab.metrics(i) {
             committed += metric(&m, "vany_handoffs_total{outcome=\"committed\"}");
@@ -255,6 +300,25 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
     }
     let drained_log = lab.node_log(drained_id);
 
+    End {
+        drained_status,
+        drained_log,
+        report,
+        after,
+        committed,
+    }
+}
+
+fn print_run(
+    plan: &Plan,
+    seen: &Seen,
+    end: &End,
+    before: &BTreeMap<String, u64>,
+    started: Instant,
+) {
+    let (moves, download, drained_id) = (&seen.moves, &seen.download, seen.drained_id);
+    let (rate, committed, report) = (plan.rate, end.committed, &end.report);
+    let (drained_status, after) = (end.drained_status, &end.after);
     println!("--- moves (asked -> settled, as polled every ~20 ms) ---");
     for (k, m) in moves.iter().enumerate() {
         println!(
@@ -292,9 +356,15 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
         "client kernel counters (nstat, client namespace) over the run ({} moves):",
         moves.len()
     );
-    print_counters(&before, &after);
+    print_counters(before, after);
     println!("whole run: {:.1} s", started.elapsed().as_secs_f64());
+}
 
+/// The common bar of the module doc.
+fn check(plan: &Plan, seen: &Seen, end: &End, before: &BTreeMap<String, u64>) {
+    let (download, moves, wanted) = (&seen.download, &seen.moves, plan.moves);
+    let (committed, drained_status, after) = (end.committed, end.drained_status, &end.after);
+    let (stream, length, drained_log) = (plan.stream, plan.length, &end.drained_log);
     assert_eq!(download.error, None, "the kernel socket failed");
     assert_eq!(download.mismatch, None, "a wrong byte");
     assert_eq!(download.bytes, length, "bytes received");
@@ -320,14 +390,9 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
     );
     for name in MUST_STAY_ZERO {
         assert_eq!(
-            delta(&before, &after, name),
+            delta(before, after, name),
             0,
             "client kernel counter {name} moved"
         );
-    }
-    Counters {
-        connected: connected.expect("data arrived"),
-        before,
-        after,
     }
 }
