@@ -74,6 +74,14 @@ fn bench_dpdk_reports_vany_and_testpmd() {
         assert_eq!(row["frame"], frame, "{path}: {row}");
         println!("vany {path} 64 B: {} Mpps", row["mpps"]);
     }
+    // io-forward on one core and on two, each with ports of its own.
+    let cores = report["cores"].as_array().expect("a cores array");
+    assert_eq!(cores.len(), 2);
+    for (i, row) in cores.iter().enumerate() {
+        assert_eq!(row["cores"], i + 1, "{row}");
+        assert!(row["packets"].as_u64().unwrap() > 0, "{row}");
+    }
+    println!("io-fwd 2 cores / 1: {}", report["two_core_scaling"]);
     // vany's TCP over both DPDK ports (its ND resolving the kernel) and over TUN, each
     // way: every byte arrives.
     let tcp = report["tcp"].as_array().expect("a tcp array");

@@ -58,4 +58,37 @@ impl Eal {
         }
         Ok(Eal { _private: () })
     }
+
+    /// Registers the calling thread with DPDK, which gives it an lcore id: a thread that
+    /// runs a poll loop but was not started by the EAL needs one for the mempools'
+    /// per-core caches (without, every mbuf taken or returned goes through the shared
+    /// ring). The registration ends when the returned guard drops (on the same thread).
+    pub fn register_thread(&self) -> Result<ThreadLcore, DpdkError> {
+        // SAFETY: the EAL is up (`self` proves it); registers the calling thread only.
+        let rc = unsafe { crate::sys::rte_thread_register() };
+        if rc < 0 {
+            let errno = rte_errno();
+            return Err(DpdkError::ThreadRegister {
+                errno,
+                message: strerror(errno),
+            });
+        }
+        Ok(ThreadLcore {
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+/// A thread registered with DPDK ([`Eal::register_thread`]); unregistered on drop. Not
+/// `Send`: it belongs to the thread that registered.
+#[derive(Debug)]
+pub struct ThreadLcore {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ThreadLcore {
+    fn drop(&mut self) {
+        // SAFETY: this thread registered (the guard cannot leave it); releases its lcore id.
+        unsafe { crate::sys::rte_thread_unregister() }
+    }
 }

@@ -33,6 +33,17 @@ pub enum DpdkError {
         /// rte_strerror's text.
         message: String,
     },
+    /// A thread could not be registered with DPDK (no lcore id left).
+    #[error(
+        "cannot register a poll-loop thread with DPDK: {message} (rte_errno {errno}); \
+         there may be no lcore id left"
+    )]
+    ThreadRegister {
+        /// rte_errno.
+        errno: i32,
+        /// rte_strerror's text.
+        message: String,
+    },
     /// A mempool could not be created.
     #[error("cannot create mempool `{name}` of {mbufs} mbufs: {message} (rte_errno {errno})")]
     Mempool {

@@ -29,7 +29,7 @@ mod port;
 mod sys;
 
 pub use batch::{RxBatch, TxBatch, MAX_BURST};
-pub use eal::Eal;
+pub use eal::{Eal, ThreadLcore};
 pub use error::DpdkError;
 pub use mempool::Mempool;
 pub use port::{Port, PortConfig, PortStats};

@@ -76,6 +76,8 @@ extern "C" {
     pub fn rte_eth_dev_close(port_id: u16) -> c_int;
     pub fn rte_eth_macaddr_get(port_id: u16, mac: *mut EtherAddr) -> c_int;
     pub fn rte_eth_promiscuous_enable(port_id: u16) -> c_int;
+    pub fn rte_thread_register() -> c_int;
+    pub fn rte_thread_unregister();
 
     pub fn vany_rte_errno() -> c_int;
     pub fn vany_rx_burst(port: u16, queue: u16, pkts: *mut *mut RteMbuf, n: u16) -> u16;
@@ -146,6 +148,8 @@ mod stubs {
         fn rte_eth_dev_close(port_id: u16) -> c_int = ENOTSUP;
         fn rte_eth_macaddr_get(port_id: u16, mac: *mut EtherAddr) -> c_int = ENOTSUP;
         fn rte_eth_promiscuous_enable(port_id: u16) -> c_int = ENOTSUP;
+        fn rte_thread_register() -> c_int = -1;
+        fn rte_thread_unregister() -> () = ();
         fn vany_rte_errno() -> c_int = 95;
         fn vany_rx_burst(port: u16, queue: u16, pkts: *mut *mut RteMbuf, n: u16) -> u16 = 0;
         fn vany_tx_burst(port: u16, queue: u16, pkts: *mut *mut RteMbuf, n: u16) -> u16 = 0;

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::dpdk_cores::{self, CoreRow};
 use super::dpdk_paths::{self, PathRow, Paths};
 use super::dpdk_tcp;
 use super::report::TcpRow;
@@ -53,8 +54,9 @@ pub struct DpdkBenchOptions {
     pub tcp_mib: u64,
 }
 
-/// Most frame sizes in one run: each takes five `net_null` ports, and DPDK has 32.
-pub const MAX_SIZES: usize = 6;
+/// Most frame sizes in one run: each takes five `net_null` ports, and DPDK has 32
+/// (the core scaling takes four more, the TCP rows two).
+pub const MAX_SIZES: usize = 5;
 
 /// One measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -120,7 +122,11 @@ pub struct DpdkReport {
     pub paths: Vec<PathRow>,
     /// vany / testpmd.
     pub ratios: Vec<Ratio>,
-    /// vany TCP to and from a kernel socket, over DPDK (net_tap) and over TUN.
+    /// io-forward on 1 and 2 cores (the first frame size).
+    pub cores: Vec<CoreRow>,
+    /// Mpps on 2 cores / on 1.
+    pub two_core_scaling: Option<f64>,
+    /// vany TCP to and from a kernel socket, over DPDK (af_packet, tap) and over TUN.
     pub tcp: Vec<TcpRow>,
     /// Each TCP direction over DPDK / over TUN.
     pub tcp_dpdk_over_tun: Vec<TcpRatio>,
@@ -167,6 +173,19 @@ pub fn common_eal(prefix: &str, lcores: &str) -> Vec<String> {
     .collect()
 }
 
+/// vany's EAL arguments: [`common_eal`] with lcore 0 free to run on CPUs 0 and 1
+/// (`--lcores 0@(0-1)`, where there are two) instead of pinned to CPU 0, so that the
+/// threads the core-scaling phase starts (which inherit the main thread's CPU set) can
+/// run on both.
+pub fn vany_eal(prefix: &str) -> Vec<String> {
+    let mut eal = common_eal(prefix, "0");
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
+        eal[0] = "--lcores".into();
+        eal[1] = "0@(0-1)".into();
+    }
+    eal
+}
+
 /// A frame of `size` bytes: Ethernet II to `mac` and an IPv6 packet (no next header).
 pub fn frame(size: usize, mac: [u8; 6]) -> Vec<u8> {
     let mut f = vec![0u8; size];
@@ -196,7 +215,7 @@ pub fn run(
             "at most {MAX_SIZES} frame sizes per run"
         )));
     }
-    let mut eal = common_eal(&prefix, "0");
+    let mut eal = vany_eal(&prefix);
     for (i, &size) in opts.sizes.iter().enumerate() {
         eal.extend(vdevs(2 * i, size));
     }
@@ -204,6 +223,11 @@ pub fn run(
     let path_port = |i: usize| 2 * opts.sizes.len() + dpdk_paths::PORTS_PER_SIZE * i;
     for (i, &size) in opts.sizes.iter().enumerate() {
         eal.extend(dpdk_paths::vdevs(path_port(i), size));
+    }
+    // The core scaling's ports follow the paths'.
+    let cores_port = path_port(opts.sizes.len());
+    if let Some(&first) = opts.sizes.first() {
+        eal.extend(dpdk_cores::vdevs(cores_port, first));
     }
     let tcp_lab = if opts.tcp_mib > 0 {
         let lab = dpdk_tcp::TcpLab::prepare()?;
@@ -275,6 +299,22 @@ pub fn run(
             rows.push(Row::new("testpmd", name, size, n, c.secs));
         }
     }
+    let cores = match opts.sizes.first() {
+        Some(&size) => dpdk_cores::run(
+            &handle,
+            cores_port,
+            &frame(size, [0x02, 0, 0, 0, 0x6d, 1]),
+            opts.burst,
+            phase,
+            cancel,
+            log,
+        )?,
+        None => Vec::new(),
+    };
+    let two_core_scaling = match cores.as_slice() {
+        [one, two, ..] if one.mpps > 0.0 => Some(two.mpps / one.mpps),
+        _ => None,
+    };
     let tcp = match tcp_lab {
         Some(lab) => {
             cancel.check()?;
@@ -322,6 +362,8 @@ pub fn run(
         rows,
         paths: path_rows,
         ratios,
+        cores,
+        two_core_scaling,
         tcp,
         tcp_dpdk_over_tun,
         notes: notes(path_notes),
@@ -447,6 +489,24 @@ pub fn render(r: &DpdkReport, out: &mut dyn std::io::Write) -> std::io::Result<(
                 "{:<8} {:>6} {:>15.2}x",
                 q.mode, q.size, q.vany_over_testpmd
             )?;
+        }
+    }
+    if !r.cores.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<8} {:>6} {:>6} {:>14} {:>9} {:>10}",
+            "io-fwd", "bytes", "cores", "packets", "Mpps", "Mpps/core"
+        )?;
+        for c in &r.cores {
+            writeln!(
+                out,
+                "{:<8} {:>6} {:>6} {:>14} {:>9.2} {:>10.2}",
+                "vany", c.size, c.cores, c.packets, c.mpps, c.mpps_per_core
+            )?;
+        }
+        if let Some(f) = r.two_core_scaling {
+            writeln!(out, "2 cores / 1 core: {f:.2}x")?;
         }
     }
     if !r.tcp.is_empty() {

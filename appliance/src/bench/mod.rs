@@ -23,6 +23,7 @@
 
 pub mod cli;
 pub mod dpdk;
+pub mod dpdk_cores;
 pub mod dpdk_paths;
 pub mod dpdk_tcp;
 pub mod forward;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod conns;
 pub mod ctl;
 pub mod io_config;
+mod lent_tx;
 pub mod log_limit;
 pub mod membership;
 pub mod metrics;

@@ -43,6 +43,7 @@ use vany_stack::time::Instant;
 use super::config::NodeConfig;
 use super::ctl::{self, MemberStatus, Request, Response, SessionInfo, Status};
 use super::io_config::{DpdkSettings, IoBackend, DPDK_RING};
+use super::lent_tx::LentTx;
 use super::log_limit::LogLimit;
 use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
 use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
@@ -210,26 +211,33 @@ impl<I: PacketIo> Node<I> {
     /// events. Returns whether anything happened.
     pub fn step(&mut self) -> Result<bool, IoError> {
         let now = self.clock.now();
-        // Each packet is handled where the backend holds it (a DPDK mbuf: not copied).
+        // Each packet is handled where the backend holds it (a DPDK mbuf: not copied);
+        // then, once per burst, the apps run and the TCP segments due are written into
+        // buffers the backend lends (an mbuf: no allocation, no copy).
         let (member, out, counters) = (&mut self.member, &mut self.out, &mut self.counters);
         let n = self.io.rx_each(self.cfg.batch, &mut |p| {
             counters.rx_packets += 1;
             counters.rx_bytes += p.len() as u64;
-            member.handle_packet(now, p, out);
+            member.receive(now, p, out);
         })?;
+        if n > 0 {
+            self.flush_out()?;
+            let mut sink = LentTx {
+                io: &mut self.io,
+                counters: &mut self.counters,
+                failed: None,
+            };
+            self.member.transmit_lent(now, &mut sink);
+            if let Some(e) = sink.failed {
+                return Err(e);
+            }
+        }
         let now = self.clock.now();
         let due = self.member.next_wake().is_some_and(|t| t <= now);
         if due {
             self.member.poll(now, &mut self.out);
         }
-        let sent = self.out.len();
-        if sent > 0 {
-            let r = self.io.tx_burst(&self.out)?;
-            self.counters.tx_packets += r.sent as u64;
-            self.counters.tx_bytes += r.bytes as u64;
-            self.counters.tx_dropped += r.dropped as u64;
-            self.out.clear();
-        }
+        let sent = self.flush_out()?;
         let mut busy = n > 0 || due || sent > 0;
         while let Some(r) = self.member.poll_handoff_done() {
             self.handoff_done(&r);
@@ -287,6 +295,19 @@ impl<I: PacketIo> Node<I> {
             self.counters.tx_pps = tx;
         }
         Ok(busy)
+    }
+
+    /// Sends the member's owned output packets; returns how many there were.
+    fn flush_out(&mut self) -> Result<usize, IoError> {
+        let n = self.out.len();
+        if n > 0 {
+            let r = self.io.tx_burst(&self.out)?;
+            self.counters.tx_packets += r.sent as u64;
+            self.counters.tx_bytes += r.bytes as u64;
+            self.counters.tx_dropped += r.dropped as u64;
+            self.out.clear();
+        }
+        Ok(n)
     }
 
     /// Sleeps (or spins) until the device may have a packet, the member's next wake, or

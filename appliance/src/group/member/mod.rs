@@ -33,6 +33,8 @@ use super::peer::{
 
 use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
 pub use bulk::{DEFAULT_TRANSFER_BUDGET, FREEZE_DELTA, PRECOPY_MIN};
+pub use lent::LendingSink;
+use lent::TCP_AT;
 pub use liveness::Refusal;
 pub use snapshot::{SessionSnapshot, SessionSnapshotError, SESSION_SNAPSHOT_VERSION};
 
@@ -41,6 +43,7 @@ mod contact;
 mod handoff;
 mod host;
 mod input;
+mod lent;
 mod liveness;
 mod pmtu;
 mod run;
@@ -660,36 +663,47 @@ impl Member {
     }
 
     fn drain_tcp(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        let mut buf = std::mem::take(&mut self.buf);
         for _ in 0..100_000 {
-            let Some(t) = self.tcp.poll_transmit(now, &mut self.buf[64..]) else {
-                return;
-            };
-            let from_care_of = self
-                .sessions
-                .get(&t.tuple.remote)
-                .is_some_and(|s| s.from_care_of);
-            let repr = PacketRepr {
-                src: if from_care_of {
-                    self.cfg.care_of
-                } else {
-                    self.cfg.anycast
-                },
-                dst: t.tuple.remote,
-                traffic_class: 0,
-                flow_label: 0,
-                hop_limit: 64,
-                rh2: None,
-                hao: from_care_of.then_some(self.cfg.anycast),
-                upper: Upper::None,
-            };
-            let at = repr.upper_offset();
-            if at != 64 {
-                self.buf.copy_within(64..64 + t.len, at);
-            }
-            if let Ok(len) = repr.emit_headers(&mut self.buf, TCP_PROTOCOL, t.len) {
-                out.push(self.buf[..len].to_vec());
+            match self.next_tcp_packet(now, &mut buf) {
+                Some(0) => {}
+                Some(len) => out.push(buf[..len].to_vec()),
+                None => break,
             }
         }
+        self.buf = buf;
+    }
+
+    /// Writes the endpoint's next TCP segment into `buf` as a whole IPv6 packet (from the
+    /// anycast address, or from the care-of address with a Home Address option for a
+    /// session that talks to it): its length, `Some(0)` for a segment that could not be
+    /// framed (dropped), `None` when there is nothing to send. `buf` must hold
+    /// [`TCP_AT`] bytes of headers in front of a segment.
+    pub(super) fn next_tcp_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let t = self.tcp.poll_transmit(now, buf.get_mut(TCP_AT..)?)?;
+        let from_care_of = self
+            .sessions
+            .get(&t.tuple.remote)
+            .is_some_and(|s| s.from_care_of);
+        let repr = PacketRepr {
+            src: if from_care_of {
+                self.cfg.care_of
+            } else {
+                self.cfg.anycast
+            },
+            dst: t.tuple.remote,
+            traffic_class: 0,
+            flow_label: 0,
+            hop_limit: 64,
+            rh2: None,
+            hao: from_care_of.then_some(self.cfg.anycast),
+            upper: Upper::None,
+        };
+        let at = repr.upper_offset();
+        if at != TCP_AT {
+            buf.copy_within(TCP_AT..TCP_AT + t.len, at);
+        }
+        Some(repr.emit_headers(buf, TCP_PROTOCOL, t.len).unwrap_or(0))
     }
 
     // ---- input ----------------------------------------------------------------------------
