@@ -46,6 +46,8 @@ for ns in vany-client vany-n1 vany-n2 vany-n3 vany-hub; do
         echo "deleted namespace $ns"
     fi
 done
+# The DPDK runtime directories of a member started with netns-up.sh --dpdk.
+rm -rf /var/run/dpdk/vany-n1 /var/run/dpdk/vany-n2 /var/run/dpdk/vany-n3
 if [ -d "$dir" ]; then
     rm -f "$dir"/n[123].toml "$dir"/n[123].log "$dir"/n[123].sock "$dir"/download.py
     rmdir "$dir" 2>/dev/null || echo "netns-down.sh: left $dir (it holds other files)"

@@ -15,7 +15,13 @@
 # unless --start is given (then it starts the three nodes; logs and pid files in the
 # lab directory). Undo with scripts/netns-down.sh.
 #
-# Usage (as root): scripts/netns-up.sh [--start] [--dir DIR] [--vany PATH]
+# With --dpdk N, member N runs on DPDK instead of TUN (README, "Appliance mode on DPDK"):
+# a net_af_packet port on vany-nN's eth0 (it shares the veth's MAC) owns the care-of
+# address and answers neighbor discovery for it; eth0 keeps fd00:99:N::2 for gossip and
+# metrics; the hub routes the care-of address on-link out of hN; vany-nN does not forward.
+#
+# Usage (as root): scripts/netns-up.sh [--start] [--dpdk N] [--dir DIR] [--vany PATH]
+#   --dpdk N     member N (1-3) on DPDK (a vany built with DPDK; no hugepages needed)
 #   --dir DIR    lab directory (default /tmp/vany-netns; also $VANY_NETNS_DIR)
 #   --vany PATH  the vany binary for --start (default target/release/vany)
 set -euo pipefail
@@ -24,9 +30,11 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${VANY_NETNS_DIR:-/tmp/vany-netns}"
 vany="$here/target/release/vany"
 start=0
+dpdk=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --start) start=1 ;;
+        --dpdk) dpdk="$2"; shift ;;
         --dir) dir="$2"; shift ;;
         --vany) vany="$2"; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -35,6 +43,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+case "$dpdk" in
+    0|1|2|3) ;;
+    *) echo "netns-up.sh: --dpdk takes a member, 1 to 3 (got '$dpdk')" >&2; exit 2 ;;
+esac
 if [ "$(id -u)" -ne 0 ]; then
     echo "netns-up.sh: needs root (network namespaces, veth and TUN devices): run it as root" >&2
     exit 1
@@ -79,21 +91,31 @@ mkns vany-client 0
 link vany-client hc fd00:99:10::1 fd00:99:10::2
 for i in 1 2 3; do
     ns=vany-n$i
-    mkns "$ns" 1
-    link "$ns" "h$i" "fd00:99:$i::1" "fd00:99:$i::2"
-    # The node's TUN, persistent so that it is routed before the node starts.
-    ip -n "$ns" tuntap add dev vtun mode tun
-    ip -n "$ns" link set vtun up
     routed="fd00:20:$i::1/128"
     [ "$i" = 1 ] && routed="$routed $anycast/128"
-    for r in $routed; do
-        ip -n "$ns" -6 route add "$r" dev vtun
-        ip -n vany-hub -6 route add "$r" via "fd00:99:$i::2"
-    done
+    if [ "$i" = "$dpdk" ]; then
+        # The kernel sees every frame the DPDK port sees: it must not forward the
+        # member's packets back to the hub.
+        mkns "$ns" 0
+        link "$ns" "h$i" "fd00:99:$i::1" "fd00:99:$i::2"
+        for r in $routed; do
+            ip -n vany-hub -6 route add "$r" dev "h$i"
+        done
+    else
+        mkns "$ns" 1
+        link "$ns" "h$i" "fd00:99:$i::1" "fd00:99:$i::2"
+        # The node's TUN, persistent so that it is routed before the node starts.
+        ip -n "$ns" tuntap add dev vtun mode tun
+        ip -n "$ns" link set vtun up
+        for r in $routed; do
+            ip -n "$ns" -6 route add "$r" dev vtun
+            ip -n vany-hub -6 route add "$r" via "fd00:99:$i::2"
+        done
+    fi
     {
         echo "# vany node $i (written by scripts/netns-up.sh; see vany node --example-config)"
         echo "id = $i"
-        echo "tun = \"vtun\""
+        [ "$i" = "$dpdk" ] || echo "tun = \"vtun\""
         echo "anycast = \"$anycast\""
         echo "contact_node = 1"
         echo "group_key = \"$key\""
@@ -101,6 +123,14 @@ for i in 1 2 3; do
         echo "metrics_listen = \"[fd00:99:$i::2]:9100\""
         echo "log_level = \"info\""
         echo
+        if [ "$i" = "$dpdk" ]; then
+            echo "[io]"
+            echo "backend = \"dpdk\""
+            echo "eal = [\"-l\", \"0\", \"--no-huge\", \"-m\", \"512\", \"--no-pci\", \"--vdev=net_af_packet0,iface=eth0\", \"--file-prefix=vany-n$i\"]"
+            echo "port = \"net_af_packet0\""
+            echo "gateway = \"fd00:99:$i::1\""
+            echo
+        fi
         echo "[gossip]"
         echo "listen = \"[fd00:99:$i::2]:4700\""
         echo "probe_period_ms = 500"

@@ -74,6 +74,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use netns_common::handoffs::*;
 use netns_common::lab::*;
 use netns_common::*;
 use vany_appliance::apps::source::expected_sha256;
@@ -84,43 +85,6 @@ const NODES: u16 = 3;
 
 /// The two tests share the machine's two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Client-kernel counters that must not move in the handoff run.
-const MUST_STAY_ZERO: &[&str] = &[
-    "TcpEstabResets",
-    "TcpExtTCPAbortOnData",
-    "TcpExtTCPAbortOnTimeout",
-    "Icmp6OutParmProblems",
-    "Ip6InUnknownProtos",
-];
-/// Client-kernel counters reported.
-const REPORTED: &[&str] = &[
-    "TcpActiveOpens",
-    "TcpInSegs",
-    "TcpOutSegs",
-    "TcpRetransSegs",
-    "TcpOutRsts",
-    "TcpInErrs",
-    "TcpExtTCPTimeouts",
-    "TcpExtTCPLossProbes",
-    "TcpExtTCPLossProbeRecovery",
-    "TcpExtTCPFastRetrans",
-    "TcpExtTCPSlowStartRetrans",
-    "TcpExtTCPSackRecovery",
-    "TcpExtTCPDSACKRecv",
-    "TcpExtTCPDSACKOldSent",
-    "TcpExtTCPDSACKUndo",
-    "TcpExtTCPOFOQueue",
-    "TcpExtTCPOFODrop",
-    "TcpExtPAWSEstab",
-    "TcpExtTCPSpuriousRTOs",
-    "TcpExtTCPRcvCollapsed",
-    "Ip6InReceives",
-    "Ip6InDiscards",
-    "Ip6OutNoRoutes",
-    "Icmp6InErrors",
-    "Icmp6OutErrors",
-];
 
 /// The lab of the module doc, with the client-link options of the environment.
 fn build(tag: &'static str) -> Lab {
@@ -150,24 +114,6 @@ fn build(tag: &'static str) -> Lab {
     lab
 }
 
-fn print_counters(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) {
-    for name in MUST_STAY_ZERO.iter().chain(REPORTED) {
-        let b = before.get(*name).copied().unwrap_or(0);
-        let a = after.get(*name).copied().unwrap_or(0);
-        println!("  {name:<28} {:>10}", a as i128 - b as i128);
-    }
-}
-
-/// One move the test asked for, and what it saw of it.
-struct MoveRecord {
-    from: u16,
-    to: u16,
-    how: &'static str,
-    at_bytes: u64,
-    /// From the `vany ctl` call to the session being settled at `to` (as polled).
-    settled_after: Duration,
-}
-
 #[test]
 fn kernel_client_follows_handoffs_and_a_drain() {
     if let Some(why) = skip_reason() {
@@ -175,210 +121,19 @@ fn kernel_client_follows_handoffs_and_a_drain() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let started = Instant::now();
-    let length = env_u64("VANY_E2E_MIB", 256) * MIB;
-    let rate = env_u64("VANY_E2E_RATE_MIB", 8) * MIB;
-    // Contact node 1 -> 2, then 2 <-> 3: MOVES operator moves, then the drain.
-    const MOVES: usize = 21;
-    const STREAM: u64 = 0x0e2e_0001;
-    let run_limit = Duration::from_secs(60 + 3 * length / rate.max(8 * MIB));
-
     let mut lab = build("h");
     lab.start_group();
     lab.start_client();
-    let before = lab.nstat();
-    // VANY_E2E_RATE_MIB=0: unpaced (the members' send buffers stay full).
-    let (downloader, progress, done) = spawn_download(
-        &lab,
-        STREAM,
-        length,
-        (rate > 0).then_some(rate),
-        Duration::from_secs(10),
-        None,
-    );
-
-    // The moves are spread over the first 85 % of the stream; the drain comes after.
-    let step = length * 85 / 100 / (MOVES as u64 + 1);
-    let mut moves: Vec<MoveRecord> = Vec::new();
-    let mut drained_id: Option<u16> = None;
-    let mut committed_by_drained = 0.0;
-    let mut pending: Option<(u16, u16, &'static str, u64, Instant)> = None;
-    let deadline = started + run_limit;
-    while !done.load(Ordering::Relaxed) {
-        assert!(
-            Instant::now() < deadline,
-            "not done within {run_limit:?}: {} of {length} bytes, {} moves",
-            progress.load(Ordering::Relaxed),
-            moves.len()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        let got = progress.load(Ordering::Relaxed);
-        let Some(at) = lab.settled_at(CLIENT) else {
-            if let Some((from, to, _, _, since)) = pending {
-                assert!(
-                    since.elapsed() < Duration::from_secs(10),
-                    "move {from} -> {to} not settled after 10 s"
-                );
-            }
-            continue;
-        };
-        if let Some((from, to, how, at_bytes, since)) = pending {
-            if at == from {
-                // Not started yet, or thawed: wait (bounded above).
-                assert!(
-                    since.elapsed() < Duration::from_secs(10),
-                    "move {from} -> {to} not settled after 10 s"
-                );
-                continue;
-            }
-            if how == "ctl handoff" {
-                assert_eq!(at, to, "the session went to the wrong member");
-            }
-            moves.push(MoveRecord {
-                from,
-                to: at,
-                how,
-                at_bytes,
-                settled_after: since.elapsed(),
-            });
-            pending = None;
-        }
-        if drained_id.is_some() {
-            continue;
-        }
-        if moves.len() < MOVES {
-            if got < step * (moves.len() as u64 + 1) {
-                continue;
-            }
-            let to = if moves.len().is_multiple_of(2) { 2 } else { 3 };
-            let out = lab.ctl(at, &["handoff", &CLIENT.to_string(), &to.to_string()]);
-            assert!(
-                out.status.success(),
-                "vany ctl handoff {CLIENT} {to} on node {at}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            pending = Some((at, to, "ctl handoff", got, Instant::now()));
-        } else if got >= step * (MOVES as u64 + 1) {
-            // The drained node's handoff records go with it: count them first.
-            committed_by_drained = lab.metrics(at).map_or(0.0, |m| {
-                metric(&m, "vany_handoffs_total{outcome=\"committed\"}")
-            });
-            let out = lab.ctl(at, &["drain"]);
-            assert!(
-                out.status.success(),
-                "vany ctl drain on node {at}: {}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-            println!(
-                "drain of node {at}: {}",
-                String::from_utf8_lossy(&out.stdout).trim()
-            );
-            drained_id = Some(at);
-            pending = Some((at, 0, "ctl drain", got, Instant::now()));
-        }
-    }
-    let download = downloader.join().expect("the download thread");
-    // The drained node exits by itself once its session has moved.
-    let drained_id = drained_id.expect("the drain happened");
-    let mut drained_child = lab.nodes[usize::from(drained_id) - 1]
-        .take()
-        .expect("the drained node was started");
-    let drained_status = wait_for(
-        &format!("drained node {drained_id} exits"),
-        Duration::from_secs(15),
-        || drained_child.try_wait().ok().flatten(),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let report = lab.client.as_mut().and_then(|c| c.stop());
-    let after = lab.nstat();
-    let survivors: Vec<u16> = (1..=NODES).filter(|i| *i != drained_id).collect();
-    let mut committed = committed_by_drained;
-    for &i in &survivors {
-        if let Some(m) = lab.metrics(i) {
-            committed += metric(&m, "vany_handoffs_total{outcome=\"committed\"}");
-            println!(
-                "node {i} metrics: handoffs committed {}, timed out {}, refused {}; \
-                 handoff duration sum {:.4} s over {} ; forwarded {}",
-                metric(&m, "vany_handoffs_total{outcome=\"committed\"}"),
-                metric(&m, "vany_handoffs_total{outcome=\"timed_out\"}"),
-                metric(&m, "vany_handoffs_total{outcome=\"refused\"}"),
-                metric(&m, "vany_handoff_duration_seconds_sum"),
-                metric(&m, "vany_handoff_duration_seconds_count"),
-                metric(&m, "vany_forwarded_total"),
-            );
-        }
-    }
-    let drained_log = lab.node_log(drained_id);
-
-    println!("--- moves (asked -> settled, as polled every ~20 ms) ---");
-    for (k, m) in moves.iter().enumerate() {
-        println!(
-            "{:>2}. {} {} -> {} at {:>6.1} MiB: settled after {:>4} ms",
-            k + 1,
-            m.how,
-            m.from,
-            m.to,
-            m.at_bytes as f64 / MIB as f64,
-            m.settled_after.as_millis()
-        );
-    }
-    println!(
-        "download: {} bytes in {:.2} s ({:.1} MiB/s, asked {:.0} MiB/s), first byte after \
-         {:?}, error {:?}, mismatch {:?}",
-        download.bytes,
-        download.elapsed.as_secs_f64(),
-        download.bytes as f64 / MIB as f64 / download.elapsed.as_secs_f64(),
-        rate as f64 / MIB as f64,
-        download.first_byte,
-        download.error,
-        download.mismatch
-    );
-    for (g, at) in &download.gaps {
-        println!(
-            "  gap {:>7.1} ms at {:>6.1} MiB",
-            g.as_secs_f64() * 1e3,
-            *at as f64 / MIB as f64
-        );
-    }
-    println!("drained node {drained_id} exited with {drained_status}");
-    println!("handoffs committed (the nodes' metrics, the drain's own not counted): {committed}");
-    println!("vany client report: {report:?}");
-    println!(
-        "client kernel counters (nstat, client namespace) over the run ({} moves):",
-        moves.len()
-    );
-    print_counters(&before, &after);
-    println!("whole test: {:.1} s", started.elapsed().as_secs_f64());
-
-    assert_eq!(download.error, None, "the kernel socket failed");
-    assert_eq!(download.mismatch, None, "a wrong byte");
-    assert_eq!(download.bytes, length, "bytes received");
-    assert_eq!(
-        download.sha256,
-        hex::encode(expected_sha256(STREAM, length)),
-        "SHA-256 of the stream"
-    );
-    assert_eq!(moves.len(), MOVES + 1, "every move and the drain settled");
-    // The drain's own handoff was recorded by the drained node after its count.
-    assert!(
-        committed >= MOVES as f64,
-        "the nodes count {committed} committed handoffs"
-    );
-    assert!(
-        download.largest_gap() < Duration::from_secs(1),
-        "a stall of {:?}",
-        download.largest_gap()
-    );
-    assert!(
-        drained_status.success(),
-        "drained node exited with {drained_status}: {drained_log}"
-    );
-    for name in MUST_STAY_ZERO {
-        let b = before.get(*name).copied().unwrap_or(0);
-        let a = after.get(*name).copied().unwrap_or(0);
-        assert_eq!(a, b, "client kernel counter {name} moved");
-    }
+    // Contact node 1 -> 2, then 2 <-> 3: 21 operator moves, then the drain.
+    let plan = Plan {
+        stream: 0x0e2e_0001,
+        length: env_u64("VANY_E2E_MIB", 256) * MIB,
+        rate: env_u64("VANY_E2E_RATE_MIB", 8) * MIB,
+        moves: 21,
+        next: |k| if k % 2 == 0 { 2 } else { 3 },
+        drain_at: None,
+    };
+    handoffs_then_drain(&mut lab, &plan);
 }
 
 #[test]

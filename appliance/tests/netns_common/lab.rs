@@ -70,6 +70,8 @@ pub struct Lab {
     pub client: Option<VanyClient>,
     /// The members' `send_buffer_kib` (written into the configs at `start_node`).
     pub send_buffer_kib: u64,
+    /// The member that runs on DPDK instead of TUN, if any (see [`Lab::build_with_dpdk`]).
+    pub dpdk: Option<u16>,
 }
 
 impl Drop for Lab {
@@ -102,6 +104,9 @@ impl Drop for Lab {
         for ns in self.namespaces.iter().rev() {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
+        if self.dpdk.is_some() {
+            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.eal_prefix()));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -110,6 +115,23 @@ impl Lab {
     /// The topology of the module doc with `nodes` nodes; nothing runs. Namespace names
     /// start with `prefix` (then the pid, then `tag`).
     pub fn build(prefix: &'static str, tag: &'static str, nodes: u16) -> Lab {
+        Lab::build_with_dpdk(prefix, tag, nodes, None)
+    }
+
+    /// [`Lab::build`], with member `dpdk` (if any) on DPDK: `vany node` runs a
+    /// `net_af_packet` port on its namespace's `eth0`, which shares the veth's MAC. The
+    /// veth keeps its kernel address (gossip and metrics use kernel sockets on it); the
+    /// DPDK port owns the care-of address and answers neighbor discovery for it, and the
+    /// hub routes the care-of address on-link out of its veth (its kernel resolves it by
+    /// ND). The member's gateway is the hub's address on that link, resolved by vany's ND.
+    /// The namespace's kernel does not forward: it sees every frame the port sees, and
+    /// would send the packets for the care-of address back to the hub.
+    pub fn build_with_dpdk(
+        prefix: &'static str,
+        tag: &'static str,
+        nodes: u16,
+        dpdk: Option<u16>,
+    ) -> Lab {
         remove_stale_namespaces(&[prefix]);
         let dir = std::env::temp_dir().join(format!("{prefix}{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -123,21 +145,29 @@ impl Lab {
             nodes: (0..nodes).map(|_| None).collect(),
             client: None,
             send_buffer_kib: 256,
+            dpdk,
         };
         let hub = lab.add_ns("hub", true);
         let cns = lab.add_ns("cl", false);
         lab.link(&hub, "hc", &cns, "fd00:99:10::1", "fd00:99:10::2");
         for i in 1..=nodes {
-            let ns = lab.add_ns(&format!("n{i}"), true);
+            let on_dpdk = dpdk == Some(i);
+            let ns = lab.add_ns(&format!("n{i}"), !on_dpdk);
             let (hub_addr, node_addr) = (format!("fd00:99:{i}::1"), format!("fd00:99:{i}::2"));
             lab.link(&hub, &format!("h{i}"), &ns, &hub_addr, &node_addr);
-            // The node's TUN, persistent so that it can be routed before the node starts.
-            lab.ip(&ns, &["tuntap", "add", "dev", "vtun", "mode", "tun"]);
-            lab.ip(&ns, &["link", "set", "vtun", "up"]);
             let mut routed = vec![format!("{}/128", care_of(i))];
             if i == 1 {
                 routed.push(format!("{ANYCAST}/128"));
             }
+            if on_dpdk {
+                for r in &routed {
+                    lab.ip(&hub, &["-6", "route", "add", r, "dev", &format!("h{i}")]);
+                }
+                continue;
+            }
+            // The node's TUN, persistent so that it can be routed before the node starts.
+            lab.ip(&ns, &["tuntap", "add", "dev", "vtun", "mode", "tun"]);
+            lab.ip(&ns, &["link", "set", "vtun", "up"]);
             for r in &routed {
                 lab.ip(&ns, &["-6", "route", "add", r, "dev", "vtun"]);
                 lab.ip(&hub, &["-6", "route", "add", r, "via", &node_addr]);
@@ -197,17 +227,45 @@ impl Lab {
         run("ip", &all);
     }
 
+    /// The EAL's `--file-prefix` of the DPDK member (its runtime directory's name).
+    fn eal_prefix(&self) -> String {
+        format!("{}{}-{}-eal", self.prefix, std::process::id(), self.tag)
+    }
+
     fn config(&self, i: u16) -> String {
         let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "id = {i}\ntun = \"vtun\"\nanycast = \"{ANYCAST}\"\ncontact_node = 1"
-        );
+        let _ = writeln!(t, "id = {i}");
+        if self.dpdk != Some(i) {
+            let _ = writeln!(t, "tun = \"vtun\"");
+        }
+        let _ = writeln!(t, "anycast = \"{ANYCAST}\"\ncontact_node = 1");
         let _ = writeln!(t, "group_key = \"{KEY}\"");
         let _ = writeln!(t, "control_socket = \"{}\"", self.socket(i).display());
         let _ = writeln!(t, "metrics_listen = \"[fd00:99:{i}::2]:9100\"");
         let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 10000");
         let _ = writeln!(t, "send_buffer_kib = {}", self.send_buffer_kib);
+        if self.dpdk == Some(i) {
+            let eal = [
+                "-l",
+                "0",
+                "--no-huge",
+                "-m",
+                "512",
+                "--no-pci",
+                "--no-telemetry",
+                "--vdev=net_af_packet0,iface=eth0",
+            ]
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .chain([format!("\"--file-prefix={}\"", self.eal_prefix())])
+            .collect::<Vec<_>>()
+            .join(", ");
+            let _ = writeln!(
+                t,
+                "\n[io]\nbackend = \"dpdk\"\neal = [{eal}]\nport = \"net_af_packet0\"\n\
+                 gateway = \"fd00:99:{i}::1\""
+            );
+        }
         let _ = writeln!(t, "\n[gossip]\nlisten = \"[fd00:99:{i}::2]:4700\"");
         let _ = writeln!(
             t,
