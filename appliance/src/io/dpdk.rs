@@ -40,6 +40,15 @@ use super::{Clock, IoError, Layer2Report, Lent, PacketIo};
 
 pub use vany_stack::l2::Mac;
 
+/// `mac` written as `ip link` writes it: `02:00:00:00:00:01`.
+pub fn mac_text(mac: Mac) -> String {
+    let b = mac.0;
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5]
+    )
+}
+
 /// Length of an Ethernet II header.
 pub const ETHERNET_HEADER_LEN: usize = 14;
 
@@ -622,5 +631,15 @@ impl PacketIo for DpdkIo {
 impl Drop for DpdkIo {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_written_with_colons() {
+        assert_eq!(mac_text(Mac([2, 0xab, 0, 0, 0x0f, 1])), "02:ab:00:00:0f:01");
     }
 }

@@ -37,7 +37,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ring::rand::{SecureRandom, SystemRandom};
-use vany_stack::l2::OwnAddr;
+use vany_stack::l2::{Gateway, OwnAddr};
 use vany_stack::time::Instant;
 
 use super::config::NodeConfig;
@@ -660,8 +660,12 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
             let port = DpdkIo::open(&eal, &dpdk_config(&cfg, d))?;
             tracing::info!(
                 port = %d.port,
-                mac = %port.mac(),
-                gateway = ?d.gateway,
+                mac = %crate::io::dpdk::mac_text(port.mac()),
+                gateway = %match d.gateway {
+                    Gateway::Ipv6(a) => a.to_string(),
+                    Gateway::Mac(m) => crate::io::dpdk::mac_text(m),
+                    Gateway::OnLink => "on-link".into(),
+                },
                 max_packet = port.max_packet(),
                 "DPDK port up"
             );
