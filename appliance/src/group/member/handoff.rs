@@ -561,7 +561,7 @@ impl Member {
             if self.tcp.insert(conn).is_ok() {
                 s.conns.insert(tuple);
                 s.apps.insert(tuple, app);
-                self.index.dirty.insert(tuple);
+                self.index.dirty.push(tuple);
             }
         }
         self.schedule_refresh(snap.client);
@@ -658,7 +658,7 @@ impl Member {
                     }
                     s.conns.insert(tuple);
                     s.apps.insert(tuple, app);
-                    self.index.dirty.insert(tuple);
+                    self.index.dirty.push(tuple);
                 }
             }
             s.since = now;

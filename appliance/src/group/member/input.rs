@@ -92,7 +92,7 @@ impl Member {
             // Unless it completes a SYN cookie this member sent (its listener's backlog
             // was full): RFC 4987 §3.6.
             if !new_connection && self.tcp.try_syn_cookie(now, client, self.cfg.anycast, seg) {
-                self.index.dirty.insert(FourTuple {
+                self.index.dirty.push(FourTuple {
                     local: self.cfg.anycast,
                     local_port: seg.dst_port,
                     remote: client,
@@ -118,7 +118,7 @@ impl Member {
                 .or_default()
                 .insert(tuple);
         }
-        self.index.dirty.insert(tuple);
+        self.index.dirty.push(tuple);
         self.accept_new(now, out);
     }
 
@@ -199,7 +199,7 @@ impl Member {
             s.conns.insert(tuple);
             // A connection restored during its handshake already has its app state.
             s.apps.entry(tuple).or_insert(app);
-            self.index.dirty.insert(tuple);
+            self.index.dirty.push(tuple);
             if new_session {
                 // Exchanged in advance (DESIGN.md): a home token, and every member's
                 // care-of test, which is also its proximity measurement.

@@ -311,8 +311,12 @@ pub struct Member {
 /// handoff, token refresh deadlines and the position of each handoff record.
 #[derive(Default)]
 struct Index {
-    /// Connections whose app must run (a segment arrived, or they were just placed).
-    dirty: BTreeSet<FourTuple>,
+    /// Connections whose app must run (a segment arrived, or they were just placed); may
+    /// hold one several times. A Vec, not a set, so that the data path reuses its
+    /// capacity instead of allocating a tree node per burst.
+    dirty: Vec<FourTuple>,
+    /// `run_apps`' list of sessions it touched (kept for its capacity).
+    touched: Vec<Ipv6Addr>,
     /// Apps' next wake-ups, and the one each connection has in it.
     app_wake: BTreeSet<(Instant, FourTuple)>,
     app_wake_of: BTreeMap<FourTuple, Instant>,

@@ -91,7 +91,7 @@ impl Member {
             }
             self.index.app_wake.pop_first();
             self.index.app_wake_of.remove(&tuple);
-            tuples.insert(tuple);
+            tuples.push(tuple);
         }
         if now >= self.index.next_sweep {
             self.index.next_sweep = now + SWEEP;
@@ -107,13 +107,16 @@ impl Member {
                 tuples.extend(s.conns.iter().copied());
             }
         }
-        let mut touched = BTreeSet::new();
-        for tuple in tuples {
+        // In tuple order, each once (as a set would give them).
+        tuples.sort_unstable();
+        tuples.dedup();
+        let mut touched = std::mem::take(&mut self.index.touched);
+        for &tuple in &tuples {
             let client = tuple.remote;
             let Some(s) = self.sessions.get_mut(&client) else {
                 continue;
             };
-            touched.insert(client);
+            touched.push(client);
             // During a pre-copy the apps write nothing new: the client is still served
             // from what the send buffers hold, and the copy converges (bulk.rs).
             if s.frozen.is_some() || s.precopy.as_ref().is_some_and(|p| p.copies_data()) {
@@ -148,7 +151,7 @@ impl Member {
                 self.index.app_wake.insert((w, tuple));
             }
         }
-        for client in touched {
+        for client in touched.drain(..) {
             if self
                 .sessions
                 .get(&client)
@@ -157,6 +160,11 @@ impl Member {
                 self.sessions.remove(&client);
             }
         }
+        self.index.touched = touched;
+        // The list goes back for its capacity (apps may have marked connections since).
+        tuples.clear();
+        tuples.append(&mut self.index.dirty);
+        self.index.dirty = tuples;
     }
 
     /// How many of `s`'s connections are live: not in TIME-WAIT (the app is done with
