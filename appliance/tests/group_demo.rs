@@ -15,7 +15,7 @@ use vany_appliance::demo::{self, DemoOptions, DemoReport};
 use vany_appliance::group::member::HandoffOutcome;
 use vany_stack::time::Duration;
 
-/// Where each demo place belongs (DESIGN.md: nearest by round trip).
+/// Where each demo place belongs (the simulator routes the anycast address to the nearest member by round trip).
 fn nearest(place: &str) -> &'static str {
     match place {
         "Boston" | "Chicago" | "Toronto" | "Washington" => "New York",

@@ -1,8 +1,8 @@
 //! Drain (issue 5): one member with many client sessions leaves. Every session is handed
 //! off, the drained member stops, the others keep serving, and every stream arrives
 //! intact with no reset. The drain time (from `drain()` to the last commit) is reported
-//! against the issue's target, L_ss + L_sc + 1 s; it is printed, not asserted (DESIGN.md:
-//! measurements are not timed assertions).
+//! against the issue's target, L_ss + L_sc + 1 s; it is printed, not asserted (measurements
+//! are never timed assertions).
 //!
 //! Setup: members 1 (the contact node that runs home tests), 2 (also a contact node: new
 //! clients near it reach it first) and 3. All clients sit 5 ms from member 2, 25 ms from

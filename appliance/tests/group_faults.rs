@@ -1,7 +1,7 @@
 //! Minimal, deterministic cases of what the random campaign (`group_random.rs`) found:
 //! each is one handoff with one fault (a lost peer message, a late client packet, a
 //! connection still in its handshake), and the client's streams must come through
-//! complete with no reset (DESIGN.md, "The handoff protocol": "a dropped ACK costs the
+//! complete with no reset (docs/handoff.md: "a dropped ACK costs the
 //! client a retransmission timeout, an answered one can reset the connection"; "No
 //! byte of any stream is lost or duplicated on any of these paths").
 //!
@@ -218,7 +218,7 @@ fn refused_transfer_does_not_reset_the_client() {
 /// Member 1 is far from the client (100 ms) and member 2 close to both (10 ms, 5 ms):
 /// proximity moves the client to member 2, whose Commit reaches member 1 before the
 /// client's last packets sent to the anycast address do. Member 1, which has dropped the
-/// session, answers those late packets with RSTs (DESIGN.md: forwarded, "not dropped and
+/// session, answers those late packets with RSTs (docs/handoff.md: forwarded, "not dropped and
 /// not answered"). Here the client rejects them (their sequence numbers are no longer
 /// its next expected byte), but when they echo the client's next expected byte (e.g. a
 /// duplicate ACK for a hole not yet filled, random seed 17 of `group_random` at 0 % peer

@@ -77,7 +77,7 @@ impl MobileServer {
             MnEvent::CareOfToken { correspondent, .. } => {
                 let care_of = self.moving.remove(&correspondent).unwrap();
                 self.mn.send_bu(now, correspondent, care_of).unwrap();
-                // DESIGN.md: data goes on right behind the BU.
+                // docs/handoff.md: data goes on right behind the BU.
                 self.serving.insert(correspondent, care_of);
             }
             MnEvent::Bound { .. } => self.bound += 1,

@@ -2,7 +2,7 @@
 //! (`bu_verify`), what a serving node spends per BU it sends (`bu_build_sign`), and the
 //! return-routability key derivation behind them (`rr_tokens`).
 //!
-//! The BU is the one a handoff acceptor sends (DESIGN.md, "The handoff protocol", step 3):
+//! The BU is the one a handoff acceptor sends (docs/handoff.md, "Restore"):
 //! from its care-of address, with a Home Address option, the A flag, Nonce Indices and
 //! Binding Authorization Data, signed once with `rr::emit_signed`.
 //!

@@ -12,7 +12,7 @@
 //!   nonce indices. vany's `MobileNode` runs the home and care-of tests, sends a BU that
 //!   scapy verifies (checksum, authenticator, Kbm, nonce indices, flags) and accepts with
 //!   a signed BA status 0 (`MnEvent::Bound`). Then a second member takes over with the
-//!   state exported before that BU (the DESIGN.md handoff): its BU's sequence number is
+//!   state exported before that BU (the handoff of docs/handoff.md): its BU's sequence number is
 //!   stale, scapy answers 135, and vany resends with a newer one, which is accepted.
 //!   Finally a deregistration (lifetime 0) that scapy verifies with Kbm = SHA1(home token)
 //!   (`MnEvent::Deregistered`).
@@ -236,7 +236,7 @@ fn scapy_correspondent_binds_vany_mobile_node() {
         }
         other => panic!("CoT: {other:?}"),
     }
-    // What a second member will take over (DESIGN.md handoff): tokens, sequence number 0.
+    // What a second member will take over (docs/handoff.md): tokens, sequence number 0.
     let before_bu = mn.export(&a(CN)).unwrap();
     assert_eq!(before_bu.seq, 0);
 

@@ -1,6 +1,6 @@
 //! Applications hosted on the stack. An application's per-connection state is plain data
 //! (serde), because it travels with the connection in a client-session snapshot when the
-//! group hands the client off (DESIGN.md, "The handoff protocol").
+//! group hands the client off (docs/handoff.md).
 //!
 //! A host drives an [`App`] over a `&mut` [`Connection`]: after segments for the
 //! connection were processed ([`App::on_readable`] / [`App::on_writable`], or simply

@@ -1,5 +1,5 @@
 //! `vany client`: the Mobile IPv6 correspondent node for an unmodified Linux host
-//! (DESIGN.md, "Clients").
+//! (docs/client.md).
 //!
 //! Mainstream kernels have no correspondent-node support, so `vany client` does the
 //! part of RFC 6275 a client needs, in user space, around the host's own TCP:

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The application runs between [`Pump::receive`] and [`Pump::transmit`] (rx burst ->
-//! stack -> apps -> stack -> tx burst, as DESIGN.md puts it), and [`Pump::wait`] sleeps
+//! stack -> apps -> stack -> tx burst, as docs/architecture.md draws it), and [`Pump::wait`] sleeps
 //! until the backend has a packet or the endpoint's next deadline, whichever comes first.
 //!
 //! Time comes from a [`Clock`]: a real monotonic clock turned into the stack's

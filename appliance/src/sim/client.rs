@@ -2,7 +2,7 @@
 //! (`vany_stack::mip6::cn`) and TCP engine, and a list of downloads of [`source`] streams
 //! from the anycast address, each verified byte by byte as it arrives.
 //!
-//! Packet path, as `vany client` does it on a TUN device (DESIGN.md, "Clients"):
+//! Packet path, as `vany client` does it on a TUN device (docs/client.md):
 //!
 //! ```text
 //!   in:  parse_verified ─▶ MH  ─▶ cn.handle_mh

@@ -459,7 +459,7 @@ impl Connection {
         self.enter_closed(None);
     }
 
-    /// Stops all transmission and input processing, for a handoff (DESIGN.md).
+    /// Stops all transmission and input processing, for a handoff (docs/handoff.md).
     pub fn freeze(&mut self) {
         self.frozen = true;
     }

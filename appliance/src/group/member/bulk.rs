@@ -438,8 +438,8 @@ impl Member {
     }
 
     /// `client`'s handoff deadline passed: a silent pre-copy fails, a long one freezes;
-    /// a frozen session whose acceptor acknowledged nothing in time thaws (DESIGN.md
-    /// step 5); a Commit can be lost, so once the acceptor restored (or acknowledged every
+    /// a frozen session whose acceptor acknowledged nothing in time thaws
+    /// (docs/handoff.md); a Commit can be lost, so once the acceptor restored (or acknowledged every
     /// part) and the client has had ample time to answer, the frozen copy is let go.
     pub(super) fn handoff_due(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
         let timeout = self.cfg.handoff_timeout;

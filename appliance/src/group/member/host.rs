@@ -46,7 +46,7 @@ impl Host for Member {
             self.drain_mn(out);
         }
         // Frozen sessions whose deadline passed: handoffs the acceptor never answered
-        // thaw (DESIGN.md step 5); a Commit can be lost, so once the acceptor said it
+        // thaw (docs/handoff.md); a Commit can be lost, so once the acceptor said it
         // sent the BU (or acknowledged the Transfer) and the client has had ample time
         // to answer, the frozen copy is let go (never thawed).
         let mut due = Vec::new();

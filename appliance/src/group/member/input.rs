@@ -201,7 +201,7 @@ impl Member {
             s.apps.entry(tuple).or_insert(app);
             self.index.dirty.push(tuple);
             if new_session {
-                // Exchanged in advance (DESIGN.md): a home token, and every member's
+                // Exchanged in advance (docs/handoff.md): a home token, and every member's
                 // care-of test, which is also its proximity measurement.
                 self.refresh_tokens(now, client, out);
             }

@@ -1,7 +1,7 @@
 //! A member of the anycast group, and (with `contact`) a contact node: it serves client
 //! sessions on the anycast address with the TCP engine and a hosted application, plays
 //! the Mobile IPv6 mobile node towards clients, and hands sessions to other members
-//! (DESIGN.md, "The handoff protocol").
+//! (docs/handoff.md).
 //!
 //! Handoff of a session from this member (donor) to an acceptor:
 //! 1. freeze every connection of the session, snapshot connections, binding state and

@@ -1,6 +1,6 @@
 //! ICMPv6 Packet Too Big for the member's TCP connections (RFC 8201, RFC 4443 §3.2):
 //! given to the TCP endpoint when this member serves the client, forwarded like the
-//! client's own packets when another member does (DESIGN.md, "The handoff protocol").
+//! client's own packets when another member does (docs/handoff.md).
 
 use vany_stack::wire::packet::Icmpv6Message;
 use vany_stack::wire::PacketTooBigRepr;

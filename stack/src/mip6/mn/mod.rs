@@ -133,7 +133,7 @@ pub enum MnEvent {
         token: TokenInfo,
     },
     /// A HoT whose cookie matches no HoTI of ours: the group relays it to the member the
-    /// cookie names (DESIGN.md: any contact node can relay home tokens).
+    /// cookie names (docs/architecture.md: any contact node can relay home tokens).
     ForeignHomeToken {
         /// The correspondent.
         correspondent: Ipv6Addr,
