@@ -6,6 +6,7 @@ pub mod bench;
 pub mod client_host;
 pub mod demo;
 pub mod group;
+pub mod host;
 pub mod inspect;
 pub mod io;
 pub mod node;

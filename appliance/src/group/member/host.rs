@@ -1,4 +1,4 @@
-//! How a member is driven (the simulator's and the node's [`Host`] interface): packets
+//! How a member is driven (the simulator's and the node's [`Host`] interface, `crate::host`): packets
 //! in, the periodic work of `poll` (peer retransmissions, TCP and mobile-node timers,
 //! handoff deadlines, token refresh, load reports, policies) and the next wake-up.
 

@@ -24,7 +24,7 @@ use vany_stack::wire::packet::{UdpDatagram, TCP_PROTOCOL};
 use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 
 use crate::apps::{App, AppKind, AppSpec, AppState, AppTimeouts};
-use crate::sim::Host;
+use crate::host::Host;
 
 use super::cookie::HomeCookies;
 use super::peer::{
