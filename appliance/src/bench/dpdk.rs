@@ -33,9 +33,8 @@ use super::dpdk_tcp;
 use super::report::TcpRow;
 use super::testpmd::{self, Mode};
 use super::{BenchError, Cancel};
-use vany_stack::l2::{Gateway, Mac, OwnAddr};
 
-use crate::io::dpdk::{DpdkConfig, DpdkIo, ETHERNET_HEADER_LEN};
+use crate::io::dpdk::{DpdkIo, ETHERNET_HEADER_LEN};
 use crate::io::{Ipv6Header, Lent, PacketIo, IPV6_HEADER_LEN};
 
 /// Options of a run.
@@ -246,19 +245,8 @@ pub fn run(
     let phase = Duration::from_secs_f64(opts.seconds);
     for (i, &size) in opts.sizes.iter().enumerate() {
         let mac = [0x02, 0, 0, 0, 0x6d, 1];
-        let open = |port: usize| -> Result<DpdkIo, BenchError> {
-            let addrs = vec![OwnAddr {
-                addr: "fd00:6d::2".parse().expect("address"),
-                anycast: false,
-            }];
-            let gateway = Gateway::Mac(Mac(mac));
-            let mut c = DpdkConfig::new(&format!("net_null{port}"), addrs, gateway);
-            c.mac = Some(Mac(mac));
-            c.burst = opts.burst;
-            let mut io = DpdkIo::open(&handle, &c)?;
-            io.prime_pool(&frame(size, mac))?;
-            Ok(io)
-        };
+        let primed = frame(size, mac);
+        let open = |port| dpdk_cores::open(&handle, port, opts.burst, &primed);
         let mut ports = [open(2 * i)?, open(2 * i + 1)?];
         let packet = frame(size, mac)[ETHERNET_HEADER_LEN..].to_vec();
         for mode in ["rx-only", "tx-only", "io-fwd"] {
@@ -285,19 +273,7 @@ pub fn run(
         if opts.no_testpmd {
             continue;
         }
-        let mut tp_eal = common_eal(&format!("{prefix}-tp"), "0-1");
-        tp_eal.extend(vdevs(0, size));
-        for (mode, name) in [
-            (Mode::RxOnly, "rx-only"),
-            (Mode::TxOnly, "tx-only"),
-            (Mode::Io, "io-fwd"),
-        ] {
-            cancel.check()?;
-            let _ = writeln!(log, "testpmd {name} {size} B ...");
-            let c = testpmd::run(&tp_eal, mode, size, opts.seconds)?;
-            let n = if mode == Mode::TxOnly { c.tx } else { c.rx };
-            rows.push(Row::new("testpmd", name, size, n, c.secs));
-        }
+        rows.extend(testpmd_rows(&prefix, size, opts.seconds, cancel, log)?);
     }
     let cores = match opts.sizes.first() {
         Some(&size) => dpdk_cores::run(
@@ -322,7 +298,69 @@ pub fn run(
         }
         None => Vec::new(),
     };
-    let tcp_dpdk_over_tun = ["af_packet", "tap"]
+    let tcp_dpdk_over_tun = tcp_ratios(&tcp);
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    let ratios = testpmd_ratios(&rows);
+    Ok(DpdkReport {
+        eal,
+        seconds: opts.seconds,
+        burst: opts.burst,
+        rows,
+        paths: path_rows,
+        ratios,
+        cores,
+        two_core_scaling,
+        tcp,
+        tcp_dpdk_over_tun,
+        notes: notes(path_notes),
+    })
+}
+
+/// dpdk-testpmd in rxonly, txonly and io mode on two `net_null` ports of `size`.
+fn testpmd_rows(
+    prefix: &str,
+    size: usize,
+    seconds: f64,
+    cancel: &Cancel,
+    log: &mut dyn std::io::Write,
+) -> Result<Vec<Row>, BenchError> {
+    let mut tp_eal = common_eal(&format!("{prefix}-tp"), "0-1");
+    tp_eal.extend(vdevs(0, size));
+    let mut rows = Vec::new();
+    for (mode, name) in [
+        (Mode::RxOnly, "rx-only"),
+        (Mode::TxOnly, "tx-only"),
+        (Mode::Io, "io-fwd"),
+    ] {
+        cancel.check()?;
+        let _ = writeln!(log, "testpmd {name} {size} B ...");
+        let c = testpmd::run(&tp_eal, mode, size, seconds)?;
+        let n = if mode == Mode::TxOnly { c.tx } else { c.rx };
+        rows.push(Row::new("testpmd", name, size, n, c.secs));
+    }
+    Ok(rows)
+}
+
+/// vany over testpmd for every mode and size both measured.
+fn testpmd_ratios(rows: &[Row]) -> Vec<Ratio> {
+    rows.iter()
+        .filter(|r| r.who == "vany")
+        .filter_map(|v| {
+            let t = rows
+                .iter()
+                .find(|t| t.who == "testpmd" && t.mode == v.mode && t.size == v.size)?;
+            Some(Ratio {
+                mode: v.mode,
+                size: v.size,
+                vany_over_testpmd: if t.mpps > 0.0 { v.mpps / t.mpps } else { 0.0 },
+            })
+        })
+        .collect()
+}
+
+/// Each DPDK port's TCP rows over TUN's, per direction.
+fn tcp_ratios(tcp: &[TcpRow]) -> Vec<TcpRatio> {
+    ["af_packet", "tap"]
         .into_iter()
         .flat_map(|port| {
             ["vany_to_kernel", "kernel_to_vany"]
@@ -339,35 +377,7 @@ pub fn run(
                 dpdk_over_tun: if t > 0.0 { d / t } else { 0.0 },
             })
         })
-        .collect();
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
-    let ratios = rows
-        .iter()
-        .filter(|r| r.who == "vany")
-        .filter_map(|v| {
-            let t = rows
-                .iter()
-                .find(|t| t.who == "testpmd" && t.mode == v.mode && t.size == v.size)?;
-            Some(Ratio {
-                mode: v.mode,
-                size: v.size,
-                vany_over_testpmd: if t.mpps > 0.0 { v.mpps / t.mpps } else { 0.0 },
-            })
-        })
-        .collect();
-    Ok(DpdkReport {
-        eal,
-        seconds: opts.seconds,
-        burst: opts.burst,
-        rows,
-        paths: path_rows,
-        ratios,
-        cores,
-        two_core_scaling,
-        tcp,
-        tcp_dpdk_over_tun,
-        notes: notes(path_notes),
-    })
+        .collect()
 }
 
 /// What the report's numbers count, in words, then `extra`.

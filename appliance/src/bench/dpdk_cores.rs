@@ -43,8 +43,9 @@ pub struct CoreRow {
     pub mpps_per_core: f64,
 }
 
-/// Opens port `net_null{n}` for io-forward, its pool primed with `frame`.
-fn open(eal: &Eal, n: usize, burst: usize, frame: &[u8]) -> Result<DpdkIo, BenchError> {
+/// Opens port `net_null{n}` for the bench's phases (frames to and from vany's MAC, a
+/// static next hop), its pool primed with `frame`.
+pub fn open(eal: &Eal, n: usize, burst: usize, frame: &[u8]) -> Result<DpdkIo, BenchError> {
     let mac = Mac([0x02, 0, 0, 0, 0x6d, 1]);
     let addrs = vec![OwnAddr {
         addr: "fd00:6d::2".parse().expect("address"),

@@ -48,9 +48,9 @@ use super::log_limit::LogLimit;
 use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
 use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
 use crate::group::member::{HandoffOutcome, HandoffRecord, Member};
+use crate::host::Host;
 use crate::io::dpdk::{DpdkConfig, DpdkIo};
 use crate::io::{self, AdaptiveWait, IoError, PacketIo};
-use crate::host::Host;
 
 /// Longest sleep of the data path (bounds the latency of control answers when idle).
 pub const MAX_WAIT: StdDuration = StdDuration::from_millis(5);
