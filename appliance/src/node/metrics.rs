@@ -285,9 +285,15 @@ fn render_handoffs(o: &mut String, s: &MetricsSnapshot) {
 }
 
 /// The plain counters: (name, help, value).
-fn counter_table(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 25] {
-    let m = &s.member;
-    let p = &s.peer;
+/// Counters rendered one per line, in this order: the mobile node's, then the group's.
+fn counter_table(s: &MetricsSnapshot) -> Vec<(&'static str, &'static str, u64)> {
+    let mut t = mobility_counters(s).to_vec();
+    t.extend(group_counters(s));
+    t
+}
+
+/// The Mobile IPv6 (mobile node) counters.
+fn mobility_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 6] {
     [
         (
             "vany_hoti_sent_total",
@@ -315,6 +321,14 @@ fn counter_table(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 25]
             "Binding Errors received.",
             s.mn.be_received,
         ),
+    ]
+}
+
+/// The member's and the peer channel's counters.
+fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 19] {
+    let m = &s.member;
+    let p = &s.peer;
+    [
         (
             "vany_forwarded_total",
             "Client packets forwarded to an acceptor.",

@@ -332,69 +332,8 @@ impl Connection {
         };
         let mut plan = plan;
         let rcv_nxt = self.rcv_nxt();
-        let sack_ranges = if self.opts.sack && self.recv.has_gaps() && !plan.syn && !plan.rst {
-            let mut out = [None; 3];
-            for (i, (l, r)) in self.recv.sack_ranges(3).into_iter().enumerate() {
-                out[i] = Some((self.rcv_seq_at(1 + l).0, self.rcv_seq_at(1 + r).0));
-            }
-            out
-        } else {
-            [None; 3]
-        };
-        let timestamps = if plan.syn {
-            self.config.timestamps && (self.state == State::SynSent || self.opts.timestamps)
-        } else {
-            self.opts.timestamps && !plan.rst
-        };
-        let tsval = ts_clock(now).wrapping_add(self.ts_offset);
-        let (seq, ack) = match self.rst_seq_override.take() {
-            Some(s) if plan.rst => (s, None),
-            _ => (
-                self.seq_at(if plan.syn { 0 } else { plan.start }),
-                plan.ack.then(|| self.rcv_seq_at(rcv_nxt)),
-            ),
-        };
-        let syn_ack = plan.syn && self.state == State::SynReceived;
-        let mut repr = TcpRepr {
-            src_port: self.tuple.local_port,
-            dst_port: self.tuple.remote_port,
-            control: if plan.rst {
-                TcpControl::Rst
-            } else if plan.syn {
-                TcpControl::Syn
-            } else if plan.fin {
-                TcpControl::Fin
-            } else if data_len > 0 && data_stop == data_end {
-                TcpControl::Psh
-            } else {
-                TcpControl::None
-            },
-            seq_number: seq.into(),
-            ack_number: ack.map(Into::into),
-            window_len: if plan.rst {
-                0
-            } else {
-                self.window_field(plan.syn)
-            },
-            window_scale: (plan.syn
-                && self.config.window_scaling
-                && (!syn_ack || self.opts.recv_wscale > 0 || self.opts.send_wscale > 0))
-                .then(|| self.config.window_scale()),
-            max_seg_size: plan.syn.then(|| self.config.announced_mss()),
-            sack_permitted: plan.syn && self.config.sack && (!syn_ack || self.opts.sack),
-            sack_ranges,
-            timestamp: timestamps.then(|| {
-                TcpTimestampRepr::new(
-                    tsval,
-                    if self.state == State::SynSent {
-                        0
-                    } else {
-                        self.ts_recent
-                    },
-                )
-            }),
-            payload: &[],
-        };
+        let (mut repr, acking) =
+            self.segment_header(now, &plan, data_len > 0 && data_stop == data_end);
         let header_len = tcp::header_len(&repr);
         // RFC 6691: TCP options count against the peer's MSS (and the path MTU's).
         let mss = match plan.probe {
@@ -427,7 +366,7 @@ impl Connection {
         if plan.rst {
             return Some(total);
         }
-        if ack.is_some() {
+        if acking {
             self.last_ack_sent = rcv_nxt;
             self.last_edge_sent = self.recv.next() + self.advertisable_window();
             self.ack_now = false;
@@ -438,6 +377,85 @@ impl Connection {
             self.consumed(now, &plan, data_start, data_stop);
         }
         Some(total)
+    }
+
+    /// The header of the segment `plan` describes (no payload yet), and whether it
+    /// carries an ACK. `push`: the segment ends the data there is to send.
+    #[inline(always)]
+    fn segment_header(
+        &mut self,
+        now: Instant,
+        plan: &Plan,
+        push: bool,
+    ) -> (TcpRepr<'static>, bool) {
+        let rcv_nxt = self.rcv_nxt();
+        let timestamps = if plan.syn {
+            self.config.timestamps && (self.state == State::SynSent || self.opts.timestamps)
+        } else {
+            self.opts.timestamps && !plan.rst
+        };
+        let tsval = ts_clock(now).wrapping_add(self.ts_offset);
+        let (seq, ack) = match self.rst_seq_override.take() {
+            Some(s) if plan.rst => (s, None),
+            _ => (
+                self.seq_at(if plan.syn { 0 } else { plan.start }),
+                plan.ack.then(|| self.rcv_seq_at(rcv_nxt)),
+            ),
+        };
+        let syn_ack = plan.syn && self.state == State::SynReceived;
+        let repr = TcpRepr {
+            src_port: self.tuple.local_port,
+            dst_port: self.tuple.remote_port,
+            control: if plan.rst {
+                TcpControl::Rst
+            } else if plan.syn {
+                TcpControl::Syn
+            } else if plan.fin {
+                TcpControl::Fin
+            } else if push {
+                TcpControl::Psh
+            } else {
+                TcpControl::None
+            },
+            seq_number: seq.into(),
+            ack_number: ack.map(Into::into),
+            window_len: if plan.rst {
+                0
+            } else {
+                self.window_field(plan.syn)
+            },
+            window_scale: (plan.syn
+                && self.config.window_scaling
+                && (!syn_ack || self.opts.recv_wscale > 0 || self.opts.send_wscale > 0))
+                .then(|| self.config.window_scale()),
+            max_seg_size: plan.syn.then(|| self.config.announced_mss()),
+            sack_permitted: plan.syn && self.config.sack && (!syn_ack || self.opts.sack),
+            sack_ranges: self.sack_blocks(plan),
+            timestamp: timestamps.then(|| {
+                TcpTimestampRepr::new(
+                    tsval,
+                    if self.state == State::SynSent {
+                        0
+                    } else {
+                        self.ts_recent
+                    },
+                )
+            }),
+            payload: &[],
+        };
+        (repr, ack.is_some())
+    }
+
+    /// Up to three SACK blocks (RFC 2018) for what arrived beyond a gap.
+    #[inline(always)]
+    fn sack_blocks(&self, plan: &Plan) -> [Option<(u32, u32)>; 3] {
+        let mut out = [None; 3];
+        if self.opts.sack && self.recv.has_gaps() && !plan.syn && !plan.rst {
+            for (i, (l, r)) in self.recv.sack_ranges(3).into_iter().enumerate() {
+                out[i] = Some((self.rcv_seq_at(1 + l).0, self.rcv_seq_at(1 + r).0));
+            }
+        }
+        out
     }
 
     /// Bookkeeping after a segment that takes sequence space went out: send variables,

@@ -134,53 +134,13 @@ impl Member {
                 bytes,
                 out,
             ),
-            PeerBody::Restored { transfer } => {
-                if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
-                    return self.late_answer(now, from, transfer, out);
-                }
-                if let Some(r) = self.record_mut(transfer) {
-                    r.restored = Some(now);
-                }
-                if let Some(client) = self.frozen_client(transfer) {
-                    if let Some(f) = self
-                        .sessions
-                        .get_mut(&client)
-                        .and_then(|s| s.frozen.as_mut())
-                    {
-                        f.restored = true;
-                        f.restored_at = Some(now);
-                    }
-                    self.schedule_frozen(client);
-                }
-            }
+            PeerBody::Restored { transfer } => self.restored(now, from, transfer, out),
             PeerBody::Refused { transfer, reason } => {
                 let why = format!("refused by member {from}: {reason}");
                 self.refusal_labels.insert(transfer, reason.label());
                 self.call_off(now, transfer, HandoffOutcome::Refused, why, out);
             }
-            PeerBody::Commit { transfer } => {
-                if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
-                    return self.late_answer(now, from, transfer, out);
-                }
-                if let Some(client) = self.frozen_client(transfer) {
-                    self.moved.insert(client, (from, now + MOVED_FORWARDING));
-                    let upstream = self
-                        .sessions
-                        .remove(&client)
-                        .and_then(|s| s.frozen)
-                        .and_then(|f| f.upstream);
-                    // The client's binding left this member's donor too: release it.
-                    if let Some((t, donor)) = upstream {
-                        self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
-                    }
-                }
-                if self.outcome_of(transfer) == Some(HandoffOutcome::Pending) {
-                    if let Some(r) = self.record_mut(transfer) {
-                        r.committed = Some(now);
-                    }
-                    self.finish(now, transfer, HandoffOutcome::Committed, None);
-                }
-            }
+            PeerBody::Commit { transfer } => self.committed(now, from, transfer, out),
             PeerBody::Forward { packet, .. } => {
                 self.stats.forwarded_in += 1;
                 self.handle_ipv6(now, &packet, true, out);
@@ -207,6 +167,56 @@ impl Member {
                     self.send_bu(now, client, out);
                 }
             }
+        }
+    }
+
+    /// Donor, step 4 (docs/handoff.md): the acceptor restored the session and sent the
+    /// BU. The frozen copy is kept until the commit, or let go once the client has had
+    /// ample time to answer (a Commit can be lost).
+    fn restored(&mut self, now: Instant, from: MemberId, transfer: u64, out: &mut Vec<Vec<u8>>) {
+        if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
+            return self.late_answer(now, from, transfer, out);
+        }
+        if let Some(r) = self.record_mut(transfer) {
+            r.restored = Some(now);
+        }
+        if let Some(client) = self.frozen_client(transfer) {
+            if let Some(f) = self
+                .sessions
+                .get_mut(&client)
+                .and_then(|s| s.frozen.as_mut())
+            {
+                f.restored = true;
+                f.restored_at = Some(now);
+            }
+            self.schedule_frozen(client);
+        }
+    }
+
+    /// Donor, step 5 (docs/handoff.md): the client reached the acceptor, which serves it
+    /// now. The frozen copy goes; late packets of the client are forwarded for a while;
+    /// a session this member had itself received is released at its own donor too.
+    fn committed(&mut self, now: Instant, from: MemberId, transfer: u64, out: &mut Vec<Vec<u8>>) {
+        if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
+            return self.late_answer(now, from, transfer, out);
+        }
+        if let Some(client) = self.frozen_client(transfer) {
+            self.moved.insert(client, (from, now + MOVED_FORWARDING));
+            let upstream = self
+                .sessions
+                .remove(&client)
+                .and_then(|s| s.frozen)
+                .and_then(|f| f.upstream);
+            // The client's binding left this member's donor too: release it.
+            if let Some((t, donor)) = upstream {
+                self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+            }
+        }
+        if self.outcome_of(transfer) == Some(HandoffOutcome::Pending) {
+            if let Some(r) = self.record_mut(transfer) {
+                r.committed = Some(now);
+            }
+            self.finish(now, transfer, HandoffOutcome::Committed, None);
         }
     }
 

@@ -208,32 +208,69 @@ impl Connection {
         }
 
         let ack_off = self.send_off(ack);
-        if self.state == State::SynReceived {
-            if ack_off >= 1 && ack_off as u64 <= self.snd_max {
-                self.snd_una = 1;
-                self.snd_wl1 = seq;
-                self.snd_wl2 = ack;
-                self.snd_wnd = u64::from(seg.window_len) << self.opts.send_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.syn_acked(now);
-                self.state = if self.fin_queued {
-                    State::FinWait1
-                } else {
-                    State::Established
-                };
-                self.events.push_back(Event::Connected);
-            } else {
-                self.rst_pending = true;
-                self.rst_seq_override = Some(ack);
-                return;
-            }
+        if self.state == State::SynReceived && !self.syn_received_acked(now, seg, seq, ack, ack_off)
+        {
+            return;
         }
 
         if !self.process_ack(now, seg, seq, ack, ack_off) {
             return;
         }
 
-        // Text (RFC 9293 §3.10.7.4, seventh step).
+        self.take_text(now, seg, seg_start, rcv_nxt, window);
+
+        if fin && !self.peer_fin_done {
+            let fin_data_off = (seg_start - 1).max(0) as u64 + seg.payload.len() as u64;
+            self.peer_fin_at = Some(fin_data_off);
+            self.ack_now = true;
+        }
+        self.maybe_take_fin(now);
+    }
+
+    /// SYN-RECEIVED, an acceptable segment's ACK (RFC 9293 §3.10.7.4, fifth step): one
+    /// that acknowledges our SYN completes the handshake; any other is answered with a
+    /// RST (returns `false`).
+    fn syn_received_acked(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        seq: Seq,
+        ack: Seq,
+        ack_off: i64,
+    ) -> bool {
+        if ack_off >= 1 && ack_off as u64 <= self.snd_max {
+            self.snd_una = 1;
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            self.snd_wnd = u64::from(seg.window_len) << self.opts.send_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.syn_acked(now);
+            self.state = if self.fin_queued {
+                State::FinWait1
+            } else {
+                State::Established
+            };
+            self.events.push_back(Event::Connected);
+            true
+        } else {
+            self.rst_pending = true;
+            self.rst_seq_override = Some(ack);
+            false
+        }
+    }
+
+    /// The segment's text (RFC 9293 §3.10.7.4, seventh step): into the receive buffer,
+    /// and the ACK it calls for: at once when out of order or filling a gap (RFC 5681
+    /// §4.2), else delayed until every second segment.
+    #[inline(always)]
+    fn take_text(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        seg_start: i64,
+        rcv_nxt: i64,
+        window: i64,
+    ) {
         if !seg.payload.is_empty() && self.state.can_receive() && window > 0 {
             let data_off = (seg_start - 1).max(0) as u64;
             let skip = ((rcv_nxt - seg_start).max(0) as usize).min(seg.payload.len());
@@ -244,7 +281,6 @@ impl Connection {
                 self.push_event(Event::Readable);
             }
             if seg_start != rcv_nxt || had_gaps || self.recv.has_gaps() {
-                // Out of order, or filling a gap: ACK at once (RFC 5681 §4.2).
                 self.ack_now = true;
             } else {
                 self.acks_owed += 1;
@@ -260,13 +296,6 @@ impl Connection {
         } else if !seg.payload.is_empty() {
             self.ack_now = true;
         }
-
-        if fin && !self.peer_fin_done {
-            let fin_data_off = (seg_start - 1).max(0) as u64 + seg.payload.len() as u64;
-            self.peer_fin_at = Some(fin_data_off);
-            self.ack_now = true;
-        }
-        self.maybe_take_fin(now);
     }
 
     pub(super) fn maybe_take_fin(&mut self, now: Instant) {
