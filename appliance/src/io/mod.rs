@@ -546,66 +546,100 @@ mod tests {
         }
     }
 
+    /// A server endpoint listening on port 80 and a client connected to it, each with a
+    /// pump and a queue.
+    struct Pair {
+        server: Endpoint,
+        client: Endpoint,
+        tuple: FourTuple,
+        sp: Pump,
+        cp: Pump,
+        sq: Queue,
+        cq: Queue,
+    }
+
+    const SERVER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 2);
+    const CLIENT: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 1);
+
+    impl Pair {
+        fn new() -> Pair {
+            let mut server = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(1));
+            let mut client = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(2));
+            server.listen(80);
+            let tuple = FourTuple {
+                local: CLIENT,
+                local_port: 40000,
+                remote: SERVER,
+                remote_port: 80,
+            };
+            client.connect(Instant::from_secs(1), tuple).unwrap();
+            Pair {
+                server,
+                client,
+                tuple,
+                sp: Pump::new(),
+                cp: Pump::new(),
+                sq: Queue::default(),
+                cq: Queue::default(),
+            }
+        }
+
+        /// The client sends `data` to the server; after each round `link` moves what the
+        /// two wrote (`sq.outbox`, `cq.outbox`) into the other's inbox. Returns what the
+        /// server received (bounded rounds).
+        fn carry(&mut self, data: &[u8], link: &mut dyn FnMut(&mut Queue, &mut Queue)) -> Vec<u8> {
+            let mut now = Instant::from_secs(1);
+            let (mut sent, mut got) = (0, Vec::new());
+            let mut accepted = None;
+            let mut buf = [0u8; 4096];
+            for _ in 0..100_000 {
+                self.sp.poll(&mut self.sq, &mut self.server, now).unwrap();
+                self.cp.poll(&mut self.cq, &mut self.client, now).unwrap();
+                if let Some(c) = self.client.connection_mut(&self.tuple) {
+                    if sent < data.len() {
+                        sent += c.send(&data[sent..]).unwrap();
+                    }
+                }
+                accepted = accepted.or_else(|| self.server.accept());
+                if let Some(c) = accepted.and_then(|t| self.server.connection_mut(&t)) {
+                    let n = c.recv(&mut buf).unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                }
+                link(&mut self.sq, &mut self.cq);
+                if got.len() == data.len() {
+                    break;
+                }
+                now = now + vany_stack::time::Duration::from_micros(100);
+            }
+            got
+        }
+    }
+
     #[test]
     fn two_pumps_carry_a_stream() {
-        let server_addr: Ipv6Addr = "fd00:77::2".parse().unwrap();
-        let client_addr: Ipv6Addr = "fd00:77::1".parse().unwrap();
-        let mut server = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(1));
-        let mut client = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(2));
-        server.listen(80);
-        let tuple = FourTuple {
-            local: client_addr,
-            local_port: 40000,
-            remote: server_addr,
-            remote_port: 80,
-        };
-        let mut now = Instant::from_secs(1);
-        client.connect(now, tuple).unwrap();
-        let (mut sq, mut cq) = (Queue::default(), Queue::default());
-        let (mut sp, mut cp) = (Pump::new(), Pump::new());
+        let mut pair = Pair::new();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
-        let (mut sent, mut got) = (0, Vec::new());
-        let mut accepted = None;
-        let mut buf = [0u8; 4096];
-        for _ in 0..100_000 {
-            sp.poll(&mut sq, &mut server, now).unwrap();
-            cp.poll(&mut cq, &mut client, now).unwrap();
-            if let Some(c) = client.connection_mut(&tuple) {
-                if sent < data.len() {
-                    sent += c.send(&data[sent..]).unwrap();
-                }
-            }
-            accepted = accepted.or_else(|| server.accept());
-            if let Some(c) = accepted.and_then(|t| server.connection_mut(&t)) {
-                let n = c.recv(&mut buf).unwrap();
-                got.extend_from_slice(&buf[..n]);
-            }
+        let got = pair.carry(&data, &mut |sq, cq| {
             for p in sq.outbox.drain(..) {
                 // What the pump writes is a whole, checksummed IPv6 packet.
                 {
                     let parsed = vany_stack::wire::parse_verified(&p).expect("pump output parses");
-                    assert_eq!(
-                        (parsed.repr.src, parsed.repr.dst),
-                        (server_addr, client_addr)
-                    );
+                    assert_eq!((parsed.repr.src, parsed.repr.dst), (SERVER, CLIENT));
                     assert_eq!(parsed.repr.hop_limit, 64);
                 }
                 cq.inbox.push_back(p);
             }
             sq.inbox.extend(cq.outbox.drain(..));
-            if got.len() == data.len() {
-                break;
-            }
-            now = now + vany_stack::time::Duration::from_micros(100);
-        }
+        });
         assert!(
             got == data,
             "received {} of {} bytes",
             got.len(),
             data.len()
         );
-        assert!(sp.stats().rx_tcp > 0 && cp.stats().tx_packets > 0);
-        assert_eq!(sp.stats().rx_malformed + cp.stats().rx_malformed, 0);
+        let (sp, cp) = (pair.sp.stats(), pair.cp.stats());
+        assert!(sp.rx_tcp > 0 && cp.tx_packets > 0);
+        assert_eq!(sp.rx_malformed + cp.rx_malformed, 0);
     }
 
     /// A router's Packet Too Big for `packet` at `mtu`, to the packet's source.
@@ -616,40 +650,11 @@ mod tests {
 
     #[test]
     fn pump_hands_packet_too_big_to_the_endpoint() {
-        let server_addr: Ipv6Addr = "fd00:77::2".parse().unwrap();
-        let client_addr: Ipv6Addr = "fd00:77::1".parse().unwrap();
-        let mut server = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(1));
-        let mut client = Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(2));
-        server.listen(80);
-        let tuple = FourTuple {
-            local: client_addr,
-            local_port: 40000,
-            remote: server_addr,
-            remote_port: 80,
-        };
-        let mut now = Instant::from_secs(1);
-        client.connect(now, tuple).unwrap();
-        let (mut sq, mut cq) = (Queue::default(), Queue::default());
-        let (mut sp, mut cp) = (Pump::new(), Pump::new());
+        let mut pair = Pair::new();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 3 + i / 257) as u8).collect();
-        let (mut sent, mut got) = (0, Vec::new());
-        let mut accepted = None;
-        let mut buf = [0u8; 4096];
         let mut too_big = 0;
         // A 1400-byte link between them that answers with Packet Too Big.
-        for _ in 0..100_000 {
-            sp.poll(&mut sq, &mut server, now).unwrap();
-            cp.poll(&mut cq, &mut client, now).unwrap();
-            if let Some(c) = client.connection_mut(&tuple) {
-                if sent < data.len() {
-                    sent += c.send(&data[sent..]).unwrap();
-                }
-            }
-            accepted = accepted.or_else(|| server.accept());
-            if let Some(c) = accepted.and_then(|t| server.connection_mut(&t)) {
-                let n = c.recv(&mut buf).unwrap();
-                got.extend_from_slice(&buf[..n]);
-            }
+        let got = pair.carry(&data, &mut |sq, cq| {
             for p in cq.outbox.drain(..) {
                 if p.len() > 1400 {
                     too_big += 1;
@@ -659,11 +664,7 @@ mod tests {
                 }
             }
             cq.inbox.extend(sq.outbox.drain(..));
-            if got.len() == data.len() {
-                break;
-            }
-            now = now + vany_stack::time::Duration::from_micros(100);
-        }
+        });
         assert!(
             got == data,
             "received {} of {} bytes",
@@ -671,9 +672,12 @@ mod tests {
             data.len()
         );
         assert!(too_big > 0);
-        assert!(cp.stats().rx_packet_too_big >= 1);
-        assert_eq!(client.connection(&tuple).unwrap().path_mtu(), 1400);
-        assert_eq!(client.stats().ptb_ignored, 0);
+        assert!(pair.cp.stats().rx_packet_too_big >= 1);
+        assert_eq!(
+            pair.client.connection(&pair.tuple).unwrap().path_mtu(),
+            1400
+        );
+        assert_eq!(pair.client.stats().ptb_ignored, 0);
     }
 
     #[test]
