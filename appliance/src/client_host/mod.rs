@@ -30,7 +30,7 @@
 //! - The originals never reach the kernel, which would answer them with ICMPv6
 //!   Parameter Problems: an nftables table ([`filter`]) drops them at the input hook.
 //! - SYNs in both directions get their MSS lowered to uplink MTU - 84, for the 24 bytes
-//!   an RH2 or a HAO adds ([`mss`]); the TUN device's MTU is the uplink's minus 24.
+//!   an RH2 or a HAO adds (`vany_stack::wire::rewrite`); the TUN device's MTU is the uplink's minus 24.
 //!
 //! Limits: one `vany client` per uplink and network namespace (the nftables table is
 //! named after the uplink; a table left by a killed run is replaced at the next start).
@@ -38,11 +38,10 @@
 //! Header packets in transit would be answered too (the AF_PACKET socket cannot tell
 //! them from the host's own).
 //!
-//! Modules: [`translate`] (the rewrites and the correspondent node, no I/O), [`mss`],
-//! [`filter`] (nftables and the BPF socket filter), [`runtime`] (set-up and loop).
+//! Modules: [`translate`] (the correspondent node's decisions; the rewrites themselves,
+//! RH2, HAO and MSS, are `vany_stack::wire::rewrite`), [`filter`] (nftables and the BPF socket filter), [`runtime`] (set-up and loop).
 
 pub mod filter;
-pub mod mss;
 pub mod runtime;
 pub mod translate;
 

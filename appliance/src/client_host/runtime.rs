@@ -30,7 +30,6 @@ use vany_stack::rand::{RandomSource, SeededRandom};
 use vany_stack::time::Instant;
 
 use super::filter::{self, FilterError, NftTable};
-use super::mss;
 use super::translate::{Prefix, Translator, Verdict};
 use crate::io::{self, Clock, IoError, PacketIo};
 
@@ -324,7 +323,7 @@ pub struct ClientReport {
 /// Runs until `stop` is set. Prints `ready ...` on stdout once the host is set up.
 pub fn run(settings: &ClientSettings, stop: &AtomicBool) -> Result<ClientReport, ClientError> {
     let setup = set_up(settings)?;
-    let max_mss = mss::max_mss_for_mtu(setup.mtu);
+    let max_mss = vany_stack::wire::rewrite::max_mss_for_mtu(setup.mtu);
     let mut rng = OsRandom {
         rng: SystemRandom::new(),
         fallback: SeededRandom::new(u64::from(std::process::id()) ^ 0x7661_6e79),

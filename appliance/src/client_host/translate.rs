@@ -29,18 +29,15 @@ use std::str::FromStr;
 use vany_stack::mip6::cn::{CnStats, CorrespondentNode, Ingress, MhOutcome};
 use vany_stack::rand::RandomSource;
 use vany_stack::time::Instant;
-use vany_stack::wire::hao::{HaoHeader, DEST_OPTS_PROTOCOL, HAO_TYPE};
+use vany_stack::wire::hao::{DEST_OPTS_PROTOCOL, HAO_TYPE};
 use vany_stack::wire::packet::IPV6_HEADER_LEN;
-use vany_stack::wire::rh2::{Rh2Header, RH2_LEN, ROUTING_PROTOCOL};
+use vany_stack::wire::rewrite::{self, ipv6_total};
 use vany_stack::wire::{parse, Upper};
 
-use super::mss;
-
-/// IP protocol number of the Mobility Header.
-pub const MH_PROTOCOL: u8 = 135;
-const HOP_BY_HOP: u8 = 0;
-const FRAGMENT: u8 = 44;
-const AUTH: u8 = 51;
+pub use vany_stack::wire::mh::MH_PROTOCOL;
+/// Why a packet could not be rewritten (RFC 6275 §9.3 rewrites live in `wire::rewrite`).
+pub use vany_stack::wire::rewrite::RewriteError as TranslateError;
+pub use vany_stack::wire::rewrite::{insert_rh2, strip_hao};
 
 /// An IPv6 prefix (an address is a /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,101 +141,6 @@ impl FromStr for Prefix {
     }
 }
 
-/// Why a packet could not be rewritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TranslateError {
-    /// Not a complete IPv6 packet.
-    #[error("not a complete IPv6 packet")]
-    NotIpv6,
-    /// It already has a routing header, so an RH2 cannot be added.
-    #[error("the packet already carries a routing header")]
-    AlreadyRouted,
-    /// With the RH2 the payload would exceed 65535 bytes.
-    #[error("the packet is too long for a routing header to be added")]
-    TooLong,
-    /// No Destination Options header with a Home Address option where one must be.
-    #[error("no Home Address option right after the IPv6 (and Hop-by-Hop) header")]
-    NoHao,
-}
-
-/// The IPv6 header and total length of `packet` (link-layer padding cut off).
-fn ipv6_total(packet: &[u8]) -> Result<usize, TranslateError> {
-    if packet.len() < IPV6_HEADER_LEN || packet[0] >> 4 != 6 {
-        return Err(TranslateError::NotIpv6);
-    }
-    let total = IPV6_HEADER_LEN + usize::from(u16::from_be_bytes([packet[4], packet[5]]));
-    if total > packet.len() {
-        return Err(TranslateError::NotIpv6);
-    }
-    Ok(total)
-}
-
-/// Offset of the byte naming the first header after the IPv6 header and an optional
-/// Hop-by-Hop header (which must stay first, RFC 8200 §4.1), and where that header is.
-fn after_hop_by_hop(packet: &[u8], total: usize) -> Result<(usize, usize), TranslateError> {
-    if packet[6] != HOP_BY_HOP {
-        return Ok((6, IPV6_HEADER_LEN));
-    }
-    let len = (usize::from(*packet.get(41).ok_or(TranslateError::NotIpv6)?) + 1) * 8;
-    if IPV6_HEADER_LEN + len > total {
-        return Err(TranslateError::NotIpv6);
-    }
-    Ok((IPV6_HEADER_LEN, IPV6_HEADER_LEN + len))
-}
-
-/// RFC 6275 §9.3.2, §6.4: rewrites a packet for home address `dst` into `out`, sent to
-/// `care_of` with a Type 2 Routing Header holding the home address (after a Hop-by-Hop
-/// header, if any). The upper layer is copied unchanged: its checksum already covers the
-/// home address as the final destination.
-pub fn insert_rh2(
-    packet: &[u8],
-    care_of: Ipv6Addr,
-    out: &mut Vec<u8>,
-) -> Result<(), TranslateError> {
-    let total = ipv6_total(packet)?;
-    let (next_at, insert_at) = after_hop_by_hop(packet, total)?;
-    let next = packet[next_at];
-    if next == ROUTING_PROTOCOL {
-        return Err(TranslateError::AlreadyRouted);
-    }
-    let payload = total - IPV6_HEADER_LEN + RH2_LEN;
-    let payload = u16::try_from(payload).map_err(|_| TranslateError::TooLong)?;
-    let mut home = [0u8; 16];
-    home.copy_from_slice(&packet[24..40]);
-    out.clear();
-    out.extend_from_slice(&packet[..insert_at]);
-    out[4..6].copy_from_slice(&payload.to_be_bytes());
-    out[24..40].copy_from_slice(&care_of.octets());
-    out[next_at] = ROUTING_PROTOCOL;
-    let at = out.len();
-    out.resize(at + RH2_LEN, 0);
-    Rh2Header::emit(next, &Ipv6Addr::from(home), &mut out[at..]);
-    out.extend_from_slice(&packet[insert_at..total]);
-    Ok(())
-}
-
-/// RFC 6275 §9.3.1: rewrites a packet carrying a Home Address option (in a Destination
-/// Options header right after the IPv6 header or its Hop-by-Hop header) into `out`:
-/// source = the home address, Destination Options header removed. Returns the home
-/// address. The upper layer is copied unchanged (its checksum was computed over the home
-/// address). Other options of that header (only skippable ones are possible) go with it.
-pub fn strip_hao(packet: &[u8], out: &mut Vec<u8>) -> Result<Ipv6Addr, TranslateError> {
-    let total = ipv6_total(packet)?;
-    let (next_at, at) = after_hop_by_hop(packet, total)?;
-    if packet[next_at] != DEST_OPTS_PROTOCOL {
-        return Err(TranslateError::NoHao);
-    }
-    let hao = HaoHeader::parse(&packet[at..total]).map_err(|_| TranslateError::NoHao)?;
-    let payload = total - IPV6_HEADER_LEN - hao.len;
-    out.clear();
-    out.extend_from_slice(&packet[..at]);
-    out[4..6].copy_from_slice(&(payload as u16).to_be_bytes());
-    out[8..24].copy_from_slice(&hao.home_address.octets());
-    out[next_at] = hao.next_header;
-    out.extend_from_slice(&packet[at + hao.len..total]);
-    Ok(hao.home_address)
-}
-
 /// Whether an inbound packet is `vany client`'s rather than the kernel's: exactly what
 /// the nftables rules drop at the kernel's input ([`super::filter::ruleset`]):
 /// its upper-layer protocol (past the extension headers) is the Mobility Header, or a
@@ -251,33 +153,7 @@ pub fn claimed(packet: &[u8]) -> bool {
     if packet[6] == DEST_OPTS_PROTOCOL && packet.get(IPV6_HEADER_LEN + 6) == Some(&HAO_TYPE) {
         return true;
     }
-    upper_protocol(packet) == Some(MH_PROTOCOL)
-}
-
-/// The protocol after the extension headers, as netfilter's `meta l4proto` finds it.
-fn upper_protocol(packet: &[u8]) -> Option<u8> {
-    let mut next = packet[6];
-    let mut at = IPV6_HEADER_LEN;
-    for _ in 0..8 {
-        match next {
-            HOP_BY_HOP | ROUTING_PROTOCOL | DEST_OPTS_PROTOCOL => {
-                let len = (usize::from(*packet.get(at + 1)?) + 1) * 8;
-                next = *packet.get(at)?;
-                at += len;
-            }
-            FRAGMENT => {
-                next = *packet.get(at)?;
-                at += 8;
-            }
-            AUTH => {
-                let len = (usize::from(*packet.get(at + 1)?) + 2) * 4;
-                next = *packet.get(at)?;
-                at += len;
-            }
-            other => return Some(other),
-        }
-    }
-    None
+    rewrite::upper_layer(packet).map(|u| u.protocol) == Some(MH_PROTOCOL)
 }
 
 /// What to do with a packet after [`Translator::outbound`] or [`Translator::inbound`].
@@ -393,7 +269,7 @@ impl Translator {
     }
 
     fn clamp(&mut self, packet: &mut [u8]) {
-        if mss::clamp_packet(packet, self.max_mss).is_some() {
+        if rewrite::clamp_packet(packet, self.max_mss).is_some() {
             self.stats.mss_clamped += 1;
         }
     }

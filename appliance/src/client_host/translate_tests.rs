@@ -423,6 +423,6 @@ proptest! {
         let _ = strip_hao(&bytes, &mut out);
         let _ = insert_rh2(&bytes, care_of(1), &mut out);
         let _ = claimed(&bytes);
-        let _ = mss::clamp_packet(&mut bytes, 500);
+        let _ = rewrite::clamp_packet(&mut bytes, 500);
     }
 }

@@ -9,6 +9,7 @@ pub mod icmpv6;
 pub mod mh;
 pub mod mh_option;
 pub mod packet;
+pub mod rewrite;
 pub mod rh2;
 pub mod tcp;
 
