@@ -23,10 +23,11 @@ use std::time::Duration as StdDuration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use vany_stack::mip6::cn::{CnConfig, CorrespondentNode, MhOutcome};
-use vany_stack::rand::{RandomSource, SeededRandom};
+use vany_stack::rand::RandomSource;
 use vany_stack::time::Instant;
 
 use super::filter::{self, FilterError, NftTable};
@@ -59,6 +60,12 @@ pub struct ClientSettings {
 /// Why `vany client` could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The system's random source failed (the correspondent node's secret Kcn and its
+    /// nonces must be unpredictable, RFC 6275 §5.2.7).
+    #[error(
+        "the system random generator (getrandom) failed: vany client needs it for its secret key"
+    )]
+    Random,
     /// No `--anycast`.
     #[error("no anycast prefix: give at least one --anycast PREFIX")]
     NoAnycast,
@@ -129,17 +136,38 @@ pub struct UplinkStats {
     pub to_kernel_dropped: u64,
 }
 
-/// ring's system randomness for the correspondent node's Kcn and nonces.
+/// ring's system randomness for the correspondent node's Kcn and nonces. Should the
+/// system source fail later, a generator keyed from it at start takes over: HMAC-SHA256
+/// of a counter under a 256-bit key (still unpredictable; never a guessable seed).
 struct OsRandom {
     rng: SystemRandom,
-    /// Used only if the system source fails (it does not on Linux >= 3.17).
-    fallback: SeededRandom,
+    fallback: hmac::Key,
+    counter: u64,
+}
+
+impl OsRandom {
+    /// Fails if the system source cannot give the fallback's key.
+    fn new() -> Result<OsRandom, ClientError> {
+        let rng = SystemRandom::new();
+        let mut key = [0u8; 32];
+        rng.fill(&mut key).map_err(|_| ClientError::Random)?;
+        Ok(OsRandom {
+            rng,
+            fallback: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            counter: 0,
+        })
+    }
 }
 
 impl RandomSource for OsRandom {
     fn fill(&mut self, dest: &mut [u8]) {
-        if self.rng.fill(dest).is_err() {
-            self.fallback.fill(dest);
+        if self.rng.fill(dest).is_ok() {
+            return;
+        }
+        for chunk in dest.chunks_mut(32) {
+            self.counter += 1;
+            let block = hmac::sign(&self.fallback, &self.counter.to_be_bytes());
+            chunk.copy_from_slice(&block.as_ref()[..chunk.len()]);
         }
     }
 }
@@ -322,12 +350,9 @@ pub struct ClientReport {
 
 /// Runs until `stop` is set. Prints `ready ...` on stdout once the host is set up.
 pub fn run(settings: &ClientSettings, stop: &AtomicBool) -> Result<ClientReport, ClientError> {
+    let mut rng = OsRandom::new()?;
     let setup = set_up(settings)?;
     let max_mss = vany_stack::wire::rewrite::max_mss_for_mtu(setup.mtu);
-    let mut rng = OsRandom {
-        rng: SystemRandom::new(),
-        fallback: SeededRandom::new(u64::from(std::process::id()) ^ 0x7661_6e79),
-    };
     let cn = CorrespondentNode::new(CnConfig::default(), &mut rng);
     let mut tr = Translator::new(cn, settings.anycast.clone(), max_mss, Box::new(rng));
     let prefixes: Vec<String> = settings.anycast.iter().map(|p| p.to_string()).collect();

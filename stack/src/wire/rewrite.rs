@@ -395,12 +395,18 @@ mod tests {
         // RFC 4302: an AH of 12 bytes has a length field of 12 / 4 - 2 = 1.
         let mut ah = behind(&p, AUTH, 12, 1);
         let u = upper_layer(&ah).unwrap();
-        assert_eq!((u.protocol, u.offset, u.authenticated), (TCP_PROTOCOL, 52, true));
+        assert_eq!(
+            (u.protocol, u.offset, u.authenticated),
+            (TCP_PROTOCOL, 52, true)
+        );
         assert_eq!(tcp_offset(&ah), None);
         assert_eq!(clamp_packet(&mut ah, 1000), None);
         let mut frag = behind(&p, FRAGMENT, 8, 0);
         let u = upper_layer(&frag).unwrap();
-        assert_eq!((u.protocol, u.offset, u.fragmented), (TCP_PROTOCOL, 48, true));
+        assert_eq!(
+            (u.protocol, u.offset, u.fragmented),
+            (TCP_PROTOCOL, 48, true)
+        );
         assert_eq!(clamp_packet(&mut frag, 1000), None);
         // Headers past the packet's end, or more than eight of them: no upper layer.
         assert_eq!(upper_layer(&ah[..45]), None);
