@@ -1,6 +1,8 @@
 //! Spoofed Mobility Header messages at the group (issue 11 items 4 and 10): forged Home
 //! Tests create no state at the member they reach nor at a member they name, and what a
-//! member keeps about clients is forgotten once nothing is left of it.
+//! member keeps about clients is forgotten once nothing is left of it; a Home Test that
+//! replays an old cookie of the group with a forged token is dropped too, and the
+//! client's next handoff goes through.
 //!
 //! Setup: two members 20 ms apart (member 1 the contact node, where the anycast address
 //! routes), one client 10 ms from member 1 downloading 1 MB at 200 kB/s, and an attacker
@@ -9,6 +11,8 @@
 mod group_common;
 
 use group_common::*;
+use vany_appliance::group::cookie::{HomeCookies, COOKIE_LIFETIME_SECS};
+use vany_appliance::group::member::HandoffOutcome;
 use vany_appliance::sim::client::DownloadStatus;
 use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::mh_option::MhOptions;
@@ -105,4 +109,42 @@ fn forged_home_tests_create_no_state_anywhere() {
         "seed {seed}: the client forgotten"
     );
     assert!(g.member(1).stats().bindings_forgotten >= 1);
+}
+
+/// A cookie the group really made for the client and member 2, but 100 s before (as an
+/// eavesdropper would have copied it off an earlier Home Test), echoed at 1.6 s from the
+/// client's address with a forged token. Before cookies had a lifetime the contact node
+/// relayed that token to member 2, which overwrote the client's good one: member 2's
+/// Binding Updates then failed their authenticator at the client and the handoff at 2 s
+/// lost the download. Now it is dropped and counted, and the handoff commits.
+#[test]
+fn a_replayed_home_cookie_cannot_spoil_the_next_handoff() {
+    let (mut g, attacker) = setup(41);
+    g.sim.run_until(Instant::from_millis(1500));
+    let client = g.client(0).address();
+    let issued = 0x1_0000 + 1 - (COOKIE_LIFETIME_SECS + 36);
+    let cookie = HomeCookies::new(GROUP_KEY).make(2, client, issued);
+    inject(
+        &mut g.sim,
+        attacker,
+        Instant::from_millis(1600),
+        vec![home_test(client, cookie)],
+    );
+    g.sim.run_until(Instant::from_millis(2000));
+    let seed = g.sim.seed();
+    let stats = g.member(1).stats();
+    assert_eq!(stats.home_tests_replayed, 1, "seed {seed}: {stats:?}");
+    g.member(1).manual_move(client, 2);
+    assert!(g.run_until_done(Instant::from_secs(60), Duration::from_millis(100)));
+    let r = g.client(0).reports().remove(0);
+    assert_eq!(download_problem(&r), None, "seed {seed}: {r:?}");
+    assert_eq!(r.status, DownloadStatus::Complete, "seed {seed}: {r:?}");
+    let handoffs = g.handoffs();
+    assert!(
+        handoffs
+            .iter()
+            .any(|h| h.outcome == HandoffOutcome::Committed && h.to == 2),
+        "seed {seed}: {handoffs:?}"
+    );
+    assert_eq!(g.serving(0), vec![2], "seed {seed}");
 }

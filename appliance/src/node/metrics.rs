@@ -325,7 +325,7 @@ fn mobility_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64);
 }
 
 /// The member's and the peer channel's counters.
-fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 19] {
+fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 20] {
     let m = &s.member;
     let p = &s.peer;
     [
@@ -359,6 +359,12 @@ fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 19
             "Home Tests dropped without state: their cookie is not one the group made for \
              the address they came from.",
             m.home_tests_forged,
+        ),
+        (
+            "vany_home_tests_replayed_total",
+            "Home Tests dropped without state: their cookie was past its lifetime or taken \
+             already (a cookie seen on the wire, replayed).",
+            m.home_tests_replayed,
         ),
         (
             "vany_bindings_forgotten_total",

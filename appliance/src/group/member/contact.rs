@@ -58,8 +58,7 @@ impl Member {
 
     pub(super) fn start_home_test(&mut self, now: Instant, client: Ipv6Addr, for_member: MemberId) {
         self.hoti_for.insert(client, for_member);
-        let salt = (self.rng.next_u64() & 0xffff) as u16;
-        let cookie = self.cookies.make(for_member, client, salt);
+        let cookie = self.cookies.make(for_member, client, self.group_secs(now));
         self.mn.start_home_test(now, client, cookie);
     }
 
@@ -84,11 +83,24 @@ impl Member {
             other => return self.mn_event(now, other, out),
         };
         // A Home Test whose cookie the group did not make for this client answers no HoTI
-        // of ours: dropped before it creates any state, here or at a member it names.
-        let Some(owner) = self.cookies.owner(client, &cookie) else {
-            self.stats.home_tests_forged += 1;
-            return;
+        // of ours: dropped before it creates any state, here or at a member it names. So
+        // is one whose cookie is past its lifetime or was taken already: a cookie seen on
+        // the wire, replayed with a forged token, would spoil the client's next handoff.
+        let owner = match self.cookies.verify(client, &cookie, self.group_secs(now)) {
+            Ok(owner) => owner,
+            Err(CookieRefusal::Forged) => {
+                self.stats.home_tests_forged += 1;
+                return;
+            }
+            Err(CookieRefusal::Stale) => {
+                self.stats.home_tests_replayed += 1;
+                return;
+            }
         };
+        if !self.take_cookie(now, client, cookie) {
+            self.stats.home_tests_replayed += 1;
+            return;
+        }
         match owner {
             m if m != self.cfg.id => {
                 // Kept here too: a deregistration on the serving member's behalf, should
@@ -112,6 +124,25 @@ impl Member {
             _ => {
                 self.mn.import_home_token(client, token);
                 self.token_arrived(now, client, out);
+            }
+        }
+    }
+
+    /// Records that a Home Test with `cookie` from `client` was taken; `false` if one was
+    /// already (then it is a replay, or a duplicate of a HoT whose token we have). Entries
+    /// older than a cookie's lifetime go first: the record holds only cookies the group
+    /// made in the last minute, as many as real home tests.
+    fn take_cookie(&mut self, now: Instant, client: Ipv6Addr, cookie: [u8; 8]) -> bool {
+        let lifetime = Duration::from_secs(COOKIE_LIFETIME_SECS + COOKIE_SKEW_SECS);
+        if self.cookies_taken.len() >= 1024 {
+            self.cookies_taken
+                .retain(|_, at| now.saturating_since(*at) <= lifetime);
+        }
+        match self.cookies_taken.entry((client, cookie)) {
+            std::collections::btree_map::Entry::Occupied(_) => false,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(now);
+                true
             }
         }
     }

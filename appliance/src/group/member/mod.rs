@@ -26,7 +26,7 @@ use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 use crate::apps::{App, AppKind, AppSpec, AppState, AppTimeouts};
 use crate::host::Host;
 
-use super::cookie::HomeCookies;
+use super::cookie::{CookieRefusal, HomeCookies, COOKIE_LIFETIME_SECS, COOKIE_SKEW_SECS};
 use super::peer::{
     MemberId, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
 };
@@ -154,6 +154,9 @@ pub struct MemberStats {
     /// Home Tests dropped because their cookie is not one the group made for the
     /// address they came from (forged; no state is created for them).
     pub home_tests_forged: u64,
+    /// Home Tests dropped because their cookie was older than its lifetime, or was
+    /// taken already: a cookie seen on the wire, replayed (group/cookie.rs).
+    pub home_tests_replayed: u64,
     /// Frozen connections dropped when a handoff thawed because a connection on the same
     /// tuple had been opened meanwhile.
     pub thaw_collisions: u64,
@@ -256,6 +259,11 @@ pub struct Member {
     peer: PeerChannel,
     /// Makes and checks the home init cookies that name members.
     cookies: HomeCookies,
+    /// The cookies of the Home Tests this member took, and when: each is taken once.
+    cookies_taken: BTreeMap<(Ipv6Addr, [u8; 8]), Instant>,
+    /// The wall clock this member's `now` corresponds to ([`Member::set_peer_epoch`]):
+    /// the group clock of the home cookies. `None` (the simulator): `now` itself.
+    wall: Option<(Instant, u64)>,
     sessions: BTreeMap<Ipv6Addr, Session>,
     manual: Manual,
     policies: Vec<Box<dyn Policy>>,
@@ -405,6 +413,8 @@ impl Member {
             mn,
             peer,
             cookies,
+            cookies_taken: BTreeMap::new(),
+            wall: None,
             sessions: BTreeMap::new(),
             manual: Manual::default(),
             policies: vec![Box::new(Drain), Box::new(Proximity::default())],
@@ -516,8 +526,20 @@ impl Member {
     /// Starts this member's peer-message sequence numbers at `epoch << 20`: a member
     /// restarted with a later epoch (such as its start time in milliseconds since the Unix
     /// epoch) is not refused as a replay by the members that remember its earlier life.
+    /// `epoch` is also the wall clock (ms) at the member's current `now`: it gives the
+    /// group clock of the home cookies (group/cookie.rs).
     pub fn set_peer_epoch(&mut self, epoch: u64) {
         self.peer.set_epoch(epoch);
+        self.wall = Some((self.now, epoch));
+    }
+
+    /// Seconds on the group's shared clock: wall-clock seconds on a node (its clock is
+    /// NTP's), the simulator's own time in a simulation.
+    pub(super) fn group_secs(&self, now: Instant) -> u64 {
+        match self.wall {
+            Some((at, ms)) => (ms + now.saturating_since(at).total_micros() / 1000) / 1000,
+            None => u64::try_from(now.total_micros()).unwrap_or(0) / 1_000_000,
+        }
     }
 
     /// Resets every connection served here (not those frozen in a handoff: the acceptor
