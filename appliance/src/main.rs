@@ -116,7 +116,8 @@ struct InspectCmd {
     /// One packet as hex digits (spaces, ':' and '-' allowed).
     #[arg(long, value_name = "HEX")]
     hex: Option<String>,
-    /// A classic pcap file (link types raw IPv6 101/229, Ethernet 1, Linux SLL 113/276).
+    /// A capture file, classic pcap or pcapng (link types raw IPv6 101/229, Ethernet 1,
+    /// Linux SLL 113/276).
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
     /// Binding management key Kbm (20 bytes hex), to check BU/BA authenticators.

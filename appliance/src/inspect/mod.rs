@@ -1,4 +1,4 @@
-//! `vany inspect`: decodes packets from hex or a classic pcap file and prints every header
+//! `vany inspect`: decodes packets from hex or a pcap or pcapng file and prints every header
 //! and field, whether each upper-layer checksum is valid (computed with the home address
 //! in the pseudo-header, which Wireshark never checks for Mobility Headers), and, given
 //! Kbm or the two keygen tokens, whether BU/BA authenticators are valid.
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use vany_stack::mip6::rr::{self, Kbm, Token, KBM_LEN, TOKEN_LEN};
 
-use pcap::{LinkType, PcapError, PcapReader};
+use pcap::{Format, LinkType, PcapError, PcapReader};
 pub use report::{decode, PacketReport};
 
 /// Where the packets come from.
@@ -19,7 +19,7 @@ pub use report::{decode, PacketReport};
 pub enum Input {
     /// One packet as hex digits.
     Hex(String),
-    /// A classic pcap file.
+    /// A capture file, classic pcap or pcapng.
     Pcap(PathBuf),
 }
 
@@ -47,7 +47,7 @@ pub enum InspectError {
         /// What is wrong.
         reason: String,
     },
-    /// The pcap file cannot be read.
+    /// The capture file cannot be read.
     #[error("cannot read {path}: {source}")]
     Io {
         /// The file.
@@ -55,7 +55,7 @@ pub enum InspectError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The pcap file is malformed.
+    /// The capture file is malformed or uses a link type vany does not decode.
     #[error("{path}: {source}")]
     Pcap {
         /// The file.
@@ -159,22 +159,23 @@ pub fn inspect(
     }
 }
 
-/// Decodes every packet of a pcap file held in memory. A truncated final record is an
-/// error after the packets before it are decoded.
+/// Decodes every packet of a pcap or pcapng file held in memory. A truncated or malformed
+/// record is an error after the packets before it are decoded.
 pub fn inspect_pcap(data: &[u8], kbm: Option<&Kbm>) -> Result<Vec<PacketReport>, PcapError> {
     let reader = PcapReader::new(data)?;
-    let link = reader.link;
+    let what = match reader.format() {
+        Format::Pcap => "pcap record",
+        Format::PcapNg => "pcapng block",
+    };
     let mut reports = Vec::new();
     for (i, record) in reader.enumerate() {
         let record = record?;
-        let mut report = decode(i + 1, link, record.data, kbm);
+        let mut report = decode(i + 1, record.link, record.data, kbm);
         report.timestamp = Some(record.timestamp);
         if let Some(error) = &mut report.error {
             error.message = format!(
-                "{} (pcap record at file offset {}, packet data from file offset {})",
-                error.message,
-                record.offset,
-                record.offset + 16
+                "{} ({what} at file offset {}, packet data from file offset {})",
+                error.message, record.offset, record.data_offset
             );
         }
         reports.push(report);

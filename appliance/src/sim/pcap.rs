@@ -7,10 +7,14 @@
 //! [`crate::sim::Sim::capture`] writes a host's sent and received packets to a file;
 //! [`crate::sim::Sim::capture_in_memory`] keeps them in a buffer.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use byteorder::LittleEndian;
+use pcap_file::pcap::{PcapHeader, RawPcapPacket};
+use pcap_file::{DataLink, Endianness, TsResolution};
 use vany_stack::time::Instant;
 
 /// LINKTYPE_IPV6: each record is a raw IPv6 packet.
@@ -18,33 +22,29 @@ pub const LINKTYPE_IPV6: u32 = 229;
 /// Largest record length announced in the header (IPv6 header + 65535 payload bytes fit).
 pub const SNAPLEN: u32 = 262_144;
 
-/// The 24-byte classic pcap global header.
-pub fn global_header() -> [u8; 24] {
-    let mut h = [0u8; 24];
-    h[..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    h[4..6].copy_from_slice(&2u16.to_le_bytes());
-    h[6..8].copy_from_slice(&4u16.to_le_bytes());
-    // thiszone 0, sigfigs 0.
-    h[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
-    h[20..24].copy_from_slice(&LINKTYPE_IPV6.to_le_bytes());
-    h
+/// The classic pcap global header vany writes: version 2.4, little-endian, microseconds.
+pub fn header() -> PcapHeader {
+    PcapHeader {
+        version_major: 2,
+        version_minor: 4,
+        ts_correction: 0,
+        ts_accuracy: 0,
+        snaplen: SNAPLEN,
+        datalink: DataLink::from(LINKTYPE_IPV6),
+        ts_resolution: TsResolution::MicroSecond,
+        endianness: Endianness::Little,
+    }
 }
 
-/// The 16-byte record header of a packet of `len` bytes captured at `at`.
-pub fn record_header(at: Instant, len: usize) -> [u8; 16] {
-    let micros = at.total_micros().max(0);
-    let secs = (micros / 1_000_000).min(i64::from(u32::MAX)) as u32;
-    let frac = (micros % 1_000_000) as u32;
-    let len = len.min(u32::MAX as usize) as u32;
-    let mut h = [0u8; 16];
-    h[..4].copy_from_slice(&secs.to_le_bytes());
-    h[4..8].copy_from_slice(&frac.to_le_bytes());
-    h[8..12].copy_from_slice(&len.to_le_bytes());
-    h[12..16].copy_from_slice(&len.to_le_bytes());
-    h
+fn io_error(e: pcap_file::PcapError) -> io::Error {
+    match e {
+        pcap_file::PcapError::IoError(e) => e,
+        other => io::Error::other(other),
+    }
 }
 
-/// Writes packets as a classic pcap stream into any [`Write`].
+/// Writes packets as a classic pcap stream into any [`Write`]; the header and record
+/// encoding are pcap-file's, the writer stays ours so the simulator can flush it.
 #[derive(Debug)]
 pub struct PcapWriter<W: Write> {
     out: W,
@@ -62,7 +62,7 @@ impl<W: Write> PcapWriter<W> {
     /// Writes the global header; packet times are written as `epoch` (since the Unix
     /// epoch) plus their simulated time.
     pub fn with_epoch(mut out: W, epoch: std::time::Duration) -> io::Result<PcapWriter<W>> {
-        out.write_all(&global_header())?;
+        header().write_to(&mut out).map_err(io_error)?;
         Ok(PcapWriter {
             out,
             packets: 0,
@@ -70,15 +70,24 @@ impl<W: Write> PcapWriter<W> {
         })
     }
 
-    /// Appends one IPv6 packet captured at `at`.
+    /// Appends one IPv6 packet captured at `at` (times before the epoch are written as
+    /// the epoch, times past 2106 as 2106: the format's seconds are 32 bits).
     pub fn write_packet(&mut self, at: Instant, packet: &[u8]) -> io::Result<()> {
-        let at = Instant::from_micros(at.total_micros().saturating_add(self.epoch_micros));
-        self.out.write_all(&record_header(at, packet.len()))?;
-        self.out.write_all(packet)?;
+        let micros = at.total_micros().saturating_add(self.epoch_micros).max(0);
+        let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+        let record = RawPcapPacket {
+            ts_sec: u32::try_from(micros / 1_000_000).unwrap_or(u32::MAX),
+            ts_frac: (micros % 1_000_000) as u32,
+            incl_len: len,
+            orig_len: len,
+            data: Cow::Borrowed(packet),
+        };
+        record
+            .write_to::<_, LittleEndian>(&mut self.out)
+            .map_err(io_error)?;
         self.packets += 1;
         Ok(())
     }
-
     /// Packets written.
     pub fn packets(&self) -> u64 {
         self.packets
@@ -159,9 +168,10 @@ mod tests {
         assert_eq!(w.packets(), 2);
         let bytes = w.into_inner();
         let reader = PcapReader::new(&bytes).unwrap();
-        assert_eq!(reader.link, LinkType::RawIp);
+        assert_eq!(reader.pcap_link(), Some(LinkType::RawIp));
         let records: Vec<_> = reader.map(Result::unwrap).collect();
         assert_eq!(records.len(), 2);
+        assert_eq!(records[0].link, LinkType::RawIp);
         assert!((records[0].timestamp - 1.500001).abs() < 1e-9);
         assert_eq!(records[0].data, &[0x60, 1, 2]);
         assert_eq!(records[1].data.len(), 40);
