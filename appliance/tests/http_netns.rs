@@ -22,9 +22,10 @@
 mod netns_common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use netns_common::guard::RunGuard;
 use netns_common::*;
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -36,50 +37,13 @@ const KEY: &str = "5ca1ab1e0ddba11c0ffee000deadbeef5ca1ab1e";
 /// Namespaces, the node and its files; all gone on drop.
 struct Lab {
     dir: PathBuf,
-    namespaces: Vec<String>,
-    node: Option<Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            if let Ok(text) = std::fs::read_to_string(self.dir.join("n1.log")) {
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                eprintln!("--- last lines of the node's log ---");
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    guard: RunGuard,
 }
 
 impl Lab {
     fn add_ns(&mut self, what: &str) -> String {
         let name = format!("{PREFIX}{}-{what}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        self.namespaces.push(name.clone());
-        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &name,
-                "sh",
-                "-c",
-                "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
-            ],
-        );
-        name
+        self.guard.add_ns(&name, true)
     }
 
     fn sessions(&self) -> Option<serde_json::Value> {
@@ -193,11 +157,9 @@ fn the_http_app_follows_rfc_9112_with_real_clients_and_times_out_idle_ones() {
     }
     remove_stale_namespaces(&[PREFIX]);
     let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut lab = Lab {
         dir: dir.clone(),
-        namespaces: Vec::new(),
-        node: None,
+        guard: RunGuard::new(dir.clone()),
     };
     let hub = lab.add_ns("hub");
     let ns = lab.add_ns("n1");
@@ -239,16 +201,15 @@ fn the_http_app_follows_rfc_9112_with_real_clients_and_times_out_idle_ones() {
     let cfg = dir.join("n1.toml");
     std::fs::write(&cfg, config(&dir)).unwrap();
     let log = std::fs::File::create(dir.join("n1.log")).unwrap();
-    lab.node = Some(
-        Command::new("ip")
-            .args(["netns", "exec", &ns, BIN, "node", "--config"])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start vany node"),
-    );
+    let node = Command::new("ip")
+        .args(["netns", "exec", &ns, BIN, "node", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start vany node");
+    lab.guard.keep(0, node, dir.join("n1.log"));
     wait_for("the control socket", Duration::from_secs(15), || {
         lab.sessions()
     });

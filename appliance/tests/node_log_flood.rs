@@ -16,10 +16,10 @@ mod netns_common;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netns_common::guard::RunGuard;
 use netns_common::*;
 
 const PREFIX: &str = "vany-lf";
@@ -27,33 +27,6 @@ const KEY: &str = "5ca1ab1e0ddba11c0ffee000deadbeef5ca1ab1e";
 const DATAGRAMS: u64 = 300_000;
 const GOSSIP: &str = "[::1]:4700";
 const METRICS: &str = "[::1]:9100";
-
-/// The node process, its namespace and files; all gone on drop.
-struct Lab {
-    dir: PathBuf,
-    ns: Option<Netns>,
-    node: Option<Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.node.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            if let Ok(text) = std::fs::read_to_string(self.dir.join("node.log")) {
-                eprintln!("--- last lines of the node's log ---");
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-        self.ns.take();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn config(dir: &std::path::Path) -> String {
     format!(
@@ -121,18 +94,14 @@ fn a_flood_of_forged_gossip_is_counted_bounded_and_barely_logged() {
     }
     remove_stale_namespaces(&[PREFIX]);
     let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut lab = Lab {
-        dir: dir.clone(),
-        ns: None,
-        node: None,
-    };
-    let ns = Netns::create(format!("{PREFIX}{}", std::process::id()));
-    let name = ns.name.clone();
-    ns.ip(&["link", "set", "lo", "up"]);
-    ns.ip(&["tuntap", "add", "dev", "vtun", "mode", "tun"]);
-    ns.ip(&["link", "set", "vtun", "up"]);
-    lab.ns = Some(ns);
+    // The node process, its namespace and files; all gone on drop.
+    let mut lab = RunGuard::new(dir.clone());
+    let name = lab.add_ns(&format!("{PREFIX}{}", std::process::id()), false);
+    run(
+        "ip",
+        &["-n", &name, "tuntap", "add", "dev", "vtun", "mode", "tun"],
+    );
+    run("ip", &["-n", &name, "link", "set", "vtun", "up"]);
     std::fs::write(dir.join("node.toml"), config(&dir)).unwrap();
     let log = std::fs::File::create(dir.join("node.log")).unwrap();
     // `ip netns exec` execs the node: the child's pid is the node's.
@@ -146,7 +115,7 @@ fn a_flood_of_forged_gossip_is_counted_bounded_and_barely_logged() {
         .spawn()
         .expect("start vany node");
     let pid = child.id();
-    lab.node = Some(child);
+    lab.keep(0, child, dir.join("node.log"));
     let before = wait_for("node's /metrics", Duration::from_secs(15), || {
         metrics(&name)
     });

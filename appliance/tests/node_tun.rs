@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use netns_common::guard::RunGuard;
 use netns_common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vany");
@@ -52,33 +53,7 @@ fn sigterm(child: &Child) {
 /// Namespaces, node processes and files of one run; all gone on drop.
 struct Lab {
     dir: PathBuf,
-    namespaces: Vec<String>,
-    nodes: Vec<Option<Child>>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for (i, n) in self.nodes.iter_mut().enumerate() {
-            if let Some(mut c) = n.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            if std::thread::panicking() {
-                let log = self.dir.join(format!("n{}.log", i + 1));
-                if let Ok(text) = std::fs::read_to_string(&log) {
-                    let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                    eprintln!("--- last lines of node {} log ---", i + 1);
-                    for l in tail.iter().rev() {
-                        eprintln!("{l}");
-                    }
-                }
-            }
-        }
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    guard: RunGuard,
 }
 
 impl Lab {
@@ -88,15 +63,7 @@ impl Lab {
 
     fn add_ns(&mut self, what: &str) -> String {
         let name = self.ns_name(what);
-        run("ip", &["netns", "add", &name]);
-        self.namespaces.push(name.clone());
-        self.ip(&name, &["link", "set", "lo", "up"]);
-        self.exec(
-            &name,
-            "sh",
-            &["-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"],
-        );
-        name
+        self.guard.add_ns(&name, true)
     }
 
     fn ip(&self, ns: &str, args: &[&str]) {
@@ -150,7 +117,8 @@ impl Lab {
     fn start_node(&mut self, i: u16) {
         let ns = self.ns_name(&format!("n{i}"));
         let cfg = self.dir.join(format!("n{i}.toml"));
-        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
+        let log_path = self.dir.join(format!("n{i}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &ns, BIN, "node", "--config"])
             .arg(&cfg)
@@ -160,7 +128,7 @@ impl Lab {
             .stderr(log)
             .spawn()
             .expect("start vany node");
-        self.nodes[usize::from(i) - 1] = Some(child);
+        self.guard.keep(usize::from(i) - 1, child, log_path);
     }
 }
 
@@ -244,11 +212,9 @@ fn three_nodes_gossip_serve_and_answer_control() {
     }
     remove_stale_namespaces(&[PREFIX]);
     let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut lab = Lab {
         dir: dir.clone(),
-        namespaces: Vec::new(),
-        nodes: (0..NODES).map(|_| None).collect(),
+        guard: RunGuard::new(dir.clone()),
     };
     let hub = lab.add_ns("hub");
     lab.ip(
@@ -437,7 +403,7 @@ fn three_nodes_gossip_serve_and_answer_control() {
     );
 
     // Failure detection: node 3 dies; node 1 declares it down and excludes it.
-    if let Some(mut c) = lab.nodes[2].take() {
+    if let Some(mut c) = lab.guard.take(2) {
         c.kill().unwrap();
         c.wait().unwrap();
     }
@@ -450,7 +416,7 @@ fn three_nodes_gossip_serve_and_answer_control() {
         },
     );
     // SIGTERM drains node 2 (no sessions) and it exits with status 0; node 1 sees it go.
-    let mut n2 = lab.nodes[1].take().expect("node 2 runs");
+    let mut n2 = lab.guard.take(1).expect("node 2 runs");
     sigterm(&n2);
     let status = wait_for(
         "node 2 exits after SIGTERM",
@@ -484,7 +450,7 @@ fn three_nodes_gossip_serve_and_answer_control() {
     if let Some(s1) = lab.status(1) {
         assert_eq!(s1["draining"], true, "{s1}");
     }
-    let mut n1 = lab.nodes[0].take().expect("node 1 runs");
+    let mut n1 = lab.guard.take(0).expect("node 1 runs");
     if n1.try_wait().unwrap().is_none() {
         sigterm(&n1);
     }
