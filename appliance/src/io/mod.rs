@@ -29,7 +29,6 @@ pub mod mem;
 pub mod tun;
 
 use std::io;
-use std::net::Ipv6Addr;
 use std::time::Duration as StdDuration;
 
 use vany_stack::tcp::Endpoint;
@@ -40,10 +39,9 @@ pub use burst::{AdaptiveWait, Batch, TxReport};
 pub use mem::MemIo;
 pub use tun::{open, Tun};
 
-/// The IPv6 fixed header length.
-pub const IPV6_HEADER_LEN: usize = 40;
-/// IP protocol number of TCP.
-pub const TCP_PROTOCOL: u8 = 6;
+pub use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL};
+pub use vany_stack::wire::rewrite::Ipv6Header;
+
 /// The largest IPv6 packet (without jumbograms) a buffer must hold.
 pub const MAX_PACKET: usize = IPV6_HEADER_LEN + u16::MAX as usize;
 
@@ -484,39 +482,10 @@ impl Pump {
     }
 }
 
-/// The IPv6 fixed header (RFC 8200 §3) of a packet without extension headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv6Header {
-    /// Source address.
-    pub src: Ipv6Addr,
-    /// Destination address.
-    pub dst: Ipv6Addr,
-    /// Next header (6 for TCP).
-    pub next_header: u8,
-    /// Hop limit.
-    pub hop_limit: u8,
-    /// Length of what follows the header.
-    pub payload_len: usize,
-}
-
-impl Ipv6Header {
-    /// Writes the 40-byte header (traffic class and flow label zero) into `buf[..40]`.
-    ///
-    /// Panics if `buf` is shorter than 40 bytes or `payload_len` exceeds 65535.
-    pub fn emit(&self, buf: &mut [u8]) {
-        let len = u16::try_from(self.payload_len).expect("IPv6 payload of at most 65535 bytes");
-        buf[..4].copy_from_slice(&[0x60, 0, 0, 0]);
-        buf[4..6].copy_from_slice(&len.to_be_bytes());
-        buf[6] = self.next_header;
-        buf[7] = self.hop_limit;
-        buf[8..24].copy_from_slice(&self.src.octets());
-        buf[24..40].copy_from_slice(&self.dst.octets());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
+    use std::net::Ipv6Addr;
 
     use vany_stack::rand::SeededRandom;
     use vany_stack::tcp::{FourTuple, TcpConfig};

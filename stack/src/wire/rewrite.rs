@@ -163,6 +163,38 @@ pub fn strip_hao(packet: &[u8], out: &mut Vec<u8>) -> Result<Ipv6Addr, RewriteEr
     Ok(hao.home_address)
 }
 
+// ---- headers --------------------------------------------------------------------------
+
+/// The IPv6 fixed header (RFC 8200 §3) of a packet without extension headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Header {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// Next header (6 for TCP).
+    pub next_header: u8,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Length of what follows the header.
+    pub payload_len: usize,
+}
+
+impl Ipv6Header {
+    /// Writes the 40-byte header (traffic class and flow label zero) into `buf[..40]`.
+    ///
+    /// Panics if `buf` is shorter than 40 bytes or `payload_len` exceeds 65535.
+    pub fn emit(&self, buf: &mut [u8]) {
+        let len = u16::try_from(self.payload_len).expect("IPv6 payload of at most 65535 bytes");
+        buf[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+        buf[4..6].copy_from_slice(&len.to_be_bytes());
+        buf[6] = self.next_header;
+        buf[7] = self.hop_limit;
+        buf[8..24].copy_from_slice(&self.src.octets());
+        buf[24..40].copy_from_slice(&self.dst.octets());
+    }
+}
+
 // ---- MSS clamping -----------------------------------------------------------------------
 
 /// TCP header flag bit SYN.
