@@ -314,21 +314,24 @@ impl DpdkIo {
         n > 0
     }
 
-    /// The next IPv6 packet of the current burst (layer 2 having taken its own frames),
-    /// or `None` at the burst's end.
-    fn next_packet(&mut self) -> Option<&[u8]> {
-        while self.rx_next < self.rx.len() {
-            let i = self.rx_next;
-            self.rx_next += 1;
-            if let Some(len) = self.accept(i) {
-                // Layer 2 hands up the packet right behind the Ethernet header.
-                return self
-                    .rx
-                    .packet(i)
-                    .map(|f| &f[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len]);
+    /// The next IPv6 packet received (layer 2 having taken its own frames): its frame's
+    /// index in the current burst and the packet's length (right behind the Ethernet
+    /// header). Past the burst's end it starts one new burst, unless `*fresh` says this
+    /// call already did: a flood of junk cannot hold the caller.
+    fn next_accepted(&mut self, fresh: &mut bool) -> Option<(usize, usize)> {
+        loop {
+            while self.rx_next < self.rx.len() {
+                let i = self.rx_next;
+                self.rx_next += 1;
+                if let Some(len) = self.accept(i) {
+                    return Some((i, len));
+                }
             }
+            if *fresh || !self.next_burst() {
+                return None;
+            }
+            *fresh = true;
         }
-        None
     }
 
     /// Writes the Ethernet header of staged frame `i` (IPv6 packet of `len` bytes behind
@@ -338,22 +341,26 @@ impl DpdkIo {
         let Some(frame) = self.tx.packet_mut(i) else {
             return Lent::Dropped(len);
         };
-        let packet = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
-        let dst = packet_dst(packet);
-        let me = self.nd.mac();
-        if let Some(mac) = self.nd.resolve(self.now, dst, None) {
-            write_header(frame, mac, me);
-            self.tx.truncate(i, ETHERNET_HEADER_LEN + len);
-            self.tx_lens.push(ETHERNET_HEADER_LEN + len);
-            return Lent::Sent(len);
-        }
-        // Resolution needed: ND copies the packet into its queue (or drops it, counted).
-        let verdict = match self.nd.egress(self.now, packet, None) {
-            Egress::Frame(f) => {
-                // Resolved after all (cannot happen right after `resolve`): send the copy.
+        match frame_in_place(&mut self.nd, self.now, frame, len) {
+            None => {
+                self.tx.truncate(i, ETHERNET_HEADER_LEN + len);
+                self.tx_lens.push(ETHERNET_HEADER_LEN + len);
+                Lent::Sent(len)
+            }
+            Some(egress) => {
                 self.tx.pop();
+                self.after_egress(egress, len)
+            }
+        }
+    }
+
+    /// What layer 2 did with a packet whose next hop was not known, counted: a frame to
+    /// send (resolved after all: staged, a copy), queued until resolved, or dropped.
+    fn after_egress(&mut self, egress: Egress, len: usize) -> Lent {
+        match egress {
+            Egress::Frame(f) => {
                 self.stage_frame(&f);
-                return Lent::Sent(len);
+                Lent::Sent(len)
             }
             Egress::Queued => {
                 self.stats.tx_waiting += 1;
@@ -363,9 +370,7 @@ impl DpdkIo {
                 self.stats.tx_l2_dropped += 1;
                 Lent::Dropped(len)
             }
-        };
-        self.tx.pop();
-        verdict
+        }
     }
 }
 
@@ -380,16 +385,8 @@ impl DpdkIo {
         let mut n = 0;
         let mut fresh = false;
         while n < max {
-            if self.rx_next >= self.rx.len() {
-                if fresh || !self.next_burst() {
-                    break;
-                }
-                fresh = true;
-            }
-            let i = self.rx_next;
-            self.rx_next += 1;
-            let Some(len) = self.accept(i) else {
-                continue;
+            let Some((i, len)) = self.next_accepted(&mut fresh) else {
+                break;
             };
             n += 1;
             let Some(frame) = self.rx.packet_mut(i) else {
@@ -441,24 +438,40 @@ impl DpdkIo {
         let Some(frame) = rx.packet_mut(i) else {
             return;
         };
-        let packet = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
-        let dst = packet_dst(packet);
-        let me = self.nd.mac();
-        match self.nd.resolve(self.now, dst, None) {
-            Some(mac) => {
-                write_header(frame, mac, me);
+        match frame_in_place(&mut self.nd, self.now, frame, len) {
+            None => {
                 if self.tx.push_received(rx, i, ETHERNET_HEADER_LEN + len) {
                     self.tx_lens.push(ETHERNET_HEADER_LEN + len);
                 } else {
                     self.stats.tx_dropped += 1;
                 }
             }
-            None => match self.nd.egress(self.now, packet, None) {
-                Egress::Frame(f) => self.stage_frame(&f),
-                Egress::Queued => self.stats.tx_waiting += 1,
-                Egress::Dropped(_) => self.stats.tx_l2_dropped += 1,
-            },
+            Some(egress) => {
+                self.after_egress(egress, len);
+            }
         }
+    }
+}
+
+/// Frames the IPv6 packet of `len` bytes behind `frame`'s Ethernet header for its next
+/// hop: the header written in place when `nd` knows the next hop's MAC, `None`; else
+/// the packet goes to `nd` (a copy queued while the next hop is resolved, or dropped),
+/// whose verdict is returned.
+fn frame_in_place(
+    nd: &mut Neighbors,
+    now: Instant,
+    frame: &mut [u8],
+    len: usize,
+) -> Option<Egress> {
+    let packet = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
+    let dst = packet_dst(packet);
+    let me = nd.mac();
+    match nd.resolve(now, dst, None) {
+        Some(mac) => {
+            write_header(frame, mac, me);
+            None
+        }
+        None => Some(nd.egress(now, packet, None)),
     }
 }
 
@@ -479,20 +492,16 @@ impl PacketIo for DpdkIo {
     /// (and the next [`wait`](PacketIo::wait) returns at once), so a flood of junk cannot
     /// hold the caller here.
     fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, IoError> {
-        let mut fresh = false;
-        loop {
-            if let Some(packet) = self.next_packet() {
-                let n = packet.len().min(buf.len());
-                buf[..n].copy_from_slice(&packet[..n]);
-                let truncated = n < packet.len();
-                self.stats.rx_truncated += u64::from(truncated);
-                return Ok(Some(n));
-            }
-            if fresh || !self.next_burst() {
-                return Ok(None);
-            }
-            fresh = true;
+        let mut got = None;
+        self.rx_each(1, &mut |packet| {
+            let n = packet.len().min(buf.len());
+            buf[..n].copy_from_slice(&packet[..n]);
+            got = Some((n, n < packet.len()));
+        })?;
+        if let Some((_, truncated)) = got {
+            self.stats.rx_truncated += u64::from(truncated);
         }
+        Ok(got.map(|(n, _)| n))
     }
 
     /// In place: each packet is read in its mbuf. At most one new burst per call.
@@ -500,15 +509,13 @@ impl PacketIo for DpdkIo {
         let mut n = 0;
         let mut fresh = false;
         while n < max {
-            if let Some(packet) = self.next_packet() {
-                each(packet);
-                n += 1;
-                continue;
-            }
-            if fresh || !self.next_burst() {
+            let Some((i, len)) = self.next_accepted(&mut fresh) else {
                 break;
+            };
+            if let Some(frame) = self.rx.packet(i) {
+                each(&frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len]);
             }
-            fresh = true;
+            n += 1;
         }
         Ok(n)
     }

@@ -15,7 +15,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use tun_tap::{Iface, Mode};
 
-use super::{IoError, Lent, PacketIo, MAX_PACKET};
+use super::{IoError, PacketIo};
 
 /// The TUN clone device.
 pub const CLONE_DEVICE: &str = "/dev/net/tun";
@@ -30,10 +30,6 @@ pub struct Tun {
     /// The last read found no packet: only then may `wait` block (epoll is
     /// edge-triggered).
     drained: bool,
-    /// The buffers [`PacketIo::rx_each`] reads into and [`PacketIo::send_with`] lends
-    /// (the kernel copies each packet once, at the system call, either way).
-    rx_buf: Vec<u8>,
-    tx_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Tun {
@@ -104,8 +100,6 @@ impl Tun {
             poll,
             events: Events::with_capacity(4),
             drained: false,
-            rx_buf: vec![0u8; MAX_PACKET],
-            tx_buf: vec![0u8; MAX_PACKET],
         })
     }
 
@@ -167,43 +161,6 @@ impl PacketIo for Tun {
                 Err(e) => return Err(self.device_error("write", e)),
             }
         }
-    }
-
-    fn rx_each(&mut self, max: usize, each: &mut dyn FnMut(&[u8])) -> Result<usize, IoError> {
-        let mut buf = std::mem::take(&mut self.rx_buf);
-        let mut n = 0;
-        let result = loop {
-            if n >= max {
-                break Ok(n);
-            }
-            match self.recv(&mut buf) {
-                Ok(Some(len)) => {
-                    n += 1;
-                    each(&buf[..len]);
-                }
-                Ok(None) => break Ok(n),
-                Err(e) => break Err(e),
-            }
-        };
-        self.rx_buf = buf;
-        result
-    }
-
-    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> Result<Lent, IoError> {
-        let mut buf = std::mem::take(&mut self.tx_buf);
-        let len = build(&mut buf).min(buf.len());
-        let result = match len {
-            0 => Ok(Lent::Empty),
-            _ => self.send(&buf[..len]).map(|taken| {
-                if taken {
-                    Lent::Sent(len)
-                } else {
-                    Lent::Dropped(len)
-                }
-            }),
-        };
-        self.tx_buf = buf;
-        result
     }
 
     fn wait(&mut self, timeout: StdDuration) -> Result<(), IoError> {
