@@ -65,7 +65,17 @@ fn data_path_allocations_per_packet() {
     let mut seen: Vec<(&str, usize, u64, usize)> = Vec::new();
     for (i, &size) in sizes.iter().enumerate() {
         let frame = dpdk::frame(size, mac.0);
-        let open = |n: usize| open_port(&handle, &format!("net_null{n}"), mac, 64, &frame).unwrap();
+        let open = |n: usize| {
+            open_port(
+                &handle,
+                &format!("net_null{n}"),
+                mac,
+                64,
+                Some(dpdk_paths::SOURCE_MBUFS),
+                &frame,
+            )
+            .unwrap()
+        };
         let mut ports = [open(2 * i), open(2 * i + 1)];
         let packet = frame[ETHERNET_HEADER_LEN..].to_vec();
         for mode in ["rx-only", "tx-only", "io-fwd"] {
@@ -78,7 +88,15 @@ fn data_path_allocations_per_packet() {
                 .unwrap()
                 .expect("fits an mbuf");
             let port = format!("net_null{}", 4 + 3 * i + k);
-            let mut rx = open_port(&handle, &port, mac, 64, &frame).unwrap();
+            let mut rx = open_port(
+                &handle,
+                &port,
+                mac,
+                64,
+                Some(dpdk_paths::SOURCE_MBUFS),
+                &frame,
+            )
+            .unwrap();
             let (r, a) =
                 allocations(|| paths.phase(kind, &frame, &mut rx, &mut ports[0], PHASE, &cancel));
             let c = r.unwrap_or_else(|e| panic!("{} {size} B: {e}", kind.name()));

@@ -244,11 +244,11 @@ pub fn run(
     let (mut rows, mut path_rows, mut path_notes) = (Vec::new(), Vec::new(), Vec::new());
     let phase = Duration::from_secs_f64(opts.seconds);
     for (i, &size) in opts.sizes.iter().enumerate() {
-        let mac = [0x02, 0, 0, 0, 0x6d, 1];
+        let mac = dpdk_cores::BENCH_MAC.0;
         let primed = frame(size, mac);
         let open = |port| dpdk_cores::open(&handle, port, opts.burst, &primed);
         let mut ports = [open(2 * i)?, open(2 * i + 1)?];
-        let packet = frame(size, mac)[ETHERNET_HEADER_LEN..].to_vec();
+        let packet = primed[ETHERNET_HEADER_LEN..].to_vec();
         for mode in ["rx-only", "tx-only", "io-fwd"] {
             cancel.check()?;
             let _ = writeln!(log, "vany {mode} {size} B ...");
@@ -279,7 +279,7 @@ pub fn run(
         Some(&size) => dpdk_cores::run(
             &handle,
             cores_port,
-            &frame(size, [0x02, 0, 0, 0, 0x6d, 1]),
+            &frame(size, dpdk_cores::BENCH_MAC.0),
             opts.burst,
             phase,
             cancel,

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use vany_ffi::Eal;
-use vany_stack::l2::{Gateway, Mac, OwnAddr};
+use vany_stack::l2::Mac;
 
 use super::{BenchError, Cancel};
-use crate::io::dpdk::{DpdkConfig, DpdkIo};
+use crate::io::dpdk::DpdkIo;
 use crate::io::PacketIo;
 
 /// Most cores measured (ports: two per core).
@@ -43,20 +43,12 @@ pub struct CoreRow {
     pub mpps_per_core: f64,
 }
 
-/// Opens port `net_null{n}` for the bench's phases (frames to and from vany's MAC, a
-/// static next hop), its pool primed with `frame`.
+/// The MAC of vany's bench ports: frames are sent to and accepted from it.
+pub const BENCH_MAC: Mac = Mac([0x02, 0, 0, 0, 0x6d, 1]);
+
+/// Opens port `net_null{n}` for the bench's phases, its pool primed with `frame`.
 pub fn open(eal: &Eal, n: usize, burst: usize, frame: &[u8]) -> Result<DpdkIo, BenchError> {
-    let mac = Mac([0x02, 0, 0, 0, 0x6d, 1]);
-    let addrs = vec![OwnAddr {
-        addr: "fd00:6d::2".parse().expect("address"),
-        anycast: false,
-    }];
-    let mut c = DpdkConfig::new(&format!("net_null{n}"), addrs, Gateway::Mac(mac));
-    c.mac = Some(mac);
-    c.burst = burst;
-    let mut io = DpdkIo::open(eal, &c)?;
-    io.prime_pool(frame)?;
-    Ok(io)
+    super::dpdk_paths::open_port(eal, &format!("net_null{n}"), BENCH_MAC, burst, None, frame)
 }
 
 /// A core's pair of ports.

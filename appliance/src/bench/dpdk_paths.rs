@@ -51,7 +51,7 @@ pub const PORTS_PER_SIZE: usize = 3;
 /// The largest frame an mbuf holds (DPDK's default data room).
 const MAX_FRAME: usize = 2048;
 /// Mbufs of a source port's pool: its receive bursts recycle a few dozen.
-const SOURCE_MBUFS: u32 = 2047;
+pub const SOURCE_MBUFS: u32 = 2047;
 /// Bytes of a TCP header without options.
 const TCP_HEADER_LEN: usize = 20;
 /// Bytes an RH2 or a Destination Options header with a HAO adds.
@@ -153,13 +153,14 @@ pub fn vdevs(first: usize, size: usize) -> Vec<String> {
         .collect()
 }
 
-/// Opens `port` (frames from and to `mac`, a pool of 2047 mbufs) and primes its pool
-/// with `frame`. One of the two functions that use DPDK directly.
+/// Opens `port` for a bench phase (frames from and to `mac`, a static next hop; a pool of
+/// `mbufs`, or the backend's default) and primes its pool with `frame`.
 pub fn open_port(
     eal: &vany_ffi::Eal,
     port: &str,
     mac: Mac,
     burst: usize,
+    mbufs: Option<u32>,
     frame: &[u8],
 ) -> Result<DpdkIo, BenchError> {
     let addrs = vec![OwnAddr {
@@ -169,7 +170,7 @@ pub fn open_port(
     let mut c = DpdkConfig::new(port, addrs, Gateway::Mac(mac));
     c.mac = Some(mac);
     c.burst = burst;
-    c.mbufs = SOURCE_MBUFS;
+    c.mbufs = mbufs.unwrap_or(c.mbufs);
     let mut io = DpdkIo::open(eal, &c)?;
     io.prime_pool(frame)?;
     Ok(io)
@@ -673,7 +674,14 @@ pub fn run_size(
             ));
             continue;
         };
-        let mut rx = open_port(eal, &format!("net_null{}", first + i), mac, burst, &frame)?;
+        let mut rx = open_port(
+            eal,
+            &format!("net_null{}", first + i),
+            mac,
+            burst,
+            Some(SOURCE_MBUFS),
+            &frame,
+        )?;
         let _ = writeln!(log, "vany {} {size} B ...", kind.name());
         let count = paths.phase(kind, &frame, &mut rx, sink, phase, cancel)?;
         rows.push(PathRow::new(kind, size, frame.len(), count));

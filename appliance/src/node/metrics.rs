@@ -163,7 +163,8 @@ pub struct MetricsSnapshot {
     pub refusals_sent: std::collections::BTreeMap<&'static str, u64>,
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
+/// The HELP and TYPE lines of metric `name`.
+pub(super) fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }

@@ -3,12 +3,8 @@
 
 use std::fmt::Write;
 
+use super::metrics::metric;
 use crate::io::Layer2Report;
-
-fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
 
 /// One metric: name, type, help, and its samples (label set, value).
 type Family = (&'static str, &'static str, &'static str, Vec<(String, u64)>);
