@@ -23,7 +23,7 @@ use vany_stack::l2::{Gateway, OwnAddr};
 
 use super::netns::{self, Netns};
 use super::report::TcpRow;
-use super::tun::{self, TunBenchOptions, KERNEL_ADDR, VANY_ADDR};
+use super::tun::{self, Backend, TunBenchOptions, KERNEL_ADDR, VANY_ADDR};
 use super::{BenchError, Cancel};
 use crate::io::dpdk::{DpdkConfig, DpdkIo};
 
@@ -109,43 +109,9 @@ fn open(eal: &Eal, port: &str, burst: usize) -> Result<DpdkIo, BenchError> {
     Ok(DpdkIo::open(eal, &config)?)
 }
 
-/// Both directions over `io` against the kernel in `ns`: two rows named `{tag}_...`.
-fn both_ways(
-    io: &mut DpdkIo,
-    ns: &Netns,
-    tag: &str,
-    opts: &TunBenchOptions,
-    cancel: &Cancel,
-    log: &mut dyn Write,
-) -> Result<Vec<TcpRow>, BenchError> {
-    let mut rows = Vec::new();
-    for to_kernel in [true, false] {
-        cancel.check()?;
-        let path = if to_kernel {
-            format!("vany TCP -> DPDK {tag} -> kernel TCP")
-        } else {
-            format!("kernel TCP -> DPDK {tag} -> vany TCP")
-        };
-        let _ = writeln!(log, "vany bench dpdk: {path}, {} MiB", opts.mib);
-        let mut row = if to_kernel {
-            tun::vany_to_kernel_on(io, ns, opts, cancel)?
-        } else {
-            tun::kernel_to_vany_on(io, ns, opts, cancel)?
-        };
-        let direction = if to_kernel {
-            "vany_to_kernel"
-        } else {
-            "kernel_to_vany"
-        };
-        row.id = format!("{tag}_{direction}");
-        row.path = path;
-        row.description = "vany's TCP (Pump over the DPDK backend and its neighbor \
-                           discovery) and a kernel socket in a namespace"
-            .into();
-        rows.push(row);
-    }
-    Ok(rows)
-}
+/// What the DPDK rows measure.
+const DESCRIPTION: &str = "vany's TCP (Pump over the DPDK backend and its neighbor \
+                           discovery) and a kernel socket in a namespace";
 
 /// vany TCP over both DPDK ports, then over TUN: six rows (`af_packet_*`, `tap_*`,
 /// `tun_*`, each `vany_to_kernel` and `kernel_to_vany`).
@@ -165,10 +131,15 @@ pub fn run(
     };
     let mut rows = Vec::new();
     let mut io = open(eal, "net_af_packet0", batch)?;
-    rows.extend(both_ways(
+    let af_packet = Backend {
+        tag: "af_packet",
+        via: "DPDK af_packet",
+        description: DESCRIPTION,
+    };
+    rows.extend(tun::both_ways(
         &mut io,
         &lab.veth_ns,
-        "af_packet",
+        &af_packet,
         &opts,
         cancel,
         log,
@@ -178,7 +149,19 @@ pub fn run(
     // namespace.
     let mut io = open(eal, "net_tap0", batch)?;
     tun::kernel_side(&lab.tap_ns, &lab.tap_iface, MTU)?;
-    rows.extend(both_ways(&mut io, &lab.tap_ns, "tap", &opts, cancel, log)?);
+    let tap = Backend {
+        tag: "tap",
+        via: "DPDK tap",
+        description: DESCRIPTION,
+    };
+    rows.extend(tun::both_ways(
+        &mut io,
+        &lab.tap_ns,
+        &tap,
+        &opts,
+        cancel,
+        log,
+    )?);
     drop(io);
     drop(lab);
     let _ = writeln!(

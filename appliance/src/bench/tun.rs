@@ -234,22 +234,82 @@ fn vany_to_kernel(
     opts: &TunBenchOptions,
     cancel: &Cancel,
 ) -> Result<TcpRow, BenchError> {
-    let mut row = vany_to_kernel_on(&mut lab.tun, &lab.t, opts, cancel)?;
-    row.id = "vany_to_kernel".into();
-    row.description = "vany's TCP engine (Pump over the TUN backend) sends to a kernel \
-                       socket in the namespace"
-        .into();
-    row.path = "vany TCP -> TUN -> kernel TCP".into();
-    Ok(row)
+    let names = RowNames {
+        id: "vany_to_kernel".into(),
+        description: "vany's TCP engine (Pump over the TUN backend) sends to a kernel socket \
+                      in the namespace"
+            .into(),
+        path: "vany TCP -> TUN -> kernel TCP".into(),
+    };
+    vany_to_kernel_on(&mut lab.tun, &lab.t, opts, cancel, names)
+}
+
+/// What a TCP row is called.
+pub(super) struct RowNames {
+    /// Its stable id.
+    pub id: String,
+    /// What it measures.
+    pub description: String,
+    /// The path, sender first.
+    pub path: String,
+}
+
+/// A backend whose vany TCP is measured both ways against a kernel ([`both_ways`]).
+pub(super) struct Backend<'a> {
+    /// The rows' id prefix (`tun`, `af_packet`, ...).
+    pub tag: &'a str,
+    /// The path's middle (`TUN`, `DPDK af_packet`, ...).
+    pub via: &'a str,
+    /// What the rows measure.
+    pub description: &'a str,
+}
+
+/// vany's TCP over `io` to a kernel socket in `ns` and back (rows
+/// `{tag}_vany_to_kernel`, `{tag}_kernel_to_vany`); each direction announced on `log`.
+pub(super) fn both_ways<I: PacketIo>(
+    io: &mut I,
+    ns: &Netns,
+    backend: &Backend<'_>,
+    opts: &TunBenchOptions,
+    cancel: &Cancel,
+    log: &mut dyn Write,
+) -> Result<Vec<TcpRow>, BenchError> {
+    let Backend {
+        tag,
+        via,
+        description,
+    } = backend;
+    let mut rows = Vec::new();
+    for to_kernel in [true, false] {
+        cancel.check()?;
+        let (direction, path) = if to_kernel {
+            ("vany_to_kernel", format!("vany TCP -> {via} -> kernel TCP"))
+        } else {
+            ("kernel_to_vany", format!("kernel TCP -> {via} -> vany TCP"))
+        };
+        let _ = writeln!(log, "vany bench dpdk: {path}, {} MiB", opts.mib);
+        let names = RowNames {
+            id: format!("{tag}_{direction}"),
+            description: description.to_string(),
+            path,
+        };
+        rows.push(if to_kernel {
+            vany_to_kernel_on(io, ns, opts, cancel, names)?
+        } else {
+            kernel_to_vany_on(io, ns, opts, cancel, names)?
+        });
+    }
+    Ok(rows)
 }
 
 /// vany's TCP over `io` sends `mib` MiB to a kernel socket at [`T_KERNEL`] in `ns`
-/// (vany is [`T_VANY`] on the same link). The row's names are the caller's to set.
-pub(super) fn vany_to_kernel_on<I: PacketIo>(
+/// (vany is [`T_VANY`] on the same link): the row called `names`.
+fn vany_to_kernel_on<I: PacketIo>(
     io: &mut I,
     ns: &Netns,
     opts: &TunBenchOptions,
     cancel: &Cancel,
+    names: RowNames,
 ) -> Result<TcpRow, BenchError> {
     let phase = cancel.phase();
     let deadline = Deadline::after(tcp_limit(opts));
@@ -274,7 +334,8 @@ pub(super) fn vany_to_kernel_on<I: PacketIo>(
     let k = join(sink, "TCP receiver");
     raw::drain(io)?;
     let (v, k): (_, Received) = blame(v, k)?;
-    let mut row = TcpRow::new("", "", "", k.bytes, k.elapsed.as_secs_f64());
+    let secs = k.elapsed.as_secs_f64();
+    let mut row = TcpRow::new(&names.id, &names.description, &names.path, k.bytes, secs);
     row.tun_packets = v.pump.tx_packets + v.pump.rx_packets;
     Ok(row)
 }
@@ -284,22 +345,24 @@ fn kernel_to_vany(
     opts: &TunBenchOptions,
     cancel: &Cancel,
 ) -> Result<TcpRow, BenchError> {
-    let mut row = kernel_to_vany_on(&mut lab.tun, &lab.t, opts, cancel)?;
-    row.id = "kernel_to_vany".into();
-    row.description = "a kernel socket in the namespace sends to vany's TCP engine (Pump \
-                       over the TUN backend)"
-        .into();
-    row.path = "kernel TCP -> TUN -> vany TCP".into();
-    Ok(row)
+    let names = RowNames {
+        id: "kernel_to_vany".into(),
+        description: "a kernel socket in the namespace sends to vany's TCP engine (Pump \
+                      over the TUN backend)"
+            .into(),
+        path: "kernel TCP -> TUN -> vany TCP".into(),
+    };
+    kernel_to_vany_on(&mut lab.tun, &lab.t, opts, cancel, names)
 }
 
-/// A kernel socket in `ns` sends `mib` MiB to vany's TCP at [`T_VANY`] over `io`. The
-/// row's names are the caller's to set.
-pub(super) fn kernel_to_vany_on<I: PacketIo>(
+/// A kernel socket in `ns` sends `mib` MiB to vany's TCP at [`T_VANY`] over `io`: the
+/// row called `names`.
+fn kernel_to_vany_on<I: PacketIo>(
     io: &mut I,
     ns: &Netns,
     opts: &TunBenchOptions,
     cancel: &Cancel,
+    names: RowNames,
 ) -> Result<TcpRow, BenchError> {
     let phase = cancel.phase();
     let deadline = Deadline::after(tcp_limit(opts));
@@ -320,7 +383,8 @@ pub(super) fn kernel_to_vany_on<I: PacketIo>(
     let k = join(source, "TCP sender");
     raw::drain(io)?;
     let (v, _) = blame(v, k)?;
-    let mut row = TcpRow::new("", "", "", v.bytes, v.elapsed.as_secs_f64());
+    let secs = v.elapsed.as_secs_f64();
+    let mut row = TcpRow::new(&names.id, &names.description, &names.path, v.bytes, secs);
     row.tun_packets = v.pump.tx_packets + v.pump.rx_packets;
     Ok(row)
 }
@@ -347,26 +411,14 @@ pub(super) fn tcp_over_tun(
     let ns = Netns::create("tt")?;
     let mut tun = io::open(&format!("vb{}tt", std::process::id()))?;
     kernel_side(&ns, tun.name(), opts.mtu)?;
-    let mut out = Vec::new();
-    for (id, path, row) in [
-        ("tun_vany_to_kernel", "vany TCP -> TUN -> kernel TCP", true),
-        ("tun_kernel_to_vany", "kernel TCP -> TUN -> vany TCP", false),
-    ] {
-        cancel.check()?;
-        let mut r = if row {
-            vany_to_kernel_on(&mut tun, &ns, opts, cancel)?
-        } else {
-            kernel_to_vany_on(&mut tun, &ns, opts, cancel)?
-        };
-        r.id = id.into();
-        r.path = path.into();
-        r.description = "vany's TCP (Pump over the TUN backend) and a kernel socket in a \
-                         namespace"
-            .into();
-        out.push(r);
-    }
-    drop(tun);
-    Ok(out)
+    let backend = Backend {
+        tag: "tun",
+        via: "TUN",
+        description: "vany's TCP (Pump over the TUN backend) and a kernel socket in a \
+                      namespace",
+    };
+    // Announced by the caller as a whole.
+    both_ways(&mut tun, &ns, &backend, opts, cancel, &mut std::io::sink())
 }
 
 fn kernel_to_kernel(
