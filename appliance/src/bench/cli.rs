@@ -137,13 +137,10 @@ fn main_dpdk(a: DpdkArgs) -> ExitCode {
         eprintln!("vany bench dpdk needs root (DPDK's EAL maps memory and devices)");
         return ExitCode::from(2);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            eprintln!("vany bench dpdk: {}", BenchError::Signal(e));
-            return ExitCode::from(2);
-        }
-    }
+    let stop = match stop_on_signals("dpdk") {
+        Ok(stop) => stop,
+        Err(code) => return code,
+    };
     let opts = super::dpdk::DpdkBenchOptions {
         seconds: a.seconds,
         sizes: a.sizes.iter().map(|&s| usize::from(s)).collect(),
@@ -162,22 +159,7 @@ fn main_dpdk(a: DpdkArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut out = std::io::stdout().lock();
-    let written = if a.json {
-        serde_json::to_writer_pretty(&mut out, &report)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
-    } else {
-        super::dpdk::render(&report, &mut out)
-    };
-    match written.and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vany bench dpdk: writing output: {e}");
-            ExitCode::from(2)
-        }
-    }
+    print_report("dpdk", a.json, &report, super::dpdk::render)
 }
 
 fn main_tun(a: TunArgs) -> ExitCode {
@@ -189,13 +171,10 @@ fn main_tun(a: TunArgs) -> ExitCode {
         eprintln!("{}", BenchError::NotRoot { what: "tun" });
         return ExitCode::from(2);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            eprintln!("vany bench tun: {}", BenchError::Signal(e));
-            return ExitCode::from(2);
-        }
-    }
+    let stop = match stop_on_signals("tun") {
+        Ok(stop) => stop,
+        Err(code) => return code,
+    };
     let opts = TunBenchOptions {
         mib: a.mib,
         seconds: a.seconds,
@@ -217,19 +196,43 @@ fn main_tun(a: TunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    print_report("tun", a.json, &report, report::render)
+}
+
+/// A flag SIGINT and SIGTERM set (the run then stops between phases and cleans up); exit
+/// status 2 if the handlers cannot be installed.
+fn stop_on_signals(command: &str) -> Result<Arc<AtomicBool>, ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            eprintln!("vany bench {command}: {}", BenchError::Signal(e));
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(stop)
+}
+
+/// Writes `report` to stdout as JSON (`json`) or as `render`'s table. A closed pipe is
+/// not an error; another write error is exit status 2.
+fn print_report<R: serde::Serialize>(
+    command: &str,
+    json: bool,
+    report: &R,
+    render: fn(&R, &mut dyn Write) -> std::io::Result<()>,
+) -> ExitCode {
     let mut out = std::io::stdout().lock();
-    let written = if a.json {
-        serde_json::to_writer_pretty(&mut out, &report)
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, report)
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(out))
     } else {
-        report::render(&report, &mut out)
+        render(report, &mut out)
     };
     match written.and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vany bench tun: writing output: {e}");
+            eprintln!("vany bench {command}: writing output: {e}");
             ExitCode::from(2)
         }
     }
