@@ -3,6 +3,10 @@
 //! they were taken, and no `\r` progress line when stderr is not a terminal. Runs are
 //! kept small (2 clients, 1 MiB each: well under a second).
 
+mod temp_dir;
+
+use temp_dir::TempDir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,24 +16,6 @@ fn vany(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run vany")
-}
-
-/// A fresh directory for this test, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("vany-cli-demo-{}-{what}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 const SMALL: [&str; 5] = ["demo", "--clients", "2", "--mib", "1"];
@@ -42,7 +28,7 @@ fn small_with(extra: &[&str]) -> Output {
 
 #[test]
 fn an_unwritable_pcap_directory_fails_before_the_run_and_names_it() {
-    let tmp = TempDir::new("unwritable");
+    let tmp = TempDir::new("cli-demo", "unwritable");
     // A directory under a regular file cannot be made, even by root.
     let file = tmp.0.join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
@@ -62,7 +48,7 @@ fn an_unwritable_pcap_directory_fails_before_the_run_and_names_it() {
 
 #[test]
 fn pcap_with_gap_grid_is_refused() {
-    let tmp = TempDir::new("grid");
+    let tmp = TempDir::new("cli-demo", "grid");
     let out = vany(&["demo", "--gap-grid", "--pcap", tmp.0.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
@@ -82,7 +68,7 @@ fn first_timestamp(path: &Path) -> u32 {
 
 #[test]
 fn captures_are_created_listed_and_dated_by_the_run() {
-    let tmp = TempDir::new("pcap");
+    let tmp = TempDir::new("cli-demo", "pcap");
     let dir = tmp.0.join("new").join("captures"); // does not exist yet
     let before = SystemTime::now()
         .duration_since(UNIX_EPOCH)

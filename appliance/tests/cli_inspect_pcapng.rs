@@ -6,6 +6,10 @@
 //! Needs scapy in /usr/bin/python3 (`.ci/run` installs it); skips without it unless
 //! VANY_TESTS_REQUIRED=1.
 
+mod temp_dir;
+
+use temp_dir::TempDir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,24 +26,6 @@ fn sample() -> PathBuf {
 
 /// Tokens of the sample capture (printed by scripts/make-sample-capture.py).
 const TOKENS: &str = "ea6f3d3f187cc821:9e6ea3da674714d8";
-
-/// A fresh directory for this test, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("vany-cli-pcapng-{}-{what}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs a Python script with /usr/bin/python3; `None` (after saying why) when scapy is
 /// missing and tests are not required.
@@ -168,7 +154,7 @@ fn inspect_json(path: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
 
 #[test]
 fn scapy_pcapng_of_demo_and_sample_captures_reads_exactly_like_the_pcap() {
-    let tmp = TempDir::new("scapy");
+    let tmp = TempDir::new("cli-pcapng", "scapy");
     let dir = tmp.0.join("captures");
     let out = vany(&[
         "demo",
@@ -201,7 +187,7 @@ fn scapy_pcapng_of_demo_and_sample_captures_reads_exactly_like_the_pcap() {
 
 #[test]
 fn pcapng_with_two_sections_byte_orders_interfaces_and_skipped_blocks() {
-    let tmp = TempDir::new("handmade");
+    let tmp = TempDir::new("cli-pcapng", "handmade");
     let ng = tmp.0.join("handmade.pcapng");
     if python(HANDMADE_PCAPNG, &[&sample(), &ng]).is_none() {
         return;
@@ -281,7 +267,7 @@ fn block_offset(ng: &[u8], type_: u32) -> usize {
 
 #[test]
 fn malformed_pcapng_is_a_clean_error_naming_the_offset() {
-    let tmp = TempDir::new("malformed");
+    let tmp = TempDir::new("cli-pcapng", "malformed");
     let Some(ng) = sample_pcapng(&tmp) else {
         return;
     };
@@ -354,7 +340,7 @@ fn malformed_pcapng_is_a_clean_error_naming_the_offset() {
 
 #[test]
 fn every_truncation_of_a_pcapng_is_read_or_refused_without_a_panic() {
-    let tmp = TempDir::new("prefixes");
+    let tmp = TempDir::new("cli-pcapng", "prefixes");
     let Some(ng) = sample_pcapng(&tmp) else {
         return;
     };
