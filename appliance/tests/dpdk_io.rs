@@ -12,30 +12,16 @@ mod netns_common;
 use std::time::Duration;
 
 use netns_common::{is_root, skip};
+use vany_appliance::bench::dpdk::common_eal;
 use vany_appliance::io::dpdk::{DpdkConfig, DpdkIo, ETHERNET_HEADER_LEN};
 use vany_appliance::io::{Batch, IoError, Ipv6Header, Lent, PacketIo};
 use vany_ffi::{DpdkError, Eal};
 use vany_stack::l2::{Gateway, Mac, OwnAddr};
 
 fn eal_args() -> Vec<String> {
-    [
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "512",
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "--log-level=lib.eal:error",
-        "--vdev=net_ring0",
-        "--vdev=net_ring1",
-        "--vdev=net_null0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("--file-prefix=vany-dpdk-io-{}", std::process::id())])
-    .collect()
+    let mut args = common_eal(&format!("vany-dpdk-io-{}", std::process::id()), "0");
+    args.extend(["--vdev=net_ring0", "--vdev=net_ring1", "--vdev=net_null0"].map(String::from));
+    args
 }
 
 /// An IPv6 packet (no next header) of `len` bytes whose payload bytes are `seed + i`.

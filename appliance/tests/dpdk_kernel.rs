@@ -33,6 +33,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use netns_common::{enter, is_root, remove_stale_namespaces, skip, wait_for, Netns};
+use vany_appliance::bench::dpdk::common_eal;
 use vany_appliance::io::dpdk::{DpdkConfig, DpdkIo};
 use vany_appliance::io::{Ipv6Header, PacketIo};
 use vany_ffi::Eal;
@@ -350,22 +351,8 @@ fn open_vany(d: &Netns, pid: u32, kernel_mac: &str) -> Vany {
     enter(&d.name).expect("setns into the DPDK namespace");
     let file_prefix = format!("vany-dk-{pid}");
     let runtime = RuntimeDir(format!("/var/run/dpdk/{file_prefix}"));
-    let eal_args: Vec<String> = [
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "512",
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "--log-level=lib.eal:error",
-        "--vdev=net_af_packet0,iface=vd",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("--file-prefix={file_prefix}")])
-    .collect();
+    let mut eal_args = common_eal(&file_prefix, "0");
+    eal_args.push("--vdev=net_af_packet0,iface=vd".into());
     let eal = Eal::init(&eal_args).expect("EAL init with net_af_packet on vd");
     let addrs = vec![OwnAddr {
         addr: VANY,
