@@ -537,7 +537,7 @@ fn handoff_rows(w: &mut World, records: &[HandoffRecord]) -> Vec<HandoffRow> {
             client: name.clone(),
             from: MEMBERS[from_i].to_string(),
             to: MEMBERS[to_i].to_string(),
-            reason: r.reason.clone(),
+            reason: r.reason.to_string(),
             at_s: r.started.saturating_since(w.start).total_micros() as f64 / 1e6,
             l_ss_ms: ms(l_ss),
             l_sc_ms: ms(l_sc),

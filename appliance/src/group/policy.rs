@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
+use serde::Serialize;
 use vany_stack::time::{Duration, Instant};
 
 use super::peer::MemberId;
@@ -53,13 +54,52 @@ pub struct Move {
     /// The acceptor.
     pub to: MemberId,
     /// Which policy, for the handoff log.
-    pub reason: &'static str,
+    pub reason: MoveReason,
+}
+
+/// Why a session moves: the policy that decided it (or the operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoveReason {
+    /// [`Proximity`]: another member is closer to the client.
+    Proximity,
+    /// [`Drain`]: this member leaves.
+    Drain,
+    /// [`Manual`]: an operator asked.
+    Manual,
+    /// [`Load`]: this member serves more sessions than the band allows.
+    Load,
+}
+
+impl MoveReason {
+    /// The name used in logs, metrics and the control socket.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveReason::Proximity => "proximity",
+            MoveReason::Drain => "drain",
+            MoveReason::Manual => "manual",
+            MoveReason::Load => "load",
+        }
+    }
+}
+
+impl std::fmt::Display for MoveReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with a name as logs show it (`record.reason == "drain"`).
+impl PartialEq<&str> for MoveReason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// A handoff policy.
 pub trait Policy {
-    /// The policy's name, for logs.
-    fn name(&self) -> &'static str;
+    /// Which policy this is: the reason its moves are logged under.
+    fn reason(&self) -> MoveReason;
 
     /// Moves to make now for sessions this member serves.
     fn decide(
@@ -100,8 +140,8 @@ impl Default for Proximity {
 }
 
 impl Policy for Proximity {
-    fn name(&self) -> &'static str {
-        "proximity"
+    fn reason(&self) -> MoveReason {
+        MoveReason::Proximity
     }
 
     fn decide(
@@ -131,7 +171,7 @@ impl Policy for Proximity {
                     moves.push(Move {
                         client: s.client,
                         to,
-                        reason: "proximity",
+                        reason: MoveReason::Proximity,
                     });
                 }
             }
@@ -146,8 +186,8 @@ impl Policy for Proximity {
 pub struct Drain;
 
 impl Policy for Drain {
-    fn name(&self) -> &'static str {
-        "drain"
+    fn reason(&self) -> MoveReason {
+        MoveReason::Drain
     }
 
     fn waits_out_backoff(&self) -> bool {
@@ -193,7 +233,7 @@ impl Policy for Drain {
                 Move {
                     client: s.client,
                     to,
-                    reason: "drain",
+                    reason: MoveReason::Drain,
                 }
             })
             .collect()
@@ -208,8 +248,8 @@ pub struct Manual {
 }
 
 impl Policy for Manual {
-    fn name(&self) -> &'static str {
-        "manual"
+    fn reason(&self) -> MoveReason {
+        MoveReason::Manual
     }
 
     fn decide(
@@ -227,7 +267,7 @@ impl Policy for Manual {
                 moves.push(Move {
                     client: *client,
                     to: *to,
-                    reason: "manual",
+                    reason: MoveReason::Manual,
                 });
             }
             false
@@ -264,8 +304,8 @@ impl Load {
 }
 
 impl Policy for Load {
-    fn name(&self) -> &'static str {
-        "load"
+    fn reason(&self) -> MoveReason {
+        MoveReason::Load
     }
 
     fn decide(
@@ -314,7 +354,7 @@ impl Policy for Load {
             moves.push(Move {
                 client: s.client,
                 to,
-                reason: "load",
+                reason: MoveReason::Load,
             });
         }
         if !moves.is_empty() {

@@ -12,7 +12,7 @@ fn record(outcome: HandoffOutcome, ms: u64) -> HandoffRecord {
         client: "fd00::5".parse().unwrap(),
         from: 1,
         to: 2,
-        reason: "manual".into(),
+        reason: crate::group::policy::MoveReason::Manual,
         started,
         restored: None,
         committed: (outcome == HandoffOutcome::Committed)

@@ -104,9 +104,31 @@ impl PartsOut {
         self.in_flight.keys().copied()
     }
 
-    /// Size of the encoded snapshot.
-    pub(super) fn len(&self) -> usize {
-        self.data.len()
+    /// The next part to send, if the window has room: (index, count, bytes).
+    pub(super) fn next_part(&mut self) -> Option<(u32, u32, Vec<u8>)> {
+        if self.next >= self.count || self.in_flight_bytes >= WINDOW {
+            return None;
+        }
+        let index = self.next;
+        let from = index as usize * TRANSFER_PART;
+        let to = (from + TRANSFER_PART).min(self.data.len());
+        self.next += 1;
+        Some((index, self.count, self.data[from..to].to_vec()))
+    }
+
+    /// A part of `len` bytes went out as peer message `seq`.
+    pub(super) fn sent(&mut self, seq: u64, len: usize) {
+        self.in_flight.insert(seq, len);
+        self.in_flight_bytes += len;
+    }
+
+    /// The acceptor acknowledged message `seq`: returns whether it was one of these parts.
+    pub(super) fn acked(&mut self, seq: u64) -> bool {
+        let Some(len) = self.in_flight.remove(&seq) else {
+            return false;
+        };
+        self.in_flight_bytes -= len;
+        true
     }
 }
 
@@ -147,6 +169,41 @@ fn assemble(pieces: &BTreeMap<u64, Vec<u8>>, from: u64, to: u64) -> Option<Vec<u
 }
 
 impl Precopy {
+    /// A pre-copy of handoff `transfer` to `to` started at `now`, copying each
+    /// connection's send data from the offset in `next` (none: only the question is
+    /// asked), whose question went out as peer message `hello`.
+    pub(super) fn new(
+        (transfer, to): (u64, MemberId),
+        now: Instant,
+        manual: bool,
+        next: BTreeMap<FourTuple, u64>,
+        hello: u64,
+    ) -> Precopy {
+        let nowhere = FourTuple {
+            local: Ipv6Addr::UNSPECIFIED,
+            local_port: 0,
+            remote: Ipv6Addr::UNSPECIFIED,
+            remote_port: 0,
+        };
+        let question = Piece {
+            tuple: nowhere,
+            offset: 0,
+            len: 0,
+        };
+        Precopy {
+            transfer,
+            to,
+            started: now,
+            progress_at: now,
+            manual,
+            confirmed: false,
+            acked: next.clone(),
+            next,
+            in_flight: BTreeMap::from([(hello, question)]),
+            in_flight_bytes: 0,
+        }
+    }
+
     /// Whether send data is copied ahead (a large session), not just the question asked.
     pub(super) fn copies_data(&self) -> bool {
         !self.next.is_empty()
@@ -193,7 +250,6 @@ impl Member {
         if send_bytes < PRECOPY_MIN {
             next.clear();
         }
-        let acked = next.clone();
         // The question: an empty pre-copy message the acceptor refuses or acknowledges.
         let hello = PeerBody::Precopy {
             transfer,
@@ -205,34 +261,9 @@ impl Member {
         };
         let seq = self.send_peer(to, hello, out);
         self.index.transfer_seqs.insert(seq, client);
-        let mut in_flight = BTreeMap::new();
-        let nowhere = FourTuple {
-            local: Ipv6Addr::UNSPECIFIED,
-            local_port: 0,
-            remote: Ipv6Addr::UNSPECIFIED,
-            remote_port: 0,
-        };
-        in_flight.insert(
-            seq,
-            Piece {
-                tuple: nowhere,
-                offset: 0,
-                len: 0,
-            },
-        );
         if let Some(s) = self.sessions.get_mut(&client) {
-            s.precopy = Some(Precopy {
-                transfer,
-                to,
-                started: now,
-                progress_at: now,
-                manual,
-                confirmed: false,
-                next,
-                acked,
-                in_flight,
-                in_flight_bytes: 0,
-            });
+            let copy = Precopy::new((transfer, to), now, manual, next, seq);
+            s.handoff.start_precopy(copy);
         }
         self.schedule_frozen(client);
         self.pump_precopy(now, client, out);
@@ -244,16 +275,17 @@ impl Member {
             .sessions
             .get(&client)
             .filter(|s| s.conns.is_empty())
-            .and_then(|s| s.precopy.as_ref())
+            .and_then(|s| s.handoff.precopy())
         {
             // Every connection closed meanwhile: nothing is left to move.
             let why = "the session ended before it moved".to_string();
             return self.call_off(now, p.transfer, HandoffOutcome::Abandoned, why, out);
         }
+        // Taken out while pieces are sent (and put back unless the session freezes).
         let Some(mut p) = self
             .sessions
             .get_mut(&client)
-            .and_then(|s| s.precopy.take())
+            .and_then(|s| s.handoff.end_precopy())
         else {
             return;
         };
@@ -318,7 +350,7 @@ impl Member {
             }
             self.freeze_and_send(now, client, transfer, to, manual, acked, out);
         } else if let Some(s) = self.sessions.get_mut(&client) {
-            s.precopy = Some(p);
+            s.handoff.start_precopy(p);
         }
     }
 
@@ -334,7 +366,7 @@ impl Member {
         let Some(s) = self.sessions.get_mut(&client) else {
             return;
         };
-        if let Some(p) = s.precopy.as_mut() {
+        if let Some(p) = s.handoff.precopy_mut() {
             if let Some(piece) = p.in_flight.remove(&seq) {
                 p.in_flight_bytes -= piece.len;
                 p.progress_at = now;
@@ -347,15 +379,10 @@ impl Member {
             }
             return;
         }
-        let Some(f) = s.frozen.as_mut() else {
-            return;
-        };
-        if let Some(len) = f.parts.in_flight.remove(&seq) {
-            f.parts.in_flight_bytes -= len;
-            f.progress_at = now;
-            if f.parts.delivered() {
-                f.delivered_at.get_or_insert(now);
-            }
+        if s.handoff
+            .frozen_mut()
+            .is_some_and(|f| f.part_acked(now, seq))
+        {
             self.pump_parts(client, out);
             self.schedule_frozen(client);
         }
@@ -367,33 +394,27 @@ impl Member {
             let Some(f) = self
                 .sessions
                 .get_mut(&client)
-                .and_then(|s| s.frozen.as_mut())
+                .and_then(|s| s.handoff.frozen_mut())
             else {
                 return;
             };
-            let parts = &mut f.parts;
-            if parts.next >= parts.count || parts.in_flight_bytes >= WINDOW {
+            let Some((index, count, session)) = f.parts.next_part() else {
                 return;
-            }
-            let index = parts.next;
-            let from = index as usize * TRANSFER_PART;
-            let to = (from + TRANSFER_PART).min(parts.data.len());
+            };
+            let (acceptor, len) = (f.to, session.len());
             let body = PeerBody::Transfer {
                 transfer: f.transfer,
                 index,
-                count: parts.count,
-                session: parts.data[from..to].to_vec(),
+                count,
+                session,
             };
-            parts.next += 1;
-            let (acceptor, len) = (f.to, to - from);
             let seq = self.send_peer(acceptor, body, out);
             if let Some(f) = self
                 .sessions
                 .get_mut(&client)
-                .and_then(|s| s.frozen.as_mut())
+                .and_then(|s| s.handoff.frozen_mut())
             {
-                f.parts.in_flight.insert(seq, len);
-                f.parts.in_flight_bytes += len;
+                f.parts.sent(seq, len);
             }
             self.index.transfer_seqs.insert(seq, client);
         }
@@ -410,13 +431,13 @@ impl Member {
         why: String,
         out: &mut Vec<Vec<u8>>,
     ) {
-        let Some(client) = self.record(transfer).map(|r| r.client) else {
+        let Some(client) = self.log.client(transfer) else {
             return;
         };
         let precopy = self
             .sessions
             .get_mut(&client)
-            .and_then(|s| s.precopy.take_if(|p| p.transfer == transfer));
+            .and_then(|s| s.handoff.call_off_precopy(transfer));
         if let Some(p) = precopy {
             for seq in p.in_flight.keys() {
                 self.peer.cancel(*seq);
@@ -443,45 +464,46 @@ impl Member {
     /// part) and the client has had ample time to answer, the frozen copy is let go.
     pub(super) fn handoff_due(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
         let timeout = self.cfg.handoff_timeout;
-        match self.handoff_deadline(client) {
-            None => return,
-            Some(d) if d > now => return self.schedule_frozen(client),
-            Some(_) => {}
-        }
         let Some(s) = self.sessions.get(&client) else {
             return;
         };
-        if let Some(p) = &s.precopy {
-            if now >= p.progress_at + timeout {
-                let (transfer, to) = (p.transfer, p.to);
+        match s.handoff.due(now, timeout) {
+            Due::Nothing => {}
+            Due::NotYet(_) => self.schedule_frozen(client),
+            Due::PrecopySilent { transfer, to } => {
                 let why = format!(
                     "member {to} acknowledged nothing for {timeout} while the session was copied"
                 );
                 self.call_off(now, transfer, HandoffOutcome::TimedOut, why, out);
-            } else {
-                self.pump_precopy(now, client, out);
             }
-            return;
+            Due::PrecopyLong => self.pump_precopy(now, client, out),
+            Due::FrozenSilent { transfer, to } => {
+                let why = format!(
+                    "member {to} acknowledged nothing for {timeout} while the session was frozen"
+                );
+                self.thaw(now, transfer, HandoffOutcome::TimedOut, why);
+            }
+            Due::Release => self.release(now, client, out),
         }
-        let Some(f) = &s.frozen else {
+    }
+
+    /// The frozen copy of `client`'s session goes without a Commit: the acceptor has the
+    /// session and the client had ample time to answer (a Commit can be lost).
+    fn release(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+        let Some(f) = self.sessions.remove(&client).and_then(|s| match s.handoff {
+            HandoffState::Frozen(f) => Some(f),
+            _ => None,
+        }) else {
             return;
         };
-        let (transfer, to, upstream) = (f.transfer, f.to, f.upstream);
-        if !f.restored && f.delivered_at.is_none() {
-            let why = format!(
-                "member {to} acknowledged nothing for {timeout} while the session was frozen"
-            );
-            return self.thaw(now, transfer, HandoffOutcome::TimedOut, why);
+        self.moved.insert(client, (f.to, now + MOVED_FORWARDING));
+        if let Some(up) = f.upstream {
+            let body = PeerBody::Commit {
+                transfer: up.transfer,
+            };
+            self.send_peer(up.donor, body, out);
         }
-        self.moved.insert(client, (to, now + MOVED_FORWARDING));
-        self.sessions.remove(&client);
-        if let Some((t, donor)) = upstream {
-            self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
-        }
-        if let Some(r) = self.record_mut(transfer) {
-            r.committed.get_or_insert(now);
-        }
-        self.finish(now, transfer, HandoffOutcome::Committed, None);
+        self.finish(now, f.transfer, HandoffOutcome::Committed, None);
     }
 
     // ---- acceptor -------------------------------------------------------------------------

@@ -173,8 +173,11 @@ impl Member {
             MnEvent::Bound { correspondent, .. } => {
                 if let Some(s) = self.sessions.get_mut(&correspondent) {
                     s.from_care_of = true;
-                    if let Some((transfer, donor)) = s.uncommitted.take() {
-                        self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                    if let Some(up) = s.handoff.client_confirmed() {
+                        let body = PeerBody::Commit {
+                            transfer: up.transfer,
+                        };
+                        self.send_peer(up.donor, body, out);
                     }
                     // Every binding (a refresh included) tells the contact node again
                     // who serves the client: its view heals after any doubt.
@@ -194,12 +197,16 @@ impl Member {
                 self.mn
                     .start_care_of_test(now, &mut self.rng, correspondent, self.cfg.care_of);
             }
+            // A draining member binds no client it serves nothing live for any more: the
+            // client may be talking to another member since (its binding was
+            // deregistered), and a BU from here would pull it back.
             MnEvent::BindingLost { correspondent }
             | MnEvent::RefreshRequested { correspondent }
-                if self
-                    .sessions
-                    .get(&correspondent)
-                    .is_some_and(|s| s.frozen.is_none() && s.from_care_of) =>
+                if self.sessions.get(&correspondent).is_some_and(|s| {
+                    !s.handoff.is_frozen()
+                        && s.from_care_of
+                        && !(self.draining && self.live(s) == 0)
+                }) =>
             {
                 self.send_bu(now, correspondent, out);
             }
@@ -228,7 +235,7 @@ impl Member {
         if self
             .sessions
             .get(&client)
-            .is_some_and(|s| s.bu_waiting && s.frozen.is_none())
+            .is_some_and(|s| s.bu_waiting && !s.handoff.is_frozen())
         {
             self.send_bu(now, client, out);
         }

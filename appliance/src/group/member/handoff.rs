@@ -13,21 +13,14 @@ impl Member {
         }
     }
 
-    /// When `client`'s handoff next needs attention: a pre-copy that hears nothing for
-    /// the handoff timeout fails, and one that runs for [`bulk::PRECOPY_MAX`] freezes;
-    /// see [`Frozen::deadline`] for a frozen session.
+    /// When `client`'s handoff next needs attention ([`HandoffState::deadline`]).
     pub(super) fn handoff_deadline(&self, client: Ipv6Addr) -> Option<Instant> {
-        let timeout = self.cfg.handoff_timeout;
         let s = self.sessions.get(&client)?;
-        if let Some(p) = &s.precopy {
-            return Some((p.progress_at + timeout).min(p.started + bulk::PRECOPY_MAX));
-        }
-        s.frozen.as_ref().and_then(|f| f.deadline(timeout))
+        s.handoff.deadline(self.cfg.handoff_timeout)
     }
 
-    /// Sets the outcome of handoff `transfer` (the one place outcomes change from
-    /// pending), with why it failed; a failure backs off automatic handoffs of the
-    /// session (doubling per failure in a row) and a drain tries other members first.
+    /// Sets the outcome of handoff `transfer` ([`HandoffLog::finish`]); a failure backs
+    /// off automatic handoffs of the session and a drain tries other members first.
     pub(super) fn finish(
         &mut self,
         now: Instant,
@@ -35,40 +28,9 @@ impl Member {
         outcome: HandoffOutcome,
         failure: Option<String>,
     ) {
-        let label = match outcome {
-            HandoffOutcome::Refused => Some(
-                self.refusal_labels
-                    .remove(&transfer)
-                    .unwrap_or("refused_other"),
-            ),
-            HandoffOutcome::TimedOut => Some("timed_out"),
-            HandoffOutcome::Abandoned => Some("abandoned"),
-            HandoffOutcome::Committed | HandoffOutcome::Pending => None,
-        };
-        let Some(r) = self.record_mut(transfer) else {
-            return;
-        };
-        let was_pending = r.outcome == HandoffOutcome::Pending;
-        r.outcome = outcome;
-        if label.is_some() {
-            r.failure = failure;
-            r.failure_label = label;
-        }
-        let (client, to) = (r.client, r.to);
-        if was_pending && outcome != HandoffOutcome::Pending {
-            let done = r.clone();
-            self.handoffs_done.push_back(done);
-        }
-        if label.is_none() {
-            return;
-        }
-        if let Some(s) = self.sessions.get_mut(&client) {
-            s.failures += 1;
-            let factor = 1u64 << (s.failures - 1).min(6);
-            let backoff = Duration::from_micros(BACKOFF_FIRST.total_micros() * factor);
-            s.retry_at = Some(now + backoff.min(BACKOFF_MAX));
-            if !s.avoid.contains(&to) {
-                s.avoid.push(to);
+        if let Some(failed) = self.log.finish(now, transfer, outcome, failure) {
+            if let Some(s) = self.sessions.get_mut(&failed.client) {
+                s.backoff.failed(now, failed.to);
             }
         }
     }
@@ -76,7 +38,7 @@ impl Member {
     /// A handoff this member started that ended since the last call (committed,
     /// refused, timed out or abandoned), for logs and the control socket.
     pub fn poll_handoff_done(&mut self) -> Option<HandoffRecord> {
-        self.handoffs_done.pop_front()
+        self.log.pop_done()
     }
 
     pub(super) fn handle_peer(
@@ -137,7 +99,7 @@ impl Member {
             PeerBody::Restored { transfer } => self.restored(now, from, transfer, out),
             PeerBody::Refused { transfer, reason } => {
                 let why = format!("refused by member {from}: {reason}");
-                self.refusal_labels.insert(transfer, reason.label());
+                self.log.refused_for(transfer, reason.label());
                 self.call_off(now, transfer, HandoffOutcome::Refused, why, out);
             }
             PeerBody::Commit { transfer } => self.committed(now, from, transfer, out),
@@ -162,7 +124,7 @@ impl Member {
                 if self
                     .sessions
                     .get(&client)
-                    .is_some_and(|s| s.frozen.is_none() && s.from_care_of)
+                    .is_some_and(|s| !s.handoff.is_frozen() && s.from_care_of)
                 {
                     self.send_bu(now, client, out);
                 }
@@ -177,17 +139,10 @@ impl Member {
         if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
             return self.late_answer(now, from, transfer, out);
         }
-        if let Some(r) = self.record_mut(transfer) {
-            r.restored = Some(now);
-        }
+        self.log.restored(transfer, now);
         if let Some(client) = self.frozen_client(transfer) {
-            if let Some(f) = self
-                .sessions
-                .get_mut(&client)
-                .and_then(|s| s.frozen.as_mut())
-            {
-                f.restored = true;
-                f.restored_at = Some(now);
+            if let Some(s) = self.sessions.get_mut(&client) {
+                s.handoff.restored(now, transfer);
             }
             self.schedule_frozen(client);
         }
@@ -205,24 +160,23 @@ impl Member {
             let upstream = self
                 .sessions
                 .remove(&client)
-                .and_then(|s| s.frozen)
-                .and_then(|f| f.upstream);
+                .and_then(|s| s.handoff.upstream());
             // The client's binding left this member's donor too: release it.
-            if let Some((t, donor)) = upstream {
-                self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+            if let Some(up) = upstream {
+                let body = PeerBody::Commit {
+                    transfer: up.transfer,
+                };
+                self.send_peer(up.donor, body, out);
             }
         }
         if self.outcome_of(transfer) == Some(HandoffOutcome::Pending) {
-            if let Some(r) = self.record_mut(transfer) {
-                r.committed = Some(now);
-            }
             self.finish(now, transfer, HandoffOutcome::Committed, None);
         }
     }
 
     /// The outcome this member (as donor) recorded for `transfer`.
     pub(super) fn outcome_of(&self, transfer: u64) -> Option<HandoffOutcome> {
-        self.record(transfer).map(|r| r.outcome)
+        self.log.outcome(transfer)
     }
 
     /// The donor thawed a handoff whose session this member restored: its copy wins (it
@@ -239,7 +193,7 @@ impl Member {
         let client = self
             .sessions
             .iter()
-            .find(|(_, s)| s.frozen.is_none() && s.arrived == Some((transfer, donor)))
+            .find(|(_, s)| !s.handoff.is_frozen() && s.history.arrived_by(transfer, donor))
             .map(|(c, _)| *c);
         let Some(client) = client else {
             return;
@@ -276,29 +230,23 @@ impl Member {
         transfer: u64,
         out: &mut Vec<Vec<u8>>,
     ) {
-        let Some(client) = self.record(transfer).map(|r| r.client) else {
+        let Some(client) = self.log.client(transfer) else {
             return;
         };
         let Some(s) = self.sessions.get(&client) else {
             // Nothing left here (handed on since): the acceptor's copy is the only one.
-            if let Some(r) = self.record_mut(transfer) {
-                r.outcome = HandoffOutcome::Committed;
-                r.committed = Some(now);
-            }
-            return;
+            return self.log.revise_committed(transfer, now);
         };
         // A pre-copy in progress for a newer handoff is called off either way.
-        if let Some(p) = s.precopy.as_ref().map(|p| p.transfer) {
+        if let Some(p) = s.handoff.precopy().map(|p| p.transfer) {
             let why = "a late answer to an earlier handoff".to_string();
             self.call_off(now, p, HandoffOutcome::Abandoned, why, out);
         }
         let Some(s) = self.sessions.get(&client) else {
             return;
         };
-        let live_here = s
-            .thawed_at
-            .is_some_and(|t| s.heard_at.is_some_and(|h| h > t));
-        let (frozen, from_care_of) = (s.frozen.is_some(), s.from_care_of);
+        let live_here = s.history.live_here();
+        let (frozen, from_care_of) = (s.handoff.is_frozen(), s.from_care_of);
         if live_here {
             self.send_peer(acceptor, PeerBody::Abandon { transfer }, out);
             if frozen {
@@ -322,7 +270,7 @@ impl Member {
         for tuple in &s.conns {
             self.tcp.remove(tuple);
         }
-        if let Some(f) = s.frozen {
+        if let HandoffState::Frozen(f) = s.handoff {
             for seq in f.parts.pending_seqs() {
                 self.peer.cancel(seq);
             }
@@ -335,8 +283,11 @@ impl Member {
                     out,
                 );
             }
-            if let Some((t, donor)) = f.upstream {
-                self.send_peer(donor, PeerBody::Commit { transfer: t }, out);
+            if let Some(up) = f.upstream {
+                let body = PeerBody::Commit {
+                    transfer: up.transfer,
+                };
+                self.send_peer(up.donor, body, out);
             }
             let why =
                 format!("member {acceptor} answered an earlier handoff late and serves the client");
@@ -344,10 +295,7 @@ impl Member {
         }
         self.moved
             .insert(client, (acceptor, now + MOVED_FORWARDING));
-        if let Some(r) = self.record_mut(transfer) {
-            r.outcome = HandoffOutcome::Committed;
-            r.committed = Some(now);
-        }
+        self.log.revise_committed(transfer, now);
     }
 
     // ---- handoff --------------------------------------------------------------------------
@@ -356,36 +304,19 @@ impl Member {
         let Some(s) = self.sessions.get(&m.client) else {
             return;
         };
-        if s.frozen.is_some()
-            || s.precopy.is_some()
-            || m.to == self.cfg.id
-            || !self.cfg.members.contains_key(&m.to)
-        {
+        if !s.handoff.is_idle() || m.to == self.cfg.id || !self.cfg.members.contains_key(&m.to) {
             return;
         }
         self.transfer_counter += 1;
         let transfer = (u64::from(self.cfg.id) << 48) | self.transfer_counter;
-        self.index.records.insert(transfer, self.handoffs.len());
-        self.handoffs.push(HandoffRecord {
-            transfer,
-            client: m.client,
-            from: self.cfg.id,
-            to: m.to,
-            reason: m.reason.to_string(),
-            started: now,
-            restored: None,
-            committed: None,
-            snapshot_bytes: 0,
-            connections: 0,
-            outcome: HandoffOutcome::Pending,
-            failure: None,
-            failure_label: None,
-        });
+        let ends = (self.cfg.id, m.to);
+        self.log.start(now, transfer, m.client, ends, m.reason);
         // A large session is copied while it keeps running, then frozen (bulk.rs).
-        self.begin_transfer(now, m.client, transfer, m.to, m.reason == "manual", out);
+        let manual = m.reason == MoveReason::Manual;
+        self.begin_transfer(now, m.client, transfer, m.to, manual, out);
     }
 
-    /// Step 1: freezes `client`'s session, snapshots every connection (leaving out the
+    /// Step 3: freezes `client`'s session, snapshots every connection (leaving out the
     /// send data the acceptor acknowledged in the pre-copy, `acked`), the binding and
     /// the app state, and sends it in parts.
     #[allow(clippy::too_many_arguments)]
@@ -460,24 +391,10 @@ impl Member {
                 Vec::new()
             }
         };
-        let connections = frozen.len();
-        let upstream = s.uncommitted.take();
-        s.frozen = Some(Frozen {
-            transfer,
-            to,
-            progress_at: now,
-            parts: bulk::PartsOut::new(bytes),
-            delivered_at: None,
-            restored: false,
-            restored_at: None,
-            upstream,
-            connections: frozen,
-        });
-        let size = s.frozen.as_ref().map_or(0, |f| f.parts.len());
-        if let Some(r) = self.record_mut(transfer) {
-            r.snapshot_bytes = size;
-            r.connections = connections;
-        }
+        let (connections, size) = (frozen.len(), bytes.len());
+        let parts = bulk::PartsOut::new(bytes);
+        s.handoff.freeze(now, transfer, to, parts, frozen);
+        self.log.snapshot_taken(transfer, size, connections);
         if let Some(why) = failed {
             // Nothing was sent: the session goes on here at once.
             let why = format!("the session could not be snapshotted: {why}");
@@ -487,7 +404,7 @@ impl Member {
         self.schedule_frozen(client);
     }
 
-    /// Step 3 at the acceptor: restores a whole session (its parts assembled, the send
+    /// Step 4 at the acceptor: restores a whole session (its parts assembled, the send
     /// data it left out taken from `precopied`), sends the BU and goes on; or refuses.
     pub(super) fn accept_transfer(
         &mut self,
@@ -519,8 +436,8 @@ impl Member {
         let merging = self
             .sessions
             .get(&snap.client)
-            .is_some_and(|s| s.frozen.is_none() && !s.conns.is_empty());
-        // Step 3: restore every connection first (nothing changes here if one fails).
+            .is_some_and(|s| !s.handoff.is_frozen() && !s.conns.is_empty());
+        // Step 4: restore every connection first (nothing changes here if one fails).
         let restored = match self.restore_connections(now, from, &snap, precopied.as_ref()) {
             Ok(r) => r,
             Err(reason) => return refuse(self, reason, out),
@@ -530,16 +447,9 @@ impl Member {
         // it off earlier: that earlier handoff is over (the snapshot is newer).
         let superseded = self
             .sessions
-            .get(&snap.client)
-            .and_then(|s| s.frozen.as_ref())
-            .map(|f| f.transfer);
+            .get_mut(&snap.client)
+            .and_then(|s| s.handoff.supersede());
         if let Some(old) = superseded {
-            if let Some(s) = self.sessions.get_mut(&snap.client) {
-                s.frozen = None;
-            }
-            if let Some(r) = self.record_mut(old) {
-                r.committed.get_or_insert(now);
-            }
             self.finish(now, old, HandoffOutcome::Committed, None);
         }
         if let Some(b) = snap.binding.clone() {
@@ -557,11 +467,12 @@ impl Member {
         s.since = now;
         s.pinned |= snap.pinned;
         s.from_care_of = true;
-        s.frozen = None;
-        if !merging {
-            s.uncommitted = Some((transfer, from));
-        }
-        s.arrived = Some((transfer, from));
+        let arrival = Arrival {
+            transfer,
+            donor: from,
+        };
+        s.handoff.arrive(arrival, merging);
+        s.history.arrived = Some(arrival);
         for (k, v) in snap.rtt {
             s.rtt.entry(k).or_insert(Duration::from_micros(v));
         }
@@ -650,13 +561,12 @@ impl Member {
             return;
         };
         if let Some(s) = self.sessions.get_mut(&client) {
-            if let Some(f) = s.frozen.take() {
-                s.thawed_at = Some(now);
+            if let Some(f) = s.handoff.thaw() {
+                s.history.thawed_at = Some(now);
                 for seq in f.parts.pending_seqs() {
                     self.peer.cancel(seq);
                     self.index.transfer_seqs.remove(&seq);
                 }
-                s.uncommitted = f.upstream;
                 for (mut conn, app) in f.connections {
                     conn.thaw();
                     let tuple = conn.tuple();

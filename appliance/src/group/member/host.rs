@@ -79,7 +79,7 @@ impl Host for Member {
             self.index.refresh.pop_first();
             // Frozen sessions are rescheduled when they thaw; moved ones are gone.
             if self.sessions.get(&c).is_some_and(|s| {
-                s.frozen.is_none() && now.saturating_since(s.tokens_refreshed) >= TOKEN_REFRESH
+                !s.handoff.is_frozen() && now.saturating_since(s.tokens_refreshed) >= TOKEN_REFRESH
             }) {
                 stale.push(c);
             }
@@ -97,7 +97,7 @@ impl Host for Member {
             let sessions = self
                 .sessions
                 .values()
-                .filter(|s| s.frozen.is_none())
+                .filter(|s| !s.handoff.is_frozen())
                 .count() as u32;
             let others = self.other_members();
             for m in others {

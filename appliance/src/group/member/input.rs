@@ -73,7 +73,7 @@ impl Member {
         let held = self
             .sessions
             .get(&client)
-            .is_some_and(|s| s.frozen.is_some() || !s.conns.is_empty());
+            .is_some_and(|s| s.handoff.is_frozen() || !s.conns.is_empty());
         let tuple_known = self
             .tcp
             .connection(&FourTuple {
@@ -86,12 +86,23 @@ impl Member {
         if self.pass_on(now, packet, repr, held, forwarded, out) {
             return;
         }
+        // A draining member opens no new connection (docs/handoff.md, "Draining"): it
+        // would have to hand it on, and a member that stopped under a handshake would
+        // lose it. The client's SYN retransmission reaches the member that serves it
+        // once its binding moves (or is deregistered), as with any member that left.
+        if self.draining && new_connection && !tuple_known {
+            self.stats.syns_while_draining += 1;
+            return;
+        }
         // A segment of a connection this member does not hold is never answered with a
         // RST: the connection may live at another member of the group.
         if !tuple_known && (!new_connection || (forwarded && !held)) {
             // Unless it completes a SYN cookie this member sent (its listener's backlog
             // was full): RFC 4987 §3.6.
-            if !new_connection && self.tcp.try_syn_cookie(now, client, self.cfg.anycast, seg) {
+            if !new_connection
+                && !self.draining
+                && self.tcp.try_syn_cookie(now, client, self.cfg.anycast, seg)
+            {
                 self.index.dirty.push(FourTuple {
                     local: self.cfg.anycast,
                     local_port: seg.dst_port,
@@ -99,6 +110,9 @@ impl Member {
                     remote_port: seg.src_port,
                 });
                 self.accept_new(now, out);
+                return;
+            }
+            if !forwarded && held && !new_connection && self.pass_to_contact_node(packet, out) {
                 return;
             }
             self.stats.dropped += 1;
@@ -155,8 +169,8 @@ impl Member {
             }
         }
         if let Some(s) = self.sessions.get_mut(&client) {
-            if let Some(f) = &s.frozen {
-                // Step 2: not dropped, not answered: forwarded to the acceptor.
+            if let Some(f) = s.handoff.frozen() {
+                // Step 3: not dropped, not answered: forwarded to the acceptor.
                 let body = PeerBody::Forward {
                     transfer: f.transfer,
                     packet: packet.to_vec(),
@@ -167,18 +181,42 @@ impl Member {
                 return true;
             }
             if !forwarded {
-                s.heard_at = Some(now);
+                s.history.heard_at = Some(now);
             }
             // A client packet that reached us directly after a handoff: its binding points
             // here now (RFC 6275 route optimization), so the donor can let go.
             if !forwarded && repr.dst == self.cfg.care_of {
-                if let Some((transfer, donor)) = s.uncommitted.take() {
-                    self.send_peer(donor, PeerBody::Commit { transfer }, out);
+                if let Some(up) = s.handoff.client_confirmed() {
+                    let body = PeerBody::Commit {
+                        transfer: up.transfer,
+                    };
+                    self.send_peer(up.donor, body, out);
                     self.tell_contact_node(client, out);
                 }
             }
         }
         false
+    }
+
+    /// A segment of a connection this member does not know, from a client whose session
+    /// it serves: the client may have opened the connection natively, to the anycast
+    /// address, while it had no binding (deregistered when its member was taken for
+    /// gone), and the contact node took it; once this member's BU bound the client, the
+    /// rest of that connection comes here. It is passed to the contact node, which
+    /// drops it in turn if it does not hold the connection either. Returns whether it
+    /// was passed on.
+    fn pass_to_contact_node(&mut self, packet: &[u8], out: &mut Vec<Vec<u8>>) -> bool {
+        let contact = self.cfg.contact_node;
+        if contact == self.cfg.id || self.excluded.contains(&contact) {
+            return false;
+        }
+        self.stats.forwarded += 1;
+        let body = PeerBody::Forward {
+            transfer: 0,
+            packet: packet.to_vec(),
+        };
+        self.send_peer(contact, body, out);
+        true
     }
 
     pub(super) fn accept_new(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {

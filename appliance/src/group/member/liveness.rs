@@ -88,7 +88,7 @@ impl Member {
             let served: Vec<(Ipv6Addr, bool)> = self
                 .sessions
                 .iter()
-                .filter(|(_, s)| s.frozen.is_none() && self.live(s) > 0)
+                .filter(|(_, s)| !s.handoff.is_frozen() && self.live(s) > 0)
                 .map(|(c, s)| (*c, s.from_care_of))
                 .collect();
             for &(client, _) in &served {

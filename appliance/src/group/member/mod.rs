@@ -3,14 +3,14 @@
 //! the Mobile IPv6 mobile node towards clients, and hands sessions to other members
 //! (docs/handoff.md).
 //!
-//! Handoff of a session from this member (donor) to an acceptor:
-//! 1. freeze every connection of the session, snapshot connections, binding state and
-//!    application state, send `Transfer`; keep the frozen copy;
-//! 2. forward client packets that still arrive here to the acceptor;
-//! 3. the acceptor restores, sends the BU from its care-of address, answers `Restored`
-//!    and goes on at once; the client's BA (or any client packet reaching the acceptor
-//!    directly) makes it send `Commit`, and the donor drops its copy;
-//! 4. `Refused`, or silence past the handoff timeout before `Restored`, thaws the copy.
+//! Handoff of a session from this member (donor) to an acceptor, in the steps of
+//! docs/handoff.md: 1. ask and 2. pre-copy while serving; 3. freeze, snapshot and send
+//! `Transfer`, forwarding client packets to the acceptor meanwhile; 4. the acceptor
+//! restores, sends the BU from its care-of address, answers `Restored` and goes on;
+//! 5. the client's BA (or a client packet reaching the acceptor directly) makes it send
+//! `Commit`, and the donor drops its copy. `Refused`, or silence past the handoff
+//! timeout before the acceptor has the session, thaws the copy. Each session's place in
+//! this is its `HandoffState` (state.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
@@ -31,12 +31,15 @@ use super::peer::{
     MemberId, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
 };
 
-use super::policy::{Drain, GroupView, Manual, Move, Policy, Proximity, SessionView};
+use super::policy::{Drain, GroupView, Manual, Move, MoveReason, Policy, Proximity, SessionView};
 pub use bulk::{DEFAULT_TRANSFER_BUDGET, FREEZE_DELTA, PRECOPY_MIN};
 pub use lent::LendingSink;
 use lent::TCP_AT;
 pub use liveness::Refusal;
+use records::HandoffLog;
+pub use records::{HandoffOutcome, HandoffRecord};
 pub use snapshot::{SessionSnapshot, SessionSnapshotError, SESSION_SNAPSHOT_VERSION};
+use state::{Arrival, Backoff, Due, HandoffState, History};
 
 mod bulk;
 mod contact;
@@ -46,8 +49,10 @@ mod input;
 mod lent;
 mod liveness;
 mod pmtu;
+mod records;
 mod run;
 mod snapshot;
+mod state;
 mod views;
 
 /// How a member is set up.
@@ -85,53 +90,6 @@ pub struct MemberConfig {
     pub transfer_budget: usize,
 }
 
-/// How a handoff ended, as the donor saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum HandoffOutcome {
-    /// Under way.
-    Pending,
-    /// The acceptor committed.
-    Committed,
-    /// The acceptor refused; the donor thawed.
-    Refused,
-    /// The acceptor was silent; the donor thawed.
-    TimedOut,
-    /// Called off while frozen: a late answer to an earlier handoff showed that another
-    /// member's copy of the session is the live one.
-    Abandoned,
-}
-
-/// One handoff, as logged by the donor (and completed with the acceptor's times).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HandoffRecord {
-    /// Names the handoff.
-    pub transfer: u64,
-    /// The client.
-    pub client: Ipv6Addr,
-    /// Donor.
-    pub from: MemberId,
-    /// Acceptor.
-    pub to: MemberId,
-    /// Which policy asked.
-    pub reason: String,
-    /// When the donor froze the session.
-    pub started: Instant,
-    /// When the donor heard `Restored`.
-    pub restored: Option<Instant>,
-    /// When the donor heard `Commit`.
-    pub committed: Option<Instant>,
-    /// Serialized session size.
-    pub snapshot_bytes: usize,
-    /// Connections moved.
-    pub connections: usize,
-    /// Outcome.
-    pub outcome: HandoffOutcome,
-    /// Why it failed, for logs (refused, timed out or abandoned).
-    pub failure: Option<String>,
-    /// The failure as a metrics label (`refused_draining`, `timed_out`, ...).
-    pub failure_label: Option<&'static str>,
-}
-
 /// Member counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MemberStats {
@@ -145,6 +103,8 @@ pub struct MemberStats {
     pub accepted: u64,
     /// Packets dropped (bad checksum, not for us, no session).
     pub dropped: u64,
+    /// New connections (SYNs) not opened because this member drains.
+    pub syns_while_draining: u64,
     /// Home tokens relayed to other members (contact node).
     pub tokens_relayed: u64,
     /// Restored sessions dropped because their donor had thawed them (`Abandon`).
@@ -172,54 +132,23 @@ pub struct MemberStats {
     pub ptb_ignored: u64,
 }
 
-struct Frozen {
-    transfer: u64,
-    to: MemberId,
-    /// When the acceptor last acknowledged a part (or the freeze).
-    progress_at: Instant,
-    /// The snapshot's parts on their way.
-    parts: bulk::PartsOut,
-    /// The acceptor acknowledged every part: it restores or refuses, and says so
-    /// reliably, so silence no longer means it never got the session.
-    delivered_at: Option<Instant>,
-    restored: bool,
-    /// When `Restored` arrived.
-    restored_at: Option<Instant>,
-    /// The handoff that brought the session here, if its donor still waits for a Commit:
-    /// passed on when this handoff commits.
-    upstream: Option<(u64, MemberId)>,
-    connections: Vec<(Connection, AppState)>,
-}
-
 struct Session {
     conns: BTreeSet<FourTuple>,
     apps: BTreeMap<FourTuple, AppState>,
     since: Instant,
     rtt: BTreeMap<MemberId, Duration>,
-    frozen: Option<Frozen>,
-    /// A pre-copy to an acceptor under way (the session is still served here).
-    precopy: Option<bulk::Precopy>,
-    /// Handoffs of this session that failed in a row, and when automatic policies may
-    /// try again (exponential backoff).
-    failures: u32,
-    retry_at: Option<Instant>,
-    /// Members that failed to take it lately (a drain tries the others first).
-    avoid: Vec<MemberId>,
+    /// Where the session stands in the handoff protocol (state.rs).
+    handoff: HandoffState,
+    /// Which copy of it the client talks to, should a late answer leave two.
+    history: History,
+    /// Failed handoffs in a row, and what they hold back.
+    backoff: Backoff,
     /// Packets to the client go out from the care-of address with a HAO.
     from_care_of: bool,
     /// A BU waits for this token.
     bu_waiting: bool,
     /// When tokens were last refreshed.
     tokens_refreshed: Instant,
-    /// The handoff that brought the session here, until the client confirms.
-    uncommitted: Option<(u64, MemberId)>,
-    /// The handoff that brought the session here (kept after the commit): a donor that
-    /// thawed it after all sends `Abandon` naming it.
-    arrived: Option<(u64, MemberId)>,
-    /// When this member last thawed the session after a handoff timed out.
-    thawed_at: Option<Instant>,
-    /// When a client packet last reached this member directly (not forwarded).
-    heard_at: Option<Instant>,
     /// Placed by an operator.
     pinned: bool,
 }
@@ -233,18 +162,12 @@ impl Session {
             apps: BTreeMap::new(),
             since: now,
             rtt: BTreeMap::new(),
-            frozen: None,
-            precopy: None,
-            failures: 0,
-            retry_at: None,
-            avoid: Vec::new(),
+            handoff: HandoffState::SERVING,
+            history: History::default(),
+            backoff: Backoff::default(),
             from_care_of,
             bu_waiting: false,
             tokens_refreshed: now,
-            uncommitted: None,
-            arrived: None,
-            thawed_at: None,
-            heard_at: None,
             pinned: false,
         }
     }
@@ -269,6 +192,9 @@ pub struct Member {
     policies: Vec<Box<dyn Policy>>,
     next_policy: Instant,
     draining: bool,
+    /// A drained member with nothing left but connections in their handshake stops at
+    /// this time at the latest.
+    drain_handshakes_until: Option<Instant>,
     stopped: bool,
     excluded: BTreeSet<MemberId>,
     transfer_counter: u64,
@@ -290,9 +216,8 @@ pub struct Member {
     probe_for: BTreeMap<Ipv6Addr, BTreeSet<MemberId>>,
     /// Clients handed off lately: where they went, until when packets are forwarded.
     moved: BTreeMap<Ipv6Addr, (MemberId, Instant)>,
-    handoffs: Vec<HandoffRecord>,
-    /// Handoffs that ended since the caller last asked ([`Member::poll_handoff_done`]).
-    handoffs_done: std::collections::VecDeque<HandoffRecord>,
+    /// The handoffs this member started, and their outcomes.
+    log: HandoffLog,
     /// Members that came up since the last poll, to greet ([`liveness`]).
     greet: BTreeSet<MemberId>,
     /// Contact node: clients deregistered on a member's behalf when it was taken for
@@ -301,8 +226,6 @@ pub struct Member {
     /// Handoffs refused as the acceptor, for the log, and counted by reason.
     refusals: std::collections::VecDeque<Refusal>,
     refusal_counts: BTreeMap<&'static str, u64>,
-    /// Refusal labels of transfers whose `Refused` arrived (for the record).
-    refusal_labels: BTreeMap<u64, &'static str>,
     /// Acceptor: what arrived of each transfer under way, and its total size.
     incoming: BTreeMap<u64, bulk::Incoming>,
     incoming_bytes: usize,
@@ -341,8 +264,6 @@ struct Index {
     /// Connections of each client still in their handshake (not accepted yet, so not in
     /// the session): they move with the session too.
     handshakes: BTreeMap<Ipv6Addr, BTreeSet<FourTuple>>,
-    /// Handoff record of each transfer (position in `handoffs`).
-    records: BTreeMap<u64, usize>,
     /// When every connection's app next runs regardless (closes found by timers).
     next_sweep: Instant,
     /// When expired entries of `moved` are next dropped.
@@ -354,43 +275,9 @@ const SWEEP: Duration = Duration::from_secs(1);
 
 const TOKEN_REFRESH: Duration = Duration::from_secs(120);
 
-/// A donor whose acceptor restored the session but whose Commit never came lets the
-/// frozen copy go after this long.
-const RELEASE_AFTER: Duration = Duration::from_secs(3);
 /// How long a donor forwards the packets of a client it handed off (late packets, and
 /// new connections the client opens before its binding reaches it).
 const MOVED_FORWARDING: Duration = Duration::from_secs(30);
-
-/// A donor whose acceptor acknowledged the `Transfer` but whose `Restored` or `Refused`
-/// never came (every copy lost) lets the frozen copy go after this long: longer than the
-/// peer channel keeps sending a message.
-const RELEASE_UNANSWERED: Duration = Duration::from_secs(10);
-
-/// First backoff after a failed handoff of a session; it doubles per failure in a row.
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-/// Longest backoff.
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
-
-impl Frozen {
-    /// When something is next due: the thaw once the acceptor has acknowledged nothing
-    /// for `timeout` and not answered, else the release.
-    fn deadline(&self, timeout: Duration) -> Option<Instant> {
-        if !self.restored && self.delivered_at.is_none() {
-            Some(self.progress_at + timeout)
-        } else {
-            self.release_at()
-        }
-    }
-
-    /// When the frozen copy is let go (the acceptor has the session) without a Commit.
-    fn release_at(&self) -> Option<Instant> {
-        match (self.restored_at, self.delivered_at) {
-            (Some(t), _) => Some(t + RELEASE_AFTER),
-            (None, Some(t)) => Some(t + RELEASE_UNANSWERED),
-            (None, None) => None,
-        }
-    }
-}
 
 /// How often members running a load policy report their sessions to each other.
 pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -420,6 +307,7 @@ impl Member {
             policies: vec![Box::new(Drain), Box::new(Proximity::default())],
             next_policy: now + cfg.policy_interval,
             draining: false,
+            drain_handshakes_until: None,
             stopped: false,
             excluded: BTreeSet::new(),
             transfer_counter: 0,
@@ -432,13 +320,11 @@ impl Member {
             hoti_for: BTreeMap::new(),
             probe_for: BTreeMap::new(),
             moved: BTreeMap::new(),
-            handoffs: Vec::new(),
-            handoffs_done: std::collections::VecDeque::new(),
+            log: HandoffLog::default(),
             greet: BTreeSet::new(),
             deregistered_for: BTreeMap::new(),
             refusals: std::collections::VecDeque::new(),
             refusal_counts: BTreeMap::new(),
-            refusal_labels: BTreeMap::new(),
             incoming: BTreeMap::new(),
             incoming_bytes: 0,
             stats: MemberStats::default(),
@@ -449,24 +335,12 @@ impl Member {
         }
     }
 
-    /// The record of handoff `transfer`, if this member started it.
-    fn record(&self, transfer: u64) -> Option<&HandoffRecord> {
-        let i = *self.index.records.get(&transfer)?;
-        self.handoffs.get(i)
-    }
-
-    /// The record of handoff `transfer`, if this member started it.
-    fn record_mut(&mut self, transfer: u64) -> Option<&mut HandoffRecord> {
-        let i = *self.index.records.get(&transfer)?;
-        self.handoffs.get_mut(i)
-    }
-
     /// The client whose session is frozen in handoff `transfer` here.
     fn frozen_client(&self, transfer: u64) -> Option<Ipv6Addr> {
-        let client = self.record(transfer)?.client;
+        let client = self.log.client(transfer)?;
         self.sessions
             .get(&client)
-            .and_then(|s| s.frozen.as_ref())
+            .and_then(|s| s.handoff.frozen())
             .is_some_and(|f| f.transfer == transfer)
             .then_some(client)
     }
@@ -485,7 +359,7 @@ impl Member {
     /// A policy named `load` makes this member report its sessions to the others every
     /// [`LOAD_REPORT_INTERVAL`].
     pub fn set_policies(&mut self, policies: Vec<Box<dyn Policy>>) {
-        let load = policies.iter().any(|p| p.name() == "load");
+        let load = policies.iter().any(|p| p.reason() == MoveReason::Load);
         self.next_load_report = load.then_some(self.now);
         self.policies = policies;
     }
@@ -549,7 +423,7 @@ impl Member {
         let tuples: Vec<FourTuple> = self
             .sessions
             .values()
-            .filter(|s| s.frozen.is_none())
+            .filter(|s| !s.handoff.is_frozen())
             .flat_map(|s| s.conns.iter().copied())
             .collect();
         for t in &tuples {

@@ -35,7 +35,7 @@ impl Member {
             let transfer = self
                 .sessions
                 .get(&client)
-                .and_then(|s| s.frozen.as_ref())
+                .and_then(|s| s.handoff.frozen())
                 .map_or(0, |f| f.transfer);
             self.stats.forwarded += 1;
             let body = PeerBody::Forward {
@@ -62,7 +62,7 @@ impl Member {
     fn ptb_forward_to(&self, now: Instant, client: Ipv6Addr, forwarded: bool) -> Option<MemberId> {
         let me = self.cfg.id;
         let session = self.sessions.get(&client);
-        if let Some(f) = session.and_then(|s| s.frozen.as_ref()) {
+        if let Some(f) = session.and_then(|s| s.handoff.frozen()) {
             return Some(f.to);
         }
         if forwarded || session.is_some_and(|s| !s.conns.is_empty()) {

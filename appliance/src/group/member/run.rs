@@ -30,13 +30,13 @@ impl Member {
         let views: Vec<SessionView> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.frozen.is_none() && s.precopy.is_none() && self.live(s) > 0)
+            .filter(|(_, s)| s.handoff.is_idle() && self.live(s) > 0)
             .map(|(c, s)| SessionView {
                 client: *c,
                 rtt: std::borrow::Cow::Borrowed(&s.rtt),
                 since: s.since,
                 pinned: s.pinned,
-                avoid: &s.avoid,
+                avoid: s.backoff.avoid(),
             })
             .collect();
         // After a failed handoff a session waits out its backoff before automatic
@@ -46,8 +46,7 @@ impl Member {
             .filter(|v| {
                 self.sessions
                     .get(&v.client)
-                    .and_then(|s| s.retry_at)
-                    .is_none_or(|t| t <= now)
+                    .is_none_or(|s| s.backoff.settled(now))
             })
             .cloned()
             .collect();
@@ -70,12 +69,20 @@ impl Member {
         // A drained member stops once its peer messages are delivered (or given up): a
         // `Refused` or `Commit` it still owes another member must not die with it.
         // Sessions left with connections in TIME-WAIT only are over (docs/handoff.md).
-        let over = |s: &Session| s.frozen.is_none() && s.precopy.is_none() && self.live(s) == 0;
+        // A connection still in its handshake (begun before the drain) may complete and
+        // become a session the drain hands on: it is waited for, at most the handoff
+        // timeout (the client may have given up on it and reached another member).
+        let over = |s: &Session| s.handoff.is_idle() && self.live(s) == 0;
         if self.draining
             && self.sessions.values().all(over)
             && self.peer.next_retransmit().is_none()
         {
-            self.stopped = true;
+            let grace = *self
+                .drain_handshakes_until
+                .get_or_insert(now + self.cfg.handoff_timeout);
+            if self.index.handshakes.is_empty() || now >= grace {
+                self.stopped = true;
+            }
         }
     }
 
@@ -96,14 +103,14 @@ impl Member {
         if now >= self.index.next_sweep {
             self.index.next_sweep = now + SWEEP;
             self.sessions
-                .retain(|_, s| !s.conns.is_empty() || s.frozen.is_some() || s.precopy.is_some());
+                .retain(|_, s| !s.conns.is_empty() || !s.handoff.is_idle());
             let tcp = &self.tcp;
             self.index.handshakes.retain(|_, h| {
                 h.retain(|t| tcp.connection(t).is_some());
                 !h.is_empty()
             });
             self.collect_time_wait();
-            for s in self.sessions.values().filter(|s| s.frozen.is_none()) {
+            for s in self.sessions.values().filter(|s| !s.handoff.is_frozen()) {
                 tuples.extend(s.conns.iter().copied());
             }
         }
@@ -119,7 +126,7 @@ impl Member {
             touched.push(client);
             // During a pre-copy the apps write nothing new: the client is still served
             // from what the send buffers hold, and the copy converges (bulk.rs).
-            if s.frozen.is_some() || s.precopy.as_ref().is_some_and(|p| p.copies_data()) {
+            if !s.handoff.apps_run() {
                 continue;
             }
             let Some(app) = s.apps.get_mut(&tuple) else {
@@ -155,7 +162,7 @@ impl Member {
             if self
                 .sessions
                 .get(&client)
-                .is_some_and(|s| s.conns.is_empty() && s.frozen.is_none() && s.precopy.is_none())
+                .is_some_and(|s| s.conns.is_empty() && s.handoff.is_idle())
             {
                 self.sessions.remove(&client);
             }

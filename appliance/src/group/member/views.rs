@@ -46,7 +46,7 @@ impl Member {
 
     /// Handoffs this member started.
     pub fn handoffs(&self) -> &[HandoffRecord] {
-        &self.handoffs
+        self.log.all()
     }
 
     /// Clients whose sessions are held here and not frozen in a handoff, finished ones
@@ -54,7 +54,7 @@ impl Member {
     pub fn clients(&self) -> Vec<Ipv6Addr> {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.frozen.is_none())
+            .filter(|(_, s)| !s.handoff.is_frozen())
             .map(|(c, _)| *c)
             .collect()
     }
@@ -64,7 +64,11 @@ impl Member {
     pub fn live_clients(&self) -> Vec<Ipv6Addr> {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.frozen.is_none() && (s.precopy.is_some() || self.live(s) > 0))
+            .filter(|(_, s)| match &s.handoff {
+                HandoffState::Serving { .. } => self.live(s) > 0,
+                HandoffState::Precopying { .. } => true,
+                HandoffState::Frozen(_) => false,
+            })
             .map(|(c, _)| *c)
             .collect()
     }
@@ -96,16 +100,12 @@ impl Member {
     pub fn session_views(&self) -> Vec<(Ipv6Addr, usize, bool, Option<MemberId>)> {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.frozen.is_some() || s.precopy.is_some() || self.live(s) > 0)
+            .filter(|(_, s)| !s.handoff.is_idle() || self.live(s) > 0)
             .map(|(c, s)| {
-                let frozen_to = s
-                    .frozen
-                    .as_ref()
-                    .map(|f| f.to)
-                    .or(s.precopy.as_ref().map(|p| p.to));
+                let frozen_to = s.handoff.acceptor();
                 let conns = s
-                    .frozen
-                    .as_ref()
+                    .handoff
+                    .frozen()
                     .map_or_else(|| self.live(s), |f| f.connections.len());
                 (*c, conns, s.pinned, frozen_to)
             })
