@@ -401,7 +401,7 @@ fn drive(w: &mut World, opts: &DemoOptions, progress: &mut dyn Write) -> Result<
             }
             for &h in [w.member_hosts[0], w.member_hosts[2]].iter() {
                 if let Some(m) = sim.host_as::<Member>(h) {
-                    m.set_excluded(2, true);
+                    m.set_excluded(now, 2, true);
                 }
             }
         }

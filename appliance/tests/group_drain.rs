@@ -58,8 +58,10 @@ fn a_member_with_many_sessions_drains_and_the_group_keeps_serving() {
     assert_eq!(before, sessions, "seed {seed}: every client on member 2");
 
     g.member(2).drain();
-    g.member(1).set_excluded(2, true);
-    g.member(3).set_excluded(2, true);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, true);
+    let now = g.sim.now();
+    g.member(3).set_excluded(now, 2, true);
     let t0 = g.sim.now();
     // Until the drained member stops (bounded).
     let limit = t0 + Duration::from_secs(30);

@@ -319,7 +319,8 @@ fn lost_commit_still_lets_a_draining_donor_stop() {
     assert_eq!(g.serving(0), vec![2]);
     let w = watch(&mut g, Some((1, 2, &["Commit"])));
     g.member(2).drain();
-    g.member(1).set_excluded(2, true);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, true);
     g.sim.run_until(Instant::from_millis(14_000));
     let seed = g.sim.seed();
     println!("commits dropped: {}", w.dropped.get());
@@ -478,7 +479,8 @@ fn a_drain_completes_when_each_transfer_loses_a_datagram_once() {
         }
     })));
     g.member(2).drain();
-    g.member(1).set_excluded(2, true);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, true);
     let seed = g.sim.seed();
     let done = g.run_until_done(Instant::from_secs(40), ms(100));
     let r = g.client(0).reports().remove(0);
@@ -538,7 +540,8 @@ fn lost_restored_and_commit_leave_one_member_serving() {
     // The serving member drains: the session must find its way to the other one.
     let m = serving[0];
     g.member(m).drain();
-    g.member(3 - m).set_excluded(m, true);
+    let now = g.sim.now();
+    g.member(3 - m).set_excluded(now, m, true);
     assert_all_complete(&mut g, &w);
     assert!(
         g.member(m).is_stopped(),
@@ -738,7 +741,8 @@ fn a_client_of_a_dead_member_can_connect_again_at_once() {
     let m2 = g.members[1];
     g.sim.set_up(m2, false);
     g.sim.run_until(Instant::from_millis(3500));
-    g.member(1).set_excluded(2, true);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, true);
     g.sim.run_until(Instant::from_millis(4500));
     let seed = g.sim.seed();
     assert_eq!(g.member(1).stats().orphans_deregistered, 1, "seed {seed}");

@@ -470,7 +470,8 @@ fn scenario(seed: u64) -> Outcome {
                 drained = Some(m);
                 g.member(m).drain();
                 for o in (1..=n as MemberId).filter(|o| *o != m) {
-                    g.member(o).set_excluded(m, true);
+                    let now = g.sim.now();
+                    g.member(o).set_excluded(now, m, true);
                 }
             }
             Action::Kill(m) => {
@@ -483,7 +484,8 @@ fn scenario(seed: u64) -> Outcome {
             }
             Action::Notice(m) => {
                 for o in (1..=n as MemberId).filter(|o| *o != m) {
-                    g.member(o).set_excluded(m, true);
+                    let now = g.sim.now();
+                    g.member(o).set_excluded(now, m, true);
                 }
             }
         }

@@ -11,7 +11,7 @@ mod group_common;
 
 use group_common::*;
 use vany_appliance::demo;
-use vany_appliance::group::member::{HandoffOutcome, Member};
+use vany_appliance::group::member::{HandoffOutcome, Member, MemberEvent};
 use vany_appliance::sim::client::DownloadStatus;
 use vany_stack::time::{Duration, Instant};
 
@@ -57,10 +57,12 @@ fn the_contact_node_knows_again_who_serves_a_client_after_a_stall() {
     // The stall.
     g.sim.set_up(m2, false);
     g.sim.run_until(Instant::from_millis(3500));
-    g.member(1).set_excluded(2, true);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, true);
     g.sim.run_until(Instant::from_millis(7000));
     g.sim.set_up(m2, true);
-    g.member(1).set_excluded(2, false);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, false);
     g.sim.run_until(Instant::from_millis(12_000));
     let seed = g.sim.seed();
     assert_eq!(g.member(1).stats().orphans_deregistered, 1, "seed {seed}");
@@ -74,7 +76,8 @@ fn the_contact_node_knows_again_who_serves_a_client_after_a_stall() {
     // The death.
     g.sim.set_up(m2, false);
     g.sim.run_until(Instant::from_millis(12_500));
-    g.member(1).set_excluded(2, true);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, true);
     g.sim.run_until(Instant::from_millis(13_500));
     assert_eq!(
         g.member(1).stats().orphans_deregistered,
@@ -106,16 +109,18 @@ fn a_restarted_member_accepts_handoffs_at_once() {
     g.sim.run_until(Instant::from_millis(1000));
     let m2 = g.members[1];
     g.sim.set_up(m2, false);
-    g.member(1).set_excluded(2, true);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, true);
     g.sim.run_until(Instant::from_millis(2000));
     // The restart: a fresh member 2 with a later peer epoch.
     let now = g.sim.now();
     let cfg = demo::member_config(2, "m2", false, &g.addrs, 9);
     let mut fresh = Member::new(cfg, now);
-    fresh.set_peer_epoch(1);
+    fresh.set_peer_epoch(g.sim.now(), 1);
     *g.member(2) = fresh;
     g.sim.set_up(m2, true);
-    g.member(1).set_excluded(2, false);
+    let now = g.sim.now();
+    g.member(1).set_excluded(now, 2, false);
     g.sim.run_until(Instant::from_millis(2500));
     g.member(1).manual_move(client, 2);
     g.sim.run_until(Instant::from_millis(4000));
@@ -157,7 +162,10 @@ fn a_refusal_is_recorded_with_its_reason() {
     let seed = g.sim.seed();
     let member = g.member(2);
     let counts = member.refusals_sent().clone();
-    let first = member.poll_refusal();
+    let first = std::iter::from_fn(|| member.poll_event()).find_map(|e| match e {
+        MemberEvent::Refused(r) => Some(r),
+        MemberEvent::HandoffEnded(_) => None,
+    });
     println!("{counts:?} {first:?}");
     assert_eq!(counts.get("refused_binding"), Some(&1), "seed {seed}");
     let first = first.expect("a refusal to log");

@@ -9,7 +9,7 @@ use std::net::Ipv6Addr;
 use group_common::*;
 use vany_appliance::apps::AppKind;
 use vany_appliance::group::member::{
-    SessionSnapshot, SessionSnapshotError, SESSION_SNAPSHOT_VERSION,
+    MemberEvent, SessionSnapshot, SessionSnapshotError, SESSION_SNAPSHOT_VERSION,
 };
 use vany_appliance::group::peer::{PeerBody, PeerChannel};
 use vany_stack::tcp::{Connection, FourTuple, Seq, TcpConfig};
@@ -132,7 +132,10 @@ fn a_member_refuses_a_session_of_another_version() {
     let seed = g.sim.seed();
     let m2 = g.member(2);
     let counts = m2.refusals_sent().clone();
-    let refusal = m2.poll_refusal();
+    let refusal = std::iter::from_fn(|| m2.poll_event()).find_map(|e| match e {
+        MemberEvent::Refused(r) => Some(r),
+        MemberEvent::HandoffEnded(_) => None,
+    });
     println!("{counts:?} {refusal:?}");
     assert_eq!(counts.get("refused_version"), Some(&1), "seed {seed}");
     let refusal = refusal.expect("a refusal to log");

@@ -43,7 +43,7 @@ use crate::group::peer::{MemberId, PEER_PORT};
 use crate::io::dpdk::{DpdkConfig, DpdkIo, Mac, ETHERNET_HEADER_LEN};
 use crate::io::{PacketIo, IPV6_HEADER_LEN};
 use crate::sim::client::{Client, ClientConfig};
-use crate::sim::{Host, HostId, Sim};
+use crate::sim::{HostId, Sim};
 
 /// `net_null` ports each frame size needs: one source per path (the sink is a port the
 /// rx/tx/io phases are done with).
@@ -561,7 +561,10 @@ struct MemberWork<'a> {
 impl PathWork for MemberWork<'_> {
     fn handle(&mut self, packet: &[u8]) {
         self.out.clear();
-        self.member.handle_packet(self.now, packet, self.out);
+        self.member.handle_packet(self.now, packet);
+        while let Some(p) = self.member.poll_transmit() {
+            self.out.push(p);
+        }
     }
 
     fn output(&self) -> &[Vec<u8>] {

@@ -4,7 +4,7 @@
 //! ```text
 //!            ┌──────────── vany node (one process) ─────────────────────────┐
 //!  TUN ◀────▶│ data path: rx burst -> member.handle_packet -> tx burst      │
-//!            │            member.poll when next_wake() is due               │
+//!            │            member.handle_timeout at poll_timeout()           │
 //!            │            wait on the TUN until the next wake (≤ 5 ms)      │
 //!            │   ▲ Query (crossbeam)          ▲ MembershipEvent (crossbeam) │
 //!            │ ctl thread   metrics thread    gossip thread (foca, UDP)     │
@@ -47,8 +47,7 @@ use super::lent_tx::LentTx;
 use super::log_limit::LogLimit;
 use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
 use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
-use crate::group::member::{HandoffOutcome, HandoffRecord, Member};
-use crate::host::Host;
+use crate::group::member::{HandoffOutcome, HandoffRecord, Member, MemberEvent};
 use crate::io::dpdk::{DpdkConfig, DpdkIo};
 use crate::io::{self, AdaptiveWait, IoError, PacketIo};
 
@@ -163,7 +162,7 @@ impl<I: PacketIo> Node<I> {
     ) -> Node<I> {
         let clock = io::Clock::new(Instant::from_secs(1));
         let mut member = Member::new(cfg.member_config(seed), clock.now());
-        member.set_peer_epoch(membership::wall_ms());
+        member.set_peer_epoch(clock.now(), membership::wall_ms());
         for (port, kind) in &cfg.apps {
             member.host_app(*port, *kind);
         }
@@ -191,8 +190,9 @@ impl<I: PacketIo> Node<I> {
     /// Uses gossip for membership: every other member is excluded until gossip sees it
     /// up; `view` is shown in status and metrics.
     pub fn attach_gossip(&mut self, view: Arc<std::sync::Mutex<GossipView>>) {
+        let now = self.clock.now();
         for id in self.cfg.members.keys().filter(|id| **id != self.cfg.id) {
-            self.member.set_excluded(*id, true);
+            self.member.set_excluded(now, *id, true);
         }
         self.gossip = Some(view);
     }
@@ -207,6 +207,13 @@ impl<I: PacketIo> Node<I> {
         self.counters
     }
 
+    /// Moves what the member made into the batch to send.
+    fn take_member_output(&mut self) {
+        while let Some(p) = self.member.poll_transmit() {
+            self.out.push(p);
+        }
+    }
+
     /// One round: a receive burst, due timers, a transmit burst, queries and membership
     /// events. Returns whether anything happened.
     pub fn step(&mut self) -> Result<bool, IoError> {
@@ -214,13 +221,14 @@ impl<I: PacketIo> Node<I> {
         // Each packet is handled where the backend holds it (a DPDK mbuf: not copied);
         // then, once per burst, the apps run and the TCP segments due are written into
         // buffers the backend lends (an mbuf: no allocation, no copy).
-        let (member, out, counters) = (&mut self.member, &mut self.out, &mut self.counters);
+        let (member, counters) = (&mut self.member, &mut self.counters);
         let n = self.io.rx_each(self.cfg.batch, &mut |p| {
             counters.rx_packets += 1;
             counters.rx_bytes += p.len() as u64;
-            member.receive(now, p, out);
+            member.receive(now, p);
         })?;
         if n > 0 {
+            self.take_member_output();
             self.flush_out()?;
             let mut sink = LentTx {
                 io: &mut self.io,
@@ -233,16 +241,21 @@ impl<I: PacketIo> Node<I> {
             }
         }
         let now = self.clock.now();
-        let due = self.member.next_wake().is_some_and(|t| t <= now);
+        let due = self.member.poll_timeout().is_some_and(|t| t <= now);
         if due {
-            self.member.poll(now, &mut self.out);
+            self.member.handle_timeout(now);
+            self.take_member_output();
         }
         let sent = self.flush_out()?;
         let mut busy = n > 0 || due || sent > 0;
-        while let Some(r) = self.member.poll_handoff_done() {
-            self.handoff_done(&r);
-        }
-        while let Some(r) = self.member.poll_refusal() {
+        while let Some(e) = self.member.poll_event() {
+            let r = match e {
+                MemberEvent::HandoffEnded(r) => {
+                    self.handoff_done(&r);
+                    continue;
+                }
+                MemberEvent::Refused(r) => r,
+            };
             if !self.log_limit.allow(StdInstant::now(), r.label) {
                 continue;
             }
@@ -279,7 +292,7 @@ impl<I: PacketIo> Node<I> {
                 MembershipEvent::Down(id) => (id, true),
             };
             tracing::info!(member = id, excluded = down, "membership change");
-            self.member.set_excluded(id, down);
+            self.member.set_excluded(self.clock.now(), id, down);
             busy = true;
         }
         while let Ok(q) = self.queries.try_recv() {
@@ -314,7 +327,7 @@ impl<I: PacketIo> Node<I> {
     /// [`MAX_WAIT`].
     pub fn idle(&mut self, busy: bool) -> Result<(), IoError> {
         let now = self.clock.now();
-        let timeout = match self.member.next_wake() {
+        let timeout = match self.member.poll_timeout() {
             Some(t) if t <= now => StdDuration::ZERO,
             Some(t) => StdDuration::from_micros(t.saturating_since(now).total_micros()),
             None => MAX_WAIT,
@@ -349,7 +362,8 @@ impl<I: PacketIo> Node<I> {
                 // clients' applications see it at once and connect again (to another
                 // member: this one withdraws its addresses as it exits).
                 let held = self.member.sessions_held();
-                let reset = self.member.abort_served(self.clock.now(), &mut self.out);
+                let reset = self.member.abort_served(self.clock.now());
+                self.take_member_output();
                 if !self.out.is_empty() {
                     let _ = self.io.tx_burst(&self.out);
                     self.out.clear();

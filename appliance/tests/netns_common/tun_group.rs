@@ -11,7 +11,6 @@ use vany_appliance::demo::ANYCAST;
 use vany_appliance::group::member::Member;
 use vany_appliance::group::peer::MemberId;
 use vany_appliance::io::{self, Clock, PacketIo};
-use vany_appliance::sim::Host;
 
 pub fn dst_of(p: &[u8]) -> Option<Ipv6Addr> {
     let b: [u8; 16] = p.get(24..40)?.try_into().ok()?;
@@ -94,13 +93,15 @@ impl Group {
             };
             busy = true;
             if let Some(i) = dst_of(&p).and_then(|d| self.owner(d)) {
-                self.members[i].handle_packet(now, &p, &mut self.out);
+                self.members[i].handle_packet(now, &p);
+                self.take_output(i);
                 self.route_outputs();
             }
         }
         for i in 0..self.members.len() {
-            if self.members[i].next_wake().is_some_and(|t| t <= now) {
-                self.members[i].poll(now, &mut self.out);
+            if self.members[i].poll_timeout().is_some_and(|t| t <= now) {
+                self.members[i].handle_timeout(now);
+                self.take_output(i);
                 self.route_outputs();
                 busy = true;
             }
@@ -108,9 +109,16 @@ impl Group {
         busy
     }
 
+    /// Moves what member `i` made into the packets to route.
+    fn take_output(&mut self, i: usize) {
+        while let Some(p) = self.members[i].poll_transmit() {
+            self.out.push(p);
+        }
+    }
+
     pub fn wait(&mut self) {
         let now = self.clock.now();
-        let next = self.members.iter().filter_map(|m| m.next_wake()).min();
+        let next = self.members.iter().filter_map(|m| m.poll_timeout()).min();
         let us = next.map_or(2000, |t| t.saturating_since(now).total_micros().min(2000));
         let _ = self.tun.wait(Duration::from_micros(us));
     }

@@ -232,7 +232,6 @@ impl Member {
         transfer: u64,
         to: MemberId,
         manual: bool,
-        out: &mut Vec<Vec<u8>>,
     ) {
         let Some(s) = self.sessions.get(&client) else {
             return;
@@ -259,18 +258,18 @@ impl Member {
             offset: 0,
             bytes: Vec::new(),
         };
-        let seq = self.send_peer(to, hello, out);
+        let seq = self.send_peer(to, hello);
         self.index.transfer_seqs.insert(seq, client);
         if let Some(s) = self.sessions.get_mut(&client) {
             let copy = Precopy::new((transfer, to), now, manual, next, seq);
             s.handoff.start_precopy(copy);
         }
         self.schedule_frozen(client);
-        self.pump_precopy(now, client, out);
+        self.pump_precopy(now, client);
     }
 
     /// Sends pre-copy pieces up to the window; freezes once the acceptor lacks little.
-    pub(super) fn pump_precopy(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn pump_precopy(&mut self, now: Instant, client: Ipv6Addr) {
         if let Some(p) = self
             .sessions
             .get(&client)
@@ -279,7 +278,7 @@ impl Member {
         {
             // Every connection closed meanwhile: nothing is left to move.
             let why = "the session ended before it moved".to_string();
-            return self.call_off(now, p.transfer, HandoffOutcome::Abandoned, why, out);
+            return self.call_off(now, p.transfer, HandoffOutcome::Abandoned, why);
         }
         // Taken out while pieces are sent (and put back unless the session freezes).
         let Some(mut p) = self
@@ -321,7 +320,7 @@ impl Member {
                     offset: from,
                     bytes,
                 };
-                let seq = self.send_peer(p.to, body, out);
+                let seq = self.send_peer(p.to, body);
                 p.next.insert(tuple, from + n as u64);
                 p.in_flight.insert(
                     seq,
@@ -348,7 +347,7 @@ impl Member {
                 self.peer.cancel(*seq);
                 self.index.transfer_seqs.remove(seq);
             }
-            self.freeze_and_send(now, client, transfer, to, manual, acked, out);
+            self.freeze_and_send(now, client, transfer, to, manual, acked);
         } else if let Some(s) = self.sessions.get_mut(&client) {
             s.handoff.start_precopy(p);
         }
@@ -356,13 +355,7 @@ impl Member {
 
     /// The acceptor acknowledged message `seq` of `client`'s handoff: more is sent, and
     /// the frozen copy counts as delivered once every part is in.
-    pub(super) fn bulk_acked(
-        &mut self,
-        now: Instant,
-        client: Ipv6Addr,
-        seq: u64,
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn bulk_acked(&mut self, now: Instant, client: Ipv6Addr, seq: u64) {
         let Some(s) = self.sessions.get_mut(&client) else {
             return;
         };
@@ -374,7 +367,7 @@ impl Member {
                 let end = piece.offset + piece.len as u64;
                 let mark = p.acked.entry(piece.tuple).or_insert(end);
                 *mark = (*mark).max(end);
-                self.pump_precopy(now, client, out);
+                self.pump_precopy(now, client);
                 self.schedule_frozen(client);
             }
             return;
@@ -383,13 +376,13 @@ impl Member {
             .frozen_mut()
             .is_some_and(|f| f.part_acked(now, seq))
         {
-            self.pump_parts(client, out);
+            self.pump_parts(client);
             self.schedule_frozen(client);
         }
     }
 
     /// Sends the frozen snapshot's next parts, up to the window.
-    pub(super) fn pump_parts(&mut self, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn pump_parts(&mut self, client: Ipv6Addr) {
         loop {
             let Some(f) = self
                 .sessions
@@ -408,7 +401,7 @@ impl Member {
                 count,
                 session,
             };
-            let seq = self.send_peer(acceptor, body, out);
+            let seq = self.send_peer(acceptor, body);
             if let Some(f) = self
                 .sessions
                 .get_mut(&client)
@@ -429,7 +422,6 @@ impl Member {
         transfer: u64,
         outcome: HandoffOutcome,
         why: String,
-        out: &mut Vec<Vec<u8>>,
     ) {
         let Some(client) = self.log.client(transfer) else {
             return;
@@ -448,7 +440,7 @@ impl Member {
                 self.index.dirty.extend(s.conns.iter().copied());
             }
             if outcome != HandoffOutcome::Refused {
-                self.send_peer(p.to, PeerBody::Abandon { transfer }, out);
+                self.send_peer(p.to, PeerBody::Abandon { transfer });
             }
             self.finish(now, transfer, outcome, Some(why));
             return;
@@ -462,7 +454,7 @@ impl Member {
     /// a frozen session whose acceptor acknowledged nothing in time thaws
     /// (docs/handoff.md); a Commit can be lost, so once the acceptor restored (or acknowledged every
     /// part) and the client has had ample time to answer, the frozen copy is let go.
-    pub(super) fn handoff_due(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn handoff_due(&mut self, now: Instant, client: Ipv6Addr) {
         let timeout = self.cfg.handoff_timeout;
         let Some(s) = self.sessions.get(&client) else {
             return;
@@ -474,22 +466,22 @@ impl Member {
                 let why = format!(
                     "member {to} acknowledged nothing for {timeout} while the session was copied"
                 );
-                self.call_off(now, transfer, HandoffOutcome::TimedOut, why, out);
+                self.call_off(now, transfer, HandoffOutcome::TimedOut, why);
             }
-            Due::PrecopyLong => self.pump_precopy(now, client, out),
+            Due::PrecopyLong => self.pump_precopy(now, client),
             Due::FrozenSilent { transfer, to } => {
                 let why = format!(
                     "member {to} acknowledged nothing for {timeout} while the session was frozen"
                 );
                 self.thaw(now, transfer, HandoffOutcome::TimedOut, why);
             }
-            Due::Release => self.release(now, client, out),
+            Due::Release => self.release(now, client),
         }
     }
 
     /// The frozen copy of `client`'s session goes without a Commit: the acceptor has the
     /// session and the client had ample time to answer (a Commit can be lost).
-    fn release(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+    fn release(&mut self, now: Instant, client: Ipv6Addr) {
         let Some(f) = self.sessions.remove(&client).and_then(|s| match s.handoff {
             HandoffState::Frozen(f) => Some(f),
             _ => None,
@@ -501,7 +493,7 @@ impl Member {
             let body = PeerBody::Commit {
                 transfer: up.transfer,
             };
-            self.send_peer(up.donor, body, out);
+            self.send_peer(up.donor, body);
         }
         self.finish(now, f.transfer, HandoffOutcome::Committed, None);
     }
@@ -551,16 +543,15 @@ impl Member {
         ports: (u16, u16),
         offset: u64,
         bytes: Vec<u8>,
-        out: &mut Vec<Vec<u8>>,
     ) {
         if !self.incoming.contains_key(&transfer) {
             // The first message of a handoff: can this member take the session at all?
             if let Err(reason) = self.can_accept(now, client) {
-                return self.refuse(from, transfer, reason, out);
+                return self.refuse(from, transfer, reason);
             }
         }
         if let Err(reason) = self.incoming_room(bytes.len()) {
-            return self.refuse(from, transfer, reason, out);
+            return self.refuse(from, transfer, reason);
         }
         let len = bytes.len();
         let entry = self.incoming.entry(transfer).or_insert_with(|| Incoming {
@@ -594,21 +585,19 @@ impl Member {
         index: u32,
         count: u32,
         bytes: Vec<u8>,
-        out: &mut Vec<Vec<u8>>,
     ) {
         if count == 0 || index >= count {
             return self.refuse(
                 from,
                 transfer,
                 RefuseReason::Malformed(format!("part {index} of {count}")),
-                out,
             );
         }
         if count == 1 && !self.incoming.contains_key(&transfer) {
-            return self.accept_transfer(now, from, transfer, &bytes, None, out);
+            return self.accept_transfer(now, from, transfer, &bytes, None);
         }
         if let Err(reason) = self.incoming_room(bytes.len()) {
-            return self.refuse(from, transfer, reason, out);
+            return self.refuse(from, transfer, reason);
         }
         let len = bytes.len();
         let entry = self.incoming.entry(transfer).or_insert_with(|| Incoming {
@@ -633,7 +622,7 @@ impl Member {
             return;
         };
         let whole: Vec<u8> = incoming.parts.into_values().flatten().collect();
-        self.accept_transfer(now, from, transfer, &whole, Some(incoming.precopied), out);
+        self.accept_transfer(now, from, transfer, &whole, Some(incoming.precopied));
     }
 
     /// Puts back the send data the snapshot left out of connection `conn` from the

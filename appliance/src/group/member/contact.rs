@@ -4,25 +4,20 @@
 use super::*;
 
 impl Member {
-    pub(super) fn refresh_tokens(
-        &mut self,
-        now: Instant,
-        client: Ipv6Addr,
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn refresh_tokens(&mut self, now: Instant, client: Ipv6Addr) {
         if let Some(s) = self.sessions.get_mut(&client) {
             s.tokens_refreshed = now;
         }
         self.schedule_refresh(client);
-        self.request_home_token(now, client, out);
+        self.request_home_token(now, client);
         self.mn
             .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
         self.probe_for.entry(client).or_default();
         let others = self.other_members();
         for m in others {
-            self.send_peer(m, PeerBody::Probe { client }, out);
+            self.send_peer(m, PeerBody::Probe { client });
         }
-        self.drain_mn(out);
+        self.drain_mn();
     }
 
     /// Forgets what the mobile node and the contact-node maps hold about clients with no
@@ -41,18 +36,13 @@ impl Member {
         self.serving_at.retain(|c, _| mn.knows(c));
     }
 
-    pub(super) fn request_home_token(
-        &mut self,
-        now: Instant,
-        client: Ipv6Addr,
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn request_home_token(&mut self, now: Instant, client: Ipv6Addr) {
         if self.cfg.contact_node == self.cfg.id {
             self.start_home_test(now, client, self.cfg.id);
-            self.drain_mn(out);
+            self.drain_mn();
         } else {
             let contact = self.cfg.contact_node;
-            self.send_peer(contact, PeerBody::HomeTestRequest { client }, out);
+            self.send_peer(contact, PeerBody::HomeTestRequest { client });
         }
     }
 
@@ -63,13 +53,7 @@ impl Member {
     }
 
     /// A HoT arrived at the anycast address (we are a contact node): keep or relay.
-    pub(super) fn home_token_arrived(
-        &mut self,
-        now: Instant,
-        event: MnEvent,
-        cookie: [u8; 8],
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn home_token_arrived(&mut self, now: Instant, event: MnEvent, cookie: [u8; 8]) {
         let (client, token) = match event {
             MnEvent::HomeToken {
                 correspondent,
@@ -80,7 +64,7 @@ impl Member {
                 token,
                 ..
             } => (correspondent, token),
-            other => return self.mn_event(now, other, out),
+            other => return self.mn_event(now, other),
         };
         // A Home Test whose cookie the group did not make for this client answers no HoTI
         // of ours: dropped before it creates any state, here or at a member it names. So
@@ -118,12 +102,11 @@ impl Member {
                         client,
                         token: relayed,
                     },
-                    out,
                 );
             }
             _ => {
                 self.mn.import_home_token(client, token);
-                self.token_arrived(now, client, out);
+                self.token_arrived(now, client);
             }
         }
     }
@@ -147,7 +130,7 @@ impl Member {
         }
     }
 
-    pub(super) fn mn_event(&mut self, now: Instant, event: MnEvent, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn mn_event(&mut self, now: Instant, event: MnEvent) {
         match event {
             MnEvent::CareOfToken {
                 correspondent, rtt, ..
@@ -166,9 +149,9 @@ impl Member {
                         client: correspondent,
                         rtt_micros: rtt.total_micros(),
                     };
-                    self.send_peer(m, body, out);
+                    self.send_peer(m, body);
                 }
-                self.token_arrived(now, correspondent, out);
+                self.token_arrived(now, correspondent);
             }
             MnEvent::Bound { correspondent, .. } => {
                 if let Some(s) = self.sessions.get_mut(&correspondent) {
@@ -177,18 +160,18 @@ impl Member {
                         let body = PeerBody::Commit {
                             transfer: up.transfer,
                         };
-                        self.send_peer(up.donor, body, out);
+                        self.send_peer(up.donor, body);
                     }
                     // Every binding (a refresh included) tells the contact node again
                     // who serves the client: its view heals after any doubt.
-                    self.tell_contact_node(correspondent, out);
+                    self.tell_contact_node(correspondent);
                 }
             }
             MnEvent::NeedHomeTest { correspondent } => {
                 if let Some(s) = self.sessions.get_mut(&correspondent) {
                     s.bu_waiting = true;
                 }
-                self.request_home_token(now, correspondent, out);
+                self.request_home_token(now, correspondent);
             }
             MnEvent::NeedCareOfTest { correspondent } => {
                 if let Some(s) = self.sessions.get_mut(&correspondent) {
@@ -208,7 +191,7 @@ impl Member {
                         && !(self.draining && self.live(s) == 0)
                 }) =>
             {
-                self.send_bu(now, correspondent, out);
+                self.send_bu(now, correspondent);
             }
             // A BRR reached the contact node (it goes to the anycast address) for a
             // client served elsewhere: relay it to the member that asked for the client's
@@ -221,27 +204,27 @@ impl Member {
                         let body = PeerBody::RefreshRequested {
                             client: correspondent,
                         };
-                        self.send_peer(m, body, out);
+                        self.send_peer(m, body);
                     }
                 }
             }
             _ => {}
         }
-        self.drain_mn(out);
+        self.drain_mn();
     }
 
     /// A token arrived: send a BU that was waiting for it.
-    pub(super) fn token_arrived(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn token_arrived(&mut self, now: Instant, client: Ipv6Addr) {
         if self
             .sessions
             .get(&client)
             .is_some_and(|s| s.bu_waiting && !s.handoff.is_frozen())
         {
-            self.send_bu(now, client, out);
+            self.send_bu(now, client);
         }
     }
 
-    pub(super) fn send_bu(&mut self, now: Instant, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn send_bu(&mut self, now: Instant, client: Ipv6Addr) {
         match self.mn.send_bu(now, client, self.cfg.care_of) {
             Ok(_) => {
                 if let Some(s) = self.sessions.get_mut(&client) {
@@ -255,6 +238,6 @@ impl Member {
                 }
             }
         }
-        self.drain_mn(out);
+        self.drain_mn();
     }
 }

@@ -35,23 +35,11 @@ impl Member {
         }
     }
 
-    /// A handoff this member started that ended since the last call (committed,
-    /// refused, timed out or abandoned), for logs and the control socket.
-    pub fn poll_handoff_done(&mut self) -> Option<HandoffRecord> {
-        self.log.pop_done()
-    }
-
-    pub(super) fn handle_peer(
-        &mut self,
-        now: Instant,
-        from: MemberId,
-        body: PeerBody,
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn handle_peer(&mut self, now: Instant, from: MemberId, body: PeerBody) {
         match body {
             PeerBody::HomeTestRequest { client } => {
                 self.start_home_test(now, client, from);
-                self.drain_mn(out);
+                self.drain_mn();
             }
             PeerBody::HomeToken { client, token } => {
                 let info = TokenInfo {
@@ -61,13 +49,13 @@ impl Member {
                     address: self.cfg.anycast,
                 };
                 self.mn.import_home_token(client, info);
-                self.token_arrived(now, client, out);
+                self.token_arrived(now, client);
             }
             PeerBody::Probe { client } => {
                 self.probe_for.entry(client).or_default().insert(from);
                 self.mn
                     .start_care_of_test(now, &mut self.rng, client, self.cfg.care_of);
-                self.drain_mn(out);
+                self.drain_mn();
             }
             PeerBody::ProbeResult { client, rtt_micros } => {
                 if let Some(s) = self.sessions.get_mut(&client) {
@@ -79,7 +67,7 @@ impl Member {
                 index,
                 count,
                 session,
-            } => self.handle_transfer_part(now, from, transfer, index, count, session, out),
+            } => self.handle_transfer_part(now, from, transfer, index, count, session),
             PeerBody::Precopy {
                 transfer,
                 client,
@@ -94,24 +82,23 @@ impl Member {
                 (local_port, remote_port),
                 offset,
                 bytes,
-                out,
             ),
-            PeerBody::Restored { transfer } => self.restored(now, from, transfer, out),
+            PeerBody::Restored { transfer } => self.restored(now, from, transfer),
             PeerBody::Refused { transfer, reason } => {
                 let why = format!("refused by member {from}: {reason}");
                 self.log.refused_for(transfer, reason.label());
-                self.call_off(now, transfer, HandoffOutcome::Refused, why, out);
+                self.call_off(now, transfer, HandoffOutcome::Refused, why);
             }
-            PeerBody::Commit { transfer } => self.committed(now, from, transfer, out),
+            PeerBody::Commit { transfer } => self.committed(now, from, transfer),
             PeerBody::Forward { packet, .. } => {
                 self.stats.forwarded_in += 1;
-                self.handle_ipv6(now, &packet, true, out);
+                self.handle_ipv6(now, &packet, true);
             }
             PeerBody::Ack { seqs } => {
                 let acked = self.peer.acknowledged(now, from, &seqs);
                 for seq in acked {
                     if let Some(c) = self.index.transfer_seqs.remove(&seq) {
-                        self.bulk_acked(now, c, seq, out);
+                        self.bulk_acked(now, c, seq);
                     }
                 }
             }
@@ -126,7 +113,7 @@ impl Member {
                     .get(&client)
                     .is_some_and(|s| !s.handoff.is_frozen() && s.from_care_of)
                 {
-                    self.send_bu(now, client, out);
+                    self.send_bu(now, client);
                 }
             }
         }
@@ -135,9 +122,9 @@ impl Member {
     /// Donor, step 4 (docs/handoff.md): the acceptor restored the session and sent the
     /// BU. The frozen copy is kept until the commit, or let go once the client has had
     /// ample time to answer (a Commit can be lost).
-    fn restored(&mut self, now: Instant, from: MemberId, transfer: u64, out: &mut Vec<Vec<u8>>) {
+    fn restored(&mut self, now: Instant, from: MemberId, transfer: u64) {
         if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
-            return self.late_answer(now, from, transfer, out);
+            return self.late_answer(now, from, transfer);
         }
         self.log.restored(transfer, now);
         if let Some(client) = self.frozen_client(transfer) {
@@ -151,9 +138,9 @@ impl Member {
     /// Donor, step 5 (docs/handoff.md): the client reached the acceptor, which serves it
     /// now. The frozen copy goes; late packets of the client are forwarded for a while;
     /// a session this member had itself received is released at its own donor too.
-    fn committed(&mut self, now: Instant, from: MemberId, transfer: u64, out: &mut Vec<Vec<u8>>) {
+    fn committed(&mut self, now: Instant, from: MemberId, transfer: u64) {
         if self.outcome_of(transfer) == Some(HandoffOutcome::TimedOut) {
-            return self.late_answer(now, from, transfer, out);
+            return self.late_answer(now, from, transfer);
         }
         if let Some(client) = self.frozen_client(transfer) {
             self.moved.insert(client, (from, now + MOVED_FORWARDING));
@@ -166,7 +153,7 @@ impl Member {
                 let body = PeerBody::Commit {
                     transfer: up.transfer,
                 };
-                self.send_peer(up.donor, body, out);
+                self.send_peer(up.donor, body);
             }
         }
         if self.outcome_of(transfer) == Some(HandoffOutcome::Pending) {
@@ -223,13 +210,7 @@ impl Member {
     /// restored, so its copy is the live one unless the client kept sending here after
     /// this member thawed: then this copy stays and the acceptor is told to `Abandon`
     /// its own, and the client's binding is brought back here.
-    pub(super) fn late_answer(
-        &mut self,
-        now: Instant,
-        acceptor: MemberId,
-        transfer: u64,
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn late_answer(&mut self, now: Instant, acceptor: MemberId, transfer: u64) {
         let Some(client) = self.log.client(transfer) else {
             return;
         };
@@ -240,7 +221,7 @@ impl Member {
         // A pre-copy in progress for a newer handoff is called off either way.
         if let Some(p) = s.handoff.precopy().map(|p| p.transfer) {
             let why = "a late answer to an earlier handoff".to_string();
-            self.call_off(now, p, HandoffOutcome::Abandoned, why, out);
+            self.call_off(now, p, HandoffOutcome::Abandoned, why);
         }
         let Some(s) = self.sessions.get(&client) else {
             return;
@@ -248,16 +229,16 @@ impl Member {
         let live_here = s.history.live_here();
         let (frozen, from_care_of) = (s.handoff.is_frozen(), s.from_care_of);
         if live_here {
-            self.send_peer(acceptor, PeerBody::Abandon { transfer }, out);
+            self.send_peer(acceptor, PeerBody::Abandon { transfer });
             if frozen {
                 // A newer handoff carries this copy on and binds the client itself.
                 return;
             }
             if from_care_of {
-                self.send_bu(now, client, out);
+                self.send_bu(now, client);
             } else {
                 let _ = self.mn.deregister(now, client, self.cfg.care_of);
-                self.drain_mn(out);
+                self.drain_mn();
             }
             return;
         }
@@ -280,14 +261,13 @@ impl Member {
                     PeerBody::Abandon {
                         transfer: f.transfer,
                     },
-                    out,
                 );
             }
             if let Some(up) = f.upstream {
                 let body = PeerBody::Commit {
                     transfer: up.transfer,
                 };
-                self.send_peer(up.donor, body, out);
+                self.send_peer(up.donor, body);
             }
             let why =
                 format!("member {acceptor} answered an earlier handoff late and serves the client");
@@ -300,7 +280,7 @@ impl Member {
 
     // ---- handoff --------------------------------------------------------------------------
 
-    pub(super) fn start_handoff(&mut self, now: Instant, m: &Move, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn start_handoff(&mut self, now: Instant, m: &Move) {
         let Some(s) = self.sessions.get(&m.client) else {
             return;
         };
@@ -313,7 +293,7 @@ impl Member {
         self.log.start(now, transfer, m.client, ends, m.reason);
         // A large session is copied while it keeps running, then frozen (bulk.rs).
         let manual = m.reason == MoveReason::Manual;
-        self.begin_transfer(now, m.client, transfer, m.to, manual, out);
+        self.begin_transfer(now, m.client, transfer, m.to, manual);
     }
 
     /// Step 3: freezes `client`'s session, snapshots every connection (leaving out the
@@ -328,7 +308,6 @@ impl Member {
         to: MemberId,
         manual: bool,
         acked: BTreeMap<FourTuple, u64>,
-        out: &mut Vec<Vec<u8>>,
     ) {
         let Some(s) = self.sessions.get_mut(&client) else {
             return;
@@ -400,7 +379,7 @@ impl Member {
             let why = format!("the session could not be snapshotted: {why}");
             return self.thaw(now, transfer, HandoffOutcome::Abandoned, why);
         }
-        self.pump_parts(client, out);
+        self.pump_parts(client);
         self.schedule_frozen(client);
     }
 
@@ -413,21 +392,20 @@ impl Member {
         transfer: u64,
         bytes: &[u8],
         precopied: Option<bulk::Precopied>,
-        out: &mut Vec<Vec<u8>>,
     ) {
-        let refuse = |me: &mut Self, reason: RefuseReason, out: &mut Vec<Vec<u8>>| {
-            me.refuse(from, transfer, reason, out);
+        let refuse = |me: &mut Self, reason: RefuseReason| {
+            me.refuse(from, transfer, reason);
         };
         if self.draining || self.stopped {
-            return refuse(self, RefuseReason::Draining, out);
+            return refuse(self, RefuseReason::Draining);
         }
         let snap = match SessionSnapshot::decode(bytes) {
             Ok(s) => s,
             Err(SessionSnapshotError::Version { found }) => {
                 let supported = super::SESSION_SNAPSHOT_VERSION;
-                return refuse(self, RefuseReason::Version { found, supported }, out);
+                return refuse(self, RefuseReason::Version { found, supported });
             }
-            Err(e) => return refuse(self, RefuseReason::Malformed(e.to_string()), out),
+            Err(e) => return refuse(self, RefuseReason::Malformed(e.to_string())),
         };
         // This member may serve some of the client's connections already: a connection
         // the client opened while its binding was gone (deregistered when its member was
@@ -440,7 +418,7 @@ impl Member {
         // Step 4: restore every connection first (nothing changes here if one fails).
         let restored = match self.restore_connections(now, from, &snap, precopied.as_ref()) {
             Ok(r) => r,
-            Err(reason) => return refuse(self, reason, out),
+            Err(reason) => return refuse(self, reason),
         };
         self.moved.remove(&snap.client);
         // The session comes back while this member still holds a frozen copy from handing
@@ -457,9 +435,9 @@ impl Member {
         }
         // BU from our care-of address, and go on at once.
         if let Err(e) = self.mn.send_bu(now, snap.client, self.cfg.care_of) {
-            return refuse(self, RefuseReason::Binding(e.to_string()), out);
+            return refuse(self, RefuseReason::Binding(e.to_string()));
         }
-        self.drain_mn(out);
+        self.drain_mn();
         let s = self
             .sessions
             .entry(snap.client)
@@ -487,11 +465,11 @@ impl Member {
         }
         self.schedule_refresh(snap.client);
         self.stats.accepted += 1;
-        self.send_peer(from, PeerBody::Restored { transfer }, out);
+        self.send_peer(from, PeerBody::Restored { transfer });
         if merging {
             // The client talks to this member already: the donor can let go.
-            self.send_peer(from, PeerBody::Commit { transfer }, out);
-            self.tell_contact_node(snap.client, out);
+            self.send_peer(from, PeerBody::Commit { transfer });
+            self.tell_contact_node(snap.client);
         }
     }
 

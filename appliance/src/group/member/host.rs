@@ -4,46 +4,40 @@
 
 use super::*;
 
-impl Host for Member {
-    fn addresses(&self) -> Vec<Ipv6Addr> {
-        if self.stopped {
-            return Vec::new();
-        }
-        let mut a = vec![self.cfg.care_of];
-        if self.cfg.contact {
-            a.push(self.cfg.anycast);
-        }
-        a
-    }
-
-    fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+impl Member {
+    /// A packet arrived (a whole IPv6 packet); what it makes the member send waits in
+    /// [`Member::poll_transmit`].
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         if self.stopped {
             return;
         }
         self.now = now;
-        self.handle_ipv6(now, packet, false, out);
+        self.handle_ipv6(now, packet, false);
         self.run_apps(now);
-        self.drain_tcp(now, out);
+        self.drain_tcp(now);
     }
 
-    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    /// Timers and application work due at `now` (see [`Member::poll_timeout`]): peer
+    /// retransmissions, TCP and mobile-node timers, handoff deadlines, token refresh,
+    /// load reports, policies. What it sends waits in [`Member::poll_transmit`].
+    pub fn handle_timeout(&mut self, now: Instant) {
         if self.stopped {
             return;
         }
         self.now = now;
         self.mn_output_waiting = false;
-        self.drain_mn(out);
+        self.drain_mn();
         self.peer.purge(now);
         if !self.greet.is_empty() {
-            self.greet_members(now, out);
+            self.greet_members(now);
         }
-        self.flush_peer(now, out);
+        self.flush_peer(now);
         if self.tcp.poll_timeout().is_some_and(|t| t <= now) {
             self.tcp.handle_timeout(now);
         }
         if self.mn.poll_timeout().is_some_and(|t| t <= now) {
             self.mn.handle_timeout(now);
-            self.drain_mn(out);
+            self.drain_mn();
         }
         // Frozen sessions whose deadline passed: handoffs the acceptor never answered
         // thaw (docs/handoff.md); a Commit can be lost, so once the acceptor said it
@@ -58,7 +52,7 @@ impl Host for Member {
             due.push(c);
         }
         for client in due {
-            self.handoff_due(now, client, out);
+            self.handoff_due(now, client);
         }
         if now >= self.index.next_sweep {
             self.expire_incoming(now);
@@ -85,7 +79,7 @@ impl Host for Member {
             }
         }
         for c in stale {
-            self.refresh_tokens(now, c, out);
+            self.refresh_tokens(now, c);
             if self.sessions.get(&c).is_some_and(|s| s.from_care_of) {
                 if let Some(s) = self.sessions.get_mut(&c) {
                     s.bu_waiting = true; // binding refresh once the new tokens are in
@@ -101,18 +95,19 @@ impl Host for Member {
                 .count() as u32;
             let others = self.other_members();
             for m in others {
-                self.send_peer(m, PeerBody::Load { sessions }, out);
+                self.send_peer(m, PeerBody::Load { sessions });
             }
         }
         if now >= self.next_policy {
             self.next_policy = now + self.cfg.policy_interval;
-            self.run_policies(now, out);
+            self.run_policies(now);
         }
         self.run_apps(now);
-        self.drain_tcp(now, out);
+        self.drain_tcp(now);
     }
 
-    fn next_wake(&self) -> Option<Instant> {
+    /// When [`Member::handle_timeout`] next has work, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
         if self.stopped {
             return None;
         }
@@ -156,6 +151,49 @@ impl Host for Member {
             consider(self.index.next_moved_cleanup);
         }
         t
+    }
+
+    /// What happened since the last call that the driver reports (logs, the control
+    /// socket): handoffs this member started that ended, then handoffs it refused.
+    pub fn poll_event(&mut self) -> Option<MemberEvent> {
+        if let Some(r) = self.log.pop_done() {
+            return Some(MemberEvent::HandoffEnded(r));
+        }
+        self.refusals.pop_front().map(MemberEvent::Refused)
+    }
+
+    /// The next packet to send (a whole IPv6 packet), in the order the member made them.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.outbox.pop_front()
+    }
+}
+
+/// The simulator's (and the node's timers') interface: the sans-IO calls above, with the
+/// output handed over after each call.
+impl Host for Member {
+    fn addresses(&self) -> Vec<Ipv6Addr> {
+        if self.stopped {
+            return Vec::new();
+        }
+        let mut a = vec![self.cfg.care_of];
+        if self.cfg.contact {
+            a.push(self.cfg.anycast);
+        }
+        a
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+        Member::handle_packet(self, now, packet);
+        out.extend(self.outbox.drain(..));
+    }
+
+    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        self.handle_timeout(now);
+        out.extend(self.outbox.drain(..));
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        self.poll_timeout()
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {

@@ -4,13 +4,7 @@
 use super::*;
 
 impl Member {
-    pub(super) fn handle_ipv6(
-        &mut self,
-        now: Instant,
-        packet: &[u8],
-        forwarded: bool,
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn handle_ipv6(&mut self, now: Instant, packet: &[u8], forwarded: bool) {
         let Ok(parsed) = wire::parse_verified(packet) else {
             self.stats.dropped += 1;
             return;
@@ -20,10 +14,10 @@ impl Member {
         if let Upper::Udp(u) = &repr.upper {
             if u.dst_port == PEER_PORT && repr.dst == self.cfg.care_of {
                 if let Ok(msg) = self.peer.open(now, u.payload) {
-                    self.handle_peer(now, msg.from, msg.body, out);
+                    self.handle_peer(now, msg.from, msg.body);
                 }
                 for (to, seqs) in self.peer.take_acks(now) {
-                    self.send_peer(to, PeerBody::Ack { seqs }, out);
+                    self.send_peer(to, PeerBody::Ack { seqs });
                 }
                 return;
             }
@@ -31,15 +25,15 @@ impl Member {
         if let Upper::Mh(mh) = &repr.upper {
             let event = self.mn.handle_mh(now, &parsed);
             if let (Some(event), MhMessage::Hot { cookie, .. }) = (event, &mh.message) {
-                self.home_token_arrived(now, event, *cookie, out);
+                self.home_token_arrived(now, event, *cookie);
             } else if let Some(event) = event {
-                self.mn_event(now, event, out);
+                self.mn_event(now, event);
             }
-            self.drain_mn(out);
+            self.drain_mn();
             return;
         }
         if let Upper::Icmpv6(m) = &repr.upper {
-            return self.handle_icmpv6(now, packet, m, forwarded, out);
+            return self.handle_icmpv6(now, packet, m, forwarded);
         }
         let Upper::Tcp(seg) = &repr.upper else {
             self.stats.dropped += 1;
@@ -52,7 +46,7 @@ impl Member {
             self.stats.dropped += 1;
             return;
         }
-        self.client_segment(now, packet, repr, seg, forwarded, out);
+        self.client_segment(now, packet, repr, seg, forwarded);
     }
 
     /// A TCP segment from a client to the anycast address: passed on to the member that
@@ -65,7 +59,6 @@ impl Member {
         repr: &PacketRepr<'_>,
         seg: &vany_stack::wire::TcpRepr<'_>,
         forwarded: bool,
-        out: &mut Vec<Vec<u8>>,
     ) {
         let client = repr.src;
         let new_connection =
@@ -83,7 +76,7 @@ impl Member {
                 remote_port: seg.src_port,
             })
             .is_some();
-        if self.pass_on(now, packet, repr, held, forwarded, out) {
+        if self.pass_on(now, packet, repr, held, forwarded) {
             return;
         }
         // A draining member opens no new connection (docs/handoff.md, "Draining"): it
@@ -109,10 +102,10 @@ impl Member {
                     remote: client,
                     remote_port: seg.src_port,
                 });
-                self.accept_new(now, out);
+                self.accept_new(now);
                 return;
             }
-            if !forwarded && held && !new_connection && self.pass_to_contact_node(packet, out) {
+            if !forwarded && held && !new_connection && self.pass_to_contact_node(packet) {
                 return;
             }
             self.stats.dropped += 1;
@@ -133,7 +126,7 @@ impl Member {
                 .insert(tuple);
         }
         self.index.dirty.push(tuple);
-        self.accept_new(now, out);
+        self.accept_new(now);
     }
 
     /// Passes a client's packet on when another member serves the client now (handed
@@ -146,7 +139,6 @@ impl Member {
         repr: &PacketRepr<'_>,
         held: bool,
         forwarded: bool,
-        out: &mut Vec<Vec<u8>>,
     ) -> bool {
         let client = repr.src;
         // A segment of a session this member does not hold — late packets after a handoff
@@ -163,7 +155,7 @@ impl Member {
                         transfer: 0,
                         packet: packet.to_vec(),
                     };
-                    self.send_peer(to, body, out);
+                    self.send_peer(to, body);
                     return true;
                 }
             }
@@ -177,7 +169,7 @@ impl Member {
                 };
                 let to = f.to;
                 self.stats.forwarded += 1;
-                self.send_peer(to, body, out);
+                self.send_peer(to, body);
                 return true;
             }
             if !forwarded {
@@ -190,8 +182,8 @@ impl Member {
                     let body = PeerBody::Commit {
                         transfer: up.transfer,
                     };
-                    self.send_peer(up.donor, body, out);
-                    self.tell_contact_node(client, out);
+                    self.send_peer(up.donor, body);
+                    self.tell_contact_node(client);
                 }
             }
         }
@@ -205,7 +197,7 @@ impl Member {
     /// rest of that connection comes here. It is passed to the contact node, which
     /// drops it in turn if it does not hold the connection either. Returns whether it
     /// was passed on.
-    fn pass_to_contact_node(&mut self, packet: &[u8], out: &mut Vec<Vec<u8>>) -> bool {
+    fn pass_to_contact_node(&mut self, packet: &[u8]) -> bool {
         let contact = self.cfg.contact_node;
         if contact == self.cfg.id || self.excluded.contains(&contact) {
             return false;
@@ -215,11 +207,11 @@ impl Member {
             transfer: 0,
             packet: packet.to_vec(),
         };
-        self.send_peer(contact, body, out);
+        self.send_peer(contact, body);
         true
     }
 
-    pub(super) fn accept_new(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn accept_new(&mut self, now: Instant) {
         while let Some(tuple) = self.tcp.accept() {
             let client = tuple.remote;
             if let Some(h) = self.index.handshakes.get_mut(&client) {
@@ -241,7 +233,7 @@ impl Member {
             if new_session {
                 // Exchanged in advance (docs/handoff.md): a home token, and every member's
                 // care-of test, which is also its proximity measurement.
-                self.refresh_tokens(now, client, out);
+                self.refresh_tokens(now, client);
             }
         }
     }

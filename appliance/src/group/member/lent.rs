@@ -1,11 +1,12 @@
 //! The node's data path on buffers the backend lends: TCP segments written where the NIC
 //! will read them (a DPDK mbuf), with no allocation per packet.
 //!
-//! The simulator drives a member through [`Host`] (one call per packet, output as owned
-//! packets). The node does a receive burst in two steps: [`Member::receive`] for each
-//! packet (its protocol output, rarer, still as owned packets), then once per burst
-//! [`Member::transmit_lent`]: the apps run and every TCP segment due is written into a
-//! buffer the [`LendingSink`] lends.
+//! The simulator drives a member one packet at a time ([`Member::handle_packet`], output
+//! as owned packets from [`Member::poll_transmit`]). The node does a receive burst in
+//! two steps: [`Member::receive`] for each packet (its protocol output, rarer, still as
+//! owned packets in `poll_transmit`), then once per burst [`Member::transmit_lent`]: the
+//! apps run and every TCP segment due is written into a buffer the [`LendingSink`]
+//! lends.
 
 use super::*;
 
@@ -23,14 +24,14 @@ pub trait LendingSink {
 
 impl Member {
     /// Takes one received packet; what it makes the member send, other than TCP
-    /// segments, goes into `out`. Follow a burst of these with one
+    /// segments, waits in [`Member::poll_transmit`]. Follow a burst of these with one
     /// [`transmit_lent`](Member::transmit_lent).
-    pub fn receive(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
+    pub fn receive(&mut self, now: Instant, packet: &[u8]) {
         if self.stopped {
             return;
         }
         self.now = now;
-        self.handle_ipv6(now, packet, false, out);
+        self.handle_ipv6(now, packet, false);
     }
 
     /// Runs the apps and writes every TCP segment due into buffers `sink` lends (after a

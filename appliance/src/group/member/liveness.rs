@@ -19,7 +19,7 @@ use super::*;
 /// (the longest binding the client could have held: RFC 6275 MAX_RR_BINDING_LIFETIME).
 pub(super) const DEREGISTERED_MEMORY: Duration = Duration::from_secs(420);
 
-/// Refusals kept for the caller to log ([`Member::poll_refusal`]); counts are kept in
+/// Refusals kept for the caller to log ([`Member::poll_event`]); counts are kept in
 /// full.
 const REFUSALS_KEPT: usize = 256;
 
@@ -38,13 +38,7 @@ pub struct Refusal {
 
 impl Member {
     /// Refuses `transfer` from `to` and records why.
-    pub(super) fn refuse(
-        &mut self,
-        to: MemberId,
-        transfer: u64,
-        reason: RefuseReason,
-        out: &mut Vec<Vec<u8>>,
-    ) {
+    pub(super) fn refuse(&mut self, to: MemberId, transfer: u64, reason: RefuseReason) {
         self.drop_incoming(transfer);
         self.stats.refused += 1;
         let label = reason.label();
@@ -58,12 +52,7 @@ impl Member {
             reason: reason.to_string(),
             label,
         });
-        self.send_peer(to, PeerBody::Refused { transfer, reason }, out);
-    }
-
-    /// The next handoff this member refused as the acceptor, for the log.
-    pub fn poll_refusal(&mut self) -> Option<Refusal> {
-        self.refusals.pop_front()
+        self.send_peer(to, PeerBody::Refused { transfer, reason });
     }
 
     /// Handoffs refused as the acceptor, by reason label.
@@ -79,7 +68,7 @@ impl Member {
     }
 
     /// Greets the members that came up since the last poll.
-    pub(super) fn greet_members(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn greet_members(&mut self, now: Instant) {
         let greet = std::mem::take(&mut self.greet);
         for member in greet {
             if self.excluded.contains(&member) {
@@ -92,13 +81,13 @@ impl Member {
                 .map(|(c, s)| (*c, s.from_care_of))
                 .collect();
             for &(client, _) in &served {
-                self.send_peer(member, PeerBody::Probe { client }, out);
+                self.send_peer(member, PeerBody::Probe { client });
             }
             if member == self.cfg.contact_node {
                 for &(client, from_care_of) in &served {
                     if from_care_of {
                         let me = self.cfg.id;
-                        self.send_peer(member, PeerBody::Serving { client, member: me }, out);
+                        self.send_peer(member, PeerBody::Serving { client, member: me });
                     }
                 }
             }
@@ -112,7 +101,7 @@ impl Member {
                 .collect();
             for client in rebind {
                 self.deregistered_for.remove(&client);
-                self.send_peer(member, PeerBody::RefreshRequested { client }, out);
+                self.send_peer(member, PeerBody::RefreshRequested { client });
             }
         }
     }

@@ -90,6 +90,15 @@ pub struct MemberConfig {
     pub transfer_budget: usize,
 }
 
+/// What a member reports to whoever drives it ([`Member::poll_event`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberEvent {
+    /// A handoff this member started ended: committed, refused, timed out or abandoned.
+    HandoffEnded(HandoffRecord),
+    /// This member refused a handoff as the acceptor.
+    Refused(Refusal),
+}
+
 /// Member counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MemberStats {
@@ -230,6 +239,8 @@ pub struct Member {
     incoming: BTreeMap<u64, bulk::Incoming>,
     incoming_bytes: usize,
     stats: MemberStats,
+    /// Packets made and not yet taken ([`Member::poll_transmit`]).
+    outbox: std::collections::VecDeque<Vec<u8>>,
     buf: Vec<u8>,
     /// The time of the packet or poll being handled (for the peer channel's timers).
     now: Instant,
@@ -328,6 +339,7 @@ impl Member {
             incoming: BTreeMap::new(),
             incoming_bytes: 0,
             stats: MemberStats::default(),
+            outbox: std::collections::VecDeque::new(),
             buf: vec![0u8; 65536 + 128],
             now,
             index: Index::default(),
@@ -360,7 +372,8 @@ impl Member {
     /// [`LOAD_REPORT_INTERVAL`].
     pub fn set_policies(&mut self, policies: Vec<Box<dyn Policy>>) {
         let load = policies.iter().any(|p| p.reason() == MoveReason::Load);
-        self.next_load_report = load.then_some(self.now);
+        // Due at once: the first report goes out at the next poll.
+        self.next_load_report = load.then_some(Instant::ZERO);
         self.policies = policies;
     }
 
@@ -379,13 +392,13 @@ impl Member {
 
     /// After a handoff committed here: the contact node learns who serves `client`, to
     /// relay the client's Binding Refresh Requests.
-    fn tell_contact_node(&mut self, client: Ipv6Addr, out: &mut Vec<Vec<u8>>) {
+    fn tell_contact_node(&mut self, client: Ipv6Addr) {
         let me = self.cfg.id;
         if self.cfg.contact_node == me {
             self.serving(client, me);
         } else {
             let body = PeerBody::Serving { client, member: me };
-            self.send_peer(self.cfg.contact_node, body, out);
+            self.send_peer(self.cfg.contact_node, body);
         }
     }
 
@@ -400,11 +413,11 @@ impl Member {
     /// Starts this member's peer-message sequence numbers at `epoch << 20`: a member
     /// restarted with a later epoch (such as its start time in milliseconds since the Unix
     /// epoch) is not refused as a replay by the members that remember its earlier life.
-    /// `epoch` is also the wall clock (ms) at the member's current `now`: it gives the
-    /// group clock of the home cookies (group/cookie.rs).
-    pub fn set_peer_epoch(&mut self, epoch: u64) {
+    /// `epoch` is also the wall clock (ms) at `now`: it gives the group clock of the home
+    /// cookies (group/cookie.rs).
+    pub fn set_peer_epoch(&mut self, now: Instant, epoch: u64) {
         self.peer.set_epoch(epoch);
-        self.wall = Some((self.now, epoch));
+        self.wall = Some((now, epoch));
     }
 
     /// Seconds on the group's shared clock: wall-clock seconds on a node (its clock is
@@ -419,7 +432,7 @@ impl Member {
     /// Resets every connection served here (not those frozen in a handoff: the acceptor
     /// may be serving them): a node that exits with sessions it could not hand off tells
     /// their clients at once instead of leaving them to time out. Returns how many.
-    pub fn abort_served(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) -> usize {
+    pub fn abort_served(&mut self, now: Instant) -> usize {
         let tuples: Vec<FourTuple> = self
             .sessions
             .values()
@@ -431,7 +444,7 @@ impl Member {
                 c.abort();
             }
         }
-        self.drain_tcp(now, out);
+        self.drain_tcp(now);
         tuples.len()
     }
 
@@ -459,7 +472,7 @@ impl Member {
     /// Every member also stops forwarding to it the packets of clients it handed to it
     /// lately (`moved`): they would be lost, a new connection of such a client included,
     /// where this member can now open it itself.
-    pub fn set_excluded(&mut self, member: MemberId, excluded: bool) {
+    pub fn set_excluded(&mut self, now: Instant, member: MemberId, excluded: bool) {
         if !excluded {
             self.excluded.remove(&member);
             self.member_came_up(member);
@@ -481,12 +494,8 @@ impl Member {
             if self.sessions.contains_key(&client) {
                 continue;
             }
-            self.deregistered_for.insert(client, (member, self.now));
-            if self
-                .mn
-                .deregister(self.now, client, self.cfg.care_of)
-                .is_ok()
-            {
+            self.deregistered_for.insert(client, (member, now));
+            if self.mn.deregister(now, client, self.cfg.care_of).is_ok() {
                 self.stats.orphans_deregistered += 1;
                 self.mn_output_waiting = true;
             }
@@ -507,7 +516,7 @@ impl Member {
 
     /// Sends a peer message (kept and sent again until acknowledged unless it is an
     /// `Ack` or a `Forward`); returns its sequence number.
-    fn send_peer(&mut self, to: MemberId, body: PeerBody, out: &mut Vec<Vec<u8>>) -> u64 {
+    fn send_peer(&mut self, to: MemberId, body: PeerBody) -> u64 {
         let Some(&dst) = self.cfg.members.get(&to) else {
             return 0;
         };
@@ -516,24 +525,24 @@ impl Member {
         }
         let (seq, datagrams) = self.peer.send(self.now, to, body);
         for datagram in datagrams {
-            self.emit_peer_datagram(dst, &datagram, out);
+            self.emit_peer_datagram(dst, &datagram);
         }
         seq
     }
 
     /// Acknowledgements the peer channel owes, and messages due to be sent again.
-    fn flush_peer(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    fn flush_peer(&mut self, now: Instant) {
         for (to, seqs) in self.peer.take_acks(now) {
-            self.send_peer(to, PeerBody::Ack { seqs }, out);
+            self.send_peer(to, PeerBody::Ack { seqs });
         }
         for (to, datagram) in self.peer.poll_retransmit(now) {
             if let Some(&dst) = self.cfg.members.get(&to) {
-                self.emit_peer_datagram(dst, &datagram, out);
+                self.emit_peer_datagram(dst, &datagram);
             }
         }
     }
 
-    fn emit_peer_datagram(&self, dst: Ipv6Addr, datagram: &[u8], out: &mut Vec<Vec<u8>>) {
+    fn emit_peer_datagram(&mut self, dst: Ipv6Addr, datagram: &[u8]) {
         {
             let repr = PacketRepr {
                 src: self.cfg.care_of,
@@ -551,23 +560,23 @@ impl Member {
             };
             let mut pkt = vec![0u8; repr.buffer_len()];
             if repr.emit(&mut pkt).is_ok() {
-                out.push(pkt);
+                self.outbox.push_back(pkt);
             }
         }
     }
 
-    fn drain_mn(&mut self, out: &mut Vec<Vec<u8>>) {
+    fn drain_mn(&mut self) {
         while let Some(p) = self.mn.poll_transmit() {
-            out.push(p);
+            self.outbox.push_back(p);
         }
     }
 
-    fn drain_tcp(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    fn drain_tcp(&mut self, now: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
         for _ in 0..100_000 {
             match self.next_tcp_packet(now, &mut buf) {
                 Some(0) => {}
-                Some(len) => out.push(buf[..len].to_vec()),
+                Some(len) => self.outbox.push_back(buf[..len].to_vec()),
                 None => break,
             }
         }

@@ -20,7 +20,6 @@ impl Member {
         packet: &[u8],
         msg: &Icmpv6Message<'_>,
         forwarded: bool,
-        out: &mut Vec<Vec<u8>>,
     ) {
         let Ok(ptb) = PacketTooBigRepr::parse(msg.msg_type, msg.body) else {
             self.stats.dropped += 1;
@@ -42,7 +41,7 @@ impl Member {
                 transfer,
                 packet: packet.to_vec(),
             };
-            self.send_peer(to, body, out);
+            self.send_peer(to, body);
             return;
         }
         if self

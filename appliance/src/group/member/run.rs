@@ -3,7 +3,7 @@
 use super::*;
 
 impl Member {
-    pub(super) fn run_policies(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    pub(super) fn run_policies(&mut self, now: Instant) {
         let mut candidates: Vec<MemberId> = self
             .cfg
             .members
@@ -64,7 +64,7 @@ impl Member {
             }
         }
         for m in moves {
-            self.start_handoff(now, &m, out);
+            self.start_handoff(now, &m);
         }
         // A drained member stops once its peer messages are delivered (or given up): a
         // `Refused` or `Commit` it still owes another member must not die with it.
