@@ -32,6 +32,9 @@
 //! - SYNs in both directions get their MSS lowered to uplink MTU - 84, for the 24 bytes
 //!   an RH2 or a HAO adds (`vany_stack::wire::rewrite`); the TUN device's MTU is the uplink's minus 24.
 //!
+//! The simulator's clients ([`crate::sim::client`]) run this same [`Translator`], with
+//! a TCP endpoint in the kernel's place and without the TUN device and sockets.
+//!
 //! Limits: one `vany client` per uplink and network namespace (the nftables table is
 //! named after the uplink; a table left by a killed run is replaced at the next start).
 //! It is meant for an end host: on a router that forwards IPv6 for others, Mobility

@@ -85,6 +85,11 @@ impl Prefix {
         Ok(p)
     }
 
+    /// The single address `addr` (a /128).
+    pub fn host(addr: Ipv6Addr) -> Prefix {
+        Prefix { addr, len: 128 }
+    }
+
     fn mask(&self) -> u128 {
         u128::MAX
             .checked_shl(128 - u32::from(self.len))

@@ -1,25 +1,29 @@
-//! A simulated client: one IPv6 address, the real correspondent node
-//! (`vany_stack::mip6::cn`) and TCP engine, and a list of downloads of [`source`] streams
-//! from the anycast address, each verified byte by byte as it arrives.
+//! A simulated client host: one IPv6 address, a TCP endpoint in the role of the host
+//! kernel's TCP, and the very [`Translator`] of `vany client` (docs/client.md) between
+//! them and the network; a list of downloads of [`source`] streams from the anycast
+//! address, each verified byte by byte as it arrives.
 //!
-//! Packet path, as `vany client` does it on a TUN device (docs/client.md):
+//! Packet path, as on a host running `vany client` (its TUN device and AF_PACKET socket
+//! are the two calls below):
 //!
 //! ```text
-//!   in:  parse_verified ─▶ MH  ─▶ cn.handle_mh
-//!                       └▶ TCP ─▶ cn.ingress: Drop ─▶ dropped
-//!                                            FromHome(hoa) ─▶ endpoint (src = hoa)
-//!                                            Plain         ─▶ endpoint (src = IPv6 src)
-//!   out: endpoint.poll_transmit ─▶ cn.egress(anycast): Some(care_of) ─▶ dst = care_of, RH2 = anycast
-//!                                                       None          ─▶ dst = anycast
+//!   out: endpoint.poll_transmit ─▶ plain IPv6 packet to the anycast address (what the kernel
+//!        writes into the TUN) ─▶ Translator::outbound ─▶ network (RH2 + dst = care-of when bound)
+//!        Translator::poll_transmit (HoT, CoT, BA, BE, BRR) ─▶ network
+//!   in:  network ─▶ Translator::inbound: Ignore (not MH, no HAO) ─▶ "kernel": the packet as is
+//!                                       Kernel (HAO stripped, src = home) ─▶ "kernel": the rewrite
+//!                                       Consumed (MH) / Drop ─▶ nothing more
+//!        "kernel": parse_verified ─▶ TCP ─▶ endpoint
 //! ```
 //!
 //! Per download the client records what the issue's measurements need: bytes verified,
 //! any mismatch (there must never be one), resets, retransmission timeouts, completion
 //! time, and every *handover*: in-order new data arriving from another IPv6 source than
-//! the previous in-order data (the serving member's care-of address, or the anycast
-//! address itself). A handover's gap is the client-observed gap: from the last new
-//! in-order byte from the donor to the first new in-order byte from the acceptor, at the
-//! client's TCP.
+//! the previous in-order data. The source is the one on the wire, before
+//! `Translator::inbound` (the serving member's care-of address, or the anycast address
+//! itself); the endpoint sees the anycast address either way. A handover's gap is the
+//! client-observed gap: from the last new in-order byte from the donor to the first new
+//! in-order byte from the acceptor, at the client's TCP.
 //!
 //! It also flags, per download, what Wireshark flags on the client's capture: a
 //! *spurious retransmission* is a segment whose data had all been received already, and
@@ -33,18 +37,25 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 use serde::Serialize;
-use vany_stack::mip6::cn::{CnConfig, CnStats, CorrespondentNode, Ingress};
+use vany_stack::mip6::cn::{CnConfig, CnStats, CorrespondentNode};
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{Endpoint, Event, FourTuple, TcpConfig};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::packet::TCP_PROTOCOL;
+use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL};
+use vany_stack::wire::rewrite::max_mss_for_mtu;
 use vany_stack::wire::{parse_verified, PacketRepr, ParsedPacket, TcpControl, Upper};
 
 use super::Host;
-use crate::apps::source::{Mismatch, SourceRequest, StreamVerifier};
+use crate::apps::source::{SourceRequest, StreamVerifier};
+use crate::client_host::translate::{DropReason, Prefix, TranslateStats, Translator, Verdict};
 
-/// Room in front of a TCP segment for the IPv6 header and one RH2.
-const HEADROOM: usize = 40 + 24;
+mod report;
+
+use report::WireView;
+pub use report::{ClientSummary, DownloadReport, DownloadStatus, Handover};
+
+/// Room in front of a TCP segment for the IPv6 header the "kernel" puts there.
+const HEADROOM: usize = IPV6_HEADER_LEN;
 /// In-order stalls at least this long are recorded ([`DownloadReport::stalls`]).
 pub const STALL: Duration = Duration::from_millis(5);
 /// Segments sent per call at most; the rest go out on an immediate wake.
@@ -113,160 +124,6 @@ impl ClientConfig {
     }
 }
 
-/// In-order data switched from one IPv6 source to another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Handover {
-    /// When the last new in-order data from `old_src` arrived.
-    pub last_old: Instant,
-    /// When the first new in-order data from `new_src` arrived.
-    pub first_new: Instant,
-    /// The previous source (the donor's care-of address, or the anycast address).
-    pub old_src: Ipv6Addr,
-    /// The new source (the acceptor's care-of address).
-    pub new_src: Ipv6Addr,
-    /// Stream bytes received before the switch.
-    pub at_offset: u64,
-}
-
-impl Handover {
-    /// The client-observed gap.
-    pub fn gap(&self) -> Duration {
-        self.first_new.saturating_since(self.last_old)
-    }
-}
-
-/// Where a download stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum DownloadStatus {
-    /// Not started yet.
-    Pending,
-    /// SYN sent.
-    Connecting,
-    /// Connected, receiving.
-    Receiving,
-    /// Every byte arrived, verified, and the server closed.
-    Complete,
-    /// Reset, timed out, a mismatch, or closed early.
-    Failed,
-}
-
-/// What happened to one download.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DownloadReport {
-    /// Index in the client's downloads.
-    pub index: usize,
-    /// What was asked for.
-    pub spec: DownloadSpec,
-    /// The client's port.
-    pub local_port: u16,
-    /// Where it stands.
-    pub status: DownloadStatus,
-    /// When the SYN was queued.
-    pub started_at: Option<Instant>,
-    /// When the handshake completed.
-    pub connected_at: Option<Instant>,
-    /// When the server's FIN after the last byte was read.
-    pub completed_at: Option<Instant>,
-    /// Stream bytes received and verified.
-    pub bytes_verified: u64,
-    /// The first wrong byte, if any (must never happen).
-    pub mismatch: Option<Mismatch>,
-    /// SHA-256 (hex) of everything received, once the stream ended.
-    pub sha256: Option<String>,
-    /// Resets received.
-    pub resets: u32,
-    /// Whether the connection timed out.
-    pub timed_out: bool,
-    /// Retransmission timeouts of the client's side of the connection.
-    pub rto_count: u64,
-    /// Segments the client retransmitted.
-    pub retransmits: u64,
-    /// Segments dropped by PAWS at the client.
-    pub paws_drops: u64,
-    /// Every switch of the in-order data's source.
-    pub handovers: Vec<Handover>,
-    /// When each spurious retransmission (a segment whose data had all arrived) came.
-    pub spurious_at: Vec<Instant>,
-    /// When each duplicate ACK (either direction) was sent or received.
-    pub dup_acks_at: Vec<Instant>,
-    /// In-order stalls longer than [`STALL`]: when new in-order data came again, and how
-    /// long none had come (from any source; loss recovery makes them too).
-    pub stalls: Vec<(Instant, Duration)>,
-    /// Source of the latest in-order data.
-    pub last_src: Option<Ipv6Addr>,
-    /// When the latest new in-order data arrived.
-    pub last_data_at: Option<Instant>,
-}
-
-impl DownloadReport {
-    /// Download time, from the SYN to the FIN, once complete.
-    pub fn duration(&self) -> Option<Duration> {
-        Some(self.completed_at?.saturating_since(self.started_at?))
-    }
-}
-
-/// Totals over a client's downloads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ClientSummary {
-    /// Downloads configured.
-    pub downloads: u64,
-    /// Downloads complete.
-    pub complete: u64,
-    /// Downloads failed.
-    pub failed: u64,
-    /// Stream bytes verified.
-    pub bytes_verified: u64,
-    /// Downloads with a wrong byte (must be 0).
-    pub mismatches: u64,
-    /// Resets received.
-    pub resets: u64,
-    /// Connections that timed out.
-    pub timed_out: u64,
-    /// Retransmission timeouts at the client.
-    pub rto_count: u64,
-    /// Handovers seen.
-    pub handovers: u64,
-    /// Spurious retransmissions received (segments whose data had all arrived).
-    pub spurious_retransmissions: u64,
-    /// Duplicate ACKs sent or received (Wireshark's rule).
-    pub dup_acks: u64,
-    /// Binding Updates the CN accepted.
-    pub bu_accepted: u64,
-    /// Binding Updates the CN refused (BA status >= 128).
-    pub bu_refused: u64,
-    /// Binding Updates discarded for a bad authenticator.
-    pub bu_bad_auth: u64,
-    /// Packets with a HAO but no binding, dropped.
-    pub hao_dropped: u64,
-    /// Packets that did not parse or failed their checksum.
-    pub malformed: u64,
-    /// RSTs the client's endpoint sent for segments of no connection.
-    pub resets_sent: u64,
-}
-
-impl ClientSummary {
-    /// Adds another client's totals.
-    pub fn add(&mut self, o: &ClientSummary) {
-        self.downloads += o.downloads;
-        self.complete += o.complete;
-        self.failed += o.failed;
-        self.bytes_verified += o.bytes_verified;
-        self.mismatches += o.mismatches;
-        self.resets += o.resets;
-        self.timed_out += o.timed_out;
-        self.rto_count += o.rto_count;
-        self.handovers += o.handovers;
-        self.spurious_retransmissions += o.spurious_retransmissions;
-        self.dup_acks += o.dup_acks;
-        self.bu_accepted += o.bu_accepted;
-        self.bu_refused += o.bu_refused;
-        self.bu_bad_auth += o.bu_bad_auth;
-        self.hao_dropped += o.hao_dropped;
-        self.malformed += o.malformed;
-        self.resets_sent += o.resets_sent;
-    }
-}
-
 struct Download {
     report: DownloadReport,
     tuple: FourTuple,
@@ -274,66 +131,20 @@ struct Download {
     wire: WireView,
 }
 
-/// What the client's capture shows of one connection, for Wireshark's flags.
-#[derive(Default)]
-struct WireView {
-    /// The server's first data sequence number seen; ranges are offsets from it.
-    base: Option<u32>,
-    /// Data received, as merged ranges of offsets.
-    received: Vec<(u64, u64)>,
-    /// The last segment's (ACK number, window) from the server and from the client.
-    last_in: Option<(u32, u16)>,
-    last_out: Option<(u32, u16)>,
-}
-
-impl WireView {
-    /// Records received data `[seq, seq + len)`; returns whether all of it had arrived.
-    fn data_in(&mut self, seq: u32, len: usize) -> bool {
-        if len == 0 {
-            return false;
-        }
-        let base = *self.base.get_or_insert(seq);
-        let start = u64::from(seq.wrapping_sub(base));
-        if start > u64::from(u32::MAX / 2) {
-            return true; // before the first data seen: old
-        }
-        let r = (start, start + len as u64);
-        if self.received.iter().any(|x| x.0 <= r.0 && r.1 <= x.1) {
-            return true;
-        }
-        self.received.push(r);
-        self.received.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.received.len());
-        for x in self.received.drain(..) {
-            match merged.last_mut() {
-                Some(last) if x.0 <= last.1 => last.1 = last.1.max(x.1),
-                _ => merged.push(x),
-            }
-        }
-        self.received = merged;
-        false
-    }
-
-    /// Wireshark's duplicate ACK against the previous segment in the same direction.
-    fn dup_ack(last: &mut Option<(u32, u16)>, ack: u32, window: u16, pure: bool) -> bool {
-        let dup = pure && window != 0 && *last == Some((ack, window));
-        *last = Some((ack, window));
-        dup
-    }
-}
-
-/// Client counters outside the downloads.
+/// Client counters outside the downloads. `mh`, `ingress_dropped` and `tx_via_binding`
+/// are the translator's ([`Client::translate_stats`] has all of its counters).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ClientStats {
     /// Packets received.
     pub rx_packets: u64,
-    /// Packets that did not parse or failed their checksum.
+    /// Packets that did not parse or failed their checksum (at the translator or at the
+    /// "kernel" behind it), or that the translator could not rewrite.
     pub malformed: u64,
-    /// Mobility Header packets handed to the CN.
+    /// Mobility Header packets handed to the CN (`in_mh`).
     pub mh: u64,
     /// TCP segments handed to the endpoint.
     pub tcp: u64,
-    /// Packets with a HAO and no binding, dropped.
+    /// Packets with a HAO and no binding, dropped (`in_hao_dropped`).
     pub ingress_dropped: u64,
     /// Packets with an RH2 that does not name this client, dropped.
     pub misrouted: u64,
@@ -341,7 +152,7 @@ pub struct ClientStats {
     pub other: u64,
     /// Packets sent.
     pub tx_packets: u64,
-    /// TCP segments sent to a care-of address with an RH2.
+    /// TCP segments sent to a care-of address with an RH2 (`out_via_binding`).
     pub tx_via_binding: u64,
 }
 
@@ -351,15 +162,19 @@ pub struct Client {
     anycast: Ipv6Addr,
     hop_limit: u8,
     first_local_port: u16,
+    /// The host kernel's TCP.
     endpoint: Endpoint,
-    cn: CorrespondentNode,
-    rng: SeededRandom,
+    /// `vany client`'s packet path, with the correspondent node.
+    translator: Translator,
     downloads: Vec<Download>,
     /// Download index by local port.
     by_port: BTreeMap<u16, usize>,
     /// Downloads not started yet, by start time.
     pending: BTreeMap<(Instant, usize), ()>,
+    /// The "kernel"'s outgoing packet: IPv6 header and TCP segment.
     tx: Vec<u8>,
+    /// Translator output: the packet for the network, or for the "kernel".
+    translated: Vec<u8>,
     rx: Vec<u8>,
     more_to_send: bool,
     stats: ClientStats,
@@ -367,22 +182,26 @@ pub struct Client {
 
 impl Client {
     /// A client; `rng` (e.g. [`crate::sim::Sim::fork_rng`]) seeds its TCP secrets and
-    /// its CN's Kcn and nonces.
+    /// its CN's Kcn and nonces. The translator clamps SYN MSS options as `vany client`
+    /// does on an uplink whose MTU is `config.tcp.mtu`.
     pub fn new(config: ClientConfig, mut rng: SeededRandom) -> Client {
         let endpoint = Endpoint::new(config.tcp.clone(), &mut rng);
         let cn = CorrespondentNode::new(config.cn.clone(), &mut rng);
+        let anycast = Prefix::host(config.anycast);
+        let mtu = u32::try_from(config.tcp.mtu).unwrap_or(u32::MAX);
+        let translator = Translator::new(cn, vec![anycast], max_mss_for_mtu(mtu), Box::new(rng));
         let mut client = Client {
             address: config.address,
             anycast: config.anycast,
             hop_limit: config.hop_limit,
             first_local_port: config.first_local_port,
             endpoint,
-            cn,
-            rng,
+            translator,
             downloads: Vec::new(),
             by_port: BTreeMap::new(),
             pending: BTreeMap::new(),
             tx: vec![0; HEADROOM + 65_536],
+            translated: Vec::with_capacity(HEADROOM + 24 + 65_536),
             rx: vec![0; 64 * 1024],
             more_to_send: false,
             stats: ClientStats::default(),
@@ -448,12 +267,22 @@ impl Client {
 
     /// The correspondent node (binding cache, counters).
     pub fn cn(&self) -> &CorrespondentNode {
-        &self.cn
+        self.translator.cn()
     }
 
     /// The CN's counters.
     pub fn cn_stats(&self) -> CnStats {
-        self.cn.stats()
+        self.translator.cn_stats()
+    }
+
+    /// The translator (`vany client`'s packet path).
+    pub fn translator(&self) -> &Translator {
+        &self.translator
+    }
+
+    /// The translator's counters, as `vany client` reports them.
+    pub fn translate_stats(&self) -> TranslateStats {
+        self.translator.stats()
     }
 
     /// The TCP endpoint.
@@ -463,7 +292,13 @@ impl Client {
 
     /// Packet counters.
     pub fn stats(&self) -> ClientStats {
-        self.stats
+        let t = self.translator.stats();
+        ClientStats {
+            mh: t.in_mh,
+            ingress_dropped: t.in_hao_dropped,
+            tx_via_binding: t.out_via_binding,
+            ..self.stats
+        }
     }
 
     /// Every download's report.
@@ -488,7 +323,7 @@ impl Client {
 
     /// Totals.
     pub fn summary(&self) -> ClientSummary {
-        let cn = self.cn.stats();
+        let cn = self.translator.cn_stats();
         let mut s = ClientSummary {
             downloads: self.downloads.len() as u64,
             bu_accepted: cn.bu_accepted,
@@ -609,10 +444,12 @@ impl Client {
         }
     }
 
-    /// Sends what the CN and the endpoint have queued.
+    /// Sends what the translator's CN and the endpoint have queued: the endpoint's
+    /// segments as the kernel would write them into `vany client`'s TUN device (plain, to
+    /// the anycast address), each through [`Translator::outbound`].
     fn flush(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
         // Bounded by the CN's queue.
-        while let Some(p) = self.cn.poll_transmit() {
+        while let Some(p) = self.translator.poll_transmit() {
             self.stats.tx_packets += 1;
             out.push(p);
         }
@@ -621,29 +458,28 @@ impl Client {
                 self.more_to_send = false;
                 return;
             };
-            let home = t.tuple.remote;
-            // RFC 6275 §9.3.2: a packet to a home address with a binding goes to the
-            // care-of address, with the home address in a Type 2 Routing Header.
-            let care_of = self.cn.egress(now, &home);
+            self.note_sent(now, t.tuple.local_port, t.len);
             let repr = PacketRepr {
                 src: t.tuple.local,
-                dst: care_of.unwrap_or(home),
+                dst: t.tuple.remote,
                 traffic_class: 0,
                 flow_label: 0,
                 hop_limit: self.hop_limit,
-                rh2: care_of.map(|_| home),
+                rh2: None,
                 hao: None,
                 upper: Upper::None,
             };
-            let start = HEADROOM - repr.upper_offset();
-            self.note_sent(now, t.tuple.local_port, t.len);
-            match repr.emit_headers(&mut self.tx[start..], TCP_PROTOCOL, t.len) {
-                Ok(len) => {
-                    self.stats.tx_packets += 1;
-                    self.stats.tx_via_binding += u64::from(care_of.is_some());
-                    out.push(self.tx[start..start + len].to_vec());
-                }
-                Err(_) => self.stats.malformed += 1,
+            let Ok(len) = repr.emit_headers(&mut self.tx, TCP_PROTOCOL, t.len) else {
+                self.stats.malformed += 1;
+                continue;
+            };
+            let verdict = self
+                .translator
+                .outbound(now, &self.tx[..len], &mut self.translated);
+            // A drop is counted by the translator (`out_untranslatable`, `out_not_anycast`).
+            if verdict == Verdict::Uplink {
+                self.stats.tx_packets += 1;
+                out.push(self.translated.clone());
             }
         }
         self.more_to_send = true;
@@ -671,18 +507,26 @@ impl Client {
         }
     }
 
-    fn handle_tcp(&mut self, now: Instant, parsed: &ParsedPacket<'_>) {
+    /// A packet as the host kernel receives it: straight from the network, or rewritten
+    /// by [`Translator::inbound`]. `wire_src` is its source on the network.
+    fn kernel_input(&mut self, now: Instant, packet: &[u8], wire_src: Ipv6Addr) {
+        match parse_verified(packet) {
+            Err(_) => self.stats.malformed += 1,
+            Ok(p) if p.repr.rh2.is_some_and(|h| h != self.address) => {
+                self.stats.misrouted += 1;
+            }
+            Ok(p) if matches!(p.repr.upper, Upper::Tcp(_)) => self.handle_tcp(now, &p, wire_src),
+            Ok(_) => self.stats.other += 1,
+        }
+    }
+
+    /// A TCP segment for the endpoint; the handover detector looks at `wire_src`, the
+    /// endpoint at the (translated) source.
+    fn handle_tcp(&mut self, now: Instant, parsed: &ParsedPacket<'_>, wire_src: Ipv6Addr) {
         let Upper::Tcp(seg) = &parsed.repr.upper else {
             return;
         };
-        let peer = match self.cn.ingress(now, &parsed.repr) {
-            Ingress::Drop => {
-                self.stats.ingress_dropped += 1;
-                return;
-            }
-            Ingress::FromHome(home) => home,
-            Ingress::Plain => parsed.repr.src,
-        };
+        let peer = parsed.repr.src;
         self.stats.tcp += 1;
         let index = self.by_port.get(&seg.dst_port).copied().filter(|&i| {
             let t = &self.downloads[i].tuple;
@@ -717,7 +561,7 @@ impl Client {
             return;
         };
         if in_order(self, i) > before {
-            let src = parsed.repr.src;
+            let src = wire_src;
             let r = &mut self.downloads[i].report;
             if let Some(last) = r.last_data_at {
                 let stall = now.saturating_since(last);
@@ -748,22 +592,24 @@ impl Host for Client {
         vec![self.address]
     }
 
+    /// The packet path of `vany client`'s AF_PACKET socket and TUN device: the
+    /// translator first, then the "kernel" gets the packet as is (`Ignore`) or its
+    /// rewrite (`Kernel`).
     fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
         self.stats.rx_packets += 1;
-        match parse_verified(packet) {
-            Err(_) => self.stats.malformed += 1,
-            Ok(p) if p.repr.rh2.is_some_and(|h| h != self.address) => {
-                self.stats.misrouted += 1;
-            }
-            Ok(p) => match &p.repr.upper {
-                Upper::Mh(_) => {
-                    self.stats.mh += 1;
-                    self.cn.handle_mh(now, &mut self.rng, &p);
-                }
-                Upper::Tcp(_) => self.handle_tcp(now, &p),
-                _ => self.stats.other += 1,
-            },
+        let wire_src = match packet.get(8..24).and_then(|a| <[u8; 16]>::try_from(a).ok()) {
+            Some(a) => Ipv6Addr::from(a),
+            None => Ipv6Addr::UNSPECIFIED,
+        };
+        let mut translated = std::mem::take(&mut self.translated);
+        match self.translator.inbound(now, packet, &mut translated) {
+            Verdict::Ignore => self.kernel_input(now, packet, wire_src),
+            Verdict::Kernel => self.kernel_input(now, &translated, wire_src),
+            // Answers, if any, come from `Translator::poll_transmit` in `flush`.
+            Verdict::Consumed { .. } | Verdict::Drop(DropReason::NoBinding) => {}
+            Verdict::Drop(_) | Verdict::Uplink => self.stats.malformed += 1,
         }
+        self.translated = translated;
         self.flush(now, out);
     }
 
@@ -772,8 +618,8 @@ impl Host for Client {
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
-        if self.cn.poll_timeout().is_some_and(|t| t <= now) {
-            self.cn.handle_timeout(now, self.address);
+        if self.translator.poll_timeout().is_some_and(|t| t <= now) {
+            self.translator.handle_timeout(now);
         }
         self.service_all(now);
         self.flush(now, out);
@@ -785,7 +631,7 @@ impl Host for Client {
         }
         [
             self.endpoint.poll_timeout(),
-            self.cn.poll_timeout(),
+            self.translator.poll_timeout(),
             self.pending.first_key_value().map(|(&(t, _), _)| t),
         ]
         .into_iter()
