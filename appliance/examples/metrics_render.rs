@@ -10,7 +10,7 @@ use vany_appliance::group::member::{HandoffOutcome, HandoffRecord};
 use vany_appliance::io::Layer2Report;
 use vany_appliance::node::conns::ConnStats;
 use vany_appliance::node::membership::GossipStats;
-use vany_appliance::node::metrics::{self, HandoffSummary, MetricsSnapshot};
+use vany_appliance::node::metrics::{self, Format, HandoffSummary, MetricsSnapshot};
 
 const ROUNDS: u32 = 20_000;
 
@@ -59,17 +59,18 @@ fn main() {
     let snap = snapshot();
     let (ctl, own) = (ConnStats::default(), ConnStats::default());
     let servers = [("ctl", &ctl), ("metrics", &own)];
-    let text = metrics::render(&snap) + &metrics::render_servers(&servers);
-    let start = Instant::now();
-    for _ in 0..ROUNDS {
-        std::hint::black_box(
-            metrics::render(std::hint::black_box(&snap)) + &metrics::render_servers(&servers),
+    for format in [Format::Prometheus, Format::OpenMetrics] {
+        let render = || metrics::render(std::hint::black_box(&snap), &servers, format);
+        let text = render().expect("render");
+        let start = Instant::now();
+        for _ in 0..ROUNDS {
+            std::hint::black_box(render().expect("render"));
+        }
+        let per = start.elapsed() / ROUNDS;
+        println!(
+            "{format:?}: {ROUNDS} renders, {per:?} each, {} bytes, {} lines",
+            text.len(),
+            text.lines().count()
         );
     }
-    let per = start.elapsed() / ROUNDS;
-    println!(
-        "{ROUNDS} renders: {per:?} each, {} bytes, {} lines",
-        text.len(),
-        text.lines().count()
-    );
 }
