@@ -135,18 +135,12 @@ fn documented_names() -> BTreeSet<String> {
     names
 }
 
-#[test]
-fn python_prometheus_client_parses_both_formats() {
-    let probe = Command::new(PYTHON)
-        .args(["-c", "import prometheus_client.openmetrics.parser"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        return skip("no prometheus_client in /usr/bin/python3 (python3-prometheus-client)");
-    }
+/// Serves `snap` on loopback and scrapes it once in each format with Python.
+fn scrape_both(snap: MetricsSnapshot) -> (Scrape, Scrape) {
     let ctl = Arc::new(ConnStats::default());
     let addr = metrics::serve(
         "127.0.0.1:0".parse().unwrap(),
-        || Some(snapshot()),
+        move || Some(snap.clone()),
         Some(ctl),
     )
     .expect("serve");
@@ -161,13 +155,30 @@ fn python_prometheus_client_parses_both_formats() {
         "the scraper failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let scrapes: Vec<Scrape> = stdout
+    let mut scrapes = stdout
         .lines()
-        .map(|l| Scrape::from_json(&serde_json::from_str(l).expect("json")))
-        .collect();
-    let [text, om] = &scrapes[..] else {
-        panic!("two scrapes expected: {stdout}");
-    };
+        .map(|l| Scrape::from_json(&serde_json::from_str(l).expect("json")));
+    match (scrapes.next(), scrapes.next(), scrapes.next()) {
+        (Some(text), Some(om), None) => (text, om),
+        _ => panic!("two scrapes expected: {stdout}"),
+    }
+}
+
+#[test]
+fn python_prometheus_client_parses_both_formats() {
+    let probe = Command::new(PYTHON)
+        .args(["-c", "import prometheus_client.openmetrics.parser"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return skip("no prometheus_client in /usr/bin/python3 (python3-prometheus-client)");
+    }
+    // A fresh node: families without samples (no failures yet), no gossip, no layer 2.
+    let (text, om) = scrape_both(MetricsSnapshot::default());
+    assert_eq!(text.names(), om.names());
+    assert_eq!(text.value("vany_sessions", &[]), Some(0.0));
+    assert!(!text.names().contains("vany_handoff_failures_total"));
+
+    let (text, om) = &scrape_both(snapshot());
     assert_eq!(
         text.content_type,
         "text/plain; version=0.0.4; charset=utf-8"
