@@ -1,5 +1,6 @@
 //! Prometheus metrics of a node: a [`MetricsSnapshot`] taken by the data path, rendered
-//! in the text exposition format (version 0.0.4) by [`render`], and served by a tiny
+//! by [`render`] (prometheus-client's encoders: text format 0.0.4, or OpenMetrics 1.0.0
+//! when the scraper's `Accept` asks for it, [`Format::negotiate`]), and served by a tiny
 //! HTTP/1.0 server ([`serve`]) on `metrics_listen`: `GET /metrics` only.
 //!
 //! The server asks the data path for a snapshot through the node's query channel (it
@@ -7,7 +8,6 @@
 //! within a second. Connections are bounded ([`LIMITS`], [`super::conns`]): idle ones
 //! cannot lock a scrape out. docs/operations.md lists every metric.
 
-use std::fmt::Write as _;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
@@ -21,6 +21,11 @@ use super::conns::{ConnStats, Limits, Line, LineReader, Registry, Ticket};
 use super::membership::GossipStats;
 use crate::group::member::{HandoffOutcome, HandoffRecord, MemberStats};
 use crate::group::peer::PeerStats;
+
+#[path = "metrics_render.rs"]
+mod encode;
+pub(super) use encode::{counter, counters, counters_by, gauge};
+pub use encode::{render, Format};
 
 /// Upper bounds of the handoff-duration histogram buckets, in seconds.
 pub const HANDOFF_BUCKETS: [f64; 13] = [
@@ -163,375 +168,6 @@ pub struct MetricsSnapshot {
     pub refusals_sent: std::collections::BTreeMap<&'static str, u64>,
 }
 
-/// The HELP and TYPE lines of metric `name`.
-pub(super) fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// Renders `s` in the Prometheus text format.
-pub fn render(s: &MetricsSnapshot) -> String {
-    let mut o = String::new();
-    render_identity(&mut o, s);
-    render_handoffs(&mut o, s);
-    for (name, help, v) in counter_table(s) {
-        metric(&mut o, name, "counter", help);
-        let _ = writeln!(o, "{name} {v}");
-    }
-    render_traffic(&mut o, s);
-    if let Some(l2) = &s.layer2 {
-        super::metrics_l2::render(&mut o, l2);
-    }
-    o
-}
-
-/// Who this node is and what it serves.
-fn render_identity(o: &mut String, s: &MetricsSnapshot) {
-    metric(
-        o,
-        "vany_node_info",
-        "gauge",
-        "This node (labels), always 1.",
-    );
-    let name = s.member_name.replace('\\', "\\\\").replace('"', "\\\"");
-    let _ = writeln!(
-        o,
-        "vany_node_info{{member=\"{}\",name=\"{name}\"}} 1",
-        s.member_id
-    );
-    metric(
-        o,
-        "vany_uptime_seconds",
-        "gauge",
-        "Seconds since the node started.",
-    );
-    let _ = writeln!(o, "vany_uptime_seconds {:.3}", s.uptime_seconds);
-    metric(
-        o,
-        "vany_sessions",
-        "gauge",
-        "Client sessions served by this member.",
-    );
-    let _ = writeln!(o, "vany_sessions {}", s.sessions);
-    metric(o, "vany_draining", "gauge", "1 while the member drains.");
-    let _ = writeln!(o, "vany_draining {}", u8::from(s.draining));
-}
-
-/// Handoffs started here (by outcome, failure reason, duration) and refused here.
-fn render_handoffs(o: &mut String, s: &MetricsSnapshot) {
-    let h = &s.handoffs;
-    metric(
-        o,
-        "vany_handoffs_total",
-        "counter",
-        "Handoffs this member started, by outcome.",
-    );
-    for (outcome, n) in [
-        ("pending", h.pending),
-        ("committed", h.committed),
-        ("refused", h.refused),
-        ("timed_out", h.timed_out),
-        ("abandoned", h.abandoned),
-    ] {
-        let _ = writeln!(o, "vany_handoffs_total{{outcome=\"{outcome}\"}} {n}");
-    }
-    metric(
-        o,
-        "vany_handoff_failures_total",
-        "counter",
-        "Failed handoffs this member started, by reason: refused_<why> (the acceptor's \
-         refusal: draining, binding, too_large, malformed, \
-         precopy_missing, collision), timed_out (the acceptor acknowledged nothing for \
-         handoff_timeout_ms), abandoned (called off: another copy of the session won, or \
-         the session ended first).",
-    );
-    for (reason, n) in &h.failures {
-        let _ = writeln!(o, "vany_handoff_failures_total{{reason=\"{reason}\"}} {n}");
-    }
-    metric(
-        o,
-        "vany_handoff_duration_seconds",
-        "histogram",
-        "Committed handoffs, donor's freeze to commit.",
-    );
-    let mut cumulative = 0;
-    for (b, n) in HANDOFF_BUCKETS.iter().zip(h.buckets) {
-        cumulative += n;
-        let _ = writeln!(
-            o,
-            "vany_handoff_duration_seconds_bucket{{le=\"{b}\"}} {cumulative}"
-        );
-    }
-    let _ = writeln!(
-        o,
-        "vany_handoff_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-        h.observed()
-    );
-    let _ = writeln!(o, "vany_handoff_duration_seconds_sum {:.6}", h.sum_seconds);
-    let _ = writeln!(o, "vany_handoff_duration_seconds_count {}", h.observed());
-
-    metric(
-        o,
-        "vany_handoff_refusals_sent_total",
-        "counter",
-        "Handoffs this member refused as the acceptor, by reason (the same labels as \
-         vany_handoff_failures_total); each is also logged.",
-    );
-    for (reason, n) in &s.refusals_sent {
-        let _ = writeln!(
-            o,
-            "vany_handoff_refusals_sent_total{{reason=\"{reason}\"}} {n}"
-        );
-    }
-}
-
-/// The plain counters: (name, help, value).
-/// Counters rendered one per line, in this order: the mobile node's, then the group's.
-fn counter_table(s: &MetricsSnapshot) -> Vec<(&'static str, &'static str, u64)> {
-    let mut t = mobility_counters(s).to_vec();
-    t.extend(group_counters(s));
-    t
-}
-
-/// The Mobile IPv6 (mobile node) counters.
-fn mobility_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 6] {
-    [
-        (
-            "vany_hoti_sent_total",
-            "Home Test Inits sent.",
-            s.mn.hoti_sent,
-        ),
-        (
-            "vany_coti_sent_total",
-            "Care-of Test Inits sent.",
-            s.mn.coti_sent,
-        ),
-        ("vany_bu_sent_total", "Binding Updates sent.", s.mn.bu_sent),
-        (
-            "vany_ba_accepted_total",
-            "Binding Acknowledgements accepted.",
-            s.mn.ba_accepted,
-        ),
-        (
-            "vany_ba_dropped_total",
-            "Binding Acknowledgements dropped (bad authenticator, unknown sequence number).",
-            s.mn.ba_dropped,
-        ),
-        (
-            "vany_be_received_total",
-            "Binding Errors received.",
-            s.mn.be_received,
-        ),
-    ]
-}
-
-/// The member's and the peer channel's counters.
-fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 20] {
-    let m = &s.member;
-    let p = &s.peer;
-    [
-        (
-            "vany_forwarded_total",
-            "Client packets forwarded to an acceptor.",
-            m.forwarded,
-        ),
-        (
-            "vany_forwarded_in_total",
-            "Forwarded packets received from donors.",
-            m.forwarded_in,
-        ),
-        (
-            "vany_transfers_refused_total",
-            "Session transfers this member refused.",
-            m.refused,
-        ),
-        (
-            "vany_sessions_accepted_total",
-            "Sessions accepted from donors.",
-            m.accepted,
-        ),
-        (
-            "vany_tokens_relayed_total",
-            "Home tokens relayed to other members.",
-            m.tokens_relayed,
-        ),
-        (
-            "vany_home_tests_forged_total",
-            "Home Tests dropped without state: their cookie is not one the group made for \
-             the address they came from.",
-            m.home_tests_forged,
-        ),
-        (
-            "vany_home_tests_replayed_total",
-            "Home Tests dropped without state: their cookie was past its lifetime or taken \
-             already (a cookie seen on the wire, replayed).",
-            m.home_tests_replayed,
-        ),
-        (
-            "vany_bindings_forgotten_total",
-            "Clients with no session, binding or test under way whose state was let go.",
-            m.bindings_forgotten,
-        ),
-        (
-            "vany_orphans_deregistered_total",
-            "Bindings to a member taken for dead, deregistered at its clients (contact node).",
-            m.orphans_deregistered,
-        ),
-        (
-            "vany_sessions_abandoned_total",
-            "Restored sessions dropped (Abandon).",
-            m.abandoned,
-        ),
-        (
-            "vany_packet_too_big_accepted_total",
-            "ICMPv6 Packet Too Big messages a TCP connection accepted (RFC 8201).",
-            m.ptb_accepted,
-        ),
-        (
-            "vany_packet_too_big_ignored_total",
-            "ICMPv6 Packet Too Big messages ignored (not about data in flight, RFC 5927).",
-            m.ptb_ignored,
-        ),
-        ("vany_peer_sent_total", "Peer messages sent.", p.sent),
-        (
-            "vany_peer_accepted_total",
-            "Peer messages accepted.",
-            p.accepted,
-        ),
-        (
-            "vany_peer_retransmitted_total",
-            "Peer messages sent again.",
-            p.retransmitted,
-        ),
-        (
-            "vany_peer_given_up_total",
-            "Peer messages given up.",
-            p.given_up,
-        ),
-        (
-            "vany_peer_reassembly_dropped_total",
-            "Partly reassembled peer messages dropped (timed out, or past the 64 MiB budget).",
-            p.reassembly_dropped,
-        ),
-        (
-            "vany_rx_packets_total",
-            "Packets read from the TUN.",
-            s.io.rx_packets,
-        ),
-        (
-            "vany_tx_packets_total",
-            "Packets written to the TUN.",
-            s.io.tx_packets,
-        ),
-        (
-            "vany_rx_bytes_total",
-            "Bytes read from the TUN.",
-            s.io.rx_bytes,
-        ),
-    ]
-}
-
-/// TCP listener defences, packet I/O, drops and gossip.
-fn render_traffic(o: &mut String, s: &MetricsSnapshot) {
-    let (m, p) = (&s.member, &s.peer);
-    metric(
-        o,
-        "vany_syn_cookies_total",
-        "counter",
-        "SYN cookies (RFC 4987): sent when the half-open backlog is full, accepted or \
-         rejected when an ACK comes back.",
-    );
-    for (outcome, n) in [
-        ("sent", s.tcp.syn_cookies_sent),
-        ("accepted", s.tcp.syn_cookies_accepted),
-        ("rejected", s.tcp.syn_cookies_rejected),
-    ] {
-        let _ = writeln!(o, "vany_syn_cookies_total{{outcome=\"{outcome}\"}} {n}");
-    }
-    metric(
-        o,
-        "vany_tcp_resets_sent_total",
-        "counter",
-        "TCP RSTs sent for segments with no connection.",
-    );
-    let _ = writeln!(o, "vany_tcp_resets_sent_total {}", s.tcp.resets_sent);
-    metric(
-        o,
-        "vany_tx_bytes_total",
-        "counter",
-        "Bytes written to the TUN.",
-    );
-    let _ = writeln!(o, "vany_tx_bytes_total {}", s.io.tx_bytes);
-    metric(
-        o,
-        "vany_packets_per_second",
-        "gauge",
-        "Packet rate over the last second.",
-    );
-    let _ = writeln!(
-        o,
-        "vany_packets_per_second{{direction=\"in\"}} {:.1}",
-        s.io.rx_pps
-    );
-    let _ = writeln!(
-        o,
-        "vany_packets_per_second{{direction=\"out\"}} {:.1}",
-        s.io.tx_pps
-    );
-
-    metric(
-        o,
-        "vany_drops_total",
-        "counter",
-        "Packets and messages dropped, by reason.",
-    );
-    let mut drops = vec![
-        ("member", m.dropped),
-        ("peer_forged", p.forged),
-        ("peer_replayed", p.replayed),
-        ("peer_malformed", p.malformed),
-        ("tx_full", s.io.tx_dropped),
-    ];
-    if let Some(g) = &s.gossip {
-        drops.extend([
-            ("gossip_forged", g.forged),
-            ("gossip_stale", g.stale),
-            ("gossip_rejected", g.rejected),
-            ("gossip_overflow", g.overflow),
-        ]);
-    }
-    for (reason, n) in drops {
-        let _ = writeln!(o, "vany_drops_total{{reason=\"{reason}\"}} {n}");
-    }
-    if let Some(g) = &s.gossip {
-        metric(
-            o,
-            "vany_gossip_datagrams_total",
-            "counter",
-            "Gossip datagrams.",
-        );
-        let _ = writeln!(
-            o,
-            "vany_gossip_datagrams_total{{direction=\"out\"}} {}",
-            g.sent
-        );
-        let _ = writeln!(
-            o,
-            "vany_gossip_datagrams_total{{direction=\"in\"}} {}",
-            g.received
-        );
-    }
-    if let Some(up) = s.members_up {
-        metric(
-            o,
-            "vany_members_up",
-            "gauge",
-            "Other members gossip sees up.",
-        );
-        let _ = writeln!(o, "vany_members_up {up}");
-    }
-}
-
 /// The metrics server's bounds: 64 connections (the oldest idle one is closed to make
 /// room for a new one), a request head of at most 8 KiB arriving within 5 s.
 pub const LIMITS: Limits = Limits {
@@ -540,39 +176,6 @@ pub const LIMITS: Limits = Limits {
     write_timeout: StdDuration::from_secs(5),
     max_request: 8 * 1024,
 };
-
-/// Renders the counters of the node's own servers (`server` label: `ctl`, `metrics`).
-pub fn render_servers(servers: &[(&str, &ConnStats)]) -> String {
-    let mut o = String::new();
-    metric(
-        &mut o,
-        "vany_control_connections",
-        "gauge",
-        "Connections open now to the control socket (ctl) and /metrics (metrics).",
-    );
-    for (server, s) in servers {
-        let open = s.open.load(Ordering::Relaxed);
-        let _ = writeln!(o, "vany_control_connections{{server=\"{server}\"}} {open}");
-    }
-    metric(
-        &mut o,
-        "vany_control_connections_closed_total",
-        "counter",
-        "Connections the server closed or refused, by reason: evicted_idle (the oldest \
-         idle one, to make room at the cap), refused_busy (every open one was busy), \
-         refused_peer (not root or the node's user), too_long (request over the limit), \
-         timed_out (no whole request in time).",
-    );
-    for (server, s) in servers {
-        for (reason, n) in s.closed() {
-            let _ = writeln!(
-                o,
-                "vany_control_connections_closed_total{{server=\"{server}\",reason=\"{reason}\"}} {n}"
-            );
-        }
-    }
-    o
-}
 
 /// Serves `GET /metrics` on `listen`, one thread per connection within [`LIMITS`]; each
 /// request calls `snapshot` (which asks the data path, and gives `None` if it does not
@@ -603,13 +206,13 @@ where
     let bound = listener.local_addr()?;
     let stats = Arc::new(ConnStats::default());
     let registry = Registry::new(limits, stats.clone());
-    let body = Arc::new(move || {
+    let body = Arc::new(move |format| {
         let snap = snapshot()?;
         let mut servers = vec![("metrics", &*stats)];
         if let Some(c) = &ctl {
             servers.insert(0, ("ctl", &**c));
         }
-        Some(render(&snap) + &render_servers(&servers))
+        Some(render(&snap, &servers, format))
     });
     std::thread::Builder::new()
         .name("vany-metrics".into())
@@ -624,7 +227,12 @@ where
                     "vany-metrics-conn",
                     stream,
                     |mut s| {
-                        let _ = respond(&mut s, "503 Service Unavailable", "too many scrapes\n");
+                        let _ = respond(
+                            &mut s,
+                            "503 Service Unavailable",
+                            PLAIN,
+                            "too many scrapes\n",
+                        );
                     },
                     move |s, ticket| {
                         if let Err(e) = answer(s, &ticket, &reg, &*body) {
@@ -637,10 +245,18 @@ where
     Ok(bound)
 }
 
-fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+/// The `Content-Type` of error answers.
+const PLAIN: &str = "text/plain; charset=utf-8";
+
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
     write!(
         stream,
-        "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+        "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
@@ -654,12 +270,13 @@ fn answer<F>(
     body: &F,
 ) -> std::io::Result<()>
 where
-    F: Fn() -> Option<String>,
+    F: Fn(Format) -> Option<Result<String, std::fmt::Error>>,
 {
     let limits = reg.limits();
     let deadline = Instant::now() + limits.read_deadline;
     let mut reader = LineReader::default();
     let mut request_line = None;
+    let mut accept = String::new();
     let mut budget = limits.max_request;
     // The request line, then headers up to an empty line: all within the deadline and
     // the head budget.
@@ -671,6 +288,9 @@ where
                     request_line = Some(l);
                 } else if l.is_empty() {
                     break;
+                } else if let Some(value) = header_value(&l, "accept") {
+                    accept.push_str(&value);
+                    accept.push(',');
                 }
             }
             Line::Eof if request_line.is_some() => break,
@@ -684,6 +304,7 @@ where
                 return respond(
                     &mut stream,
                     "431 Request Header Fields Too Large",
+                    PLAIN,
                     "request head too large\n",
                 );
             }
@@ -694,15 +315,33 @@ where
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     if method != "GET" {
-        respond(&mut stream, "405 Method Not Allowed", "only GET\n")
+        return respond(&mut stream, "405 Method Not Allowed", PLAIN, "only GET\n");
     } else if path != "/metrics" {
-        respond(&mut stream, "404 Not Found", "try /metrics\n")
-    } else {
-        match body() {
-            Some(text) => respond(&mut stream, "200 OK", &text),
-            None => respond(&mut stream, "503 Service Unavailable", "data path busy\n"),
-        }
+        return respond(&mut stream, "404 Not Found", PLAIN, "try /metrics\n");
     }
+    let format = Format::negotiate(&accept);
+    match body(format) {
+        Some(Ok(text)) => respond(&mut stream, "200 OK", format.content_type(), &text),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "cannot encode /metrics");
+            let status = "500 Internal Server Error";
+            respond(&mut stream, status, PLAIN, "cannot encode the metrics\n")
+        }
+        None => respond(
+            &mut stream,
+            "503 Service Unavailable",
+            PLAIN,
+            "data path busy\n",
+        ),
+    }
+}
+
+/// The value of header line `line` if its name is `name` (any case), else `None`.
+fn header_value(line: &[u8], name: &str) -> Option<String> {
+    let (key, value) = line.split_at(line.iter().position(|b| *b == b':')?);
+    key.trim_ascii()
+        .eq_ignore_ascii_case(name.as_bytes())
+        .then(|| String::from_utf8_lossy(&value[1..]).trim().to_string())
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ fn text_format_has_types_cumulative_buckets_and_labels() {
         },
         ..Default::default()
     };
-    let text = render(&snap);
+    let text = render(&snap, &[], Format::Prometheus).unwrap();
     for line in [
         "vany_node_info{member=\"2\",name=\"New \\\"York\\\"\"} 1",
         "# TYPE vany_sessions gauge",
@@ -104,7 +104,6 @@ fn text_format_has_types_cumulative_buckets_and_labels() {
         "vany_handoff_duration_seconds_bucket{le=\"0.05\"} 2",
         "vany_handoff_duration_seconds_bucket{le=\"10\"} 2",
         "vany_handoff_duration_seconds_bucket{le=\"+Inf\"} 2",
-        "vany_handoff_duration_seconds_sum 0.043000",
         "vany_handoff_duration_seconds_count 2",
         "vany_forwarded_total 7",
         "vany_bu_sent_total 9",
@@ -125,6 +124,11 @@ fn text_format_has_types_cumulative_buckets_and_labels() {
             "missing {line:?} in:\n{text}"
         );
     }
+    let sum = text
+        .lines()
+        .find_map(|l| l.strip_prefix("vany_handoff_duration_seconds_sum "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(sum.is_some_and(|v| (v - 0.043).abs() < 1e-9), "{text}");
     // Every sample line belongs to a declared metric; HELP precedes TYPE.
     let mut declared = Vec::new();
     for l in text.lines() {
@@ -153,15 +157,64 @@ fn http_get_metrics_answers_and_other_paths_do_not() {
         None,
     )
     .unwrap();
-    let get = |path: &str| {
+    let get = |path: &str, headers: &str| {
         let mut s = TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").unwrap();
         let mut out = String::new();
         std::io::Read::read_to_string(&mut s, &mut out).unwrap();
         out
     };
-    let ok = get("/metrics");
+    let ok = get("/metrics", "");
     assert!(ok.starts_with("HTTP/1.0 200 OK"), "{ok}");
+    assert!(
+        ok.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+        "{ok}"
+    );
     assert!(ok.contains("\nvany_sessions 9\n"), "{ok}");
-    assert!(get("/").starts_with("HTTP/1.0 404"));
+    assert!(!ok.contains("# EOF"), "{ok}");
+    // What Prometheus sends: OpenMetrics first.
+    let om = get(
+        "/metrics",
+        "accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.1\r\n",
+    );
+    assert!(om.starts_with("HTTP/1.0 200 OK"), "{om}");
+    assert!(
+        om.contains(
+            "\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"
+        ),
+        "{om}"
+    );
+    assert!(
+        om.contains("\n# TYPE vany_handoffs counter\nvany_handoffs_total{outcome=\"pending\"} 0\n")
+    );
+    assert!(om.contains("\nvany_sessions 9\n"), "{om}");
+    assert!(om.ends_with("\n# EOF\n"), "{om}");
+    assert!(get("/", "").starts_with("HTTP/1.0 404"));
+}
+
+#[test]
+fn accept_header_chooses_the_format() {
+    for (accept, format) in [
+        ("", Format::Prometheus),
+        ("*/*", Format::Prometheus),
+        ("text/plain;version=0.0.4", Format::Prometheus),
+        ("application/openmetrics-text", Format::OpenMetrics),
+        ("Application/OpenMetrics-Text; version=1.0.0", Format::OpenMetrics),
+        (
+            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.1",
+            Format::OpenMetrics,
+        ),
+        ("text/plain;q=1, application/openmetrics-text;q=0.2", Format::Prometheus),
+        ("application/openmetrics-text;q=0", Format::Prometheus),
+        ("application/openmetrics-text;q=bogus", Format::Prometheus),
+        (",,;;==,q=,", Format::Prometheus),
+    ] {
+        assert_eq!(Format::negotiate(accept), format, "{accept:?}");
+    }
+    assert_eq!(
+        header_value(b"Accept: a/b ", "accept").as_deref(),
+        Some("a/b")
+    );
+    assert_eq!(header_value(b"X-Accept: a/b", "accept"), None);
+    assert_eq!(header_value(b"no colon", "accept"), None);
 }
