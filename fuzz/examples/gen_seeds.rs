@@ -377,7 +377,9 @@ fn client_translate_seeds(packets: &[(&str, Vec<u8>)]) -> Vec<(&'static str, Vec
     // 3 not anycast, 4/5 care-of addresses 0/1.
     let syn_out = [TCP, 0, 0x10, 0, 2, 0x05, 0xb5, 0, 0];
     let data_out = [TCP, 0, 0x10, 0, 1, 0, 0, 40, 1];
-    let hao_in = |coa: u8| [TCP, 1, (4 + coa) | 0x00, 2 | (1 << 5), 0, 0, 0, 20, 2];
+    // From care-of address `coa` (4 + coa) to the client (0), HAO holding the anycast
+    // address (1 << 5), 20 units of payload.
+    let hao_in = |coa: u8| [TCP, 1, 4 + coa, 2 | (1 << 5), 0, 0, 0, 20, 2];
     let mut replay = Vec::new();
     for k in 0..10 {
         replay.extend_from_slice(&[POOL_IN, k, POOL_OUT, k]);
