@@ -11,7 +11,7 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(packet_parse inspect_decode tcp_segments mip6_receive)
+    targets=(packet_parse inspect_decode tcp_segments mip6_receive client_translate peer_datagram)
 fi
 mkdir -p fuzz/logs
 cargo +nightly fuzz build || exit 1

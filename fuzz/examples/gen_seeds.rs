@@ -10,8 +10,9 @@ use std::fs;
 use std::net::Ipv6Addr;
 use std::path::Path;
 
-use vany_appliance::inspect::pcap::write_raw_ipv6;
+use vany_appliance::sim::pcap::PcapWriter;
 use vany_stack::mip6::rr;
+use vany_stack::time::Instant;
 use vany_stack::wire::packet::{Icmpv6Message, UdpDatagram, Upper};
 use vany_stack::wire::{
     BindingAck, BindingUpdate, MhMessage, MhOption, MhRepr, PacketRepr, PacketTooBigRepr,
@@ -316,19 +317,157 @@ fn main() {
     ];
     vlan.extend_from_slice(&packets[0].1);
     fs::write(id.join("eth_vlan_bu.bin"), vlan).unwrap();
-    let records: Vec<(f64, &[u8])> = packets
-        .iter()
-        .enumerate()
-        .map(|(i, (_, b))| (1_700_000_000.0 + i as f64 * 0.25, b.as_slice()))
-        .collect();
-    fs::write(id.join("all.pcap"), write_raw_ipv6(&records)).unwrap();
-    fs::write(id.join("bu.pcap"), write_raw_ipv6(&records[..1])).unwrap();
+    let records: Vec<&[u8]> = packets.iter().map(|(_, b)| b.as_slice()).collect();
+    fs::write(id.join("all.pcap"), pcap(&records)).unwrap();
+    fs::write(id.join("bu.pcap"), pcap(&records[..1])).unwrap();
     let hex: String = packets[0].1.iter().map(|b| format!("{b:02x}")).collect();
     fs::write(id.join("bu.hex"), format!("0x{hex}\n")).unwrap();
+    let ct = write_all(
+        &root.join("client_translate"),
+        client_translate_seeds(&packets),
+    );
+    let pd = write_all(&root.join("peer_datagram"), peer_datagram_seeds());
     println!(
-        "wrote {} packet_parse seeds and {} inspect_decode seeds under {}",
+        "wrote {} packet_parse, {} inspect_decode, {ct} client_translate and {pd} \
+         peer_datagram seeds under {}",
         fs::read_dir(&pp).unwrap().count(),
         fs::read_dir(&id).unwrap().count(),
         root.display()
     );
+}
+
+/// A pcap file (LINKTYPE_IPV6) of `packets`, 250 ms apart from 1 700 000 000 s.
+fn pcap(packets: &[&[u8]]) -> Vec<u8> {
+    let epoch = std::time::Duration::from_secs(1_700_000_000);
+    let mut w = PcapWriter::with_epoch(Vec::new(), epoch).expect("pcap to memory");
+    for (i, p) in packets.iter().enumerate() {
+        w.write_packet(Instant::from_millis(250 * i as i64), p)
+            .expect("pcap to memory");
+    }
+    w.into_inner()
+}
+
+fn write_all(dir: &Path, seeds: Vec<(&'static str, Vec<u8>)>) -> usize {
+    fs::create_dir_all(dir).unwrap();
+    for (name, bytes) in &seeds {
+        fs::write(dir.join(format!("{name}.bin")), bytes).unwrap();
+    }
+    seeds.len()
+}
+
+/// `client_translate` op lists (see the opcodes in `fuzz_targets/client_translate.rs`):
+/// replays of the set-up exchange's packets both ways, a handoff to another care-of
+/// address with data through both bindings, a deregistration, expiry and refresh timers,
+/// mutated BUs and raw packets.
+fn client_translate_seeds(packets: &[(&str, Vec<u8>)]) -> Vec<(&'static str, Vec<u8>)> {
+    // Opcodes.
+    const RAW_OUT: u8 = 0;
+    const RAW_IN: u8 = 1;
+    const FLIP_IN: u8 = 3;
+    const POOL_OUT: u8 = 4;
+    const POOL_IN: u8 = 5;
+    const TIME: u8 = 6;
+    const MN: u8 = 7;
+    const TCP: u8 = 8;
+    // MN actions: 0 home test, 1 care-of test, 2 BU, 3 deregistration; care-of address
+    // number in the bits above.
+    let mn = |action: u8, coa: u8| [MN, action | (coa << 2)];
+    // TCP packets: [direction, src | dst << 4, rh2/hao flags, control, mss hi, mss lo,
+    // payload units, seq]. Addresses: 0 client, 1 anycast, 2 other anycast,
+    // 3 not anycast, 4/5 care-of addresses 0/1.
+    let syn_out = [TCP, 0, 0x10, 0, 2, 0x05, 0xb5, 0, 0];
+    let data_out = [TCP, 0, 0x10, 0, 1, 0, 0, 40, 1];
+    // From care-of address `coa` (4 + coa) to the client (0), HAO holding the anycast
+    // address (1 << 5), 20 units of payload.
+    let hao_in = |coa: u8| [TCP, 1, 4 + coa, 2 | (1 << 5), 0, 0, 0, 20, 2];
+    let mut replay = Vec::new();
+    for k in 0..10 {
+        replay.extend_from_slice(&[POOL_IN, k, POOL_OUT, k]);
+    }
+    let mut handoff = Vec::new();
+    handoff.extend_from_slice(&syn_out);
+    handoff.extend_from_slice(&hao_in(0));
+    handoff.extend_from_slice(&mn(1, 1));
+    handoff.extend_from_slice(&mn(2, 1));
+    handoff.extend_from_slice(&data_out);
+    handoff.extend_from_slice(&hao_in(1));
+    handoff.extend_from_slice(&hao_in(0));
+    handoff.extend_from_slice(&[TIME, 0x01, 0x90, 3]); // 400 s, timers
+    handoff.extend_from_slice(&data_out);
+    handoff.extend_from_slice(&[TIME, 0x00, 0x40, 3]);
+    handoff.extend_from_slice(&data_out);
+    let mut dereg = Vec::new();
+    dereg.extend_from_slice(&mn(3, 0));
+    dereg.extend_from_slice(&data_out);
+    dereg.extend_from_slice(&mn(0, 0));
+    dereg.extend_from_slice(&mn(1, 2));
+    dereg.extend_from_slice(&mn(2, 2));
+    dereg.extend_from_slice(&syn_out);
+    let mut flips = Vec::new();
+    for k in 0..8 {
+        flips.extend_from_slice(&[FLIP_IN, k, 1, 0, 40 + 8 * k, k]);
+    }
+    let mut raw = Vec::new();
+    for (_, p) in packets.iter().take(12) {
+        for op in [RAW_IN, RAW_OUT] {
+            raw.push(op);
+            raw.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            raw.extend_from_slice(p);
+        }
+    }
+    vec![
+        ("replay_exchange", replay),
+        ("handoff", handoff),
+        ("deregister_rebind", dereg),
+        ("flipped_pool", flips),
+        ("raw_packets", raw),
+    ]
+}
+
+/// `peer_datagram` op lists (see the opcodes in `fuzz_targets/peer_datagram.rs`):
+/// small and multi-chunk messages delivered in order, reversed, twice, mutated and cut,
+/// retransmissions and acknowledgements over time, messages signed by the harness with
+/// a valid body, and a forged message.
+fn peer_datagram_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use vany_appliance::group::peer::PeerBody;
+    const SEAL: u8 = 1;
+    const DELIVER: u8 = 2;
+    const FLIP: u8 = 3;
+    const CUT: u8 = 4;
+    const TIME: u8 = 5;
+    const SIGN_MSG: u8 = 7;
+    const FORGED: u8 = 8;
+    // SEAL: [sender/receiver/reliable bits, kind, size hi, size lo]; kind 2 is Transfer,
+    // 8 Commit. Bit 8 of the first byte: sent reliably (retransmitted).
+    let mut small = vec![SEAL, 8, 8, 0, 0, DELIVER, 0, DELIVER, 0];
+    small.extend_from_slice(&[SEAL, 1, 1, 0, 0, DELIVER, 1, FLIP, 1, 1, 0, 20, 3]);
+    small.extend_from_slice(&[CUT, 1, 0, 30, CUT, 1, 0x80, 4, 1, 2, 3, 4]);
+    let mut chunks = vec![SEAL, 8, 2, 0x13, 0x88]; // a 5000-byte Transfer: 5 datagrams
+    for k in [4u8, 2, 0, 3, 3, 1, 0] {
+        chunks.extend_from_slice(&[DELIVER, k]);
+    }
+    chunks.extend_from_slice(&[TIME, 0x00, 0x05, TIME, 0x03, 0xe8, TIME, 0x07, 0xd0]);
+    chunks.extend_from_slice(&[DELIVER, 5, DELIVER, 6, FLIP, 2, 2, 0x04, 0x00, 1, 0, 7, 0]);
+    let mut retransmit = vec![SEAL, 8, 0, 0, 0, SEAL, 9, 7, 0, 0];
+    for _ in 0..6 {
+        retransmit.extend_from_slice(&[TIME, 0x03, 0xe8]);
+    }
+    retransmit.extend_from_slice(&[DELIVER, 2, TIME, 0, 3, DELIVER, 3]);
+    let body = postcard::to_allocvec(&PeerBody::Commit { transfer: 9 }).unwrap();
+    let mut signed = vec![SIGN_MSG, 0, 5, 0, 0, 0, 0, 0, 0, 0, 7];
+    signed.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    signed.push(0);
+    signed.extend_from_slice(&body);
+    signed.extend_from_slice(&[DELIVER, 0]);
+    let mut forged = vec![FORGED, 2, 0x10, 0x00, SEAL, 8, 2, 0x10, 0x00];
+    for k in 0..6 {
+        forged.extend_from_slice(&[DELIVER, 4 + k]);
+    }
+    vec![
+        ("small_messages", small),
+        ("chunked_transfer", chunks),
+        ("retransmit_ack", retransmit),
+        ("harness_signed", signed),
+        ("forged_then_genuine", forged),
+    ]
 }

@@ -18,5 +18,7 @@ pub mod l2;
 pub mod mip6;
 pub mod rand;
 pub mod tcp;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod wire;

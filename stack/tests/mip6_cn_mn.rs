@@ -9,8 +9,9 @@ use vany_stack::mip6::cn::{
 use vany_stack::mip6::mn::{BindingStatus, MnError, MnEvent, MobileNode};
 use vany_stack::mip6::rr::{self, Kcn};
 use vany_stack::rand::SeededRandom;
+use vany_stack::testing::{emit, mh_packet, packet, BuBuilder};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::{self, MhMessage, MhOption, MhOptions, MhRepr, PacketRepr, Upper};
+use vany_stack::wire::{self, MhMessage, Upper};
 
 const CN: &str = "fd00:1::1";
 const HOA: &str = "fd00:aa::1";
@@ -144,35 +145,15 @@ fn bu_packet(
     kbm: &rr::Kbm,
     ack: bool,
 ) -> Vec<u8> {
-    let mut options = MhOptions::new();
-    options
-        .push(MhOption::NonceIndices {
-            home: state.home_token.unwrap().nonce_index,
-            care_of: state.care_of_token.map_or(0, |t| t.nonce_index),
-        })
-        .unwrap();
-    options.push(MhOption::AuthData([0; 12])).unwrap();
-    let repr = PacketRepr {
-        src: coa,
-        dst: a(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: (coa != a(HOA)).then(|| a(HOA)),
-        upper: Upper::Mh(MhRepr {
-            message: MhMessage::Bu(wire::BindingUpdate {
-                seq,
-                ack,
-                lifetime,
-                ..Default::default()
-            }),
-            options,
-        }),
-    };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    rr::emit_signed(&repr, kbm, &mut buf).unwrap();
-    buf
+    BuBuilder::new(a(HOA), coa, a(CN))
+        .seq(seq)
+        .lifetime(lifetime)
+        .ack(ack)
+        .nonces(
+            state.home_token.unwrap().nonce_index,
+            state.care_of_token.map_or(0, |t| t.nonce_index),
+        )
+        .signed(kbm)
 }
 
 #[test]
@@ -310,18 +291,7 @@ fn bad_checksum_is_discarded() {
 #[test]
 fn binding_update_without_nonce_indices_or_auth_data_is_discarded() {
     let mut w = World::new(CnConfig::default());
-    let repr = PacketRepr {
-        src: a(COA),
-        dst: a(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: Some(a(HOA)),
-        upper: Upper::Mh(MhRepr::new(MhMessage::Bu(Default::default()))),
-    };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
+    let buf = BuBuilder::new(a(HOA), a(COA), a(CN)).build();
     assert_eq!(
         w.cn.handle_mh(t(0), &mut w.rng, &wire::parse(&buf).unwrap()),
         MhOutcome::Discarded(DiscardReason::MissingNonceIndices)
@@ -331,32 +301,11 @@ fn binding_update_without_nonce_indices_or_auth_data_is_discarded() {
 #[test]
 fn home_registration_flag_gets_status_131() {
     let mut w = World::new(CnConfig::default());
-    let mut options = MhOptions::new();
-    options
-        .push(MhOption::NonceIndices {
-            home: 0,
-            care_of: 0,
-        })
-        .unwrap();
-    options.push(MhOption::AuthData([0; 12])).unwrap();
-    let repr = PacketRepr {
-        src: a(COA),
-        dst: a(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: Some(a(HOA)),
-        upper: Upper::Mh(MhRepr {
-            message: MhMessage::Bu(wire::BindingUpdate {
-                home: true,
-                ..Default::default()
-            }),
-            options,
-        }),
-    };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
+    let buf = BuBuilder::new(a(HOA), a(COA), a(CN))
+        .home_registration()
+        .nonces(0, 0)
+        .auth_data([0; 12])
+        .build();
     assert_eq!(
         w.cn.handle_mh(t(0), &mut w.rng, &wire::parse(&buf).unwrap()),
         MhOutcome::Refused(status::HOME_REGISTRATION_NOT_SUPPORTED)
@@ -564,16 +513,8 @@ fn hao_packet_without_binding_gets_binding_error_1_rate_limited() {
         binding_errors_per_second: 2,
         ..CnConfig::default()
     });
-    let data = PacketRepr {
-        src: a(COA),
-        dst: a(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: Some(a(HOA)),
-        upper: Upper::None,
-    };
+    let mut data = packet(a(COA), a(CN), Upper::None);
+    data.hao = Some(a(HOA));
     for _ in 0..5 {
         assert_eq!(w.cn.ingress(t(0), &data), Ingress::Drop);
     }
@@ -601,16 +542,8 @@ fn hao_packet_without_binding_gets_binding_error_1_rate_limited() {
 fn hao_packet_with_binding_is_translated_to_the_home_address() {
     let mut w = World::new(CnConfig::default());
     w.bind(t(0), a(COA));
-    let data = PacketRepr {
-        src: a(COA),
-        dst: a(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: Some(a(HOA)),
-        upper: Upper::None,
-    };
+    let mut data = packet(a(COA), a(CN), Upper::None);
+    data.hao = Some(a(HOA));
     assert_eq!(w.cn.ingress(t(1), &data), Ingress::FromHome(a(HOA)));
     // From another care-of address: refused.
     let mut wrong = data.clone();
@@ -622,21 +555,14 @@ fn hao_packet_with_binding_is_translated_to_the_home_address() {
 fn unknown_mh_type_gets_binding_error_2() {
     let mut w = World::new(CnConfig::default());
     let body = [0u8; 10];
-    let repr = PacketRepr {
-        src: a(COA),
-        dst: a(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Mh(MhRepr::new(MhMessage::Unknown {
+    let buf = emit(&mh_packet(
+        a(COA),
+        a(CN),
+        MhMessage::Unknown {
             mh_type: 42,
             body: &body,
-        })),
-    };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
+        },
+    ));
     assert_eq!(
         w.cn.handle_mh(t(0), &mut w.rng, &wire::parse(&buf).unwrap()),
         MhOutcome::UnknownType
@@ -756,22 +682,17 @@ fn unsigned_success_ba_is_dropped_by_the_mobile_node() {
     w.tokens(t(0), a(COA));
     let seq = w.mn.send_bu(t(0), a(CN), a(COA)).unwrap();
     w.mn.poll_transmit();
-    let ba = PacketRepr {
-        src: a(CN),
-        dst: a(COA),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: Some(a(HOA)),
-        hao: None,
-        upper: Upper::Mh(MhRepr::new(MhMessage::Ba(wire::BindingAck {
+    let mut ba = mh_packet(
+        a(CN),
+        a(COA),
+        MhMessage::Ba(wire::BindingAck {
             seq,
             lifetime: 100,
             ..Default::default()
-        }))),
-    };
-    let mut buf = vec![0u8; ba.buffer_len()];
-    ba.emit(&mut buf).unwrap();
+        }),
+    );
+    ba.rh2 = Some(a(HOA));
+    let buf = emit(&ba);
     assert_eq!(w.mn.handle_mh(t(0), &wire::parse(&buf).unwrap()), None);
     assert_eq!(w.mn.stats().ba_dropped, 1);
 }
@@ -779,25 +700,14 @@ fn unsigned_success_ba_is_dropped_by_the_mobile_node() {
 /// A Binding Error status 2 ("unrecognized MH type") from `CN` to `coa`, as anyone on
 /// the path could forge it (it carries no authenticator).
 fn binding_error_2(coa: Ipv6Addr) -> Vec<u8> {
-    let repr = PacketRepr {
-        src: a(CN),
-        dst: coa,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Mh(MhRepr {
-            message: MhMessage::Be {
-                status: 2,
-                home_address: a(HOA),
-            },
-            options: MhOptions::new(),
-        }),
-    };
-    let mut p = vec![0; repr.buffer_len()];
-    repr.emit(&mut p).unwrap();
-    p
+    emit(&mh_packet(
+        a(CN),
+        coa,
+        MhMessage::Be {
+            status: 2,
+            home_address: a(HOA),
+        },
+    ))
 }
 
 /// Issue 11 item 3: a spoofed Binding Error status 2 pinned a client forever (and its

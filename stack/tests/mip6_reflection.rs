@@ -10,8 +10,9 @@ use vany_stack::mip6::cn::{status, CnConfig, CorrespondentNode, MhOutcome};
 use vany_stack::mip6::mn::{MnEvent, MobileNode};
 use vany_stack::mip6::rr::Kcn;
 use vany_stack::rand::SeededRandom;
+use vany_stack::testing::{self, nonce_and_auth};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::{self, MhMessage, MhOption, MhOptions, MhRepr, PacketRepr, Upper};
+use vany_stack::wire::{self, MhMessage, MhOptions, MhRepr, Upper};
 
 const CN: &str = "fd00:1::1";
 const HOA: &str = "fd00:aa::1";
@@ -36,29 +37,14 @@ fn packet(
     message: MhMessage<'static>,
     auth: bool,
 ) -> Vec<u8> {
-    let mut options = MhOptions::new();
-    if auth {
-        options
-            .push(MhOption::NonceIndices {
-                home: 0,
-                care_of: 0,
-            })
-            .unwrap();
-        options.push(MhOption::AuthData([0; 12])).unwrap();
-    }
-    let repr = PacketRepr {
-        src,
-        dst: a(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao,
-        upper: Upper::Mh(MhRepr { message, options }),
+    let options = if auth {
+        nonce_and_auth(0, 0)
+    } else {
+        MhOptions::new()
     };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
-    buf
+    let mut repr = testing::packet(src, a(CN), Upper::Mh(MhRepr { message, options }));
+    repr.hao = hao;
+    testing::emit(&repr)
 }
 
 fn cn() -> CorrespondentNode {

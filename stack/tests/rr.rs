@@ -8,48 +8,26 @@ use vany_stack::mip6::nonce::{
 };
 use vany_stack::mip6::rr::{self, AuthError, Kcn};
 use vany_stack::rand::SeededRandom;
+use vany_stack::testing::{packet, BuBuilder};
 use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::{
-    self, BindingAck, BindingUpdate, MhMessage, MhOption, MhOptions, MhRepr, PacketRepr, Upper,
+    self, BindingAck, MhMessage, MhOption, MhOptions, MhRepr, PacketRepr, Upper,
 };
 
 fn addr(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
-fn bu(alt_coa: Option<Ipv6Addr>) -> MhRepr<'static> {
-    let mut options = MhOptions::new();
-    options
-        .push(MhOption::NonceIndices {
-            home: 1,
-            care_of: 2,
-        })
-        .unwrap();
-    if let Some(a) = alt_coa {
-        options.push(MhOption::AltCareOf(a)).unwrap();
-    }
-    options.push(MhOption::AuthData([0; 12])).unwrap();
-    MhRepr {
-        message: MhMessage::Bu(BindingUpdate {
-            seq: 77,
-            ack: true,
-            lifetime: 100,
-            ..Default::default()
-        }),
-        options,
-    }
-}
-
 fn bu_packet(alt_coa: Option<Ipv6Addr>) -> PacketRepr<'static> {
-    PacketRepr {
-        src: addr("fd00:2::2"),
-        dst: addr("fd00:1::1"),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: Some(addr("fd00:aa::1")),
-        upper: Upper::Mh(bu(alt_coa)),
+    let bu = BuBuilder::new(addr("fd00:aa::1"), addr("fd00:2::2"), addr("fd00:1::1"))
+        .seq(77)
+        .ack(true)
+        .lifetime(100)
+        .nonces(1, 2)
+        .auth_data([0; 12]);
+    match alt_coa {
+        Some(alt) => bu.alt_coa(alt).repr(),
+        None => bu.repr(),
     }
 }
 
@@ -148,15 +126,10 @@ fn ba_uses_destination_as_care_of_and_source_as_correspondent() {
         .push(MhOption::RefreshAdvice { interval: 10 })
         .unwrap();
     options.push(MhOption::AuthData([0; 12])).unwrap();
-    let repr = PacketRepr {
-        src: addr("fd00:1::1"),
-        dst: addr("fd00:2::2"),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: Some(addr("fd00:aa::1")),
-        hao: None,
-        upper: Upper::Mh(MhRepr {
+    let mut repr = packet(
+        addr("fd00:1::1"),
+        addr("fd00:2::2"),
+        Upper::Mh(MhRepr {
             message: MhMessage::Ba(BindingAck {
                 seq: 77,
                 lifetime: 100,
@@ -164,7 +137,8 @@ fn ba_uses_destination_as_care_of_and_source_as_correspondent() {
             }),
             options,
         }),
-    };
+    );
+    repr.rh2 = Some(addr("fd00:aa::1"));
     assert_eq!(
         rr::auth_addresses(&repr).unwrap(),
         (addr("fd00:2::2"), addr("fd00:1::1"))

@@ -6,9 +6,10 @@
 use std::net::Ipv6Addr;
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber};
+use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr};
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{Connection, Endpoint, FourTuple, Seq, State, TcpConfig};
+use vany_stack::testing::TcpSegment;
 use vany_stack::time::{Duration, Instant};
 
 mod tcp_common;
@@ -339,21 +340,13 @@ fn endpoint_connection(ep: &mut Endpoint, remote: Ipv6Addr, port: u16) -> (FourT
         .find(|t| t.tuple == tuple)
         .unwrap();
     let (iss, _) = syn_of(&buf[..t.len], tuple.local, tuple.remote);
-    let synack = TcpRepr {
-        src_port: 443,
-        dst_port: port,
-        control: TcpControl::Syn,
-        seq_number: TcpSeqNumber(IRS as i32),
-        ack_number: Some(TcpSeqNumber(iss.wrapping_add(1) as i32)),
-        window_len: 65535,
-        window_scale: None,
-        max_seg_size: Some(1440),
-        sack_permitted: false,
-        sack_ranges: [None; 3],
-        timestamp: None,
-        payload: &[],
-    };
-    ep.handle_segment(ms(10), remote, tuple.local, &synack);
+    let synack = TcpSegment::new(443, port)
+        .control(TcpControl::Syn)
+        .seq(IRS)
+        .ack(iss.wrapping_add(1))
+        .window(65535)
+        .mss(1440);
+    ep.handle_segment(ms(10), remote, tuple.local, &synack.repr());
     while ep.poll_transmit(ms(10), &mut buf).is_some() {}
     assert_eq!(ep.connection(&tuple).unwrap().state(), State::Established);
     (tuple, iss)

@@ -71,9 +71,7 @@ fn syn_sent_syn_ack_establishes() {
         buf: vec![0; 2048],
     };
     let syn = h.out(ms(0)).unwrap();
-    let mut synack = peer_syn();
-    synack.ack = Some(ISS + 1);
-    synack.ts = Some((900, syn.ts.unwrap().0));
+    let synack = peer_syn().with_ack(ISS + 1).with_ts(900, syn.ts.unwrap().0);
     h.input(ms(30), &synack);
     assert_eq!(h.conn.state(), State::Established);
     assert_eq!(h.events(), vec![Event::Connected]);
@@ -94,8 +92,7 @@ fn syn_sent_rst_bad_ack() {
         buf: vec![0; 2048],
     };
     h.out(ms(0));
-    let mut bad = peer_syn();
-    bad.ack = Some(ISS + 77);
+    let bad = peer_syn().with_ack(ISS + 77);
     h.input(ms(5), &bad);
     let rst = h.out(ms(5)).unwrap();
     assert_eq!(
@@ -345,8 +342,7 @@ fn zero_window_then_probe_then_reopen() {
     assert_eq!(probe.seq, ISS, "probe with SND.UNA - 1 draws an ACK");
     assert!(probe.payload.is_empty());
     // The window opens: data flows.
-    let mut open = ack_of(0);
-    open.seq = IRS + 1;
+    let open = ack_of(0).with_seq(IRS + 1);
     h.input(t, &open);
     let seg = h.out(t).unwrap();
     assert_eq!(seg.payload, b"waiting");
@@ -488,9 +484,7 @@ fn established_rst_out_of_window_is_ignored_silently() {
 #[test]
 fn established_syn_gets_a_challenge_ack() {
     let mut h = established();
-    let mut syn = peer_syn();
-    syn.seq = IRS + 1;
-    syn.ts = Some((900, 0));
+    let syn = peer_syn().with_seq(IRS + 1).with_ts(900, 0);
     h.input(ms(20), &syn);
     assert_eq!(h.conn.state(), State::Established);
     let ack = h.out(ms(20)).unwrap();
@@ -501,8 +495,7 @@ fn established_syn_gets_a_challenge_ack() {
 #[test]
 fn ack_of_unsent_data_is_answered_and_dropped() {
     let mut h = established();
-    let mut bad = data(0, b"data");
-    bad.ack = Some(ISS + 1 + 5000);
+    let bad = data(0, b"data").with_ack(ISS + 1 + 5000);
     h.input(ms(20), &bad);
     let ack = h.out(ms(20)).unwrap();
     assert_eq!(ack.ack, Some(IRS + 1), "the data was not taken");
@@ -511,8 +504,7 @@ fn ack_of_unsent_data_is_answered_and_dropped() {
 #[test]
 fn ancient_ack_beyond_max_window_gets_a_challenge_ack() {
     let mut h = established();
-    let mut old = data(0, b"data");
-    old.ack = Some(ISS.wrapping_sub(200_000));
+    let old = data(0, b"data").with_ack(ISS.wrapping_sub(200_000));
     h.input(ms(20), &old);
     assert_eq!(h.conn.stats().challenge_acks, 1);
 }
@@ -521,8 +513,7 @@ fn ancient_ack_beyond_max_window_gets_a_challenge_ack() {
 fn paws_drops_a_segment_with_an_old_timestamp() {
     let mut h = established();
     h.input(ms(20), &data(0, b"new"));
-    let mut old = data(3, b"old");
-    old.ts = Some((100, 0)); // older than 800
+    let old = data(3, b"old").with_ts(100, 0); // older than 800
     h.input(ms(21), &old);
     assert_eq!(h.conn.stats().paws_drops, 1);
     let mut buf = [0u8; 10];
@@ -554,11 +545,7 @@ fn active_close_fin_wait_1_fin_wait_2_time_wait_closed() {
     assert_eq!((fin.control, fin.seq), (TcpControl::Fin, ISS + 1));
     h.input(ms(30), &ack_of(1));
     assert_eq!(h.conn.state(), State::FinWait2);
-    h.input(ms(40), &{
-        let mut f = fin_from_peer(0);
-        f.ack = Some(ISS + 2);
-        f
-    });
+    h.input(ms(40), &fin_from_peer(0).with_ack(ISS + 2));
     assert_eq!(h.conn.state(), State::TimeWait);
     let ack = h.out(ms(40)).unwrap();
     assert_eq!(ack.ack, Some(IRS + 2));
@@ -582,9 +569,7 @@ fn passive_close_close_wait_last_ack_closed() {
     let fin = segs.last().unwrap();
     assert_eq!(fin.control, TcpControl::Fin);
     assert_eq!(fin.payload, b"bye", "FIN rides on the last data segment");
-    let mut last = ack_of(4);
-    last.seq = IRS + 2;
-    last.ts = Some((901, 0));
+    let last = ack_of(4).with_seq(IRS + 2).with_ts(901, 0);
     h.input(ms(40), &last);
     assert_eq!(h.conn.state(), State::Closed);
 }
@@ -596,9 +581,7 @@ fn simultaneous_close_closing_then_time_wait() {
     h.out(ms(20)).unwrap();
     h.input(ms(21), &fin_from_peer(0)); // the peer's FIN does not ack ours
     assert_eq!(h.conn.state(), State::Closing);
-    let mut ack = ack_of(1);
-    ack.seq = IRS + 2;
-    ack.ts = Some((901, 0));
+    let ack = ack_of(1).with_seq(IRS + 2).with_ts(901, 0);
     h.input(ms(30), &ack);
     assert_eq!(h.conn.state(), State::TimeWait);
 }
@@ -606,8 +589,7 @@ fn simultaneous_close_closing_then_time_wait() {
 #[test]
 fn out_of_order_fin_waits_for_the_data_before_it() {
     let mut h = established();
-    let mut fin = fin_from_peer(3);
-    fin.payload = b"def".to_vec();
+    let fin = fin_from_peer(3).with_payload(b"def");
     h.input(ms(20), &fin);
     assert_eq!(
         h.conn.state(),
@@ -921,8 +903,7 @@ fn stale_pure_ack_failing_paws_is_dropped_without_an_answer() {
         assert!(h.out(ms(31)).is_none(), "a stale pure ACK gets no answer");
     }
     // A stale segment with data is still answered (RFC 7323 §5.3 R1).
-    let mut seg = data(0, b"old");
-    seg.ts = Some((850, 0));
+    let seg = data(0, b"old").with_ts(850, 0);
     h.input(ms(32), &seg);
     let ack = h.out(ms(32)).expect("an ACK answers stale data");
     assert_eq!(ack.ack, Some(IRS + 1));
@@ -1011,14 +992,14 @@ fn endpoint_accepts_a_connection_on_a_listening_port() {
     ep.handle_segment(ms(0), addr(REMOTE), addr(LOCAL), &peer_syn().repr());
     let synack = endpoint_out(&mut ep, ms(0)).remove(0);
     assert_eq!(synack.control, TcpControl::Syn);
-    let mut ack = Seg {
+    let ack = Seg {
         seq: IRS + 1,
         ack: Some(synack.seq.wrapping_add(1)),
         window: 512,
         ts: Some((778, synack.ts.unwrap().0)),
+        payload: b"GET /".to_vec(),
         ..Seg::default()
     };
-    ack.payload = b"GET /".to_vec();
     ep.handle_segment(ms(5), addr(REMOTE), addr(LOCAL), &ack.repr());
     let t = ep.accept().expect("established connection to accept");
     assert_eq!(t, tuple());
@@ -1049,13 +1030,13 @@ fn endpoint_takes_deferred_segments_and_drops_those_whose_checksum_fails() {
     let mut ep = endpoint(8);
     ep.listen(80);
     // No connection: a bad checksum is dropped without a RST.
-    let mut stray = Seg {
+    let stray = Seg {
         seq: IRS + 1,
         ack: Some(12345),
         window: 512,
+        payload: b"stray".to_vec(),
         ..Seg::default()
     };
-    stray.payload = b"stray".to_vec();
     let (mut bytes, check) = deferred(&stray.repr());
     bytes[22] ^= 0xff;
     let bad = vany_stack::wire::tcp::parse_header(&bytes).unwrap();
@@ -1064,14 +1045,14 @@ fn endpoint_takes_deferred_segments_and_drops_those_whose_checksum_fails() {
 
     ep.handle_segment(ms(0), addr(REMOTE), addr(LOCAL), &peer_syn().repr());
     let synack = endpoint_out(&mut ep, ms(0)).remove(0);
-    let mut ack = Seg {
+    let ack = Seg {
         seq: IRS + 1,
         ack: Some(synack.seq.wrapping_add(1)),
         window: 512,
         ts: Some((778, synack.ts.unwrap().0)),
+        payload: b"GET /".to_vec(),
         ..Seg::default()
     };
-    ack.payload = b"GET /".to_vec();
     let (bytes, check) = deferred(&ack.repr());
     // A corrupted copy changes nothing: still half-open, nothing to read.
     let mut corrupt = bytes.clone();
@@ -1089,14 +1070,14 @@ fn endpoint_takes_deferred_segments_and_drops_those_whose_checksum_fails() {
     assert_eq!(ep.connection_mut(&t).unwrap().recv(&mut buf), Ok(5));
     assert_eq!(&buf[..5], b"GET /");
     // In-order data after that goes through the in-place path.
-    let mut more = Seg {
+    let more = Seg {
         seq: IRS + 6,
         ack: Some(synack.seq.wrapping_add(1)),
         window: 512,
         ts: Some((779, synack.ts.unwrap().0)),
+        payload: b" HTTP/1.1".to_vec(),
         ..Seg::default()
     };
-    more.payload = b" HTTP/1.1".to_vec();
     let (bytes, check) = deferred(&more.repr());
     let seg = vany_stack::wire::tcp::parse_header(&bytes).unwrap();
     assert!(ep.handle_segment_deferred(ms(6), addr(REMOTE), addr(LOCAL), &seg, check));

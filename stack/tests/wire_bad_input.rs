@@ -3,11 +3,9 @@
 
 use std::net::Ipv6Addr;
 
+use vany_stack::testing::{emit, mh_packet, BuBuilder};
 use vany_stack::wire::mh_option::kind;
-use vany_stack::wire::{
-    self, BindingUpdate, MhMessage, MhOption, MhOptions, MhRepr, PacketRepr, Part, Rule, Upper,
-    WireError,
-};
+use vany_stack::wire::{self, MhMessage, MhOption, MhOptions, MhRepr, Part, Rule, WireError};
 
 const COA: &str = "fd00:2::2";
 const HOA: &str = "fd00:aa::1";
@@ -19,35 +17,13 @@ fn addr(s: &str) -> Ipv6Addr {
 
 /// IPv6 | DestOpt(HAO) | BU with Nonce Indices and Binding Authorization Data.
 fn bu_packet() -> Vec<u8> {
-    let mut options = MhOptions::new();
-    options
-        .push(MhOption::NonceIndices {
-            home: 3,
-            care_of: 4,
-        })
-        .unwrap();
-    options.push(MhOption::AuthData([7; 12])).unwrap();
-    let repr = PacketRepr {
-        src: addr(COA),
-        dst: addr(CN),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: Some(addr(HOA)),
-        upper: Upper::Mh(MhRepr {
-            message: MhMessage::Bu(BindingUpdate {
-                seq: 9,
-                ack: true,
-                lifetime: 105,
-                ..Default::default()
-            }),
-            options,
-        }),
-    };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
-    buf
+    BuBuilder::new(addr(HOA), addr(COA), addr(CN))
+        .seq(9)
+        .ack(true)
+        .lifetime(105)
+        .nonces(3, 4)
+        .auth_data([7; 12])
+        .build()
 }
 
 const MH: usize = 64; // 40 IPv6 + 24 DestOpt
@@ -403,19 +379,9 @@ fn unknown_destination_option_that_must_not_be_skipped() {
 
 /// IPv6 | RH2 | MH(BA).
 fn rh2_packet() -> Vec<u8> {
-    let repr = PacketRepr {
-        src: addr(CN),
-        dst: addr(COA),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: Some(addr(HOA)),
-        hao: None,
-        upper: Upper::Mh(MhRepr::new(MhMessage::Ba(Default::default()))),
-    };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
-    buf
+    let mut repr = mh_packet(addr(CN), addr(COA), MhMessage::Ba(Default::default()));
+    repr.rh2 = Some(addr(HOA));
+    emit(&repr)
 }
 
 #[test]

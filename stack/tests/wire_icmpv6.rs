@@ -4,11 +4,11 @@
 use std::net::Ipv6Addr;
 
 use proptest::prelude::*;
+use vany_stack::testing::{emit, packet, TcpSegment};
 use vany_stack::wire::icmpv6::MAX_QUOTE;
 use vany_stack::wire::packet::Icmpv6Message;
 use vany_stack::wire::{
-    self, PacketError, PacketRepr, PacketTooBigRepr, QuotedTcp, Rule, TcpControl, TcpRepr,
-    TcpSeqNumber, Upper, PACKET_TOO_BIG,
+    self, PacketError, PacketTooBigRepr, QuotedTcp, Rule, TcpControl, Upper, PACKET_TOO_BIG,
 };
 
 fn a(s: &str) -> Ipv6Addr {
@@ -25,32 +25,15 @@ const ROUTER: &str = "fd00:f::1";
 /// an RH2.
 fn segment(src: &str, hao: Option<&str>, dst: &str, rh2: Option<&str>) -> Vec<u8> {
     let payload = vec![0x5a; 1400];
-    let repr = PacketRepr {
-        src: a(src),
-        dst: a(dst),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: rh2.map(a),
-        hao: hao.map(a),
-        upper: Upper::Tcp(TcpRepr {
-            src_port: 443,
-            dst_port: 51000,
-            control: TcpControl::Psh,
-            seq_number: TcpSeqNumber(0x1234_5678),
-            ack_number: Some(TcpSeqNumber(99)),
-            window_len: 1000,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload: &payload,
-        }),
-    };
-    let mut buf = vec![0; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
-    buf
+    let mut repr = TcpSegment::new(443, 51000)
+        .control(TcpControl::Psh)
+        .seq(0x1234_5678)
+        .ack(99)
+        .payload(&payload)
+        .packet(a(src), a(dst));
+    repr.rh2 = rh2.map(a);
+    repr.hao = hao.map(a);
+    emit(&repr)
 }
 
 /// The Packet Too Big a router at 1400 sends to the packet's source.
@@ -112,23 +95,16 @@ fn packet_too_big_with_only_8_bytes_of_tcp_quoted() {
 fn ptb_for_quote(quote: &[u8]) -> Vec<u8> {
     let mut body = 1280u32.to_be_bytes().to_vec();
     body.extend_from_slice(quote);
-    let repr = PacketRepr {
-        src: a(ROUTER),
-        dst: a(CARE_OF),
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Icmpv6(Icmpv6Message {
+    let repr = packet(
+        a(ROUTER),
+        a(CARE_OF),
+        Upper::Icmpv6(Icmpv6Message {
             msg_type: PACKET_TOO_BIG,
             code: 0,
             body: &body,
         }),
-    };
-    let mut buf = vec![0; repr.buffer_len()];
-    repr.emit(&mut buf).unwrap();
-    buf
+    );
+    emit(&repr)
 }
 
 #[test]

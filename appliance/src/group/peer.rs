@@ -325,9 +325,15 @@ struct ReplayWindow {
 }
 
 impl ReplayWindow {
+    /// Whether `seq` is older than the window (`seq + WINDOW <= highest`, without
+    /// overflowing for sequence numbers near `u64::MAX`).
+    fn too_old(&self, seq: u64) -> bool {
+        self.highest.saturating_sub(seq) >= WINDOW
+    }
+
     /// Accepts `seq` once, if it is not older than the window.
     fn accept(&mut self, seq: u64) -> bool {
-        if seq + WINDOW <= self.highest || self.seen.contains(&seq) {
+        if self.too_old(seq) || self.seen.contains(&seq) {
             return false;
         }
         self.seen.insert(seq);
@@ -667,7 +673,7 @@ impl PeerChannel {
                 self.ack_later(now, from, seq);
                 return Err(PeerError::Replayed);
             }
-            if seq + WINDOW <= w.highest {
+            if w.too_old(seq) {
                 return Err(PeerError::Replayed);
             }
         }

@@ -292,23 +292,16 @@ fn parse_slow(segment: &[u8]) -> Option<TcpRepr<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TcpSegment;
 
     fn reprs() -> Vec<TcpRepr<'static>> {
         let payload: &'static [u8] = b"some payload bytes";
-        let base = TcpRepr {
-            src_port: 40000,
-            dst_port: 80,
-            control: TcpControl::None,
-            seq_number: TcpSeqNumber(-5),
-            ack_number: Some(TcpSeqNumber(77)),
-            window_len: 1234,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload,
-        };
+        let base = TcpSegment::new(40000, 80)
+            .seq(5u32.wrapping_neg())
+            .ack(77)
+            .window(1234)
+            .payload(payload)
+            .repr();
         let mut out = Vec::new();
         for control in [
             TcpControl::None,

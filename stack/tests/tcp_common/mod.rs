@@ -6,8 +6,9 @@
 use std::net::Ipv6Addr;
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, TcpTimestampRepr};
+use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr};
 use vany_stack::tcp::{Connection, Event, FourTuple, Seq, State, TcpConfig};
+use vany_stack::testing::TcpSegment;
 use vany_stack::time::Instant;
 
 pub const LOCAL: &str = "fd00::1";
@@ -48,25 +49,57 @@ pub struct Seg {
 }
 
 impl Seg {
+    /// The segment, from the peer's port 40000 to port 80.
     pub fn repr(&self) -> TcpRepr<'_> {
-        let mut sack_ranges = [None; 3];
-        for (i, r) in self.sack.iter().take(3).enumerate() {
-            sack_ranges[i] = Some(*r);
+        let mut s = TcpSegment::new(40000, 80)
+            .control(self.control.unwrap_or(TcpControl::None))
+            .seq(self.seq)
+            .window(self.window)
+            .payload(&self.payload);
+        if let Some(ack) = self.ack {
+            s = s.ack(ack);
         }
-        TcpRepr {
-            src_port: 40000,
-            dst_port: 80,
-            control: self.control.unwrap_or(TcpControl::None),
-            seq_number: TcpSeqNumber(self.seq as i32),
-            ack_number: self.ack.map(|a| TcpSeqNumber(a as i32)),
-            window_len: self.window,
-            window_scale: self.wscale,
-            max_seg_size: self.mss,
-            sack_permitted: self.sack_perm,
-            sack_ranges,
-            timestamp: self.ts.map(|(v, e)| TcpTimestampRepr::new(v, e)),
-            payload: &self.payload,
+        if let Some(shift) = self.wscale {
+            s = s.window_scale(shift);
         }
+        if let Some(mss) = self.mss {
+            s = s.mss(mss);
+        }
+        if self.sack_perm {
+            s = s.sack_permitted();
+        }
+        if let Some((tsval, tsecr)) = self.ts {
+            s = s.timestamp(tsval, tsecr);
+        }
+        let mut r = s.repr();
+        for (i, block) in self.sack.iter().take(3).enumerate() {
+            r.sack_ranges[i] = Some(*block);
+        }
+        r
+    }
+
+    /// This segment with sequence number `seq`.
+    pub fn with_seq(mut self, seq: u32) -> Self {
+        self.seq = seq;
+        self
+    }
+
+    /// This segment acknowledging `ack`.
+    pub fn with_ack(mut self, ack: u32) -> Self {
+        self.ack = Some(ack);
+        self
+    }
+
+    /// This segment with timestamps `(tsval, tsecr)`.
+    pub fn with_ts(mut self, tsval: u32, tsecr: u32) -> Self {
+        self.ts = Some((tsval, tsecr));
+        self
+    }
+
+    /// This segment carrying `payload`.
+    pub fn with_payload(mut self, payload: &[u8]) -> Self {
+        self.payload = payload.to_vec();
+        self
     }
 }
 
