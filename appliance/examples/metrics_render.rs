@@ -22,7 +22,7 @@ fn record(i: u64, committed: bool) -> HandoffRecord {
         client: "fd00::5".parse().expect("address"),
         from: 1,
         to: 2,
-        reason: "manual".into(),
+        reason: vany_appliance::group::policy::MoveReason::Manual,
         started,
         restored: None,
         committed: committed

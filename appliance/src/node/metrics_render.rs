@@ -289,7 +289,7 @@ fn mobility_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64);
 }
 
 /// The member's and the peer channel's counters: (name without `_total`, help, value).
-fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 20] {
+fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 21] {
     let m = &s.member;
     let p = &s.peer;
     [
@@ -344,6 +344,11 @@ fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 20
             "vany_sessions_abandoned",
             "Restored sessions dropped (Abandon).",
             m.abandoned,
+        ),
+        (
+            "vany_syns_while_draining",
+            "New connections (SYNs) not opened because this member drains.",
+            m.syns_while_draining,
         ),
         (
             "vany_packet_too_big_accepted",
