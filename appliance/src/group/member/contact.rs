@@ -31,9 +31,8 @@ impl Member {
         }
         self.stats.bindings_forgotten += forgotten as u64;
         let mn = &self.mn;
-        self.hoti_for.retain(|c, _| mn.knows(c));
         self.probe_for.retain(|c, _| mn.knows(c));
-        self.serving_at.retain(|c, _| mn.knows(c));
+        self.contact.forget_unless(|c| mn.knows(c));
     }
 
     pub(super) fn request_home_token(&mut self, now: Instant, client: Ipv6Addr) {
@@ -47,8 +46,8 @@ impl Member {
     }
 
     pub(super) fn start_home_test(&mut self, now: Instant, client: Ipv6Addr, for_member: MemberId) {
-        self.hoti_for.insert(client, for_member);
-        let cookie = self.cookies.make(for_member, client, self.group_secs(now));
+        let secs = self.group_secs(now);
+        let cookie = self.contact.home_test_cookie(client, for_member, secs);
         self.mn.start_home_test(now, client, cookie);
     }
 
@@ -70,7 +69,8 @@ impl Member {
         // of ours: dropped before it creates any state, here or at a member it names. So
         // is one whose cookie is past its lifetime or was taken already: a cookie seen on
         // the wire, replayed with a forged token, would spoil the client's next handoff.
-        let owner = match self.cookies.verify(client, &cookie, self.group_secs(now)) {
+        let secs = self.group_secs(now);
+        let owner = match self.contact.take_home_test(now, client, cookie, secs) {
             Ok(owner) => owner,
             Err(CookieRefusal::Forged) => {
                 self.stats.home_tests_forged += 1;
@@ -81,10 +81,6 @@ impl Member {
                 return;
             }
         };
-        if !self.take_cookie(now, client, cookie) {
-            self.stats.home_tests_replayed += 1;
-            return;
-        }
         match owner {
             m if m != self.cfg.id => {
                 // Kept here too: a deregistration on the serving member's behalf, should
@@ -107,25 +103,6 @@ impl Member {
             _ => {
                 self.mn.import_home_token(client, token);
                 self.token_arrived(now, client);
-            }
-        }
-    }
-
-    /// Records that a Home Test with `cookie` from `client` was taken; `false` if one was
-    /// already (then it is a replay, or a duplicate of a HoT whose token we have). Entries
-    /// older than a cookie's lifetime go first: the record holds only cookies the group
-    /// made in the last minute, as many as real home tests.
-    fn take_cookie(&mut self, now: Instant, client: Ipv6Addr, cookie: [u8; 8]) -> bool {
-        let lifetime = Duration::from_secs(COOKIE_LIFETIME_SECS + COOKIE_SKEW_SECS);
-        if self.cookies_taken.len() >= 1024 {
-            self.cookies_taken
-                .retain(|_, at| now.saturating_since(*at) <= lifetime);
-        }
-        match self.cookies_taken.entry((client, cookie)) {
-            std::collections::btree_map::Entry::Occupied(_) => false,
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(now);
-                true
             }
         }
     }
@@ -197,8 +174,7 @@ impl Member {
             // client served elsewhere: relay it to the member that asked for the client's
             // home token last, or that said it serves the client (RFC 6275 §9.5.5).
             MnEvent::RefreshRequested { correspondent } => {
-                let serving = self.serving_at.get(&correspondent);
-                if let Some(&m) = serving.or_else(|| self.hoti_for.get(&correspondent)) {
+                if let Some(m) = self.contact.refresh_goes_to(&correspondent) {
                     if m != self.cfg.id {
                         self.stats.refreshes_relayed += 1;
                         let body = PeerBody::RefreshRequested {

@@ -60,8 +60,7 @@ impl Member {
         if now >= self.index.next_moved_cleanup {
             self.index.next_moved_cleanup = now + SWEEP;
             self.moved.retain(|_, (_, until)| *until > now);
-            self.deregistered_for
-                .retain(|_, (_, at)| now.saturating_since(*at) < liveness::DEREGISTERED_MEMORY);
+            self.contact.expire(now);
             self.forget_idle_clients(now);
         }
         // Token refresh while a session is active (RFC 6275 §5.2.7: 210 s).

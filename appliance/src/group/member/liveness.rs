@@ -15,10 +15,6 @@
 
 use super::*;
 
-/// How long a contact node remembers that it deregistered a client on a member's behalf
-/// (the longest binding the client could have held: RFC 6275 MAX_RR_BINDING_LIFETIME).
-pub(super) const DEREGISTERED_MEMORY: Duration = Duration::from_secs(420);
-
 /// Refusals kept for the caller to log ([`Member::poll_event`]); counts are kept in
 /// full.
 const REFUSALS_KEPT: usize = 256;
@@ -91,16 +87,8 @@ impl Member {
                     }
                 }
             }
-            let rebind: Vec<Ipv6Addr> = self
-                .deregistered_for
-                .iter()
-                .filter(|(_, (m, at))| {
-                    *m == member && now.saturating_since(*at) < DEREGISTERED_MEMORY
-                })
-                .map(|(c, _)| *c)
-                .collect();
+            let rebind = self.contact.take_deregistered(member, now);
             for client in rebind {
-                self.deregistered_for.remove(&client);
                 self.send_peer(member, PeerBody::RefreshRequested { client });
             }
         }
@@ -108,7 +96,6 @@ impl Member {
 
     /// A member said it serves `client` (contact node).
     pub(super) fn serving(&mut self, client: Ipv6Addr, member: MemberId) {
-        self.serving_at.insert(client, member);
-        self.deregistered_for.remove(&client);
+        self.contact.serving(client, member);
     }
 }

@@ -26,10 +26,11 @@ use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 use crate::apps::{App, AppKind, AppSpec, AppState, AppTimeouts};
 use crate::host::Host;
 
-use super::cookie::{CookieRefusal, HomeCookies, COOKIE_LIFETIME_SECS, COOKIE_SKEW_SECS};
+use super::cookie::CookieRefusal;
 use super::peer::{
     MemberId, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
 };
+use contact_node::ContactNode;
 
 use super::policy::{Drain, GroupView, Manual, Move, MoveReason, Policy, Proximity, SessionView};
 pub use bulk::{DEFAULT_TRANSFER_BUDGET, FREEZE_DELTA, PRECOPY_MIN};
@@ -43,6 +44,7 @@ use state::{Arrival, Backoff, Due, HandoffState, History};
 
 mod bulk;
 mod contact;
+mod contact_node;
 mod handoff;
 mod host;
 mod input;
@@ -189,10 +191,9 @@ pub struct Member {
     tcp: Endpoint,
     mn: MobileNode,
     peer: PeerChannel,
-    /// Makes and checks the home init cookies that name members.
-    cookies: HomeCookies,
-    /// The cookies of the Home Tests this member took, and when: each is taken once.
-    cookies_taken: BTreeMap<(Ipv6Addr, [u8; 8]), Instant>,
+    /// The contact-node role's state (used when the network routes the anycast address
+    /// here, `cfg.contact`, or this member runs the group's home tests).
+    contact: ContactNode,
     /// The wall clock this member's `now` corresponds to ([`Member::set_peer_epoch`]):
     /// the group clock of the home cookies. `None` (the simulator): `now` itself.
     wall: Option<(Instant, u64)>,
@@ -211,16 +212,12 @@ pub struct Member {
     apps: BTreeMap<u16, AppKind>,
     /// The apps' timeouts.
     app_timeouts: AppTimeouts,
-    /// Contact node: which member said it serves each client (after a handoff).
-    serving_at: BTreeMap<Ipv6Addr, MemberId>,
     /// The mobile node queued packets outside a packet or poll call (to send at once).
     mn_output_waiting: bool,
     /// Sessions each other member reported serving, and when.
     load: BTreeMap<MemberId, (usize, Instant)>,
     /// When this member next reports its load (only while a load policy runs).
     next_load_report: Option<Instant>,
-    /// Home tests run for other members: client -> member that asked.
-    hoti_for: BTreeMap<Ipv6Addr, MemberId>,
     /// Who asked this member to probe a client.
     probe_for: BTreeMap<Ipv6Addr, BTreeSet<MemberId>>,
     /// Clients handed off lately: where they went, until when packets are forwarded.
@@ -229,9 +226,6 @@ pub struct Member {
     log: HandoffLog,
     /// Members that came up since the last poll, to greet ([`liveness`]).
     greet: BTreeSet<MemberId>,
-    /// Contact node: clients deregistered on a member's behalf when it was taken for
-    /// dead, and when.
-    deregistered_for: BTreeMap<Ipv6Addr, (MemberId, Instant)>,
     /// Handoffs refused as the acceptor, for the log, and counted by reason.
     refusals: std::collections::VecDeque<Refusal>,
     refusal_counts: BTreeMap<&'static str, u64>,
@@ -304,14 +298,13 @@ impl Member {
         let apps = BTreeMap::from([(cfg.app_port, AppKind::Source)]);
         let mn = MobileNode::new(cfg.anycast, Duration::from_secs(420));
         let peer = PeerChannel::new(cfg.id, &cfg.group_key);
-        let cookies = HomeCookies::new(&cfg.group_key);
+        let contact = ContactNode::new(&cfg.group_key);
         Member {
             rng,
             tcp,
             mn,
             peer,
-            cookies,
-            cookies_taken: BTreeMap::new(),
+            contact,
             wall: None,
             sessions: BTreeMap::new(),
             manual: Manual::default(),
@@ -326,14 +319,11 @@ impl Member {
             app_timeouts: AppTimeouts::default(),
             load: BTreeMap::new(),
             next_load_report: None,
-            serving_at: BTreeMap::new(),
             mn_output_waiting: false,
-            hoti_for: BTreeMap::new(),
             probe_for: BTreeMap::new(),
             moved: BTreeMap::new(),
             log: HandoffLog::default(),
             greet: BTreeSet::new(),
-            deregistered_for: BTreeMap::new(),
             refusals: std::collections::VecDeque::new(),
             refusal_counts: BTreeMap::new(),
             incoming: BTreeMap::new(),
@@ -483,18 +473,11 @@ impl Member {
         if !self.cfg.contact || member == self.cfg.id {
             return;
         }
-        let orphans: Vec<Ipv6Addr> = self
-            .serving_at
-            .iter()
-            .filter(|(_, m)| **m == member)
-            .map(|(c, _)| *c)
-            .collect();
-        for client in orphans {
-            self.serving_at.remove(&client);
+        for client in self.contact.orphans_of(member) {
             if self.sessions.contains_key(&client) {
                 continue;
             }
-            self.deregistered_for.insert(client, (member, now));
+            self.contact.deregistered(client, member, now);
             if self.mn.deregister(now, client, self.cfg.care_of).is_ok() {
                 self.stats.orphans_deregistered += 1;
                 self.mn_output_waiting = true;

@@ -57,7 +57,7 @@ impl Member {
     /// Where a Packet Too Big about `client`'s connections goes instead of this member's
     /// endpoint: the acceptor while the session is frozen for a handoff; for a client
     /// this member does not hold, the member it was handed to lately (`moved`) or, at the
-    /// contact node, the member that said it serves the client (`serving_at`).
+    /// contact node, the member that said it serves the client.
     fn ptb_forward_to(&self, now: Instant, client: Ipv6Addr, forwarded: bool) -> Option<MemberId> {
         let me = self.cfg.id;
         let session = self.sessions.get(&client);
@@ -73,7 +73,7 @@ impl Member {
             .filter(|(_, until)| *until > now)
             .map(|(to, _)| *to);
         moved
-            .or_else(|| self.serving_at.get(&client).copied())
+            .or_else(|| self.contact.serving_member(&client))
             .filter(|to| *to != me)
     }
 }
