@@ -47,9 +47,12 @@ use super::lent_tx::LentTx;
 use super::log_limit::LogLimit;
 use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
 use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
-use crate::group::member::{HandoffOutcome, HandoffRecord, Member, MemberEvent};
+use crate::group::member::Member;
 use crate::io::dpdk::{DpdkConfig, DpdkIo};
 use crate::io::{self, AdaptiveWait, IoError, PacketIo};
+
+#[path = "runtime_events.rs"]
+mod events;
 
 /// Longest sleep of the data path (bounds the latency of control answers when idle).
 pub const MAX_WAIT: StdDuration = StdDuration::from_millis(5);
@@ -248,25 +251,7 @@ impl<I: PacketIo> Node<I> {
         }
         let sent = self.flush_out()?;
         let mut busy = n > 0 || due || sent > 0;
-        while let Some(e) = self.member.poll_event() {
-            let r = match e {
-                MemberEvent::HandoffEnded(r) => {
-                    self.handoff_done(&r);
-                    continue;
-                }
-                MemberEvent::Refused(r) => r,
-            };
-            if !self.log_limit.allow(StdInstant::now(), r.label) {
-                continue;
-            }
-            tracing::warn!(
-                donor = r.donor,
-                transfer = r.transfer,
-                reason = r.label,
-                "refused a handoff: {}",
-                r.reason
-            );
-        }
+        self.report_member_events();
         self.log_limit.log_due(StdInstant::now());
         if !self.waiting.is_empty() {
             let now = StdInstant::now();
@@ -402,65 +387,6 @@ impl<I: PacketIo> Node<I> {
                 self.cfg.anycast
             )
         })
-    }
-
-    /// A handoff started here ended: logged once (a failure with its reason, through the
-    /// per-reason [`LogLimit`]; `/metrics` counts them all by reason from the handoff
-    /// log) and told to the `vany ctl handoff`
-    /// waiting for it.
-    fn handoff_done(&mut self, r: &HandoffRecord) {
-        let millis = r
-            .committed
-            .map(|c| c.saturating_since(r.started).total_micros() as f64 / 1000.0);
-        match (&r.failure, r.failure_label) {
-            (Some(why), Some(label)) if self.log_limit.allow(StdInstant::now(), label) => {
-                tracing::warn!(
-                    client = %r.client,
-                    to = r.to,
-                    reason = %r.reason,
-                    outcome = ?r.outcome,
-                    "handoff failed: {why}"
-                );
-            }
-            (Some(_), Some(_)) => {} // counted in `/metrics`, summarized by the limiter
-            _ => tracing::info!(
-                client = %r.client,
-                to = r.to,
-                reason = %r.reason,
-                connections = r.connections,
-                snapshot_bytes = r.snapshot_bytes,
-                millis = ?millis,
-                "handoff committed"
-            ),
-        }
-        let Some(i) = self
-            .waiting
-            .iter()
-            .position(|w| w.client == r.client && w.to == r.to)
-        else {
-            return;
-        };
-        let w = self.waiting.remove(i);
-        let answer = match (&r.failure, millis) {
-            (Some(why), _) => Response::error(format!(
-                "handoff of {} to member {} {}: {why}",
-                r.client,
-                r.to,
-                outcome_word(r.outcome)
-            )),
-            (None, ms) => Response::Done {
-                message: format!(
-                    "committed: {} moved to member {} ({} connections, {} bytes frozen{})",
-                    r.client,
-                    r.to,
-                    r.connections,
-                    r.snapshot_bytes,
-                    ms.map(|m| format!(", {m:.1} ms from start to commit"))
-                        .unwrap_or_default()
-                ),
-            },
-        };
-        let _ = w.reply.send(answer);
     }
 
     fn gossip_view(&self) -> Option<GossipView> {
@@ -633,17 +559,6 @@ fn ask<T>(
     let (tx, rx) = bounded(1);
     queries.send(make(tx)).ok()?;
     rx.recv_timeout(wait).ok()
-}
-
-/// How a failed handoff ended, in words.
-fn outcome_word(o: HandoffOutcome) -> &'static str {
-    match o {
-        HandoffOutcome::Refused => "was refused",
-        HandoffOutcome::TimedOut => "timed out",
-        HandoffOutcome::Abandoned => "was called off",
-        HandoffOutcome::Committed => "committed",
-        HandoffOutcome::Pending => "is under way",
-    }
 }
 
 /// Seeds from the system's random generator (ring's `SystemRandom`).
