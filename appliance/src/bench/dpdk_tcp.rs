@@ -130,38 +130,27 @@ pub fn run(
         ..TunBenchOptions::default()
     };
     let mut rows = Vec::new();
-    let mut io = open(eal, "net_af_packet0", batch)?;
-    let af_packet = Backend {
-        tag: "af_packet",
-        via: "DPDK af_packet",
-        description: DESCRIPTION,
+    let mut both_ways = |io: &mut DpdkIo, ns: &Netns, tag, via| {
+        let backend = Backend {
+            tag,
+            via,
+            description: DESCRIPTION,
+        };
+        tun::both_ways(io, ns, &backend, &opts, cancel, &mut *log)
     };
-    rows.extend(tun::both_ways(
+    let mut io = open(eal, "net_af_packet0", batch)?;
+    rows.extend(both_ways(
         &mut io,
         &lab.veth_ns,
-        &af_packet,
-        &opts,
-        cancel,
-        log,
+        "af_packet",
+        "DPDK af_packet",
     )?);
     drop(io);
     // The tap port starts (and brings its device up) here, before the device changes
     // namespace.
     let mut io = open(eal, "net_tap0", batch)?;
     tun::kernel_side(&lab.tap_ns, &lab.tap_iface, MTU)?;
-    let tap = Backend {
-        tag: "tap",
-        via: "DPDK tap",
-        description: DESCRIPTION,
-    };
-    rows.extend(tun::both_ways(
-        &mut io,
-        &lab.tap_ns,
-        &tap,
-        &opts,
-        cancel,
-        log,
-    )?);
+    rows.extend(both_ways(&mut io, &lab.tap_ns, "tap", "DPDK tap")?);
     drop(io);
     drop(lab);
     let _ = writeln!(
