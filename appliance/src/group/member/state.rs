@@ -230,18 +230,10 @@ impl HandoffState {
     /// silent, or a late answer won): the session goes on being served. Returns the
     /// pre-copy (its pieces in flight are cancelled by the caller).
     pub(super) fn call_off_precopy(&mut self, transfer: u64) -> Option<Precopy> {
-        match self {
-            HandoffState::Precopying { copy, upstream } if copy.transfer == transfer => {
-                let upstream = *upstream;
-                let HandoffState::Precopying { copy, .. } =
-                    std::mem::replace(self, HandoffState::Serving { upstream })
-                else {
-                    unreachable!("matched above")
-                };
-                Some(copy)
-            }
-            _ => None,
+        if self.precopy()?.transfer != transfer {
+            return None;
         }
+        self.end_precopy()
     }
 
     /// The pre-copy caught up: taken out to freeze the session (step 3 follows at once).
