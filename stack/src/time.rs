@@ -3,19 +3,11 @@
 use core::fmt;
 use core::ops::{Add, Sub};
 
+use serde::{Deserialize, Serialize};
+
 /// A point in time, in microseconds since an arbitrary epoch chosen by the caller.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 pub struct Instant {
     micros: i64,
@@ -23,17 +15,7 @@ pub struct Instant {
 
 /// A span of time in microseconds.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 pub struct Duration {
     micros: u64,
