@@ -577,7 +577,13 @@ impl PeerChannel {
             seq,
             body,
         };
-        let mut bytes = postcard::to_allocvec(&msg).unwrap_or_default();
+        // One allocation for a message of one datagram (room for the tag included),
+        // rather than the doublings of a growing Vec; longer ones grow as needed.
+        let capacity = CHUNK + hmac::HMAC_SHA256.digest_algorithm().output_len();
+        let bytes = postcard::to_extend(&msg, Vec::with_capacity(capacity));
+        // A Vec-backed encoder cannot run out of room; should it fail all the same, the
+        // message goes out empty and the receiver refuses it as malformed.
+        let mut bytes = bytes.unwrap_or_default();
         let tag = hmac::sign(&self.key, &bytes);
         bytes.extend_from_slice(tag.as_ref());
         let count = bytes.len().div_ceil(CHUNK).max(1) as u16;
@@ -585,7 +591,7 @@ impl PeerChannel {
             .chunks(CHUNK)
             .enumerate()
             .map(|(i, chunk)| {
-                let mut d = Vec::with_capacity(HEADER + chunk.len());
+                let mut d = Vec::with_capacity(HEADER + chunk.len() + CHUNK_TAG);
                 d.extend_from_slice(MAGIC);
                 d.push(VERSION);
                 d.extend_from_slice(&self.me.to_be_bytes());
