@@ -22,7 +22,7 @@
 mod netns_common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use netns_common::guard::RunGuard;
@@ -200,15 +200,7 @@ fn the_http_app_follows_rfc_9112_with_real_clients_and_times_out_idle_ones() {
     }
     let cfg = dir.join("n1.toml");
     std::fs::write(&cfg, config(&dir)).unwrap();
-    let log = std::fs::File::create(dir.join("n1.log")).unwrap();
-    let node = Command::new("ip")
-        .args(["netns", "exec", &ns, BIN, "node", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start vany node");
+    let node = spawn_node(&ns, &cfg, &dir.join("n1.log"), |_| {});
     lab.guard.keep(0, node, dir.join("n1.log"));
     wait_for("the control socket", Duration::from_secs(15), || {
         lab.sessions()

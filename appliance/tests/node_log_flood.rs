@@ -16,7 +16,6 @@ mod netns_common;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netns_common::guard::RunGuard;
@@ -103,17 +102,10 @@ fn a_flood_of_forged_gossip_is_counted_bounded_and_barely_logged() {
     );
     run("ip", &["-n", &name, "link", "set", "vtun", "up"]);
     std::fs::write(dir.join("node.toml"), config(&dir)).unwrap();
-    let log = std::fs::File::create(dir.join("node.log")).unwrap();
-    // `ip netns exec` execs the node: the child's pid is the node's.
-    let child = Command::new("ip")
-        .args(["netns", "exec", &name, BIN, "node", "--config"])
-        .arg(dir.join("node.toml"))
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start vany node");
+    // The node's pid is the child's (see `spawn_node`).
+    let child = spawn_node(&name, &dir.join("node.toml"), &dir.join("node.log"), |c| {
+        c.env_remove("RUST_LOG");
+    });
     let pid = child.id();
     lab.keep(0, child, dir.join("node.log"));
     let before = wait_for("node's /metrics", Duration::from_secs(15), || {

@@ -31,7 +31,7 @@ mod netns_common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use netns_common::guard::RunGuard;
@@ -118,16 +118,9 @@ impl Lab {
         let ns = self.ns_name(&format!("n{i}"));
         let cfg = self.dir.join(format!("n{i}.toml"));
         let log_path = self.dir.join(format!("n{i}.log"));
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns, BIN, "node", "--config"])
-            .arg(&cfg)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start vany node");
+        let child = spawn_node(&ns, &cfg, &log_path, |c| {
+            c.env("RUST_LOG", "info");
+        });
         self.guard.keep(usize::from(i) - 1, child, log_path);
     }
 }

@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -296,15 +296,8 @@ impl Lab {
         let ns = self.ns_name(&format!("n{i}"));
         let cfg = self.dir.join(format!("n{i}.toml"));
         std::fs::write(&cfg, self.config(i)).unwrap();
-        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns, BIN, "node", "--config"])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start vany node");
+        let log = self.dir.join(format!("n{i}.log"));
+        let child = super::spawn_node(&ns, &cfg, &log, |_| {});
         self.nodes[usize::from(i) - 1] = Some(child);
     }
 

@@ -184,6 +184,21 @@ pub fn remove_stale_namespaces(prefixes: &[&str]) {
     }
 }
 
+/// Starts `vany node --config CONFIG` in namespace `ns`, both output streams into a new
+/// file `log`; `env` adjusts the node's environment (its `RUST_LOG`). `ip netns exec`
+/// execs the node: the child's pid is the node's.
+pub fn spawn_node(ns: &str, config: &Path, log: &Path, env: impl FnOnce(&mut Command)) -> Child {
+    let out = std::fs::File::create(log).expect("create the node's log");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, BIN, "node", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("clone the log's handle"))
+        .stderr(out);
+    env(&mut cmd);
+    cmd.spawn().expect("start vany node")
+}
+
 /// `vany client` in the client namespace, its output lines on channels.
 pub struct VanyClient {
     pub child: Child,
