@@ -490,10 +490,7 @@ impl Member {
         };
         self.moved.insert(client, (f.to, now + MOVED_FORWARDING));
         if let Some(up) = f.upstream {
-            let body = PeerBody::Commit {
-                transfer: up.transfer,
-            };
-            self.send_peer(up.donor, body);
+            self.commit_to(up);
         }
         self.finish(now, f.transfer, HandoffOutcome::Committed, None);
     }

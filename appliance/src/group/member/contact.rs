@@ -134,10 +134,7 @@ impl Member {
                 if let Some(s) = self.sessions.get_mut(&correspondent) {
                     s.from_care_of = true;
                     if let Some(up) = s.handoff.client_confirmed() {
-                        let body = PeerBody::Commit {
-                            transfer: up.transfer,
-                        };
-                        self.send_peer(up.donor, body);
+                        self.commit_to(up);
                     }
                     // Every binding (a refresh included) tells the contact node again
                     // who serves the client: its view heals after any doubt.

@@ -150,10 +150,7 @@ impl Member {
                 .and_then(|s| s.handoff.upstream());
             // The client's binding left this member's donor too: release it.
             if let Some(up) = upstream {
-                let body = PeerBody::Commit {
-                    transfer: up.transfer,
-                };
-                self.send_peer(up.donor, body);
+                self.commit_to(up);
             }
         }
         if self.outcome_of(transfer) == Some(HandoffOutcome::Pending) {
@@ -264,10 +261,7 @@ impl Member {
                 );
             }
             if let Some(up) = f.upstream {
-                let body = PeerBody::Commit {
-                    transfer: up.transfer,
-                };
-                self.send_peer(up.donor, body);
+                self.commit_to(up);
             }
             let why =
                 format!("member {acceptor} answered an earlier handoff late and serves the client");

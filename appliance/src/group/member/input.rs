@@ -150,12 +150,7 @@ impl Member {
         if !held && !forwarded {
             if let Some(&(to, until)) = self.moved.get(&client) {
                 if until > now && to != self.cfg.id {
-                    self.stats.forwarded += 1;
-                    let body = PeerBody::Forward {
-                        transfer: 0,
-                        packet: packet.to_vec(),
-                    };
-                    self.send_peer(to, body);
+                    self.forward_packet(to, 0, packet);
                     return true;
                 }
             }
@@ -163,13 +158,8 @@ impl Member {
         if let Some(s) = self.sessions.get_mut(&client) {
             if let Some(f) = s.handoff.frozen() {
                 // Step 3: not dropped, not answered: forwarded to the acceptor.
-                let body = PeerBody::Forward {
-                    transfer: f.transfer,
-                    packet: packet.to_vec(),
-                };
-                let to = f.to;
-                self.stats.forwarded += 1;
-                self.send_peer(to, body);
+                let (to, transfer) = (f.to, f.transfer);
+                self.forward_packet(to, transfer, packet);
                 return true;
             }
             if !forwarded {
@@ -179,10 +169,7 @@ impl Member {
             // here now (RFC 6275 route optimization), so the donor can let go.
             if !forwarded && repr.dst == self.cfg.care_of {
                 if let Some(up) = s.handoff.client_confirmed() {
-                    let body = PeerBody::Commit {
-                        transfer: up.transfer,
-                    };
-                    self.send_peer(up.donor, body);
+                    self.commit_to(up);
                     self.tell_contact_node(client);
                 }
             }
@@ -202,12 +189,7 @@ impl Member {
         if contact == self.cfg.id || self.excluded.contains(&contact) {
             return false;
         }
-        self.stats.forwarded += 1;
-        let body = PeerBody::Forward {
-            transfer: 0,
-            packet: packet.to_vec(),
-        };
-        self.send_peer(contact, body);
+        self.forward_packet(contact, 0, packet);
         true
     }
 

@@ -513,6 +513,26 @@ impl Member {
         seq
     }
 
+    /// Passes a client's packet on to member `to` (`Forward`, naming handoff `transfer`,
+    /// 0 for none), counted.
+    fn forward_packet(&mut self, to: MemberId, transfer: u64, packet: &[u8]) {
+        self.stats.forwarded += 1;
+        let body = PeerBody::Forward {
+            transfer,
+            packet: packet.to_vec(),
+        };
+        self.send_peer(to, body);
+    }
+
+    /// Tells the donor of handoff `up` that its client is bound elsewhere now: it lets
+    /// its copy go (`Commit`).
+    fn commit_to(&mut self, up: Arrival) {
+        let body = PeerBody::Commit {
+            transfer: up.transfer,
+        };
+        self.send_peer(up.donor, body);
+    }
+
     /// Acknowledgements the peer channel owes, and messages due to be sent again.
     fn flush_peer(&mut self, now: Instant) {
         for (to, seqs) in self.peer.take_acks(now) {

@@ -36,12 +36,7 @@ impl Member {
                 .get(&client)
                 .and_then(|s| s.handoff.frozen())
                 .map_or(0, |f| f.transfer);
-            self.stats.forwarded += 1;
-            let body = PeerBody::Forward {
-                transfer,
-                packet: packet.to_vec(),
-            };
-            self.send_peer(to, body);
+            self.forward_packet(to, transfer, packet);
             return;
         }
         if self
