@@ -70,16 +70,7 @@ impl Pair {
             let Some(t) = ep.poll_transmit(now, &mut buf[40..]) else {
                 return;
             };
-            let repr = PacketRepr {
-                src: t.tuple.local,
-                dst: t.tuple.remote,
-                traffic_class: 0,
-                flow_label: 0,
-                hop_limit: 64,
-                rh2: None,
-                hao: None,
-                upper: Upper::None,
-            };
+            let repr = PacketRepr::new(t.tuple.local, t.tuple.remote, Upper::None);
             let len = repr
                 .emit_headers(&mut buf, TCP_PROTOCOL, t.len)
                 .expect("headers fit");

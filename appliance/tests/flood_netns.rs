@@ -157,16 +157,7 @@ fn packet(kind: Kind, rng: &mut SeededRandom, scratch: &mut Vec<u8>) -> Vec<u8> 
             }),
         ),
     };
-    let repr = PacketRepr {
-        src,
-        dst,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper,
-    };
+    let repr = PacketRepr::new(src, dst, upper);
     let mut p = vec![0; repr.buffer_len()];
     repr.emit(&mut p).expect("a flood packet fits its buffer");
     p

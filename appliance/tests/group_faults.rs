@@ -689,16 +689,11 @@ fn a_binding_refresh_request_to_the_contact_node_reaches_the_serving_member() {
     g.sim.run_until(Instant::from_millis(3000));
     assert_eq!(g.serving(0), vec![2]);
     let accepted = g.client(0).cn_stats().bu_accepted;
-    let repr = PacketRepr {
-        src: client,
-        dst: vany_appliance::demo::ANYCAST,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Mh(MhRepr::new(MhMessage::Brr)),
-    };
+    let repr = PacketRepr::new(
+        client,
+        vany_appliance::demo::ANYCAST,
+        Upper::Mh(MhRepr::new(MhMessage::Brr)),
+    );
     let mut brr = vec![0u8; repr.buffer_len()];
     repr.emit(&mut brr).expect("a BRR fits");
     let now = g.sim.now();

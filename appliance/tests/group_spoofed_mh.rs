@@ -32,15 +32,10 @@ fn setup(seed: u64) -> (Group, vany_appliance::sim::HostId) {
 
 /// A Home Test from `src` to the anycast address echoing `cookie`.
 fn home_test(src: std::net::Ipv6Addr, cookie: [u8; 8]) -> Vec<u8> {
-    let repr = PacketRepr {
+    let repr = PacketRepr::new(
         src,
-        dst: vany_appliance::demo::ANYCAST,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Mh(MhRepr {
+        vany_appliance::demo::ANYCAST,
+        Upper::Mh(MhRepr {
             message: MhMessage::Hot {
                 nonce_index: 1,
                 cookie,
@@ -48,7 +43,7 @@ fn home_test(src: std::net::Ipv6Addr, cookie: [u8; 8]) -> Vec<u8> {
             },
             options: MhOptions::new(),
         }),
-    };
+    );
     let mut p = vec![0; repr.buffer_len()];
     repr.emit(&mut p).unwrap();
     p

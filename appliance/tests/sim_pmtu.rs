@@ -210,15 +210,10 @@ fn acceptor_behind_a_black_hole_recovers_by_probing_after_a_handoff() {
 /// address to `client` (ports 80 -> `client_port`, sequence number `seq`).
 fn forged_ptb(to: Ipv6Addr, client: Ipv6Addr, client_port: u16, seq: u32) -> Vec<u8> {
     let payload = vec![0u8; 1416];
-    let invoking = PacketRepr {
-        src: ANYCAST,
-        dst: client,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Tcp(TcpRepr {
+    let invoking = PacketRepr::new(
+        ANYCAST,
+        client,
+        Upper::Tcp(TcpRepr {
             src_port: 80,
             dst_port: client_port,
             control: TcpControl::Psh,
@@ -232,7 +227,7 @@ fn forged_ptb(to: Ipv6Addr, client: Ipv6Addr, client_port: u16, seq: u32) -> Vec
             timestamp: None,
             payload: &payload,
         }),
-    };
+    );
     let mut quoted = vec![0; invoking.buffer_len()];
     invoking.emit(&mut quoted).unwrap();
     PacketTooBigRepr::emit_packet(PTB_ROUTER, to, 1400, &quoted)

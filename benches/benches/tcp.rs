@@ -121,16 +121,7 @@ impl VanyPair {
                     (&mut self.server, &mut self.client, b(), a())
                 };
                 // The IPv6 header template, built once per burst rather than per packet.
-                let hdr = PacketRepr {
-                    src,
-                    dst,
-                    traffic_class: 0,
-                    flow_label: 0,
-                    hop_limit: 64,
-                    rh2: None,
-                    hao: None,
-                    upper: Upper::None,
-                };
+                let hdr = PacketRepr::new(src, dst, Upper::None);
                 while let Some(n) = from.poll_transmit(self.now, &mut self.buf[40..]) {
                     moved = true;
                     let len = hdr.emit_headers(&mut self.buf, 6, n).unwrap();

@@ -15,24 +15,9 @@ use crate::wire::{
     TcpSeqNumber, TcpTimestampRepr, Upper,
 };
 
-/// An IPv6 packet from `src` to `dst` carrying `upper`: hop limit 64, traffic class and
-/// flow label 0, no RH2 and no HAO (set the public fields for those).
-pub fn packet(src: Ipv6Addr, dst: Ipv6Addr, upper: Upper<'_>) -> PacketRepr<'_> {
-    PacketRepr {
-        src,
-        dst,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper,
-    }
-}
-
-/// A Mobility Header packet (see [`packet`]) carrying `message` without options.
+/// A Mobility Header packet ([`PacketRepr::new`]) carrying `message` without options.
 pub fn mh_packet(src: Ipv6Addr, dst: Ipv6Addr, message: MhMessage<'_>) -> PacketRepr<'_> {
-    packet(src, dst, Upper::Mh(MhRepr::new(message)))
+    PacketRepr::new(src, dst, Upper::Mh(MhRepr::new(message)))
 }
 
 /// `repr` emitted into a buffer of exactly its length.
@@ -145,7 +130,7 @@ impl BuBuilder {
                 .push(MhOption::AuthData(data))
                 .expect("room for three options");
         }
-        let mut p = packet(
+        let mut p = PacketRepr::new(
             self.coa,
             self.cn,
             Upper::Mh(MhRepr {
@@ -263,8 +248,8 @@ impl<'a> TcpSegment<'a> {
         self.repr
     }
 
-    /// The segment in an IPv6 packet from `src` to `dst` (see [`packet`]).
+    /// The segment in an IPv6 packet from `src` to `dst` ([`PacketRepr::new`]).
     pub fn packet(&self, src: Ipv6Addr, dst: Ipv6Addr) -> PacketRepr<'a> {
-        packet(src, dst, Upper::Tcp(self.repr))
+        PacketRepr::new(src, dst, Upper::Tcp(self.repr))
     }
 }

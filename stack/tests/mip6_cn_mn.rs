@@ -9,9 +9,9 @@ use vany_stack::mip6::cn::{
 use vany_stack::mip6::mn::{BindingStatus, MnError, MnEvent, MobileNode};
 use vany_stack::mip6::rr::{self, Kcn};
 use vany_stack::rand::SeededRandom;
-use vany_stack::testing::{emit, mh_packet, packet, BuBuilder};
+use vany_stack::testing::{emit, mh_packet, BuBuilder};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::{self, MhMessage, Upper};
+use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 
 const CN: &str = "fd00:1::1";
 const HOA: &str = "fd00:aa::1";
@@ -513,7 +513,7 @@ fn hao_packet_without_binding_gets_binding_error_1_rate_limited() {
         binding_errors_per_second: 2,
         ..CnConfig::default()
     });
-    let mut data = packet(a(COA), a(CN), Upper::None);
+    let mut data = PacketRepr::new(a(COA), a(CN), Upper::None);
     data.hao = Some(a(HOA));
     for _ in 0..5 {
         assert_eq!(w.cn.ingress(t(0), &data), Ingress::Drop);
@@ -542,7 +542,7 @@ fn hao_packet_without_binding_gets_binding_error_1_rate_limited() {
 fn hao_packet_with_binding_is_translated_to_the_home_address() {
     let mut w = World::new(CnConfig::default());
     w.bind(t(0), a(COA));
-    let mut data = packet(a(COA), a(CN), Upper::None);
+    let mut data = PacketRepr::new(a(COA), a(CN), Upper::None);
     data.hao = Some(a(HOA));
     assert_eq!(w.cn.ingress(t(1), &data), Ingress::FromHome(a(HOA)));
     // From another care-of address: refused.

@@ -12,7 +12,7 @@ use vany_stack::mip6::rr::Kcn;
 use vany_stack::rand::SeededRandom;
 use vany_stack::testing::{self, nonce_and_auth};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::{self, MhMessage, MhOptions, MhRepr, Upper};
+use vany_stack::wire::{self, MhMessage, MhOptions, MhRepr, PacketRepr, Upper};
 
 const CN: &str = "fd00:1::1";
 const HOA: &str = "fd00:aa::1";
@@ -42,7 +42,7 @@ fn packet(
     } else {
         MhOptions::new()
     };
-    let mut repr = testing::packet(src, a(CN), Upper::Mh(MhRepr { message, options }));
+    let mut repr = PacketRepr::new(src, a(CN), Upper::Mh(MhRepr { message, options }));
     repr.hao = hao;
     testing::emit(&repr)
 }

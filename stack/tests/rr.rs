@@ -8,7 +8,7 @@ use vany_stack::mip6::nonce::{
 };
 use vany_stack::mip6::rr::{self, AuthError, Kcn};
 use vany_stack::rand::SeededRandom;
-use vany_stack::testing::{packet, BuBuilder};
+use vany_stack::testing::BuBuilder;
 use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::{
     self, BindingAck, MhMessage, MhOption, MhOptions, MhRepr, PacketRepr, Upper,
@@ -126,7 +126,7 @@ fn ba_uses_destination_as_care_of_and_source_as_correspondent() {
         .push(MhOption::RefreshAdvice { interval: 10 })
         .unwrap();
     options.push(MhOption::AuthData([0; 12])).unwrap();
-    let mut repr = packet(
+    let mut repr = PacketRepr::new(
         addr("fd00:1::1"),
         addr("fd00:2::2"),
         Upper::Mh(MhRepr {

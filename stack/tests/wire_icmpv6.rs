@@ -4,11 +4,12 @@
 use std::net::Ipv6Addr;
 
 use proptest::prelude::*;
-use vany_stack::testing::{emit, packet, TcpSegment};
+use vany_stack::testing::{emit, TcpSegment};
 use vany_stack::wire::icmpv6::MAX_QUOTE;
 use vany_stack::wire::packet::Icmpv6Message;
 use vany_stack::wire::{
-    self, PacketError, PacketTooBigRepr, QuotedTcp, Rule, TcpControl, Upper, PACKET_TOO_BIG,
+    self, PacketError, PacketRepr, PacketTooBigRepr, QuotedTcp, Rule, TcpControl, Upper,
+    PACKET_TOO_BIG,
 };
 
 fn a(s: &str) -> Ipv6Addr {
@@ -95,7 +96,7 @@ fn packet_too_big_with_only_8_bytes_of_tcp_quoted() {
 fn ptb_for_quote(quote: &[u8]) -> Vec<u8> {
     let mut body = 1280u32.to_be_bytes().to_vec();
     body.extend_from_slice(quote);
-    let repr = packet(
+    let repr = PacketRepr::new(
         a(ROUTER),
         a(CARE_OF),
         Upper::Icmpv6(Icmpv6Message {

@@ -263,15 +263,10 @@ fn tcp_frame(
         + TCP_HEADER_LEN
         + if hao.is_some() { MIP6_HEADER_LEN } else { 0 };
     let payload = vec![0x5a; len.saturating_sub(fixed)];
+    let upper = Upper::Tcp(segment(&payload, ports.0, ports.1));
     let repr = PacketRepr {
-        src,
-        dst,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
         hao,
-        upper: Upper::Tcp(segment(&payload, ports.0, ports.1)),
+        ..PacketRepr::new(src, dst, upper)
     };
     let mut f = vec![0u8; ETHERNET_HEADER_LEN + repr.buffer_len()];
     f[..6].copy_from_slice(&mac.0);

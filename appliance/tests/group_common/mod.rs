@@ -336,20 +336,15 @@ pub fn peer_kind(packet: &[u8]) -> Option<&'static str> {
 
 /// An IPv6/UDP packet carrying a peer datagram from `src` to `dst` (port 4600 both ways).
 pub fn peer_packet(src: Ipv6Addr, dst: Ipv6Addr, datagram: &[u8]) -> Vec<u8> {
-    let repr = PacketRepr {
+    let repr = PacketRepr::new(
         src,
         dst,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Udp(UdpDatagram {
+        Upper::Udp(UdpDatagram {
             src_port: PEER_PORT,
             dst_port: PEER_PORT,
             payload: datagram,
         }),
-    };
+    );
     let mut buf = vec![0; repr.buffer_len()];
     repr.emit(&mut buf).expect("a peer packet fits");
     buf

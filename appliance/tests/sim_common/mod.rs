@@ -101,16 +101,7 @@ impl SourceServer {
                 self.more = false;
                 return;
             };
-            let repr = PacketRepr {
-                src: t.tuple.local,
-                dst: t.tuple.remote,
-                traffic_class: 0,
-                flow_label: 0,
-                hop_limit: 64,
-                rh2: None,
-                hao: None,
-                upper: Upper::None,
-            };
+            let repr = PacketRepr::new(t.tuple.local, t.tuple.remote, Upper::None);
             let len = repr
                 .emit_headers(&mut self.tx, TCP_PROTOCOL, t.len)
                 .unwrap();
@@ -191,20 +182,15 @@ impl Recorder {
 /// A checksummed UDP packet of `payload_len` bytes of payload.
 pub fn udp_packet(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
     let payload = vec![0x5a; payload_len];
-    let repr = PacketRepr {
+    let repr = PacketRepr::new(
         src,
         dst,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
-        rh2: None,
-        hao: None,
-        upper: Upper::Udp(UdpDatagram {
+        Upper::Udp(UdpDatagram {
             src_port: 1000,
             dst_port: 2000,
             payload: &payload,
         }),
-    };
+    );
     let mut buf = vec![0; repr.buffer_len()];
     repr.emit(&mut buf).unwrap();
     buf

@@ -21,14 +21,9 @@ pub(crate) fn mh_packet<'a>(
     mh: MhRepr<'a>,
 ) -> PacketRepr<'a> {
     PacketRepr {
-        src,
-        dst,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 64,
         rh2,
         hao,
-        upper: Upper::Mh(mh),
+        ..PacketRepr::new(src, dst, Upper::Mh(mh))
     }
 }
 

@@ -183,20 +183,15 @@ impl PacketTooBigRepr {
     pub fn emit_packet(router: Ipv6Addr, to: Ipv6Addr, mtu: u32, invoking: &[u8]) -> Vec<u8> {
         let mut body = Vec::new();
         Self::emit_body(mtu, invoking, &mut body);
-        let repr = super::PacketRepr {
-            src: router,
-            dst: to,
-            traffic_class: 0,
-            flow_label: 0,
-            hop_limit: 64,
-            rh2: None,
-            hao: None,
-            upper: super::Upper::Icmpv6(super::packet::Icmpv6Message {
+        let repr = super::PacketRepr::new(
+            router,
+            to,
+            super::Upper::Icmpv6(super::packet::Icmpv6Message {
                 msg_type: PACKET_TOO_BIG,
                 code: 0,
                 body: &body,
             }),
-        };
+        );
         let mut packet = vec![0; repr.buffer_len()];
         // The buffer is the length the repr asks for: emitting into it cannot fail.
         let _ = repr.emit(&mut packet);

@@ -109,6 +109,24 @@ pub struct PacketRepr<'a> {
     pub upper: Upper<'a>,
 }
 
+impl<'a> PacketRepr<'a> {
+    /// A packet from `src` to `dst` carrying `upper`, as a host sends it by default: hop
+    /// limit 64, traffic class and flow label 0, no RH2 and no HAO (set the fields for
+    /// those).
+    pub fn new(src: Ipv6Addr, dst: Ipv6Addr, upper: Upper<'a>) -> PacketRepr<'a> {
+        PacketRepr {
+            src,
+            dst,
+            traffic_class: 0,
+            flow_label: 0,
+            hop_limit: 64,
+            rh2: None,
+            hao: None,
+            upper,
+        }
+    }
+}
+
 /// A parsed packet, with where each part was and what its checksum said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedPacket<'a> {

@@ -547,20 +547,15 @@ impl Member {
 
     fn emit_peer_datagram(&mut self, dst: Ipv6Addr, datagram: &[u8]) {
         {
-            let repr = PacketRepr {
-                src: self.cfg.care_of,
+            let repr = PacketRepr::new(
+                self.cfg.care_of,
                 dst,
-                traffic_class: 0,
-                flow_label: 0,
-                hop_limit: 64,
-                rh2: None,
-                hao: None,
-                upper: Upper::Udp(UdpDatagram {
+                Upper::Udp(UdpDatagram {
                     src_port: PEER_PORT,
                     dst_port: PEER_PORT,
                     payload: datagram,
                 }),
-            };
+            );
             let mut pkt = vec![0u8; repr.buffer_len()];
             if repr.emit(&mut pkt).is_ok() {
                 self.outbox.push_back(pkt);
@@ -597,19 +592,14 @@ impl Member {
             .sessions
             .get(&t.tuple.remote)
             .is_some_and(|s| s.from_care_of);
+        let src = if from_care_of {
+            self.cfg.care_of
+        } else {
+            self.cfg.anycast
+        };
         let repr = PacketRepr {
-            src: if from_care_of {
-                self.cfg.care_of
-            } else {
-                self.cfg.anycast
-            },
-            dst: t.tuple.remote,
-            traffic_class: 0,
-            flow_label: 0,
-            hop_limit: 64,
-            rh2: None,
             hao: from_care_of.then_some(self.cfg.anycast),
-            upper: Upper::None,
+            ..PacketRepr::new(src, t.tuple.remote, Upper::None)
         };
         let at = repr.upper_offset();
         if at != TCP_AT {
