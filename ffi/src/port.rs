@@ -343,7 +343,8 @@ impl Device {
         Ok(())
     }
 
-    /// Receives into `batch` from `queue` (< `self.queues`), its previous mbufs freed.
+    /// Receives into `batch` from `queue`, its previous mbufs freed (nothing from a queue
+    /// past the configured ones).
     ///
     /// # Safety
     ///
@@ -353,7 +354,9 @@ impl Device {
     /// queue's rings and counters are its own).
     pub(crate) unsafe fn rx_burst(&self, queue: u16, batch: &mut RxBatch) -> usize {
         batch.clear();
-        let pool = &self.rx_pools[usize::from(queue)];
+        let Some(pool) = self.rx_pools.get(usize::from(queue)) else {
+            return 0;
+        };
         if !batch.pool.as_ref().is_some_and(|p| p.same(pool)) {
             batch.pool = Some(pool.clone());
         }
@@ -367,7 +370,8 @@ impl Device {
         batch.len
     }
 
-    /// Hands `batch` to transmit `queue` (< `self.queues`); how many the device took.
+    /// Hands `batch` to transmit `queue`; how many the device took (none on a queue past
+    /// the configured ones).
     /// `known`: the pools this handle already registered in `tx_pools`.
     ///
     /// # Safety
@@ -380,7 +384,7 @@ impl Device {
         known: &mut Vec<Mempool>,
         batch: &mut TxBatch,
     ) -> usize {
-        if batch.is_empty() {
+        if queue >= self.queues || batch.is_empty() {
             return 0;
         }
         for pool in std::iter::once(&batch.pool).chain(&batch.foreign) {
