@@ -133,6 +133,10 @@ pub struct DpdkStats {
     pub tx_waiting: u64,
     /// Packets layer 2 dropped (resolution queue or neighbor cache full, not IPv6).
     pub tx_l2_dropped: u64,
+    /// Neighbor Advertisements not shared with the other queues (too many at once).
+    pub shared_l2_dropped: u64,
+    /// Frames other queues shared with this one.
+    pub shared_l2_taken: u64,
 }
 
 /// A [`PacketIo`] over one queue pair of a DPDK port (see the module doc).
@@ -155,6 +159,23 @@ pub struct DpdkIo {
     spin: StdDuration,
     idle_poll: StdDuration,
     stats: DpdkStats,
+    /// Neighbor Advertisements received, kept for the other queues' layer 2 (only on a
+    /// port with several queues; at most [`SHARED_L2_MAX`]).
+    shared_l2: Option<Vec<Vec<u8>>>,
+}
+
+/// Most frames kept for the other queues between two [`PacketIo::take_shared_l2`]; more
+/// are not shared (counted as `shared_l2_dropped`).
+const SHARED_L2_MAX: usize = 32;
+
+/// Whether `frame` is an Ethernet frame with an ICMPv6 Neighbor Advertisement in IPv6
+/// without extension headers (RFC 4861 §7.1.2 allows none before it that matter here).
+fn is_neighbor_advertisement(frame: &[u8]) -> bool {
+    const ETH: usize = ETHERNET_HEADER_LEN;
+    frame.len() > ETH + 40
+        && frame[12..14] == [0x86, 0xdd]
+        && frame[ETH + 6] == 58
+        && frame[ETH + 40] == 136
 }
 
 impl DpdkIo {
@@ -186,7 +207,9 @@ impl DpdkIo {
     /// hash types it supports (or its own way: `net_af_packet` by the kernel's flow hash,
     /// `qpairs=N` in its `--vdev`). Which queue gets a Neighbor Advertisement is the
     /// device's choice too, so a queue may miss the answer to its own solicitation of the
-    /// gateway: with several queues a static `Gateway::Mac` is the reliable setup.
+    /// gateway: each queue keeps the advertisements it receives for the others
+    /// ([`PacketIo::take_shared_l2`]), and whoever drives the queues passes them on
+    /// ([`PacketIo::give_shared_l2`]; `vany node` does, over its links between cores).
     ///
     /// `queues` 0, or more than the device supports: [`vany_ffi::DpdkError::QueueCount`],
     /// which says how many it supports (checked before any mempool is made).
@@ -224,6 +247,7 @@ impl DpdkIo {
             },
         )?;
         let clock = Clock::new(Instant::from_secs(1));
+        let shared = port.queues() > 1;
         Ok(DpdkIo {
             tx: TxBatch::new(&pool, burst),
             tx_lens: Vec::with_capacity(burst),
@@ -238,6 +262,7 @@ impl DpdkIo {
             spin: config.spin,
             idle_poll: config.idle_poll,
             stats: DpdkStats::default(),
+            shared_l2: shared.then(Vec::new),
         })
     }
 
@@ -481,6 +506,15 @@ impl DpdkIo {
             }
             Ingress::Handled => {
                 self.stats.rx_l2 += 1;
+                if let Some(shared) = self.shared_l2.as_mut() {
+                    if is_neighbor_advertisement(frame) {
+                        if shared.len() < SHARED_L2_MAX {
+                            shared.push(frame.to_vec());
+                        } else {
+                            self.stats.shared_l2_dropped += 1;
+                        }
+                    }
+                }
                 None
             }
             Ingress::Dropped => {
@@ -650,6 +684,21 @@ impl PacketIo for DpdkIo {
 
     fn as_dpdk(&mut self) -> Option<&mut DpdkIo> {
         Some(self)
+    }
+
+    fn take_shared_l2(&mut self, each: &mut dyn FnMut(&[u8])) {
+        if let Some(shared) = self.shared_l2.as_mut() {
+            for frame in shared.drain(..) {
+                each(&frame);
+            }
+        }
+    }
+
+    fn give_shared_l2(&mut self, frame: &[u8]) {
+        self.stats.shared_l2_taken += 1;
+        // Whatever layer 2 makes of it (the entry it completes, a queued packet it
+        // releases) goes out with this queue's next flush.
+        let _ = self.nd.ingress(self.now, frame);
     }
 
     /// To another DPDK port: each received mbuf is edited in place, given the Ethernet
