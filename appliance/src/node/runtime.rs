@@ -57,6 +57,8 @@ mod events;
 
 /// Longest sleep of the data path (bounds the latency of control answers when idle).
 pub const MAX_WAIT: StdDuration = StdDuration::from_millis(5);
+/// Longest sleep of a core of a node with several before it looks at its links again.
+pub const LINK_POLL: StdDuration = StdDuration::from_micros(100);
 /// How long the control and metrics threads wait for the data path.
 pub const ANSWER_TIMEOUT: StdDuration = StdDuration::from_secs(2);
 /// How long `vany ctl handoff` waits for the handoff's outcome before it answers that
@@ -381,6 +383,13 @@ impl<I: PacketIo> Node<I> {
             None => MAX_WAIT,
         }
         .min(MAX_WAIT);
+        // The device cannot wake this core for a packet another core hands it: with
+        // links, look at them every LINK_POLL at least.
+        let timeout = match &self.links {
+            Some(l) if l.pending() => StdDuration::ZERO,
+            Some(_) => timeout.min(LINK_POLL),
+            None => timeout,
+        };
         self.wait.idle(&mut self.io, busy, timeout)
     }
 
