@@ -193,6 +193,8 @@ pub fn control(cores: &[Sender<Query>], req: Request) -> Response {
             }
         }
         Request::Drain { force } => {
+            // Counted first: a core with nothing to hand off stops at once.
+            let sessions = sessions(cores).map_or(0, |s| s.len());
             // The first core decides (a sole contact node refuses without `force`); the
             // others follow it.
             let first = ask_core(0, Request::Drain { force }, ANSWER_TIMEOUT);
@@ -206,7 +208,6 @@ pub fn control(cores: &[Sender<Query>], req: Request) -> Response {
                     return Response::error(format!("core {k}: {error}"));
                 }
             }
-            let sessions = sessions(cores).map_or(0, |s| s.len());
             Response::Done {
                 message: format!(
                     "draining {sessions} session(s) on {} cores; the node exits when done",

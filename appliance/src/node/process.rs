@@ -11,9 +11,9 @@
 //! out).
 
 use std::net::Ipv6Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant as StdInstant;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use crossbeam_channel::{bounded, unbounded, Sender};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -267,9 +267,11 @@ fn run_cores<I: PacketIo + Send + 'static>(
         return Ok(());
     }
     let first = nodes.remove(0);
+    let running = Arc::new(AtomicUsize::new(nodes.len() + 1));
     let mut threads = Vec::new();
     for (k, mut node) in nodes.into_iter().enumerate() {
         let stop = stop.clone();
+        let running = running.clone();
         let thread = std::thread::Builder::new()
             .name(format!("vany-core{}", k + 1))
             .spawn(move || -> Result<(), NodeError> {
@@ -277,14 +279,14 @@ fn run_cores<I: PacketIo + Send + 'static>(
                     .map(|e| e.register_thread())
                     .transpose()
                     .map_err(IoError::from)?;
-                let result = run_core(&mut node, &stop, k + 1);
+                let result = run_core(&mut node, &stop, k + 1, &running);
                 result.map_err(NodeError::from)
             })
             .map_err(NodeError::Thread)?;
         threads.push(thread);
     }
     let mut first = first;
-    let mut result = run_core(&mut first, stop, 0).map_err(NodeError::from);
+    let mut result = run_core(&mut first, stop, 0, &running).map_err(NodeError::from);
     for t in threads {
         let r = t.join().unwrap_or(Err(NodeError::CorePanicked));
         if result.is_ok() {
@@ -295,12 +297,20 @@ fn run_cores<I: PacketIo + Send + 'static>(
 }
 
 /// Runs one core's node; an error sets `stop` so that the other cores drain and exit.
+/// Once stopped, the core answers queries (status, a drain's count) until every core of
+/// the node (`running`) has stopped.
 fn run_core<I: PacketIo>(
     node: &mut Node<I>,
     stop: &AtomicBool,
     core: usize,
+    running: &AtomicUsize,
 ) -> Result<(), IoError> {
     let result = node.run_until(stop);
+    running.fetch_sub(1, Ordering::SeqCst);
+    while running.load(Ordering::SeqCst) > 0 {
+        node.answer_queries();
+        std::thread::sleep(StdDuration::from_millis(1));
+    }
     if let Err(e) = &result {
         tracing::error!(core, error = %e, "core failed: draining the others");
         stop.store(true, Ordering::SeqCst);

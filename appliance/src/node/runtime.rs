@@ -345,10 +345,7 @@ impl<I: PacketIo> Node<I> {
             }
             busy = true;
         }
-        while let Ok(q) = self.queries.try_recv() {
-            self.answer(q);
-            busy = true;
-        }
+        busy |= self.answer_queries() > 0;
         if let Some((rx, tx)) = self.rate.update(
             StdInstant::now(),
             self.counters.rx_packets,
@@ -358,6 +355,17 @@ impl<I: PacketIo> Node<I> {
             self.counters.tx_pps = tx;
         }
         Ok(busy)
+    }
+
+    /// Answers the control and metrics questions waiting; returns how many. A core that
+    /// has stopped keeps answering while the node's other cores finish.
+    pub fn answer_queries(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(q) = self.queries.try_recv() {
+            self.answer(q);
+            n += 1;
+        }
+        n
     }
 
     /// Sends the member's owned output packets; returns how many there were.
