@@ -254,6 +254,7 @@ pub fn member_config(
         contact,
         members: members.clone(),
         contact_node: 1,
+        contact_cores: Vec::new(),
         group_key: b"vany demo group key".to_vec(),
         tcp: TcpConfig {
             send_buffer: 128 * 1024,

@@ -80,13 +80,51 @@ void vany_mbufs_set_len(struct rte_mbuf **m, const uint16_t *len, unsigned n)
 	}
 }
 
-/* rte_eth_dev_configure with a zeroed rte_eth_conf (no RSS, no offloads): the struct is
- * large and changes between DPDK releases, so Rust never sees its layout. */
-int vany_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx)
+/* Every IPv6 RSS hash type: addresses, and the ports of TCP/UDP/SCTP where the device
+ * hashes them, so that every packet of one flow lands on the same queue. */
+#define VANY_RSS_IPV6 (RTE_ETH_RSS_IPV6 | RTE_ETH_RSS_FRAG_IPV6 | \
+	RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP | \
+	RTE_ETH_RSS_NONFRAG_IPV6_SCTP | RTE_ETH_RSS_NONFRAG_IPV6_OTHER | \
+	RTE_ETH_RSS_IPV6_EX | RTE_ETH_RSS_IPV6_TCP_EX | RTE_ETH_RSS_IPV6_UDP_EX)
+
+/* rte_eth_dev_configure (the struct is large and changes between DPDK releases, so Rust
+ * never sees its layout): a zeroed rte_eth_conf (no offloads), plus, with more than one
+ * receive queue, RSS over the IPv6 hash types the device supports (its default key).
+ * A device that supports none of them keeps the default (no RSS). `*rss_hf` gets the
+ * hash types enabled (0 without RSS). */
+int vany_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, uint64_t *rss_hf)
 {
 	struct rte_eth_conf conf;
 	memset(&conf, 0, sizeof(conf));
+	*rss_hf = 0;
+	if (nb_rx > 1) {
+		struct rte_eth_dev_info info;
+		int rc = rte_eth_dev_info_get(port, &info);
+		if (rc != 0)
+			return rc;
+		uint64_t hf = VANY_RSS_IPV6 & info.flow_type_rss_offloads;
+		if (hf != 0) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			conf.rx_adv_conf.rss_conf.rss_key = NULL;
+			conf.rx_adv_conf.rss_conf.rss_hf = hf;
+			*rss_hf = hf;
+		}
+	}
 	return rte_eth_dev_configure(port, nb_rx, nb_tx, &conf);
+}
+
+/* What the device supports: out[0] receive queues, out[1] transmit queues, out[2] the
+ * RSS hash types (flow_type_rss_offloads). */
+int vany_port_info(uint16_t port, uint64_t out[3])
+{
+	struct rte_eth_dev_info info;
+	int rc = rte_eth_dev_info_get(port, &info);
+	if (rc != 0)
+		return rc;
+	out[0] = info.max_rx_queues;
+	out[1] = info.max_tx_queues;
+	out[2] = info.flow_type_rss_offloads;
+	return 0;
 }
 
 /* The basic counters of rte_eth_stats (same reason: Rust never sees the struct). */

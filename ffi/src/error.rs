@@ -85,6 +85,19 @@ pub enum DpdkError {
         /// Its text.
         message: String,
     },
+    /// The device cannot have that many rx/tx queue pairs.
+    #[error(
+        "DPDK port `{port}` cannot have {asked} rx/tx queue pairs: the device supports 1 to \
+         {max}"
+    )]
+    QueueCount {
+        /// The port's name.
+        port: String,
+        /// The queue pairs asked for.
+        asked: u16,
+        /// The most the device supports (the lower of its receive and transmit maxima).
+        max: u16,
+    },
     /// A bad queue count, queue id or ring size.
     #[error("invalid port configuration: {0}")]
     BadConfig(String),

@@ -5,7 +5,16 @@
 //!   (testpmd's conventions: `-l 0 --no-huge -m 512 --no-pci --vdev=net_null0 ...`), once
 //!   per process.
 //! - [`Mempool`] is a pool of packet buffers (mbufs).
-//! - [`Port`] is an Ethernet device configured with N rx/tx queue pairs and started.
+//! - [`Port`] is an Ethernet device configured with N rx/tx queue pairs and started
+//!   (with N > 1, RSS over the IPv6 hash types the device supports spreads what it
+//!   receives). [`Port::info`] says what a device supports before it is opened (how many
+//!   queue pairs: more is [`DpdkError::QueueCount`]).
+//! - [`Port::into_queues`] splits a started port into one [`PortQueue`] per queue pair:
+//!   each is `Send` and the only user of its queue, so N threads (each registered with
+//!   [`Eal::register_thread`]) drive the N queues of one port with no lock per burst.
+//!   [`Port::open_with_pools`] gives each queue's receive ring a mempool of its own. The
+//!   device is stopped and closed when the last handle drops, and the pools whose mbufs
+//!   may wait in its rings only after that.
 //! - [`RxBatch`] holds the mbufs of one receive burst, each packet a `&[u8]` where the
 //!   NIC wrote it; [`TxBatch`] holds mbufs taken from a mempool, each a `&mut [u8]` to
 //!   build a frame in. Both return every mbuf they still hold to its pool on `clear` and
@@ -26,13 +35,15 @@ mod eal;
 mod error;
 mod mempool;
 mod port;
+mod queue;
 mod sys;
 
 pub use batch::{RxBatch, TxBatch, MAX_BURST};
 pub use eal::{Eal, ThreadLcore};
 pub use error::DpdkError;
 pub use mempool::Mempool;
-pub use port::{Port, PortConfig, PortStats};
+pub use port::{Port, PortConfig, PortInfo, PortStats};
+pub use queue::PortQueue;
 
 /// Whether this build of vany has DPDK (libdpdk was found at build time).
 pub const BUILT_WITH_DPDK: bool = cfg!(vany_dpdk);

@@ -1,11 +1,12 @@
-//! Ethernet ports: configure, start, burst, stop.
+//! Ethernet ports: configure, start, burst, stop; split into per-queue handles.
 
 use std::ffi::{c_int, c_uint, CString};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::batch::{RxBatch, TxBatch};
 use crate::error::strerror;
 use crate::mempool::Mempool;
+use crate::queue::PortQueue;
 use crate::sys::{self, EtherAddr};
 use crate::{DpdkError, Eal};
 
@@ -15,7 +16,9 @@ static IN_USE: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 /// Queues and ring sizes of a [`Port`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortConfig {
-    /// Receive/transmit queue pairs (1 to 128).
+    /// Receive/transmit queue pairs (1 to what the device supports,
+    /// [`PortInfo::max_queue_pairs`]). With more than one, the port spreads what it
+    /// receives over them by RSS on the IPv6 hash types it supports.
     pub queues: u16,
     /// Descriptors per receive ring (DPDK rounds to what the device supports).
     pub rx_ring: u16,
@@ -54,17 +57,67 @@ pub struct PortStats {
     pub rx_no_mbuf: u64,
 }
 
-/// A started Ethernet device with [`PortConfig::queues`] rx/tx queue pairs, its receive
-/// rings filled from one [`Mempool`]. Stopped and closed on `Drop`.
+/// What a device supports (rte_eth_dev_info), read before it is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    /// The name it was looked up by.
+    pub name: String,
+    /// The DPDK port id.
+    pub id: u16,
+    /// Most receive queues.
+    pub max_rx_queues: u16,
+    /// Most transmit queues.
+    pub max_tx_queues: u16,
+    /// The RSS hash types it supports (`RTE_ETH_RSS_*` bits; 0: no RSS).
+    pub rss_offloads: u64,
+}
+
+impl PortInfo {
+    /// Most rx/tx queue pairs.
+    pub fn max_queue_pairs(&self) -> u16 {
+        self.max_rx_queues.min(self.max_tx_queues)
+    }
+
+    /// `Ok` when the device can have `queues` queue pairs; else
+    /// [`DpdkError::QueueCount`], which says how many it supports.
+    pub fn check_queue_pairs(&self, queues: u16) -> Result<(), DpdkError> {
+        let max = self.max_queue_pairs();
+        if queues == 0 || queues > max {
+            return Err(DpdkError::QueueCount {
+                port: self.name.clone(),
+                asked: queues,
+                max,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A started Ethernet device with [`PortConfig::queues`] rx/tx queue pairs, used through
+/// `&mut self` on any of its queues; or split into one [`PortQueue`] per queue
+/// ([`Port::into_queues`]) for one thread each. Stopped and closed when the last of
+/// these handles drops.
 #[derive(Debug)]
 pub struct Port {
-    id: u16,
-    name: String,
-    queues: u16,
-    mac: [u8; 6],
-    /// The receive pool, and every pool whose mbufs were handed to a transmit ring: they
-    /// must outlive the device, which frees sent mbufs later.
-    pools: Vec<Mempool>,
+    dev: Arc<Device>,
+    /// Pools this handle knows `dev` keeps alive.
+    known: Vec<Mempool>,
+}
+
+/// The device behind the handles of one port: stopped and closed when the last drops.
+#[derive(Debug)]
+pub(crate) struct Device {
+    pub(crate) id: u16,
+    pub(crate) name: String,
+    pub(crate) queues: u16,
+    pub(crate) mac: [u8; 6],
+    /// The RSS hash types enabled (0: no RSS).
+    pub(crate) rss: u64,
+    /// Queue k's receive pool is `rx_pools[k]`.
+    rx_pools: Vec<Mempool>,
+    /// Every pool whose mbufs were handed to a transmit ring: they must outlive the
+    /// device, which frees sent mbufs later. Locked only when a handle first sees a pool.
+    tx_pools: Mutex<Vec<Mempool>>,
 }
 
 /// A negative DPDK return code as a typed error.
@@ -79,21 +132,63 @@ fn port_err(port: u16, op: &'static str, rc: c_int) -> DpdkError {
 }
 
 impl Port {
+    /// What device `name` (as for [`open`](Port::open)) supports, without opening it.
+    pub fn info(_eal: &Eal, name: &str) -> Result<PortInfo, DpdkError> {
+        let id = find(name)?;
+        let mut out = [0u64; 3];
+        // SAFETY: id is a valid port (find); `out` is a live array of three u64.
+        let rc = unsafe { sys::vany_port_info(id, &mut out) };
+        if rc < 0 {
+            return Err(port_err(id, "read device info", rc));
+        }
+        let queues = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+        Ok(PortInfo {
+            name: name.into(),
+            id,
+            max_rx_queues: queues(out[0]),
+            max_tx_queues: queues(out[1]),
+            rss_offloads: out[2],
+        })
+    }
+
     /// Finds device `name` (a `--vdev` name such as `net_null0`, a PCI address, or a port
-    /// id in decimal), sets it up with `config` and `pool` and starts it.
+    /// id in decimal), sets it up with `config`, every receive ring filled from `pool`,
+    /// and starts it.
     pub fn open(
-        _eal: &Eal,
+        eal: &Eal,
         name: &str,
         pool: &Mempool,
         config: &PortConfig,
     ) -> Result<Port, DpdkError> {
-        if config.queues == 0 || config.queues > 128 || config.rx_ring == 0 || config.tx_ring == 0 {
+        let pools = vec![pool.clone(); usize::from(config.queues)];
+        Port::open_with_pools(eal, name, &pools, config)
+    }
+
+    /// As [`open`](Port::open), with queue k's receive ring filled from `pools[k]`
+    /// (one pool per queue pair: each queue's thread then takes and returns its mbufs
+    /// from a pool of its own).
+    pub fn open_with_pools(
+        eal: &Eal,
+        name: &str,
+        pools: &[Mempool],
+        config: &PortConfig,
+    ) -> Result<Port, DpdkError> {
+        if config.rx_ring == 0 || config.tx_ring == 0 {
             return Err(DpdkError::BadConfig(format!(
-                "{} queue pairs, rings of {}/{} descriptors (1-128 queues, rings of at least 1)",
-                config.queues, config.rx_ring, config.tx_ring
+                "rings of {}/{} descriptors (at least 1)",
+                config.rx_ring, config.tx_ring
             )));
         }
-        let id = find(name)?;
+        let info = Port::info(eal, name)?;
+        info.check_queue_pairs(config.queues)?;
+        if pools.len() != usize::from(config.queues) {
+            return Err(DpdkError::BadConfig(format!(
+                "{} mempools for {} queue pairs (one per queue pair)",
+                pools.len(),
+                config.queues
+            )));
+        }
+        let id = info.id;
         {
             let mut used = IN_USE.lock().unwrap_or_else(|p| p.into_inner());
             if used.contains(&id) {
@@ -101,26 +196,101 @@ impl Port {
             }
             used.push(id);
         }
-        let mut port = Port {
+        let mut dev = Device {
             id,
             name: name.into(),
             queues: config.queues,
             mac: [0; 6],
-            pools: vec![pool.clone()],
+            rss: 0,
+            rx_pools: pools.to_vec(),
+            tx_pools: Mutex::new(Vec::new()),
         };
-        // On error `port` is dropped: stop/close on a half-configured device is harmless.
-        port.setup(config)?;
-        Ok(port)
+        // On error `dev` is dropped: stop/close on a half-configured device is harmless.
+        dev.setup(config)?;
+        Ok(Port {
+            dev: Arc::new(dev),
+            known: Vec::new(),
+        })
     }
 
+    /// Splits the port into one handle per queue pair (queue k at index k), each for its
+    /// own thread. The device stays up until the last handle drops.
+    pub fn into_queues(self) -> Vec<PortQueue> {
+        (0..self.dev.queues)
+            .map(|q| PortQueue::new(Arc::clone(&self.dev), q, self.known.clone()))
+            .collect()
+    }
+
+    /// The DPDK port id.
+    pub fn id(&self) -> u16 {
+        self.dev.id
+    }
+
+    /// The name it was opened by.
+    pub fn name(&self) -> &str {
+        &self.dev.name
+    }
+
+    /// Queue pairs.
+    pub fn queues(&self) -> u16 {
+        self.dev.queues
+    }
+
+    /// The device's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.dev.mac
+    }
+
+    /// The RSS hash types enabled (`RTE_ETH_RSS_*` bits): 0 with one queue pair, or when
+    /// the device supports none of the IPv6 ones.
+    pub fn rss_hash_types(&self) -> u64 {
+        self.dev.rss
+    }
+
+    /// Receives up to `batch.capacity()` frames from `queue` into `batch` (whose previous
+    /// mbufs go back to their pool first). Returns how many. A queue id past the
+    /// configured ones receives nothing.
+    pub fn rx_burst(&mut self, queue: u16, batch: &mut RxBatch) -> usize {
+        if queue >= self.dev.queues {
+            batch.clear();
+            return 0;
+        }
+        // SAFETY: a `Port` is the only handle of its device (`into_queues` consumes it,
+        // and only it makes `PortQueue`s), and `&mut self` makes this call its only
+        // burst: nobody else uses `queue`.
+        unsafe { self.dev.rx_burst(queue, batch) }
+    }
+
+    /// Hands the mbufs of `batch` to transmit queue `queue`, in order; returns how many the
+    /// device took. Those leave the batch; the rest stay in it, in order (send again, or
+    /// let `clear`/`Drop` return them).
+    pub fn tx_burst(&mut self, queue: u16, batch: &mut TxBatch) -> usize {
+        if queue >= self.dev.queues {
+            return 0;
+        }
+        // SAFETY: as in `rx_burst`: this handle is the device's only one, `&mut self` its
+        // only user.
+        unsafe { self.dev.tx_burst(queue, &mut self.known, batch) }
+    }
+
+    /// The device's counters.
+    pub fn stats(&self) -> Result<PortStats, DpdkError> {
+        self.dev.stats()
+    }
+}
+
+impl Device {
     fn setup(&mut self, config: &PortConfig) -> Result<(), DpdkError> {
         let id = self.id;
         let q = config.queues;
-        // SAFETY: id is a valid port (find); the shim passes a zeroed rte_eth_conf.
-        let rc = unsafe { sys::vany_port_configure(id, q, q) };
+        let mut rss = 0u64;
+        // SAFETY: id is a valid port (find), not started; `rss` is a live u64. The shim
+        // passes a zeroed rte_eth_conf, with RSS set only from what the device reports.
+        let rc = unsafe { sys::vany_port_configure(id, q, q, &mut rss) };
         if rc < 0 {
             return Err(port_err(id, "configure", rc));
         }
+        self.rss = rss;
         let (mut rx_ring, mut tx_ring) = (config.rx_ring, config.tx_ring);
         // SAFETY: valid port; both pointers are to live u16s.
         let rc = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_ring, &mut tx_ring) };
@@ -130,9 +300,9 @@ impl Port {
         // SAFETY: valid port; no precondition.
         let socket = unsafe { sys::rte_eth_dev_socket_id(id) };
         let socket = if socket < 0 { 0 } else { socket as c_uint };
-        for queue in 0..q {
+        for (queue, pool) in (0..q).zip(&self.rx_pools) {
             // SAFETY: valid port, queue < configured count, default rxconf (NULL); the
-            // pool lives as long as the port (`self.pools`).
+            // pool lives as long as the device (`self.rx_pools`).
             let rc = unsafe {
                 sys::rte_eth_rx_queue_setup(
                     id,
@@ -140,7 +310,7 @@ impl Port {
                     rx_ring,
                     socket,
                     std::ptr::null(),
-                    self.pools[0].raw(),
+                    pool.raw(),
                 )
             };
             if rc < 0 {
@@ -173,72 +343,82 @@ impl Port {
         Ok(())
     }
 
-    /// The DPDK port id.
-    pub fn id(&self) -> u16 {
-        self.id
-    }
-
-    /// The name it was opened by.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Queue pairs.
-    pub fn queues(&self) -> u16 {
-        self.queues
-    }
-
-    /// The device's MAC address.
-    pub fn mac(&self) -> [u8; 6] {
-        self.mac
-    }
-
-    /// Receives up to `batch.capacity()` frames from `queue` into `batch` (whose previous
-    /// mbufs go back to their pool first). Returns how many. A queue id past the
-    /// configured ones receives nothing.
-    pub fn rx_burst(&mut self, queue: u16, batch: &mut RxBatch) -> usize {
+    /// Receives into `batch` from `queue`, its previous mbufs freed (nothing from a queue
+    /// past the configured ones).
+    ///
+    /// # Safety
+    ///
+    /// No other thread may be in a burst on `queue` of this device during the call:
+    /// DPDK's burst functions keep per-queue state and are not thread-safe on one queue.
+    /// Bursts on *different* queues of one port from different threads are fine (each
+    /// queue's rings and counters are its own).
+    pub(crate) unsafe fn rx_burst(&self, queue: u16, batch: &mut RxBatch) -> usize {
         batch.clear();
-        if queue >= self.queues {
+        let Some(pool) = self.rx_pools.get(usize::from(queue)) else {
             return 0;
-        }
-        if !batch.pool.as_ref().is_some_and(|p| p.same(&self.pools[0])) {
-            batch.pool = Some(self.pools[0].clone());
+        };
+        if !batch.pool.as_ref().is_some_and(|p| p.same(pool)) {
+            batch.pool = Some(pool.clone());
         }
         let cap = batch.mbufs.len().min(usize::from(u16::MAX)) as u16;
-        // SAFETY: valid started port and queue; `&mut self` makes this the queue's only
-        // user; the array has room for `cap` pointers. The mbufs received belong to the
-        // batch, which keeps their pool alive.
+        // SAFETY: valid started port (the device lives while `self` does) and queue; the
+        // caller guarantees nobody else uses this queue meanwhile, and other queues may
+        // be in use by other threads (DPDK allows that). The array has room for `cap`
+        // pointers. The mbufs received belong to the batch, which keeps their pool alive.
         let n = unsafe { sys::vany_rx_burst(self.id, queue, batch.mbufs.as_mut_ptr(), cap) };
         batch.filled(usize::from(n));
         batch.len
     }
 
-    /// Hands the mbufs of `batch` to transmit queue `queue`, in order; returns how many the
-    /// device took. Those leave the batch; the rest stay in it, in order (send again, or
-    /// let `clear`/`Drop` return them).
-    pub fn tx_burst(&mut self, queue: u16, batch: &mut TxBatch) -> usize {
+    /// Hands `batch` to transmit `queue`; how many the device took (none on a queue past
+    /// the configured ones).
+    /// `known`: the pools this handle already registered in `tx_pools`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`rx_burst`](Device::rx_burst): no other thread may be in a burst on
+    /// `queue` of this device during the call.
+    pub(crate) unsafe fn tx_burst(
+        &self,
+        queue: u16,
+        known: &mut Vec<Mempool>,
+        batch: &mut TxBatch,
+    ) -> usize {
         if queue >= self.queues || batch.is_empty() {
             return 0;
         }
         for pool in std::iter::once(&batch.pool).chain(&batch.foreign) {
-            if !self.pools.iter().any(|p| p.same(pool)) {
-                self.pools.push(pool.clone());
+            if !known.iter().any(|p| p.same(pool)) {
+                self.keep_pool(pool);
+                known.push(pool.clone());
             }
         }
         batch.seal();
         let n = batch.len.min(usize::from(u16::MAX)) as u16;
-        // SAFETY: valid started port and queue, used only through `&mut self`; the first n
-        // pointers are live mbufs the batch owns. Those the device takes are its own now
-        // (consume_front forgets them); their pool outlives the device (`self.pools`).
+        // SAFETY: valid started port and queue, used by nobody else meanwhile (the
+        // caller's guarantee; other threads may burst on other queues, which DPDK
+        // allows); the first n pointers are live mbufs the batch owns. Those the device
+        // takes are its own now (consume_front forgets them); their pools outlive the
+        // device (`tx_pools`, registered above).
         let sent = unsafe { sys::vany_tx_burst(self.id, queue, batch.mbufs.as_mut_ptr(), n) };
         batch.consume_front(usize::from(sent));
         usize::from(sent)
     }
 
-    /// The device's counters.
-    pub fn stats(&self) -> Result<PortStats, DpdkError> {
+    /// Keeps `pool` alive as long as the device (its mbufs may wait in a transmit ring).
+    fn keep_pool(&self, pool: &Mempool) {
+        let mut pools = self.tx_pools.lock().unwrap_or_else(|p| p.into_inner());
+        if !pools.iter().any(|p| p.same(pool)) {
+            pools.push(pool.clone());
+        }
+    }
+
+    /// The device's counters (port-wide: every queue's).
+    pub(crate) fn stats(&self) -> Result<PortStats, DpdkError> {
         let mut out = [0u64; 6];
-        // SAFETY: valid port; `out` is a live array of six u64.
+        // SAFETY: valid port; `out` is a live array of six u64. Reading the counters
+        // while other threads burst on the port's queues is what DPDK's own tools do
+        // (testpmd's stats); a read may be a burst behind.
         let rc = unsafe { sys::vany_port_stats(self.id, &mut out) };
         if rc < 0 {
             return Err(port_err(self.id, "read stats", rc));
@@ -254,10 +434,12 @@ impl Port {
     }
 }
 
-impl Drop for Port {
+impl Drop for Device {
     fn drop(&mut self) {
-        // SAFETY: valid port, used by nobody else (`&mut self`); stop then close frees the
-        // mbufs still in its rings, whose pools are still alive (`self.pools` drops after).
+        // SAFETY: valid port. This is the last handle's drop (every `Port` and
+        // `PortQueue` holds the device through an Arc), so no thread is in a burst on
+        // any of its queues. Stop then close frees the mbufs still in its rings, whose
+        // pools are still alive (`rx_pools` and `tx_pools` drop after this).
         unsafe {
             let _ = sys::rte_eth_dev_stop(self.id);
             let _ = sys::rte_eth_dev_close(self.id);

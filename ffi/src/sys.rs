@@ -106,7 +106,8 @@ extern "C" {
     );
     pub fn vany_mbufs_data(m: *mut *mut RteMbuf, n: c_uint, data: *mut *mut u8);
     pub fn vany_mbufs_set_len(m: *mut *mut RteMbuf, len: *const u16, n: c_uint);
-    pub fn vany_port_configure(port: u16, nb_rx: u16, nb_tx: u16) -> c_int;
+    pub fn vany_port_configure(port: u16, nb_rx: u16, nb_tx: u16, rss_hf: *mut u64) -> c_int;
+    pub fn vany_port_info(port: u16, out: *mut [u64; 3]) -> c_int;
     pub fn vany_port_stats(port: u16, out: *mut [u64; 6]) -> c_int;
 }
 
@@ -169,7 +170,9 @@ mod stubs {
             len: *mut u16, segs: *mut u16) -> () = ();
         fn vany_mbufs_data(m: *mut *mut RteMbuf, n: c_uint, data: *mut *mut u8) -> () = ();
         fn vany_mbufs_set_len(m: *mut *mut RteMbuf, len: *const u16, n: c_uint) -> () = ();
-        fn vany_port_configure(port: u16, nb_rx: u16, nb_tx: u16) -> c_int = ENOTSUP;
+        fn vany_port_configure(port: u16, nb_rx: u16, nb_tx: u16, rss_hf: *mut u64) -> c_int
+            = ENOTSUP;
+        fn vany_port_info(port: u16, out: *mut [u64; 3]) -> c_int = ENOTSUP;
         fn vany_port_stats(port: u16, out: *mut [u64; 6]) -> c_int = ENOTSUP;
     }
 }

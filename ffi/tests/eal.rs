@@ -1,6 +1,7 @@
 //! The DPDK binding against the system DPDK, on virtual devices (no NIC, no hugepages):
 //! EAL start-up, a second start-up refused, a mempool, a `net_ring` port that loops
-//! frames back, a `net_null` port, and every mbuf back in its pool at the end.
+//! frames back, a `net_null` port, a `net_ring` port split into one handle per queue,
+//! each on its own thread, and every mbuf back in its pool at the end.
 //!
 //! The EAL can be initialised once per process, so everything runs in ONE test function.
 //! Needs root and a DPDK build; skips with the reason otherwise, and fails instead when
@@ -8,7 +9,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use vany_ffi::{DpdkError, Eal, Mempool, Port, PortConfig, RxBatch, TxBatch};
+use vany_ffi::{DpdkError, Eal, Mempool, Port, PortConfig, PortQueue, RxBatch, TxBatch};
 
 /// Skips the test (prints why), or fails it when the environment requires every test.
 fn skip(why: &str) {
@@ -35,6 +36,7 @@ fn eal_args() -> Vec<String> {
         "--no-shconf",
         "--log-level=lib.eal:error",
         "--vdev=net_ring0",
+        "--vdev=net_ring1",
         "--vdev=net_null0",
     ]
     .iter()
@@ -130,9 +132,72 @@ fn dpdk_eal_mempool_ports_and_bursts() {
         assert_eq!((stats.rx_packets, stats.tx_packets), (32, 64));
     }
     assert_eq!(pool.available(), 4095);
+    per_queue_handles(&eal, &config);
     // EAL leaves its (empty) runtime directory behind.
     let _ = std::fs::remove_dir_all(format!(
         "/var/run/dpdk/vany-ffi-test-{}",
         std::process::id()
     ));
+}
+
+/// `net_ring1` with a pool per queue, split into one handle per queue, each bursting on
+/// its own thread; the device stays up until the last handle drops.
+fn per_queue_handles(eal: &Eal, config: &PortConfig) {
+    let pools = [
+        Mempool::new(eal, "test_q0", 1023, 0).expect("mempool"),
+        Mempool::new(eal, "test_q1", 1023, 0).expect("mempool"),
+    ];
+    assert!(matches!(
+        Port::open_with_pools(eal, "net_ring1", &pools[..1], config),
+        Err(DpdkError::BadConfig(_))
+    ));
+    let max = Port::info(eal, "net_ring1").unwrap().max_queue_pairs();
+    let too_many = PortConfig {
+        queues: max + 1,
+        ..*config
+    };
+    assert!(matches!(
+        Port::open(eal, "net_ring1", &pools[0], &too_many),
+        Err(DpdkError::QueueCount { asked, max: m, .. }) if asked == max + 1 && m == max
+    ));
+    let port = Port::open_with_pools(eal, "net_ring1", &pools, config).expect("net_ring1");
+    let queues = port.into_queues();
+    assert_eq!(
+        queues.iter().map(PortQueue::queue).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let threads: Vec<_> = queues
+        .into_iter()
+        .zip(pools.clone())
+        .map(|(mut q, pool)| {
+            std::thread::spawn(move || {
+                let len = 60 + usize::from(q.queue());
+                for _ in 0..100 {
+                    let mut tx = TxBatch::new(&pool, 16);
+                    assert_eq!(tx.alloc_bulk(16, len).unwrap(), 16);
+                    assert_eq!(q.tx_burst(&mut tx), 16);
+                    let mut rx = RxBatch::new(32);
+                    assert_eq!(q.rx_burst(&mut rx), 16, "queue {}", q.queue());
+                    assert!(rx.iter().all(|p| p.len() == len));
+                }
+                q
+            })
+        })
+        .collect();
+    let mut queues: Vec<PortQueue> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let stats = queues[0].stats().unwrap();
+    assert_eq!((stats.rx_packets, stats.tx_packets), (3200, 3200));
+    // Queue 1 goes first: queue 0 still works.
+    drop(queues.remove(1));
+    let mut q0 = queues.remove(0);
+    let mut tx = TxBatch::new(&pools[0], 4);
+    tx.alloc_bulk(4, 64).unwrap();
+    assert_eq!(q0.tx_burst(&mut tx), 4);
+    let mut rx = RxBatch::new(8);
+    assert_eq!(q0.rx_burst(&mut rx), 4);
+    drop(rx);
+    drop(q0);
+    for pool in &pools {
+        assert_eq!(pool.available(), 1023, "every mbuf of {} back", pool.name());
+    }
 }

@@ -97,7 +97,7 @@ impl PartialEq<&str> for MoveReason {
 }
 
 /// A handoff policy.
-pub trait Policy {
+pub trait Policy: Send {
     /// Which policy this is: the reason its moves are logged under.
     fn reason(&self) -> MoveReason;
 

@@ -1,6 +1,13 @@
 //! The DPDK backend: whole IPv6 packets over an Ethernet port driven by DPDK's poll-mode
 //! driver ([`vany_ffi`]), one rx/tx queue pair per [`DpdkIo`].
 //!
+//! [`DpdkIo::open_queues`] opens one port with N queue pairs and gives one `DpdkIo` per
+//! queue, each `Send`, with its own mempool, batches and layer 2 state: N threads (each
+//! registered with DPDK) drive one port, sharing nothing on the data path. The device
+//! spreads what it receives over the queues (RSS over the IPv6 hash types it supports;
+//! `net_af_packet`'s socket fanout by flow hash); the device is closed when the last
+//! queue's `DpdkIo` drops.
+//!
 //! Copies: [`PacketIo::rx_each`] hands each received packet up where the NIC wrote it,
 //! and [`PacketIo::send_with`] lends the data room of an mbuf taken from the mempool, so
 //! the caller builds its packet where the NIC will read it (the Ethernet header is written
@@ -29,7 +36,7 @@
 use std::net::Ipv6Addr;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use vany_ffi::{Eal, Mempool, Port, PortConfig, PortStats, RxBatch, TxBatch};
+use vany_ffi::{Eal, Mempool, Port, PortConfig, PortQueue, PortStats, RxBatch, TxBatch};
 use vany_stack::l2::ethernet::write_header;
 use vany_stack::l2::{
     Counters as NdCounters, Egress, Gateway, Ingress, NdConfig, Neighbors, OwnAddr,
@@ -57,7 +64,7 @@ pub const ETHERNET_HEADER_LEN: usize = 14;
 pub struct DpdkConfig {
     /// The device: a `--vdev` name (`net_null0`), a PCI address, or a port id.
     pub port: String,
-    /// Mbufs in the port's pool (receive rings, staged and in-flight frames).
+    /// Mbufs in the pool of each queue pair (receive rings, staged and in-flight frames).
     pub mbufs: u32,
     /// Receive ring size (descriptors).
     pub rx_ring: u16,
@@ -126,12 +133,16 @@ pub struct DpdkStats {
     pub tx_waiting: u64,
     /// Packets layer 2 dropped (resolution queue or neighbor cache full, not IPv6).
     pub tx_l2_dropped: u64,
+    /// Neighbor Advertisements not shared with the other queues (too many at once).
+    pub shared_l2_dropped: u64,
+    /// Frames other queues shared with this one.
+    pub shared_l2_taken: u64,
 }
 
 /// A [`PacketIo`] over one queue pair of a DPDK port (see the module doc).
 #[derive(Debug)]
 pub struct DpdkIo {
-    port: Port,
+    port: PortQueue,
     pool: Mempool,
     rx: RxBatch,
     /// The next frame of `rx` to hand up.
@@ -148,26 +159,85 @@ pub struct DpdkIo {
     spin: StdDuration,
     idle_poll: StdDuration,
     stats: DpdkStats,
+    /// Neighbor Advertisements received, kept for the other queues' layer 2 (only on a
+    /// port with several queues; at most [`SHARED_L2_MAX`]).
+    shared_l2: Option<Vec<Vec<u8>>>,
+}
+
+/// Most frames kept for the other queues between two [`PacketIo::take_shared_l2`]; more
+/// are not shared (counted as `shared_l2_dropped`).
+const SHARED_L2_MAX: usize = 32;
+
+/// Whether `frame` is an Ethernet frame with an ICMPv6 Neighbor Advertisement in IPv6
+/// without extension headers (RFC 4861 §7.1.2 allows none before it that matter here).
+fn is_neighbor_advertisement(frame: &[u8]) -> bool {
+    const ETH: usize = ETHERNET_HEADER_LEN;
+    frame.len() > ETH + 40
+        && frame[12..14] == [0x86, 0xdd]
+        && frame[ETH + 6] == 58
+        && frame[ETH + 40] == 136
 }
 
 impl DpdkIo {
     /// Creates the mempool (named after the port) and opens and starts the port with one
-    /// queue pair. The EAL must be up ([`Eal::init`], which fails with what to install
-    /// when this vany was built without DPDK).
+    /// queue pair ([`open_queues`](DpdkIo::open_queues) with 1). The EAL must be up
+    /// ([`Eal::init`], which fails with what to install when this vany was built without
+    /// DPDK).
     pub fn open(eal: &Eal, config: &DpdkConfig) -> Result<DpdkIo, IoError> {
-        let name: String = format!("vany_{}", config.port)
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .take(24)
-            .collect();
-        let pool = Mempool::new(eal, &name, config.mbufs, 256)?;
+        let mut queues = DpdkIo::open_queues(eal, config, 1)?;
+        queues.pop().ok_or_else(|| {
+            IoError::Dpdk(vany_ffi::DpdkError::BadConfig(
+                "no queue pair opened".into(),
+            ))
+        })
+    }
+
+    /// Opens and starts port `config.port` with `queues` rx/tx queue pairs and returns
+    /// one `DpdkIo` per queue (queue k at index k). Each has a mempool of its own
+    /// (`config.mbufs` mbufs, named `vany_<port>_q<k>`), its own batches and its own
+    /// layer 2 ([`Neighbors`], all with the same configuration: every queue answers
+    /// neighbor discovery and echo for all of `config.addrs`, from whichever queue the
+    /// request arrives on, and resolves the gateway for itself). Each is `Send`: move each
+    /// into its own thread, which must register with DPDK first
+    /// ([`Eal::register_thread`], kept for as long as it polls) so that the mempools'
+    /// per-core caches work. The device is stopped and closed when the last of them
+    /// drops, in any order, on any thread.
+    ///
+    /// With more than one queue the device spreads what it receives by RSS over the IPv6
+    /// hash types it supports (or its own way: `net_af_packet` by the kernel's flow hash,
+    /// `qpairs=N` in its `--vdev`). Which queue gets a Neighbor Advertisement is the
+    /// device's choice too, so a queue may miss the answer to its own solicitation of the
+    /// gateway: each queue keeps the advertisements it receives for the others
+    /// ([`PacketIo::take_shared_l2`]), and whoever drives the queues passes them on
+    /// ([`PacketIo::give_shared_l2`]; `vany node` does, over its links between cores).
+    ///
+    /// `queues` 0, or more than the device supports: [`vany_ffi::DpdkError::QueueCount`],
+    /// which says how many it supports (checked before any mempool is made).
+    pub fn open_queues(
+        eal: &Eal,
+        config: &DpdkConfig,
+        queues: u16,
+    ) -> Result<Vec<DpdkIo>, IoError> {
+        Port::info(eal, &config.port)?.check_queue_pairs(queues)?;
+        let pools = (0..queues)
+            .map(|q| Mempool::new(eal, &pool_name(&config.port, q, queues), config.mbufs, 256))
+            .collect::<Result<Vec<_>, _>>()?;
         let port_config = PortConfig {
-            queues: 1,
+            queues,
             rx_ring: config.rx_ring,
             tx_ring: config.tx_ring,
             promiscuous: config.promiscuous,
         };
-        let port = Port::open(eal, &config.port, &pool, &port_config)?;
+        let port = Port::open_with_pools(eal, &config.port, &pools, &port_config)?;
+        port.into_queues()
+            .into_iter()
+            .zip(pools)
+            .map(|(queue, pool)| DpdkIo::on_queue(queue, pool, config))
+            .collect()
+    }
+
+    /// The backend over `port` (one queue), whose receive ring `pool` fills.
+    fn on_queue(port: PortQueue, pool: Mempool, config: &DpdkConfig) -> Result<DpdkIo, IoError> {
         let burst = config.burst.clamp(1, vany_ffi::MAX_BURST);
         let mac = config.mac.unwrap_or(Mac(port.mac()));
         let nd = Neighbors::new(NdConfig::new(mac, config.addrs.clone(), config.gateway)).map_err(
@@ -177,6 +247,7 @@ impl DpdkIo {
             },
         )?;
         let clock = Clock::new(Instant::from_secs(1));
+        let shared = port.queues() > 1;
         Ok(DpdkIo {
             tx: TxBatch::new(&pool, burst),
             tx_lens: Vec::with_capacity(burst),
@@ -191,7 +262,24 @@ impl DpdkIo {
             spin: config.spin,
             idle_poll: config.idle_poll,
             stats: DpdkStats::default(),
+            shared_l2: shared.then(Vec::new),
         })
+    }
+
+    /// The queue pair this backend drives.
+    pub fn queue(&self) -> u16 {
+        self.port.queue()
+    }
+
+    /// The RSS hash types enabled on the port (`RTE_ETH_RSS_*` bits): 0 with one queue,
+    /// or on a device that supports none of the IPv6 ones.
+    pub fn rss_hash_types(&self) -> u64 {
+        self.port.rss_hash_types()
+    }
+
+    /// This queue's mempool (its receive ring's, and what it sends from).
+    pub fn mempool(&self) -> &Mempool {
+        &self.pool
     }
 
     /// Counters.
@@ -204,7 +292,7 @@ impl DpdkIo {
         *self.nd.counters()
     }
 
-    /// The device's own counters.
+    /// The device's own counters (port-wide: every queue's).
     pub fn port_stats(&self) -> Result<PortStats, IoError> {
         Ok(self.port.stats()?)
     }
@@ -289,7 +377,7 @@ impl DpdkIo {
         if self.tx.is_empty() {
             return 0;
         }
-        let sent = self.port.tx_burst(0, &mut self.tx);
+        let sent = self.port.tx_burst(&mut self.tx);
         self.stats.tx_frames += sent as u64;
         self.stats.tx_bytes += self.tx_lens[..sent].iter().sum::<usize>() as u64;
         self.stats.tx_dropped += self.tx.len() as u64;
@@ -308,7 +396,7 @@ impl DpdkIo {
         // Between bursts: what was staged goes out first (a reply may be waiting on it).
         self.flush();
         self.rx_next = 0;
-        let n = self.port.rx_burst(0, &mut self.rx);
+        let n = self.port.rx_burst(&mut self.rx);
         self.stats.rx_frames += n as u64;
         self.drained = n == 0;
         n > 0
@@ -418,6 +506,15 @@ impl DpdkIo {
             }
             Ingress::Handled => {
                 self.stats.rx_l2 += 1;
+                if let Some(shared) = self.shared_l2.as_mut() {
+                    if is_neighbor_advertisement(frame) {
+                        if shared.len() < SHARED_L2_MAX {
+                            shared.push(frame.to_vec());
+                        } else {
+                            self.stats.shared_l2_dropped += 1;
+                        }
+                    }
+                }
                 None
             }
             Ingress::Dropped => {
@@ -451,6 +548,30 @@ impl DpdkIo {
             }
         }
     }
+}
+
+// Each queue's `DpdkIo` moves into its own thread.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<DpdkIo>();
+};
+
+/// The name of queue `queue`'s mempool of `queues`: `vany_<port>` (then `_q<queue>` with
+/// more than one queue), other characters than ASCII letters and digits as `_`, at most
+/// 24 characters (DPDK's limit on mempool names, with room to spare).
+fn pool_name(port: &str, queue: u16, queues: u16) -> String {
+    let suffix = if queues == 1 {
+        String::new()
+    } else {
+        format!("_q{queue}")
+    };
+    let mut name: String = format!("vany_{port}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(24 - suffix.len())
+        .collect();
+    name.push_str(&suffix);
+    name
 }
 
 /// Frames the IPv6 packet of `len` bytes behind `frame`'s Ethernet header for its next
@@ -565,6 +686,21 @@ impl PacketIo for DpdkIo {
         Some(self)
     }
 
+    fn take_shared_l2(&mut self, each: &mut dyn FnMut(&[u8])) {
+        if let Some(shared) = self.shared_l2.as_mut() {
+            for frame in shared.drain(..) {
+                each(&frame);
+            }
+        }
+    }
+
+    fn give_shared_l2(&mut self, frame: &[u8]) {
+        self.stats.shared_l2_taken += 1;
+        // Whatever layer 2 makes of it (the entry it completes, a queued packet it
+        // releases) goes out with this queue's next flush.
+        let _ = self.nd.ingress(self.now, frame);
+    }
+
     /// To another DPDK port: each received mbuf is edited in place, given the Ethernet
     /// header of `to`'s next hop and moved into `to`'s transmit batch (nothing copied).
     fn forward_to(
@@ -644,6 +780,20 @@ impl Drop for DpdkIo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_names_are_unique_per_queue_and_short() {
+        assert_eq!(pool_name("net_null0", 0, 1), "vany_net_null0");
+        assert_eq!(pool_name("net_null0", 1, 2), "vany_net_null0_q1");
+        let long = "0000:00:1f.6-with-a-very-long-device-name";
+        let names: Vec<String> = (0..300).map(|q| pool_name(long, q, 300)).collect();
+        assert!(names.iter().all(|n| n.len() <= 24 && n.is_ascii()));
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        assert_eq!(pool_name(long, 0, 1).len(), 24);
+    }
 
     #[test]
     fn macs_are_written_with_colons() {

@@ -179,6 +179,20 @@ pub trait PacketIo {
         None
     }
 
+    /// Gives `each` the layer-2 frames received since the last call that the backends
+    /// of the node's other queues must see too: Neighbor Advertisements, on a port with
+    /// several queues (the device, not the solicitor, chooses which queue gets the answer
+    /// to a solicitation). None by default.
+    fn take_shared_l2(&mut self, each: &mut dyn FnMut(&[u8])) {
+        let _ = each;
+    }
+
+    /// A frame another queue's backend shared ([`take_shared_l2`](PacketIo::take_shared_l2)),
+    /// taken by this one's layer 2 as if received. Ignored by default.
+    fn give_shared_l2(&mut self, frame: &[u8]) {
+        let _ = frame;
+    }
+
     /// Forwards up to `max` received packets to `to`, each first edited in place by
     /// `edit`, which returns the packet's new length (at most its length now; 0 drops
     /// it). Returns how many packets were received. Between two DPDK ports the received

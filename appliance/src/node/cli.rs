@@ -120,7 +120,7 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
-    match super::runtime::run(cfg) {
+    match super::process::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "node failed");

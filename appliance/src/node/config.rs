@@ -70,8 +70,11 @@ pub struct MemberEntry {
     pub care_of: Ipv6Addr,
     /// Whether the network routes the anycast address to it.
     pub contact: bool,
-    /// Its foca (gossip) UDP socket, if gossip is on.
+    /// Its foca (gossip) UDP socket, if gossip is on (never on a core member).
     pub gossip: Option<SocketAddr>,
+    /// The member whose node runs this one as a further core (`core_of`): it shares
+    /// that node's process, port, gossip state and contact role.
+    pub core_of: Option<MemberId>,
 }
 
 /// SWIM failure-detection settings.
@@ -186,9 +189,9 @@ struct RawGossip {
 struct RawMember {
     name: Option<String>,
     care_of: String,
-    #[serde(default)]
-    contact: bool,
+    contact: Option<bool>,
     gossip: Option<String>,
+    core_of: Option<MemberId>,
 }
 
 fn ipv6(key: &str, s: &str) -> Result<Ipv6Addr, ConfigError> {
@@ -318,7 +321,7 @@ impl NodeConfig {
             return Err(invalid("app_port", "must be 1 to 65535"));
         }
         let apps = parse_apps(raw.apps.clone().unwrap_or_default(), app_port)?;
-        Ok(NodeConfig {
+        let cfg = NodeConfig {
             id: raw.id,
             tun,
             io,
@@ -360,7 +363,9 @@ impl NodeConfig {
             gossip,
             members,
             warnings,
-        })
+        };
+        super::cores_config::check_cores(&cfg)?;
+        Ok(cfg)
     }
 
     /// This member's entry.
@@ -384,6 +389,7 @@ impl NodeConfig {
                 .map(|(id, m)| (*id, m.care_of))
                 .collect(),
             contact_node: self.contact_node,
+            contact_cores: self.node_of(self.contact_node),
             group_key: self.group_key.clone(),
             tcp: TcpConfig {
                 send_buffer: self.send_buffer,
@@ -458,8 +464,22 @@ fn parse_members(
                 format!("{care_of} is member {other}'s care-of address too"),
             ));
         }
+        if m.core_of.is_some() {
+            for (given, key) in [
+                (m.gossip.is_some(), "gossip"),
+                (m.contact.is_some(), "contact"),
+            ] {
+                if given {
+                    return Err(invalid(
+                        format!("members.{k}.{key}"),
+                        "a core member (core_of) shares its node's; remove this key",
+                    ));
+                }
+            }
+        }
         let gossip_addr = match (&m.gossip, gossip) {
             (Some(s), _) => Some(socket(&format!("members.{k}.gossip"), s)?),
+            (None, Some(_)) if m.core_of.is_some() => None,
             (None, Some(_)) => {
                 return Err(invalid(
                     format!("members.{k}.gossip"),
@@ -473,11 +493,13 @@ fn parse_members(
             MemberEntry {
                 name: m.name.clone().unwrap_or_else(|| format!("member-{id}")),
                 care_of,
-                contact: m.contact,
+                contact: m.contact.unwrap_or(false),
                 gossip: gossip_addr,
+                core_of: m.core_of,
             },
         );
     }
+    super::cores_config::resolve_cores(&mut members)?;
     if !members.contains_key(&raw.id) {
         return Err(invalid(
             "id",

@@ -111,6 +111,37 @@ pub struct Status {
     pub layer2: Option<crate::io::Layer2Report>,
     /// Gossip counters, if gossip is on.
     pub gossip: Option<GossipStats>,
+    /// One entry per core on a node with several (`[io] cores`); the figures above are
+    /// the sums over the cores, as the node's member (the first core) is named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cores: Vec<CoreStatus>,
+}
+
+/// One core of a node with several: the member it runs and its share of the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CoreStatus {
+    /// The core's index (its rx/tx queue pair).
+    pub core: usize,
+    /// The member it runs.
+    pub member: MemberId,
+    /// That member's care-of address.
+    pub care_of: Ipv6Addr,
+    /// Sessions it serves.
+    pub sessions: usize,
+    /// Handoffs it started.
+    pub handoffs: usize,
+    /// Whether it drains.
+    pub draining: bool,
+    /// Whether it has drained and stopped.
+    pub stopped: bool,
+    /// Packets received on its queue.
+    pub rx_packets: u64,
+    /// Packets sent on its queue.
+    pub tx_packets: u64,
+    /// Packets of the links between cores (handed over, dropped for a full link,
+    /// taken over from other cores).
+    #[serde(flatten)]
+    pub links: super::cores::LinkStats,
 }
 
 /// One client session.
@@ -124,6 +155,8 @@ pub struct SessionInfo {
     pub pinned: bool,
     /// Being handed to this member right now.
     pub handing_off_to: Option<MemberId>,
+    /// The member that serves it (on a node with several cores, the core's member).
+    pub member: MemberId,
 }
 
 /// A control answer.
@@ -577,6 +610,7 @@ mod tests {
                     connections: 2,
                     pinned: false,
                     handing_off_to: None,
+                    member: 3,
                 }],
             },
             _ => Response::error("no"),

@@ -10,7 +10,7 @@
 //! # mac = "02:00:00:00:00:02"           # instead of the port's own MAC
 //! # mbufs = 8191
 //! # idle_poll_us = 50
-//! # cores = 1
+//! # cores = 1              (more: see docs/cores.md)
 //! ```
 //!
 //! Every DPDK key is checked here, before the EAL starts; what only DPDK can check (the
@@ -52,7 +52,8 @@ pub struct DpdkSettings {
     pub mbufs: u32,
     /// How often an idle node polls the port (it sleeps in between).
     pub idle_poll: std::time::Duration,
-    /// Poll loops (one per rx/tx queue pair). Only 1 today.
+    /// Poll loops (one per rx/tx queue pair), each running one of the node's members
+    /// (see [`super::cores_config`]).
     pub cores: usize,
 }
 
@@ -196,12 +197,12 @@ fn parse_dpdk(raw: &RawIo) -> Result<DpdkSettings, ConfigError> {
             )
         })?;
     let cores = raw.cores.unwrap_or(1);
-    if cores != 1 {
+    if !(1..=super::cores_config::MAX_CORES).contains(&cores) {
         return Err(invalid(
             "io.cores",
             format!(
-                "{cores}: a node runs one poll loop (one core, one queue pair) for now; \
-                 sharding sessions over cores is not built yet"
+                "must be 1 to {}, not {cores} (one poll loop and one queue pair per core)",
+                super::cores_config::MAX_CORES
             ),
         ));
     }
@@ -362,7 +363,8 @@ gateway = "fd00:99:3::1"
             (format!("{DPDK}mac = \"01:00:5e:00:00:01\""), "io.mac"),
             (format!("{DPDK}mac = \"02:00:00:00:00\""), "io.mac"),
             (format!("{DPDK}mac = \"02:00:00:00:00:zz\""), "io.mac"),
-            (format!("{DPDK}cores = 2"), "io.cores"),
+            (format!("{DPDK}cores = 0"), "io.cores"),
+            (format!("{DPDK}cores = 65"), "io.cores"),
             (format!("{DPDK}mbufs = 1000"), "io.mbufs"),
             (format!("{DPDK}idle_poll_us = 0"), "io.idle_poll_us"),
             ("idle_poll_us = 10".into(), "io.idle_poll_us"),

@@ -166,6 +166,8 @@ pub struct MetricsSnapshot {
     pub members_up: Option<u64>,
     /// Handoffs refused as the acceptor, by reason label.
     pub refusals_sent: std::collections::BTreeMap<&'static str, u64>,
+    /// One entry per core on a node with several (the figures above are their sums).
+    pub cores: Vec<super::ctl::CoreStatus>,
 }
 
 /// The metrics server's bounds: 64 connections (the oldest idle one is closed to make

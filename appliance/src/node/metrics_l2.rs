@@ -1,12 +1,54 @@
 //! `/metrics` for a node with a layer 2 (DPDK): neighbor discovery, frames dropped by
-//! reason, and what the device itself dropped. Absent on TUN.
+//! reason, and what the device itself dropped (absent on TUN); and the cores of a node
+//! with several.
 
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
+use super::ctl::CoreStatus;
 use super::metrics::{counter, counters, counters_by, gauge};
 use crate::io::Layer2Report;
+
+/// A per-core counter: name, help, and how to read it.
+type PerCore = (&'static str, &'static str, fn(&CoreStatus) -> u64);
+
+/// Encodes the per-core metrics of a node with several cores (label `core`, its index).
+pub fn encode_cores(e: &mut DescriptorEncoder, cores: &[CoreStatus]) -> fmt::Result {
+    let label = |c: &CoreStatus| [("core", c.core.to_string())];
+    gauge(
+        e,
+        "vany_cores",
+        "Cores (poll loops) of this node.",
+        cores.len() as u64,
+    )?;
+    let per_core: [PerCore; 4] = [
+        (
+            "vany_core_packets_received",
+            "Packets received on the core's queue.",
+            |c| c.rx_packets,
+        ),
+        (
+            "vany_core_handed_over",
+            "Packets the core received for another core and handed to it.",
+            |c| c.links.handed_over,
+        ),
+        (
+            "vany_core_handover_full",
+            "Packets dropped because the link to the core they belong to was full.",
+            |c| c.links.handover_full,
+        ),
+        (
+            "vany_core_taken_over",
+            "Packets other cores handed to this core.",
+            |c| c.links.taken_over,
+        ),
+    ];
+    for (name, help, value) in per_core {
+        counters(e, name, help, cores.iter().map(|c| (label(c), value(c))))?;
+    }
+    Ok(())
+}
 
 /// Encodes the layer-2 metrics of `l2`, in order.
 pub fn encode(e: &mut DescriptorEncoder, l2: &Layer2Report) -> fmt::Result {

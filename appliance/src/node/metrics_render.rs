@@ -118,6 +118,9 @@ impl Collector for Exposition {
         if let Some(l2) = &s.layer2 {
             crate::node::metrics_l2::encode(&mut e, l2)?;
         }
+        if !s.cores.is_empty() {
+            crate::node::metrics_l2::encode_cores(&mut e, &s.cores)?;
+        }
         servers(&mut e, &self.servers)
     }
 }

@@ -23,6 +23,10 @@
 //! a [`Query`] with a reply channel, answered by the data path between two bursts (the
 //! wait is capped at [`MAX_WAIT`] so that an answer takes at most that long when idle).
 //!
+//! **Cores.** A node with `[io] cores = N` runs N of these, one per core and queue pair,
+//! each with its own member (see [`super::process`]); [`CoreLinks`] hands each packet
+//! one core receives for another to that core.
+//!
 //! **Stopping.** SIGTERM or ctrl-c starts a drain: every session is handed off to the
 //! other members, and the node exits once the member has stopped, or after
 //! `drain_timeout` with whatever sessions could not move (their clients see a reset or a
@@ -35,20 +39,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use ring::rand::{SecureRandom, SystemRandom};
-use vany_stack::l2::{Gateway, OwnAddr};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use vany_stack::time::Instant;
 
 use super::config::NodeConfig;
-use super::ctl::{self, MemberStatus, Request, Response, SessionInfo, Status};
-use super::io_config::{DpdkSettings, IoBackend, DPDK_RING};
+use super::cores::{CoreLinks, LinkStats};
+use super::ctl::{self, CoreStatus, MemberStatus, Request, Response, SessionInfo, Status};
 use super::lent_tx::LentTx;
 use super::log_limit::LogLimit;
-use super::membership::{self, Gossip, GossipHandle, GossipView, MembershipEvent, PeerState};
-use super::metrics::{self, HandoffSummary, IoCounters, MetricsSnapshot};
+use super::membership::{self, GossipView, MembershipEvent, PeerState};
+use super::metrics::{HandoffSummary, IoCounters, MetricsSnapshot};
 use crate::group::member::Member;
-use crate::io::dpdk::{DpdkConfig, DpdkIo};
 use crate::io::{self, AdaptiveWait, IoError, PacketIo};
 
 #[path = "runtime_events.rs"]
@@ -96,6 +97,12 @@ pub enum NodeError {
     /// Installing signal handlers failed.
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+    /// A core's thread ended in a panic (a bug: please report it with the log).
+    #[error("a core's thread panicked")]
+    CorePanicked,
 }
 
 /// Packets per second over a sliding one-second window.
@@ -142,6 +149,8 @@ pub struct Node<I: PacketIo> {
     waiting: Vec<WaitingHandoff>,
     /// Failed handoffs are logged per reason through this (peers decide some of them).
     log_limit: LogLimit,
+    /// The links to the node's other cores, on a node with several.
+    links: Option<CoreLinks>,
 }
 
 /// A `vany ctl handoff` answered once the handoff ends.
@@ -187,14 +196,43 @@ impl<I: PacketIo> Node<I> {
             },
             waiting: Vec::new(),
             log_limit: LogLimit::default(),
+            links: None,
         }
+    }
+
+    /// Runs this node as one core of several: `links` reach the others.
+    pub fn attach_links(&mut self, links: CoreLinks) {
+        self.links = Some(links);
+    }
+
+    /// The counters of the links to the node's other cores, on a node with several.
+    pub fn link_stats(&self) -> Option<LinkStats> {
+        self.links.as_ref().map(CoreLinks::stats)
+    }
+
+    /// The other members this node runs (its other cores).
+    fn sibling_cores(&self) -> Vec<u16> {
+        let mut ids = self.cfg.node_of(self.cfg.id);
+        ids.retain(|id| *id != self.cfg.id);
+        ids
+    }
+
+    /// Starts a drain: every session goes to the members of other nodes (the node's
+    /// other cores drain too).
+    fn start_drain(&mut self) {
+        let now = self.clock.now();
+        for id in self.sibling_cores() {
+            self.member.set_excluded(now, id, true);
+        }
+        self.member.drain();
     }
 
     /// Uses gossip for membership: every other member is excluded until gossip sees it
     /// up; `view` is shown in status and metrics.
     pub fn attach_gossip(&mut self, view: Arc<std::sync::Mutex<GossipView>>) {
         let now = self.clock.now();
-        for id in self.cfg.members.keys().filter(|id| **id != self.cfg.id) {
+        let mine = self.cfg.node_of(self.cfg.id);
+        for id in self.cfg.members.keys().filter(|id| !mine.contains(id)) {
             self.member.set_excluded(now, *id, true);
         }
         self.gossip = Some(view);
@@ -210,10 +248,19 @@ impl<I: PacketIo> Node<I> {
         self.counters
     }
 
-    /// Moves what the member made into the batch to send.
+    /// Moves what the member made into the batch to send (a packet for another core of
+    /// this node goes to that core instead).
     fn take_member_output(&mut self) {
         while let Some(p) = self.member.poll_transmit() {
-            self.out.push(p);
+            match self.links.as_mut() {
+                Some(l) => match l.local_destination(&p) {
+                    Some(core) => {
+                        l.hand_over_owned(core, p);
+                    }
+                    None => self.out.push(p),
+                },
+                None => self.out.push(p),
+            }
         }
     }
 
@@ -224,12 +271,25 @@ impl<I: PacketIo> Node<I> {
         // Each packet is handled where the backend holds it (a DPDK mbuf: not copied);
         // then, once per burst, the apps run and the TCP segments due are written into
         // buffers the backend lends (an mbuf: no allocation, no copy).
-        let (member, counters) = (&mut self.member, &mut self.counters);
-        let n = self.io.rx_each(self.cfg.batch, &mut |p| {
+        let (member, counters, links) = (&mut self.member, &mut self.counters, &mut self.links);
+        let mut n = self.io.rx_each(self.cfg.batch, &mut |p| {
             counters.rx_packets += 1;
             counters.rx_bytes += p.len() as u64;
+            if let Some(l) = links.as_mut() {
+                let core = l.owner(p);
+                if core != l.core() {
+                    l.hand_over(core, p);
+                    return;
+                }
+            }
             member.receive(now, p);
         })?;
+        if let (Some(l), member, io) = (self.links.as_mut(), &mut self.member, &mut self.io) {
+            n += l.receive(&mut |p| member.receive(now, p));
+            // Neighbor discovery answers the device gave another queue.
+            io.take_shared_l2(&mut |f| l.share_l2(f));
+            l.receive_l2(&mut |f| io.give_shared_l2(f));
+        }
         if n > 0 {
             self.take_member_output();
             self.flush_out()?;
@@ -277,7 +337,10 @@ impl<I: PacketIo> Node<I> {
                 MembershipEvent::Down(id) => (id, true),
             };
             tracing::info!(member = id, excluded = down, "membership change");
-            self.member.set_excluded(self.clock.now(), id, down);
+            // A node's other cores (its core members) come and go with it.
+            for id in self.cfg.node_of(id) {
+                self.member.set_excluded(self.clock.now(), id, down);
+            }
             busy = true;
         }
         while let Ok(q) = self.queries.try_recv() {
@@ -335,7 +398,7 @@ impl<I: PacketIo> Node<I> {
                     sessions = self.member.live_clients().len(),
                     "signal: draining, then exiting"
                 );
-                self.member.drain();
+                self.start_drain();
                 drain_deadline = Some(StdInstant::now() + self.cfg.drain_timeout);
             }
             if self.member.is_stopped() {
@@ -372,8 +435,9 @@ impl<I: PacketIo> Node<I> {
             return None;
         }
         let view = self.gossip_view();
+        let mine = self.cfg.node_of(self.cfg.id);
         let other_up = self.cfg.members.iter().any(|(id, m)| {
-            *id != self.cfg.id
+            !mine.contains(id)
                 && m.contact
                 && !self.member.is_excluded(*id)
                 && view
@@ -435,6 +499,7 @@ impl<I: PacketIo> Node<I> {
                         connections,
                         pinned,
                         handing_off_to: to,
+                        member: self.cfg.id,
                     })
                     .collect(),
             },
@@ -453,7 +518,7 @@ impl<I: PacketIo> Node<I> {
                     };
                 }
                 tracing::info!("control: drain");
-                self.member.drain();
+                self.start_drain();
                 Response::Done {
                     message: format!(
                         "draining {} session(s); the node exits when done",
@@ -498,8 +563,10 @@ impl<I: PacketIo> Node<I> {
                 id: *id,
                 name: m.name.clone(),
                 care_of: m.care_of,
+                // A core member is up or down with its node (gossip knows the node).
                 state: view.as_ref().map_or(PeerState::Up, |v| {
-                    v.states.get(id).copied().unwrap_or(PeerState::Unknown)
+                    let node = m.core_of.unwrap_or(*id);
+                    v.states.get(&node).copied().unwrap_or(PeerState::Unknown)
                 }),
                 excluded: self.member.is_excluded(*id),
             })
@@ -522,7 +589,25 @@ impl<I: PacketIo> Node<I> {
             io: self.counters,
             layer2: self.io.layer2(),
             gossip: view.map(|v| v.stats),
+            cores: self.core_status().into_iter().collect(),
         }
+    }
+
+    /// This core's entry in a multi-core node's status and metrics.
+    fn core_status(&self) -> Option<CoreStatus> {
+        let links = self.links.as_ref()?;
+        Some(CoreStatus {
+            core: links.core(),
+            member: self.cfg.id,
+            care_of: self.cfg.me().care_of,
+            sessions: self.member.live_clients().len(),
+            handoffs: self.member.handoffs().len(),
+            draining: self.member.is_draining(),
+            stopped: self.member.is_stopped(),
+            rx_packets: self.counters.rx_packets,
+            tx_packets: self.counters.tx_packets,
+            links: links.stats(),
+        })
     }
 
     /// The metrics of this instant.
@@ -546,12 +631,13 @@ impl<I: PacketIo> Node<I> {
                 .map(|v| v.states.values().filter(|s| **s == PeerState::Up).count() as u64),
             gossip: view.map(|v| v.stats),
             refusals_sent: self.member.refusals_sent().clone(),
+            cores: self.core_status().into_iter().collect(),
         }
     }
 }
 
 /// Asks the data path through `queries`; `None` if it does not answer within `wait`.
-fn ask<T>(
+pub(super) fn ask<T>(
     queries: &Sender<Query>,
     wait: StdDuration,
     make: impl FnOnce(Sender<T>) -> Query,
@@ -559,164 +645,4 @@ fn ask<T>(
     let (tx, rx) = bounded(1);
     queries.send(make(tx)).ok()?;
     rx.recv_timeout(wait).ok()
-}
-
-/// Seeds from the system's random generator (ring's `SystemRandom`).
-fn random<const N: usize>(rng: &SystemRandom) -> Result<[u8; N], NodeError> {
-    let mut b = [0u8; N];
-    rng.fill(&mut b).map_err(|_| NodeError::Random)?;
-    Ok(b)
-}
-
-/// `vany node`: runs the member of `cfg` on its TUN device or DPDK port until it is
-/// drained or signalled (see the module doc).
-pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        // A second signal while draining exits at once (status 1).
-        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
-            .map_err(NodeError::Signal)?;
-        signal_hook::flag::register(sig, stop.clone()).map_err(NodeError::Signal)?;
-    }
-    match &cfg.io {
-        IoBackend::Tun => {
-            let tun = io::open(&cfg.tun)?;
-            tracing::info!(tun = %cfg.tun, "TUN device up");
-            serve(cfg, tun, &stop)
-        }
-        IoBackend::Dpdk(d) => {
-            let eal = vany_ffi::Eal::init(&d.eal).map_err(IoError::from)?;
-            let port = DpdkIo::open(&eal, &dpdk_config(&cfg, d))?;
-            tracing::info!(
-                port = %d.port,
-                mac = %crate::io::dpdk::mac_text(port.mac()),
-                gateway = %match d.gateway {
-                    Gateway::Ipv6(a) => a.to_string(),
-                    Gateway::Mac(m) => crate::io::dpdk::mac_text(m),
-                    Gateway::OnLink => "on-link".into(),
-                },
-                max_packet = port.max_packet(),
-                "DPDK port up"
-            );
-            serve(cfg, port, &stop)
-        }
-    }
-}
-
-/// The DPDK backend's settings for this member: ND answers for its care-of address,
-/// and for the anycast address on a contact node (RFC 4861 §7.2.7: Override = 0).
-fn dpdk_config(cfg: &NodeConfig, d: &DpdkSettings) -> DpdkConfig {
-    let mut addrs = vec![OwnAddr {
-        addr: cfg.me().care_of,
-        anycast: false,
-    }];
-    if cfg.me().contact {
-        addrs.push(OwnAddr {
-            addr: cfg.anycast,
-            anycast: true,
-        });
-    }
-    let mut c = DpdkConfig::new(&d.port, addrs, d.gateway);
-    c.mac = d.mac;
-    c.mbufs = d.mbufs;
-    c.idle_poll = d.idle_poll;
-    c.rx_ring = DPDK_RING;
-    c.tx_ring = DPDK_RING;
-    c.burst = cfg.batch;
-    c
-}
-
-/// Runs the node on `io` until drained or `stop` (the process around the data path:
-/// gossip, control socket, metrics).
-fn serve<I: PacketIo>(cfg: NodeConfig, io: I, stop: &AtomicBool) -> Result<(), NodeError> {
-    let rng = SystemRandom::new();
-    let seed = u64::from_be_bytes(random(&rng)?);
-    let (query_tx, query_rx) = bounded::<Query>(64);
-    let (event_tx, event_rx) = unbounded();
-    let mut node = Node::new(cfg.clone(), io, seed, query_rx, event_rx);
-    let gossip: Option<GossipHandle> = match &cfg.gossip {
-        Some(g) => {
-            let peers = cfg
-                .members
-                .iter()
-                .filter_map(|(id, m)| m.gossip.map(|a| (*id, a)))
-                .collect();
-            let core = Gossip::new(
-                cfg.id,
-                membership::wall_ms(),
-                g,
-                peers,
-                &cfg.group_key,
-                random(&rng)?,
-                StdInstant::now(),
-            );
-            let handle =
-                membership::spawn(core, g.listen, event_tx).map_err(|source| NodeError::Bind {
-                    what: "gossip",
-                    addr: g.listen,
-                    source,
-                })?;
-            node.attach_gossip(handle.view.clone());
-            Some(handle)
-        }
-        None => None,
-    };
-
-    let q = query_tx.clone();
-    let group = cfg.control_group.clone();
-    let ctl_stats = ctl::serve(&cfg.control_socket, group, move |req| {
-        let wait = match req {
-            Request::Handoff { .. } => HANDOFF_WAIT + ANSWER_TIMEOUT,
-            _ => ANSWER_TIMEOUT,
-        };
-        ask(&q, wait, |tx| Query::Ctl(req, tx))
-            .unwrap_or_else(|| Response::error("the data path did not answer in time"))
-    })?;
-    if let Some(addr) = cfg.metrics_listen {
-        let q = query_tx.clone();
-        let snapshot = move || ask(&q, ANSWER_TIMEOUT, Query::Metrics);
-        metrics::serve(addr, snapshot, Some(ctl_stats)).map_err(|source| NodeError::Bind {
-            what: "metrics",
-            addr,
-            source,
-        })?;
-        if addr.ip().is_loopback() {
-            tracing::info!(%addr, "serving /metrics (counters, member id and name) on loopback");
-        } else {
-            tracing::warn!(
-                %addr,
-                "serving /metrics beyond loopback: anyone who reaches it reads the member's \
-                 id, name and counters (no addresses, no keys); see docs/operations.md"
-            );
-        }
-    }
-    tracing::info!(
-        id = cfg.id,
-        name = %cfg.me().name,
-        device = %match &cfg.io {
-            IoBackend::Tun => cfg.tun.clone(),
-            IoBackend::Dpdk(d) => d.port.clone(),
-        },
-        care_of = %cfg.me().care_of,
-        anycast = %cfg.anycast,
-        contact = cfg.me().contact,
-        members = cfg.members.len(),
-        control = %cfg.control_socket.display(),
-        metrics = ?cfg.metrics_listen,
-        gossip = ?cfg.gossip.as_ref().map(|g| g.listen),
-        "node up"
-    );
-    let result = node.run_until(stop);
-    if let Some(g) = gossip {
-        g.stop();
-    }
-    let _ = std::fs::remove_file(&cfg.control_socket);
-    let c = node.counters();
-    tracing::info!(
-        rx_packets = c.rx_packets,
-        tx_packets = c.tx_packets,
-        tx_dropped = c.tx_dropped,
-        "node stopped"
-    );
-    result.map_err(NodeError::from)
 }

@@ -36,11 +36,11 @@ impl Member {
     }
 
     pub(super) fn request_home_token(&mut self, now: Instant, client: Ipv6Addr) {
-        if self.cfg.contact_node == self.cfg.id {
+        let contact = self.contact_for(client);
+        if contact == self.cfg.id {
             self.start_home_test(now, client, self.cfg.id);
             self.drain_mn();
         } else {
-            let contact = self.cfg.contact_node;
             self.send_peer(contact, PeerBody::HomeTestRequest { client });
         }
     }

@@ -185,7 +185,14 @@ impl Member {
     /// drops it in turn if it does not hold the connection either. Returns whether it
     /// was passed on.
     fn pass_to_contact_node(&mut self, packet: &[u8]) -> bool {
-        let contact = self.cfg.contact_node;
+        let Some(client) = packet
+            .get(8..24)
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(Ipv6Addr::from)
+        else {
+            return false;
+        };
+        let contact = self.contact_for(client);
         if contact == self.cfg.id || self.excluded.contains(&contact) {
             return false;
         }

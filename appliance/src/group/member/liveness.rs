@@ -79,12 +79,10 @@ impl Member {
             for &(client, _) in &served {
                 self.send_peer(member, PeerBody::Probe { client });
             }
-            if member == self.cfg.contact_node {
-                for &(client, from_care_of) in &served {
-                    if from_care_of {
-                        let me = self.cfg.id;
-                        self.send_peer(member, PeerBody::Serving { client, member: me });
-                    }
+            for &(client, from_care_of) in &served {
+                if from_care_of && self.contact_for(client) == member {
+                    let me = self.cfg.id;
+                    self.send_peer(member, PeerBody::Serving { client, member: me });
                 }
             }
             let rebind = self.contact.take_deregistered(member, now);

@@ -74,6 +74,10 @@ pub struct MemberConfig {
     pub members: BTreeMap<MemberId, Ipv6Addr>,
     /// The contact node that runs home tests for this member.
     pub contact_node: MemberId,
+    /// The members the contact node runs, one per core (empty or `[contact_node]` for a
+    /// node with one core): a client's home tests and `Serving` reports go to the core
+    /// that owns the client ([`crate::group::shard`]).
+    pub contact_cores: Vec<MemberId>,
     /// The group key of the peer channel.
     pub group_key: Vec<u8>,
     /// TCP settings of served connections.
@@ -384,11 +388,21 @@ impl Member {
     /// relay the client's Binding Refresh Requests.
     fn tell_contact_node(&mut self, client: Ipv6Addr) {
         let me = self.cfg.id;
-        if self.cfg.contact_node == me {
+        let contact = self.contact_for(client);
+        if contact == me {
             self.serving(client, me);
         } else {
             let body = PeerBody::Serving { client, member: me };
-            self.send_peer(self.cfg.contact_node, body);
+            self.send_peer(contact, body);
+        }
+    }
+
+    /// The member of the contact node that is contact node for `client`: the core of a
+    /// multi-core contact node that owns it, else the contact node.
+    fn contact_for(&self, client: Ipv6Addr) -> MemberId {
+        match self.cfg.contact_cores.as_slice() {
+            [] => self.cfg.contact_node,
+            cores => cores[crate::group::shard::shard(client, cores.len())],
         }
     }
 
