@@ -300,8 +300,10 @@ fn start_drain(lab: &Lab, at: u16, drain_at: Option<u16>) -> Drain {
     let out = lab.ctl(node, &["drain"]);
     assert!(
         out.status.success(),
-        "vany ctl drain on node {node}: {}",
-        String::from_utf8_lossy(&out.stdout)
+        "vany ctl drain on node {node} ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
     println!(
         "drain of node {node} (member {at} serves the session): {}",
