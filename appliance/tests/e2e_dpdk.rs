@@ -35,9 +35,6 @@
 
 mod netns_common;
 
-use std::process::Command;
-use std::time::Duration;
-
 use netns_common::handoffs::*;
 use netns_common::lab::*;
 use netns_common::*;
@@ -57,23 +54,7 @@ fn kernel_client_follows_handoffs_to_and_from_a_dpdk_member() {
     let mut lab = Lab::build_with_dpdk(PREFIX, "d", 3, Some(DPDK_MEMBER));
     lab.start_group();
     // The hub's kernel resolves the DPDK member's care-of address by ND and pings it.
-    let hub = lab.ns_name("hub");
-    let coa = care_of(DPDK_MEMBER).to_string();
-    let out = run_limited(
-        Command::new("ip").args([
-            "netns", "exec", &hub, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", &coa,
-        ]),
-        Duration::from_secs(10),
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    println!("hub pings the DPDK member: {}", text.trim());
-    assert!(
-        out.status.success() && text.contains("3 received"),
-        "{out:?}"
-    );
-    let neigh = run("ip", &["-n", &hub, "-6", "neigh", "show", &coa]);
-    println!("hub's neighbor entry: {}", neigh.trim());
-    assert!(neigh.contains("lladdr"), "the hub resolved {coa}: {neigh}");
+    lab.hub_pings(DPDK_MEMBER);
     let status = lab.ask(DPDK_MEMBER, &Request::Status).expect("status");
     let nd = &status["layer2"]["nd"];
     println!(

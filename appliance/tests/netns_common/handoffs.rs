@@ -1,8 +1,9 @@
-//! The end-to-end handoff run shared by the lab tests (`e2e_netns`, `e2e_dpdk`): an
-//! unmodified kernel client downloads a `source` stream from the anycast address while
-//! the test moves its session with `vany ctl handoff` (the operator policy), each move
-//! asked of the member that serves it once the previous one has settled; then
-//! `vany ctl drain` on the serving member hands the session on and the node exits.
+//! The end-to-end handoff run shared by the lab tests (`e2e_netns`, `e2e_dpdk`,
+//! `e2e_dpdk_cores`): an unmodified kernel client downloads a `source` stream from the
+//! anycast address while the test moves its session with `vany ctl handoff` (the
+//! operator policy), each move asked of the node whose member (core) serves it once the
+//! previous one has settled; then `vany ctl drain` on that node hands the session on to
+//! another node and the node exits.
 //!
 //! [`handoffs_then_drain`] prints what it saw (`-- --nocapture`) and asserts the common
 //! bar: the stream complete and intact (SHA-256), no error (reset) on the kernel socket,
@@ -82,7 +83,8 @@ pub struct Plan {
     pub moves: usize,
     /// Where move `k` (0-based) goes.
     pub next: fn(usize) -> u16,
-    /// The member that must be serving the session, hence drained, at the drain.
+    /// The node that must be serving the session (on one of its cores), hence drained,
+    /// at the drain.
     pub drain_at: Option<u16>,
 }
 
@@ -94,6 +96,9 @@ pub struct Counters {
     pub connected: BTreeMap<String, u64>,
     /// After the drain and the end of the stream.
     pub after: BTreeMap<String, u64>,
+    /// The drained node's `Status` answer and `/metrics` just before its drain.
+    pub status_before_drain: Option<serde_json::Value>,
+    pub metrics_before_drain: Option<String>,
 }
 
 /// One move the test asked for, and what it saw of it.
@@ -118,6 +123,8 @@ pub fn handoffs_then_drain(lab: &mut Lab, plan: &Plan) -> Counters {
         before,
         connected: seen.connected,
         after: end.after,
+        status_before_drain: seen.status_before_drain,
+        metrics_before_drain: seen.metrics_before_drain,
     }
 }
 
@@ -130,6 +137,9 @@ struct Seen {
     committed_by_drained: f64,
     /// The client kernel's counters once the first bytes had arrived.
     connected: BTreeMap<String, u64>,
+    /// The drained node's `Status` answer and `/metrics` just before its drain.
+    status_before_drain: Option<serde_json::Value>,
+    metrics_before_drain: Option<String>,
 }
 
 /// What the end of the run left.
@@ -168,6 +178,7 @@ fn drive(lab: &mut Lab, plan: &Plan, started: Instant) -> Seen {
     let step = length * 85 / 100 / (wanted as u64 + 1);
     let mut moves: Vec<MoveRecord> = Vec::new();
     let mut drained_id: Option<u16> = None;
+    let (mut status_before_drain, mut metrics_before_drain) = (None, None);
     let mut committed_by_drained = 0.0;
     let mut pending: Option<(u16, u16, &'static str, u64, Instant)> = None;
     let deadline = started + run_limit;
@@ -193,7 +204,13 @@ fn drive(lab: &mut Lab, plan: &Plan, started: Instant) -> Seen {
             continue;
         };
         if let Some((from, to, how, at_bytes, since)) = pending {
-            if at == from {
+            // A drain moves the session off the drained node, maybe by way of another
+            // of its cores.
+            let not_yet = match how {
+                "ctl drain" => lab.node_of(at) == lab.node_of(from),
+                _ => at == from,
+            };
+            if not_yet {
                 // Not started yet, or thawed: wait (bounded above).
                 assert!(
                     since.elapsed() < Duration::from_secs(10),
@@ -221,39 +238,20 @@ fn drive(lab: &mut Lab, plan: &Plan, started: Instant) -> Seen {
                 continue;
             }
             let to = next(moves.len());
-            let out = lab.ctl(at, &["handoff", &CLIENT.to_string(), &to.to_string()]);
+            let node = lab.node_of(at);
+            let out = lab.ctl(node, &["handoff", &CLIENT.to_string(), &to.to_string()]);
             assert!(
                 out.status.success(),
-                "vany ctl handoff {CLIENT} {to} on node {at}: {}{}",
+                "vany ctl handoff {CLIENT} {to} on node {node} (member {at} serves it): {}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
             pending = Some((at, to, "ctl handoff", got, Instant::now()));
         } else if got >= step * (wanted as u64 + 1) {
-            if let Some(want) = drain_at {
-                assert_eq!(at, want, "the member serving the session at the drain");
-            }
-            // A node on DPDK: its layer 2 (neighbor discovery, port drops) so far.
-            if let Some(s) = lab.ask(at, &Request::Status) {
-                if !s["layer2"].is_null() {
-                    println!("node {at}'s layer 2 before the drain: {}", s["layer2"]);
-                }
-            }
-            // The drained node's handoff records go with it: count them first.
-            committed_by_drained = lab.metrics(at).map_or(0.0, |m| {
-                metric(&m, "vany_handoffs_total{outcome=\"committed\"}")
-            });
-            let out = lab.ctl(at, &["drain"]);
-            assert!(
-                out.status.success(),
-                "vany ctl drain on node {at}: {}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-            println!(
-                "drain of node {at}: {}",
-                String::from_utf8_lossy(&out.stdout).trim()
-            );
-            drained_id = Some(at);
+            let drain = start_drain(lab, at, drain_at);
+            committed_by_drained = drain.committed;
+            (status_before_drain, metrics_before_drain) = (drain.status, drain.metrics);
+            drained_id = Some(drain.node);
             pending = Some((at, 0, "ctl drain", got, Instant::now()));
         }
     }
@@ -263,6 +261,59 @@ fn drive(lab: &mut Lab, plan: &Plan, started: Instant) -> Seen {
         drained_id: drained_id.expect("the drain happened"),
         committed_by_drained,
         connected: connected.expect("data arrived"),
+        status_before_drain,
+        metrics_before_drain,
+    }
+}
+
+/// What [`start_drain`] saw of the node it drained before the drain.
+struct Drain {
+    node: u16,
+    status: Option<serde_json::Value>,
+    metrics: Option<String>,
+    /// Its committed handoffs.
+    committed: f64,
+}
+
+/// `vany ctl drain` on the node whose member `at` serves the session (which must be
+/// node `drain_at`, if given), after reading its status and metrics.
+fn start_drain(lab: &Lab, at: u16, drain_at: Option<u16>) -> Drain {
+    let node = lab.node_of(at);
+    if let Some(want) = drain_at {
+        assert_eq!(
+            node, want,
+            "the node serving the session (member {at}) at the drain"
+        );
+    }
+    // A node on DPDK: its layer 2 (neighbor discovery, port drops) so far.
+    let status = lab.ask(node, &Request::Status);
+    if let Some(s) = &status {
+        if !s["layer2"].is_null() {
+            println!("node {node}'s layer 2 before the drain: {}", s["layer2"]);
+        }
+    }
+    // The drained node's handoff records go with it: count them first.
+    let metrics = lab.metrics(node);
+    let committed = metrics.as_ref().map_or(0.0, |m| {
+        metric(m, "vany_handoffs_total{outcome=\"committed\"}")
+    });
+    let out = lab.ctl(node, &["drain"]);
+    assert!(
+        out.status.success(),
+        "vany ctl drain on node {node} ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "drain of node {node} (member {at} serves the session): {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    Drain {
+        node,
+        status,
+        metrics,
+        committed,
     }
 }
 

@@ -72,6 +72,9 @@ pub struct Lab {
     pub send_buffer_kib: u64,
     /// The member that runs on DPDK instead of TUN, if any (see [`Lab::build_with_dpdk`]).
     pub dpdk: Option<u16>,
+    /// Poll loops (`[io] cores`) of the DPDK node: its further cores are members
+    /// `nodes_count + 1 ..` (see [`Lab::build_with_dpdk_cores`]).
+    pub cores: u16,
 }
 
 impl Drop for Lab {
@@ -132,6 +135,25 @@ impl Lab {
         nodes: u16,
         dpdk: Option<u16>,
     ) -> Lab {
+        Lab::build_with_dpdk_cores(prefix, tag, nodes, dpdk, 1)
+    }
+
+    /// [`Lab::build_with_dpdk`], with the DPDK node running `cores` poll loops
+    /// (`[io] cores`, `qpairs` on its `net_af_packet` port), each a group member of its
+    /// own: the node's member `dpdk` and members `nodes + 1 ..`, listed in every node's
+    /// `[members]` with `core_of = dpdk`. The hub routes every core's care-of address
+    /// on-link out of the DPDK node's veth (the port answers ND for all of them).
+    pub fn build_with_dpdk_cores(
+        prefix: &'static str,
+        tag: &'static str,
+        nodes: u16,
+        dpdk: Option<u16>,
+        cores: u16,
+    ) -> Lab {
+        assert!(
+            cores >= 1 && (cores == 1 || dpdk.is_some()),
+            "{cores} cores need a DPDK node"
+        );
         remove_stale_namespaces(&[prefix]);
         let dir = std::env::temp_dir().join(format!("{prefix}{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -146,6 +168,7 @@ impl Lab {
             client: None,
             send_buffer_kib: 256,
             dpdk,
+            cores,
         };
         let hub = lab.add_ns("hub", true);
         let cns = lab.add_ns("cl", false);
@@ -155,7 +178,11 @@ impl Lab {
             let ns = lab.add_ns(&format!("n{i}"), !on_dpdk);
             let (hub_addr, node_addr) = (format!("fd00:99:{i}::1"), format!("fd00:99:{i}::2"));
             lab.link(&hub, &format!("h{i}"), &ns, &hub_addr, &node_addr);
-            let mut routed = vec![format!("{}/128", care_of(i))];
+            let mut routed: Vec<String> = lab
+                .core_members(i)
+                .into_iter()
+                .map(|m| format!("{}/128", care_of(m)))
+                .collect();
             if i == 1 {
                 routed.push(format!("{ANYCAST}/128"));
             }
@@ -174,6 +201,28 @@ impl Lab {
             }
         }
         lab
+    }
+
+    /// Every member of the group: the nodes' own (`1..=nodes_count`), then the DPDK
+    /// node's further cores.
+    pub fn members(&self) -> Vec<u16> {
+        (1..self.nodes_count + self.cores).collect()
+    }
+
+    /// The node whose process runs member `m` (itself, unless `m` is a further core).
+    pub fn node_of(&self, m: u16) -> u16 {
+        match self.dpdk {
+            Some(d) if m > self.nodes_count => d,
+            _ => m,
+        }
+    }
+
+    /// The members node `i` runs, its own first (one per core).
+    pub fn core_members(&self, i: u16) -> Vec<u16> {
+        self.members()
+            .into_iter()
+            .filter(|m| self.node_of(*m) == i)
+            .collect()
     }
 
     /// The full name of namespace `what` ("hub", "cl", "n1", ...).
@@ -245,38 +294,25 @@ impl Lab {
         let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 10000");
         let _ = writeln!(t, "send_buffer_kib = {}", self.send_buffer_kib);
         if self.dpdk == Some(i) {
-            let eal = [
-                "-l",
-                "0",
-                "--no-huge",
-                "-m",
-                "512",
-                "--no-pci",
-                "--no-telemetry",
-                "--vdev=net_af_packet0,iface=eth0",
-            ]
-            .iter()
-            .map(|a| format!("\"{a}\""))
-            .chain([format!("\"--file-prefix={}\"", self.eal_prefix())])
-            .collect::<Vec<_>>()
-            .join(", ");
-            let _ = writeln!(
-                t,
-                "\n[io]\nbackend = \"dpdk\"\neal = [{eal}]\nport = \"net_af_packet0\"\n\
-                 gateway = \"fd00:99:{i}::1\""
-            );
+            self.dpdk_io(&mut t, i);
         }
         let _ = writeln!(t, "\n[gossip]\nlisten = \"[fd00:99:{i}::2]:4700\"");
         let _ = writeln!(
             t,
             "probe_period_ms = 500\nprobe_rtt_ms = 150\nsuspect_to_down_ms = 1500"
         );
-        for m in 1..=self.nodes_count {
+        for m in self.members() {
             let _ = writeln!(
                 t,
                 "\n[members.{m}]\nname = \"node{m}\"\ncare_of = \"{}\"",
                 care_of(m)
             );
+            let node = self.node_of(m);
+            if node != m {
+                // A further core: its node's gossip socket and contact role.
+                let _ = writeln!(t, "core_of = {node}");
+                continue;
+            }
             let _ = writeln!(
                 t,
                 "contact = {}\ngossip = \"[fd00:99:{m}::2]:4700\"",
@@ -284,6 +320,41 @@ impl Lab {
             );
         }
         t
+    }
+
+    /// The `[io]` table of DPDK node `i`. With one core exactly as before cores came:
+    /// EAL lcore 0 pinned to CPU 0, one queue pair. With more, a queue pair per core on
+    /// the port (`qpairs`) and lcore 0 free to run on the first two CPUs (as `vany bench
+    /// dpdk`'s `--lcores 0@(0-1)`), so that the cores' threads, which inherit the main
+    /// thread's CPU set, are not all pinned to CPU 0.
+    fn dpdk_io(&self, t: &mut String, i: u16) {
+        let (lcores, vdev) = if self.cores == 1 {
+            (["-l", "0"], "--vdev=net_af_packet0,iface=eth0".to_string())
+        } else {
+            let lcores = if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
+                ["--lcores", "0@(0-1)"]
+            } else {
+                ["-l", "0"]
+            };
+            let vdev = format!("--vdev=net_af_packet0,iface=eth0,qpairs={}", self.cores);
+            (lcores, vdev)
+        };
+        let eal = lcores
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["--no-huge", "-m", "512", "--no-pci", "--no-telemetry"].map(String::from))
+            .chain([vdev, format!("--file-prefix={}", self.eal_prefix())])
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            t,
+            "\n[io]\nbackend = \"dpdk\"\neal = [{eal}]\nport = \"net_af_packet0\"\n\
+             gateway = \"fd00:99:{i}::1\""
+        );
+        if self.cores > 1 {
+            let _ = writeln!(t, "cores = {}", self.cores);
+        }
     }
 
     /// Node `i`'s control socket.
@@ -306,7 +377,8 @@ impl Lab {
         self.nodes[usize::from(i) - 1].as_ref().map(Child::id)
     }
 
-    /// Starts every node and waits until each sees every other member up.
+    /// Starts every node and waits until each sees every other node's members up (a
+    /// further core that a node's status does not list is not waited for).
     pub fn start_group(&mut self) {
         for i in 1..=self.nodes_count {
             self.start_node(i);
@@ -322,8 +394,10 @@ impl Lab {
                         panic!("node {i} exited ({status}): {}", self.node_log(i));
                     }
                     let s = self.ask(i, &Request::Status)?;
-                    (1..=self.nodes_count)
-                        .filter(|m| *m != i)
+                    self.members()
+                        .into_iter()
+                        .filter(|m| self.node_of(*m) != i)
+                        .filter(|m| self.node_of(*m) == *m || lists_member(&s, *m))
                         .all(|m| member_state(&s, m) == ("up".into(), false))
                         .then_some(())
                 },
@@ -357,9 +431,11 @@ impl Lab {
         run_limited(&mut c, Duration::from_secs(10))
     }
 
-    /// Where the client's session is: `Some(node)` when exactly one running node holds
-    /// it and no handoff of it is under way.
-    /// A node whose process has exited (a drained node) is left out.
+    /// Where the client's session is: `Some(member)` when exactly one member of the
+    /// running nodes holds it and no handoff of it is under way. The member is the
+    /// session's `member` in the node's `Sessions` answer (the core that serves it), or
+    /// the node's own where the answer has none. A node whose process has exited (a
+    /// drained node) is left out.
     pub fn settled_at(&mut self, client: Ipv6Addr) -> Option<u16> {
         let mut holders = Vec::new();
         for i in 1..=self.nodes_count {
@@ -370,7 +446,10 @@ impl Lab {
             let v = self.ask(i, &Request::Sessions)?;
             for s in v["sessions"].as_array()? {
                 if s["client"].as_str() == Some(&client.to_string()) {
-                    holders.push((i, s["handing_off_to"].is_null()));
+                    let member = s["member"]
+                        .as_u64()
+                        .map_or(Some(i), |m| u16::try_from(m).ok())?;
+                    holders.push((member, s["handing_off_to"].is_null()));
                 }
             }
         }
@@ -378,6 +457,28 @@ impl Lab {
             [(i, true)] => Some(i),
             _ => None,
         }
+    }
+
+    /// The hub pings member `m`'s care-of address three times (its kernel resolves it
+    /// by ND first); asserts every echo came back and the hub has the neighbor entry.
+    pub fn hub_pings(&self, m: u16) {
+        let hub = self.ns_name("hub");
+        let coa = care_of(m).to_string();
+        let out = run_limited(
+            Command::new("ip").args([
+                "netns", "exec", &hub, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", &coa,
+            ]),
+            Duration::from_secs(10),
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        println!("hub pings DPDK member {m}: {}", text.trim());
+        assert!(
+            out.status.success() && text.contains("3 received"),
+            "{out:?}"
+        );
+        let neigh = run("ip", &["-n", &hub, "-6", "neigh", "show", &coa]);
+        println!("hub's neighbor entry: {}", neigh.trim());
+        assert!(neigh.contains("lladdr"), "the hub resolved {coa}: {neigh}");
     }
 
     /// GET /metrics of node `i`, from a thread in the hub namespace.
@@ -415,6 +516,13 @@ impl Lab {
     pub fn node_log(&self, i: u16) -> String {
         std::fs::read_to_string(self.dir.join(format!("n{i}.log"))).unwrap_or_default()
     }
+}
+
+/// Whether a node's `Status` answer lists member `id`.
+pub fn lists_member(status: &serde_json::Value, id: u16) -> bool {
+    status["members"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|m| m["id"] == id))
 }
 
 /// Member `id`'s state and whether it is excluded, in a node's `Status` answer.
