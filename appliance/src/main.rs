@@ -54,17 +54,20 @@ enum Command {
     /// bound to the uplink. Needs root (or CAP_NET_ADMIN + CAP_NET_RAW), iproute2 and
     /// nftables. Runs until SIGINT/SIGTERM, then prints its counters as one JSON line.
     Client(vany_appliance::client_host::ClientArgs),
-    /// Run one member of an anycast group on a TUN device (real network, real clock).
+    /// Run one member of an anycast group on a TUN device or a DPDK port (real network,
+    /// real clock).
     ///
-    /// Reads node.toml (TUN name, this member and every other member, anycast address,
+    /// Reads node.toml (TUN name or `[io]` DPDK port, this member and every other member, anycast address,
     /// contact node, group key, control socket, metrics address, gossip socket, ...),
     /// serves clients of the anycast address with the hosted stream source, hands their
     /// sessions to other members (peer protocol over UDP/IPv6 port 4600 between care-of
     /// addresses, routed by the node's network namespace), detects failed members with
     /// SWIM gossip (foca, HMAC-SHA256 under the group key), answers `vany ctl` on its
     /// control socket and serves Prometheus metrics on GET /metrics. SIGTERM or ctrl-c
-    /// drains (hands every session off) and exits; a second signal exits at once. Logs
-    /// go to stderr (log_level in the config, or RUST_LOG). Needs root or CAP_NET_ADMIN.
+    /// drains (hands every session off) and exits; a second signal exits at once. On
+    /// DPDK with `cores = N`, runs N members, one per core and queue pair (docs/cores.md).
+    /// Logs go to stderr (log_level in the config, or RUST_LOG). Needs root or
+    /// CAP_NET_ADMIN (DPDK: root, or hugepages and device access).
     Node(vany_appliance::node::cli::NodeArgs),
     /// Ask a running `vany node` through its control socket (answers are JSON).
     Ctl(vany_appliance::node::cli::CtlArgs),

@@ -99,7 +99,7 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
         // Not the Debug form: it would print the group key.
         let me = cfg.me();
         println!(
-            "configuration OK: member {} ({}) care-of {}{}, anycast {}, {} members, tun {}, \
+            "configuration OK: member {} ({}) care-of {}{}, anycast {}, {} members, {}, \
              control {}, metrics {}, gossip {}",
             cfg.id,
             me.name,
@@ -107,7 +107,7 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
             if me.contact { " (contact node)" } else { "" },
             cfg.anycast,
             cfg.members.len(),
-            cfg.tun,
+            device(&cfg),
             cfg.control_socket.display(),
             cfg.metrics_listen.map_or("off".into(), |a| a.to_string()),
             cfg.gossip
@@ -126,6 +126,22 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
             tracing::error!(error = %e, "node failed");
             eprintln!("vany node: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The packet device in one phrase: the TUN device, or the DPDK port and its cores.
+fn device(cfg: &NodeConfig) -> String {
+    match &cfg.io {
+        super::io_config::IoBackend::Tun => format!("TUN device {}", cfg.tun),
+        super::io_config::IoBackend::Dpdk(d) => {
+            let members: Vec<String> = cfg.core_members().iter().map(u16::to_string).collect();
+            format!(
+                "DPDK port {}, {} core(s) (members {})",
+                d.port,
+                d.cores,
+                members.join(", ")
+            )
         }
     }
 }
