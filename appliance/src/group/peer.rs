@@ -35,8 +35,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ring::hmac;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use vany_stack::time::{Duration, Instant};
 
 #[path = "peer_msg.rs"]
@@ -195,7 +197,7 @@ struct Partial {
 /// One member's end of the peer channel.
 pub struct PeerChannel {
     me: MemberId,
-    key: hmac::Key,
+    key: GroupMac,
     next_seq: u64,
     windows: BTreeMap<MemberId, ReplayWindow>,
     partial: BTreeMap<(MemberId, u64), Partial>,
@@ -216,7 +218,7 @@ impl PeerChannel {
     pub fn new(me: MemberId, group_key: &[u8]) -> Self {
         PeerChannel {
             me,
-            key: hmac::Key::new(hmac::HMAC_SHA256, group_key),
+            key: GroupMac::new(group_key),
             next_seq: 1,
             windows: BTreeMap::new(),
             partial: BTreeMap::new(),
@@ -446,13 +448,13 @@ impl PeerChannel {
         };
         if buf.len() - start + TAG <= CHUNK {
             write_header(&mut buf[headroom..start], self.me, seq, 0, 1);
-            let tag = hmac::sign(&self.key, &buf[headroom..]);
-            buf.extend_from_slice(tag.as_ref());
+            let tag = self.key.sign(&buf[headroom..]);
+            buf.extend_from_slice(&tag);
             out.push(buf);
             return;
         }
-        let tag = hmac::sign(&self.key, &buf[start..]);
-        buf.extend_from_slice(tag.as_ref());
+        let tag = self.key.sign(&buf[start..]);
+        buf.extend_from_slice(&tag);
         let message = &buf[start..];
         let count = message.len().div_ceil(CHUNK) as u16;
         for (i, chunk) in message.chunks(CHUNK).enumerate() {
@@ -461,8 +463,8 @@ impl PeerChannel {
             d.resize(start, 0);
             write_header(&mut d[headroom..], self.me, seq, i as u16, count);
             d.extend_from_slice(chunk);
-            let tag = hmac::sign(&self.key, &d[headroom..]);
-            d.extend_from_slice(&tag.as_ref()[..CHUNK_TAG]);
+            let tag = self.key.sign(&d[headroom..]);
+            d.extend_from_slice(&tag[..CHUNK_TAG]);
             out.push(d);
         }
         if buf.capacity() <= SPARE_CAPACITY {
@@ -534,7 +536,9 @@ impl PeerChannel {
                 return Err(PeerError::Malformed);
             }
             let (signed, tag) = d.split_at(d.len() - TAG);
-            hmac::verify(&self.key, signed, tag).map_err(|_| PeerError::Forged)?;
+            if !self.key.verify(signed, tag) {
+                return Err(PeerError::Forged);
+            }
             self.early_replay_check(now, from, seq)?;
             return self.accept(now, from, seq, &signed[HEADER..]);
         }
@@ -543,11 +547,7 @@ impl PeerChannel {
         }
         // Authentic before anything is stored or acknowledged.
         let (signed, tag) = d.split_at(d.len() - CHUNK_TAG);
-        let expected = hmac::sign(&self.key, signed);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            &expected.as_ref()[..CHUNK_TAG],
-            tag,
-        )) {
+        if !self.key.verify(signed, tag) {
             return Err(PeerError::Forged);
         }
         self.early_replay_check(now, from, seq)?;
@@ -584,7 +584,9 @@ impl PeerChannel {
             return Err(PeerError::Malformed);
         }
         let (body, tag) = whole.split_at(whole.len() - TAG);
-        hmac::verify(&self.key, body, tag).map_err(|_| PeerError::Forged)?;
+        if !self.key.verify(body, tag) {
+            return Err(PeerError::Forged);
+        }
         self.accept(now, from, seq, body)
     }
 
@@ -629,6 +631,44 @@ impl PeerChannel {
             self.ack_later(now, from, seq);
         }
         Ok(msg)
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) under the group key, keyed once: each message costs a copy
+/// of the inner and outer hash states and the SHA-256 blocks of the message (SHA
+/// extensions used when the CPU has them).
+#[derive(Clone)]
+struct GroupMac(Hmac<Sha256>);
+
+impl GroupMac {
+    fn new(key: &[u8]) -> GroupMac {
+        // RFC 2104 §2: a key longer than the block is hashed first; the key is then
+        // padded with zeros to the block (64 bytes), which is what is keyed here.
+        let mut block = [0u8; 64];
+        if key.len() > block.len() {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        GroupMac(<Hmac<Sha256> as KeyInit>::new(&block.into()))
+    }
+
+    /// The 32-byte MAC of `data`.
+    fn sign(&self, data: &[u8]) -> [u8; TAG] {
+        let mut m = self.0.clone();
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the MAC of `data` or its first bytes (at least 16), compared
+    /// in constant time.
+    fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        if tag.len() < CHUNK_TAG || tag.len() > TAG {
+            return false;
+        }
+        let mut m = self.0.clone();
+        m.update(data);
+        m.verify_truncated_left(tag).is_ok()
     }
 }
 
