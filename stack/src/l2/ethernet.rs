@@ -55,7 +55,7 @@ pub struct Ipv6Frame<'a> {
 /// Every frame a port receives goes through here: the checks read the bytes directly
 /// (the same rules as smoltcp's views: a MAC is unicast when its group bit, the lowest
 /// bit of its first byte, is clear) and the function inlines into the receive loop.
-#[inline]
+#[inline(always)]
 pub fn parse(frame: &[u8], ours: Mac) -> Result<Ipv6Frame<'_>, FrameError> {
     let Some((header, payload)) = frame.split_first_chunk::<HEADER_LEN>() else {
         return Err(FrameError::Truncated(frame.len()));

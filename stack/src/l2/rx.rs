@@ -44,7 +44,7 @@ impl Neighbors {
     ///
     /// The common case (an IPv6 packet that is not ICMPv6) inlines into the receive
     /// loop; the rest is out of line.
-    #[inline]
+    #[inline(always)]
     pub fn ingress<'a>(&mut self, now: Instant, frame: &'a [u8]) -> Ingress<'a> {
         self.counters.rx_frames += 1;
         let f = match ethernet::parse(frame, self.cfg.mac) {
