@@ -443,7 +443,7 @@ impl PeerChannel {
         buf.resize(start, 0);
         // A Vec-backed encoder cannot run out of room; should it fail all the same,
         // nothing is sent (a reliable message is sent again as nothing, and given up).
-        let Ok(mut buf) = postcard::to_extend(&msg, buf) else {
+        let Ok(mut buf) = msg.encode(buf) else {
             return;
         };
         if buf.len() - start + TAG <= CHUNK {

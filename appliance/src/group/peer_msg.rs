@@ -270,3 +270,39 @@ pub(super) struct OutgoingMessage<'a> {
     pub(super) seq: u64,
     pub(super) body: Outgoing<'a>,
 }
+
+impl OutgoingMessage<'_> {
+    /// Appends the message's postcard encoding to `buf`: a `Forward` written here
+    /// directly (the per-packet case; a test checks it is postcard's, byte for byte),
+    /// any other body through postcard.
+    pub(super) fn encode(&self, buf: Vec<u8>) -> Result<Vec<u8>, postcard::Error> {
+        let Outgoing::Forward { transfer, packet } = self.body else {
+            return postcard::to_extend(self, buf);
+        };
+        let mut buf = buf;
+        buf.reserve(4 * 10 + 3 + packet.len());
+        // Postcard: struct fields in order, integers and the enum's variant index as
+        // unsigned LEB128 varints, bytes as a varint length and the bytes.
+        for v in [
+            u64::from(self.from),
+            u64::from(self.to),
+            self.seq,
+            u64::from(FORWARD_VARIANT),
+            transfer,
+            packet.len() as u64,
+        ] {
+            push_varint(&mut buf, v);
+        }
+        buf.extend_from_slice(packet);
+        Ok(buf)
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint (postcard's integer encoding).
+fn push_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}

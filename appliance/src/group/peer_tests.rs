@@ -454,3 +454,41 @@ fn the_group_mac_is_hmac_sha256() {
         }
     }
 }
+
+#[test]
+fn a_forward_is_encoded_as_postcard_encodes_it() {
+    for (from, to, seq, transfer) in [
+        (0, 0, 0, 0),
+        (1, 2, 1, 0),
+        (127, 128, 16_383, 16_384),
+        (u16::MAX, u16::MAX - 1, u64::MAX, u64::MAX),
+        (300, 7, (1_733_200_000_000 << 20) | 5, 1 << 40),
+    ] {
+        for len in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
+            let p = packet(len);
+            let ours = msg::OutgoingMessage {
+                from,
+                to,
+                seq,
+                body: Outgoing::Forward {
+                    transfer,
+                    packet: &p,
+                },
+            }
+            .encode(vec![9])
+            .unwrap();
+            let want = postcard::to_allocvec(&PeerMessage {
+                from,
+                to,
+                seq,
+                body: PeerBody::Forward {
+                    transfer,
+                    packet: p.clone(),
+                },
+            })
+            .unwrap();
+            assert_eq!(ours[0], 9, "appended");
+            assert_eq!(ours[1..], want[..], "{from} {to} {seq} {transfer} {len}");
+        }
+    }
+}
