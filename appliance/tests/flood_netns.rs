@@ -120,14 +120,14 @@ fn packet(kind: Kind, rng: &mut SeededRandom, scratch: &mut Vec<u8>) -> Vec<u8> 
             }),
         ),
         Kind::PeerChunk => {
-            // "VANY", version 2, one of 256 senders (as many messages as a member
+            // "VANY", version 3, one of 256 senders (as many messages as a member
             // reassembles at once; no member's, so no replay window stops them), sequence
             // number 1, a random chunk of 4095, 1300 bytes of chunk, a 16-byte tag: about
             // 1.4 KB on the wire. Stored before authentication, they would fill
             // 256 x 4095 chunks.
             scratch.clear();
             scratch.extend_from_slice(b"VANY");
-            scratch.push(2);
+            scratch.push(3);
             scratch.extend_from_slice(&(0x100 + (r % 256) as u16).to_be_bytes());
             scratch.extend_from_slice(&1u64.to_be_bytes());
             scratch.extend_from_slice(&((r >> 20) as u16 % 4095).to_be_bytes());

@@ -59,11 +59,13 @@ impl RxBatch {
     }
 
     /// Packets held.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no packet is held.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -90,6 +92,7 @@ impl RxBatch {
 
     /// Packet `i` (its first segment: ports are configured without scatter, so a frame
     /// that fits the mbuf's data room is one segment).
+    #[inline]
     pub fn packet(&self, i: usize) -> Option<&[u8]> {
         if i >= self.len || self.mbufs[i].is_null() {
             return None;
@@ -105,6 +108,7 @@ impl RxBatch {
     }
 
     /// Packet `i`, writable in place (its first segment).
+    #[inline]
     pub fn packet_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         if i >= self.len || self.mbufs[i].is_null() {
             return None;
@@ -119,6 +123,7 @@ impl RxBatch {
 
     /// Whether packet `i` spans more than one segment (then [`packet`](RxBatch::packet)
     /// is only its first part).
+    #[inline]
     pub fn is_segmented(&self, i: usize) -> bool {
         i < self.len && self.segs[i] > 1
     }
@@ -191,6 +196,7 @@ impl TxBatch {
     /// most its received length: a frame edited in place may shrink, not grow), to be
     /// sent as it is: nothing copied. `false` (nothing moved) when the batch is full, the
     /// mbuf was moved already, spans several segments, or `len` is too long.
+    #[inline]
     pub fn push_received(&mut self, rx: &mut RxBatch, i: usize, len: usize) -> bool {
         if self.is_full() || i >= rx.len || rx.mbufs[i].is_null() || rx.segs[i] != 1 {
             return false;
@@ -219,16 +225,19 @@ impl TxBatch {
     }
 
     /// Mbufs held.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no mbuf is held.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Whether the batch is full.
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.len == self.mbufs.len()
     }
@@ -327,6 +336,7 @@ impl TxBatch {
     }
 
     /// The data of mbuf `i`.
+    #[inline]
     pub fn packet_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         if i >= self.len {
             return None;

@@ -555,7 +555,10 @@ struct MemberWork<'a> {
 
 impl PathWork for MemberWork<'_> {
     fn handle(&mut self, packet: &[u8]) {
-        self.out.clear();
+        // The last packet's buffers were copied into mbufs: the member reuses them.
+        for p in self.out.drain(..) {
+            self.member.recycle(p);
+        }
         self.member.handle_packet(self.now, packet);
         while let Some(p) = self.member.poll_transmit() {
             self.out.push(p);

@@ -2,13 +2,26 @@
 //! under the group key, numbered per sender with a replay window, split into datagrams
 //! that fit the path MTU. A forged, replayed or malformed message is dropped and counted.
 //!
-//! Datagram layout (UDP payload, port [`PEER_PORT`]):
-//! `magic "VANY" | version u8 | from u16 | msg seq u64 | chunk index u16 | chunk count u16 |
-//! chunk bytes | first 16 bytes of HMAC-SHA256(key, everything before)`; the message is
-//! `postcard(PeerMessage) | HMAC-SHA256(key, that)` split into chunks. The message MAC
-//! covers the sender and the sequence number (inside the message); the datagram's own
-//! tag is checked before a chunk is stored, so reassembly holds only authentic chunks
-//! (at most 256 messages and 64 MiB, purged after 10 s).
+//! Datagram layout (UDP payload, port [`PEER_PORT`]): a header
+//! `magic "VANY" | version u8 | from u16 | msg seq u64 | chunk index u16 | chunk count u16`,
+//! then one of two forms:
+//!
+//! - a message that fits one datagram (`postcard(PeerMessage)` plus 32 bytes at most
+//!   [`CHUNK`], such as every `Forward` of a packet up to about 1000 bytes) is sent whole,
+//!   index 0 and count 1: `header | postcard(PeerMessage) | HMAC-SHA256(key, header and
+//!   message)` (all 32 bytes). One MAC covers everything; nothing is stored before it
+//!   verifies, since there is nothing to reassemble.
+//! - a longer message, `postcard(PeerMessage) | HMAC-SHA256(key, that)`, is split into
+//!   chunks of [`CHUNK`] bytes (count 2 or more), each sent as `header | chunk bytes |
+//!   first 16 bytes of HMAC-SHA256(key, header and chunk)`: the chunk tag is checked
+//!   before a chunk is stored, so reassembly holds only authentic chunks (at most 256
+//!   messages and 64 MiB, purged after 10 s); the message MAC then covers the whole.
+//!
+//! The header's count tells the forms apart and is itself authenticated (by the MAC of
+//! the one form, the chunk tag of the other); a 32-byte single-datagram MAC is never
+//! over the same bytes as a message MAC (those begin with a postcard message, never
+//! with "VANY") nor as a 16-byte chunk tag. The message (inside either MAC) names the
+//! sender, the receiver and the sequence number, which must match the header.
 //!
 //! Delivery: every message except `Ack` and `Forward` is kept by the sender and sent
 //! again (all its datagrams, same sequence number) until the receiver acknowledges it, with
@@ -21,26 +34,37 @@
 //! with a later epoch (its start time) is not refused as a replay of its earlier life.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv6Addr;
 
-use ring::hmac;
-use serde::{Deserialize, Serialize};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use vany_stack::time::{Duration, Instant};
+
+#[path = "peer_msg.rs"]
+mod msg;
+use msg::OutgoingMessage;
+pub use msg::{Outgoing, PeerBody, PeerMessage, RefuseReason, RelayedToken};
 
 /// UDP port of the peer protocol.
 pub const PEER_PORT: u16 = 4600;
 /// Bytes of message per datagram (fits a 1280-byte IPv6 MTU with headers).
 pub const CHUNK: usize = 1100;
 const MAGIC: &[u8; 4] = b"VANY";
-/// Version 2: sessions travel in parts (`Transfer` with index and count) after an
-/// optional pre-copy, and refusals carry a typed reason.
-const VERSION: u8 = 2;
+/// Version 3: a message that fits one datagram carries one MAC over header and message
+/// (no chunk tag). Version 2: sessions travel in parts (`Transfer` with index and count)
+/// after an optional pre-copy, and refusals carry a typed reason.
+const VERSION: u8 = 3;
 const HEADER: usize = 4 + 1 + 2 + 8 + 2 + 2;
 const TAG: usize = 32;
-/// Bytes of HMAC-SHA256 that end every datagram, over its header and chunk: a chunk is
-/// authenticated before it is stored for reassembly, so nobody without the group key
-/// can fill the reassembly buffers (the message's own MAC then covers the whole).
+/// Bytes of HMAC-SHA256 that end every datagram of a message of several, over its
+/// header and chunk: a chunk is authenticated before it is stored for reassembly, so
+/// nobody without the group key can fill the reassembly buffers (the message's own MAC
+/// then covers the whole).
 const CHUNK_TAG: usize = 16;
+/// Largest buffer [`PeerChannel::send_into`] gives back to its caller's spares (a
+/// large message's is let go).
+const SPARE_CAPACITY: usize = 4 * CHUNK;
 /// Most bytes of partly reassembled messages held at once; the oldest go beyond.
 const MAX_PARTIAL_BYTES: usize = 64 * 1024 * 1024;
 /// Largest part of a session in one `Transfer` or `Precopy` message (fits well within
@@ -70,203 +94,6 @@ pub const ACK_DELAY: Duration = Duration::from_millis(2);
 
 /// A member's identity in the group.
 pub type MemberId = u16;
-
-/// A home keygen token as it travels between members (times relative to sending).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RelayedToken {
-    /// The token.
-    pub token: [u8; 8],
-    /// The CN's nonce index.
-    pub nonce_index: u16,
-    /// How long ago (microseconds) the HoT arrived.
-    pub age_micros: u64,
-}
-
-/// What members say to each other.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum PeerBody {
-    /// Member -> contact node: run a home test for `client` on my behalf.
-    HomeTestRequest {
-        /// The client (correspondent node).
-        client: Ipv6Addr,
-    },
-    /// Contact node -> member: the home token the init cookie named you for.
-    HomeToken {
-        /// The client.
-        client: Ipv6Addr,
-        /// The token.
-        token: RelayedToken,
-    },
-    /// Serving member -> others: measure your round trip to `client` (CoTI/CoT), which
-    /// also gives you a care-of token for it.
-    Probe {
-        /// The client.
-        client: Ipv6Addr,
-    },
-    /// Answer to a probe.
-    ProbeResult {
-        /// The client.
-        client: Ipv6Addr,
-        /// Measured CoTI -> CoT round trip in microseconds.
-        rtt_micros: u64,
-    },
-    /// Donor -> acceptor, once the session is frozen: part `index` of `count` of the
-    /// postcard-encoded `SessionSnapshot` (a session of any size travels in parts of at
-    /// most [`TRANSFER_PART`] bytes, sent under a window; see `group::member::bulk`).
-    Transfer {
-        /// Names this handoff.
-        transfer: u64,
-        /// Which part, from 0.
-        index: u32,
-        /// How many parts.
-        count: u32,
-        /// The part's bytes.
-        #[serde(with = "serde_bytes")]
-        session: Vec<u8>,
-    },
-    /// Acceptor -> donor: restored, BU sent.
-    Restored {
-        /// The handoff.
-        transfer: u64,
-    },
-    /// Acceptor -> donor: cannot take it; thaw (or, before the freeze, stop copying).
-    Refused {
-        /// The handoff.
-        transfer: u64,
-        /// Why.
-        reason: RefuseReason,
-    },
-    /// Acceptor -> donor: the client's binding points at the acceptor; drop the copy.
-    Commit {
-        /// The handoff.
-        transfer: u64,
-    },
-    /// Donor -> acceptor: a client packet that still reached the donor.
-    Forward {
-        /// The handoff.
-        transfer: u64,
-        /// The whole IPv6 packet.
-        #[serde(with = "serde_bytes")]
-        packet: Vec<u8>,
-    },
-    /// Receiver -> sender: these messages (sequence numbers) arrived.
-    Ack {
-        /// The sequence numbers.
-        seqs: Vec<u64>,
-    },
-    /// Donor -> acceptor: the donor thawed this handoff before it heard `Restored`; the
-    /// acceptor drops the copy it restored and forwards the client's packets back.
-    Abandon {
-        /// The handoff.
-        transfer: u64,
-    },
-    /// Contact node -> members: who serves a client now (for BRR relaying and load).
-    Serving {
-        /// The client.
-        client: Ipv6Addr,
-        /// The member.
-        member: MemberId,
-    },
-    /// Member -> members, every second while a load policy runs: how many sessions the
-    /// sender serves (RFC-free; the input of [`Load`](super::policy::Load)).
-    Load {
-        /// Sessions served.
-        sessions: u32,
-    },
-    /// Contact node -> the member that asked it for the client's home token: the client
-    /// sent a Binding Refresh Request to the anycast address (RFC 6275 §9.5.5).
-    RefreshRequested {
-        /// The client (correspondent node).
-        client: Ipv6Addr,
-    },
-    /// Donor -> acceptor, while the donor still serves the session: send-buffer bytes of
-    /// one connection from stream offset `offset`, copied ahead of the freeze so that
-    /// the frozen snapshot can leave them out (pre-copy). The first one of a handoff
-    /// (possibly empty) asks the acceptor whether it can take the session at all: it
-    /// refuses then, before the donor stops anything.
-    Precopy {
-        /// The handoff.
-        transfer: u64,
-        /// The client whose session it is.
-        client: Ipv6Addr,
-        /// The connection's port on the anycast address.
-        local_port: u16,
-        /// The client's port.
-        remote_port: u16,
-        /// Stream offset of the first byte.
-        offset: u64,
-        /// The bytes.
-        #[serde(with = "serde_bytes")]
-        bytes: Vec<u8>,
-    },
-}
-
-/// Why an acceptor refused a handoff (carried in `Refused`, logged and counted by the
-/// donor).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum RefuseReason {
-    /// The acceptor is leaving the group itself.
-    #[error("the acceptor is draining")]
-    Draining,
-    /// The session did not decode, or a connection in it did not restore.
-    #[error("malformed session snapshot: {0}")]
-    Malformed(String),
-    /// Send data the snapshot left out (pre-copied) never arrived whole.
-    #[error("pre-copied send data is missing")]
-    PrecopyMissing,
-    /// Taking the session would exceed the acceptor's budget for incoming state.
-    #[error("session too large: {needed} bytes would exceed the budget of {budget} for incoming sessions")]
-    TooLarge {
-        /// Bytes the acceptor would hold.
-        needed: u64,
-        /// Its budget.
-        budget: u64,
-    },
-    /// The acceptor cannot bind the client to its care-of address yet (no care-of keygen
-    /// token, no home token).
-    #[error("cannot bind the client: {0}")]
-    Binding(String),
-    /// A connection of the session collides with one the acceptor holds.
-    #[error("connection already exists at the acceptor")]
-    Collision,
-    /// The session snapshot is of a format version the acceptor does not read (a group
-    /// in the middle of a rolling upgrade).
-    #[error("session snapshot version {found}; the acceptor reads version {supported}")]
-    Version {
-        /// The donor's version.
-        found: u16,
-        /// The acceptor's.
-        supported: u16,
-    },
-}
-
-impl RefuseReason {
-    /// A short label for metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            RefuseReason::Draining => "refused_draining",
-            RefuseReason::Malformed(_) => "refused_malformed",
-            RefuseReason::PrecopyMissing => "refused_precopy_missing",
-            RefuseReason::TooLarge { .. } => "refused_too_large",
-            RefuseReason::Binding(_) => "refused_binding",
-            RefuseReason::Collision => "refused_collision",
-            RefuseReason::Version { .. } => "refused_version",
-        }
-    }
-}
-
-/// A sealed message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PeerMessage {
-    /// Sender.
-    pub from: MemberId,
-    /// Receiver: a message recorded on its way to one member is refused by the others.
-    pub to: MemberId,
-    /// Sender's message counter (replay protection).
-    pub seq: u64,
-    /// Content.
-    pub body: PeerBody,
-}
 
 /// Why a datagram or message was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -304,18 +131,6 @@ pub struct PeerStats {
     pub given_up: u64,
     /// Partly reassembled messages dropped (timed out, or past the byte budget).
     pub reassembly_dropped: u64,
-}
-
-impl PeerBody {
-    /// Whether the message is kept and sent again until acknowledged: everything but
-    /// acknowledgements, forwarded client packets (TCP recovers those itself) and load
-    /// reports (the next one comes in a second).
-    pub fn is_reliable(&self) -> bool {
-        !matches!(
-            self,
-            PeerBody::Ack { .. } | PeerBody::Forward { .. } | PeerBody::Load { .. }
-        )
-    }
 }
 
 #[derive(Debug, Default)]
@@ -382,7 +197,7 @@ struct Partial {
 /// One member's end of the peer channel.
 pub struct PeerChannel {
     me: MemberId,
-    key: hmac::Key,
+    key: GroupMac,
     next_seq: u64,
     windows: BTreeMap<MemberId, ReplayWindow>,
     partial: BTreeMap<(MemberId, u64), Partial>,
@@ -403,7 +218,7 @@ impl PeerChannel {
     pub fn new(me: MemberId, group_key: &[u8]) -> Self {
         PeerChannel {
             me,
-            key: hmac::Key::new(hmac::HMAC_SHA256, group_key),
+            key: GroupMac::new(group_key),
             next_seq: 1,
             windows: BTreeMap::new(),
             partial: BTreeMap::new(),
@@ -427,17 +242,46 @@ impl PeerChannel {
     /// Seals `body` for `to` and, if it [`is_reliable`](PeerBody::is_reliable), keeps
     /// it to send again until acknowledged. Returns its sequence number and datagrams.
     pub fn send(&mut self, now: Instant, to: MemberId, body: PeerBody) -> (u64, Vec<Vec<u8>>) {
-        let reliable = body.is_reliable();
+        let mut datagrams = Vec::new();
+        let seq = self.send_into(
+            now,
+            to,
+            Outgoing::Body(&body),
+            0,
+            &mut Vec::new(),
+            &mut datagrams,
+        );
+        (seq, datagrams)
+    }
+
+    /// Seals `msg` for `to` as [`send`](Self::send) does, appending its datagrams to
+    /// `out`, each behind `headroom` bytes left for the caller's headers, in buffers taken
+    /// from `spare` while it has any (its buffers are cleared; a buffer this call no
+    /// longer needs goes back to it). Returns the sequence number.
+    pub fn send_into(
+        &mut self,
+        now: Instant,
+        to: MemberId,
+        msg: Outgoing<'_>,
+        headroom: usize,
+        spare: &mut Vec<Vec<u8>>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> u64 {
         let seq = self.next_seq;
-        let datagrams = self.seal(to, body);
-        if reliable {
+        let first = out.len();
+        self.seal_into(to, msg, headroom, spare, out);
+        if msg.is_reliable() {
             let rto = self.rtt.get(&to).map_or(INITIAL_RTO, PeerRtt::rto);
             self.retransmit_at.insert((now + rto, seq));
+            let datagrams = out[first..]
+                .iter()
+                .map(|d| d.get(headroom..).unwrap_or_default().to_vec())
+                .collect();
             self.unacked.insert(
                 seq,
                 Unacked {
                     to,
-                    datagrams: datagrams.clone(),
+                    datagrams,
                     first_sent: now,
                     next_at: now + rto,
                     rto,
@@ -445,7 +289,7 @@ impl PeerChannel {
                 },
             );
         }
-        (seq, datagrams)
+        seq
     }
 
     /// Stops sending message `seq` again (its purpose is over).
@@ -568,42 +412,64 @@ impl PeerChannel {
 
     /// Seals `body` for member `to` into datagrams (UDP payloads).
     pub fn seal(&mut self, to: MemberId, body: PeerBody) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.seal_into(to, Outgoing::Body(&body), 0, &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// Seals `body` for `to` into datagrams behind `headroom` bytes, appended to `out`
+    /// (see the module doc for the two forms).
+    fn seal_into(
+        &mut self,
+        to: MemberId,
+        body: Outgoing<'_>,
+        headroom: usize,
+        spare: &mut Vec<Vec<u8>>,
+        out: &mut Vec<Vec<u8>>,
+    ) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.stats.sent += 1;
-        let msg = PeerMessage {
+        let msg = OutgoingMessage {
             from: self.me,
             to,
             seq,
             body,
         };
-        // One allocation for a message of one datagram (room for the tag included),
-        // rather than the doublings of a growing Vec; longer ones grow as needed.
-        let capacity = CHUNK + hmac::HMAC_SHA256.digest_algorithm().output_len();
-        let bytes = postcard::to_extend(&msg, Vec::with_capacity(capacity));
-        // A Vec-backed encoder cannot run out of room; should it fail all the same, the
-        // message goes out empty and the receiver refuses it as malformed.
-        let mut bytes = bytes.unwrap_or_default();
-        let tag = hmac::sign(&self.key, &bytes);
-        bytes.extend_from_slice(tag.as_ref());
-        let count = bytes.len().div_ceil(CHUNK).max(1) as u16;
-        bytes
-            .chunks(CHUNK)
-            .enumerate()
-            .map(|(i, chunk)| {
-                let mut d = Vec::with_capacity(HEADER + chunk.len() + CHUNK_TAG);
-                d.extend_from_slice(MAGIC);
-                d.push(VERSION);
-                d.extend_from_slice(&self.me.to_be_bytes());
-                d.extend_from_slice(&seq.to_be_bytes());
-                d.extend_from_slice(&(i as u16).to_be_bytes());
-                d.extend_from_slice(&count.to_be_bytes());
-                d.extend_from_slice(chunk);
-                let tag = hmac::sign(&self.key, &d);
-                d.extend_from_slice(&tag.as_ref()[..CHUNK_TAG]);
-                d
-            })
-            .collect()
+        let start = headroom + HEADER;
+        let mut buf = take_buffer(spare);
+        // Room for a message of one datagram and its MAC: one allocation at most.
+        buf.reserve(start + CHUNK);
+        buf.resize(start, 0);
+        // A Vec-backed encoder cannot run out of room; should it fail all the same,
+        // nothing is sent (a reliable message is sent again as nothing, and given up).
+        let Ok(mut buf) = msg.encode(buf) else {
+            return;
+        };
+        if buf.len() - start + TAG <= CHUNK {
+            write_header(&mut buf[headroom..start], self.me, seq, 0, 1);
+            let tag = self.key.sign(&buf[headroom..]);
+            buf.extend_from_slice(&tag);
+            out.push(buf);
+            return;
+        }
+        let tag = self.key.sign(&buf[start..]);
+        buf.extend_from_slice(&tag);
+        let message = &buf[start..];
+        let count = message.len().div_ceil(CHUNK) as u16;
+        for (i, chunk) in message.chunks(CHUNK).enumerate() {
+            let mut d = take_buffer(spare);
+            d.reserve(start + chunk.len() + CHUNK_TAG);
+            d.resize(start, 0);
+            write_header(&mut d[headroom..], self.me, seq, i as u16, count);
+            d.extend_from_slice(chunk);
+            let tag = self.key.sign(&d[headroom..]);
+            d.extend_from_slice(&tag[..CHUNK_TAG]);
+            out.push(d);
+        }
+        if buf.capacity() <= SPARE_CAPACITY {
+            spare.push(buf);
+        }
     }
 
     /// Drops partly reassembled messages older than the reassembly timeout (also run on
@@ -660,20 +526,79 @@ impl PeerChannel {
         let seq = u64::from_be_bytes(seq_bytes);
         let index = u16::from_be_bytes([d[15], d[16]]);
         let count = u16::from_be_bytes([d[17], d[18]]);
-        if count == 0 || count > MAX_CHUNKS || index >= count || d.len() < HEADER + CHUNK_TAG {
+        if count == 0 || count > MAX_CHUNKS || index >= count {
+            return Err(PeerError::Malformed);
+        }
+        if count == 1 {
+            // One datagram, one MAC over header and message: authentic before anything
+            // is decoded or acknowledged.
+            if d.len() < HEADER + TAG {
+                return Err(PeerError::Malformed);
+            }
+            let (signed, tag) = d.split_at(d.len() - TAG);
+            if !self.key.verify(signed, tag) {
+                return Err(PeerError::Forged);
+            }
+            self.early_replay_check(now, from, seq)?;
+            return self.accept(now, from, seq, &signed[HEADER..]);
+        }
+        if d.len() < HEADER + CHUNK_TAG {
             return Err(PeerError::Malformed);
         }
         // Authentic before anything is stored or acknowledged.
         let (signed, tag) = d.split_at(d.len() - CHUNK_TAG);
-        let expected = hmac::sign(&self.key, signed);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            &expected.as_ref()[..CHUNK_TAG],
-            tag,
-        )) {
+        if !self.key.verify(signed, tag) {
             return Err(PeerError::Forged);
         }
-        // Early replay check on the (authenticated) header. A copy of a message already
-        // accepted is acknowledged again: the sender did not hear the first Ack.
+        self.early_replay_check(now, from, seq)?;
+        let chunk = signed[HEADER..].to_vec();
+        if !self.partial.contains_key(&(from, seq)) && self.partial.len() >= MAX_PARTIAL {
+            self.drop_oldest_partial();
+        }
+        while self.partial_bytes + chunk.len() > MAX_PARTIAL_BYTES {
+            self.drop_oldest_partial();
+        }
+        let entry = self.partial.entry((from, seq)).or_insert_with(|| Partial {
+            count,
+            chunks: BTreeMap::new(),
+            bytes: 0,
+            started: now,
+        });
+        if entry.count != count {
+            return Err(PeerError::Malformed);
+        }
+        let len = chunk.len();
+        if entry.chunks.insert(index, chunk).is_none() {
+            entry.bytes += len;
+            self.partial_bytes += len;
+        }
+        if entry.chunks.len() < usize::from(count) {
+            return Err(PeerError::Incomplete);
+        }
+        let Some(done) = self.partial.remove(&(from, seq)) else {
+            return Err(PeerError::Incomplete);
+        };
+        self.partial_bytes -= done.bytes;
+        let whole: Vec<u8> = done.chunks.into_values().flatten().collect();
+        if whole.len() < TAG {
+            return Err(PeerError::Malformed);
+        }
+        let (body, tag) = whole.split_at(whole.len() - TAG);
+        if !self.key.verify(body, tag) {
+            return Err(PeerError::Forged);
+        }
+        self.accept(now, from, seq, body)
+    }
+
+    /// Replay check on an authenticated header, before anything is stored. A copy of a
+    /// message already accepted is acknowledged again: the sender did not hear the first
+    /// Ack.
+    fn early_replay_check(
+        &mut self,
+        now: Instant,
+        from: MemberId,
+        seq: u64,
+    ) -> Result<(), PeerError> {
         if let Some(w) = self.windows.get(&from) {
             if w.seen.contains(&seq) {
                 self.ack_later(now, from, seq);
@@ -683,47 +608,18 @@ impl PeerChannel {
                 return Err(PeerError::Replayed);
             }
         }
-        let chunk = signed[HEADER..].to_vec();
-        if count > 1
-            && !self.partial.contains_key(&(from, seq))
-            && self.partial.len() >= MAX_PARTIAL
-        {
-            self.drop_oldest_partial();
-        }
-        while count > 1 && self.partial_bytes + chunk.len() > MAX_PARTIAL_BYTES {
-            self.drop_oldest_partial();
-        }
-        let whole = if count == 1 {
-            chunk
-        } else {
-            let entry = self.partial.entry((from, seq)).or_insert_with(|| Partial {
-                count,
-                chunks: BTreeMap::new(),
-                bytes: 0,
-                started: now,
-            });
-            if entry.count != count {
-                return Err(PeerError::Malformed);
-            }
-            let len = chunk.len();
-            if entry.chunks.insert(index, chunk).is_none() {
-                entry.bytes += len;
-                self.partial_bytes += len;
-            }
-            if entry.chunks.len() < usize::from(count) {
-                return Err(PeerError::Incomplete);
-            }
-            let Some(done) = self.partial.remove(&(from, seq)) else {
-                return Err(PeerError::Incomplete);
-            };
-            self.partial_bytes -= done.bytes;
-            done.chunks.into_values().flatten().collect()
-        };
-        if whole.len() < TAG {
-            return Err(PeerError::Malformed);
-        }
-        let (body, tag) = whole.split_at(whole.len() - TAG);
-        hmac::verify(&self.key, body, tag).map_err(|_| PeerError::Forged)?;
+        Ok(())
+    }
+
+    /// Decodes an authentic message (`postcard(PeerMessage)`) that came with header
+    /// `from`, `seq`, and accepts it once.
+    fn accept(
+        &mut self,
+        now: Instant,
+        from: MemberId,
+        seq: u64,
+        body: &[u8],
+    ) -> Result<PeerMessage, PeerError> {
         let msg: PeerMessage = postcard::from_bytes(body).map_err(|_| PeerError::Malformed)?;
         if msg.from != from || msg.seq != seq || msg.to != self.me {
             return Err(PeerError::Forged);
@@ -736,6 +632,61 @@ impl PeerChannel {
         }
         Ok(msg)
     }
+}
+
+/// HMAC-SHA256 (RFC 2104) under the group key, keyed once: each message costs a copy
+/// of the inner and outer hash states and the SHA-256 blocks of the message (SHA
+/// extensions used when the CPU has them).
+#[derive(Clone)]
+struct GroupMac(Hmac<Sha256>);
+
+impl GroupMac {
+    fn new(key: &[u8]) -> GroupMac {
+        // RFC 2104 §2: a key longer than the block is hashed first; the key is then
+        // padded with zeros to the block (64 bytes), which is what is keyed here.
+        let mut block = [0u8; 64];
+        if key.len() > block.len() {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        GroupMac(<Hmac<Sha256> as KeyInit>::new(&block.into()))
+    }
+
+    /// The 32-byte MAC of `data`.
+    fn sign(&self, data: &[u8]) -> [u8; TAG] {
+        let mut m = self.0.clone();
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the MAC of `data` or its first bytes (at least 16), compared
+    /// in constant time.
+    fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        if tag.len() < CHUNK_TAG || tag.len() > TAG {
+            return false;
+        }
+        let mut m = self.0.clone();
+        m.update(data);
+        m.verify_truncated_left(tag).is_ok()
+    }
+}
+
+/// A cleared buffer from `spare`, or a new one.
+fn take_buffer(spare: &mut Vec<Vec<u8>>) -> Vec<u8> {
+    let mut b = spare.pop().unwrap_or_default();
+    b.clear();
+    b
+}
+
+/// Writes a datagram header into `h` (at least [`HEADER`] bytes).
+fn write_header(h: &mut [u8], from: MemberId, seq: u64, index: u16, count: u16) {
+    h[..4].copy_from_slice(MAGIC);
+    h[4] = VERSION;
+    h[5..7].copy_from_slice(&from.to_be_bytes());
+    h[7..15].copy_from_slice(&seq.to_be_bytes());
+    h[15..17].copy_from_slice(&index.to_be_bytes());
+    h[17..19].copy_from_slice(&count.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -241,3 +241,254 @@ fn sequence_numbers_near_the_top_of_u64_are_accepted_once() {
     assert_eq!(b.open(t(), &old), Err(PeerError::Replayed));
     assert_eq!(b.stats().accepted, 2);
 }
+
+/// A client packet of `len` bytes, as a donor forwards it.
+fn packet(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[test]
+fn a_message_of_one_datagram_carries_one_mac_over_header_and_message() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let body = PeerBody::Forward {
+        transfer: 4,
+        packet: packet(74),
+    };
+    let d = a.seal(2, body.clone());
+    assert_eq!(d.len(), 1);
+    let d = d.into_iter().next().unwrap();
+    let msg = postcard::to_allocvec(&PeerMessage {
+        from: 1,
+        to: 2,
+        seq: 1,
+        body: body.clone(),
+    })
+    .unwrap();
+    // Header (count 1), the message, and HMAC-SHA256 of both: no chunk tag, no message
+    // MAC of its own.
+    assert_eq!(d.len(), HEADER + msg.len() + TAG);
+    assert_eq!(&d[17..19], &1u16.to_be_bytes());
+    assert_eq!(&d[HEADER..HEADER + msg.len()], &msg[..]);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k");
+    assert!(ring::hmac::verify(&key, &d[..d.len() - TAG], &d[d.len() - TAG..]).is_ok());
+    let m = b.open(t(), &d).unwrap();
+    assert_eq!((m.from, m.to, m.seq, m.body), (1, 2, 1, body));
+}
+
+#[test]
+fn a_flipped_bit_anywhere_in_a_single_datagram_is_refused() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let d = a
+        .seal(
+            2,
+            PeerBody::Forward {
+                transfer: 0,
+                packet: packet(74),
+            },
+        )
+        .remove(0);
+    let (mut forged, mut malformed) = (0u64, 0u64);
+    for bit in 0..d.len() * 8 {
+        let mut x = d.clone();
+        x[bit / 8] ^= 1 << (bit % 8);
+        match b.open(t(), &x) {
+            Err(PeerError::Forged) => forged += 1,
+            // Magic, version, a chunk index or count out of range: refused unread.
+            Err(PeerError::Malformed) if bit / 8 < HEADER => malformed += 1,
+            other => panic!("bit {bit}: {other:?}"),
+        }
+    }
+    // Every bit of the sender, sequence number and everything after the header is
+    // refused as forged.
+    assert!(forged >= ((d.len() - HEADER + 10) * 8) as u64, "{forged}");
+    assert!(b.partial.is_empty() && b.partial_bytes == 0);
+    let s = b.stats();
+    assert_eq!((s.accepted, s.forged, s.malformed), (0, forged, malformed));
+    assert!(b.take_acks(t() + ACK_DELAY).is_empty());
+    // The genuine datagram is still accepted, once; its copy is a replay.
+    assert!(b.open(t(), &d).is_ok());
+    assert_eq!(b.open(t(), &d), Err(PeerError::Replayed));
+    assert_eq!(b.stats().replayed, 1);
+}
+
+#[test]
+fn a_truncated_extended_or_other_version_single_datagram_is_refused() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let d = a.seal(2, PeerBody::Commit { transfer: 5 }).remove(0);
+    for len in 0..d.len() {
+        let r = b.open(t(), &d[..len]);
+        assert!(
+            matches!(r, Err(PeerError::Malformed | PeerError::Forged)),
+            "{len}: {r:?}"
+        );
+    }
+    let mut longer = d.clone();
+    longer.push(0);
+    assert_eq!(b.open(t(), &longer), Err(PeerError::Forged));
+    for version in [0, 1, 2, VERSION + 1] {
+        let mut v = d.clone();
+        v[4] = version;
+        assert_eq!(b.open(t(), &v), Err(PeerError::Malformed), "{version}");
+    }
+    assert_eq!(b.stats().accepted, 0);
+    assert!(b.open(t(), &d).is_ok());
+}
+
+#[test]
+fn a_single_datagram_recast_as_a_chunk_of_several_is_refused() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let d = a.seal(2, PeerBody::Commit { transfer: 5 }).remove(0);
+    // Count 2: the 32-byte MAC's last 16 bytes are no chunk tag; nothing is stored.
+    let mut x = d.clone();
+    x[17..19].copy_from_slice(&2u16.to_be_bytes());
+    assert_eq!(b.open(t(), &x), Err(PeerError::Forged));
+    assert!(b.partial.is_empty());
+    // A chunk of a long message with its count set to 1 fails the single MAC.
+    let mut long = a.seal(
+        2,
+        PeerBody::Forward {
+            transfer: 0,
+            packet: packet(1500),
+        },
+    );
+    assert_eq!(long.len(), 2);
+    long[0][17..19].copy_from_slice(&1u16.to_be_bytes());
+    assert_eq!(b.open(t(), &long[0]), Err(PeerError::Forged));
+}
+
+#[test]
+fn a_borrowed_forward_is_sealed_as_a_peer_body_forward() {
+    for len in [0, 74, 1000, 1100, 1500, 9000] {
+        let p = packet(len);
+        let mut a = PeerChannel::new(1, b"k");
+        let mut a2 = PeerChannel::new(1, b"k");
+        let owned = a.seal(
+            2,
+            PeerBody::Forward {
+                transfer: 77,
+                packet: p.clone(),
+            },
+        );
+        let (mut spare, mut out) = (vec![Vec::with_capacity(3000)], Vec::new());
+        let seq = a2.send_into(
+            t(),
+            2,
+            Outgoing::Forward {
+                transfer: 77,
+                packet: &p,
+            },
+            48,
+            &mut spare,
+            &mut out,
+        );
+        assert_eq!(seq, 1);
+        let borrowed: Vec<Vec<u8>> = out.iter().map(|d| d[48..].to_vec()).collect();
+        assert_eq!(owned, borrowed, "{len}");
+        // Not kept for retransmission.
+        assert_eq!(a2.next_retransmit(), None);
+    }
+}
+
+#[test]
+fn messages_either_side_of_one_datagram_round_trip() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let mut counts = BTreeSet::new();
+    for len in 1000..1100 {
+        let body = PeerBody::Forward {
+            transfer: 1,
+            packet: packet(len),
+        };
+        let d = a.seal(2, body.clone());
+        assert!(d.iter().all(|d| d.len() <= HEADER + CHUNK + TAG));
+        counts.insert(d.len());
+        let got: Vec<PeerMessage> = deliver(&mut b, t(), &d)
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        assert_eq!(got.len(), 1, "{len}");
+        assert_eq!(got[0].body, body);
+    }
+    assert_eq!(counts, BTreeSet::from([1, 2]));
+}
+
+#[test]
+fn a_reliable_message_sent_with_headroom_is_kept_without_it() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    let (mut spare, mut out) = (Vec::new(), Vec::new());
+    let body = PeerBody::Commit { transfer: 3 };
+    a.send_into(t(), 2, Outgoing::Body(&body), 48, &mut spare, &mut out);
+    assert_eq!(out.len(), 1);
+    let again = a.poll_retransmit(t() + INITIAL_RTO);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1, out[0][48..]);
+    assert_eq!(b.open(t(), &again[0].1).unwrap().body, body);
+}
+
+/// The group MAC is HMAC-SHA256 as ring computes it, for keys shorter, as long as and
+/// longer than the block, and messages across block boundaries; a tag is verified whole
+/// or cut to 16 bytes, never shorter, never altered.
+#[test]
+fn the_group_mac_is_hmac_sha256() {
+    for key_len in [0usize, 1, 13, 32, 63, 64, 65, 100, 200] {
+        let key: Vec<u8> = (0..key_len).map(|i| (i * 7 + key_len) as u8).collect();
+        let ours = GroupMac::new(&key);
+        let ring_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+        for len in (0..300).chain([1100, 1183, 5000]) {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+            let want = ring::hmac::sign(&ring_key, &data);
+            let tag = ours.sign(&data);
+            assert_eq!(&tag[..], want.as_ref(), "key {key_len}, {len} bytes");
+            assert!(ours.verify(&data, &tag));
+            assert!(ours.verify(&data, &tag[..CHUNK_TAG]));
+            assert!(!ours.verify(&data, &tag[..CHUNK_TAG - 1]));
+            assert!(!ours.verify(&data, &[]));
+            let mut bad = tag;
+            bad[len % TAG] ^= 0x40;
+            assert!(!ours.verify(&data, &bad));
+        }
+    }
+}
+
+#[test]
+fn a_forward_is_encoded_as_postcard_encodes_it() {
+    for (from, to, seq, transfer) in [
+        (0, 0, 0, 0),
+        (1, 2, 1, 0),
+        (127, 128, 16_383, 16_384),
+        (u16::MAX, u16::MAX - 1, u64::MAX, u64::MAX),
+        (300, 7, (1_733_200_000_000 << 20) | 5, 1 << 40),
+    ] {
+        for len in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
+            let p = packet(len);
+            let ours = msg::OutgoingMessage {
+                from,
+                to,
+                seq,
+                body: Outgoing::Forward {
+                    transfer,
+                    packet: &p,
+                },
+            }
+            .encode(vec![9])
+            .unwrap();
+            let want = postcard::to_allocvec(&PeerMessage {
+                from,
+                to,
+                seq,
+                body: PeerBody::Forward {
+                    transfer,
+                    packet: p.clone(),
+                },
+            })
+            .unwrap();
+            assert_eq!(ours[0], 9, "appended");
+            assert_eq!(ours[1..], want[..], "{from} {to} {seq} {transfer} {len}");
+        }
+    }
+}

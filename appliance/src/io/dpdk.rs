@@ -33,7 +33,6 @@
 //! spins for up to [`DpdkConfig::spin`], then polls every [`DpdkConfig::idle_poll`]
 //! (sleeping between polls) until a frame arrives or the timeout passes.
 
-use std::net::Ipv6Addr;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use vany_ffi::{Eal, Mempool, Port, PortConfig, PortQueue, PortStats, RxBatch, TxBatch};
@@ -44,6 +43,10 @@ use vany_stack::l2::{
 use vany_stack::time::Instant;
 
 use super::{Clock, IoError, Layer2Report, Lent, PacketIo};
+
+#[path = "dpdk_hop.rs"]
+mod hop;
+use hop::{frame_in_place, Hop};
 
 pub use vany_stack::l2::Mac;
 
@@ -472,6 +475,7 @@ impl DpdkIo {
     ) -> usize {
         let mut n = 0;
         let mut fresh = false;
+        let mut hop = None;
         while n < max {
             let Some((i, len)) = self.next_accepted(&mut fresh) else {
                 break;
@@ -485,7 +489,7 @@ impl DpdkIo {
             if len == 0 {
                 continue;
             }
-            to.forward_frame(&mut self.rx, i, len);
+            to.forward_frame(&mut self.rx, i, len, &mut hop);
         }
         n
     }
@@ -527,15 +531,33 @@ impl DpdkIo {
     /// Sends received frame `i` of `rx` (an IPv6 packet of `len` bytes behind its
     /// Ethernet header) to this port's next hop: the header rewritten in place and the
     /// mbuf moved into the transmit batch; a copy waits in layer 2's queue if the next
-    /// hop is being resolved.
-    fn forward_frame(&mut self, rx: &mut RxBatch, i: usize, len: usize) {
+    /// hop is being resolved. `hop` carries the next hop found for an earlier frame of
+    /// the same call (see [`Hop`]).
+    fn forward_frame(&mut self, rx: &mut RxBatch, i: usize, len: usize, hop: &mut Option<Hop>) {
         if self.tx.is_full() {
             self.flush_staged();
         }
         let Some(frame) = rx.packet_mut(i) else {
             return;
         };
-        match frame_in_place(&mut self.nd, self.now, frame, len) {
+        let framed = match hop.as_ref().filter(|h| h.serves(frame)) {
+            Some(h) => {
+                write_header(frame, h.mac, self.nd.mac());
+                None
+            }
+            None => {
+                let egress = frame_in_place(&mut self.nd, self.now, frame, len);
+                *hop = if egress.is_none() {
+                    Hop::after(&self.nd, frame)
+                } else {
+                    // Layer 2 had to act (queue, solicit, evict): nothing found before is
+                    // taken for granted.
+                    None
+                };
+                egress
+            }
+        };
+        match framed {
             None => {
                 if self.tx.push_received(rx, i, ETHERNET_HEADER_LEN + len) {
                     self.tx_lens.push(ETHERNET_HEADER_LEN + len);
@@ -572,40 +594,6 @@ fn pool_name(port: &str, queue: u16, queues: u16) -> String {
         .collect();
     name.push_str(&suffix);
     name
-}
-
-/// Frames the IPv6 packet of `len` bytes behind `frame`'s Ethernet header for its next
-/// hop: the header written in place when `nd` knows the next hop's MAC, `None`; else
-/// the packet goes to `nd` (a copy queued while the next hop is resolved, or dropped),
-/// whose verdict is returned.
-fn frame_in_place(
-    nd: &mut Neighbors,
-    now: Instant,
-    frame: &mut [u8],
-    len: usize,
-) -> Option<Egress> {
-    let packet = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + len];
-    let dst = packet_dst(packet);
-    let me = nd.mac();
-    match nd.resolve(now, dst, None) {
-        Some(mac) => {
-            write_header(frame, mac, me);
-            None
-        }
-        None => Some(nd.egress(now, packet, None)),
-    }
-}
-
-/// The destination address of an IPv6 packet (unspecified if it is too short).
-fn packet_dst(packet: &[u8]) -> Ipv6Addr {
-    match packet.get(24..40) {
-        Some(d) => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(d);
-            Ipv6Addr::from(a)
-        }
-        None => Ipv6Addr::UNSPECIFIED,
-    }
 }
 
 impl PacketIo for DpdkIo {

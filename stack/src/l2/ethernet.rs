@@ -1,18 +1,19 @@
 //! Ethernet II framing for IPv6 (RFC 2464): parse a received frame, emit a frame around
 //! an IPv6 packet, and map IPv6 multicast addresses to Ethernet multicast addresses.
 //!
-//! The header views are smoltcp's ([`EthernetFrame`], [`EthernetAddress`]); this module
-//! adds the rules vany needs on top: only EtherType 0x86DD is passed up, Ethernet padding
+//! The MAC address type is smoltcp's ([`Mac`]); a received frame's headers are read
+//! byte by byte (it is the receive hot path), by the rules vany needs: only EtherType 0x86DD is passed up, Ethernet padding
 //! after the IPv6 packet is cut off (RFC 2464 §3: a frame is at least 64 bytes on the
 //! wire), and frames to a unicast MAC that is not ours are not for us.
 
 use core::net::Ipv6Addr;
 
 pub use smoltcp::wire::EthernetAddress as Mac;
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv6Packet};
 
 /// Bytes of an Ethernet II header: destination, source, EtherType.
 pub const HEADER_LEN: usize = 14;
+/// Bytes of an IPv6 header.
+const IPV6_HEADER_LEN: usize = 40;
 /// EtherType of IPv6 (RFC 2464 §3).
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
@@ -50,35 +51,49 @@ pub struct Ipv6Frame<'a> {
 }
 
 /// Parses an Ethernet II frame received on the interface whose MAC is `ours`.
+///
+/// Every frame a port receives goes through here: the checks read the bytes directly
+/// (the same rules as smoltcp's views: a MAC is unicast when its group bit, the lowest
+/// bit of its first byte, is clear) and the function inlines into the receive loop.
+#[inline(always)]
 pub fn parse(frame: &[u8], ours: Mac) -> Result<Ipv6Frame<'_>, FrameError> {
-    let eth = EthernetFrame::new_checked(frame).map_err(|_| FrameError::Truncated(frame.len()))?;
-    let ethertype = u16::from(eth.ethertype());
-    if eth.ethertype() != EthernetProtocol::Ipv6 {
+    let Some((header, payload)) = frame.split_first_chunk::<HEADER_LEN>() else {
+        return Err(FrameError::Truncated(frame.len()));
+    };
+    let ethertype = u16::from_be_bytes([header[12], header[13]]);
+    if ethertype != ETHERTYPE_IPV6 {
         return Err(FrameError::NotIpv6(ethertype));
     }
-    let dst = eth.dst_addr();
-    if dst.is_unicast() && dst != ours {
+    let dst = Mac([
+        header[0], header[1], header[2], header[3], header[4], header[5],
+    ]);
+    let src = Mac([
+        header[6], header[7], header[8], header[9], header[10], header[11],
+    ]);
+    if header[0] & 1 == 0 && dst != ours {
         return Err(FrameError::NotOurMac(dst));
     }
-    if !eth.src_addr().is_unicast() {
-        return Err(FrameError::GroupSource(eth.src_addr()));
+    if header[6] & 1 != 0 {
+        return Err(FrameError::GroupSource(src));
     }
-    let payload = &frame[HEADER_LEN..];
-    let ip = Ipv6Packet::new_checked(payload).map_err(|_| FrameError::BadIpv6)?;
-    if ip.version() != 6 {
+    // RFC 8200 §3: version 6; the Payload Length within the frame.
+    let Some(ip) = payload.first_chunk::<IPV6_HEADER_LEN>() else {
+        return Err(FrameError::BadIpv6);
+    };
+    if ip[0] >> 4 != 6 {
         return Err(FrameError::BadIpv6);
     }
-    let total = ip.total_len();
-    Ok(Ipv6Frame {
-        src: eth.src_addr(),
-        dst,
-        packet: &payload[..total],
-    })
+    let total = IPV6_HEADER_LEN + usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    let Some(packet) = payload.get(..total) else {
+        return Err(FrameError::BadIpv6);
+    };
+    Ok(Ipv6Frame { src, dst, packet })
 }
 
 /// Writes an Ethernet II header for an IPv6 packet into `buf[..14]`, for backends that
 /// build the packet in place behind it. Returns `false` (writing nothing) if `buf` is
 /// shorter than [`HEADER_LEN`].
+#[inline]
 pub fn write_header(buf: &mut [u8], dst: Mac, src: Mac) -> bool {
     let Some(h) = buf.get_mut(..HEADER_LEN) else {
         return false;

@@ -292,6 +292,7 @@ impl Neighbors {
     }
 
     /// The interface's MAC.
+    #[inline]
     pub fn mac(&self) -> Mac {
         self.cfg.mac
     }
@@ -352,6 +353,14 @@ impl Neighbors {
             Lookup::Mac(m) => Some(m),
             Lookup::Resolve(_) => None,
         }
+    }
+
+    /// Whether every unicast destination goes to one next hop (a gateway, by MAC or by
+    /// address) rather than to itself on the link: then, at one `now` and with nothing
+    /// else done to the cache, what [`resolve`](Self::resolve) answered for one unicast
+    /// destination it answers for every other (a forwarding loop may reuse it).
+    pub fn one_next_hop(&self) -> bool {
+        !matches!(self.cfg.gateway, Gateway::OnLink)
     }
 
     pub(crate) fn lookup(

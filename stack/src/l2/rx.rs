@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 
 use smoltcp::phy::Medium;
 use smoltcp::wire::{
-    HardwareAddress, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Packet, NdiscNeighborFlags,
-    NdiscRepr, RawHardwareAddress,
+    HardwareAddress, Icmpv6Packet, Icmpv6Repr, Ipv6Packet, NdiscNeighborFlags, NdiscRepr,
+    RawHardwareAddress,
 };
 
 use super::cache::{Entry, Evict, NeighborState};
@@ -15,6 +15,8 @@ use super::ethernet::{self, FrameError, Ipv6Frame, Mac, ALL_NODES};
 use super::nd::{icmp_frame, na_flags, Ingress, Neighbors, ECHO_HOP_LIMIT, ND_HOP_LIMIT};
 use crate::time::Instant;
 
+/// Next Header value of ICMPv6.
+const ICMPV6: u8 = 58;
 const ECHO_REQUEST: u8 = 128;
 const ROUTER_SOLICIT: u8 = 133;
 const ROUTER_ADVERT: u8 = 134;
@@ -39,32 +41,51 @@ struct Nd {
 impl Neighbors {
     /// Takes a received frame: ND and echo requests for our addresses are handled here,
     /// other IPv6 packets are passed up, everything else is dropped and counted.
+    ///
+    /// The common case (an IPv6 packet that is not ICMPv6) inlines into the receive
+    /// loop; the rest is out of line.
+    #[inline(always)]
     pub fn ingress<'a>(&mut self, now: Instant, frame: &'a [u8]) -> Ingress<'a> {
         self.counters.rx_frames += 1;
         let f = match ethernet::parse(frame, self.cfg.mac) {
             Ok(f) => f,
-            Err(e) => {
-                match e {
-                    FrameError::NotIpv6(_) => self.counters.rx_not_ipv6 += 1,
-                    FrameError::NotOurMac(_) => self.counters.rx_not_our_mac += 1,
-                    FrameError::Truncated(_) | FrameError::BadIpv6 | FrameError::GroupSource(_) => {
-                        self.counters.rx_malformed += 1
-                    }
-                }
+            Err(e) => return self.rx_bad_frame(e),
+        };
+        // The Next Header byte (`parse` checked that the header is whole).
+        if f.packet.get(6) == Some(&ICMPV6) {
+            return self.rx_icmpv6(now, f);
+        }
+        self.counters.rx_ipv6 += 1;
+        Ingress::Ipv6(f.packet)
+    }
+
+    /// A frame [`ethernet::parse`] refused: counted, dropped.
+    #[inline(never)]
+    fn rx_bad_frame(&mut self, e: FrameError) -> Ingress<'static> {
+        match e {
+            FrameError::NotIpv6(_) => self.counters.rx_not_ipv6 += 1,
+            FrameError::NotOurMac(_) => self.counters.rx_not_our_mac += 1,
+            FrameError::Truncated(_) | FrameError::BadIpv6 | FrameError::GroupSource(_) => {
+                self.counters.rx_malformed += 1
+            }
+        }
+        Ingress::Dropped
+    }
+
+    /// An ICMPv6 packet: ND and echo requests for our addresses handled here, router
+    /// messages ignored, the rest passed up.
+    #[inline(never)]
+    fn rx_icmpv6<'a>(&mut self, now: Instant, f: Ipv6Frame<'a>) -> Ingress<'a> {
+        let ip = Ipv6Packet::new_unchecked(f.packet);
+        // `parse` cut the packet at its Payload Length: the payload follows the header.
+        match f.packet.get(40).copied() {
+            Some(NEIGHBOR_SOLICIT | NEIGHBOR_ADVERT) => return self.rx_nd(now, &f),
+            Some(ECHO_REQUEST) if self.own(ip.dst_addr()).is_some() => return self.rx_echo(&f),
+            Some(ROUTER_SOLICIT | ROUTER_ADVERT | REDIRECT) => {
+                self.counters.nd_ignored += 1;
                 return Ingress::Dropped;
             }
-        };
-        let ip = Ipv6Packet::new_unchecked(f.packet);
-        if ip.next_header() == IpProtocol::Icmpv6 {
-            match ip.payload().first().copied() {
-                Some(NEIGHBOR_SOLICIT | NEIGHBOR_ADVERT) => return self.rx_nd(now, &f),
-                Some(ECHO_REQUEST) if self.own(ip.dst_addr()).is_some() => return self.rx_echo(&f),
-                Some(ROUTER_SOLICIT | ROUTER_ADVERT | REDIRECT) => {
-                    self.counters.nd_ignored += 1;
-                    return Ingress::Dropped;
-                }
-                _ => {}
-            }
+            _ => {}
         }
         self.counters.rx_ipv6 += 1;
         Ingress::Ipv6(f.packet)

@@ -20,7 +20,8 @@ use vany_stack::mip6::mn::{BindingState, MnEvent, MobileNode, TokenInfo};
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{Connection, Endpoint, FourTuple, State, TcpConfig};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::packet::{UdpDatagram, TCP_PROTOCOL};
+use vany_stack::wire::checksum;
+use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL, UDP_PROTOCOL};
 use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 
 use crate::apps::{App, AppKind, AppSpec, AppState, AppTimeouts};
@@ -28,7 +29,7 @@ use crate::host::Host;
 
 use super::cookie::CookieRefusal;
 use super::peer::{
-    MemberId, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
+    MemberId, Outgoing, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
 };
 use contact_node::ContactNode;
 
@@ -56,6 +57,14 @@ mod run;
 mod snapshot;
 mod state;
 mod views;
+
+/// Bytes in front of a peer datagram as it is sealed: its IPv6 and UDP headers.
+const PEER_HEADROOM: usize = IPV6_HEADER_LEN + UDP_HEADER_LEN;
+const UDP_HEADER_LEN: usize = 8;
+/// Most packet buffers a member keeps for reuse ([`Member::recycle`]).
+const MAX_SPARE: usize = 64;
+/// Largest packet buffer kept for reuse.
+const MAX_SPARE_CAPACITY: usize = 4096;
 
 /// How a member is set up.
 #[derive(Debug, Clone)]
@@ -239,6 +248,10 @@ pub struct Member {
     stats: MemberStats,
     /// Packets made and not yet taken ([`Member::poll_transmit`]).
     outbox: std::collections::VecDeque<Vec<u8>>,
+    /// Packet buffers given back by the driver ([`Member::recycle`]), for peer datagrams.
+    spare: Vec<Vec<u8>>,
+    /// Peer datagrams being sealed (kept for its capacity).
+    sealed: Vec<Vec<u8>>,
     buf: Vec<u8>,
     /// The time of the packet or poll being handled (for the peer channel's timers).
     now: Instant,
@@ -334,6 +347,8 @@ impl Member {
             incoming_bytes: 0,
             stats: MemberStats::default(),
             outbox: std::collections::VecDeque::new(),
+            spare: Vec::new(),
+            sealed: Vec::new(),
             buf: vec![0u8; 65536 + 128],
             now,
             index: Index::default(),
@@ -514,16 +529,31 @@ impl Member {
     /// Sends a peer message (kept and sent again until acknowledged unless it is an
     /// `Ack` or a `Forward`); returns its sequence number.
     fn send_peer(&mut self, to: MemberId, body: PeerBody) -> u64 {
+        self.send_outgoing(to, Outgoing::Body(&body))
+    }
+
+    /// Seals `msg` for member `to` straight into IPv6 packets (behind room for their
+    /// headers, in recycled buffers when there are any) and queues them.
+    fn send_outgoing(&mut self, to: MemberId, msg: Outgoing<'_>) -> u64 {
         let Some(&dst) = self.cfg.members.get(&to) else {
             return 0;
         };
         if to == self.cfg.id {
             return 0;
         }
-        let (seq, datagrams) = self.peer.send(self.now, to, body);
-        for datagram in datagrams {
-            self.emit_peer_datagram(dst, &datagram);
+        let mut sealed = std::mem::take(&mut self.sealed);
+        let seq = self.peer.send_into(
+            self.now,
+            to,
+            msg,
+            PEER_HEADROOM,
+            &mut self.spare,
+            &mut sealed,
+        );
+        for packet in sealed.drain(..) {
+            self.emit_sealed(dst, packet);
         }
+        self.sealed = sealed;
         seq
     }
 
@@ -531,11 +561,7 @@ impl Member {
     /// 0 for none), counted.
     fn forward_packet(&mut self, to: MemberId, transfer: u64, packet: &[u8]) {
         self.stats.forwarded += 1;
-        let body = PeerBody::Forward {
-            transfer,
-            packet: packet.to_vec(),
-        };
-        self.send_peer(to, body);
+        self.send_outgoing(to, Outgoing::Forward { transfer, packet });
     }
 
     /// Tells the donor of handoff `up` that its client is bound elsewhere now: it lets
@@ -559,21 +585,52 @@ impl Member {
         }
     }
 
+    /// Queues a peer datagram (sent again) in an IPv6 packet to `dst`.
     fn emit_peer_datagram(&mut self, dst: Ipv6Addr, datagram: &[u8]) {
+        let mut packet = self.spare.pop().unwrap_or_default();
+        packet.clear();
+        packet.resize(PEER_HEADROOM, 0);
+        packet.extend_from_slice(datagram);
+        self.emit_sealed(dst, packet);
+    }
+
+    /// Queues `packet`, a peer datagram behind [`PEER_HEADROOM`] bytes, once its IPv6
+    /// and UDP headers (to `dst`) are written in front of it.
+    fn emit_sealed(&mut self, dst: Ipv6Addr, mut packet: Vec<u8>) {
+        let src = self.cfg.care_of;
+        let Some(udp) = packet.get_mut(IPV6_HEADER_LEN..) else {
+            return;
+        };
+        let Ok(udp_len) = u16::try_from(udp.len()) else {
+            return;
+        };
+        if udp.len() < UDP_HEADER_LEN {
+            return;
+        }
+        udp[0..2].copy_from_slice(&PEER_PORT.to_be_bytes());
+        udp[2..4].copy_from_slice(&PEER_PORT.to_be_bytes());
+        udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        // RFC 8200 §8.1: a computed zero is sent as 0xffff.
+        let sum = match checksum::upper_layer(&src, &dst, UDP_PROTOCOL, udp, 6) {
+            0 => 0xffff,
+            s => s,
+        };
+        udp[6..8].copy_from_slice(&sum.to_be_bytes());
+        let repr = PacketRepr::new(src, dst, Upper::None);
+        if repr
+            .emit_headers(&mut packet, UDP_PROTOCOL, usize::from(udp_len))
+            .is_ok()
         {
-            let repr = PacketRepr::new(
-                self.cfg.care_of,
-                dst,
-                Upper::Udp(UdpDatagram {
-                    src_port: PEER_PORT,
-                    dst_port: PEER_PORT,
-                    payload: datagram,
-                }),
-            );
-            let mut pkt = vec![0u8; repr.buffer_len()];
-            if repr.emit(&mut pkt).is_ok() {
-                self.outbox.push_back(pkt);
-            }
+            self.outbox.push_back(packet);
+        }
+    }
+
+    /// Takes back a packet buffer the driver is done with (one [`Member::poll_transmit`]
+    /// returned): peer datagrams are sealed into it, sparing an allocation each. At most
+    /// [`MAX_SPARE`] are kept.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE && buf.capacity() <= MAX_SPARE_CAPACITY {
+            self.spare.push(buf);
         }
     }
 
