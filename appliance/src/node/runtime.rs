@@ -376,7 +376,10 @@ impl<I: PacketIo> Node<I> {
             self.counters.tx_packets += r.sent as u64;
             self.counters.tx_bytes += r.bytes as u64;
             self.counters.tx_dropped += r.dropped as u64;
-            self.out.clear();
+            // The member seals its next peer datagrams into these (no allocation each).
+            for buf in self.out.drain(..) {
+                self.member.recycle(buf);
+            }
         }
         Ok(n)
     }
