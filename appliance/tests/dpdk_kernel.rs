@@ -32,7 +32,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use netns_common::{enter, is_root, remove_stale_namespaces, skip, wait_for, Netns};
+use netns_common::veth::{self, RuntimeDir};
+use netns_common::{enter, skip, Netns};
 use vany_appliance::bench::dpdk::common_eal;
 use vany_appliance::io::dpdk::{DpdkConfig, DpdkIo};
 use vany_appliance::io::{Ipv6Header, PacketIo};
@@ -86,11 +87,8 @@ print(len(frames))
 
 /// Why this machine cannot run the test, if it cannot.
 fn skip_reason() -> Option<&'static str> {
-    if !vany_ffi::BUILT_WITH_DPDK {
-        return Some("vany was built without DPDK (libdpdk not found by pkg-config)");
-    }
-    if !is_root() {
-        return Some("needs root (network namespaces, DPDK's EAL, AF_PACKET)");
+    if let Some(why) = veth::dpdk_skip_reason() {
+        return Some(why);
     }
     if Command::new("ethtool").arg("--version").output().is_err() {
         return Some("`ethtool` is not installed (Debian: apt-get install ethtool)");
@@ -102,15 +100,6 @@ fn skip_reason() -> Option<&'static str> {
         return Some("scapy is not installed (Debian: apt-get install python3-scapy)");
     }
     None
-}
-
-/// The EAL's runtime directory (`--file-prefix`), removed on drop.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A UDP datagram in an IPv6 packet, with its checksum.
@@ -307,41 +296,14 @@ struct Vany {
 /// The two namespaces and the veth between them, the kernel's side configured; the
 /// kernel's MAC.
 fn link() -> (Netns, Netns, String) {
-    remove_stale_namespaces(&[PREFIX]);
-    let pid = std::process::id();
-    let d = Netns::create(format!("{PREFIX}{pid}-d"));
-    let k = Netns::create(format!("{PREFIX}{pid}-k"));
-    d.ip(&[
-        "link", "add", "vd", "type", "veth", "peer", "name", "vk", "netns", &k.name,
-    ]);
-    // The DPDK end has no kernel IPv6 (the kernel stays off vany's link); AF_PACKET sees
-    // every frame anyway.
-    d.exec(&["sysctl", "-qw", "net.ipv6.conf.vd.disable_ipv6=1"]);
-    d.ip(&["link", "set", "vd", "up"]);
-    k.ip(&["addr", "add", "fd00:d1::1/64", "dev", "vk", "nodad"]);
-    k.ip(&["link", "set", "vk", "up"]);
-    k.ip(&["link", "set", "lo", "up"]);
-    // Veth offloads: a datagram the kernel sends leaves with only the pseudo-header sum in
-    // its UDP/TCP checksum (CHECKSUM_PARTIAL, for the "NIC" to finish), and AF_PACKET,
-    // hence net_af_packet, hands it to DPDK that way: a wrong checksum on the wire. With
-    // transmit checksumming off, the kernel writes the whole checksum itself.
-    k.exec(&["ethtool", "-K", "vk", "tx", "off"]);
-    wait_for(
-        "the kernel's link-local address leaves DAD",
-        Duration::from_secs(10),
-        || {
-            k.ip(&["-6", "addr", "show", "dev", "vk", "tentative"])
-                .trim()
-                .is_empty()
-                .then_some(())
-        },
-    );
-    let kernel_mac = k
-        .exec(&["cat", "/sys/class/net/vk/address"])
-        .trim()
-        .to_string();
-
-    (d, k, kernel_mac)
+    let addrs = ["fd00:d1::1/64".to_string()];
+    veth::link(PREFIX, &addrs, |k| {
+        // Veth offloads: a datagram the kernel sends leaves with only the pseudo-header
+        // sum in its UDP/TCP checksum (CHECKSUM_PARTIAL, for the "NIC" to finish), and
+        // AF_PACKET, hence net_af_packet, hands it to DPDK that way: a wrong checksum on
+        // the wire. With transmit checksumming off, the kernel writes the whole checksum.
+        k.exec(&["ethtool", "-K", "vk", "tx", "off"]);
+    })
 }
 
 /// vany's side: the EAL in namespace `d` (this thread enters it) and a DpdkIo on

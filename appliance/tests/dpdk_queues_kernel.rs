@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netns_common::{enter, is_root, remove_stale_namespaces, run_limited, skip, wait_for, Netns};
+use netns_common::veth::{self, RuntimeDir};
+use netns_common::{enter, run_limited, skip, Netns};
 use vany_appliance::bench::dpdk::common_eal;
 use vany_appliance::io::dpdk::{DpdkConfig, DpdkIo};
 use vany_appliance::io::{IoError, PacketIo};
@@ -75,11 +76,8 @@ print(sent)
 
 /// Why this machine cannot run the test, if it cannot.
 fn skip_reason() -> Option<&'static str> {
-    if !vany_ffi::BUILT_WITH_DPDK {
-        return Some("vany was built without DPDK (libdpdk not found by pkg-config)");
-    }
-    if !is_root() {
-        return Some("needs root (network namespaces, DPDK's EAL, AF_PACKET)");
+    if let Some(why) = veth::dpdk_skip_reason() {
+        return Some(why);
     }
     let python = std::process::Command::new("/usr/bin/python3")
         .arg("--version")
@@ -88,15 +86,6 @@ fn skip_reason() -> Option<&'static str> {
         return Some("/usr/bin/python3 is not installed (the kernel side's sender)");
     }
     None
-}
-
-/// The EAL's runtime directory (`--file-prefix`), removed on drop.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Whether `p` is a UDP datagram to vany's test port.
@@ -227,36 +216,11 @@ fn dpdk_queues_share_a_veth_with_the_kernel() {
 /// The two namespaces and the veth between them, the kernel's side configured; the
 /// kernel's MAC.
 fn link() -> (Netns, Netns, Mac) {
-    remove_stale_namespaces(&[PREFIX]);
-    let pid = std::process::id();
-    let d = Netns::create(format!("{PREFIX}{pid}-d"));
-    let k = Netns::create(format!("{PREFIX}{pid}-k"));
-    d.ip(&[
-        "link", "add", "vd", "type", "veth", "peer", "name", "vk", "netns", &k.name,
-    ]);
-    // The DPDK end has no kernel IPv6; AF_PACKET sees every frame anyway.
-    d.exec(&["sysctl", "-qw", "net.ipv6.conf.vd.disable_ipv6=1"]);
-    d.ip(&["link", "set", "vd", "up"]);
-    k.ip(&["addr", "add", "fd00:d2::1/64", "dev", "vk", "nodad"]);
-    for a in 0..SOURCES {
-        let addr = format!("fd00:d2::1:{a:x}/64");
-        k.ip(&["addr", "add", &addr, "dev", "vk", "nodad"]);
-    }
-    k.ip(&["link", "set", "vk", "up"]);
-    k.ip(&["link", "set", "lo", "up"]);
-    wait_for(
-        "the kernel's link-local address leaves DAD",
-        Duration::from_secs(10),
-        || {
-            k.ip(&["-6", "addr", "show", "dev", "vk", "tentative"])
-                .trim()
-                .is_empty()
-                .then_some(())
-        },
-    );
-    let text = k.exec(&["cat", "/sys/class/net/vk/address"]);
+    let mut addrs = vec!["fd00:d2::1/64".to_string()];
+    addrs.extend((0..SOURCES).map(|a| format!("fd00:d2::1:{a:x}/64")));
+    let (d, k, text) = veth::link(PREFIX, &addrs, |_| {});
     let mut mac = [0u8; 6];
-    for (b, part) in mac.iter_mut().zip(text.trim().split(':')) {
+    for (b, part) in mac.iter_mut().zip(text.split(':')) {
         *b = u8::from_str_radix(part, 16).expect("a MAC from sysfs");
     }
     (d, k, Mac(mac))

@@ -20,6 +20,7 @@ pub mod guard;
 pub mod handoffs;
 pub mod lab;
 pub mod tun_group;
+pub mod veth;
 
 /// The `vany` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_vany");
