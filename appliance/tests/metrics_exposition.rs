@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde_json::Value;
 use vany_appliance::io::Layer2Report;
 use vany_appliance::node::conns::ConnStats;
+use vany_appliance::node::cores::LinkStats;
+use vany_appliance::node::ctl::CoreStatus;
 use vany_appliance::node::membership::GossipStats;
 use vany_appliance::node::metrics::{self, HandoffSummary, MetricsSnapshot};
 
@@ -78,7 +80,28 @@ fn snapshot() -> MetricsSnapshot {
         members_up: Some(2),
         layer2: Some(layer2),
         refusals_sent: [("refused_binding", 3)].into(),
+        cores: (0..2).map(core).collect(),
         ..Default::default()
+    }
+}
+
+/// Core `k` of a node with two (docs/cores.md).
+fn core(k: usize) -> CoreStatus {
+    CoreStatus {
+        core: k,
+        member: 2 + k as u16,
+        care_of: std::net::Ipv6Addr::new(0xfd00, 0x20, 2 + k as u16, 0, 0, 0, 0, 1),
+        sessions: 2,
+        handoffs: 1,
+        draining: false,
+        stopped: false,
+        rx_packets: 100 + k as u64,
+        tx_packets: 90,
+        links: LinkStats {
+            handed_over: 10 + k as u64,
+            handover_full: k as u64,
+            taken_over: 11 - k as u64,
+        },
     }
 }
 
@@ -247,4 +270,18 @@ fn python_prometheus_client_parses_both_formats() {
     assert_eq!(text.value(hist, &[("le", "0.005")]), Some(1.0));
     assert_eq!(text.value(hist, &[("le", "10")]), Some(2.0));
     assert_eq!(om.value(hist, &[("le", "10.0")]), Some(2.0));
+    // A node with two cores: one sample per core.
+    for s in [text, om] {
+        assert_eq!(s.value("vany_cores", &[]), Some(2.0));
+        let handed = "vany_core_handed_over_total";
+        assert_eq!(s.value(handed, &[("core", "1")]), Some(11.0));
+        assert_eq!(
+            s.value("vany_core_handover_full_total", &[("core", "0")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            s.value("vany_core_taken_over_total", &[("core", "1")]),
+            Some(10.0)
+        );
+    }
 }
