@@ -465,17 +465,7 @@ fn parse_members(
             ));
         }
         if m.core_of.is_some() {
-            for (given, key) in [
-                (m.gossip.is_some(), "gossip"),
-                (m.contact.is_some(), "contact"),
-            ] {
-                if given {
-                    return Err(invalid(
-                        format!("members.{k}.{key}"),
-                        "a core member (core_of) shares its node's; remove this key",
-                    ));
-                }
-            }
+            super::cores_config::check_core_member(k, m.gossip.is_some(), m.contact.is_some())?;
         }
         let gossip_addr = match (&m.gossip, gossip) {
             (Some(s), _) => Some(socket(&format!("members.{k}.gossip"), s)?),

@@ -23,6 +23,20 @@ use super::io_config::IoBackend;
 /// Most cores (poll loops) one node runs.
 pub const MAX_CORES: usize = 64;
 
+/// Checks that core member `key` (it has `core_of`) gives no key its node's member
+/// decides for it: `gossip` or `contact`.
+pub(super) fn check_core_member(key: &str, gossip: bool, contact: bool) -> Result<(), ConfigError> {
+    for (given, name) in [(gossip, "gossip"), (contact, "contact")] {
+        if given {
+            return Err(invalid(
+                format!("members.{key}.{name}"),
+                "a core member (core_of) shares its node's; remove this key",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks every `core_of` (it names a member that is no core itself) and gives each core
 /// member the contact role of its node's member.
 pub(super) fn resolve_cores(
@@ -152,9 +166,14 @@ mod tests {
 
     /// Node 3 on DPDK with `cores`, and `extra` appended to the members.
     fn node3(cores: usize, extra: &str) -> Result<NodeConfig, ConfigError> {
-        NodeConfig::parse(&format!(
+        NodeConfig::parse(&node3_text(3, cores, extra))
+    }
+
+    /// Node 3's configuration (`cores`, `extra` members), started as member `id`.
+    fn node3_text(id: u16, cores: usize, extra: &str) -> String {
+        format!(
             r#"
-id = 3
+id = {id}
 anycast = "fd00:aa::1"
 contact_node = 1
 group_key = "00112233445566778899aabbccddeeff"
@@ -175,7 +194,7 @@ care_of = "fd00:20:3::1"
 gossip = "[fd00:99:3::2]:4700"
 {extra}
 "#
-        ))
+        )
     }
 
     const CORE4: &str = "[members.4]\ncare_of = \"fd00:20:4::1\"\ncore_of = 3\n";
@@ -251,10 +270,10 @@ gossip = "[fd00:99:3::2]:4700"
             let e = got.expect_err(want).to_string();
             assert!(e.starts_with(want), "want {want:?}, got {e:?}");
         }
-        let as_core = node3(2, CORE4)
-            .map(|_| ())
-            .and_then(|_| NodeConfig::parse(&node3_text_as(4)));
-        let e = as_core.unwrap_err().to_string();
+        assert!(node3(2, CORE4).is_ok());
+        let e = NodeConfig::parse(&node3_text(4, 2, CORE4))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("id: member 4 is a core of member 3"), "{e}");
     }
 
@@ -278,28 +297,5 @@ core_of = 1
             e.starts_with("io.backend: member(s) 2 have core_of = 1"),
             "{e}"
         );
-    }
-
-    /// Node 3's two-core configuration, started as member `id`.
-    fn node3_text_as(id: u16) -> String {
-        format!(
-            r#"
-id = {id}
-anycast = "fd00:aa::1"
-contact_node = 1
-group_key = "00112233445566778899aabbccddeeff"
-[io]
-backend = "dpdk"
-eal = ["--no-huge"]
-port = "net_null0"
-gateway = "fd00:99:3::1"
-cores = 2
-[members.1]
-care_of = "fd00:20:1::1"
-contact = true
-[members.3]
-care_of = "fd00:20:3::1"
-{CORE4}"#
-        )
     }
 }

@@ -202,7 +202,7 @@ fn serve<I: PacketIo + Send + 'static>(
     let rng = SystemRandom::new();
     let ids = cfg.core_members();
     let care_of: Vec<Ipv6Addr> = ids.iter().map(|id| cfg.members[id].care_of).collect();
-    let mut links: Vec<Option<cores::CoreLinks>> = if ids.len() > 1 {
+    let links: Vec<Option<cores::CoreLinks>> = if ids.len() > 1 {
         cores::links(&care_of, cfg.anycast)
             .into_iter()
             .map(Some)
@@ -211,7 +211,7 @@ fn serve<I: PacketIo + Send + 'static>(
         vec![None]
     };
     let (mut nodes, mut queries, mut events) = (Vec::new(), Vec::new(), Vec::new());
-    for ((io, id), link) in ios.into_iter().zip(&ids).zip(links.drain(..)) {
+    for ((io, id), link) in ios.into_iter().zip(&ids).zip(links) {
         let seed = u64::from_be_bytes(random(&rng)?);
         let (query_tx, query_rx) = bounded::<Query>(64);
         let (event_tx, event_rx) = unbounded();

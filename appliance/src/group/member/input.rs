@@ -105,7 +105,7 @@ impl Member {
                 self.accept_new(now);
                 return;
             }
-            if !forwarded && held && !new_connection && self.pass_to_contact_node(packet) {
+            if !forwarded && held && !new_connection && self.pass_to_contact_node(client, packet) {
                 return;
             }
             self.stats.dropped += 1;
@@ -184,14 +184,7 @@ impl Member {
     /// rest of that connection comes here. It is passed to the contact node, which
     /// drops it in turn if it does not hold the connection either. Returns whether it
     /// was passed on.
-    fn pass_to_contact_node(&mut self, packet: &[u8]) -> bool {
-        let Some(client) = packet
-            .get(8..24)
-            .and_then(|b| <[u8; 16]>::try_from(b).ok())
-            .map(Ipv6Addr::from)
-        else {
-            return false;
-        };
+    fn pass_to_contact_node(&mut self, client: Ipv6Addr, packet: &[u8]) -> bool {
         let contact = self.contact_for(client);
         if contact == self.cfg.id || self.excluded.contains(&contact) {
             return false;
