@@ -81,6 +81,11 @@ fn snapshot() -> MetricsSnapshot {
         layer2: Some(layer2),
         refusals_sent: [("refused_binding", 3)].into(),
         cores: (0..2).map(core).collect(),
+        files: Some(vany_appliance::apps::FilesStats {
+            served_files: 7,
+            traversal_refused: 2,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

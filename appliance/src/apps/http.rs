@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 use vany_stack::tcp::Connection;
 use vany_stack::time::Instant;
 
+use super::files::{FileId, FilesSite};
+use super::http_parse::{head_end, parse_head, Refusal};
 use super::source::fill_stream;
 use super::{rebase, App, AppTimeouts, Linger};
 
@@ -50,35 +52,67 @@ const CHUNK: usize = 16 * 1024;
 
 /// What a response's body is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum Body {
+pub(super) enum Body {
     /// Fixed text.
     Text(#[serde(with = "serde_bytes")] Vec<u8>),
     /// `length` bytes of stream `id`.
     Stream { id: u64, length: u64 },
+    /// `len` bytes of a file of a `files` app's directory, from byte `first`: the file
+    /// named by its content hash, so the member that goes on with the response after a
+    /// handoff sends the same bytes from its own copy (or refuses the handoff).
+    File { file: FileId, first: u64, len: u64 },
 }
 
+/// Where an HTTP app's answers come from.
+pub(super) enum Router<'a> {
+    /// The built-in resources: `/`, `/health`, `/bytes/N`.
+    Builtin,
+    /// A directory (the `files` app); `None` when this member hosts none on the port.
+    Files(Option<&'a mut FilesSite>),
+}
+
+/// A body's bytes could not be read (its file is gone or changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Unreadable;
+
 impl Body {
-    fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         match self {
             Body::Text(t) => t.len() as u64,
             Body::Stream { length, .. } => *length,
+            Body::File { len, .. } => *len,
         }
     }
 
-    fn fill(&self, offset: u64, out: &mut [u8]) {
+    /// Fills `out` with the body's bytes from `offset`.
+    fn fill(&self, offset: u64, out: &mut [u8], router: &mut Router<'_>) -> Result<(), Unreadable> {
         match self {
             Body::Text(t) => {
                 let at = offset as usize;
                 out.copy_from_slice(&t[at..at + out.len()]);
             }
             Body::Stream { id, .. } => fill_stream(*id, offset, out),
+            Body::File { file, first, .. } => {
+                let Router::Files(Some(site)) = router else {
+                    return Err(Unreadable);
+                };
+                let mut done = 0;
+                // Bounded: each round reads at least one byte, or stops.
+                while done < out.len() {
+                    match site.read_at(file, first + offset + done as u64, &mut out[done..]) {
+                        Ok(0) | Err(_) => return Err(Unreadable),
+                        Ok(n) => done += n,
+                    }
+                }
+            }
         }
+        Ok(())
     }
 }
 
 /// A response being written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Response {
+pub(super) struct Response {
     /// Status line and headers, with the blank line.
     #[serde(with = "serde_bytes")]
     head: Vec<u8>,
@@ -111,123 +145,40 @@ pub struct HttpApp {
     linger: Linger,
 }
 
-/// A parsed request head.
-struct Request<'a> {
-    method: &'a str,
-    /// The path (and query) of an origin-form or absolute-form target.
-    path: &'a str,
-    keep_alive: bool,
-    has_body: bool,
-}
-
-/// Why a request head cannot be answered normally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    BadRequest(&'static str),
-    TooManyHeaders,
-}
-
-fn parse_error(e: httparse::Error) -> &'static str {
-    match e {
-        httparse::Error::HeaderName => "malformed header name",
-        httparse::Error::HeaderValue => "malformed header value",
-        httparse::Error::NewLine => "malformed line ending",
-        httparse::Error::Token => "malformed method or request target",
-        httparse::Error::Version => "unsupported HTTP version",
-        _ => "malformed request head",
-    }
-}
-
-/// Whether `a` is a URI authority (host and port) without userinfo (RFC 3986 §3.2,
-/// RFC 9110 §4.2.4): reg-name or IP-literal characters and ':'.
-fn valid_authority(a: &[u8]) -> bool {
-    !a.is_empty()
-        && a.iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(b))
-}
-
-/// The path of a request target: origin-form as it is; absolute-form (RFC 9112 §3.2.2)
-/// with its scheme and authority taken off.
-fn target_path(target: &str) -> Result<&str, Refusal> {
-    if target.starts_with('/') {
-        return Ok(target);
-    }
-    let bad = Refusal::BadRequest("malformed request target");
-    let (scheme, rest) = target.split_once("://").ok_or(bad)?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(bad);
-    }
-    let at = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    if !valid_authority(&rest.as_bytes()[..at]) {
-        return Err(bad);
-    }
-    Ok(&rest[at..])
-}
-
-fn parse_head(head: &[u8]) -> Result<Request<'_>, Refusal> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(Refusal::BadRequest("incomplete head")),
-        Err(httparse::Error::TooManyHeaders) => return Err(Refusal::TooManyHeaders),
-        Err(e) => return Err(Refusal::BadRequest(parse_error(e))),
-    }
-    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return Err(Refusal::BadRequest("malformed request line"));
-    };
-    let path = target_path(target)?;
-    let mut keep_alive = version == 1;
-    let mut has_body = false;
-    let mut hosts = 0;
-    for h in req.headers.iter() {
-        let value = h.value.trim_ascii();
-        if h.name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-            // Empty is allowed: a target without an authority (RFC 9112 §3.2).
-            if !value.is_empty() && !valid_authority(value) {
-                return Err(Refusal::BadRequest("malformed Host"));
-            }
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
-            || (h.name.eq_ignore_ascii_case("content-length") && value != b"0")
-        {
-            has_body = true;
-        }
-    }
-    // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in any request.
-    if hosts > 1 {
-        return Err(Refusal::BadRequest("more than one Host"));
-    }
-    if hosts == 0 && version == 1 {
-        return Err(Refusal::BadRequest("HTTP/1.1 request without Host"));
-    }
-    Ok(Request {
-        method,
-        path,
-        keep_alive,
-        has_body,
-    })
-}
-
-fn response(
+pub(super) fn response(
     status: &str,
     content_type: &str,
     body: Body,
     head_only: bool,
     close: bool,
 ) -> Response {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nServer: vany\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        body.len()
+    response_with(status, content_type, "", body, head_only, close)
+}
+
+/// A response with `body` (sent unless `head_only`, its length given either way);
+/// `extra` holds further header lines, each ending in CRLF.
+pub(super) fn response_with(
+    status: &str,
+    content_type: &str,
+    extra: &str,
+    body: Body,
+    head_only: bool,
+    close: bool,
+) -> Response {
+    let length = body.len();
+    let mut r = bodiless(
+        status,
+        &format!("Content-Type: {content_type}\r\nContent-Length: {length}\r\n{extra}"),
+        close,
     );
+    r.body = (!head_only).then_some(body);
+    r
+}
+
+/// A response without a body or its length (304 Not Modified, RFC 9110 §15.4.5):
+/// `extra` holds its header lines, each ending in CRLF.
+pub(super) fn bodiless(status: &str, extra: &str, close: bool) -> Response {
+    let mut head = format!("HTTP/1.1 {status}\r\nServer: vany\r\n{extra}");
     if status.starts_with("405") {
         head.push_str("Allow: GET, HEAD\r\n");
     }
@@ -239,13 +190,13 @@ fn response(
     Response {
         head: head.into_bytes(),
         head_sent: 0,
-        body: (!head_only).then_some(body),
+        body: None,
         body_sent: 0,
         close,
     }
 }
 
-fn text(t: &str) -> Body {
+pub(super) fn text(t: &str) -> Body {
     Body::Text(t.as_bytes().to_vec())
 }
 
@@ -261,7 +212,7 @@ fn too_large() -> Response {
 }
 
 /// The response to one request head.
-fn answer(head: &[u8]) -> Response {
+fn answer(head: &[u8], router: &mut Router<'_>) -> Response {
     let req = match parse_head(head) {
         Ok(r) => r,
         Err(Refusal::BadRequest(why)) => {
@@ -286,6 +237,9 @@ fn answer(head: &[u8]) -> Response {
     }
     let close = !req.keep_alive;
     let path = req.path.split(['?', '#']).next().unwrap_or_default();
+    if let Router::Files(site) = router {
+        return super::http_files::answer(site.as_deref_mut(), &req, path, close);
+    }
     match if path.is_empty() { "/" } else { path } {
         "/" => response(
             "200 OK",
@@ -350,7 +304,12 @@ impl HttpApp {
 
     /// Reads until a whole request head is buffered; answers it. Returns whether a
     /// response is now being written.
-    fn next_request(&mut self, now: Instant, conn: &mut Connection) -> bool {
+    fn next_request(
+        &mut self,
+        now: Instant,
+        conn: &mut Connection,
+        router: &mut Router<'_>,
+    ) -> bool {
         // Where the search for the head's end goes on (what is before was searched).
         let mut from: usize = 0;
         // Bounded: each round adds at least one byte to `pending`, up to MAX_HEAD.
@@ -362,7 +321,7 @@ impl HttpApp {
             if let Some(end) = head_end(&self.pending, from) {
                 let rest = self.pending.split_off(end);
                 let head = std::mem::replace(&mut self.pending, rest);
-                self.response = Some(answer(&head));
+                self.response = Some(answer(&head, router));
                 // A pipelined next head started now, as far as its timeout goes.
                 self.head_since = (!self.pending.is_empty()).then_some(now);
                 return true;
@@ -431,7 +390,7 @@ impl HttpApp {
     }
 
     /// Writes what fits of the current response. Returns whether it is complete.
-    fn write_response(&mut self, conn: &mut Connection) -> bool {
+    fn write_response(&mut self, conn: &mut Connection, router: &mut Router<'_>) -> bool {
         let Some(r) = &mut self.response else {
             return true;
         };
@@ -454,7 +413,13 @@ impl HttpApp {
                 if n == 0 {
                     return false;
                 }
-                body.fill(r.body_sent, &mut chunk[..n]);
+                if body.fill(r.body_sent, &mut chunk[..n], router).is_err() {
+                    // The rest of the body cannot be what the head promised (its file
+                    // changed or went away): the client must not take a wrong byte.
+                    conn.abort();
+                    self.failed = true;
+                    return false;
+                }
                 match conn.send(&chunk[..n]) {
                     Ok(sent) => r.body_sent += sent as u64,
                     Err(_) => {
@@ -468,24 +433,14 @@ impl HttpApp {
     }
 }
 
-/// The end of the request head in `b` (just past its empty line), searching from
-/// `from`: a line terminator is CRLF or a bare LF (RFC 9112 §2.2).
-fn head_end(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    // Bounded by the buffer's length.
-    while let Some(off) = b.get(i..)?.iter().position(|&c| c == b'\n') {
-        let lf = i + off;
-        match b.get(lf + 1..) {
-            Some([b'\n', ..]) => return Some(lf + 2),
-            Some([b'\r', b'\n', ..]) => return Some(lf + 3),
-            _ => i = lf + 1,
-        }
-    }
-    None
-}
-
-impl App for HttpApp {
-    fn poll(&mut self, now: Instant, conn: &mut Connection) {
+impl HttpApp {
+    /// [`App::poll`] with the answers coming from `router`.
+    pub(super) fn poll_with(
+        &mut self,
+        now: Instant,
+        conn: &mut Connection,
+        router: &mut Router<'_>,
+    ) {
         self.waiting_since.get_or_insert(now);
         if self.failed {
             return;
@@ -501,7 +456,7 @@ impl App for HttpApp {
                 self.failed = true;
                 return;
             }
-            if self.response.is_none() && !self.next_request(now, conn) {
+            if self.response.is_none() && !self.next_request(now, conn, router) {
                 if self.failed {
                     return;
                 }
@@ -516,7 +471,7 @@ impl App for HttpApp {
                     return;
                 }
             }
-            if !self.write_response(conn) {
+            if !self.write_response(conn, router) {
                 return;
             }
             let close = self.response.take().is_some_and(|r| r.close);
@@ -528,6 +483,20 @@ impl App for HttpApp {
                 return;
             }
         }
+    }
+
+    /// The file the response being written reads from, if any.
+    pub(super) fn file_in_flight(&self) -> Option<&FileId> {
+        match self.response.as_ref()?.body.as_ref()? {
+            Body::File { file, .. } => Some(file),
+            _ => None,
+        }
+    }
+}
+
+impl App for HttpApp {
+    fn poll(&mut self, now: Instant, conn: &mut Connection) {
+        self.poll_with(now, conn, &mut Router::Builtin);
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -562,14 +531,32 @@ mod tests {
 
     #[test]
     fn known_paths_are_answered_and_keep_alive_follows_the_version() {
-        let r = answer(b"GET /bytes/1000 HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = answer(
+            b"GET /bytes/1000 HTTP/1.1\r\nHost: x\r\n\r\n",
+            &mut Router::Builtin,
+        );
         assert_eq!(status(&r), "HTTP/1.1 200 OK");
         assert_eq!(r.body.as_ref().map(Body::len), Some(1000));
         assert!(!r.close);
-        assert!(answer(b"GET /health HTTP/1.0\r\n\r\n").close);
-        assert!(!answer(b"GET /health HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").close);
-        assert!(answer(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").close);
-        let head = answer(b"HEAD /bytes/5 HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer(b"GET /health HTTP/1.0\r\n\r\n", &mut Router::Builtin).close);
+        assert!(
+            !answer(
+                b"GET /health HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+                &mut Router::Builtin
+            )
+            .close
+        );
+        assert!(
+            answer(
+                b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                &mut Router::Builtin
+            )
+            .close
+        );
+        let head = answer(
+            b"HEAD /bytes/5 HTTP/1.1\r\nHost: x\r\n\r\n",
+            &mut Router::Builtin,
+        );
         assert!(head.body.is_none());
         assert!(String::from_utf8_lossy(&head.head).contains("Content-Length: 5\r\n"));
     }
@@ -615,12 +602,12 @@ mod tests {
         ] {
             let mut head = req.to_vec();
             head.extend_from_slice(b"\r\n\r\n");
-            let r = answer(&head);
+            let r = answer(&head, &mut Router::Builtin);
             let req = String::from_utf8_lossy(req);
             assert_eq!(status(&r), format!("HTTP/1.1 {want}"), "{req}");
             assert_eq!(r.close, close, "{req}");
         }
-        let put = answer(b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let put = answer(b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n", &mut Router::Builtin);
         assert!(String::from_utf8_lossy(&put.head).contains("Allow: GET"));
         let mut many = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
         for i in 0..MAX_HEADERS {
@@ -628,7 +615,7 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert_eq!(
-            status(&answer(&many)),
+            status(&answer(&many, &mut Router::Builtin)),
             "HTTP/1.1 431 Request Header Fields Too Large"
         );
     }
@@ -636,12 +623,18 @@ mod tests {
     #[test]
     fn host_rules_of_rfc_9112() {
         // §3.2: an HTTP/1.1 request without Host, or any with two, is refused.
-        let no_host = answer(b"GET /health HTTP/1.1\r\n\r\n");
+        let no_host = answer(b"GET /health HTTP/1.1\r\n\r\n", &mut Router::Builtin);
         assert_eq!(status(&no_host), "HTTP/1.1 400 Bad Request");
         assert!(no_host.close);
-        let two = answer(b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+        let two = answer(
+            b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            &mut Router::Builtin,
+        );
         assert_eq!(status(&two), "HTTP/1.1 400 Bad Request");
-        let two_10 = answer(b"GET /health HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n");
+        let two_10 = answer(
+            b"GET /health HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n",
+            &mut Router::Builtin,
+        );
         assert_eq!(status(&two_10), "HTTP/1.1 400 Bad Request");
         // HTTP/1.0 needs none; an empty Host is valid; so is an IPv6 literal with a port.
         for ok in [
@@ -649,7 +642,7 @@ mod tests {
             b"GET /health HTTP/1.1\r\nHost:\r\n\r\n",
             b"GET /health HTTP/1.1\r\nHost: [fd00:aa::1]:8080\r\n\r\n",
         ] {
-            assert_eq!(status(&answer(ok)), "HTTP/1.1 200 OK");
+            assert_eq!(status(&answer(ok, &mut Router::Builtin)), "HTTP/1.1 200 OK");
         }
         // §3.2.2: an absolute-form target is served, whatever Host says.
         for target in [
@@ -658,11 +651,14 @@ mod tests {
             "https://vany/bytes/7",
         ] {
             let req = format!("GET {target} HTTP/1.1\r\nHost: other\r\n\r\n");
-            let r = answer(req.as_bytes());
+            let r = answer(req.as_bytes(), &mut Router::Builtin);
             assert_eq!(status(&r), "HTTP/1.1 200 OK", "{target}");
             assert_eq!(r.body.as_ref().map(Body::len), Some(7), "{target}");
         }
-        let bare = answer(b"GET http://vany HTTP/1.1\r\nHost: vany\r\n\r\n");
+        let bare = answer(
+            b"GET http://vany HTTP/1.1\r\nHost: vany\r\n\r\n",
+            &mut Router::Builtin,
+        );
         assert_eq!(bare.body, Some(Body::Text(INDEX.to_vec())));
     }
 
@@ -677,7 +673,7 @@ mod tests {
         let b = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(head_end(b, b.len() - 4), Some(b.len()));
         // A bare LF head is answered like a CRLF one (RFC 9112 §2.2 allows it).
-        let r = answer(b"GET /health HTTP/1.1\nHost: x\n\n");
+        let r = answer(b"GET /health HTTP/1.1\nHost: x\n\n", &mut Router::Builtin);
         assert_eq!(status(&r), "HTTP/1.1 200 OK");
     }
 }

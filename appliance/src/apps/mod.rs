@@ -13,8 +13,13 @@
 //! [`AppTimeouts`]: no app waits for a client forever (docs/apps.md).
 
 pub mod echo;
+pub mod files;
 pub mod http;
+mod http_files;
+mod http_parse;
 pub mod source;
+
+use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -22,6 +27,7 @@ use vany_stack::tcp::{Connection, State};
 use vany_stack::time::{Duration, Instant};
 
 pub use echo::EchoApp;
+pub use files::{FilesConfig, FilesSite, FilesStats};
 pub use http::HttpApp;
 pub use source::{SourceApp, SourceRequest, StreamVerifier};
 
@@ -35,6 +41,9 @@ pub enum AppKind {
     Echo,
     /// [`HttpApp`].
     Http,
+    /// [`HttpApp`] serving a directory: the member's [`AppEnv`] holds the directory of
+    /// each port (`apps = { 80 = { kind = "files", root = "/srv/www" } }`).
+    Files,
 }
 
 impl AppKind {
@@ -49,6 +58,7 @@ impl AppKind {
             AppKind::Source => AppState::Source(SourceApp::requested().with_timeouts(timeouts)),
             AppKind::Echo => AppState::Echo(EchoApp::with_timeouts(timeouts)),
             AppKind::Http => AppState::Http(HttpApp::with_timeouts(timeouts)),
+            AppKind::Files => AppState::Files(HttpApp::with_timeouts(timeouts)),
         }
     }
 }
@@ -139,8 +149,12 @@ impl std::str::FromStr for AppKind {
             "source" => Ok(AppKind::Source),
             "echo" => Ok(AppKind::Echo),
             "http" => Ok(AppKind::Http),
+            "files" => Err(
+                "the files app needs its directory: { kind = \"files\", root = \"/srv/www\" }"
+                    .to_string(),
+            ),
             other => Err(format!(
-                "unknown app '{other}' (expected source, echo or http)"
+                "unknown app '{other}' (expected source, echo, http or files)"
             )),
         }
     }
@@ -191,6 +205,8 @@ pub enum AppState {
     Echo(EchoApp),
     /// An [`HttpApp`] connection.
     Http(HttpApp),
+    /// An [`HttpApp`] connection serving a directory ([`AppKind::Files`]).
+    Files(HttpApp),
 }
 
 /// Calls `$method` on whichever app `$state` holds.
@@ -200,32 +216,98 @@ macro_rules! each_app {
             AppState::Source($a) => $call,
             AppState::Echo($a) => $call,
             AppState::Http($a) => $call,
+            AppState::Files($a) => $call,
         }
     };
 }
 
-impl App for AppState {
-    fn on_readable(&mut self, now: Instant, conn: &mut Connection) {
-        each_app!(self, a => a.on_readable(now, conn))
+impl AppState {
+    /// Does whatever can be done now ([`App::poll`]); a `files` app finds its directory
+    /// in `env` by the connection's local port.
+    pub fn poll(&mut self, now: Instant, conn: &mut Connection, env: &mut AppEnv) {
+        match self {
+            AppState::Files(a) => {
+                let site = env.files.get_mut(&conn.tuple().local_port);
+                a.poll_with(now, conn, &mut http::Router::Files(site));
+            }
+            other => each_app!(other, a => a.poll(now, conn)),
+        }
     }
 
-    fn on_writable(&mut self, now: Instant, conn: &mut Connection) {
-        each_app!(self, a => a.on_writable(now, conn))
-    }
-
-    fn poll(&mut self, now: Instant, conn: &mut Connection) {
-        each_app!(self, a => a.poll(now, conn))
-    }
-
-    fn poll_at(&self) -> Option<Instant> {
+    /// [`App::poll_at`].
+    pub fn poll_at(&self) -> Option<Instant> {
         each_app!(self, a => a.poll_at())
     }
 
-    fn is_finished(&self) -> bool {
+    /// [`App::is_finished`].
+    pub fn is_finished(&self) -> bool {
         each_app!(self, a => a.is_finished())
     }
 
-    fn rebase_clock(&mut self, old: Instant, new: Instant) {
+    /// [`App::rebase_clock`].
+    pub fn rebase_clock(&mut self, old: Instant, new: Instant) {
         each_app!(self, a => a.rebase_clock(old, new))
+    }
+
+    /// Whether this member can go on with the app on `port` after a handoff: a `files`
+    /// app needs a directory served on the port here, holding the very file a response
+    /// in flight is reading (same content hash). The reason otherwise.
+    pub fn check_restore(&self, port: u16, env: &mut AppEnv) -> Result<(), String> {
+        let AppState::Files(a) = self else {
+            return Ok(());
+        };
+        let Some(site) = env.files.get_mut(&port) else {
+            return Err(format!("no files app on port {port} here"));
+        };
+        match a.file_in_flight() {
+            Some(file) => site
+                .check(file)
+                .map(|_| ())
+                .map_err(|e| format!("cannot go on with /{}: {e}", file.path)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What the apps of one member reach beyond their connection: the directory of each
+/// port that hosts a `files` app. Not part of any snapshot: each member has its own
+/// copy of the directory, checked against the content hash a moved response names.
+#[derive(Debug, Default)]
+pub struct AppEnv {
+    files: BTreeMap<u16, FilesSite>,
+}
+
+impl AppEnv {
+    /// No directories.
+    pub fn new() -> AppEnv {
+        AppEnv::default()
+    }
+
+    /// Serves `site` to the `files` app on `port`.
+    pub fn serve_files(&mut self, port: u16, site: FilesSite) {
+        self.files.insert(port, site);
+    }
+
+    /// The directory served on `port`.
+    pub fn files(&self, port: u16) -> Option<&FilesSite> {
+        self.files.get(&port)
+    }
+
+    /// The counters of every directory, summed.
+    pub fn files_stats(&self) -> FilesStats {
+        let mut t = FilesStats::default();
+        for s in self.files.values().map(FilesSite::stats) {
+            t.served_files += s.served_files;
+            t.not_found += s.not_found;
+            t.traversal_refused += s.traversal_refused;
+            t.not_regular += s.not_regular;
+            t.no_index += s.no_index;
+            t.bad_path += s.bad_path;
+            t.hashed_files += s.hashed_files;
+            t.hashed_bytes += s.hashed_bytes;
+            t.open_files += s.open_files;
+            t.read_errors += s.read_errors;
+        }
+        t
     }
 }

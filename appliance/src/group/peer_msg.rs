@@ -175,6 +175,10 @@ pub enum RefuseReason {
         /// The acceptor's.
         supported: u16,
     },
+    /// An app of the session reads content the acceptor does not have the same copy
+    /// of (a `files` app's file with another content hash, or no such app here).
+    #[error("different content: {0}")]
+    Content(String),
 }
 
 impl RefuseReason {
@@ -188,6 +192,7 @@ impl RefuseReason {
             RefuseReason::Binding(_) => "refused_binding",
             RefuseReason::Collision => "refused_collision",
             RefuseReason::Version { .. } => "refused_version",
+            RefuseReason::Content(_) => "refused_content",
         }
     }
 }

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use vany_stack::tcp::TcpConfig;
 use vany_stack::time::Duration;
 
-use crate::apps::{AppKind, AppTimeouts};
+use crate::apps::AppTimeouts;
+
+use super::apps_config::{parse_apps, HostedApps};
 use crate::group::member::MemberConfig;
 use crate::group::peer::MemberId;
 
@@ -107,8 +109,9 @@ pub struct NodeConfig {
     pub group_key: Vec<u8>,
     /// The hosted stream source's port.
     pub app_port: u16,
-    /// Further hosted apps: port -> app (echo, http, source).
-    pub apps: BTreeMap<u16, AppKind>,
+    /// Further hosted apps: port -> app (echo, http, source, files), and the directory
+    /// of each files app.
+    pub apps: HostedApps,
     /// How long every app waits for a request, and on an idle connection (docs/apps.md).
     pub app_timeouts: AppTimeouts,
     /// Handoff timeout.
@@ -156,7 +159,7 @@ struct RawConfig {
     group_key: Option<String>,
     group_key_file: Option<PathBuf>,
     app_port: Option<u16>,
-    apps: Option<BTreeMap<String, String>>,
+    apps: Option<BTreeMap<String, toml::Value>>,
     app_header_timeout_ms: Option<u64>,
     app_idle_timeout_ms: Option<u64>,
     handoff_timeout_ms: Option<u64>,
@@ -565,30 +568,6 @@ fn parse_group_key(
     Ok(key)
 }
 
-/// The `[apps]` table: port -> app, besides `app_port`.
-fn parse_apps(
-    table: BTreeMap<String, String>,
-    app_port: u16,
-) -> Result<BTreeMap<u16, AppKind>, ConfigError> {
-    let mut apps = BTreeMap::new();
-    for (port, kind) in table {
-        let key = format!("apps.{port}");
-        let p: u16 =
-            port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
-                invalid(&key, format!("not a port number (1 to 65535): '{port}'"))
-            })?;
-        if p == app_port {
-            return Err(invalid(
-                &key,
-                "app_port already hosts the stream source there",
-            ));
-        }
-        let kind: AppKind = kind.parse().map_err(|e: String| invalid(&key, e))?;
-        apps.insert(p, kind);
-    }
-    Ok(apps)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,8 +603,8 @@ gossip = "[fd00:99:2::2]:4700"
     fn hosted_apps_are_read_and_bad_ones_named() {
         let with = |apps: &str| NodeConfig::parse(&format!("{apps}\n{GOOD}"));
         let c = with("apps = { 7 = \"echo\", 8080 = \"http\" }").unwrap();
-        assert_eq!(c.apps[&7], AppKind::Echo);
-        assert_eq!(c.apps[&8080], AppKind::Http);
+        assert_eq!(c.apps.kinds[&7], crate::apps::AppKind::Echo);
+        assert_eq!(c.apps.kinds[&8080], crate::apps::AppKind::Http);
         assert_eq!(c.app_timeouts, AppTimeouts::default());
         let c = with("app_header_timeout_ms = 500\napp_idle_timeout_ms = 2500").unwrap();
         assert_eq!(c.app_timeouts.header, Duration::from_millis(500));

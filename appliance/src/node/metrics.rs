@@ -168,6 +168,8 @@ pub struct MetricsSnapshot {
     pub refusals_sent: std::collections::BTreeMap<&'static str, u64>,
     /// One entry per core on a node with several (the figures above are their sums).
     pub cores: Vec<super::ctl::CoreStatus>,
+    /// The `files` apps' counters, if the node hosts any.
+    pub files: Option<crate::apps::FilesStats>,
 }
 
 /// The metrics server's bounds: 64 connections (the oldest idle one is closed to make

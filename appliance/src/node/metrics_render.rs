@@ -121,6 +121,9 @@ impl Collector for Exposition {
         if !s.cores.is_empty() {
             crate::node::metrics_l2::encode_cores(&mut e, &s.cores)?;
         }
+        if let Some(f) = &s.files {
+            crate::node::metrics_apps::encode_files(&mut e, f)?;
+        }
         servers(&mut e, &self.servers)
     }
 }
@@ -240,7 +243,7 @@ fn handoffs(e: &mut DescriptorEncoder, s: &MetricsSnapshot) -> fmt::Result {
         "vany_handoff_failures",
         "Failed handoffs this member started, by reason: refused_<why> (the acceptor's \
          refusal: draining, binding, too_large, malformed, \
-         precopy_missing, collision), timed_out (the acceptor acknowledged nothing for \
+         precopy_missing, collision, version, content), timed_out (the acceptor acknowledged nothing for \
          handoff_timeout_ms), abandoned (called off: another copy of the session won, or \
          the session ended first).",
         h.failures.iter().map(|(r, n)| ([("reason", *r)], *n)),

@@ -15,6 +15,7 @@
 //! - [`metrics`]: Prometheus metrics on `GET /metrics` (`metrics_l2`: layer 2 on DPDK);
 //! - [`cli`]: the `vany node` and `vany ctl` commands.
 
+pub mod apps_config;
 pub mod cli;
 pub mod config;
 pub mod conns;
@@ -26,6 +27,7 @@ mod lent_tx;
 pub mod log_limit;
 pub mod membership;
 pub mod metrics;
+mod metrics_apps;
 mod metrics_l2;
 mod multicore;
 pub mod process;

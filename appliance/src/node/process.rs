@@ -10,6 +10,7 @@
 //! core. A signal drains every core; the node exits when all have stopped (or timed
 //! out).
 
+use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use super::membership::{self, Gossip, GossipHandle, MembershipEvent};
 use super::metrics;
 use super::multicore;
 use super::runtime::{ask, Node, NodeError, Query, ANSWER_TIMEOUT, HANDOFF_WAIT};
+use crate::apps::FilesSite;
 use crate::io::dpdk::{DpdkConfig, DpdkIo};
 use crate::io::{self, IoError, PacketIo};
 
@@ -216,6 +218,7 @@ fn serve<I: PacketIo + Send + 'static>(
         let (query_tx, query_rx) = bounded::<Query>(64);
         let (event_tx, event_rx) = unbounded();
         let mut node = Node::new(cfg.for_core(*id), io, seed, query_rx, event_rx);
+        node.serve_files(open_sites(&cfg)?);
         if let Some(l) = link {
             node.attach_links(l);
         }
@@ -254,6 +257,39 @@ fn serve<I: PacketIo + Send + 'static>(
     }
     let _ = std::fs::remove_file(&cfg.control_socket);
     result
+}
+
+/// Opens the directory of every `files` app and hashes its files (the strong validator
+/// of each, and what a handoff compares) before any request waits on that; progress is
+/// logged every few seconds.
+fn open_sites(cfg: &NodeConfig) -> Result<BTreeMap<u16, FilesSite>, NodeError> {
+    let mut sites = BTreeMap::new();
+    for (port, files) in &cfg.apps.files {
+        let port = *port;
+        let err = |source| NodeError::Files { port, source };
+        let mut site = FilesSite::open(files.clone()).map_err(err)?;
+        let root = files.root.display().to_string();
+        let started = StdInstant::now();
+        let mut logged = started;
+        let (n, bytes) = site
+            .prewarm(&mut |n, bytes| {
+                if logged.elapsed() >= StdDuration::from_secs(3) {
+                    logged = StdInstant::now();
+                    tracing::info!(port, root = %root, files = n, mib = bytes >> 20, "hashing the files app's directory");
+                }
+            })
+            .map_err(err)?;
+        tracing::info!(
+            port,
+            root = %root,
+            files = n,
+            mib = bytes >> 20,
+            seconds = started.elapsed().as_secs_f64(),
+            "files app ready"
+        );
+        sites.insert(port, site);
+    }
+    Ok(sites)
 }
 
 /// Runs each node on its own thread (the first on this one) until all have returned;

@@ -105,6 +105,14 @@ pub enum NodeError {
     /// A core's thread ended in a panic (a bug: please report it with the log).
     #[error("a core's thread panicked")]
     CorePanicked,
+    /// The directory of a `files` app cannot be served.
+    #[error("apps.{port}: cannot serve the directory: {source}")]
+    Files {
+        /// The app's port.
+        port: u16,
+        /// Why.
+        source: crate::apps::files::FilesError,
+    },
 }
 
 /// Packets per second over a sliding one-second window.
@@ -165,6 +173,13 @@ struct WaitingHandoff {
 }
 
 impl<I: PacketIo> Node<I> {
+    /// Serves each directory with the `files` app of its port.
+    pub fn serve_files(&mut self, sites: std::collections::BTreeMap<u16, crate::apps::FilesSite>) {
+        for (port, site) in sites {
+            self.member.host_files(port, site);
+        }
+    }
+
     /// A node for `cfg` on `io`; `seed` seeds the member's randomness. Queries arrive on
     /// `queries`, membership changes on `events`.
     pub fn new(
@@ -177,7 +192,7 @@ impl<I: PacketIo> Node<I> {
         let clock = io::Clock::new(Instant::from_secs(1));
         let mut member = Member::new(cfg.member_config(seed), clock.now());
         member.set_peer_epoch(clock.now(), membership::wall_ms());
-        for (port, kind) in &cfg.apps {
+        for (port, kind) in &cfg.apps.kinds {
             member.host_app(*port, *kind);
         }
         member.set_app_timeouts(cfg.app_timeouts);
@@ -651,6 +666,7 @@ impl<I: PacketIo> Node<I> {
                 .map(|v| v.states.values().filter(|s| **s == PeerState::Up).count() as u64),
             gossip: view.map(|v| v.stats),
             refusals_sent: self.member.refusals_sent().clone(),
+            files: (!self.cfg.apps.files.is_empty()).then(|| self.member.files_stats()),
             cores: self.core_status().into_iter().collect(),
         }
     }

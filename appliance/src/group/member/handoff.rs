@@ -414,6 +414,13 @@ impl Member {
             Ok(r) => r,
             Err(reason) => return refuse(self, reason),
         };
+        // An app that reads content of this member's own (a file) goes on only with the
+        // very same content; else the donor keeps the session.
+        for (c, app) in &restored {
+            if let Err(why) = app.check_restore(c.tuple().local_port, &mut self.app_env) {
+                return refuse(self, RefuseReason::Content(why));
+            }
+        }
         self.moved.remove(&snap.client);
         // The session comes back while this member still holds a frozen copy from handing
         // it off earlier: that earlier handoff is over (the snapshot is newer).

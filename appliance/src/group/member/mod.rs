@@ -24,7 +24,7 @@ use vany_stack::wire::checksum;
 use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL, UDP_PROTOCOL};
 use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 
-use crate::apps::{App, AppKind, AppSpec, AppState, AppTimeouts};
+use crate::apps::{AppEnv, AppKind, AppSpec, AppState, AppTimeouts, FilesSite, FilesStats};
 use crate::host::Host;
 
 use super::cookie::CookieRefusal;
@@ -225,6 +225,8 @@ pub struct Member {
     apps: BTreeMap<u16, AppKind>,
     /// The apps' timeouts.
     app_timeouts: AppTimeouts,
+    /// The directories of the `files` apps (this member's own copies).
+    app_env: AppEnv,
     /// The mobile node queued packets outside a packet or poll call (to send at once).
     mn_output_waiting: bool,
     /// Sessions each other member reported serving, and when.
@@ -334,6 +336,7 @@ impl Member {
             transfer_counter: 0,
             apps,
             app_timeouts: AppTimeouts::default(),
+            app_env: AppEnv::new(),
             load: BTreeMap::new(),
             next_load_report: None,
             mn_output_waiting: false,
@@ -391,6 +394,19 @@ impl Member {
     pub fn host_app(&mut self, port: u16, kind: AppKind) {
         self.tcp.listen(port);
         self.apps.insert(port, kind);
+    }
+
+    /// Serves the directory `site` with the `files` app on `port` of the anycast
+    /// address (every member must serve the same content there: a response moves
+    /// between members only when the acceptor's file has the same content hash).
+    pub fn host_files(&mut self, port: u16, site: FilesSite) {
+        self.host_app(port, AppKind::Files);
+        self.app_env.serve_files(port, site);
+    }
+
+    /// The counters of the `files` apps' directories, summed.
+    pub fn files_stats(&self) -> FilesStats {
+        self.app_env.files_stats()
     }
 
     /// Sets the timeouts of the apps on connections opened from now on (default:

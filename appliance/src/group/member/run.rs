@@ -134,7 +134,7 @@ impl Member {
             };
             let wake = match self.tcp.connection_mut(&tuple) {
                 Some(conn) => {
-                    app.poll(now, conn);
+                    app.poll(now, conn, &mut self.app_env);
                     if conn.state() == State::Closed {
                         s.conns.remove(&tuple);
                         s.apps.remove(&tuple);
