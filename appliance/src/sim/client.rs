@@ -31,6 +31,10 @@
 //! segment's ACK number and (non-zero) window in the same direction; both directions
 //! count (the server's storm of pure ACKs, and the client's answers to spurious data).
 //!
+//! A client can also make HTTP/1.1 downloads ([`HttpDownloadSpec`]): requests one after
+//! another on one kept-alive connection, each response checked against its expectation
+//! as it arrives ([`http`]), with the same transport measurements.
+//!
 //! [`source`]: crate::apps::source
 
 use std::collections::BTreeMap;
@@ -39,7 +43,7 @@ use std::net::Ipv6Addr;
 use serde::Serialize;
 use vany_stack::mip6::cn::{CnConfig, CnStats, CorrespondentNode};
 use vany_stack::rand::SeededRandom;
-use vany_stack::tcp::{Endpoint, Event, FourTuple, TcpConfig};
+use vany_stack::tcp::{Endpoint, FourTuple, TcpConfig};
 use vany_stack::time::{Duration, Instant};
 use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL};
 use vany_stack::wire::rewrite::max_mss_for_mtu;
@@ -49,9 +53,14 @@ use super::Host;
 use crate::apps::source::{SourceRequest, StreamVerifier};
 use crate::client_host::translate::{DropReason, Prefix, TranslateStats, Translator, Verdict};
 
+pub mod http;
 mod report;
 
-use report::WireView;
+use http::HttpDownload;
+pub use http::{
+    ExpectedBody, HttpDownloadReport, HttpDownloadSpec, HttpExpect, HttpMismatch, HttpRequestSpec,
+};
+use report::{track, Track, WireView};
 pub use report::{ClientSummary, DownloadReport, DownloadStatus, Handover};
 
 /// Room in front of a TCP segment for the IPv6 header the "kernel" puts there.
@@ -79,8 +88,11 @@ pub struct ClientConfig {
     pub address: Ipv6Addr,
     /// The group's anycast address.
     pub anycast: Ipv6Addr,
-    /// Downloads, in order; download `i` uses local port `first_local_port + i`.
+    /// Downloads, in order; each download (of either kind) takes the next local port
+    /// from `first_local_port` on, in the order added.
     pub downloads: Vec<DownloadSpec>,
+    /// HTTP downloads, added after `downloads`.
+    pub http_downloads: Vec<HttpDownloadSpec>,
     /// TCP settings.
     pub tcp: TcpConfig,
     /// Correspondent-node settings.
@@ -98,6 +110,7 @@ impl ClientConfig {
             address,
             anycast,
             downloads: Vec::new(),
+            http_downloads: Vec::new(),
             tcp: TcpConfig::default(),
             cn: CnConfig::default(),
             hop_limit: 64,
@@ -122,6 +135,12 @@ impl ClientConfig {
         });
         self
     }
+
+    /// Adds an HTTP download.
+    pub fn http_download(mut self, spec: HttpDownloadSpec) -> ClientConfig {
+        self.http_downloads.push(spec);
+        self
+    }
 }
 
 struct Download {
@@ -129,6 +148,13 @@ struct Download {
     tuple: FourTuple,
     verifier: StreamVerifier,
     wire: WireView,
+}
+
+/// A download of either kind, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Source(usize),
+    Http(usize),
 }
 
 /// Client counters outside the downloads. `mh`, `ingress_dropped` and `tx_via_binding`
@@ -167,10 +193,11 @@ pub struct Client {
     /// `vany client`'s packet path, with the correspondent node.
     translator: Translator,
     downloads: Vec<Download>,
-    /// Download index by local port.
-    by_port: BTreeMap<u16, usize>,
-    /// Downloads not started yet, by start time.
-    pending: BTreeMap<(Instant, usize), ()>,
+    http: Vec<HttpDownload>,
+    /// Download by local port.
+    by_port: BTreeMap<u16, Slot>,
+    /// Downloads not started yet, by start time and order added.
+    pending: BTreeMap<(Instant, usize), Slot>,
     /// The "kernel"'s outgoing packet: IPv6 header and TCP segment.
     tx: Vec<u8>,
     /// Translator output: the packet for the network, or for the "kernel".
@@ -198,6 +225,7 @@ impl Client {
             endpoint,
             translator,
             downloads: Vec::new(),
+            http: Vec::new(),
             by_port: BTreeMap::new(),
             pending: BTreeMap::new(),
             tx: vec![0; HEADROOM + 65_536],
@@ -209,19 +237,30 @@ impl Client {
         for spec in config.downloads {
             client.add_download(spec);
         }
+        for spec in config.http_downloads {
+            client.add_http_download(spec);
+        }
         client
     }
 
-    /// Adds a download; returns its index. Its local port is `first_local_port + index`.
-    pub fn add_download(&mut self, spec: DownloadSpec) -> usize {
-        let index = self.downloads.len();
-        let local_port = self.first_local_port.wrapping_add(index as u16);
+    /// The next download's order number, local port and four-tuple.
+    fn next_connection(&self, port: u16) -> (usize, u16, FourTuple) {
+        let order = self.downloads.len() + self.http.len();
+        let local_port = self.first_local_port.wrapping_add(order as u16);
         let tuple = FourTuple {
             local: self.address,
             local_port,
             remote: self.anycast,
-            remote_port: spec.port,
+            remote_port: port,
         };
+        (order, local_port, tuple)
+    }
+
+    /// Adds a download; returns its index in [`Client::reports`]. It takes the next
+    /// local port (`first_local_port + index` if it has no HTTP downloads).
+    pub fn add_download(&mut self, spec: DownloadSpec) -> usize {
+        let index = self.downloads.len();
+        let (order, local_port, tuple) = self.next_connection(spec.port);
         self.downloads.push(Download {
             report: DownloadReport {
                 index,
@@ -250,8 +289,47 @@ impl Client {
             verifier: StreamVerifier::new(spec.request.id, Some(spec.request.length)),
             wire: WireView::default(),
         });
-        self.by_port.insert(local_port, index);
-        self.pending.insert((spec.start, index), ());
+        self.by_port.insert(local_port, Slot::Source(index));
+        self.pending
+            .insert((spec.start, order), Slot::Source(index));
+        index
+    }
+
+    /// Adds an HTTP download; returns its index in [`Client::http_reports`]. It takes the
+    /// next local port.
+    pub fn add_http_download(&mut self, spec: HttpDownloadSpec) -> usize {
+        let index = self.http.len();
+        let (order, local_port, tuple) = self.next_connection(spec.port);
+        let start = spec.start;
+        let report = HttpDownloadReport {
+            index,
+            spec,
+            local_port,
+            status: DownloadStatus::Pending,
+            started_at: None,
+            connected_at: None,
+            completed_at: None,
+            responses: 0,
+            statuses: Vec::new(),
+            response_done_at: Vec::new(),
+            bytes_verified: 0,
+            bytes_received: 0,
+            mismatch: None,
+            resets: 0,
+            timed_out: false,
+            rto_count: 0,
+            retransmits: 0,
+            paws_drops: 0,
+            handovers: Vec::new(),
+            spurious_at: Vec::new(),
+            dup_acks_at: Vec::new(),
+            stalls: Vec::new(),
+            last_src: None,
+            last_data_at: None,
+        };
+        self.http.push(HttpDownload::new(report, tuple));
+        self.by_port.insert(local_port, Slot::Http(index));
+        self.pending.insert((start, order), Slot::Http(index));
         index
     }
 
@@ -311,14 +389,21 @@ impl Client {
         self.downloads.get(index).map(|d| &d.report)
     }
 
-    /// Whether every download has completed or failed.
+    /// Every HTTP download's report.
+    pub fn http_reports(&self) -> Vec<HttpDownloadReport> {
+        self.http.iter().map(|d| d.report.clone()).collect()
+    }
+
+    /// One HTTP download's report.
+    pub fn http_report(&self, index: usize) -> Option<&HttpDownloadReport> {
+        self.http.get(index).map(|d| &d.report)
+    }
+
+    /// Whether every download (of either kind) has completed or failed.
     pub fn is_done(&self) -> bool {
-        self.downloads.iter().all(|d| {
-            matches!(
-                d.report.status,
-                DownloadStatus::Complete | DownloadStatus::Failed
-            )
-        })
+        let done = |s| matches!(s, DownloadStatus::Complete | DownloadStatus::Failed);
+        self.downloads.iter().all(|d| done(d.report.status))
+            && self.http.iter().all(|d| done(d.report.status))
     }
 
     /// Totals.
@@ -347,16 +432,37 @@ impl Client {
             s.spurious_retransmissions += r.spurious_at.len() as u64;
             s.dup_acks += r.dup_acks_at.len() as u64;
         }
+        for d in &self.http {
+            let r = &d.report;
+            s.downloads += 1;
+            s.complete += u64::from(r.status == DownloadStatus::Complete);
+            s.failed += u64::from(r.status == DownloadStatus::Failed);
+            s.bytes_verified += r.bytes_verified;
+            s.mismatches += u64::from(r.mismatch.is_some());
+            s.resets += u64::from(r.resets);
+            s.timed_out += u64::from(r.timed_out);
+            s.rto_count += r.rto_count;
+            s.handovers += r.handovers.len() as u64;
+            s.spurious_retransmissions += r.spurious_at.len() as u64;
+            s.dup_acks += r.dup_acks_at.len() as u64;
+        }
         s
     }
 
     fn start_due(&mut self, now: Instant) {
         // Bounded by the number of downloads.
-        while let Some((&(start, index), _)) = self.pending.first_key_value() {
+        while let Some((&(start, order), &slot)) = self.pending.first_key_value() {
             if start > now {
                 break;
             }
-            self.pending.remove(&(start, index));
+            self.pending.remove(&(start, order));
+            let index = match slot {
+                Slot::Source(index) => index,
+                Slot::Http(index) => {
+                    self.start_http(now, index);
+                    continue;
+                }
+            };
             let d = &mut self.downloads[index];
             d.report.started_at = Some(now);
             match self.endpoint.connect(now, d.tuple) {
@@ -375,8 +481,37 @@ impl Client {
         }
     }
 
-    /// Reads, verifies and handles events of download `index`.
-    fn service(&mut self, index: usize, now: Instant) {
+    /// Connects HTTP download `index` and queues its first request.
+    fn start_http(&mut self, now: Instant, index: usize) {
+        let d = &mut self.http[index];
+        d.report.started_at = Some(now);
+        match self.endpoint.connect(now, d.tuple) {
+            Ok(tuple) => {
+                d.report.status = DownloadStatus::Connecting;
+                if let Some(conn) = self.endpoint.connection_mut(&tuple) {
+                    // Queued before the handshake; goes out right after it.
+                    d.send_requests(conn);
+                }
+            }
+            Err(_) => d.report.status = DownloadStatus::Failed,
+        }
+    }
+
+    /// Reads, verifies and handles events of a download.
+    fn service(&mut self, slot: Slot, now: Instant) {
+        let index = match slot {
+            Slot::Source(index) => index,
+            Slot::Http(index) => {
+                let d = &mut self.http[index];
+                if d.report.status == DownloadStatus::Pending {
+                    return;
+                }
+                if let Some(conn) = self.endpoint.connection_mut(&d.tuple) {
+                    d.service(now, conn, &mut self.rx);
+                }
+                return;
+            }
+        };
         let d = &mut self.downloads[index];
         if d.report.status == DownloadStatus::Pending {
             return;
@@ -384,21 +519,11 @@ impl Client {
         let Some(conn) = self.endpoint.connection_mut(&d.tuple) else {
             return;
         };
-        let r = &mut d.report;
         // Bounded: events are queued by finite processing.
         while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Connected => {
-                    r.connected_at.get_or_insert(now);
-                    if r.status == DownloadStatus::Connecting {
-                        r.status = DownloadStatus::Receiving;
-                    }
-                }
-                Event::Reset => r.resets += 1,
-                Event::TimedOut => r.timed_out = true,
-                _ => {}
-            }
+            track!(d.report).event(now, event);
         }
+        let r = &mut d.report;
         // Bounded by the receive queue.
         while conn.recv_queue() > 0 {
             let n = match conn.recv(&mut self.rx) {
@@ -412,10 +537,7 @@ impl Client {
             }
         }
         r.bytes_verified = d.verifier.bytes_ok();
-        let stats = conn.stats();
-        r.rto_count = stats.timeouts;
-        r.retransmits = stats.retransmits;
-        r.paws_drops = stats.paws_drops;
+        track!(r).conn_stats(conn.stats());
         let active = matches!(
             r.status,
             DownloadStatus::Connecting | DownloadStatus::Receiving
@@ -440,7 +562,39 @@ impl Client {
 
     fn service_all(&mut self, now: Instant) {
         for i in 0..self.downloads.len() {
-            self.service(i, now);
+            self.service(Slot::Source(i), now);
+        }
+        for i in 0..self.http.len() {
+            self.service(Slot::Http(i), now);
+        }
+    }
+
+    /// The connection, capture view and transport measurements of a download.
+    fn parts(&mut self, slot: Slot) -> (FourTuple, &mut WireView, Track<'_>) {
+        match slot {
+            Slot::Source(i) => {
+                let d = &mut self.downloads[i];
+                (d.tuple, &mut d.wire, track!(d.report))
+            }
+            Slot::Http(i) => {
+                let d = &mut self.http[i];
+                (d.tuple, &mut d.wire, track!(d.report))
+            }
+        }
+    }
+
+    /// Bytes of a download that arrived in order at the client's TCP.
+    fn in_order(&self, slot: Slot) -> u64 {
+        match slot {
+            Slot::Source(i) => {
+                let d = &self.downloads[i];
+                let queued = self.endpoint.connection(&d.tuple);
+                d.verifier.bytes_ok() + queued.map_or(0, |c| c.recv_queue() as u64)
+            }
+            Slot::Http(i) => {
+                let d = &self.http[i];
+                d.in_order(self.endpoint.connection(&d.tuple))
+            }
         }
     }
 
@@ -488,7 +642,7 @@ impl Client {
     /// Flags a duplicate ACK among the client's own segments (the TCP header and payload
     /// at `tx[HEADROOM..HEADROOM + len]`).
     fn note_sent(&mut self, now: Instant, local_port: u16, len: usize) {
-        let Some(&i) = self.by_port.get(&local_port) else {
+        let Some(&slot) = self.by_port.get(&local_port) else {
             return;
         };
         let h = &self.tx[HEADROOM..HEADROOM + len];
@@ -501,9 +655,9 @@ impl Client {
         let window = u16::from_be_bytes([h[14], h[15]]);
         // No data, ACK set, none of FIN (0x01), SYN (0x02), RST (0x04).
         let pure = len == header_len && flags & 0x10 != 0 && flags & 0x07 == 0;
-        let d = &mut self.downloads[i];
-        if WireView::dup_ack(&mut d.wire.last_out, ack, window, pure) {
-            d.report.dup_acks_at.push(now);
+        let (_, wire, track) = self.parts(slot);
+        if WireView::dup_ack(&mut wire.last_out, ack, window, pure) {
+            track.dup_acks_at.push(now);
         }
     }
 
@@ -528,62 +682,34 @@ impl Client {
         };
         let peer = parsed.repr.src;
         self.stats.tcp += 1;
-        let index = self.by_port.get(&seg.dst_port).copied().filter(|&i| {
-            let t = &self.downloads[i].tuple;
+        let slot = self.by_port.get(&seg.dst_port).copied().filter(|&slot| {
+            let (t, _, _) = self.parts(slot);
             t.remote == peer && t.remote_port == seg.src_port
         });
-        let in_order = |client: &Client, i: usize| {
-            let d = &client.downloads[i];
-            d.verifier.bytes_ok()
-                + client
-                    .endpoint
-                    .connection(&d.tuple)
-                    .map_or(0, |c| c.recv_queue() as u64)
-        };
-        if let Some(i) = index {
-            let d = &mut self.downloads[i];
+        if let Some(slot) = slot {
+            let (_, wire, track) = self.parts(slot);
             let seq = seg.seq_number.0 as u32;
-            if d.wire.data_in(seq, seg.payload.len()) {
-                d.report.spurious_at.push(now);
+            if wire.data_in(seq, seg.payload.len()) {
+                track.spurious_at.push(now);
             }
             let pure =
                 seg.payload.is_empty() && matches!(seg.control, TcpControl::None | TcpControl::Psh);
             if let Some(ack) = seg.ack_number {
                 let ack = ack.0 as u32;
-                if WireView::dup_ack(&mut d.wire.last_in, ack, seg.window_len, pure) {
-                    d.report.dup_acks_at.push(now);
+                if WireView::dup_ack(&mut wire.last_in, ack, seg.window_len, pure) {
+                    track.dup_acks_at.push(now);
                 }
             }
         }
-        let before = index.map(|i| in_order(self, i));
+        let before = slot.map(|s| self.in_order(s));
         self.endpoint.handle_segment(now, peer, self.address, seg);
-        let (Some(i), Some(before)) = (index, before) else {
+        let (Some(slot), Some(before)) = (slot, before) else {
             return;
         };
-        if in_order(self, i) > before {
-            let src = wire_src;
-            let r = &mut self.downloads[i].report;
-            if let Some(last) = r.last_data_at {
-                let stall = now.saturating_since(last);
-                if stall >= STALL {
-                    r.stalls.push((now, stall));
-                }
-            }
-            if let (Some(old), Some(last)) = (r.last_src, r.last_data_at) {
-                if old != src {
-                    r.handovers.push(Handover {
-                        last_old: last,
-                        first_new: now,
-                        old_src: old,
-                        new_src: src,
-                        at_offset: before,
-                    });
-                }
-            }
-            r.last_src = Some(src);
-            r.last_data_at = Some(now);
+        if self.in_order(slot) > before {
+            self.parts(slot).2.progress(now, wire_src, before);
         }
-        self.service(i, now);
+        self.service(slot, now);
     }
 }
 

@@ -4,9 +4,10 @@
 use std::net::Ipv6Addr;
 
 use serde::Serialize;
+use vany_stack::tcp::{ConnStats, Event};
 use vany_stack::time::{Duration, Instant};
 
-use super::DownloadSpec;
+use super::{DownloadSpec, STALL};
 use crate::apps::source::Mismatch;
 
 /// In-order data switched from one IPv6 source to another.
@@ -160,6 +161,94 @@ impl ClientSummary {
         self.hao_dropped += o.hao_dropped;
         self.malformed += o.malformed;
         self.resets_sent += o.resets_sent;
+    }
+}
+
+/// The transport measurements of one download's report, whatever its kind (the fields
+/// [`DownloadReport`] and [`HttpDownloadReport`](super::HttpDownloadReport) share).
+pub(super) struct Track<'a> {
+    pub(super) status: &'a mut DownloadStatus,
+    pub(super) connected_at: &'a mut Option<Instant>,
+    pub(super) resets: &'a mut u32,
+    pub(super) timed_out: &'a mut bool,
+    pub(super) rto_count: &'a mut u64,
+    pub(super) retransmits: &'a mut u64,
+    pub(super) paws_drops: &'a mut u64,
+    pub(super) handovers: &'a mut Vec<Handover>,
+    pub(super) spurious_at: &'a mut Vec<Instant>,
+    pub(super) dup_acks_at: &'a mut Vec<Instant>,
+    pub(super) stalls: &'a mut Vec<(Instant, Duration)>,
+    pub(super) last_src: &'a mut Option<Ipv6Addr>,
+    pub(super) last_data_at: &'a mut Option<Instant>,
+}
+
+/// The [`Track`] of a report with the shared fields.
+macro_rules! track {
+    ($r:expr) => {
+        $crate::sim::client::report::Track {
+            status: &mut $r.status,
+            connected_at: &mut $r.connected_at,
+            resets: &mut $r.resets,
+            timed_out: &mut $r.timed_out,
+            rto_count: &mut $r.rto_count,
+            retransmits: &mut $r.retransmits,
+            paws_drops: &mut $r.paws_drops,
+            handovers: &mut $r.handovers,
+            spurious_at: &mut $r.spurious_at,
+            dup_acks_at: &mut $r.dup_acks_at,
+            stalls: &mut $r.stalls,
+            last_src: &mut $r.last_src,
+            last_data_at: &mut $r.last_data_at,
+        }
+    };
+}
+pub(super) use track;
+
+impl Track<'_> {
+    /// A connection event.
+    pub(super) fn event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Connected => {
+                self.connected_at.get_or_insert(now);
+                if *self.status == DownloadStatus::Connecting {
+                    *self.status = DownloadStatus::Receiving;
+                }
+            }
+            Event::Reset => *self.resets += 1,
+            Event::TimedOut => *self.timed_out = true,
+            _ => {}
+        }
+    }
+
+    /// The connection's counters.
+    pub(super) fn conn_stats(&mut self, stats: ConnStats) {
+        *self.rto_count = stats.timeouts;
+        *self.retransmits = stats.retransmits;
+        *self.paws_drops = stats.paws_drops;
+    }
+
+    /// New in-order data from `src` (on the wire) arrived at `now`, `before` bytes having
+    /// arrived in order before: a stall or a handover, maybe.
+    pub(super) fn progress(&mut self, now: Instant, src: Ipv6Addr, before: u64) {
+        if let Some(last) = *self.last_data_at {
+            let stall = now.saturating_since(last);
+            if stall >= STALL {
+                self.stalls.push((now, stall));
+            }
+        }
+        if let (Some(old), Some(last)) = (*self.last_src, *self.last_data_at) {
+            if old != src {
+                self.handovers.push(Handover {
+                    last_old: last,
+                    first_new: now,
+                    old_src: old,
+                    new_src: src,
+                    at_offset: before,
+                });
+            }
+        }
+        *self.last_src = Some(src);
+        *self.last_data_at = Some(now);
     }
 }
 
