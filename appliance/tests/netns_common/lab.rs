@@ -75,6 +75,9 @@ pub struct Lab {
     /// Poll loops (`[io] cores`) of the DPDK node: its further cores are members
     /// `nodes_count + 1 ..` (see [`Lab::build_with_dpdk_cores`]).
     pub cores: u16,
+    /// Lines added to node `i`'s configuration (top-level keys, e.g. `apps = ...`),
+    /// written before its tables; none by default.
+    pub node_extra: BTreeMap<u16, String>,
 }
 
 impl Drop for Lab {
@@ -169,6 +172,7 @@ impl Lab {
             send_buffer_kib: 256,
             dpdk,
             cores,
+            node_extra: BTreeMap::new(),
         };
         let hub = lab.add_ns("hub", true);
         let cns = lab.add_ns("cl", false);
@@ -293,6 +297,9 @@ impl Lab {
         let _ = writeln!(t, "metrics_listen = \"[fd00:99:{i}::2]:9100\"");
         let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 10000");
         let _ = writeln!(t, "send_buffer_kib = {}", self.send_buffer_kib);
+        if let Some(extra) = self.node_extra.get(&i) {
+            let _ = writeln!(t, "{}", extra.trim_end());
+        }
         if self.dpdk == Some(i) {
             self.dpdk_io(&mut t, i);
         }
