@@ -86,6 +86,11 @@ fn snapshot() -> MetricsSnapshot {
             traversal_refused: 2,
             ..Default::default()
         }),
+        proxy: Some(vany_appliance::apps::ProxyStats {
+            requests: 9,
+            resumed: 1,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

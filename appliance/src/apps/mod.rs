@@ -17,6 +17,7 @@ pub mod files;
 pub mod http;
 mod http_files;
 mod http_parse;
+pub mod proxy;
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ use vany_stack::time::{Duration, Instant};
 pub use echo::EchoApp;
 pub use files::{FilesConfig, FilesSite, FilesStats};
 pub use http::HttpApp;
+pub use proxy::backend::{ProxySite, ProxyStats};
+pub use proxy::{ProxyApp, ProxyConfig};
 pub use source::{SourceApp, SourceRequest, StreamVerifier};
 
 /// Which app a listening port hosts.
@@ -44,6 +47,9 @@ pub enum AppKind {
     /// [`HttpApp`] serving a directory: the member's [`AppEnv`] holds the directory of
     /// each port (`apps = { 80 = { kind = "files", root = "/srv/www" } }`).
     Files,
+    /// [`ProxyApp`]: a reverse proxy to a backend on the member's host, whose
+    /// connections the member's [`AppEnv`] holds.
+    Proxy,
 }
 
 impl AppKind {
@@ -59,6 +65,7 @@ impl AppKind {
             AppKind::Echo => AppState::Echo(EchoApp::with_timeouts(timeouts)),
             AppKind::Http => AppState::Http(HttpApp::with_timeouts(timeouts)),
             AppKind::Files => AppState::Files(HttpApp::with_timeouts(timeouts)),
+            AppKind::Proxy => AppState::Proxy(ProxyApp::with_timeouts(timeouts)),
         }
     }
 }
@@ -153,8 +160,12 @@ impl std::str::FromStr for AppKind {
                 "the files app needs its directory: { kind = \"files\", root = \"/srv/www\" }"
                     .to_string(),
             ),
+            "proxy" => Err(
+                "the proxy app needs its backend: { kind = \"proxy\", backend = \"[::1]:8080\" }"
+                    .to_string(),
+            ),
             other => Err(format!(
-                "unknown app '{other}' (expected source, echo, http or files)"
+                "unknown app '{other}' (expected source, echo, http, files or proxy)"
             )),
         }
     }
@@ -207,6 +218,8 @@ pub enum AppState {
     Http(HttpApp),
     /// An [`HttpApp`] connection serving a directory ([`AppKind::Files`]).
     Files(HttpApp),
+    /// A [`ProxyApp`] connection.
+    Proxy(ProxyApp),
 }
 
 /// Calls `$method` on whichever app `$state` holds.
@@ -217,6 +230,7 @@ macro_rules! each_app {
             AppState::Echo($a) => $call,
             AppState::Http($a) => $call,
             AppState::Files($a) => $call,
+            AppState::Proxy($a) => $call,
         }
     };
 }
@@ -230,7 +244,13 @@ impl AppState {
                 let site = env.files.get_mut(&conn.tuple().local_port);
                 a.poll_with(now, conn, &mut http::Router::Files(site));
             }
-            other => each_app!(other, a => a.poll(now, conn)),
+            AppState::Proxy(a) => {
+                let site = env.proxies.get_mut(&conn.tuple().local_port);
+                a.poll_with(now, conn, site);
+            }
+            AppState::Source(a) => a.poll(now, conn),
+            AppState::Echo(a) => a.poll(now, conn),
+            AppState::Http(a) => a.poll(now, conn),
         }
     }
 
@@ -249,10 +269,25 @@ impl AppState {
         each_app!(self, a => a.rebase_clock(old, new))
     }
 
+    /// Whether another member can take the connection over now (a proxied response
+    /// that cannot be resumed keeps it here until it is complete).
+    pub fn movable(&self) -> bool {
+        match self {
+            AppState::Proxy(a) => a.movable(),
+            _ => true,
+        }
+    }
+
     /// Whether this member can go on with the app on `port` after a handoff: a `files`
     /// app needs a directory served on the port here, holding the very file a response
     /// in flight is reading (same content hash). The reason otherwise.
     pub fn check_restore(&self, port: u16, env: &mut AppEnv) -> Result<(), String> {
+        if let AppState::Proxy(_) = self {
+            return match env.proxies.contains_key(&port) {
+                true => Ok(()),
+                false => Err(format!("no proxy app on port {port} here")),
+            };
+        }
         let AppState::Files(a) = self else {
             return Ok(());
         };
@@ -275,6 +310,7 @@ impl AppState {
 #[derive(Debug, Default)]
 pub struct AppEnv {
     files: BTreeMap<u16, FilesSite>,
+    proxies: BTreeMap<u16, ProxySite>,
 }
 
 impl AppEnv {
@@ -291,6 +327,51 @@ impl AppEnv {
     /// The directory served on `port`.
     pub fn files(&self, port: u16) -> Option<&FilesSite> {
         self.files.get(&port)
+    }
+
+    /// Proxies to `site`'s backend from `port`.
+    pub fn serve_proxy(&mut self, port: u16, site: ProxySite) {
+        self.proxies.insert(port, site);
+    }
+
+    /// The proxy of `port`.
+    pub fn proxy(&self, port: u16) -> Option<&ProxySite> {
+        self.proxies.get(&port)
+    }
+
+    /// Whether any proxy has a backend connection open (the node then polls them).
+    pub fn io_active(&self) -> bool {
+        self.proxies.values().any(ProxySite::active)
+    }
+
+    /// The client connections whose backend connection had an event (no waiting).
+    pub fn io_ready(&mut self, out: &mut Vec<vany_stack::tcp::FourTuple>) {
+        for p in self.proxies.values_mut() {
+            p.ready(out);
+        }
+    }
+
+    /// Closes backend connections whose client connection is no longer here.
+    pub fn retain_io(&mut self, live: impl Fn(&vany_stack::tcp::FourTuple) -> bool) {
+        for p in self.proxies.values_mut() {
+            p.retain(&live);
+        }
+    }
+
+    /// The counters of every proxy, summed.
+    pub fn proxy_stats(&self) -> ProxyStats {
+        let mut t = ProxyStats::default();
+        for s in self.proxies.values().map(ProxySite::stats) {
+            t.requests += s.requests;
+            t.resumed += s.resumed;
+            t.resume_failed += s.resume_failed;
+            t.bad_gateway += s.bad_gateway;
+            t.gateway_timeout += s.gateway_timeout;
+            t.truncated += s.truncated;
+            t.refused += s.refused;
+            t.open += s.open;
+        }
+        t
     }
 
     /// The counters of every directory, summed.

@@ -8,12 +8,18 @@
 //! `files` options: `root` (an absolute path to a directory, required), `index` (file
 //! names tried for a directory, default `["index.html"]`), `listing` (list a directory
 //! without an index file, default false), `max_open` (open files held, 1 to 65536,
-//! default 64). Every error names its key (`apps.443.root`).
+//! default 64). `proxy` options: `backend` (the web server on this host, an address and
+//! port such as `"[::1]:8080"` or `"127.0.0.1:8080"`, required), `timeout_ms` (for the
+//! response head, and for a stalled body, 100 to 3600000, default 30000),
+//! `max_body_kib` (request bodies, 0 to 1048576, default 8192). Every error names its
+//! key (`apps.443.root`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::apps::{AppKind, FilesConfig};
+use vany_stack::time::Duration;
+
+use crate::apps::{AppKind, FilesConfig, ProxyConfig};
 
 use super::config::{invalid, ConfigError};
 
@@ -24,6 +30,14 @@ pub struct HostedApps {
     pub kinds: BTreeMap<u16, AppKind>,
     /// Port -> directory, for each port whose app is [`AppKind::Files`].
     pub files: BTreeMap<u16, FilesConfig>,
+    /// Port -> backend, for each port whose app is [`AppKind::Proxy`].
+    pub proxies: BTreeMap<u16, ProxyConfig>,
+}
+
+/// The options of an app given as a table.
+enum Options {
+    Files(FilesConfig),
+    Proxy(ProxyConfig),
 }
 
 /// Reads the `apps` table (`app_port` hosts the stream source and may not be reused).
@@ -50,10 +64,16 @@ pub(super) fn parse_apps(
                 apps.kinds.insert(p, kind);
             }
             toml::Value::Table(t) => {
-                let (kind, files) = parse_table(&key, t)?;
+                let (kind, options) = parse_table(&key, t)?;
                 apps.kinds.insert(p, kind);
-                if let Some(f) = files {
-                    apps.files.insert(p, f);
+                match options {
+                    Some(Options::Files(f)) => {
+                        apps.files.insert(p, f);
+                    }
+                    Some(Options::Proxy(c)) => {
+                        apps.proxies.insert(p, c);
+                    }
+                    None => {}
                 }
             }
             other => {
@@ -70,16 +90,16 @@ pub(super) fn parse_apps(
     Ok(apps)
 }
 
-/// An app given as a table: its kind, and the directory of a `files` app.
-fn parse_table(
-    key: &str,
-    mut t: toml::Table,
-) -> Result<(AppKind, Option<FilesConfig>), ConfigError> {
+/// An app given as a table: its kind, and the options of a `files` or `proxy` app.
+fn parse_table(key: &str, mut t: toml::Table) -> Result<(AppKind, Option<Options>), ConfigError> {
     let kind = match t.remove("kind") {
         Some(toml::Value::String(k)) => k,
         Some(_) => return Err(invalid(format!("{key}.kind"), "must be a string")),
         None => return Err(invalid(format!("{key}.kind"), "missing: which app")),
     };
+    if kind == "proxy" {
+        return Ok((AppKind::Proxy, Some(Options::Proxy(parse_proxy(key, t)?))));
+    }
     if kind != "files" {
         let kind: AppKind = kind
             .parse()
@@ -87,7 +107,7 @@ fn parse_table(
         if let Some(extra) = t.keys().next() {
             return Err(invalid(
                 format!("{key}.{extra}"),
-                "unknown option (only files apps take options)",
+                "unknown option (only files and proxy apps take options)",
             ));
         }
         return Ok((kind, None));
@@ -137,7 +157,38 @@ fn parse_table(
             _ => return Err(invalid(&k, "unknown option of a files app")),
         }
     }
-    Ok((AppKind::Files, Some(files)))
+    Ok((AppKind::Files, Some(Options::Files(files))))
+}
+
+/// The options of a `proxy` app.
+fn parse_proxy(key: &str, mut t: toml::Table) -> Result<ProxyConfig, ConfigError> {
+    let k = format!("{key}.backend");
+    let backend = match t.remove("backend") {
+        Some(toml::Value::String(b)) => b.parse().map_err(|_| {
+            invalid(
+                &k,
+                format!("'{b}' is not an address and port (\"[::1]:8080\", \"127.0.0.1:8080\")"),
+            )
+        })?,
+        Some(_) => return Err(invalid(&k, "must be a string")),
+        None => return Err(invalid(&k, "missing: the web server to proxy to")),
+    };
+    let mut c = ProxyConfig::new(backend);
+    for (name, value) in t {
+        let k = format!("{key}.{name}");
+        match (name.as_str(), value) {
+            ("timeout_ms", toml::Value::Integer(n)) if (100..=3_600_000).contains(&n) => {
+                c.timeout = Duration::from_millis(n as u64);
+            }
+            ("max_body_kib", toml::Value::Integer(n)) if (0..=1 << 20).contains(&n) => {
+                c.max_body = (n as u64) << 10;
+            }
+            ("timeout_ms", _) => return Err(invalid(&k, "must be 100 to 3600000")),
+            ("max_body_kib", _) => return Err(invalid(&k, "must be 0 to 1048576")),
+            _ => return Err(invalid(&k, "unknown option of a proxy app")),
+        }
+    }
+    Ok(c)
 }
 
 /// An index file name: one path segment.
@@ -175,6 +226,18 @@ mod tests {
         assert_eq!(f.max_open, 9);
         assert_eq!(a.files[&444], FilesConfig::new(dir.clone()));
         assert_eq!(a.files.len(), 2);
+        let a = parse(
+            "81 = { kind = \"proxy\", backend = \"[::1]:8080\" }\n\
+             82 = { kind = \"proxy\", backend = \"127.0.0.1:9\", timeout_ms = 500, max_body_kib = 0 }",
+        )
+        .unwrap();
+        assert_eq!(a.kinds[&81], AppKind::Proxy);
+        assert_eq!(
+            a.proxies[&81],
+            ProxyConfig::new("[::1]:8080".parse().unwrap())
+        );
+        let p = &a.proxies[&82];
+        assert_eq!((p.timeout, p.max_body), (Duration::from_millis(500), 0));
     }
 
     #[test]

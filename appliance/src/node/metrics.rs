@@ -170,6 +170,8 @@ pub struct MetricsSnapshot {
     pub cores: Vec<super::ctl::CoreStatus>,
     /// The `files` apps' counters, if the node hosts any.
     pub files: Option<crate::apps::FilesStats>,
+    /// The `proxy` apps' counters, if the node hosts any.
+    pub proxy: Option<crate::apps::ProxyStats>,
 }
 
 /// The metrics server's bounds: 64 connections (the oldest idle one is closed to make

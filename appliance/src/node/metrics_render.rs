@@ -124,6 +124,9 @@ impl Collector for Exposition {
         if let Some(f) = &s.files {
             crate::node::metrics_apps::encode_files(&mut e, f)?;
         }
+        if let Some(p) = &s.proxy {
+            crate::node::metrics_apps::encode_proxy(&mut e, p)?;
+        }
         servers(&mut e, &self.servers)
     }
 }

@@ -45,6 +45,8 @@ merge_by_sum!(TcpCounters: syn_cookies_sent syn_cookies_accepted syn_cookies_rej
     resets_sent);
 merge_by_sum!(crate::apps::FilesStats: served_files not_found traversal_refused not_regular
     no_index bad_path hashed_files hashed_bytes open_files read_errors);
+merge_by_sum!(crate::apps::ProxyStats: requests resumed resume_failed bad_gateway
+    gateway_timeout truncated refused open);
 merge_by_sum!(L2Counters: rx_frames rx_not_ipv6 rx_not_our_mac rx_malformed rx_ipv6
     nd_bad_hop_limit icmp_bad_checksum nd_bad_code nd_bad_option nd_invalid nd_ignored
     ns_rx ns_not_ours na_tx na_rx na_unsolicited na_for_own_address ns_tx ns_rate_limited
@@ -134,6 +136,7 @@ pub fn merge_metrics(parts: Vec<MetricsSnapshot>) -> Option<MetricsSnapshot> {
         s.tcp.merge(&p.tcp);
         merge_map(&mut s.refusals_sent, &p.refusals_sent);
         s.files.merge(&p.files);
+        s.proxy.merge(&p.proxy);
         s.cores.extend(p.cores);
     }
     Some(s)

@@ -10,7 +10,6 @@
 //! core. A signal drains every core; the node exits when all have stopped (or timed
 //! out).
 
-use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,8 +27,8 @@ use super::io_config::{DpdkSettings, IoBackend, DPDK_RING};
 use super::membership::{self, Gossip, GossipHandle, MembershipEvent};
 use super::metrics;
 use super::multicore;
-use super::runtime::{ask, Node, NodeError, Query, ANSWER_TIMEOUT, HANDOFF_WAIT};
-use crate::apps::FilesSite;
+use super::runtime::{ask, AppSites, Node, NodeError, Query, ANSWER_TIMEOUT, HANDOFF_WAIT};
+use crate::apps::{FilesSite, ProxySite};
 use crate::io::dpdk::{DpdkConfig, DpdkIo};
 use crate::io::{self, IoError, PacketIo};
 
@@ -218,7 +217,7 @@ fn serve<I: PacketIo + Send + 'static>(
         let (query_tx, query_rx) = bounded::<Query>(64);
         let (event_tx, event_rx) = unbounded();
         let mut node = Node::new(cfg.for_core(*id), io, seed, query_rx, event_rx);
-        node.serve_files(open_sites(&cfg)?);
+        node.serve_sites(open_sites(&cfg)?);
         if let Some(l) = link {
             node.attach_links(l);
         }
@@ -262,8 +261,15 @@ fn serve<I: PacketIo + Send + 'static>(
 /// Opens the directory of every `files` app and hashes its files (the strong validator
 /// of each, and what a handoff compares) before any request waits on that; progress is
 /// logged every few seconds.
-fn open_sites(cfg: &NodeConfig) -> Result<BTreeMap<u16, FilesSite>, NodeError> {
-    let mut sites = BTreeMap::new();
+fn open_sites(cfg: &NodeConfig) -> Result<AppSites, NodeError> {
+    let mut sites = AppSites::default();
+    for (port, proxy) in &cfg.apps.proxies {
+        let port = *port;
+        let site =
+            ProxySite::open(proxy.clone()).map_err(|source| NodeError::Proxy { port, source })?;
+        tracing::info!(port, backend = %proxy.backend, "proxy app ready");
+        sites.proxies.insert(port, site);
+    }
     for (port, files) in &cfg.apps.files {
         let port = *port;
         let err = |source| NodeError::Files { port, source };
@@ -287,7 +293,7 @@ fn open_sites(cfg: &NodeConfig) -> Result<BTreeMap<u16, FilesSite>, NodeError> {
             seconds = started.elapsed().as_secs_f64(),
             "files app ready"
         );
-        sites.insert(port, site);
+        sites.files.insert(port, site);
     }
     Ok(sites)
 }

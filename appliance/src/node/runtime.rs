@@ -105,6 +105,14 @@ pub enum NodeError {
     /// A core's thread ended in a panic (a bug: please report it with the log).
     #[error("a core's thread panicked")]
     CorePanicked,
+    /// A `proxy` app cannot start (no epoll set).
+    #[error("apps.{port}: cannot start the proxy: {source}")]
+    Proxy {
+        /// The app's port.
+        port: u16,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The directory of a `files` app cannot be served.
     #[error("apps.{port}: cannot serve the directory: {source}")]
     Files {
@@ -114,6 +122,19 @@ pub enum NodeError {
         source: crate::apps::files::FilesError,
     },
 }
+
+/// What a node's `files` and `proxy` apps serve from, by port.
+#[derive(Debug, Default)]
+pub struct AppSites {
+    /// Directories.
+    pub files: std::collections::BTreeMap<u16, crate::apps::FilesSite>,
+    /// Backends.
+    pub proxies: std::collections::BTreeMap<u16, crate::apps::ProxySite>,
+}
+
+/// How often a node with a proxy's backend connection open looks at it when idle (the
+/// packet device cannot wake it for that).
+const APP_POLL: StdDuration = StdDuration::from_micros(500);
 
 /// Packets per second over a sliding one-second window.
 #[derive(Debug)]
@@ -173,10 +194,14 @@ struct WaitingHandoff {
 }
 
 impl<I: PacketIo> Node<I> {
-    /// Serves each directory with the `files` app of its port.
-    pub fn serve_files(&mut self, sites: std::collections::BTreeMap<u16, crate::apps::FilesSite>) {
-        for (port, site) in sites {
+    /// Serves each directory with the `files` app of its port, and each backend with
+    /// the `proxy` app of its port.
+    pub fn serve_sites(&mut self, sites: AppSites) {
+        for (port, site) in sites.files {
             self.member.host_files(port, site);
+        }
+        for (port, site) in sites.proxies {
+            self.member.host_proxy(port, site);
         }
     }
 
@@ -321,7 +346,8 @@ impl<I: PacketIo> Node<I> {
             }
         }
         let now = self.clock.now();
-        let due = self.member.poll_timeout().is_some_and(|t| t <= now);
+        let app_io = self.member.app_io_active() && self.member.poll_app_io();
+        let due = app_io || self.member.poll_timeout().is_some_and(|t| t <= now);
         if due {
             self.member.handle_timeout(now);
             self.take_member_output();
@@ -415,6 +441,12 @@ impl<I: PacketIo> Node<I> {
             Some(l) if l.pending() => StdDuration::ZERO,
             Some(_) => timeout.min(LINK_POLL),
             None => timeout,
+        };
+        // Nor for a proxy's backend connection: while one is open, look every APP_POLL.
+        let timeout = if self.member.app_io_active() {
+            timeout.min(APP_POLL)
+        } else {
+            timeout
         };
         self.wait.idle(&mut self.io, busy, timeout)
     }
@@ -667,6 +699,7 @@ impl<I: PacketIo> Node<I> {
             gossip: view.map(|v| v.stats),
             refusals_sent: self.member.refusals_sent().clone(),
             files: (!self.cfg.apps.files.is_empty()).then(|| self.member.files_stats()),
+            proxy: (!self.cfg.apps.proxies.is_empty()).then(|| self.member.proxy_stats()),
             cores: self.core_status().into_iter().collect(),
         }
     }

@@ -22,6 +22,8 @@ pub struct Pair {
     pub now: Instant,
     /// What the server's apps reach beyond their connection (a files app's directory).
     pub env: AppEnv,
+    /// Real time each tick lasts at least (a proxy's backend is a real server).
+    pub tick_sleep: std::time::Duration,
     pub server: Endpoint,
     pub client: Endpoint,
     pub apps: Vec<(FourTuple, AppState)>,
@@ -51,6 +53,7 @@ impl Pair {
         Pair {
             now: Instant::ZERO,
             env: AppEnv::new(),
+            tick_sleep: std::time::Duration::ZERO,
             server,
             client,
             apps: Vec::new(),
@@ -87,6 +90,9 @@ impl Pair {
 
     /// One millisecond of time: deliver due packets, run timers, the apps and output.
     pub fn tick(&mut self) {
+        if !self.tick_sleep.is_zero() {
+            std::thread::sleep(self.tick_sleep);
+        }
         self.now = self.now + Duration::from_millis(1);
         let now = self.now;
         let (due, rest): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|p| p.0 <= now);

@@ -24,7 +24,9 @@ use vany_stack::wire::checksum;
 use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL, UDP_PROTOCOL};
 use vany_stack::wire::{self, MhMessage, PacketRepr, Upper};
 
-use crate::apps::{AppEnv, AppKind, AppSpec, AppState, AppTimeouts, FilesSite, FilesStats};
+use crate::apps::{
+    AppEnv, AppKind, AppSpec, AppState, AppTimeouts, FilesSite, FilesStats, ProxySite, ProxyStats,
+};
 use crate::host::Host;
 
 use super::cookie::CookieRefusal;
@@ -407,6 +409,34 @@ impl Member {
     /// The counters of the `files` apps' directories, summed.
     pub fn files_stats(&self) -> FilesStats {
         self.app_env.files_stats()
+    }
+
+    /// Serves the `proxy` app on `port` of the anycast address, to `site`'s backend (a
+    /// server on this member's host; every member must proxy to the same content).
+    pub fn host_proxy(&mut self, port: u16, site: ProxySite) {
+        self.host_app(port, AppKind::Proxy);
+        self.app_env.serve_proxy(port, site);
+    }
+
+    /// The counters of the `proxy` apps, summed.
+    pub fn proxy_stats(&self) -> ProxyStats {
+        self.app_env.proxy_stats()
+    }
+
+    /// Whether apps have connections of their own open (a proxy's backend
+    /// connections): the host then calls [`Member::poll_app_io`] often.
+    pub fn app_io_active(&self) -> bool {
+        self.app_env.io_active()
+    }
+
+    /// Looks (without waiting) for events on the apps' own connections, and marks their
+    /// client connections for the apps to run at the next [`Member::handle_timeout`].
+    /// Returns whether there was any. (The only I/O a member does itself, and only with
+    /// a proxy app; the simulator's members have none.)
+    pub fn poll_app_io(&mut self) -> bool {
+        let before = self.index.dirty.len();
+        self.app_env.io_ready(&mut self.index.dirty);
+        self.index.dirty.len() > before
     }
 
     /// Sets the timeouts of the apps on connections opened from now on (default:

@@ -27,10 +27,15 @@ impl Member {
                 .collect(),
             draining: self.draining,
         };
+        // A session whose app cannot move now (a proxied response that cannot be
+        // resumed) is left alone by every policy, the drain's and the operator's too,
+        // until it can (docs/apps.md).
         let views: Vec<SessionView> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.handoff.is_idle() && self.live(s) > 0)
+            .filter(|(_, s)| {
+                s.handoff.is_idle() && self.live(s) > 0 && s.apps.values().all(AppState::movable)
+            })
             .map(|(c, s)| SessionView {
                 client: *c,
                 rtt: std::borrow::Cow::Borrowed(&s.rtt),
@@ -113,6 +118,14 @@ impl Member {
             for s in self.sessions.values().filter(|s| !s.handoff.is_frozen()) {
                 tuples.extend(s.conns.iter().copied());
             }
+            // The apps' own connections (a proxy's backend) of connections gone from
+            // here (moved, closed) are closed; a frozen session's stay (it may thaw).
+            let sessions = &self.sessions;
+            self.app_env.retain_io(|t| {
+                sessions
+                    .get(&t.remote)
+                    .is_some_and(|s| s.apps.contains_key(t) || s.handoff.is_frozen())
+            });
         }
         // In tuple order, each once (as a set would give them).
         tuples.sort_unstable();
