@@ -183,7 +183,7 @@ fn forged_peer_messages_are_dropped_counted_and_change_nothing() {
         g.member(1)
             .session_views()
             .iter()
-            .any(|v| v.0 == client && v.3 == Some(2)),
+            .any(|v| v.client == client && v.handing_off_to == Some(2)),
         "still handing off at the donor"
     );
 

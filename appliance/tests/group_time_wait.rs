@@ -50,7 +50,7 @@ fn a_session_left_with_only_time_wait_connections_is_not_listed_pinned_or_handed
     g.sim.run_for(Duration::from_secs(2));
     let views = g.member(2).session_views();
     assert!(
-        views.iter().all(|v| v.0 != client),
+        views.iter().all(|v| v.client != client),
         "the finished session is still listed: {views:?}"
     );
     assert!(!g.member(2).live_clients().contains(&client));

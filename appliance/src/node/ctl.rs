@@ -153,6 +153,9 @@ pub struct SessionInfo {
     pub connections: usize,
     /// Placed by an operator.
     pub pinned: bool,
+    /// An app has work under way that cannot move (a proxied response that cannot be
+    /// resumed): handoffs, the operator's and a drain's too, wait until it is done.
+    pub busy: bool,
     /// Being handed to this member right now.
     pub handing_off_to: Option<MemberId>,
     /// The member that serves it (on a node with several cores, the core's member).
@@ -609,6 +612,7 @@ mod tests {
                     client: "fd00::9".parse().unwrap(),
                     connections: 2,
                     pinned: false,
+                    busy: false,
                     handing_off_to: None,
                     member: 3,
                 }],

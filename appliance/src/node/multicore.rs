@@ -371,6 +371,7 @@ mod tests {
                                 client: *c,
                                 connections: 1,
                                 pinned: false,
+                                busy: false,
                                 handing_off_to: None,
                                 member,
                             })

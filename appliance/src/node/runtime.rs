@@ -561,11 +561,12 @@ impl<I: PacketIo> Node<I> {
                     .member
                     .session_views()
                     .into_iter()
-                    .map(|(client, connections, pinned, to)| SessionInfo {
-                        client,
-                        connections,
-                        pinned,
-                        handing_off_to: to,
+                    .map(|v| SessionInfo {
+                        client: v.client,
+                        connections: v.connections,
+                        pinned: v.pinned,
+                        busy: v.busy,
+                        handing_off_to: v.handing_off_to,
                         member: self.cfg.id,
                     })
                     .collect(),

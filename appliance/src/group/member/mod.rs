@@ -60,6 +60,8 @@ mod snapshot;
 mod state;
 mod views;
 
+pub use views::SessionSummary;
+
 /// Bytes in front of a peer datagram as it is sealed: its IPv6 and UDP headers.
 const PEER_HEADROOM: usize = IPV6_HEADER_LEN + UDP_HEADER_LEN;
 const UDP_HEADER_LEN: usize = 8;

@@ -3,6 +3,22 @@
 
 use super::*;
 
+/// What [`Member::session_views`] lists of one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The client.
+    pub client: Ipv6Addr,
+    /// Its connections (not those in TIME-WAIT).
+    pub connections: usize,
+    /// Placed by an operator.
+    pub pinned: bool,
+    /// An app has work under way that cannot move (a proxied response that cannot be
+    /// resumed): handoffs wait until it is done.
+    pub busy: bool,
+    /// The acceptor, while a handoff is under way.
+    pub handing_off_to: Option<MemberId>,
+}
+
 impl Member {
     /// This member's id.
     pub fn id(&self) -> MemberId {
@@ -94,20 +110,21 @@ impl Member {
         self.stopped
     }
 
-    /// Every session held here (served or frozen in a handoff): client, connections
-    /// (not counting those in TIME-WAIT: a session left with those only is over and not
-    /// listed), pinned by an operator, and the acceptor if a handoff is under way.
-    pub fn session_views(&self) -> Vec<(Ipv6Addr, usize, bool, Option<MemberId>)> {
+    /// Every session held here (served or frozen in a handoff); those with only
+    /// connections in TIME-WAIT are over and not listed.
+    pub fn session_views(&self) -> Vec<SessionSummary> {
         self.sessions
             .iter()
             .filter(|(_, s)| !s.handoff.is_idle() || self.live(s) > 0)
-            .map(|(c, s)| {
-                let frozen_to = s.handoff.acceptor();
-                let conns = s
+            .map(|(c, s)| SessionSummary {
+                client: *c,
+                connections: s
                     .handoff
                     .frozen()
-                    .map_or_else(|| self.live(s), |f| f.connections.len());
-                (*c, conns, s.pinned, frozen_to)
+                    .map_or_else(|| self.live(s), |f| f.connections.len()),
+                pinned: s.pinned,
+                busy: !s.apps.values().all(AppState::movable),
+                handing_off_to: s.handoff.acceptor(),
             })
             .collect()
     }
