@@ -114,6 +114,7 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
                 .as_ref()
                 .map_or("off".into(), |g| g.listen.to_string()),
         );
+        println!("apps: {}", apps_line(&cfg));
         return ExitCode::SUCCESS;
     }
     init_logging(&cfg.log_level);
@@ -128,6 +129,24 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The hosted apps in one line: `80 source, 8080 files /srv/www, 81 proxy [::1]:8080`.
+fn apps_line(cfg: &NodeConfig) -> String {
+    let mut apps = vec![(cfg.app_port, "source".to_string())];
+    for (port, kind) in &cfg.apps.kinds {
+        let what = match (cfg.apps.files.get(port), cfg.apps.proxies.get(port)) {
+            (Some(f), _) => format!("files {}", f.root.display()),
+            (_, Some(p)) => format!("proxy to {}", p.backend),
+            _ => format!("{kind:?}").to_lowercase(),
+        };
+        apps.push((*port, what));
+    }
+    apps.sort();
+    apps.iter()
+        .map(|(p, w)| format!("{p} {w}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The packet device in one phrase: the TUN device, or the DPDK port and its cores.
