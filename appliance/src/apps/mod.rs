@@ -339,6 +339,12 @@ impl AppEnv {
         self.proxies.get(&port)
     }
 
+    /// The descriptors that become readable when an app's own connection has an event
+    /// (one epoll set per proxy).
+    pub fn wake_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.proxies.values().map(ProxySite::wake_fd).collect()
+    }
+
     /// Whether any proxy has a backend connection open (the node then polls them).
     pub fn io_active(&self) -> bool {
         self.proxies.values().any(ProxySite::active)

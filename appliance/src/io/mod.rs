@@ -174,6 +174,15 @@ pub trait PacketIo {
         burst::send_with_by_send(self, build)
     }
 
+    /// Makes [`wait`](PacketIo::wait) return as well when `fd` becomes readable (the
+    /// epoll set of an app's own connections, a proxy's backend). Returns whether this
+    /// backend can; if not (DPDK polls, the in-memory backend does not wait), the caller
+    /// looks at `fd` itself at short intervals.
+    fn wake_on(&mut self, fd: std::os::fd::RawFd) -> Result<bool, IoError> {
+        let _ = fd;
+        Ok(false)
+    }
+
     /// The backend's layer 2 (neighbor discovery, device drops), if it has one (DPDK).
     fn layer2(&self) -> Option<Layer2Report> {
         None

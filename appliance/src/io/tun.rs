@@ -30,6 +30,8 @@ pub struct Tun {
     /// The last read found no packet: only then may `wait` block (epoll is
     /// edge-triggered).
     drained: bool,
+    /// Further descriptors `wait` wakes for ([`PacketIo::wake_on`]), tokens 1.. .
+    wakers: usize,
 }
 
 impl std::fmt::Debug for Tun {
@@ -100,6 +102,7 @@ impl Tun {
             poll,
             events: Events::with_capacity(4),
             drained: false,
+            wakers: 0,
         })
     }
 
@@ -161,6 +164,15 @@ impl PacketIo for Tun {
                 Err(e) => return Err(self.device_error("write", e)),
             }
         }
+    }
+
+    fn wake_on(&mut self, fd: std::os::fd::RawFd) -> Result<bool, IoError> {
+        self.wakers += 1;
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&fd), Token(self.wakers), Interest::READABLE)
+            .map_err(|e| self.device_error("registering an app's epoll set", e))?;
+        Ok(true)
     }
 
     fn wait(&mut self, timeout: StdDuration) -> Result<(), IoError> {

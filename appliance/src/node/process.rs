@@ -217,7 +217,7 @@ fn serve<I: PacketIo + Send + 'static>(
         let (query_tx, query_rx) = bounded::<Query>(64);
         let (event_tx, event_rx) = unbounded();
         let mut node = Node::new(cfg.for_core(*id), io, seed, query_rx, event_rx);
-        node.serve_sites(open_sites(&cfg)?);
+        node.serve_sites(open_sites(&cfg)?)?;
         if let Some(l) = link {
             node.attach_links(l);
         }

@@ -132,8 +132,8 @@ pub struct AppSites {
     pub proxies: std::collections::BTreeMap<u16, crate::apps::ProxySite>,
 }
 
-/// How often a node with a proxy's backend connection open looks at it when idle (the
-/// packet device cannot wake it for that).
+/// How often a node with a proxy's backend connection open looks at it when idle, if
+/// the packet device cannot wake it for that (DPDK).
 const APP_POLL: StdDuration = StdDuration::from_micros(500);
 
 /// Packets per second over a sliding one-second window.
@@ -176,6 +176,8 @@ pub struct Node<I: PacketIo> {
     counters: IoCounters,
     rate: Rate,
     wait: AdaptiveWait,
+    /// An app's epoll set the packet device cannot wait on: look at it every APP_POLL.
+    app_poll: bool,
     /// `vany ctl handoff` requests waiting for their handoff's outcome.
     waiting: Vec<WaitingHandoff>,
     /// Failed handoffs are logged per reason through this (peers decide some of them).
@@ -196,13 +198,21 @@ struct WaitingHandoff {
 impl<I: PacketIo> Node<I> {
     /// Serves each directory with the `files` app of its port, and each backend with
     /// the `proxy` app of its port.
-    pub fn serve_sites(&mut self, sites: AppSites) {
+    pub fn serve_sites(&mut self, sites: AppSites) -> Result<(), IoError> {
         for (port, site) in sites.files {
             self.member.host_files(port, site);
         }
         for (port, site) in sites.proxies {
             self.member.host_proxy(port, site);
         }
+        // The packet device's wait ends for a backend's event too where it can (TUN);
+        // elsewhere the idle loop looks every APP_POLL.
+        for fd in self.member.app_wake_fds() {
+            if !self.io.wake_on(fd)? {
+                self.app_poll = true;
+            }
+        }
+        Ok(())
     }
 
     /// A node for `cfg` on `io`; `seed` seeds the member's randomness. Queries arrive on
@@ -223,6 +233,7 @@ impl<I: PacketIo> Node<I> {
         member.set_app_timeouts(cfg.app_timeouts);
         Node {
             wait: AdaptiveWait::new(cfg.spin),
+            app_poll: false,
             cfg,
             member,
             io,
@@ -442,8 +453,9 @@ impl<I: PacketIo> Node<I> {
             Some(_) => timeout.min(LINK_POLL),
             None => timeout,
         };
-        // Nor for a proxy's backend connection: while one is open, look every APP_POLL.
-        let timeout = if self.member.app_io_active() {
+        // Nor, on DPDK, for a proxy's backend connection: while one is open, look every
+        // APP_POLL.
+        let timeout = if self.app_poll && self.member.app_io_active() {
             timeout.min(APP_POLL)
         } else {
             timeout

@@ -238,6 +238,12 @@ impl ProxySite {
     pub fn backend(&self) -> SocketAddr {
         self.cfg.backend
     }
+
+    /// The epoll set of the backend connections: readable when one has an event (for
+    /// the node's wait, [`crate::io::PacketIo::wake_on`]).
+    pub fn wake_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.poll)
+    }
 }
 
 impl Backend {

@@ -425,6 +425,12 @@ impl Member {
         self.app_env.proxy_stats()
     }
 
+    /// The descriptors that become readable when an app's own connection has an event
+    /// (the host's wait should end then; see [`Member::poll_app_io`]).
+    pub fn app_wake_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.app_env.wake_fds()
+    }
+
     /// Whether apps have connections of their own open (a proxy's backend
     /// connections): the host then calls [`Member::poll_app_io`] often.
     pub fn app_io_active(&self) -> bool {
