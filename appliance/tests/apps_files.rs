@@ -4,26 +4,25 @@
 //! that server's copy of the file is the same (else the donor keeps it).
 
 mod apps_common;
+mod temp_dir;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use apps_common::{responses, Pair, PORT};
+use temp_dir::TempDir;
 use vany_appliance::apps::files::{FilesConfig, FilesSite};
 use vany_appliance::apps::{AppEnv, AppKind};
 
-/// A directory under the system's temporary directory, removed when dropped.
-struct TempDir(PathBuf);
+/// A directory of files for one test.
+struct Site(TempDir);
 
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("vany-apps-files-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
+impl Site {
+    fn new(tag: &str) -> Site {
+        Site(TempDir::new("apps-files", tag))
     }
 
     fn write(&self, rel: &str, data: &[u8]) {
-        let p = self.0.join(rel);
+        let p = self.0 .0.join(rel);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).expect("dir");
         }
@@ -31,13 +30,7 @@ impl TempDir {
     }
 
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        &self.0 .0
     }
 }
 
@@ -74,7 +67,7 @@ fn get(path: &str, extra: &str) -> String {
 
 #[test]
 fn files_ranges_and_conditional_requests_are_answered_on_one_connection() {
-    let dir = TempDir::new("rules");
+    let dir = Site::new("rules");
     let a = content(300_000, 0);
     dir.write("a.bin", &a);
     dir.write("index.html", b"<p>hello</p>\n");
@@ -162,9 +155,9 @@ fn files_ranges_and_conditional_requests_are_answered_on_one_connection() {
 
 #[test]
 fn paths_out_of_the_directory_are_refused_and_counted() {
-    let outside = TempDir::new("outside");
+    let outside = Site::new("outside");
     outside.write("secret", b"secret\n");
-    let dir = TempDir::new("traversal");
+    let dir = Site::new("traversal");
     dir.write("ok.txt", b"ok\n");
     std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link"))
         .expect("symlink");
@@ -203,8 +196,8 @@ fn paths_out_of_the_directory_are_refused_and_counted() {
 /// Requests a big file and moves the server connection once part of the body arrived;
 /// returns whether the move was taken, and the body the client got.
 fn move_mid_body(acceptor_copy: &[u8], seed: u64) -> (Result<(), String>, Vec<u8>, Vec<u8>) {
-    let donor = TempDir::new(&format!("donor{seed}"));
-    let acceptor = TempDir::new(&format!("acceptor{seed}"));
+    let donor = Site::new(&format!("donor{seed}"));
+    let acceptor = Site::new(&format!("acceptor{seed}"));
     let a = content(3_000_000, 0);
     donor.write("big.bin", &a);
     acceptor.write("big.bin", acceptor_copy);

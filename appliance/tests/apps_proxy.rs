@@ -9,6 +9,7 @@
 //! `VANY_TESTS_REQUIRED` is set (CI installs both).
 
 mod apps_common;
+mod temp_dir;
 
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -16,28 +17,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use apps_common::{responses, Pair, PORT};
+use temp_dir::TempDir;
 use vany_appliance::apps::{AppEnv, AppKind, ProxyConfig, ProxySite};
 
-/// A directory under the system's temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("vany-apps-proxy-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(p.join("www")).expect("temp dir");
-        TempDir(p)
-    }
-
-    fn www(&self) -> PathBuf {
-        self.0.join("www")
-    }
+/// A test's directory with the backend's document root `www` in it.
+fn site_dir(tag: &str) -> TempDir {
+    let d = TempDir::new("apps-proxy", tag);
+    std::fs::create_dir_all(d.0.join("www")).expect("www");
+    d
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn www(d: &TempDir) -> PathBuf {
+    d.0.join("www")
 }
 
 /// A backend server process, killed when dropped.
@@ -169,9 +160,9 @@ fn requests_are_relayed_whole_on_a_kept_alive_connection() {
     if !have_backends() {
         return;
     }
-    let dir = TempDir::new("relay");
+    let dir = site_dir("relay");
     let a = content(1_000_000, 1);
-    std::fs::write(dir.www().join("a.bin"), &a).unwrap();
+    std::fs::write(www(&dir).join("a.bin"), &a).unwrap();
     let backend = nginx(&dir.0);
     let mut p = pair(backend.addr, 1);
     let req = "GET /a.bin HTTP/1.1\r\nHost: vany\r\n\r\n\
@@ -218,20 +209,20 @@ fn a_response_moved_in_its_middle_is_resumed_from_the_acceptors_own_backend() {
         return;
     }
     // Two servers, two backends, two copies of the same file.
-    let (d1, d2) = (TempDir::new("donor"), TempDir::new("acceptor"));
+    let (d1, d2) = (site_dir("donor"), site_dir("acceptor"));
     let big = content(4_000_000, 2);
     for d in [&d1, &d2] {
-        std::fs::write(d.www().join("big.bin"), &big).unwrap();
+        std::fs::write(www(&d).join("big.bin"), &big).unwrap();
     }
     // The same modification time, so that both nginx give the same ETag (as rsync -t
     // or a package leaves it).
-    let mtime = std::fs::metadata(d1.www().join("big.bin"))
+    let mtime = std::fs::metadata(www(&d1).join("big.bin"))
         .unwrap()
         .modified()
         .unwrap();
     let f = std::fs::File::options()
         .write(true)
-        .open(d2.www().join("big.bin"))
+        .open(www(&d2).join("big.bin"))
         .unwrap();
     f.set_modified(mtime).unwrap();
     drop(f);
@@ -264,9 +255,9 @@ fn a_response_that_cannot_be_resumed_keeps_the_connection_until_it_is_complete()
     if !have_backends() {
         return;
     }
-    let dir = TempDir::new("python");
+    let dir = site_dir("python");
     let big = content(3_000_000, 3);
-    std::fs::write(dir.www().join("big.bin"), &big).unwrap();
+    std::fs::write(www(&dir).join("big.bin"), &big).unwrap();
     let backend = python(&dir.0);
     let mut p = pair(backend.addr, 4);
     let mut got = Vec::new();

@@ -5,11 +5,13 @@
 //! reading that file (reason `content`), and those downloads complete from the donor.
 
 mod group_common;
+mod temp_dir;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use group_common::*;
+use temp_dir::TempDir;
 use vany_appliance::apps::files::{FilesConfig, FilesSite, Resolved};
 use vany_appliance::group::member::HandoffOutcome;
 use vany_appliance::sim::client::{
@@ -20,28 +22,6 @@ use vany_stack::time::{Duration, Instant};
 
 /// The port of the files app.
 const PORT: u16 = 8080;
-
-/// A directory under the system's temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("vany-sim-files-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `n` bytes that differ from one position to the next.
 fn content(n: usize, salt: u8) -> Vec<u8> {
@@ -68,24 +48,26 @@ fn downloads_with_ranges_and_conditions_survive_moves_and_a_different_copy_is_re
     let a = content(2_000_000, 1);
     let b = content(600_000, 2);
     let c = content(1_500_000, 3);
-    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("m{i}"))).collect();
+    let dirs: Vec<TempDir> = (1..=3)
+        .map(|i| TempDir::new("sim-files", &format!("m{i}")))
+        .collect();
     for (i, d) in dirs.iter().enumerate() {
-        std::fs::write(d.path().join("a.bin"), &a).unwrap();
-        std::fs::write(d.path().join("b.bin"), &b).unwrap();
+        std::fs::write(d.0.as_path().join("a.bin"), &a).unwrap();
+        std::fs::write(d.0.as_path().join("b.bin"), &b).unwrap();
         let mut mine = c.clone();
         if i == 2 {
             // Member 3's copy of c.bin differs in one byte.
             mine[1_234_567] ^= 1;
         }
-        std::fs::write(d.path().join("c.bin"), &mine).unwrap();
-        std::fs::write(d.path().join("index.html"), b"<h1>vany</h1>\n").unwrap();
+        std::fs::write(d.0.as_path().join("c.bin"), &mine).unwrap();
+        std::fs::write(d.0.as_path().join("index.html"), b"<h1>vany</h1>\n").unwrap();
     }
-    let tag_a = etag(dirs[0].path(), "/a.bin");
-    let tag_b = etag(dirs[0].path(), "/b.bin");
+    let tag_a = etag(dirs[0].0.as_path(), "/a.bin");
+    let tag_b = etag(dirs[0].0.as_path(), "/b.bin");
 
     let mut g = Group::new(31, 3, &[], |_, _| Duration::from_millis(20), |_| {});
     for (i, d) in dirs.iter().enumerate() {
-        let site = FilesSite::open(FilesConfig::new(d.path())).expect("site");
+        let site = FilesSite::open(FilesConfig::new(d.0.as_path())).expect("site");
         g.member(i as u16 + 1).host_files(PORT, site);
     }
     // Clients 0..12: near member 1 (so member 1 serves them first), 4 MB/s paths.
