@@ -212,7 +212,7 @@ fn a_response_moved_in_its_middle_is_resumed_from_the_acceptors_own_backend() {
     let (d1, d2) = (site_dir("donor"), site_dir("acceptor"));
     let big = content(4_000_000, 2);
     for d in [&d1, &d2] {
-        std::fs::write(www(&d).join("big.bin"), &big).unwrap();
+        std::fs::write(www(d).join("big.bin"), &big).unwrap();
     }
     // The same modification time, so that both nginx give the same ETag (as rsync -t
     // or a package leaves it).
