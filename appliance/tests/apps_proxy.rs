@@ -70,7 +70,8 @@ fn wait_listening(addr: SocketAddr) -> bool {
     false
 }
 
-/// nginx serving `dir/www` on [::1], in the foreground, all its files under `dir`.
+/// nginx serving `dir/www` on [::1], in the foreground, all its files under `dir`; one
+/// process (no master), so that killing it stops it.
 fn nginx(dir: &Path) -> Backend {
     let port = free_port();
     let d = dir.display();
@@ -78,7 +79,8 @@ fn nginx(dir: &Path) -> Backend {
         std::fs::create_dir_all(dir.join(sub)).expect("nginx dirs");
     }
     let conf = format!(
-        "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/logs/error.log;\n\
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
+         error_log {d}/logs/error.log;\n\
          events {{ worker_connections 64; }}\n\
          http {{ access_log off; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp;\n\
          fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
