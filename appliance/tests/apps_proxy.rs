@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use apps_common::{responses, Pair, PORT};
+use apps_common::{header_end, responses, Pair, PORT};
 use temp_dir::TempDir;
 use vany_appliance::apps::{AppEnv, AppKind, ProxyConfig, ProxySite};
 
@@ -61,7 +61,8 @@ fn wait_listening(addr: SocketAddr) -> bool {
     false
 }
 
-/// nginx serving `dir/www` on [::1], in the foreground, all its files under `dir`.
+/// nginx serving `dir/www` on [::1], in the foreground, all its files under `dir`; one
+/// process (no master), so that killing it stops it.
 fn nginx(dir: &Path) -> Backend {
     let port = free_port();
     let d = dir.display();
@@ -69,7 +70,8 @@ fn nginx(dir: &Path) -> Backend {
         std::fs::create_dir_all(dir.join(sub)).expect("nginx dirs");
     }
     let conf = format!(
-        "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/logs/error.log;\n\
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
+         error_log {d}/logs/error.log;\n\
          events {{ worker_connections 64; }}\n\
          http {{ access_log off; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp;\n\
          fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
@@ -295,4 +297,76 @@ fn a_backend_that_is_down_gets_502() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].0, "HTTP/1.1 502 Bad Gateway");
     assert_eq!(p.env.proxy(PORT).unwrap().stats().bad_gateway, 1);
+}
+
+#[test]
+fn a_resumption_refused_resets_the_client_after_what_it_was_given() {
+    if !have_backends() {
+        return;
+    }
+    // The acceptor's copy is another version (another modification time: another ETag).
+    let (d1, d2) = (site_dir("v1"), site_dir("v2"));
+    let big = content(4_000_000, 4);
+    for d in [&d1, &d2] {
+        std::fs::write(www(d).join("big.bin"), &big).unwrap();
+    }
+    let f = std::fs::File::options()
+        .write(true)
+        .open(www(&d2).join("big.bin"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + StdDuration::from_secs(1_000_000))
+        .unwrap();
+    drop(f);
+    let (b1, b2) = (nginx(&d1.0), nginx(&d2.0));
+    let mut p = pair(b1.addr, 6);
+    let mut got = Vec::new();
+    p.exchange_into(
+        &mut got,
+        b"GET /big.bin HTTP/1.1\r\nHost: vany\r\n\r\n",
+        30_000,
+        |g| g.len() > 1_000_000,
+    );
+    p.move_server_to(7, Some(env_for(b2.addr))).expect("taken");
+    let until = StdInstant::now() + StdDuration::from_secs(10);
+    while p.env.proxy(PORT).unwrap().stats().resume_failed == 0 && StdInstant::now() < until {
+        p.tick();
+    }
+    assert_eq!(p.env.proxy(PORT).unwrap().stats().resume_failed, 1);
+    // The client reads: it gets everything it was given, then the reset.
+    let tuple = p.tuple;
+    let mut reset = false;
+    for _ in 0..60_000 {
+        p.tick();
+        let Some(c) = p.client.connection_mut(&tuple) else {
+            reset = true;
+            break;
+        };
+        let mut buf = [0u8; 65536];
+        loop {
+            match c.recv(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => {
+                    reset = true;
+                    break;
+                }
+            }
+        }
+        if reset || c.is_closed() {
+            reset = true;
+            break;
+        }
+    }
+    assert!(reset, "the client connection was reset");
+    let r = header_end(&got).expect("the response head");
+    let body = &got[r..];
+    assert!(
+        body.len() < big.len() && body == &big[..body.len()],
+        "a prefix of the donor's version ({} bytes), then the reset",
+        body.len()
+    );
+    assert!(
+        body.len() > 1_000_000,
+        "the bytes given before the move arrived"
+    );
 }

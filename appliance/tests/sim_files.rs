@@ -212,3 +212,66 @@ fn downloads_with_ranges_and_conditions_survive_moves_and_a_different_copy_is_re
     assert!(committed >= 12 * 2, "moves were taken: {committed}");
     assert_eq!(refused, 4, "one refusal per c.bin reader");
 }
+
+/// An app that resets a connection (here: the file changed in the middle of its body) gets
+/// the RST to the client: the member keeps the aborted connection until it is sent.
+#[test]
+fn a_body_cut_short_by_a_changed_file_resets_the_client() {
+    let a = content(2_000_000, 5);
+    let dir = TempDir::new("cut");
+    let path = dir.path().join("a.bin");
+    std::fs::write(&path, &a).unwrap();
+    let mut g = Group::new(33, 1, &[], |_, _| Duration::from_millis(20), |_| {});
+    let site = FilesSite::open(FilesConfig::new(dir.path())).expect("site");
+    g.member(1).host_files(PORT, site);
+    let l = [Duration::from_millis(10)];
+    let loc = g.place(&l, 0.0);
+    let p = LinkParams {
+        latency: l[0],
+        bandwidth: Some(2_000_000),
+        ..LinkParams::default()
+    };
+    g.sim.set_link(loc, 0, p);
+    let requests = vec![HttpRequestSpec::new(
+        "GET",
+        "/a.bin",
+        &[],
+        HttpExpect::new(200, exact(&a)),
+    )];
+    g.add_client(loc, |cfg| {
+        cfg.http_download(HttpDownloadSpec {
+            start: Instant::ZERO,
+            port: PORT,
+            requests,
+        })
+    });
+    let limit = Instant::from_secs(30);
+    let mut cut_at = None;
+    // Bounded by `limit`.
+    while !g.all_done() && g.sim.now() < limit {
+        g.sim.run_for(Duration::from_millis(5));
+        let r = g.client(0).http_report(0).unwrap();
+        if cut_at.is_none() && r.bytes_verified >= 500_000 {
+            // The file shrinks: the rest cannot be what the head promised.
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(1_000))
+                .unwrap();
+            cut_at = Some(g.sim.now());
+        }
+    }
+    let r = g.client(0).http_report(0).unwrap().clone();
+    let cut_at = cut_at.expect("the file was cut");
+    assert_eq!(r.status, DownloadStatus::Failed, "{r:#?}");
+    assert!(
+        r.resets >= 1 && !r.timed_out,
+        "reset, not timed out: {r:#?}"
+    );
+    assert!(
+        g.sim.now() < cut_at + Duration::from_secs(5),
+        "the reset came {:?} after the cut",
+        g.sim.now().saturating_since(cut_at)
+    );
+    assert_eq!(r.mismatch, None, "no wrong byte before the reset");
+}

@@ -459,6 +459,12 @@ impl Connection {
         self.enter_closed(None);
     }
 
+    /// Whether a RST (from [`abort`](Self::abort)) is still to be sent: the connection
+    /// must stay in its endpoint until it has gone out.
+    pub fn reset_pending(&self) -> bool {
+        self.rst_pending
+    }
+
     /// Stops all transmission and input processing, for a handoff (docs/handoff.md).
     pub fn freeze(&mut self) {
         self.frozen = true;

@@ -128,6 +128,11 @@ enum Phase {
     Exchange(Exchange),
     /// Writing a reply of the proxy's own.
     Local(LocalReply),
+    /// A response that cannot be completed: the client connection is reset once what it
+    /// was given is acknowledged (or at `until`). A RST beyond what the client received
+    /// is not taken (RFC 5961 §3.2: it answers with a challenge ACK), and a member does
+    /// not answer for a connection it no longer holds: the client would wait forever.
+    Resetting { until: Instant },
 }
 
 /// The proxy of one client connection.
@@ -211,6 +216,13 @@ impl ProxyApp {
                 Phase::Body { .. } => self.read_body(now, conn),
                 Phase::Exchange(_) => self.exchange(now, conn, site.as_deref_mut()),
                 Phase::Local(_) => self.write_local(now, conn),
+                Phase::Resetting { until } => {
+                    if conn.send_queue() == 0 || now >= *until {
+                        conn.abort();
+                        self.failed = true;
+                    }
+                    Step::Wait
+                }
             };
             if self.failed || self.closed {
                 if let Some(s) = site.as_deref_mut() {
@@ -245,6 +257,7 @@ impl ProxyApp {
             Phase::Body { .. } => self.head_since.map(|h| h + self.timeouts.header),
             Phase::Exchange(x) => Some(x.progress_at + self.backend_timeout),
             Phase::Local(_) => None,
+            Phase::Resetting { until } => Some(*until),
         }
     }
 
@@ -258,8 +271,10 @@ impl ProxyApp {
         self.waiting_since = self.waiting_since.map(|t| rebase(t, old, new));
         self.head_since = self.head_since.map(|t| rebase(t, old, new));
         self.linger.rebase_clock(old, new);
-        if let Phase::Exchange(x) = &mut self.phase {
-            x.progress_at = rebase(x.progress_at, old, new);
+        match &mut self.phase {
+            Phase::Exchange(x) => x.progress_at = rebase(x.progress_at, old, new),
+            Phase::Resetting { until } => *until = rebase(*until, old, new),
+            _ => {}
         }
     }
 
@@ -636,9 +651,8 @@ impl ProxyApp {
                 // The backend closed before the length it announced: the client must not
                 // take a short body for a whole one.
                 site.stats_mut().truncated += 1;
-                conn.abort();
-                self.failed = true;
-                return Step::Wait;
+                site.end(&tuple);
+                return self.reset_client(now);
             }
             if now >= x.progress_at + timeout && conn.send_queue() == 0 {
                 site.stats_mut().truncated += 1;
@@ -669,19 +683,25 @@ impl ProxyApp {
         site: &mut ProxySite,
         why: &str,
     ) -> Step {
-        let _ = now;
         let tuple = conn.tuple();
         site.end(&tuple);
         let started = matches!(&self.phase, Phase::Exchange(x) if x.relay.is_some());
         if started {
             site.stats_mut().truncated += 1;
-            conn.abort();
-            self.failed = true;
-            return Step::Wait;
+            return self.reset_client(now);
         }
         site.stats_mut().bad_gateway += 1;
         tracing::debug!(backend = %site.backend(), %why, "proxy: bad gateway");
         self.local("502 Bad Gateway", "the backend failed\n", true)
+    }
+
+    /// Resets the client connection once what it was given is acknowledged, at most the
+    /// backend timeout from now (see [`Phase::Resetting`]).
+    fn reset_client(&mut self, now: Instant) -> Step {
+        self.phase = Phase::Resetting {
+            until: now + self.backend_timeout,
+        };
+        Step::Again
     }
 
     /// Writes the proxy's own reply; then closes or waits for the next request.

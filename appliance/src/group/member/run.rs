@@ -151,7 +151,13 @@ impl Member {
                     if conn.state() == State::Closed {
                         s.conns.remove(&tuple);
                         s.apps.remove(&tuple);
-                        self.tcp.remove(&tuple);
+                        if conn.reset_pending() {
+                            // An app reset it: the RST goes out first (the endpoint
+                            // sends it), the sweep takes the connection out after.
+                            self.index.time_wait.insert(tuple);
+                        } else {
+                            self.tcp.remove(&tuple);
+                        }
                         None
                     } else {
                         app.poll_at()
