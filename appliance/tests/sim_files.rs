@@ -218,11 +218,11 @@ fn downloads_with_ranges_and_conditions_survive_moves_and_a_different_copy_is_re
 #[test]
 fn a_body_cut_short_by_a_changed_file_resets_the_client() {
     let a = content(2_000_000, 5);
-    let dir = TempDir::new("cut");
-    let path = dir.path().join("a.bin");
+    let dir = TempDir::new("sim-files", "cut");
+    let path = dir.0.join("a.bin");
     std::fs::write(&path, &a).unwrap();
     let mut g = Group::new(33, 1, &[], |_, _| Duration::from_millis(20), |_| {});
-    let site = FilesSite::open(FilesConfig::new(dir.path())).expect("site");
+    let site = FilesSite::open(FilesConfig::new(&dir.0)).expect("site");
     g.member(1).host_files(PORT, site);
     let l = [Duration::from_millis(10)];
     let loc = g.place(&l, 0.0);
