@@ -12,7 +12,7 @@
 //!    committed, `vany_proxy_resumed_total` (all members) grew by at least 10, and the
 //!    client kernel counted none of `MUST_STAY_ZERO`. Printed: the largest gap between
 //!    arrivals (the file's growth, sampled every ms) around each move, and away from them.
-//! 2. **wget**, `mid.bin` (128 MiB), 3 moves: the SHA-256 is the source's.
+//! 2. **wget**, the same 1 GiB `big.bin`, 10 moves: the SHA-256 is the source's.
 //! 3. **not resumable**: curl of `python.bin` through the `http.server` port (no `ETag`, no
 //!    ranges); a move asked in the middle does not happen while the response is in flight,
 //!    then happens once it is complete (the session is held by another kept-alive
@@ -385,29 +385,35 @@ fn curl_big(lab: &mut Lab, site: &Site) {
     }
 }
 
-/// Part 2: wget of `mid.bin` through nginx, moved 3 times.
-fn wget_mid(lab: &mut Lab, site: &Site) {
-    println!("--- 2. wget, {} MiB, 3 moves ---", site.mid.len / MIB);
+/// Part 2: wget of `big.bin` (1 GiB) through nginx, moved 10 times.
+fn wget_big(lab: &mut Lab, site: &Site) {
+    const MOVES: usize = 10;
+    println!("--- 2. wget, {} MiB, {MOVES} moves ---", site.big.len / MIB);
     let before = lab.nstat();
-    let out = site.client().join(site.mid.name);
+    let out = site.client().join(site.big.name);
+    let rate = format!("--limit-rate={}m", env_u64("VANY_PROXY_RATE_MIB", 64));
     let args = [
         "-nv",
-        "--limit-rate=24m",
+        &rate,
         "--tries=1",
         "--timeout=10",
         "-O",
         &out.to_string_lossy(),
-        &url(PORT, "/mid.bin"),
+        &url(PORT, "/big.bin"),
     ]
     .map(String::from);
     let log = site.client().join("wget.log");
     let mut dl = Running::spawn(lab, "wget", &args, out.clone(), log);
-    let moves = moves_during(lab, &mut dl, site.mid.len, 3);
-    let samples = check_download(&mut dl, &site.mid, "wget mid.bin");
+    let moves = moves_during(lab, &mut dl, site.big.len, MOVES);
+    let samples = check_download(&mut dl, &site.big, "wget big.bin");
     let _ = std::fs::remove_file(&out);
     let after = lab.nstat();
     print_moves(&moves, &samples);
-    assert_eq!(moves.len(), 3, "every move happened during the download");
+    assert_eq!(
+        moves.len(),
+        MOVES,
+        "every move happened during the download"
+    );
     for name in MUST_STAY_ZERO {
         assert_eq!(delta(&before, &after, name), 0, "client counter {name}");
     }
@@ -725,7 +731,7 @@ fn proxy_app_with_nginx_and_python_behind_curl_wget_and_wrk_across_handoffs() {
     let parts = std::env::var("VANY_PROXY_PARTS").unwrap_or_else(|_| "12345".into());
     let checks: [(char, Check); 5] = [
         ('1', curl_big),
-        ('2', wget_mid),
+        ('2', wget_big),
         ('3', not_resumable),
         ('4', wrk),
         ('5', other_version),

@@ -32,7 +32,6 @@ pub struct Served {
 pub struct Site {
     pub tmp: TempDir,
     pub big: Served,
-    pub mid: Served,
     pub python: Served,
     pub version: Served,
     pub small: Served,
@@ -108,7 +107,6 @@ pub fn make_site(nodes: u16) -> Site {
     let mut served = Vec::new();
     for (name, len, seed) in [
         ("big.bin", big_len, 11),
-        ("mid.bin", 128 * MIB, 12),
         ("python.bin", 32 * MIB, 13),
         ("version.bin", 48 * MIB, 14),
         ("small.bin", 16 * 1024, 15),
@@ -128,7 +126,7 @@ pub fn make_site(nodes: u16) -> Site {
     write_random(&other, 48 * MIB, 99);
     set_mtime(&other, MTIME_SECS + 3600);
     println!(
-        "site written in {:.1} s: big.bin {} MiB, mid.bin, python.bin, version.bin \
+        "site written in {:.1} s: big.bin {} MiB, python.bin, version.bin \
          (member 3's differs), small.bin",
         started.elapsed().as_secs_f64(),
         big_len / MIB
@@ -137,7 +135,6 @@ pub fn make_site(nodes: u16) -> Site {
     let mut next = || it.next().unwrap();
     Site {
         big: next(),
-        mid: next(),
         python: next(),
         version: next(),
         small: next(),
