@@ -275,3 +275,102 @@ fn a_body_cut_short_by_a_changed_file_resets_the_client() {
     );
     assert_eq!(r.mismatch, None, "no wrong byte before the reset");
 }
+
+/// The demo's kind of handoffs, not an operator's: clients reach the contact node first
+/// and the proximity policy moves each to its nearest member in the middle of a file,
+/// then member 2 drains and hands its sessions on; every byte is checked.
+#[test]
+fn file_downloads_follow_proximity_and_a_drain() {
+    let a = content(2_000_000, 7);
+    let b = content(600_000, 8);
+    let dirs: Vec<TempDir> = (1..=3)
+        .map(|i| TempDir::new("sim-files", &format!("p{i}")))
+        .collect();
+    for d in &dirs {
+        std::fs::write(d.0.join("a.bin"), &a).unwrap();
+        std::fs::write(d.0.join("b.bin"), &b).unwrap();
+    }
+    let tag_b = etag(dirs[0].0.as_path(), "/b.bin");
+    let mut g = Group::new(35, 3, &[], |_, _| Duration::from_millis(20), |_| {});
+    for (i, d) in dirs.iter().enumerate() {
+        let site = FilesSite::open(FilesConfig::new(d.0.as_path())).expect("site");
+        g.member(i as u16 + 1).host_files(PORT, site);
+    }
+    for k in 0..6u64 {
+        // Half the clients nearest member 2, half nearest member 3; 1 MB/s paths.
+        let l = if k % 2 == 0 { [40, 8, 45] } else { [40, 45, 8] }.map(Duration::from_millis);
+        let loc = g.place(&l, 0.0);
+        for (i, latency) in l.iter().enumerate() {
+            let p = LinkParams {
+                latency: *latency,
+                bandwidth: Some(1_000_000),
+                ..LinkParams::default()
+            };
+            g.sim.set_link(loc, i, p);
+        }
+        let requests = vec![
+            HttpRequestSpec::new("GET", "/a.bin", &[], HttpExpect::new(200, exact(&a))),
+            HttpRequestSpec::new(
+                "GET",
+                "/b.bin",
+                &["Range: bytes=100000-"],
+                HttpExpect::new(206, exact(&b[100_000..])),
+            ),
+            HttpRequestSpec::new(
+                "GET",
+                "/b.bin",
+                &[&format!("If-None-Match: {tag_b}")],
+                HttpExpect::new(304, ExpectedBody::Empty),
+            ),
+            HttpRequestSpec::new("GET", "/a.bin", &[], HttpExpect::new(200, exact(&a))),
+        ];
+        let start = Instant::from_millis(30 * k as i64);
+        g.add_client(loc, |cfg| {
+            cfg.http_download(HttpDownloadSpec {
+                start,
+                port: PORT,
+                requests,
+            })
+        });
+    }
+    let drain_at = Instant::from_millis(2500);
+    let mut drained = false;
+    let limit = Instant::from_secs(60);
+    // Bounded by `limit`.
+    while !g.all_done() && g.sim.now() < limit {
+        g.sim.run_for(Duration::from_millis(10));
+        if !drained && g.sim.now() >= drain_at {
+            g.member(2).drain();
+            drained = true;
+        }
+    }
+    assert!(g.all_done(), "every download ends");
+    let handoffs = g.handoffs();
+    let committed = |reason: &str| {
+        handoffs
+            .iter()
+            .filter(|h| h.outcome == HandoffOutcome::Committed && h.reason.as_str() == reason)
+            .count()
+    };
+    println!(
+        "proximity {}, drain {}: {handoffs:#?}",
+        committed("proximity"),
+        committed("drain")
+    );
+    for k in 0..6 {
+        let r = g.client(k).http_report(0).unwrap().clone();
+        assert_eq!(r.mismatch, None, "client {k}: {r:#?}");
+        assert_eq!(r.status, DownloadStatus::Complete, "client {k}");
+        assert_eq!(r.statuses, vec![200, 206, 304, 200], "client {k}");
+        assert_eq!((r.resets, r.rto_count), (0, 0), "client {k}: {r:#?}");
+        assert!(!r.handovers.is_empty(), "client {k} was moved");
+    }
+    assert!(
+        committed("proximity") >= 6,
+        "each client moved to its nearest member"
+    );
+    assert!(
+        committed("drain") >= 1,
+        "member 2's sessions moved on at its drain"
+    );
+}
