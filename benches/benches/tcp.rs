@@ -352,6 +352,19 @@ fn bulk(c: &mut Criterion) {
 /// alternating, each timed on its own. Criterion measures all of vany's samples, then all
 /// of smoltcp's, seconds apart; on a shared machine whose load changes from second to
 /// second that ratio swings, while here both stacks see the same load.
+/// The CPU's model name (`/proc/cpuinfo`): the ratio differs between machines of one
+/// kind (Intel, AMD), so every figure names its CPU.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "model name").then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}
+
 fn bulk_alternating() {
     const ALTERNATING_BYTES: usize = 4 * 1024 * 1024;
     const ALTERNATING_RUNS: usize = 200;
@@ -372,6 +385,12 @@ fn bulk_alternating() {
     v.sort_by(|a, b| b.total_cmp(a));
     s.sort_by(|a, b| b.total_cmp(a));
     let (p10, med) = (ALTERNATING_RUNS / 10, ALTERNATING_RUNS / 2);
+    println!(
+        "bulk_alternating on {}, {} CPUs: see README.md (Development) for the profile \
+         with memcpy included",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!(
         "bulk_alternating ({ALTERNATING_RUNS} x 4 MiB each, taking turns): \
          vany {:.1} Gbit/s median ({:.1} fastest decile), \

@@ -109,6 +109,8 @@ pub struct Ratio {
 /// The report (also the `--json` output).
 #[derive(Debug, Clone, Serialize)]
 pub struct DpdkReport {
+    /// The CPU's model name.
+    pub cpu: String,
     /// vany's EAL arguments.
     pub eal: Vec<String>,
     /// Seconds per phase.
@@ -302,6 +304,7 @@ pub fn run(
     let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
     let ratios = testpmd_ratios(&rows);
     Ok(DpdkReport {
+        cpu: super::cpu_model(),
         eal,
         seconds: opts.seconds,
         burst: opts.burst,
@@ -469,8 +472,8 @@ pub fn vany_phase(
 pub fn render(r: &DpdkReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "vany bench dpdk: {} s per phase, bursts of {}",
-        r.seconds, r.burst
+        "vany bench dpdk: {} s per phase, bursts of {}; {}",
+        r.seconds, r.burst, r.cpu
     )?;
     writeln!(out, "EAL: {}", r.eal.join(" "))?;
     writeln!(out)?;

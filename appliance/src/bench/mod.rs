@@ -213,6 +213,24 @@ impl Deadline {
     }
 }
 
+/// The CPU's model name (`/proc/cpuinfo`), for every figure a bench prints: machines of
+/// one kind differ (Intel, AMD), and so do their memcpy and TCP figures.
+pub fn cpu_model() -> String {
+    cpu_model_in(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+}
+
+/// The first `model name` of a `/proc/cpuinfo` text, or "unknown CPU".
+fn cpu_model_in(cpuinfo: &str) -> String {
+    cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "model name").then(|| v.trim().to_string())
+        })
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}
+
 /// Bits per second as Gbit/s.
 pub fn gbit_per_s(bytes: u64, secs: f64) -> f64 {
     if secs > 0.0 {
@@ -235,4 +253,15 @@ pub(crate) fn join<T>(
     handle
         .join()
         .map_err(|_| BenchError::Panicked(what.to_string()))?
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    #[test]
+    fn the_model_name_is_found_or_said_unknown() {
+        let info = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n";
+        assert_eq!(super::cpu_model_in(info), "AMD EPYC 7B13");
+        assert_eq!(super::cpu_model_in("processor : 0\n"), "unknown CPU");
+        assert_ne!(super::cpu_model(), "");
+    }
 }

@@ -34,6 +34,8 @@ pub struct ReportConfig {
     pub kernel: String,
     /// CPUs available to this process.
     pub cpus: usize,
+    /// The CPU's model name.
+    pub cpu: String,
 }
 
 /// One raw packet-rate measurement.
@@ -154,8 +156,8 @@ pub fn render(r: &TunReport, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "vany bench tun: MTU {}, batch {}, {} MiB per TCP transfer, {} s per packet-rate \
-         phase; kernel {}, {} CPUs",
-        c.mtu, c.batch, c.mib, c.seconds, c.kernel, c.cpus
+         phase; kernel {}, {} CPUs: {}",
+        c.mtu, c.batch, c.mib, c.seconds, c.kernel, c.cpus, c.cpu
     )?;
     writeln!(out)?;
     writeln!(

@@ -593,6 +593,7 @@ pub fn run(
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu: super::cpu_model(),
         },
         raw: raws,
         tcp,
