@@ -37,15 +37,15 @@ mod temp_dir;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use netns_common::content::{sha256_file, write_random};
 use netns_common::handoffs::{delta, print_counters, MUST_STAY_ZERO};
 use netns_common::lab::*;
 use netns_common::*;
-use sha2::{Digest, Sha256};
 use temp_dir::TempDir;
 
 const PREFIX: &str = "vany-fn";
@@ -83,45 +83,6 @@ impl Site {
     fn client(&self) -> PathBuf {
         self.tmp.0.join("client")
     }
-}
-
-/// Pseudo-random bytes (splitmix64 of `seed` and the word index).
-fn write_random(path: &Path, len: u64, seed: u64) -> [u8; 32] {
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(path).expect("create"));
-    let mut sha = Sha256::new();
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut word = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut left = len;
-    while left > 0 {
-        for w in chunk.chunks_exact_mut(8) {
-            word = word.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = word;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            w.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-        }
-        let n = left.min(chunk.len() as u64) as usize;
-        out.write_all(&chunk[..n]).expect("write");
-        sha.update(&chunk[..n]);
-        left -= n as u64;
-    }
-    out.flush().expect("flush");
-    sha.finalize().into()
-}
-
-fn sha256_file(path: &Path) -> [u8; 32] {
-    let mut f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    // Bounded by the file's length.
-    loop {
-        let n = f.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-    }
-    sha.finalize().into()
 }
 
 /// Writes the site: member 1's files, copied (separate files, same content) to the other

@@ -45,6 +45,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use http::{connect, get};
+use netns_common::content::sha256_file;
 use netns_common::handoffs::{delta, print_counters, MUST_STAY_ZERO};
 use netns_common::lab::*;
 use netns_common::*;

@@ -3,16 +3,15 @@
 //! each serving that member's own copy of the directory; all killed on drop.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::netns_common::content::write_random;
 use super::netns_common::lab::*;
 use super::netns_common::*;
 use super::temp_dir::TempDir;
-use sha2::{Digest, Sha256};
 
 /// nginx's port on `[::1]` in every member's namespace.
 pub const NGINX_BACKEND: u16 = 8081;
@@ -45,46 +44,6 @@ impl Site {
     pub fn client(&self) -> PathBuf {
         self.tmp.0.join("client")
     }
-}
-
-/// Pseudo-random bytes (splitmix64 of `seed` and the word index); their SHA-256.
-fn write_random(path: &Path, len: u64, seed: u64) -> [u8; 32] {
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(path).expect("create"));
-    let mut sha = Sha256::new();
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut word = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut left = len;
-    while left > 0 {
-        for w in chunk.chunks_exact_mut(8) {
-            word = word.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = word;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            w.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-        }
-        let n = left.min(chunk.len() as u64) as usize;
-        out.write_all(&chunk[..n]).expect("write");
-        sha.update(&chunk[..n]);
-        left -= n as u64;
-    }
-    out.flush().expect("flush");
-    sha.finalize().into()
-}
-
-/// The SHA-256 of a file.
-pub fn sha256_file(path: &Path) -> [u8; 32] {
-    let mut f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    // Bounded by the file's length.
-    loop {
-        let n = f.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-    }
-    sha.finalize().into()
 }
 
 fn set_mtime(path: &Path, secs: u64) {
