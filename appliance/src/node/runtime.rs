@@ -368,22 +368,7 @@ impl<I: PacketIo> Node<I> {
         self.report_member_events();
         self.log_limit.log_due(StdInstant::now());
         if !self.waiting.is_empty() {
-            let now = StdInstant::now();
-            for w in std::mem::take(&mut self.waiting) {
-                if w.until > now {
-                    self.waiting.push(w);
-                    continue;
-                }
-                let _ = w.reply.send(Response::Done {
-                    message: format!(
-                        "handoff of {} to member {} started; still under way after {} s \
-                         (see `vany ctl sessions`)",
-                        w.client,
-                        w.to,
-                        HANDOFF_WAIT.as_secs()
-                    ),
-                });
-            }
+            self.answer_waiting_handoffs();
         }
         while let Ok(e) = self.events.try_recv() {
             let (id, down) = match e {
@@ -407,6 +392,40 @@ impl<I: PacketIo> Node<I> {
             self.counters.tx_pps = tx;
         }
         Ok(busy)
+    }
+
+    /// Answers the `handoff` requests that waited [`HANDOFF_WAIT`] without an outcome:
+    /// still under way, or not started because an app keeps the session (busy).
+    fn answer_waiting_handoffs(&mut self) {
+        let now = StdInstant::now();
+        for w in std::mem::take(&mut self.waiting) {
+            if w.until > now {
+                self.waiting.push(w);
+                continue;
+            }
+            let busy = self
+                .member
+                .session_views()
+                .iter()
+                .any(|v| v.client == w.client && v.busy);
+            let message = if busy {
+                format!(
+                    "handoff of {} to member {} waits: an app has a response under way that \
+                     cannot move (busy); the session moves once it is complete (see `vany ctl \
+                     sessions`)",
+                    w.client, w.to
+                )
+            } else {
+                format!(
+                    "handoff of {} to member {} started; still under way after {} s (see \
+                     `vany ctl sessions`)",
+                    w.client,
+                    w.to,
+                    HANDOFF_WAIT.as_secs()
+                )
+            };
+            let _ = w.reply.send(Response::Done { message });
+        }
     }
 
     /// Answers the control and metrics questions waiting; returns how many. A core that
