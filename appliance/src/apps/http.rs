@@ -394,42 +394,68 @@ impl HttpApp {
         let Some(r) = &mut self.response else {
             return true;
         };
-        while r.head_sent < r.head.len() {
-            match conn.send(&r.head[r.head_sent..]) {
-                Ok(0) => return false,
-                Ok(n) => r.head_sent += n,
-                Err(_) => {
-                    self.failed = true;
-                    return false;
-                }
+        match r.write(conn, router) {
+            Ok(done) => done,
+            Err(_) => {
+                self.failed = true;
+                false
             }
         }
-        if let Some(body) = &r.body {
+    }
+}
+
+/// Why a response could not be written on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteFailed {
+    /// The connection refused the bytes (it failed or closed).
+    Connection,
+    /// The body's bytes could not be read (its file changed or went away); the
+    /// connection was reset.
+    Unreadable,
+}
+
+impl Response {
+    /// Writes what fits of the response into `conn`'s send buffer: `Ok(true)` once all
+    /// of it is there.
+    pub(super) fn write(
+        &mut self,
+        conn: &mut Connection,
+        router: &mut Router<'_>,
+    ) -> Result<bool, WriteFailed> {
+        while self.head_sent < self.head.len() {
+            match conn.send(&self.head[self.head_sent..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.head_sent += n,
+                Err(_) => return Err(WriteFailed::Connection),
+            }
+        }
+        if let Some(body) = &self.body {
             let mut chunk = [0u8; CHUNK];
             // Bounded by the send buffer's free space.
-            while r.body_sent < body.len() {
-                let n = (body.len() - r.body_sent).min(CHUNK as u64) as usize;
+            while self.body_sent < body.len() {
+                let n = (body.len() - self.body_sent).min(CHUNK as u64) as usize;
                 let n = n.min(conn.send_capacity());
                 if n == 0 {
-                    return false;
+                    return Ok(false);
                 }
-                if body.fill(r.body_sent, &mut chunk[..n], router).is_err() {
+                if body.fill(self.body_sent, &mut chunk[..n], router).is_err() {
                     // The rest of the body cannot be what the head promised (its file
                     // changed or went away): the client must not take a wrong byte.
                     conn.abort();
-                    self.failed = true;
-                    return false;
+                    return Err(WriteFailed::Unreadable);
                 }
                 match conn.send(&chunk[..n]) {
-                    Ok(sent) => r.body_sent += sent as u64,
-                    Err(_) => {
-                        self.failed = true;
-                        return false;
-                    }
+                    Ok(sent) => self.body_sent += sent as u64,
+                    Err(_) => return Err(WriteFailed::Connection),
                 }
             }
         }
-        true
+        Ok(true)
+    }
+
+    /// Whether the connection closes once this response is written.
+    pub(super) fn closes(&self) -> bool {
+        self.close
     }
 }
 

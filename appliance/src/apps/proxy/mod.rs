@@ -38,7 +38,7 @@ use self::message::{
     backend_response, client_request, resume_request, resumed_response, Forward, Framing,
     RequestError, ResponseHead,
 };
-use super::http::MAX_HEAD;
+use super::http::{response, text, Response, Router, MAX_HEAD};
 use super::http_parse::head_end;
 use super::{rebase, AppTimeouts, Linger};
 
@@ -61,31 +61,6 @@ impl ProxyConfig {
             backend,
             timeout: Duration::from_secs(30),
             max_body: 8 << 20,
-        }
-    }
-}
-
-/// A response the proxy writes itself (an error).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct LocalReply {
-    #[serde(with = "serde_bytes")]
-    bytes: Vec<u8>,
-    sent: usize,
-    close: bool,
-}
-
-impl LocalReply {
-    fn new(status: &str, text: &str, close: bool) -> LocalReply {
-        let conn = if close { "close" } else { "keep-alive" };
-        let bytes = format!(
-            "HTTP/1.1 {status}\r\nServer: vany\r\nContent-Type: text/plain\r\n\
-             Content-Length: {}\r\nConnection: {conn}\r\n\r\n{text}",
-            text.len()
-        );
-        LocalReply {
-            bytes: bytes.into_bytes(),
-            sent: 0,
-            close,
         }
     }
 }
@@ -127,7 +102,7 @@ enum Phase {
     /// At the backend.
     Exchange(Exchange),
     /// Writing a reply of the proxy's own.
-    Local(LocalReply),
+    Local(Response),
     /// A response that cannot be completed: the client connection is reset once what it
     /// was given is acknowledged (or at `until`). A RST beyond what the client received
     /// is not taken (RFC 5961 §3.2: it answers with a challenge ACK), and a member does
@@ -279,8 +254,8 @@ impl ProxyApp {
     }
 
     /// Starts writing a reply of the proxy's own.
-    fn local(&mut self, status: &str, text: &str, close: bool) -> Step {
-        self.phase = Phase::Local(LocalReply::new(status, text, close));
+    fn local(&mut self, status: &str, message: &str, close: bool) -> Step {
+        self.phase = Phase::Local(response(status, "text/plain", text(message), false, close));
         Step::Again
     }
 
@@ -663,15 +638,7 @@ impl ProxyApp {
         }
         let close = r.head.close;
         site.end(&tuple);
-        self.phase = Phase::Idle;
-        self.answered += 1;
-        self.waiting_since = Some(now);
-        if close {
-            conn.close();
-            self.closed = true;
-            return Step::Wait;
-        }
-        Step::Again
+        self.finish_response(now, conn, close)
     }
 
     /// The backend failed: 502 if nothing of the response went out, else the client
@@ -709,17 +676,21 @@ impl ProxyApp {
         let Phase::Local(r) = &mut self.phase else {
             return Step::Wait;
         };
-        while r.sent < r.bytes.len() {
-            match conn.send(&r.bytes[r.sent..]) {
-                Ok(0) => return Step::Wait,
-                Ok(n) => r.sent += n,
-                Err(_) => {
-                    self.failed = true;
-                    return Step::Wait;
-                }
+        match r.write(conn, &mut Router::Builtin) {
+            Ok(true) => {
+                let close = r.closes();
+                self.finish_response(now, conn, close)
+            }
+            Ok(false) => Step::Wait,
+            Err(_) => {
+                self.failed = true;
+                Step::Wait
             }
         }
-        let close = r.close;
+    }
+
+    /// A response was written whole: wait for the next request, or close.
+    fn finish_response(&mut self, now: Instant, conn: &mut Connection, close: bool) -> Step {
         self.phase = Phase::Idle;
         self.answered += 1;
         self.waiting_since = Some(now);
