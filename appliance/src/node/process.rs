@@ -10,6 +10,7 @@
 //! core. A signal drains every core; the node exits when all have stopped (or timed
 //! out).
 
+use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -212,12 +213,14 @@ fn serve<I: PacketIo + Send + 'static>(
         vec![None]
     };
     let (mut nodes, mut queries, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    // Hashed once; each core gets its own site with a copy of the hashes.
+    let files = open_files(&cfg)?;
     for ((io, id), link) in ios.into_iter().zip(&ids).zip(links) {
         let seed = u64::from_be_bytes(random(&rng)?);
         let (query_tx, query_rx) = bounded::<Query>(64);
         let (event_tx, event_rx) = unbounded();
         let mut node = Node::new(cfg.for_core(*id), io, seed, query_rx, event_rx);
-        node.serve_sites(open_sites(&cfg)?)?;
+        node.serve_sites(core_sites(&cfg, &files)?)?;
         if let Some(l) = link {
             node.attach_links(l);
         }
@@ -258,11 +261,13 @@ fn serve<I: PacketIo + Send + 'static>(
     result
 }
 
-/// Opens the directory of every `files` app and hashes its files (the strong validator
-/// of each, and what a handoff compares) before any request waits on that; progress is
-/// logged every few seconds.
-fn open_sites(cfg: &NodeConfig) -> Result<AppSites, NodeError> {
-    let mut sites = AppSites::default();
+/// One core's sites: its own copy of each directory (`files`, their hashes known) and its
+/// own proxies (each core polls its own backend connections).
+fn core_sites(cfg: &NodeConfig, files: &BTreeMap<u16, FilesSite>) -> Result<AppSites, NodeError> {
+    let mut sites = AppSites {
+        files: files.iter().map(|(p, s)| (*p, s.fork())).collect(),
+        ..AppSites::default()
+    };
     for (port, proxy) in &cfg.apps.proxies {
         let port = *port;
         let site =
@@ -270,6 +275,14 @@ fn open_sites(cfg: &NodeConfig) -> Result<AppSites, NodeError> {
         tracing::info!(port, backend = %proxy.backend, "proxy app ready");
         sites.proxies.insert(port, site);
     }
+    Ok(sites)
+}
+
+/// Opens the directory of every `files` app and hashes its files (the strong validator
+/// of each, and what a handoff compares) before any request waits on that; progress is
+/// logged every few seconds.
+fn open_files(cfg: &NodeConfig) -> Result<BTreeMap<u16, FilesSite>, NodeError> {
+    let mut sites = BTreeMap::new();
     for (port, files) in &cfg.apps.files {
         let port = *port;
         let err = |source| NodeError::Files { port, source };
@@ -293,7 +306,7 @@ fn open_sites(cfg: &NodeConfig) -> Result<AppSites, NodeError> {
             seconds = started.elapsed().as_secs_f64(),
             "files app ready"
         );
-        sites.files.insert(port, site);
+        sites.insert(port, site);
     }
     Ok(sites)
 }

@@ -6,7 +6,7 @@ use std::hash::Hash;
 
 /// At most `limit` entries; [`Lru::get_mut`] and [`Lru::insert`] make an entry the most
 /// recently used.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Lru<K, V> {
     map: HashMap<K, (V, u64)>,
     order: BTreeMap<u64, K>,
@@ -27,6 +27,11 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
 
     pub(crate) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// The most entries held.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
     }
 
     /// The entry, without touching it.

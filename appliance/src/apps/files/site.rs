@@ -52,6 +52,18 @@ impl FilesSite {
         })
     }
 
+    /// Another site for the same directory that knows every hash this one computed (so
+    /// it need not hash the files again) and holds no open file; its counters start at
+    /// zero. For the other cores of a node.
+    pub fn fork(&self) -> FilesSite {
+        FilesSite {
+            cfg: self.cfg.clone(),
+            store: self.store.fork(),
+            stats: FilesStats::default(),
+            prewarm_limit: self.prewarm_limit,
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &FilesConfig {
         &self.cfg

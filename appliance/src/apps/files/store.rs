@@ -48,7 +48,7 @@ impl Stamp {
 }
 
 /// A hash cache entry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Hashed {
     stamp: Stamp,
     hash: [u8; 32],
@@ -79,6 +79,16 @@ impl Store {
             root,
             hashes: Lru::new(HASH_CACHE_LIMIT),
             handles: Lru::new(max_open),
+            buf: Vec::new(),
+        }
+    }
+
+    /// A store for the same root with a copy of this one's hash cache and no open file.
+    pub(crate) fn fork(&self) -> Store {
+        Store {
+            root: self.root.clone(),
+            hashes: self.hashes.clone(),
+            handles: Lru::new(self.handles.limit()),
             buf: Vec::new(),
         }
     }

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::tests::{file, fixture, sha, site, write, TempDir};
-use super::{FileId, FilesConfig, FilesError, FilesSite, Refusal};
+use super::{FileId, FilesConfig, FilesError, FilesSite, FilesStats, Refusal};
 
 #[test]
 fn hash_cache_reuse_and_rehash() {
@@ -349,4 +349,31 @@ fn prewarm_hashes_every_regular_file_once() {
         matches!(err, FilesError::TooManyFiles { limit: 3 }),
         "{err}"
     );
+}
+
+#[test]
+fn a_fork_knows_the_hashes_and_holds_no_file() {
+    let (_base, root) = fixture("fork");
+    let mut site = site(&root);
+    let (files, _) = site.prewarm(&mut |_, _| {}).expect("prewarm");
+    let a = file(site.resolve("/a.txt"));
+    assert_eq!(read_all(&mut site, &a.id, 4), b"hello a");
+    assert_eq!(site.stats().open_files, 1);
+    let mut fork = site.fork();
+    assert_eq!(
+        fork.stats(),
+        &FilesStats::default(),
+        "its counters start at zero"
+    );
+    assert_eq!(fork.config(), site.config());
+    let b = file(fork.resolve("/a.txt"));
+    assert_eq!(b, a);
+    assert_eq!(
+        fork.stats().hashed_files,
+        0,
+        "the fork hashed nothing again"
+    );
+    assert_eq!(read_all(&mut fork, &b.id, 4), b"hello a");
+    assert_eq!(fork.stats().open_files, 1, "its own handle");
+    assert_eq!(site.stats().hashed_files, files);
 }
