@@ -367,15 +367,8 @@ impl AppEnv {
     /// The counters of every proxy, summed.
     pub fn proxy_stats(&self) -> ProxyStats {
         let mut t = ProxyStats::default();
-        for s in self.proxies.values().map(ProxySite::stats) {
-            t.requests += s.requests;
-            t.resumed += s.resumed;
-            t.resume_failed += s.resume_failed;
-            t.bad_gateway += s.bad_gateway;
-            t.gateway_timeout += s.gateway_timeout;
-            t.truncated += s.truncated;
-            t.refused += s.refused;
-            t.open += s.open;
+        for s in self.proxies.values() {
+            t += s.stats();
         }
         t
     }
@@ -383,17 +376,8 @@ impl AppEnv {
     /// The counters of every directory, summed.
     pub fn files_stats(&self) -> FilesStats {
         let mut t = FilesStats::default();
-        for s in self.files.values().map(FilesSite::stats) {
-            t.served_files += s.served_files;
-            t.not_found += s.not_found;
-            t.traversal_refused += s.traversal_refused;
-            t.not_regular += s.not_regular;
-            t.no_index += s.no_index;
-            t.bad_path += s.bad_path;
-            t.hashed_files += s.hashed_files;
-            t.hashed_bytes += s.hashed_bytes;
-            t.open_files += s.open_files;
-            t.read_errors += s.read_errors;
+        for s in self.files.values() {
+            t += *s.stats();
         }
         t
     }

@@ -43,10 +43,18 @@ merge_by_sum!(MnStats: hoti_sent coti_sent bu_sent ba_accepted ba_dropped unmatc
 merge_by_sum!(IoCounters: rx_packets rx_bytes tx_packets tx_bytes tx_dropped rx_pps tx_pps);
 merge_by_sum!(TcpCounters: syn_cookies_sent syn_cookies_accepted syn_cookies_rejected
     resets_sent);
-merge_by_sum!(crate::apps::FilesStats: served_files not_found traversal_refused not_regular
-    no_index bad_path hashed_files hashed_bytes open_files read_errors);
-merge_by_sum!(crate::apps::ProxyStats: requests resumed resume_failed bad_gateway
-    gateway_timeout truncated refused open);
+/// `Merge` by the type's own `+=`.
+macro_rules! merge_by_add {
+    ($($ty:ty),*) => {
+        $(impl Merge for $ty {
+            fn merge(&mut self, other: &Self) {
+                *self += *other;
+            }
+        })*
+    };
+}
+
+merge_by_add!(crate::apps::FilesStats, crate::apps::ProxyStats);
 merge_by_sum!(L2Counters: rx_frames rx_not_ipv6 rx_not_our_mac rx_malformed rx_ipv6
     nd_bad_hop_limit icmp_bad_checksum nd_bad_code nd_bad_option nd_invalid nd_ignored
     ns_rx ns_not_ours na_tx na_rx na_unsolicited na_for_own_address ns_tx ns_rate_limited
@@ -342,6 +350,14 @@ mod tests {
             m.refusals_sent.insert("refused_draining", 2);
             m.mn.bu_sent = 4;
             m.tcp.resets_sent = 1;
+            m.files = Some(crate::apps::FilesStats {
+                traversal_refused: 3,
+                ..Default::default()
+            });
+            m.proxy = Some(crate::apps::ProxyStats {
+                resumed: 2,
+                ..Default::default()
+            });
             m
         };
         let m = merge_metrics(vec![part(0, 1), part(1, 2)]).unwrap();
@@ -350,6 +366,8 @@ mod tests {
         assert_eq!(m.handoffs.failures["timed_out"], 2);
         assert_eq!(m.refusals_sent["refused_draining"], 4);
         assert_eq!((m.mn.bu_sent, m.tcp.resets_sent), (8, 2));
+        assert_eq!(m.files.map(|f| f.traversal_refused), Some(6));
+        assert_eq!(m.proxy.map(|p| p.resumed), Some(4));
         assert_eq!(m.cores.len(), 2);
     }
 

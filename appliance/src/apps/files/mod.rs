@@ -192,6 +192,22 @@ pub struct FilesStats {
     pub read_errors: u64,
 }
 
+impl std::ops::AddAssign for FilesStats {
+    /// Adds `other`'s counts (several sites, several cores).
+    fn add_assign(&mut self, o: FilesStats) {
+        self.served_files += o.served_files;
+        self.not_found += o.not_found;
+        self.traversal_refused += o.traversal_refused;
+        self.not_regular += o.not_regular;
+        self.no_index += o.no_index;
+        self.bad_path += o.bad_path;
+        self.hashed_files += o.hashed_files;
+        self.hashed_bytes += o.hashed_bytes;
+        self.open_files += o.open_files;
+        self.read_errors += o.read_errors;
+    }
+}
+
 /// What went wrong in a [`FilesSite`].
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {

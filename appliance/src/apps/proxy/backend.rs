@@ -45,6 +45,20 @@ pub struct ProxyStats {
     pub open: u64,
 }
 
+impl std::ops::AddAssign for ProxyStats {
+    /// Adds `other`'s counts (several proxies, several cores).
+    fn add_assign(&mut self, o: ProxyStats) {
+        self.requests += o.requests;
+        self.resumed += o.resumed;
+        self.resume_failed += o.resume_failed;
+        self.bad_gateway += o.bad_gateway;
+        self.gateway_timeout += o.gateway_timeout;
+        self.truncated += o.truncated;
+        self.refused += o.refused;
+        self.open += o.open;
+    }
+}
+
 /// One backend connection.
 #[derive(Debug)]
 struct Backend {
