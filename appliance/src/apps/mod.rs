@@ -280,7 +280,8 @@ impl AppState {
 
     /// Whether this member can go on with the app on `port` after a handoff: a `files`
     /// app needs a directory served on the port here, holding the very file a response
-    /// in flight is reading (same content hash). The reason otherwise.
+    /// in flight is reading (same content hash); a `proxy` app needs a proxy on the port
+    /// here. The reason otherwise.
     pub fn check_restore(&self, port: u16, env: &mut AppEnv) -> Result<(), String> {
         if let AppState::Proxy(_) = self {
             return match env.proxies.contains_key(&port) {
@@ -305,8 +306,9 @@ impl AppState {
 }
 
 /// What the apps of one member reach beyond their connection: the directory of each
-/// port that hosts a `files` app. Not part of any snapshot: each member has its own
-/// copy of the directory, checked against the content hash a moved response names.
+/// port that hosts a `files` app, and the backend connections of each `proxy` app. Not
+/// part of any snapshot: each member has its own copy of the directory (checked against
+/// the content hash a moved response names) and its own backend.
 #[derive(Debug, Default)]
 pub struct AppEnv {
     files: BTreeMap<u16, FilesSite>,
@@ -314,7 +316,7 @@ pub struct AppEnv {
 }
 
 impl AppEnv {
-    /// No directories.
+    /// No directory, no proxy.
     pub fn new() -> AppEnv {
         AppEnv::default()
     }
