@@ -47,8 +47,6 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_BYTES: u64 = 1 << 40;
 /// The page at `/`.
 const INDEX: &[u8] = b"vany: versatile anycast. Try /bytes/1048576 or /health.\n";
-/// Body bytes written per round.
-const CHUNK: usize = 16 * 1024;
 
 /// What a response's body is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,24 +428,30 @@ impl Response {
             }
         }
         if let Some(body) = &self.body {
-            let mut chunk = [0u8; CHUNK];
-            // Bounded by the send buffer's free space.
-            while self.body_sent < body.len() {
-                let n = (body.len() - self.body_sent).min(CHUNK as u64) as usize;
-                let n = n.min(conn.send_capacity());
-                if n == 0 {
-                    return Ok(false);
+            let remaining = usize::try_from(body.len() - self.body_sent).unwrap_or(usize::MAX);
+            let (mut at, mut unreadable) = (self.body_sent, false);
+            // The body is read (a file) or generated straight into the send buffer's free
+            // space, in at most two pieces: no copy of our own.
+            let sent = conn.send_with(remaining, |piece| {
+                if body.fill(at, piece, router).is_err() {
+                    unreadable = true;
+                    return 0;
                 }
-                if body.fill(self.body_sent, &mut chunk[..n], router).is_err() {
-                    // The rest of the body cannot be what the head promised (its file
-                    // changed or went away): the client must not take a wrong byte.
-                    conn.abort();
-                    return Err(WriteFailed::Unreadable);
-                }
-                match conn.send(&chunk[..n]) {
-                    Ok(sent) => self.body_sent += sent as u64,
-                    Err(_) => return Err(WriteFailed::Connection),
-                }
+                at += piece.len() as u64;
+                piece.len()
+            });
+            if unreadable {
+                // The rest of the body cannot be what the head promised (its file
+                // changed or went away): the client must not take a wrong byte.
+                conn.abort();
+                return Err(WriteFailed::Unreadable);
+            }
+            match sent {
+                Ok(sent) => self.body_sent += sent as u64,
+                Err(_) => return Err(WriteFailed::Connection),
+            }
+            if self.body_sent < body.len() {
+                return Ok(false);
             }
         }
         Ok(true)

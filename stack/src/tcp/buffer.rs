@@ -5,28 +5,12 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::wire::checksum;
 
-/// Serde for byte deques as one or two byte strings (fast to encode, no per-byte work).
-mod deque_bytes {
-    use std::collections::VecDeque;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(data: &VecDeque<u8>, s: S) -> Result<S::Ok, S::Error> {
-        let (a, b) = data.as_slices();
-        (serde_bytes::Bytes::new(a), serde_bytes::Bytes::new(b)).serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VecDeque<u8>, D::Error> {
-        let (a, b): (serde_bytes::ByteBuf, serde_bytes::ByteBuf) = Deserialize::deserialize(d)?;
-        let mut v = a.into_vec();
-        v.extend_from_slice(&b);
-        Ok(VecDeque::from(v))
-    }
-}
-
-/// A byte ring whose storage grows on demand up to a fixed capacity, and whose free
-/// space can be written before it is committed: the receive path copies (and sums) a
-/// segment's payload straight into place, and keeps it only once its checksum verified.
+/// A byte ring whose storage grows on demand up to a fixed capacity (allocated once per
+/// doubling, never per write), and whose free space can be written before it is
+/// committed: the receive path copies (and sums) a segment's payload straight into
+/// place and keeps it only once its checksum verified; an application writes into the
+/// send buffer's free space in place ([`SendBuffer::write_with`]). Every copy in or out
+/// is at most two contiguous pieces.
 #[derive(Clone, Default)]
 struct Ring {
     /// Storage; `buf.len()` is the room allocated so far (grown as needed).
@@ -137,6 +121,34 @@ impl Ring {
         self.len += n;
     }
 
+    /// `n` bytes held from index `skip` on, as two slices (the caller keeps
+    /// `skip + n <= len`).
+    fn slices_at(&self, skip: usize, n: usize) -> (&[u8], &[u8]) {
+        let (a, b) = self.as_slices();
+        if skip >= a.len() {
+            let from = skip - a.len();
+            (&b[from..from + n], &[])
+        } else if skip + n <= a.len() {
+            (&a[skip..skip + n], &[])
+        } else {
+            (&a[skip..], &b[..skip + n - a.len()])
+        }
+    }
+
+    /// Forgets the first `n` bytes held (at most all of them).
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.len -= n;
+        // Empty: start again at the front, so that the next bytes are one piece.
+        self.head = if self.len == 0 {
+            0
+        } else if self.head + n >= self.buf.len() {
+            self.head + n - self.buf.len()
+        } else {
+            self.head + n
+        };
+    }
+
     /// Moves the first bytes held into `dst`; returns how many.
     fn read(&mut self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.len);
@@ -146,14 +158,7 @@ impl Ring {
         if n > from_a {
             dst[from_a..n].copy_from_slice(&b[..n - from_a]);
         }
-        self.len -= n;
-        self.head = if self.len == 0 {
-            0
-        } else if self.head + n >= self.buf.len() {
-            self.head + n - self.buf.len()
-        } else {
-            self.head + n
-        };
+        self.consume(n);
         n
     }
 }
@@ -177,8 +182,8 @@ impl core::fmt::Debug for Ring {
     }
 }
 
-/// Serde for a [`Ring`] as the bytes held, in the form `deque_bytes` writes (so that
-/// snapshots do not depend on the buffer's layout).
+/// Serde for a [`Ring`] as the bytes held, as two byte strings (one when they do not
+/// wrap; snapshots do not depend on the buffer's layout, and restoring is one copy).
 mod ring_bytes {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -200,8 +205,8 @@ mod ring_bytes {
 /// Bytes the application wrote that are not yet acknowledged: `[start, start + len)`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SendBuffer {
-    #[serde(with = "deque_bytes")]
-    data: VecDeque<u8>,
+    #[serde(with = "ring_bytes")]
+    data: Ring,
     capacity: usize,
     /// Stream offset of the first byte held (= SND.UNA's offset).
     start: u64,
@@ -211,7 +216,7 @@ impl SendBuffer {
     /// An empty buffer holding at most `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
         SendBuffer {
-            data: VecDeque::new(),
+            data: Ring::default(),
             capacity,
             start: 0,
         }
@@ -234,7 +239,7 @@ impl SendBuffer {
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.data.len() == 0
     }
 
     /// Room left.
@@ -256,49 +261,65 @@ impl SendBuffer {
     /// Appends as much of `bytes` as fits; returns how much.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
-        self.data.extend(&bytes[..n]);
+        self.data.extend(&bytes[..n], self.capacity);
         n
+    }
+
+    /// Lends up to `max` bytes of free space to `fill`, in at most two contiguous pieces
+    /// (the second only once the first is full), and holds what it wrote: `fill` returns
+    /// how many bytes at the start of its piece it wrote. Returns the bytes held.
+    pub fn write_with(&mut self, max: usize, mut fill: impl FnMut(&mut [u8]) -> usize) -> usize {
+        let n = max.min(self.free());
+        if n == 0 {
+            return 0;
+        }
+        self.data.reserve(n, self.capacity);
+        let (a, b) = self.data.spare_mut(n);
+        let first = fill(a).min(a.len());
+        let mut wrote = first;
+        if first == a.len() && !b.is_empty() {
+            wrote += fill(b).min(b.len());
+        }
+        self.data.commit(wrote);
+        wrote
     }
 
     /// Drops everything before stream offset `upto` (acknowledged bytes).
     pub fn ack_to(&mut self, upto: u64) {
         let n = upto.saturating_sub(self.start).min(self.data.len() as u64) as usize;
-        self.data.drain(..n);
+        self.data.consume(n);
         self.start += n as u64;
+    }
+
+    /// The bytes from stream offset `from` on, at most `max`, as two slices (empty when
+    /// `from` is outside what is held).
+    fn slices_from(&self, from: u64, max: usize) -> (&[u8], &[u8]) {
+        let Some(skip) = from.checked_sub(self.start) else {
+            return (&[], &[]);
+        };
+        let skip = skip as usize;
+        if skip >= self.data.len() {
+            return (&[], &[]);
+        }
+        self.data.slices_at(skip, max.min(self.data.len() - skip))
     }
 
     /// Copies bytes from stream offset `from` into `dst` and sums them (RFC 1071) in the
     /// same pass; returns how many and their sum.
     pub fn copy_out_summing(&self, from: u64, dst: &mut [u8]) -> (usize, u16) {
-        let Some(skip) = from.checked_sub(self.start) else {
-            return (0, 0);
-        };
-        let skip = skip as usize;
-        if skip >= self.data.len() {
-            return (0, 0);
-        }
-        let n = dst.len().min(self.data.len() - skip);
-        let (a, b) = self.data.as_slices();
-        let mut written = 0;
-        let mut total = 0u16;
-        if skip < a.len() {
-            let take = n.min(a.len() - skip);
-            total = checksum::copy_and_sum(&mut dst[..take], &a[skip..skip + take]);
-            written = take;
-        }
-        if written < n {
-            let b_from = skip + written - a.len();
-            let part =
-                checksum::copy_and_sum(&mut dst[written..n], &b[b_from..b_from + n - written]);
+        let (a, b) = self.slices_from(from, dst.len());
+        let mut total = checksum::copy_and_sum(&mut dst[..a.len()], a);
+        if !b.is_empty() {
+            let part = checksum::copy_and_sum(&mut dst[a.len()..a.len() + b.len()], b);
             // A part that starts at an odd offset sums with its bytes swapped (RFC 1071 §2(B)).
-            let part = if written % 2 == 1 {
+            let part = if a.len() % 2 == 1 {
                 part.swap_bytes()
             } else {
                 part
             };
             total = checksum::add(total, part);
         }
-        (n, total)
+        (a.len() + b.len(), total)
     }
 
     /// A copy of the bytes from stream offset `from` on (clamped to what is held), with
@@ -306,9 +327,12 @@ impl SendBuffer {
     /// copied to the acceptor ahead of the handoff.
     pub fn suffix(&self, from: u64) -> SendBuffer {
         let from = from.clamp(self.start, self.end());
-        let skip = (from - self.start) as usize;
+        let (a, b) = self.slices_from(from, usize::MAX);
+        let mut held = Vec::with_capacity(a.len() + b.len());
+        held.extend_from_slice(a);
+        held.extend_from_slice(b);
         SendBuffer {
-            data: self.data.range(skip..).copied().collect(),
+            data: Ring::from_vec(held),
             capacity: self.capacity,
             start: from,
         }
@@ -321,36 +345,22 @@ impl SendBuffer {
         if from.checked_add(bytes.len() as u64) != Some(self.start) {
             return false;
         }
-        let mut data = VecDeque::with_capacity(bytes.len() + self.data.len());
-        data.extend(bytes);
-        data.extend(self.data.iter());
-        self.data = data;
+        let (a, b) = self.data.as_slices();
+        let mut held = Vec::with_capacity(bytes.len() + a.len() + b.len());
+        held.extend_from_slice(bytes);
+        held.extend_from_slice(a);
+        held.extend_from_slice(b);
+        self.data = Ring::from_vec(held);
         self.start = from;
         true
     }
 
     /// Copies bytes from stream offset `from` into `dst`; returns how many.
     pub fn copy_out(&self, from: u64, dst: &mut [u8]) -> usize {
-        let Some(skip) = from.checked_sub(self.start) else {
-            return 0;
-        };
-        let skip = skip as usize;
-        if skip >= self.data.len() {
-            return 0;
-        }
-        let n = dst.len().min(self.data.len() - skip);
-        let (a, b) = self.data.as_slices();
-        let mut written = 0;
-        if skip < a.len() {
-            let take = n.min(a.len() - skip);
-            dst[..take].copy_from_slice(&a[skip..skip + take]);
-            written = take;
-        }
-        if written < n {
-            let b_from = skip + written - a.len();
-            dst[written..n].copy_from_slice(&b[b_from..b_from + n - written]);
-        }
-        n
+        let (a, b) = self.slices_from(from, dst.len());
+        dst[..a.len()].copy_from_slice(a);
+        dst[a.len()..a.len() + b.len()].copy_from_slice(b);
+        a.len() + b.len()
     }
 }
 
@@ -441,6 +451,23 @@ impl RecvBuffer {
     /// Moves in-order bytes into `dst`; returns how many.
     pub fn read(&mut self, dst: &mut [u8]) -> usize {
         self.data.read(dst)
+    }
+
+    /// Lends the in-order bytes to `take` where they are, in at most two contiguous
+    /// pieces (the second only once the first was taken whole), and forgets the bytes it
+    /// took: `take` returns how many from the start of its piece. Returns the bytes taken.
+    pub fn read_with(&mut self, mut take: impl FnMut(&[u8]) -> usize) -> usize {
+        if self.data.len() == 0 {
+            return 0;
+        }
+        let (a, b) = self.data.as_slices();
+        let first = take(a).min(a.len());
+        let mut taken = first;
+        if first == a.len() && !b.is_empty() {
+            taken += take(b).min(b.len());
+        }
+        self.data.consume(taken);
+        taken
     }
 
     /// Copies `bytes`, which are to arrive at stream offset [`RecvBuffer::next`], into
@@ -602,6 +629,108 @@ mod tests {
         assert_eq!(&out[..3], b"jkl");
         assert_eq!(b.copy_out(12, &mut out), 0);
         assert_eq!(b.copy_out(2, &mut out), 0);
+    }
+
+    /// A small deterministic generator for the model tests (xorshift).
+    fn next_rand(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn send_buffer_matches_a_plain_byte_model_through_pushes_writes_and_acks() {
+        let mut b = SendBuffer::new(10_000);
+        let mut model: Vec<u8> = Vec::new();
+        let mut model_start = 0u64;
+        let mut produced = 0u8;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for step in 0..3000 {
+            let r = next_rand(&mut state);
+            match r % 4 {
+                0 => {
+                    let n = (r >> 8) as usize % 3000;
+                    let bytes: Vec<u8> = (0..n).map(|i| produced.wrapping_add(i as u8)).collect();
+                    let took = b.push(&bytes);
+                    assert_eq!(took, n.min(10_000 - model.len()), "step {step}");
+                    model.extend_from_slice(&bytes[..took]);
+                    produced = produced.wrapping_add(took as u8);
+                }
+                1 => {
+                    // Writes in place, sometimes stopping short of the piece it was lent.
+                    let max = (r >> 8) as usize % 4000;
+                    let short = (r >> 40).is_multiple_of(3);
+                    let wrote = b.write_with(max, |piece| {
+                        let n = if short { piece.len() / 2 } else { piece.len() };
+                        for (i, byte) in piece[..n].iter_mut().enumerate() {
+                            *byte = produced.wrapping_add(i as u8);
+                        }
+                        model.extend((0..n).map(|i| produced.wrapping_add(i as u8)));
+                        produced = produced.wrapping_add(n as u8);
+                        n
+                    });
+                    assert!(wrote <= max, "step {step}");
+                    assert!(short || wrote == max.min(10_000 + wrote - model.len()));
+                }
+                2 => {
+                    let upto = model_start + (r >> 8) % (model.len() as u64 + 1);
+                    b.ack_to(upto);
+                    model.drain(..(upto - model_start) as usize);
+                    model_start = upto;
+                }
+                _ => {
+                    let skip = (r >> 8) as usize % (model.len() + 1);
+                    let mut dst = vec![0u8; (r >> 32) as usize % 2000];
+                    let (n, sum) = b.copy_out_summing(model_start + skip as u64, &mut dst);
+                    let want = &model[skip..(skip + dst.len()).min(model.len())];
+                    assert_eq!(&dst[..n], want, "step {step}");
+                    assert_eq!(sum, checksum::sum(0, want), "step {step}");
+                }
+            }
+            assert_eq!(
+                (b.start(), b.len()),
+                (model_start, model.len()),
+                "step {step}"
+            );
+        }
+        let snapshot = b.suffix(model_start + 7.min(model.len() as u64));
+        let mut whole = snapshot.clone();
+        let cut = 7.min(model.len());
+        assert!(whole.prepend(model_start, &model[..cut]));
+        let mut out = vec![0u8; model.len()];
+        assert_eq!(whole.copy_out(model_start, &mut out), model.len());
+        assert_eq!(out, model);
+    }
+
+    #[test]
+    fn receive_buffer_lends_its_bytes_in_place_across_the_wrap() {
+        let mut r = RecvBuffer::new(64);
+        assert_eq!(r.insert(0, &[1u8; 50]), 50);
+        let mut out = [0u8; 45];
+        assert_eq!(r.read(&mut out), 45);
+        let data: Vec<u8> = (0..40).collect();
+        assert_eq!(r.insert(50, &data), 40);
+        // The bytes wrap: two pieces, the second lent only once the first is taken.
+        let mut seen = Vec::new();
+        let mut calls = 0;
+        assert_eq!(
+            r.read_with(|piece| {
+                calls += 1;
+                seen.extend_from_slice(piece);
+                piece.len()
+            }),
+            45
+        );
+        assert_eq!(
+            (calls, &seen[..5], &seen[5..]),
+            (2, &[1u8; 5][..], &data[..])
+        );
+        assert_eq!(r.insert(90, &data[..10]), 10);
+        // Taking part of a piece leaves the rest.
+        assert_eq!(r.read_with(|piece| piece.len().min(4)), 4);
+        assert_eq!(r.readable(), 6);
+        assert_eq!(r.read_with(|_| 0), 0);
     }
 
     #[test]

@@ -395,6 +395,25 @@ impl Connection {
         Ok(self.send.push(data))
     }
 
+    /// Queues bytes written in place: lends `fill` up to `max` bytes of the send buffer's
+    /// free space, in at most two contiguous pieces (the second only once the first is
+    /// full), and queues what it wrote (`fill` returns how many bytes at the start of its
+    /// piece). An app that generates its data writes it here once, with no copy from a
+    /// buffer of its own. Returns the bytes queued.
+    pub fn send_with(
+        &mut self,
+        max: usize,
+        fill: impl FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if !self.state.can_send() || self.fin_queued {
+            return Err(TcpError::Closed);
+        }
+        Ok(self.send.write_with(max, fill))
+    }
+
     /// Free space in the send buffer.
     pub fn send_capacity(&self) -> usize {
         if self.state.can_send() && !self.fin_queued {
@@ -407,6 +426,21 @@ impl Connection {
     /// Reads in-order bytes; `Ok(0)` with a non-empty `buf` means the peer closed.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
         let n = self.recv.read(buf);
+        self.after_read(n)
+    }
+
+    /// Reads in-order bytes where they are: lends them to `take` in at most two
+    /// contiguous pieces (the second only once the first was taken whole) and consumes
+    /// what it took (`take` returns how many from the start of its piece). `Ok(0)` with
+    /// [`Connection::is_read_closed`] means the peer closed.
+    pub fn recv_with(&mut self, take: impl FnMut(&[u8]) -> usize) -> Result<usize, TcpError> {
+        let n = self.recv.read_with(take);
+        self.after_read(n)
+    }
+
+    /// After the app read `n` bytes: the error to report when it got none, and a window
+    /// update when the window opened far enough.
+    fn after_read(&mut self, n: usize) -> Result<usize, TcpError> {
         if n == 0 {
             if let Some(e) = self.error {
                 return Err(e);
