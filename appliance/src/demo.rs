@@ -21,10 +21,12 @@ use vany_stack::time::{Duration, Instant};
 
 mod capture;
 mod grid;
+mod picture;
 
 use capture::Captures;
 pub use capture::{CaptureError, CaptureFile};
 pub use grid::{gap_grid, gap_grid_asymmetric, grid_cell, render_grid, GridCell, GRID_LOSS_RUNS};
+pub use picture::{grid_picture, picture};
 
 use crate::group::member::{HandoffOutcome, HandoffRecord, Member, MemberConfig};
 use crate::group::peer::MemberId;
@@ -143,8 +145,12 @@ pub struct HandoffRow {
     pub to: String,
     /// Which policy moved it.
     pub reason: String,
-    /// When (simulated seconds).
+    /// When the donor froze the session (simulated seconds).
     pub at_s: f64,
+    /// When the donor heard `Restored` (simulated seconds).
+    pub restored_s: Option<f64>,
+    /// When the donor heard `Commit` (simulated seconds).
+    pub committed_s: Option<f64>,
     /// One-way latency donor-acceptor.
     pub l_ss_ms: f64,
     /// One-way latency acceptor-client (as `l_sc_acceptor_ms`).
@@ -158,6 +164,8 @@ pub struct HandoffRow {
     /// Client-observed gap (last new in-order byte from the donor to the first from the
     /// acceptor), if the client saw the switch.
     pub gap_ms: Option<f64>,
+    /// When the gap began and ended (simulated seconds).
+    pub gap_s: Option<(f64, f64)>,
     /// Gap minus floor.
     pub excess_ms: Option<f64>,
     /// Segments the client received whose data it had all received already, in the
@@ -217,6 +225,14 @@ pub struct DemoReport {
     /// The capture files written (`--pcap`), with their sizes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub captures: Vec<CaptureFile>,
+    /// When New York started draining, and when the operator moved a client (simulated
+    /// seconds).
+    pub drain_at_s: f64,
+    /// When the operator moved a client (simulated seconds).
+    pub manual_at_s: f64,
+    /// Bytes each client received over time (for `--plot`; not in the JSON).
+    #[serde(skip)]
+    pub series: Vec<crate::plot::Series>,
 }
 
 fn one_way(rtt_ms: u64) -> Duration {
@@ -296,6 +312,8 @@ fn demo_member_config(
 fn stream_client(i: usize, start: Instant, id: u64, len: u64, rate: u64) -> ClientConfig {
     let mut cfg =
         ClientConfig::new(client_addr(i), ANYCAST).download(start, 80, id, len, Some(rate));
+    // For `--plot` (a few thousand points per client).
+    cfg.record_progress = true;
     cfg.tcp.recv_buffer = stream_buffer(rate).max(cfg.tcp.recv_buffer);
     cfg
 }
@@ -522,10 +540,12 @@ fn handoff_rows(w: &mut World, records: &[HandoffRecord]) -> Vec<HandoffRow> {
             .enumerate()
             .skip(skip)
             .find(|(_, h)| Some(h.new_src) == coa(r.to) && h.first_new >= r.started);
-        let gap = found.map(|(i, h)| {
+        let switch = found.map(|(i, h)| {
             used.insert(c, i + 1);
-            h.gap()
+            *h
         });
+        let gap = switch.map(|h| h.gap());
+        let since_start = |t: Instant| t.saturating_since(w.start).total_micros() as f64 / 1e6;
         let spurious = reports
             .iter()
             .map(|d| count_between(&d.spurious_at, r.started, until))
@@ -539,13 +559,16 @@ fn handoff_rows(w: &mut World, records: &[HandoffRecord]) -> Vec<HandoffRow> {
             from: MEMBERS[from_i].to_string(),
             to: MEMBERS[to_i].to_string(),
             reason: r.reason.to_string(),
-            at_s: r.started.saturating_since(w.start).total_micros() as f64 / 1e6,
+            at_s: since_start(r.started),
+            restored_s: r.restored.map(since_start),
+            committed_s: r.committed.map(since_start),
             l_ss_ms: ms(l_ss),
             l_sc_ms: ms(l_sc),
             l_sc_donor_ms: ms(l_sc_donor),
             l_sc_acceptor_ms: ms(l_sc),
             floor_ms: ms(floor),
             gap_ms: gap.map(ms),
+            gap_s: switch.map(|h| (since_start(h.last_old), since_start(h.first_new))),
             excess_ms: gap.map(|g| ms(g) - ms(floor)),
             client_spurious_retransmissions: spurious,
             client_dup_acks: dup_acks,
@@ -584,9 +607,19 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> Result<DemoReport, C
     records.sort_by_key(|r| (r.started, r.transfer));
     let rows = handoff_rows(&mut w, &records);
     let mut summary = crate::sim::client::ClientSummary::default();
-    for (_, id) in &w.client_hosts {
+    let mut series = Vec::new();
+    let since_start = |t: Instant| t.saturating_since(w.start).total_micros() as f64 / 1e6;
+    for (name, id) in &w.client_hosts {
         if let Some(c) = w.sim.host_as::<Client>(*id) {
             summary.add(&c.summary());
+            // The demo's clients download one stream each.
+            let points = c.reports().first().map_or(Vec::new(), |r| {
+                r.progress.all().map(|(t, b)| (since_start(t), b)).collect()
+            });
+            series.push(crate::plot::Series {
+                client: name.clone(),
+                points,
+            });
         }
     }
     Ok(DemoReport {
@@ -623,6 +656,9 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn Write) -> Result<DemoReport, C
         sim_seconds: w.sim.now().saturating_since(w.start).total_micros() as f64 / 1e6,
         final_load,
         captures,
+        drain_at_s: opts.drain_at.total_micros() as f64 / 1e6,
+        manual_at_s: opts.manual_at.total_micros() as f64 / 1e6,
+        series,
     })
 }
 

@@ -10,4 +10,5 @@ pub mod host;
 pub mod inspect;
 pub mod io;
 pub mod node;
+pub mod plot;
 pub mod sim;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vany_appliance::inspect::{self, pcap::LinkType, Input, KeyArg};
+use vany_appliance::plot::PlotFile;
 
 /// vany: versatile anycast over Mobile IPv6.
 ///
@@ -81,6 +82,26 @@ enum Command {
     /// kernel TCP. Builds its own network namespaces and devices (fd00::/8 addresses) and
     /// removes them at exit. Reports; never fails on speed.
     Bench(vany_appliance::bench::cli::BenchArgs),
+    /// Draw a running group's handoffs as an SVG timeline, from `vany node --events`.
+    ///
+    /// Takes the events files of one or several nodes (each node logs its side of a
+    /// handoff: the donor its start and what it heard back, the acceptor when the session
+    /// was restored and when the client's binding was confirmed), joins each handoff's
+    /// lines, and draws every handoff over time with its steps up close, as `vany demo
+    /// --plot` draws simulated ones. Times are the nodes' wall clocks. Exit status 2 for
+    /// an unreadable file or a line that is not an event (the message names the line).
+    Plot(PlotCmd),
+}
+
+#[derive(Args, Debug)]
+struct PlotCmd {
+    /// Events files (`vany node --events FILE`), one per node, or several nodes' lines
+    /// in one file.
+    #[arg(required = true, value_name = "FILE.jsonl")]
+    events: Vec<PathBuf>,
+    /// The picture to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
+    output: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +131,12 @@ struct DemoCmd {
     /// captures: it runs many short scenarios).
     #[arg(long, conflicts_with = "pcap")]
     gap_grid: bool,
+    /// Also draw the run as an SVG picture into FILE: each client's bytes over simulated
+    /// time with every handoff marked, then each handoff up close (its gap shaded, the
+    /// floor and L_ss + 4·L_sc drawn beside it). With --gap-grid: a heatmap of gap minus
+    /// floor over (L_ss, L_sc). An unwritable FILE is an error before the run starts.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +230,14 @@ fn run_demo(cmd: DemoCmd) -> ExitCode {
         eprintln!("vany demo: --loss must be a percentage between 0 and 50");
         return ExitCode::from(2);
     }
+    // Opened (and so checked) before a run that may take a while.
+    let mut plot = match cmd.plot.as_deref().map(PlotFile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vany demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut stdout = std::io::stdout().lock();
     if cmd.gap_grid {
         let mut cells = vany_appliance::demo::gap_grid(cmd.seed);
@@ -218,6 +253,12 @@ fn run_demo(cmd: DemoCmd) -> ExitCode {
         if let Err(e) = written {
             eprintln!("vany demo: writing output: {e}");
             return ExitCode::from(2);
+        }
+        if let Some(p) = plot.as_mut() {
+            if let Err(e) = p.write(vany_appliance::demo::grid_picture(&cells)) {
+                eprintln!("vany demo: {e}");
+                return ExitCode::from(2);
+            }
         }
         return if ok {
             ExitCode::SUCCESS
@@ -260,6 +301,12 @@ fn run_demo(cmd: DemoCmd) -> ExitCode {
         eprintln!("vany demo: writing output: {e}");
         return ExitCode::from(2);
     }
+    if let Some(p) = plot.as_mut() {
+        if let Err(e) = p.write(vany_appliance::demo::picture(&report)) {
+            eprintln!("vany demo: {e}");
+            return ExitCode::from(2);
+        }
+    }
     // Every stream must arrive intact; anything else is a failure of the run.
     if report.mismatches == 0 && report.streams_complete == report.streams && report.resets == 0 {
         ExitCode::SUCCESS
@@ -281,5 +328,36 @@ fn main() -> ExitCode {
         Command::Node(args) => vany_appliance::node::cli::main_node(args),
         Command::Ctl(args) => vany_appliance::node::cli::main_ctl(args),
         Command::Bench(args) => vany_appliance::bench::cli::main(args),
+        Command::Plot(cmd) => run_plot(cmd),
+    }
+}
+
+fn run_plot(cmd: PlotCmd) -> ExitCode {
+    let mut events = Vec::new();
+    for path in &cmd.events {
+        match vany_appliance::plot::read_events(path) {
+            Ok(e) => events.extend(e),
+            Err(e) => {
+                eprintln!("vany plot: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let timeline = vany_appliance::plot::events_timeline(&events);
+    let written = PlotFile::create(&cmd.output)
+        .and_then(|mut f| f.write(vany_appliance::plot::render_timeline(&timeline)));
+    match written {
+        Ok(()) => {
+            println!(
+                "{} handoffs drawn into {}",
+                timeline.handoffs.len(),
+                cmd.output.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vany plot: {e}");
+            ExitCode::from(2)
+        }
     }
 }

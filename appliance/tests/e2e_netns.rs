@@ -134,6 +134,16 @@ fn kernel_client_follows_handoffs_and_a_drain() {
         drain_at: None,
     };
     handoffs_then_drain(&mut lab, &plan);
+    // Every move and the drain, as the nodes logged them (`--events`), and drawn.
+    let mut ms = netns_common::events::check_events(&lab, 22);
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "events: {} committed handoffs logged by donor and acceptor; start to commit \
+         median {:.1} ms, max {:.1} ms",
+        ms.len(),
+        ms[ms.len() / 2],
+        ms[ms.len() - 1]
+    );
 }
 
 #[test]

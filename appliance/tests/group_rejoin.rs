@@ -164,7 +164,7 @@ fn a_refusal_is_recorded_with_its_reason() {
     let counts = member.refusals_sent().clone();
     let first = std::iter::from_fn(|| member.poll_event()).find_map(|e| match e {
         MemberEvent::Refused(r) => Some(r),
-        MemberEvent::HandoffEnded(_) => None,
+        MemberEvent::HandoffEnded(_) | MemberEvent::Accepted(_) => None,
     });
     println!("{counts:?} {first:?}");
     assert_eq!(counts.get("refused_binding"), Some(&1), "seed {seed}");

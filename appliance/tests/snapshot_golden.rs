@@ -134,7 +134,7 @@ fn a_member_refuses_a_session_of_another_version() {
     let counts = m2.refusals_sent().clone();
     let refusal = std::iter::from_fn(|| m2.poll_event()).find_map(|e| match e {
         MemberEvent::Refused(r) => Some(r),
-        MemberEvent::HandoffEnded(_) => None,
+        MemberEvent::HandoffEnded(_) | MemberEvent::Accepted(_) => None,
     });
     println!("{counts:?} {refusal:?}");
     assert_eq!(counts.get("refused_version"), Some(&1), "seed {seed}");

@@ -24,6 +24,11 @@ pub struct NodeArgs {
     /// Check the configuration, print it, and exit without starting.
     #[arg(long)]
     pub check: bool,
+    /// Append one JSON line per handoff to FILE (created if missing): as the donor when
+    /// a handoff it started ends, as the acceptor when one it took commits or when it
+    /// refuses one, with wall-clock times of each step. `vany plot FILE...` draws them.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub events: Option<PathBuf>,
 }
 
 /// Arguments of `vany ctl`.
@@ -85,7 +90,7 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
         eprintln!("vany node: --config FILE is required");
         return ExitCode::from(2);
     };
-    let cfg = match NodeConfig::load(&path) {
+    let mut cfg = match NodeConfig::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vany node: {}: {e}", path.display());
@@ -117,6 +122,7 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
         println!("apps: {}", apps_line(&cfg));
         return ExitCode::SUCCESS;
     }
+    cfg.events = args.events;
     init_logging(&cfg.log_level);
     for w in &cfg.warnings {
         tracing::warn!("{w}");

@@ -146,6 +146,8 @@ pub struct NodeConfig {
     /// Things that work but should not be so (a group key readable by others): the node
     /// logs them at start, `--check` prints them.
     pub warnings: Vec<String>,
+    /// Where to append one JSON line per handoff (`vany node --events`), if anywhere.
+    pub events: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -366,6 +368,7 @@ impl NodeConfig {
             gossip,
             members,
             warnings,
+            events: None,
         };
         super::cores_config::check_cores(&cfg)?;
         Ok(cfg)

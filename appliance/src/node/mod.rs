@@ -22,6 +22,7 @@ pub mod conns;
 pub mod cores;
 pub mod cores_config;
 pub mod ctl;
+pub mod events;
 pub mod io_config;
 mod lent_tx;
 pub mod log_limit;

@@ -213,6 +213,11 @@ fn serve<I: PacketIo + Send + 'static>(
         vec![None]
     };
     let (mut nodes, mut queries, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    let event_log = cfg
+        .events
+        .as_deref()
+        .map(super::events::EventLog::open)
+        .transpose()?;
     // Hashed once; each core gets its own site with a copy of the hashes.
     let files = open_files(&cfg)?;
     for ((io, id), link) in ios.into_iter().zip(&ids).zip(links) {
@@ -223,6 +228,9 @@ fn serve<I: PacketIo + Send + 'static>(
         node.serve_sites(core_sites(&cfg, &files)?)?;
         if let Some(l) = link {
             node.attach_links(l);
+        }
+        if let Some(log) = &event_log {
+            node.attach_event_log(log.clone());
         }
         nodes.push(node);
         queries.push(query_tx);

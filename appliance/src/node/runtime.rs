@@ -113,6 +113,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The events file (`--events`) cannot be opened.
+    #[error(transparent)]
+    Events(#[from] super::events::EventsError),
     /// The directory of a `files` app cannot be served.
     #[error("apps.{port}: cannot serve the directory: {source}")]
     Files {
@@ -184,6 +187,8 @@ pub struct Node<I: PacketIo> {
     log_limit: LogLimit,
     /// The links to the node's other cores, on a node with several.
     links: Option<CoreLinks>,
+    /// `--events`: one line per handoff.
+    event_log: Option<super::events::EventLog>,
 }
 
 /// A `vany ctl handoff` answered once the handoff ends.
@@ -250,7 +255,13 @@ impl<I: PacketIo> Node<I> {
             waiting: Vec::new(),
             log_limit: LogLimit::default(),
             links: None,
+            event_log: None,
         }
+    }
+
+    /// Writes one line per handoff to `log` (`vany node --events`).
+    pub fn attach_event_log(&mut self, log: super::events::EventLog) {
+        self.event_log = Some(log);
     }
 
     /// Runs this node as one core of several: `links` reach the others.

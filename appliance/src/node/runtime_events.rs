@@ -1,21 +1,32 @@
 //! What the node reports of its member's events: handoffs it started that ended (logged
 //! once, and answered to the `vany ctl handoff` waiting for them) and handoffs it refused
-//! (logged through the per-reason limiter).
+//! (logged through the per-reason limiter); with `--events`, every one of them and every
+//! handoff it accepted that committed, as a JSON line.
 
 use std::time::Instant as StdInstant;
 
 use super::*;
 use crate::group::member::{HandoffOutcome, HandoffRecord, MemberEvent};
+use crate::node::events::EventLine;
 
 impl<I: PacketIo> Node<I> {
     /// Logs and answers every event the member has for the node.
     pub(super) fn report_member_events(&mut self) {
         while let Some(e) = self.member.poll_event() {
+            if let Some(log) = &self.event_log {
+                let now = self.clock.now();
+                log.write(&match &e {
+                    MemberEvent::HandoffEnded(r) => EventLine::handoff(r, now),
+                    MemberEvent::Accepted(r) => EventLine::accepted(r, now),
+                    MemberEvent::Refused(r) => EventLine::refused(self.cfg.id, r, now),
+                });
+            }
             let r = match e {
                 MemberEvent::HandoffEnded(r) => {
                     self.handoff_done(&r);
                     continue;
                 }
+                MemberEvent::Accepted(_) => continue,
                 MemberEvent::Refused(r) => r,
             };
             if !self.log_limit.allow(StdInstant::now(), r.label) {

@@ -61,7 +61,7 @@ pub use http::{
     ExpectedBody, HttpDownloadReport, HttpDownloadSpec, HttpExpect, HttpMismatch, HttpRequestSpec,
 };
 use report::{track, Track, WireView};
-pub use report::{ClientSummary, DownloadReport, DownloadStatus, Handover};
+pub use report::{ClientSummary, DownloadReport, DownloadStatus, Handover, Progress};
 
 /// Room in front of a TCP segment for the IPv6 header the "kernel" puts there.
 const HEADROOM: usize = IPV6_HEADER_LEN;
@@ -101,6 +101,9 @@ pub struct ClientConfig {
     pub hop_limit: u8,
     /// Local port of the first download.
     pub first_local_port: u16,
+    /// Record each download's bytes over time ([`DownloadReport::progress`], for `vany
+    /// demo --plot`); off by default (large campaigns would hold millions of points).
+    pub record_progress: bool,
 }
 
 impl ClientConfig {
@@ -115,6 +118,7 @@ impl ClientConfig {
             cn: CnConfig::default(),
             hop_limit: 64,
             first_local_port: 49152,
+            record_progress: false,
         }
     }
 
@@ -188,6 +192,8 @@ pub struct Client {
     anycast: Ipv6Addr,
     hop_limit: u8,
     first_local_port: u16,
+    /// [`ClientConfig::record_progress`].
+    record_progress: bool,
     /// The host kernel's TCP.
     endpoint: Endpoint,
     /// `vany client`'s packet path, with the correspondent node.
@@ -222,6 +228,7 @@ impl Client {
             anycast: config.anycast,
             hop_limit: config.hop_limit,
             first_local_port: config.first_local_port,
+            record_progress: config.record_progress,
             endpoint,
             translator,
             downloads: Vec::new(),
@@ -284,6 +291,7 @@ impl Client {
                 stalls: Vec::new(),
                 last_src: None,
                 last_data_at: None,
+                progress: Default::default(),
             },
             tuple,
             verifier: StreamVerifier::new(spec.request.id, Some(spec.request.length)),
@@ -535,6 +543,9 @@ impl Client {
                     r.mismatch = Some(m);
                 }
             }
+        }
+        if self.record_progress && d.verifier.bytes_ok() != r.bytes_verified {
+            r.progress.note(now, d.verifier.bytes_ok());
         }
         r.bytes_verified = d.verifier.bytes_ok();
         track!(r).conn_stats(conn.stats());

@@ -369,13 +369,22 @@ impl Lab {
         self.dir.join(format!("n{i}.sock"))
     }
 
-    /// Writes node `i`'s configuration and starts it (output to `n{i}.log`).
+    /// Node `i`'s handoff events (`vany node --events`).
+    pub fn events(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("n{i}.events.jsonl"))
+    }
+
+    /// Writes node `i`'s configuration and starts it (output to `n{i}.log`, handoff
+    /// events to [`Lab::events`]).
     pub fn start_node(&mut self, i: u16) {
         let ns = self.ns_name(&format!("n{i}"));
         let cfg = self.dir.join(format!("n{i}.toml"));
         std::fs::write(&cfg, self.config(i)).unwrap();
         let log = self.dir.join(format!("n{i}.log"));
-        let child = super::spawn_node(&ns, &cfg, &log, |_| {});
+        let events = self.events(i);
+        let child = super::spawn_node(&ns, &cfg, &log, |c| {
+            c.arg("--events").arg(events);
+        });
         self.nodes[usize::from(i) - 1] = Some(child);
     }
 

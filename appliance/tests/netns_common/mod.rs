@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use vany_appliance::apps::source::{SourceRequest, StreamVerifier};
 
 pub mod content;
+pub mod events;
 pub mod guard;
 pub mod handoffs;
 pub mod lab;

@@ -455,6 +455,7 @@ impl Member {
         for (k, v) in snap.rtt {
             s.rtt.entry(k).or_insert(Duration::from_micros(v));
         }
+        let connections = restored.len();
         for (conn, app) in restored {
             let tuple = conn.tuple();
             // Cannot fail: every tuple was checked free above, nothing ran in between.
@@ -466,9 +467,20 @@ impl Member {
         }
         self.schedule_refresh(snap.client);
         self.stats.accepted += 1;
+        self.accepts.accepted(AcceptRecord {
+            transfer,
+            client: snap.client,
+            from,
+            to: self.cfg.id,
+            received: now,
+            committed: None,
+            snapshot_bytes: bytes.len(),
+            connections,
+        });
         self.send_peer(from, PeerBody::Restored { transfer });
         if merging {
             // The client talks to this member already: the donor can let go.
+            self.accepts.committed(transfer, now);
             self.send_peer(from, PeerBody::Commit { transfer });
             self.tell_contact_node(snap.client);
         }

@@ -153,10 +153,14 @@ impl Member {
     }
 
     /// What happened since the last call that the driver reports (logs, the control
-    /// socket): handoffs this member started that ended, then handoffs it refused.
+    /// socket, `--events`): handoffs this member started that ended, handoffs it accepted
+    /// that committed, then handoffs it refused.
     pub fn poll_event(&mut self) -> Option<MemberEvent> {
         if let Some(r) = self.log.pop_done() {
             return Some(MemberEvent::HandoffEnded(r));
+        }
+        if let Some(r) = self.accepts.pop_done() {
+            return Some(MemberEvent::Accepted(r));
         }
         self.refusals.pop_front().map(MemberEvent::Refused)
     }

@@ -41,7 +41,7 @@ pub use lent::LendingSink;
 use lent::TCP_AT;
 pub use liveness::Refusal;
 use records::HandoffLog;
-pub use records::{HandoffOutcome, HandoffRecord};
+pub use records::{AcceptRecord, HandoffOutcome, HandoffRecord};
 pub use snapshot::{SessionSnapshot, SessionSnapshotError, SESSION_SNAPSHOT_VERSION};
 use state::{Arrival, Backoff, Due, HandoffState, History};
 
@@ -116,6 +116,8 @@ pub enum MemberEvent {
     HandoffEnded(HandoffRecord),
     /// This member refused a handoff as the acceptor.
     Refused(Refusal),
+    /// A handoff this member accepted committed.
+    Accepted(AcceptRecord),
 }
 
 /// Member counters.
@@ -243,6 +245,8 @@ pub struct Member {
     moved: BTreeMap<Ipv6Addr, (MemberId, Instant)>,
     /// The handoffs this member started, and their outcomes.
     log: HandoffLog,
+    /// The handoffs this member accepted, until they commit.
+    accepts: records::AcceptLog,
     /// Members that came up since the last poll, to greet ([`liveness`]).
     greet: BTreeSet<MemberId>,
     /// Handoffs refused as the acceptor, for the log, and counted by reason.
@@ -347,6 +351,7 @@ impl Member {
             probe_for: BTreeMap::new(),
             moved: BTreeMap::new(),
             log: HandoffLog::default(),
+            accepts: records::AcceptLog::default(),
             greet: BTreeSet::new(),
             refusals: std::collections::VecDeque::new(),
             refusal_counts: BTreeMap::new(),
@@ -621,6 +626,7 @@ impl Member {
     /// Tells the donor of handoff `up` that its client is bound elsewhere now: it lets
     /// its copy go (`Commit`).
     fn commit_to(&mut self, up: Arrival) {
+        self.accepts.committed(up.transfer, self.now);
         let body = PeerBody::Commit {
             transfer: up.transfer,
         };

@@ -68,6 +68,68 @@ pub(super) struct Failed {
     pub(super) to: MemberId,
 }
 
+/// One handoff as the acceptor saw it (`vany node --events`): the donor's
+/// [`HandoffRecord`] has the freeze and what the donor heard back; this has the times
+/// only the acceptor knows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AcceptRecord {
+    /// Names the handoff (with the donor).
+    pub transfer: u64,
+    /// The client.
+    pub client: Ipv6Addr,
+    /// Donor.
+    pub from: MemberId,
+    /// Acceptor (this member).
+    pub to: MemberId,
+    /// When the whole snapshot had arrived; the session was restored and the Binding
+    /// Update sent at that same moment.
+    pub received: Instant,
+    /// When the client's binding was confirmed (its Binding Acknowledgement, or its
+    /// packets arriving here) and the donor was told to let go (`Commit`).
+    pub committed: Option<Instant>,
+    /// Snapshot size.
+    pub snapshot_bytes: usize,
+    /// Connections restored.
+    pub connections: usize,
+}
+
+/// Handoffs this member accepted: those waiting for the client's binding, and those
+/// committed since the driver last asked. Bounded: the oldest waiting is forgotten first.
+#[derive(Default)]
+pub(super) struct AcceptLog {
+    waiting: BTreeMap<u64, AcceptRecord>,
+    done: VecDeque<AcceptRecord>,
+}
+
+impl AcceptLog {
+    /// At most this many handoffs waiting, or ended and not taken.
+    const MAX: usize = 4096;
+
+    /// The session of `r` was restored here.
+    pub(super) fn accepted(&mut self, r: AcceptRecord) {
+        if self.waiting.len() >= Self::MAX {
+            self.waiting.pop_first();
+        }
+        self.waiting.insert(r.transfer, r);
+    }
+
+    /// The acceptor told the donor of `transfer` to let go, at `now`.
+    pub(super) fn committed(&mut self, transfer: u64, now: Instant) {
+        if let Some(mut r) = self.waiting.remove(&transfer) {
+            r.committed = Some(now);
+            if self.done.len() >= Self::MAX {
+                self.done.pop_front();
+            }
+            self.done.push_back(r);
+        }
+    }
+
+    /// The next handoff committed here.
+    pub(super) fn pop_done(&mut self) -> Option<AcceptRecord> {
+        self.done.pop_front()
+    }
+}
+
 /// Every handoff a member started, by transfer number.
 #[derive(Default)]
 pub(super) struct HandoffLog {

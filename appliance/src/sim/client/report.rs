@@ -93,6 +93,48 @@ pub struct DownloadReport {
     pub last_src: Option<Ipv6Addr>,
     /// When the latest new in-order data arrived.
     pub last_data_at: Option<Instant>,
+    /// Stream bytes verified over time, thinned (`vany demo --plot` draws it).
+    #[serde(skip)]
+    pub progress: Progress,
+}
+
+/// Bytes received over time, thinned to a point per [`Progress::STEP`] of steady
+/// arrival, with both ends of every pause longer than that kept (so a plot shows each
+/// gap exactly).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// (when, bytes so far), in time order.
+    pub points: Vec<(Instant, u64)>,
+    /// The latest change, when not kept as a point yet.
+    latest: Option<(Instant, u64)>,
+}
+
+impl Progress {
+    /// The spacing of points while bytes arrive steadily.
+    pub const STEP: Duration = Duration::from_millis(10);
+
+    /// Bytes so far became `bytes` at `now`.
+    pub fn note(&mut self, now: Instant, bytes: u64) {
+        let last_kept = self.points.last().map(|p| p.0);
+        let paused = self
+            .latest
+            .is_some_and(|(at, _)| now.saturating_since(at) >= Self::STEP);
+        if paused {
+            // The pause's start.
+            self.points.extend(self.latest.take());
+        }
+        if paused || last_kept.is_none_or(|k| now.saturating_since(k) >= Self::STEP) {
+            self.points.push((now, bytes));
+            self.latest = None;
+        } else {
+            self.latest = Some((now, bytes));
+        }
+    }
+
+    /// Every point, the latest change included.
+    pub fn all(&self) -> impl Iterator<Item = (Instant, u64)> + '_ {
+        self.points.iter().copied().chain(self.latest)
+    }
 }
 
 impl DownloadReport {
@@ -302,5 +344,29 @@ impl WireView {
         let dup = pure && window != 0 && *last == Some((ack, window));
         *last = Some((ack, window));
         dup
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_thins_steady_arrival_and_keeps_both_ends_of_a_pause() {
+        let mut p = Progress::default();
+        let ms = Instant::from_millis;
+        // Every millisecond for 50 ms: a point per 10 ms.
+        for m in 0..50 {
+            p.note(ms(m), 1000 * (m as u64 + 1));
+        }
+        assert_eq!(p.points.len(), 5);
+        // A 100 ms pause, then data again: the pause's last byte and first byte kept.
+        p.note(ms(149), 51_000);
+        let n = p.points.len();
+        assert_eq!(p.points[n - 2], (ms(49), 50_000));
+        assert_eq!(p.points[n - 1], (ms(149), 51_000));
+        // The latest change is part of the series even when not kept yet.
+        p.note(ms(150), 52_000);
+        assert_eq!(p.all().last(), Some((ms(150), 52_000)));
     }
 }
