@@ -24,6 +24,10 @@ pub struct NodeArgs {
     /// Check the configuration, print it, and exit without starting.
     #[arg(long)]
     pub check: bool,
+    /// The control socket, instead of `control_socket` in the configuration (the
+    /// systemd unit vany-node@NAME puts it at /run/vany/NAME/control.sock).
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Arguments of `vany ctl`.
@@ -85,13 +89,16 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
         eprintln!("vany node: --config FILE is required");
         return ExitCode::from(2);
     };
-    let cfg = match NodeConfig::load(&path) {
+    let mut cfg = match NodeConfig::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vany node: {}: {e}", path.display());
             return ExitCode::from(2);
         }
     };
+    if let Some(socket) = args.control_socket {
+        cfg.control_socket = socket;
+    }
     if args.check {
         for w in &cfg.warnings {
             eprintln!("vany node: warning: {w}");
