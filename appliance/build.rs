@@ -41,8 +41,11 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={p}");
     }
+    // Only vany's own repository: a source tarball unpacked inside some other checkout
+    // (a vendored copy) must not report that checkout's commit.
+    let ours = git(&["ls-files", "--error-unmatch", "Cargo.toml", "build.rs"]).is_some();
     let rev = match git(&["rev-parse", "--short=7", "HEAD"]) {
-        Some(rev) if !rev.is_empty() => {
+        Some(rev) if ours && !rev.is_empty() => {
             // HEAD moves on commit and checkout; the ref moves on commit; the index
             // changes on `git add`, when dirtiness may change too.
             watch_git_path("HEAD");

@@ -168,6 +168,11 @@ fn systemd_units_verify() {
         skip("`systemd-analyze` is not installed (Debian: apt-get install systemd)");
         return;
     }
+    // verify looks up the units' man: documentation links with `man`.
+    if Command::new("man").arg("--version").output().is_err() {
+        skip("`man` is not installed (Debian: apt-get install man-db)");
+        return;
+    }
     let docs = generate("packaging-units");
     let dir = TempDir::new("packaging-units", "units");
     let units = units_with_binary(&dir.0);
