@@ -4,9 +4,18 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use vany_appliance::inspect::{self, pcap::LinkType, Input, KeyArg};
 use vany_appliance::plot::PlotFile;
+
+/// `vany --version`: the package version and the git revision it was built from
+/// (`unknown` outside a git checkout; `-dirty` with uncommitted changes; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("VANY_GIT_REV"),
+    ")"
+);
 
 /// vany: versatile anycast over Mobile IPv6.
 ///
@@ -14,7 +23,7 @@ use vany_appliance::plot::PlotFile;
 /// in the middle of live TCP connections, by playing a Mobile IPv6 mobile node towards
 /// the client.
 #[derive(Parser, Debug)]
-#[command(name = "vany", version, propagate_version = true)]
+#[command(name = "vany", version = VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,6 +100,13 @@ enum Command {
     /// --plot` draws simulated ones. Times are the nodes' wall clocks. Exit status 2 for
     /// an unreadable file or a line that is not an event (the message names the line).
     Plot(PlotCmd),
+    /// Write the man pages and shell completions of these commands into DIR (packaging;
+    /// hidden from --help).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Created if missing: DIR/man1/*.1, DIR/completions/{vany.bash,_vany,vany.fish}.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -329,6 +345,20 @@ fn main() -> ExitCode {
         Command::Ctl(args) => vany_appliance::node::cli::main_ctl(args),
         Command::Bench(args) => vany_appliance::bench::cli::main(args),
         Command::Plot(cmd) => run_plot(cmd),
+        Command::GenerateDocs { dir } => {
+            match vany_appliance::docs::generate(&Cli::command(), &dir) {
+                Ok(files) => {
+                    for f in files {
+                        println!("{}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vany generate-docs: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }
 

@@ -366,6 +366,10 @@ pub fn run(settings: &ClientSettings, stop: &AtomicBool) -> Result<ClientReport,
         setup.nft.name()
     );
     let _ = std::io::stdout().flush();
+    // Under systemd (packaging/systemd/vany-client@.service, Type=notify): ready now.
+    if let Err(e) = crate::sd_notify::notify("READY=1") {
+        eprintln!("vany client: cannot tell systemd that the service is ready: {e}");
+    }
     let Setup {
         raw,
         packets,

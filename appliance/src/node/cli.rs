@@ -29,6 +29,10 @@ pub struct NodeArgs {
     /// refuses one, with wall-clock times of each step. `vany plot FILE...` draws them.
     #[arg(long, value_name = "FILE.jsonl")]
     pub events: Option<PathBuf>,
+    /// The control socket, instead of `control_socket` in the configuration (the
+    /// systemd unit vany-node@NAME puts it at /run/vany/NAME/control.sock).
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Arguments of `vany ctl`.
@@ -97,6 +101,9 @@ pub fn main_node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(socket) = args.control_socket {
+        cfg.control_socket = socket;
+    }
     if args.check {
         for w in &cfg.warnings {
             eprintln!("vany node: warning: {w}");

@@ -261,6 +261,7 @@ fn serve<I: PacketIo + Send + 'static>(
         gossip = ?cfg.gossip.as_ref().map(|g| g.listen),
         "node up"
     );
+    crate::sd_notify::ready();
     let result = run_cores(nodes, eal, stop);
     if let Some(g) = gossip {
         g.stop();
