@@ -11,7 +11,11 @@
 //! - (b) vany connects, the kernel listens;
 //! - (c) as (a), but the vany side of the connection is moved at least 10 times during
 //!   the transfer: removed, snapshotted, restored into a fresh `Endpoint` (other secrets,
-//!   other clock base) and inserted there.
+//!   other clock base) and inserted there;
+//! - (d) as (a) over a TUN device with offloads (virtio-net header, TSO6 and checksum
+//!   offload): vany's TCP sends super-segments the kernel splits and takes the kernel's
+//!   coalesced ones, and both must have happened (the pump's counters);
+//! - (e) as (d) with offloads forced off: no super-segment either way.
 //!
 //! The kernel's TCP counters (`nstat -az` in the namespace) are printed before and after
 //! each run (`cargo test -p vany-appliance --test kernel_tcp -- --nocapture`). A run
@@ -44,6 +48,7 @@ use vany_appliance::io::{self, Clock, IoError, PacketIo, Pump, PumpStats};
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{
     ConnStats, Connection, Endpoint, EndpointStats, Event, FourTuple, State, TcpConfig,
+    TSO_MAX_PAYLOAD,
 };
 use vany_stack::time::Instant;
 
@@ -566,9 +571,25 @@ struct Outcome {
     peer: serde_json::Value,
 }
 
+/// The TUN device's offloads in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offload {
+    /// A device opened as by `io::open` (no virtio-net header).
+    Plain,
+    /// Asked for, and required: the kernel must grant them.
+    On,
+    /// `Tun::open_with(.., false)`: forced off.
+    Off,
+}
+
 /// One run in its own namespace. `tag` is one letter, for unique names;
 /// `moves`: move the vany side between endpoints at least this many times.
 fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
+    kernel_run_with(tag, what, role, moves, Offload::Plain)
+}
+
+/// [`kernel_run`] with the TUN device's offloads chosen.
+fn kernel_run_with(tag: char, what: &str, role: Role, moves: Option<u32>, offload: Offload) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !is_root() {
         skip(&format!(
@@ -581,7 +602,21 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
     println!("== kernel TCP run ({tag}) {what}");
     // Declared first, dropped last: the TUN device goes away with its fd before.
     let ns = Netns::create(format!("vany-k{pid}-{tag}"));
-    let mut tun = io::open(&format!("vk{pid}{tag}")).unwrap_or_else(|e| panic!("{e}"));
+    let name = format!("vk{pid}{tag}");
+    let mut tun = match offload {
+        Offload::Plain => io::open(&name),
+        Offload::On => io::Tun::open_offload(&name),
+        Offload::Off => io::Tun::open_with(&name, false),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!("TUN offloads: {:?}", tun.offloads());
+    if offload == Offload::On {
+        assert!(
+            tun.offloads().tso6,
+            "this kernel refused TUN_F_TSO6 (kernel {})",
+            std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+        );
+    }
     let dev = tun.name().to_string();
     run("ip", &["link", "set", &dev, "netns", &ns.name]);
     ns.ip(&["link", "set", "lo", "up"]);
@@ -651,6 +686,7 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
         outcome.endpoint.len()
     );
     println!("pump: {:?}", outcome.pump);
+    println!("TUN offload counters: {:?}", tun.offload_stats());
     if moves.is_some() {
         println!("moves: {}", outcome.moves);
     }
@@ -682,6 +718,14 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
         assert_eq!(a, b, "kernel counter {name} moved: a reset or abort");
     }
     assert_eq!(resets, 0, "vany's endpoint(s) sent RSTs");
+    let (sup, coalesced) = (outcome.pump.tx_super, outcome.pump.rx_coalesced);
+    if offload == Offload::On {
+        assert!(sup > 0, "no super-segment was sent with offloads on");
+        assert!(coalesced > 0, "no coalesced segment was received");
+        assert_eq!(tun.offload_stats().tx_super, sup);
+    } else {
+        assert_eq!((sup, coalesced), (0, 0), "super-segments without offloads");
+    }
     if let Some(min) = moves {
         assert!(
             outcome.moves >= min,
@@ -710,8 +754,17 @@ fn transfer<I: PacketIo>(
         (seeds.next_u64(), seeds.next_u64(), seeds.next_u64() >> 1);
     println!("seeds: endpoint {ep_seed}, vany stream {vany_seed}, kernel stream {kernel_seed}");
 
+    // Super-segments only where the backend has the kernel split them.
+    let config = TcpConfig {
+        tso_max: if tun.segmentation_offload() {
+            TSO_MAX_PAYLOAD
+        } else {
+            0
+        },
+        ..TcpConfig::default()
+    };
     let mut node = Node {
-        endpoint: Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(ep_seed)),
+        endpoint: Endpoint::new(config, &mut SeededRandom::new(ep_seed)),
         clock: Clock::new(Instant::from_secs(1000)),
     };
     let mut pump = Pump::new();
@@ -896,5 +949,30 @@ fn vany_server_moved_between_endpoints_mid_transfer() {
         "vany listens, the kernel connects, 64 MiB each way, the connection moved >= 10 times",
         Role::Server { port: 7003 },
         Some(10),
+    );
+}
+
+#[test]
+fn tun_offloads_on_64mib_each_way() {
+    kernel_run_with(
+        'd',
+        "vany listens, the kernel connects, 64 MiB each way, TUN offloads (TSO6, GRO)",
+        Role::Server { port: 7004 },
+        None,
+        Offload::On,
+    );
+}
+
+#[test]
+fn tun_offloads_off_64mib_each_way() {
+    kernel_run_with(
+        'e',
+        "vany connects, the kernel listens, 64 MiB each way, TUN offloads forced off",
+        Role::Client {
+            local_port: 40005,
+            port: 7005,
+        },
+        None,
+        Offload::Off,
     );
 }

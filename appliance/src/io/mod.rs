@@ -33,11 +33,13 @@ use std::time::Duration as StdDuration;
 
 use vany_stack::tcp::Endpoint;
 use vany_stack::time::Instant;
-use vany_stack::wire::{parse_tcp_deferred, parse_verified, PacketTooBigRepr, Upper};
+use vany_stack::wire::{
+    checksum, parse_tcp_input, parse_verified, ChecksumTrust, PacketTooBigRepr, Upper,
+};
 
 pub use burst::{AdaptiveWait, Batch, TxReport};
 pub use mem::MemIo;
-pub use tun::{open, Tun};
+pub use tun::{open, OffloadStats, Tun};
 
 pub use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL};
 pub use vany_stack::wire::rewrite::Ipv6Header;
@@ -107,6 +109,16 @@ pub enum IoError {
         /// What was wrong.
         source: vany_stack::l2::NdConfigError,
     },
+    /// A super-segment was handed to a backend that cannot have it split (the TCP
+    /// configuration's `tso_max` is for a TUN device with offloads only).
+    #[error(
+        "a TCP super-segment of {len} bytes was handed to a backend without segmentation \
+         offload (set tso_max only for a TUN device whose offloads the kernel granted)"
+    )]
+    NoSegmentationOffload {
+        /// The packet length.
+        len: usize,
+    },
     /// A packet to send does not fit the backend.
     #[error("packet of {len} bytes is larger than the {max} bytes this backend can send")]
     TooLarge {
@@ -131,6 +143,66 @@ fn packet_too_big(packet: &[u8], endpoint: &mut Endpoint, now: Instant) -> bool 
         return false;
     };
     endpoint.handle_packet_too_big(now, ptb.home_src(), ptb.home_dst(), &ptb)
+}
+
+/// What a backend knows of a received packet besides its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Whether its TCP checksum is still to be checked (a TUN device with offloads
+    /// says when the local kernel vouched for it, the field then possibly partial).
+    pub checksum: ChecksumTrust,
+    /// The kernel coalesced it from several segments (up to 64 KiB of TCP).
+    pub coalesced: bool,
+}
+
+impl Default for RxMeta {
+    fn default() -> Self {
+        RxMeta {
+            checksum: ChecksumTrust::Verify,
+            coalesced: false,
+        }
+    }
+}
+
+/// How a backend with segmentation offload ([`PacketIo::segmentation_offload`]) is to
+/// split a TCP super-segment: into segments of `segment_size` payload bytes, each behind
+/// a copy of the packet's headers (the last may be shorter). The TCP checksum field of
+/// the packet holds the pseudo-header's sum (over the addresses the TCP uses and the
+/// whole TCP length), as `CHECKSUM_PARTIAL` wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segmentation {
+    /// Payload bytes per segment (the MSS less the options).
+    pub segment_size: u16,
+    /// Where the TCP header starts in the packet (the IPv6 header and any extension
+    /// headers before it).
+    pub tcp_at: u16,
+    /// Length of the TCP header, options included.
+    pub tcp_header_len: u16,
+}
+
+/// What the `build` of [`PacketIo::send_with_meta`] returns: the packet's length (0 for
+/// none) and, for a TCP super-segment, how to split it.
+pub type Built = (usize, Option<Segmentation>);
+
+/// The default [`PacketIo::send_with_meta`]: [`PacketIo::send_with`], refusing a
+/// super-segment.
+pub fn send_with_meta_by_send_with<I: PacketIo + ?Sized>(
+    io: &mut I,
+    build: &mut dyn FnMut(&mut [u8]) -> Built,
+) -> Result<Lent, IoError> {
+    let mut refused = None;
+    let lent = io.send_with(&mut |buf| {
+        let (len, seg) = build(buf);
+        if seg.is_some() {
+            refused = Some(len);
+            return 0;
+        }
+        len
+    })?;
+    match refused {
+        Some(len) => Err(IoError::NoSegmentationOffload { len }),
+        None => Ok(lent),
+    }
 }
 
 /// A source and sink of whole IPv6 packets, polled without blocking.
@@ -172,6 +244,35 @@ pub trait PacketIo {
     /// The default builds in one reused buffer and calls [`send`](PacketIo::send).
     fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> Result<Lent, IoError> {
         burst::send_with_by_send(self, build)
+    }
+
+    /// [`rx_each`](PacketIo::rx_each) with what the backend knows of each packet
+    /// ([`RxMeta`]: a TUN device with offloads). The default says nothing (checksums to
+    /// be verified).
+    fn rx_each_meta(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(&[u8], RxMeta),
+    ) -> Result<usize, IoError> {
+        self.rx_each(max, &mut |p| each(p, RxMeta::default()))
+    }
+
+    /// [`send_with`](PacketIo::send_with) where `build` may return a TCP super-segment
+    /// with how to split it ([`Segmentation`]); only a backend whose
+    /// [`segmentation_offload`](PacketIo::segmentation_offload) is true takes one, the
+    /// others fail with [`IoError::NoSegmentationOffload`].
+    fn send_with_meta(
+        &mut self,
+        build: &mut dyn FnMut(&mut [u8]) -> Built,
+    ) -> Result<Lent, IoError> {
+        send_with_meta_by_send_with(self, build)
+    }
+
+    /// Whether the backend splits TCP super-segments itself ([`send_with_meta`]
+    /// (PacketIo::send_with_meta)): a TUN device whose offloads the kernel granted. Only
+    /// then may the TCP configuration's `tso_max` be set.
+    fn segmentation_offload(&self) -> bool {
+        false
     }
 
     /// Makes [`wait`](PacketIo::wait) return as well when `fd` becomes readable (the
@@ -252,6 +353,36 @@ pub enum Lent {
     Dropped(usize),
 }
 
+impl Segmentation {
+    /// The same, with `bytes` more headers in front of the TCP header.
+    pub fn after(self, bytes: usize) -> Segmentation {
+        Segmentation {
+            tcp_at: self.tcp_at + bytes as u16,
+            ..self
+        }
+    }
+}
+
+/// Readies the TCP super-segment `segment` (`len` bytes, from `tuple`'s connection) for
+/// a backend that splits it: its checksum field gets the pseudo-header's sum over the
+/// connection's addresses (the home addresses, where Mobile IPv6 headers carry others:
+/// the splitter only adjusts the length). Returns its [`Segmentation`] with the TCP
+/// header at 0.
+pub fn partial_checksum(
+    segment: &mut [u8],
+    tuple: &vany_stack::tcp::FourTuple,
+    len: usize,
+    segment_size: u16,
+) -> Segmentation {
+    let pseudo = checksum::pseudo_header(&tuple.local, &tuple.remote, TCP_PROTOCOL, len as u32);
+    segment[16..18].copy_from_slice(&pseudo.to_be_bytes());
+    Segmentation {
+        segment_size,
+        tcp_at: 0,
+        tcp_header_len: u16::from(segment[12] >> 4) * 4,
+    }
+}
+
 /// A real monotonic clock read as the stack's [`Instant`]: `base` plus the time elapsed
 /// since the clock was made.
 #[derive(Debug, Clone, Copy)]
@@ -302,6 +433,10 @@ pub struct PumpStats {
     pub tx_bytes: u64,
     /// Packets the backend dropped for lack of room.
     pub tx_dropped: u64,
+    /// Of `tx_packets`, TCP super-segments the backend splits ([`Segmentation`]).
+    pub tx_super: u64,
+    /// Of `rx_packets`, segments the kernel coalesced ([`RxMeta::coalesced`]).
+    pub rx_coalesced: u64,
     /// Calls to `Endpoint::handle_timeout`.
     pub timer_runs: u64,
     /// Calls to [`PacketIo::wait`].
@@ -378,12 +513,14 @@ impl Pump {
         now: Instant,
     ) -> Result<usize, IoError> {
         let stats = &mut self.stats;
-        io.rx_each(self.rx_burst, &mut |packet| {
+        io.rx_each_meta(self.rx_burst, &mut |packet, meta| {
             stats.rx_packets += 1;
             stats.rx_bytes += packet.len() as u64;
+            stats.rx_coalesced += u64::from(meta.coalesced);
             // The data path's parse: a TCP payload's checksum is finished while the
-            // connection copies it in (a segment that fails it changes nothing).
-            match parse_tcp_deferred(packet) {
+            // connection copies it in (a segment that fails it changes nothing), or not
+            // checked at all when the local kernel vouched for it.
+            match parse_tcp_input(packet, meta.checksum) {
                 Ok(Some(t)) => {
                     // The home-address-level addresses (equal to the IPv6 ones when no
                     // RH2/HAO is present).
@@ -427,8 +564,10 @@ impl Pump {
     }
 
     /// Writes up to `tx_burst` segments from `endpoint`, each behind an IPv6 header,
-    /// built in the buffer the backend lends ([`PacketIo::send_with`]: on DPDK, the mbuf
-    /// the NIC reads). Returns the number of packets written (or dropped by the backend).
+    /// built in the buffer the backend lends ([`PacketIo::send_with_meta`]: on DPDK, the
+    /// mbuf the NIC reads). A super-segment (the endpoint's `tso_max`) goes with its
+    /// [`Segmentation`]. Returns the number of packets written (or dropped by the
+    /// backend).
     pub fn transmit<I: PacketIo + ?Sized>(
         &mut self,
         io: &mut I,
@@ -438,12 +577,13 @@ impl Pump {
         let hop_limit = self.hop_limit;
         let mut n = 0;
         while n < self.tx_burst {
-            let lent = io.send_with(&mut |buf| {
+            let mut segmented = false;
+            let lent = io.send_with_meta(&mut |buf| {
                 if buf.len() <= IPV6_HEADER_LEN {
-                    return 0;
+                    return (0, None);
                 }
                 let Some(t) = endpoint.poll_transmit(now, &mut buf[IPV6_HEADER_LEN..]) else {
-                    return 0;
+                    return (0, None);
                 };
                 Ipv6Header {
                     src: t.tuple.local,
@@ -453,13 +593,21 @@ impl Pump {
                     payload_len: t.len,
                 }
                 .emit(&mut buf[..IPV6_HEADER_LEN]);
-                IPV6_HEADER_LEN + t.len
+                let seg = t.segment_size.map(|size| {
+                    segmented = true;
+                    partial_checksum(&mut buf[IPV6_HEADER_LEN..], &t.tuple, t.len, size)
+                });
+                (
+                    IPV6_HEADER_LEN + t.len,
+                    seg.map(|s| s.after(IPV6_HEADER_LEN)),
+                )
             })?;
             match lent {
                 Lent::Empty => break,
                 Lent::Sent(len) => {
                     self.stats.tx_packets += 1;
                     self.stats.tx_bytes += len as u64;
+                    self.stats.tx_super += u64::from(segmented);
                 }
                 Lent::Dropped(_) => self.stats.tx_dropped += 1,
             }
