@@ -24,6 +24,7 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use netns_common::*;
+use vany_appliance::io::tun::OffloadMode;
 use vany_appliance::io::{self, Lent, PacketIo, Segmentation, Tun};
 use vany_stack::tcp::FourTuple;
 use vany_stack::wire::{parse_verified, PacketRepr, Upper};
@@ -133,21 +134,32 @@ fn capture(
 
 #[test]
 fn the_kernel_splits_super_segments_with_hao_and_rh2() {
+    splits(OffloadMode::Both, 'a');
+}
+
+/// The same with offloads on the transmit side only (no `TUN_F_TSO6`: what a node uses,
+/// whose kernel must not coalesce the packets it may forward).
+#[test]
+fn the_kernel_splits_super_segments_without_tun_f_tso6() {
+    splits(OffloadMode::TxOnly, 'b');
+}
+
+fn splits(mode: OffloadMode, tag: char) {
     if !is_root() {
         skip("needs root (network namespaces, a TUN and a veth device)");
         return;
     }
     remove_stale_namespaces(&["vany-xo"]);
     let pid = std::process::id();
-    let a = Netns::create(format!("vany-xo{pid}-a"));
-    let b = Netns::create(format!("vany-xo{pid}-b"));
-    let mut tun = Tun::open_offload(&format!("vxo{pid}")).unwrap_or_else(|e| panic!("{e}"));
-    if !tun.offloads().tso6 {
-        skip("this kernel refused TUN_F_TSO6");
+    let a = Netns::create(format!("vany-xo{pid}-{tag}a"));
+    let b = Netns::create(format!("vany-xo{pid}-{tag}b"));
+    let mut tun = Tun::open_mode(&format!("vxo{pid}{tag}"), mode).unwrap_or_else(|e| panic!("{e}"));
+    if !tun.segmentation_offload() {
+        skip("this kernel refused the TUN offloads");
         return;
     }
     let dev = tun.name().to_string();
-    let (va, vb) = (format!("vxo{pid}a"), format!("vxo{pid}b"));
+    let (va, vb) = (format!("vxo{pid}{tag}a"), format!("vxo{pid}{tag}b"));
     run("ip", &["link", "set", &dev, "netns", &a.name]);
     run(
         "ip",

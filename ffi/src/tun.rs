@@ -84,20 +84,40 @@ impl VnetHdr {
     }
 }
 
+/// Which offloads to ask the kernel for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffloadMode {
+    /// None: a plain device.
+    Off,
+    /// Both ways: `IFF_VNET_HDR` and `TUN_F_CSUM | TUN_F_TSO6` (the kernel hands over
+    /// coalesced segments with partial checksums, and splits what it is given).
+    Both,
+    /// Transmit only: `IFF_VNET_HDR` without `TUNSETOFFLOAD` flags. The kernel splits
+    /// the super-segments it is given (a TUN takes GSO packets from user space whatever
+    /// its offload flags) but hands over only whole packets with complete checksums.
+    TxOnly,
+}
+
 /// Which offloads a device got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TunOffloads {
-    /// Packets carry a [`VnetHdr`] in front (`IFF_VNET_HDR`).
+    /// Packets carry a [`VnetHdr`] in front (`IFF_VNET_HDR`); the kernel then splits
+    /// TCP super-segments written with one (`gso_type` TCPv6).
     pub vnet_hdr: bool,
-    /// `TUN_F_CSUM`: checksums may be left partial both ways.
+    /// `TUN_F_CSUM`: the kernel may hand over partial checksums.
     pub csum: bool,
-    /// `TUN_F_TSO6`: TCP over IPv6 segments of up to 64 KiB both ways.
+    /// `TUN_F_TSO6`: the kernel may hand over TCP segments of up to 64 KiB.
     pub tso6: bool,
 }
 
 impl TunOffloads {
     /// Whether any offload is on.
     pub fn any(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    /// Whether the kernel splits TCP super-segments written into the device.
+    pub fn tx_tso6(&self) -> bool {
         self.vnet_hdr
     }
 }
@@ -168,39 +188,57 @@ impl TunDevice {
     /// CAP_NET_ADMIN. Errors are the OS's (`PermissionDenied`, `NotFound` for a missing
     /// clone device, ...).
     pub fn open(name: &str, offload: bool) -> io::Result<TunDevice> {
-        if offload {
-            match Self::open_with(name, true) {
+        Self::open_mode(
+            name,
+            if offload {
+                OffloadMode::Both
+            } else {
+                OffloadMode::Off
+            },
+        )
+    }
+
+    /// [`TunDevice::open`] with the offloads of `mode`; falls back to a plain device when
+    /// the kernel refuses them.
+    pub fn open_mode(name: &str, mode: OffloadMode) -> io::Result<TunDevice> {
+        if mode != OffloadMode::Off {
+            match Self::open_with(name, mode) {
                 Ok(dev) => return Ok(dev),
                 // Refused offloads (an old kernel, a device without them): plain TUN.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
                 Err(e) => return Err(e),
             }
         }
-        Self::open_with(name, false)
+        Self::open_with(name, OffloadMode::Off)
     }
 
-    fn open_with(name: &str, offload: bool) -> io::Result<TunDevice> {
+    fn open_with(name: &str, mode: OffloadMode) -> io::Result<TunDevice> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(CLONE_DEVICE)?;
         let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
-        if offload {
+        if mode != OffloadMode::Off {
             flags |= libc::IFF_VNET_HDR;
         }
         let name = set_iff(&file, name, flags)?;
         let mut offloads = TunOffloads::default();
-        if offload {
+        if mode != OffloadMode::Off {
             let fd = file.as_raw_fd();
             let mut size = VNET_HDR_LEN as c_int;
             ioctl_int_ptr(fd, libc::TUNSETVNETHDRSZ, &mut size)?;
-            let want = libc::TUN_F_CSUM | libc::TUN_F_TSO6;
+            let both = mode == OffloadMode::Both;
+            let want = if both {
+                libc::TUN_F_CSUM | libc::TUN_F_TSO6
+            } else {
+                0
+            };
             ioctl_int(fd, libc::TUNSETOFFLOAD, libc::c_ulong::from(want))?;
             offloads = TunOffloads {
                 vnet_hdr: true,
-                csum: true,
-                tso6: true,
+                csum: both,
+                tso6: both,
             };
         }
         Ok(TunDevice {

@@ -20,6 +20,7 @@ use std::time::Duration as StdDuration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+pub use vany_ffi::tun::OffloadMode;
 use vany_ffi::tun::{
     TunDevice, TunOffloads, VnetHdr, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_ECN,
     VNET_GSO_NONE, VNET_GSO_TCPV6, VNET_HDR_LEN,
@@ -83,18 +84,30 @@ pub struct OffloadStats {
 impl Tun {
     /// Creates the TUN device `name` without offloads; see [`open`].
     pub fn open(name: &str) -> Result<Tun, IoError> {
-        Tun::open_with(name, false)
+        Tun::open_mode(name, OffloadMode::Off)
     }
 
     /// Creates the TUN device `name` with offloads if the kernel grants them
     /// (`IFF_VNET_HDR`, `TUN_F_CSUM | TUN_F_TSO6`), else plain: see [`Tun::offloads`].
     pub fn open_offload(name: &str) -> Result<Tun, IoError> {
-        Tun::open_with(name, true)
+        Tun::open_mode(name, OffloadMode::Both)
     }
 
-    /// Creates the TUN device `name`, with offloads if `offload` asks and the kernel
-    /// grants them.
+    /// Creates the TUN device `name`, with offloads both ways if `offload` asks and the
+    /// kernel grants them.
     pub fn open_with(name: &str, offload: bool) -> Result<Tun, IoError> {
+        let mode = if offload {
+            OffloadMode::Both
+        } else {
+            OffloadMode::Off
+        };
+        Tun::open_mode(name, mode)
+    }
+
+    /// Creates the TUN device `name` with the offloads of `mode` if the kernel grants
+    /// them (see [`OffloadMode`]; `TxOnly` suits a device whose packets may be
+    /// forwarded: the kernel never hands over a coalesced one).
+    pub fn open_mode(name: &str, mode: OffloadMode) -> Result<Tun, IoError> {
         if name.len() > MAX_NAME_LEN
             || name
                 .chars()
@@ -110,7 +123,7 @@ impl Tun {
                 path: CLONE_DEVICE,
             });
         }
-        let iface = TunDevice::open(name, offload).map_err(|e| match e.kind() {
+        let iface = TunDevice::open_mode(name, mode).map_err(|e| match e.kind() {
             ErrorKind::PermissionDenied => IoError::PermissionDenied {
                 name: name.to_string(),
                 source: e,
@@ -343,7 +356,7 @@ impl PacketIo for Tun {
         let len = len.min(buf.len());
         let r = if len == 0 {
             Ok(Lent::Empty)
-        } else if seg.is_some() && !self.iface.offloads().tso6 {
+        } else if seg.is_some() && !self.iface.offloads().tx_tso6() {
             Err(IoError::NoSegmentationOffload { len })
         } else {
             let hdr = self.tx_header(seg);
@@ -361,7 +374,7 @@ impl PacketIo for Tun {
     }
 
     fn segmentation_offload(&self) -> bool {
-        self.iface.offloads().tso6
+        self.iface.offloads().tx_tso6()
     }
 
     fn wake_on(&mut self, fd: std::os::fd::RawFd) -> Result<bool, IoError> {
