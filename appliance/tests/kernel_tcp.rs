@@ -409,6 +409,25 @@ enum Offload {
     Off,
 }
 
+/// The run's TUN device `name` with `offload`s (required granted when asked for).
+fn open_tun(name: &str, offload: Offload) -> io::Tun {
+    let tun = match offload {
+        Offload::Plain => io::open(name),
+        Offload::On => io::Tun::open_offload(name),
+        Offload::Off => io::Tun::open_with(name, false),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!("TUN offloads: {:?}", tun.offloads());
+    if offload == Offload::On {
+        assert!(
+            tun.offloads().tso6,
+            "this kernel refused TUN_F_TSO6 (kernel {})",
+            std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+        );
+    }
+    tun
+}
+
 /// One run in its own namespace. `tag` is one letter, for unique names;
 /// `moves`: move the vany side between endpoints at least this many times.
 fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
@@ -429,21 +448,7 @@ fn kernel_run_with(tag: char, what: &str, role: Role, moves: Option<u32>, offloa
     println!("== kernel TCP run ({tag}) {what}");
     // Declared first, dropped last: the TUN device goes away with its fd before.
     let ns = Netns::create(format!("vany-k{pid}-{tag}"));
-    let name = format!("vk{pid}{tag}");
-    let mut tun = match offload {
-        Offload::Plain => io::open(&name),
-        Offload::On => io::Tun::open_offload(&name),
-        Offload::Off => io::Tun::open_with(&name, false),
-    }
-    .unwrap_or_else(|e| panic!("{e}"));
-    println!("TUN offloads: {:?}", tun.offloads());
-    if offload == Offload::On {
-        assert!(
-            tun.offloads().tso6,
-            "this kernel refused TUN_F_TSO6 (kernel {})",
-            std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
-        );
-    }
+    let mut tun = open_tun(&format!("vk{pid}{tag}"), offload);
     let dev = tun.name().to_string();
     run("ip", &["link", "set", &dev, "netns", &ns.name]);
     ns.ip(&["link", "set", "lo", "up"]);
@@ -492,28 +497,9 @@ fn kernel_run_with(tag: char, what: &str, role: Role, moves: Option<u32>, offloa
         println!("  {name:<28} {b:>12} {a:>12} {:>12}", a as i128 - b as i128);
     }
     let outcome = outcome.unwrap_or_else(|e| panic!("run ({tag}) {what}: {e}"));
-    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-    let secs = outcome.transfer.as_secs_f64();
-    println!(
-        "vany sent {:.1} MiB, received {:.1} MiB in {secs:.2} s ({:.1} MiB/s each way, {:.1} MiB/s total); run with setup {:.2} s",
-        mib(outcome.sent),
-        mib(outcome.received),
-        mib(outcome.sent) / secs,
-        mib(outcome.sent + outcome.received) / secs,
-        outcome.total.as_secs_f64()
-    );
-    println!("vany sent sha256     {}", outcome.sent_sha);
-    println!("vany received sha256 {}", outcome.recv_sha);
-    println!("kernel peer: {}", outcome.peer);
-    println!("vany connection: {:?}", outcome.conn);
-    let resets: u64 = outcome.endpoint.iter().map(|s| s.resets_sent).sum();
-    let cookies: u64 = outcome.endpoint.iter().map(|s| s.syn_cookies_sent).sum();
-    println!(
-        "vany endpoints: {} (RSTs sent {resets}, SYN cookies sent {cookies})",
-        outcome.endpoint.len()
-    );
-    println!("pump: {:?}", outcome.pump);
+    print_outcome(&outcome);
     println!("TUN offload counters: {:?}", tun.offload_stats());
+    let resets: u64 = outcome.endpoint.iter().map(|s| s.resets_sent).sum();
     if moves.is_some() {
         println!("moves: {}", outcome.moves);
     }
@@ -567,6 +553,31 @@ fn kernel_run_with(tag: char, what: &str, role: Role, moves: Option<u32>, offloa
     }
     drop(tun);
     drop(ns);
+}
+
+/// Prints what a run moved, its hashes and vany's counters.
+fn print_outcome(outcome: &Outcome) {
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let secs = outcome.transfer.as_secs_f64();
+    println!(
+        "vany sent {:.1} MiB, received {:.1} MiB in {secs:.2} s ({:.1} MiB/s each way, {:.1} MiB/s total); run with setup {:.2} s",
+        mib(outcome.sent),
+        mib(outcome.received),
+        mib(outcome.sent) / secs,
+        mib(outcome.sent + outcome.received) / secs,
+        outcome.total.as_secs_f64()
+    );
+    println!("vany sent sha256     {}", outcome.sent_sha);
+    println!("vany received sha256 {}", outcome.recv_sha);
+    println!("kernel peer: {}", outcome.peer);
+    println!("vany connection: {:?}", outcome.conn);
+    let resets: u64 = outcome.endpoint.iter().map(|s| s.resets_sent).sum();
+    let cookies: u64 = outcome.endpoint.iter().map(|s| s.syn_cookies_sent).sum();
+    println!(
+        "vany endpoints: {} (RSTs sent {resets}, SYN cookies sent {cookies})",
+        outcome.endpoint.len()
+    );
+    println!("pump: {:?}", outcome.pump);
 }
 
 fn transfer<I: PacketIo>(
