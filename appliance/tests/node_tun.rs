@@ -388,6 +388,11 @@ fn three_nodes_gossip_serve_and_answer_control() {
         "node 1 has tun_offload: the download went out in super-segments: {}",
         s1["io"]
     );
+    let text = lab.metrics(&hub, 1).expect("node 1 /metrics");
+    assert!(
+        metric_value(&text, "vany_tx_super_segments_total").is_some_and(|v| v > 0.0),
+        "{text}"
+    );
     // A forged gossip datagram is dropped and counted.
     let forge = "import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); \
                  s.sendto(b'\\x00' * 64, ('fd00:99:2::2', 4700))";
