@@ -325,6 +325,14 @@ mod tests {
                 let mut buf = [0u8; 64];
                 let e = dev.read(&mut buf).unwrap_err();
                 assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+                drop(dev);
+                // Transmit only: the header, no TSO6 from the kernel.
+                let dev = TunDevice::open_mode(&name, OffloadMode::TxOnly).expect("reopens");
+                let o = dev.offloads();
+                assert!(o.tx_tso6() && !o.tso6 && !o.csum, "{o:?}");
+                drop(dev);
+                let dev = TunDevice::open_mode(&name, OffloadMode::Off).expect("reopens");
+                assert_eq!(dev.offloads(), TunOffloads::default());
             }
             Err(e) => {
                 let required = std::env::var_os("VANY_TESTS_REQUIRED").is_some_and(|v| v == "1");
