@@ -12,7 +12,9 @@
 //!
 //! Every piece must be a whole IPv6 packet with the same extension header, a TCP
 //! checksum that verifies over the home address (RFC 6275 §6.3, §6.4), consecutive
-//! sequence numbers, and together the super-segment's payload.
+//! sequence numbers, and together the super-segment's payload. Both offload modes
+//! (`Both`, and `TxOnly` as a node uses it). Last, a super-segment whose virtio-net
+//! header the kernel refuses is dropped and counted, not a device error.
 //!
 //! Needs root (namespaces, TUN, veth); otherwise it says so and passes (a failure with
 //! `VANY_TESTS_REQUIRED=1`).
@@ -262,6 +264,21 @@ fn splits(mode: OffloadMode, tag: char) {
             "{mip6:?}: the pieces are the super-segment's payload"
         );
     }
+    // A super-segment whose header the kernel refuses (the checksum's place past its
+    // end) is dropped and counted, not an error of the device.
+    let (packet, seg) = super_segment(Mip6::None, 1, &payload);
+    let bad = Segmentation {
+        tcp_at: packet.len() as u16,
+        ..seg
+    };
+    let lent = tun
+        .send_with_meta(&mut |buf| {
+            buf[..packet.len()].copy_from_slice(&packet);
+            (packet.len(), Some(bad))
+        })
+        .expect("a refused super-segment is no device error");
+    assert_eq!(lent, Lent::Dropped(packet.len()));
+    assert_eq!(tun.offload_stats().tx_refused, 1);
     drop(tun);
     drop(a);
     drop(b);

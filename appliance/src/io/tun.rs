@@ -68,6 +68,8 @@ pub fn open(name: &str) -> Result<Tun, IoError> {
     Tun::open(name)
 }
 
+const EINVAL: i32 = 22;
+
 /// What the offloads of a [`Tun`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OffloadStats {
@@ -79,6 +81,9 @@ pub struct OffloadStats {
     pub rx_refused: u64,
     /// Super-segments written for the kernel to split.
     pub tx_super: u64,
+    /// Super-segments the kernel refused (`EINVAL`: it found the virtio-net header
+    /// inconsistent), dropped.
+    pub tx_refused: u64,
 }
 
 impl Tun {
@@ -360,14 +365,22 @@ impl PacketIo for Tun {
             Err(IoError::NoSegmentationOffload { len })
         } else {
             let hdr = self.tx_header(seg);
-            self.write_packet(hdr, &buf[..len]).map(|sent| {
-                if sent {
+            match self.write_packet(hdr, &buf[..len]) {
+                Ok(true) => {
                     self.offload_stats.tx_super += u64::from(seg.is_some());
-                    Lent::Sent(len)
-                } else {
-                    Lent::Dropped(len)
+                    Ok(Lent::Sent(len))
                 }
-            })
+                Ok(false) => Ok(Lent::Dropped(len)),
+                // One packet's header, not the device: dropped and counted, as a network
+                // would drop a bad packet.
+                Err(IoError::Device { source, .. })
+                    if seg.is_some() && source.raw_os_error() == Some(EINVAL) =>
+                {
+                    self.offload_stats.tx_refused += 1;
+                    Ok(Lent::Dropped(len))
+                }
+                Err(e) => Err(e),
+            }
         };
         self.tx_buf = buf;
         r
