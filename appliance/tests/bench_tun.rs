@@ -103,7 +103,13 @@ fn bench_tun_reports_every_measurement() {
         positive(config, f, "config");
     }
     present(config, "kernel", "config");
+    present(config, "offloads", "config");
     assert_eq!(config["mib"], 8);
+    // Offloads are on by default when the kernel grants them: then vany's rows moved
+    // super-segments both ways.
+    let offloaded = config["offloads"]
+        .as_str()
+        .is_some_and(|s| s.contains("TSO6"));
 
     for id in ["tun_tx_small", "tun_tx_mtu", "tun_rx_small", "tun_rx_mtu"] {
         let r = row(&report["raw"], id);
@@ -136,9 +142,24 @@ fn bench_tun_reports_every_measurement() {
         present(r, "path", id);
         present(r, "description", id);
         present(r, "tun_packets", id);
+        for f in ["tun_pps", "super_sent", "coalesced_received"] {
+            present(r, f, id);
+        }
         if id != "kernel_veth" {
             positive(r, "tun_packets", id);
         }
+    }
+    if offloaded {
+        positive(
+            row(&report["tcp"], "vany_to_kernel"),
+            "super_sent",
+            "offloads",
+        );
+        positive(
+            row(&report["tcp"], "kernel_to_vany"),
+            "coalesced_received",
+            "offloads",
+        );
     }
 
     for v in ["vany_to_kernel", "kernel_to_vany"] {

@@ -11,7 +11,14 @@
 //! - (b) vany connects, the kernel listens;
 //! - (c) as (a), but the vany side of the connection is moved at least 10 times during
 //!   the transfer: removed, snapshotted, restored into a fresh `Endpoint` (other secrets,
-//!   other clock base) and inserted there.
+//!   other clock base) and inserted there;
+//! - (d) as (a) over a TUN device with offloads (virtio-net header, TSO6 and checksum
+//!   offload): vany's TCP sends super-segments the kernel splits and takes the kernel's
+//!   coalesced ones, and both must have happened (the pump's counters);
+//! - (e) as (d) with offloads forced off: no super-segment either way.
+//!
+//! With the knobs below, over offloads a loss takes a whole super-segment or coalesced
+//! segment at once (a burst of up to 45 segments).
 //!
 //! The kernel's TCP counters (`nstat -az` in the namespace) are printed before and after
 //! each run (`cargo test -p vany-appliance --test kernel_tcp -- --nocapture`). A run
@@ -26,9 +33,9 @@
 //! (default 2). `VANY_KERNEL_SEED=<u64>` picks the seeds. `VANY_KERNEL_TRACE=<file>` logs
 //! every TCP segment (with a loss or delay knob set).
 
+mod kernel_impair;
 mod netns_common;
 
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
@@ -38,12 +45,14 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
+use kernel_impair::{env_u64, Impaired, Impairment};
 use netns_common::*;
 use ring::digest;
-use vany_appliance::io::{self, Clock, IoError, PacketIo, Pump, PumpStats};
+use vany_appliance::io::{self, Clock, PacketIo, Pump, PumpStats};
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{
     ConnStats, Connection, Endpoint, EndpointStats, Event, FourTuple, State, TcpConfig,
+    TSO_MAX_PAYLOAD,
 };
 use vany_stack::time::Instant;
 
@@ -201,183 +210,6 @@ impl Drop for Peer {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
-    }
-}
-
-/// Path impairments from the environment (see the module docs).
-#[derive(Debug, Clone, Copy)]
-struct Impairment {
-    loss_permille: u64,
-    delay: Duration,
-    move_gap: Duration,
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(
-        v.parse()
-            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}")),
-    )
-}
-
-impl Impairment {
-    fn from_env() -> Impairment {
-        Impairment {
-            loss_permille: env_u64("VANY_KERNEL_LOSS").unwrap_or(0).min(1000),
-            delay: Duration::from_millis(env_u64("VANY_KERNEL_DELAY_MS").unwrap_or(0)),
-            move_gap: Duration::from_millis(env_u64("VANY_KERNEL_MOVE_GAP_MS").unwrap_or(2)),
-        }
-    }
-
-    fn is_none(&self) -> bool {
-        self.loss_permille == 0 && self.delay.is_zero()
-    }
-}
-
-/// A backend wrapper that drops and delays packets both ways.
-struct Impaired<'a, I: PacketIo> {
-    inner: &'a mut I,
-    cfg: Impairment,
-    rng: SeededRandom,
-    rx_queue: VecDeque<(StdInstant, Vec<u8>)>,
-    tx_queue: VecDeque<(StdInstant, Vec<u8>)>,
-    buf: Vec<u8>,
-    rx_dropped: u64,
-    tx_dropped: u64,
-    /// `VANY_KERNEL_TRACE=<file>`: one line per TCP segment either way.
-    trace: Option<(StdInstant, std::io::BufWriter<std::fs::File>)>,
-}
-
-impl<'a, I: PacketIo> Impaired<'a, I> {
-    fn new(inner: &'a mut I, cfg: Impairment, seed: u64) -> Self {
-        Impaired {
-            inner,
-            cfg,
-            rng: SeededRandom::new(seed),
-            rx_queue: VecDeque::new(),
-            tx_queue: VecDeque::new(),
-            buf: vec![0; io::MAX_PACKET],
-            rx_dropped: 0,
-            tx_dropped: 0,
-            trace: std::env::var("VANY_KERNEL_TRACE").ok().map(|path| {
-                let f = std::fs::File::create(&path)
-                    .unwrap_or_else(|e| panic!("VANY_KERNEL_TRACE={path}: {e}"));
-                (StdInstant::now(), std::io::BufWriter::new(f))
-            }),
-        }
-    }
-
-    /// Logs a segment: time (µs), direction (k>v: from the kernel), dropped, flags,
-    /// seq, ack, payload length, window, SACK blocks, TSval, TSecr.
-    fn log(&mut self, dir: &str, dropped: bool, packet: &[u8]) {
-        use std::io::Write as _;
-        let Some((t0, w)) = self.trace.as_mut() else {
-            return;
-        };
-        let Ok(p) = vany_stack::wire::parse(packet) else {
-            return;
-        };
-        let vany_stack::wire::Upper::Tcp(seg) = &p.repr.upper else {
-            return;
-        };
-        let sack: Vec<String> = seg
-            .sack_ranges
-            .iter()
-            .flatten()
-            .map(|(a, b)| format!("{a}-{b}"))
-            .collect();
-        let (tsval, tsecr) = seg.timestamp.map_or((0, 0), |t| (t.tsval, t.tsecr));
-        let _ = writeln!(
-            w,
-            "{} {dir} {} {:?} {} {} {} {} [{}] {tsval} {tsecr}",
-            t0.elapsed().as_micros(),
-            u8::from(dropped),
-            seg.control,
-            seg.seq_number.0 as u32,
-            seg.ack_number.map_or(0, |a| a.0 as u32),
-            seg.payload.len(),
-            seg.window_len,
-            sack.join(",")
-        );
-    }
-
-    fn lose(&mut self) -> bool {
-        self.cfg.loss_permille > 0 && self.rng.next_u64() % 1000 < self.cfg.loss_permille
-    }
-
-    fn flush(&mut self) -> Result<(), IoError> {
-        let now = StdInstant::now();
-        while self.tx_queue.front().is_some_and(|(at, _)| *at <= now) {
-            let (_, p) = self.tx_queue.pop_front().expect("front exists");
-            self.inner.send(&p)?;
-        }
-        Ok(())
-    }
-}
-
-impl<I: PacketIo> PacketIo for Impaired<'_, I> {
-    fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, IoError> {
-        self.flush()?;
-        // Bounded: the backend holds a few hundred packets at most.
-        for _ in 0..4096 {
-            let Some(n) = self.inner.recv(&mut self.buf)? else {
-                break;
-            };
-            let lost = self.lose();
-            let packet = std::mem::take(&mut self.buf);
-            self.log("k>v", lost, &packet[..n]);
-            self.buf = packet;
-            if lost {
-                self.rx_dropped += 1;
-                continue;
-            }
-            let at = StdInstant::now() + self.cfg.delay;
-            self.rx_queue.push_back((at, self.buf[..n].to_vec()));
-            if self.cfg.delay.is_zero() {
-                break;
-            }
-        }
-        if self
-            .rx_queue
-            .front()
-            .is_some_and(|(at, _)| *at <= StdInstant::now())
-        {
-            let (_, p) = self.rx_queue.pop_front().expect("front exists");
-            let n = p.len().min(buf.len());
-            buf[..n].copy_from_slice(&p[..n]);
-            return Ok(Some(n));
-        }
-        Ok(None)
-    }
-
-    fn send(&mut self, packet: &[u8]) -> Result<bool, IoError> {
-        let lost = self.lose();
-        self.log("v>k", lost, packet);
-        if lost {
-            self.tx_dropped += 1;
-            return Ok(true);
-        }
-        if self.cfg.delay.is_zero() {
-            return self.inner.send(packet);
-        }
-        self.tx_queue
-            .push_back((StdInstant::now() + self.cfg.delay, packet.to_vec()));
-        self.flush()?;
-        Ok(true)
-    }
-
-    fn wait(&mut self, timeout: Duration) -> Result<(), IoError> {
-        let now = StdInstant::now();
-        let next = [self.rx_queue.front(), self.tx_queue.front()]
-            .into_iter()
-            .flatten()
-            .map(|(at, _)| at.saturating_duration_since(now))
-            .min();
-        match next {
-            Some(d) if d.is_zero() => Ok(()),
-            Some(d) => self.inner.wait(timeout.min(d)),
-            None => self.inner.wait(timeout),
-        }
     }
 }
 
@@ -566,9 +398,44 @@ struct Outcome {
     peer: serde_json::Value,
 }
 
+/// The TUN device's offloads in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offload {
+    /// A device opened as by `io::open` (no virtio-net header).
+    Plain,
+    /// Asked for, and required: the kernel must grant them.
+    On,
+    /// `Tun::open_with(.., false)`: forced off.
+    Off,
+}
+
+/// The run's TUN device `name` with `offload`s (required granted when asked for).
+fn open_tun(name: &str, offload: Offload) -> io::Tun {
+    let tun = match offload {
+        Offload::Plain => io::open(name),
+        Offload::On => io::Tun::open_offload(name),
+        Offload::Off => io::Tun::open_with(name, false),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!("TUN offloads: {:?}", tun.offloads());
+    if offload == Offload::On {
+        assert!(
+            tun.offloads().tso6,
+            "this kernel refused TUN_F_TSO6 (kernel {})",
+            std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+        );
+    }
+    tun
+}
+
 /// One run in its own namespace. `tag` is one letter, for unique names;
 /// `moves`: move the vany side between endpoints at least this many times.
 fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
+    kernel_run_with(tag, what, role, moves, Offload::Plain)
+}
+
+/// [`kernel_run`] with the TUN device's offloads chosen.
+fn kernel_run_with(tag: char, what: &str, role: Role, moves: Option<u32>, offload: Offload) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !is_root() {
         skip(&format!(
@@ -581,7 +448,7 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
     println!("== kernel TCP run ({tag}) {what}");
     // Declared first, dropped last: the TUN device goes away with its fd before.
     let ns = Netns::create(format!("vany-k{pid}-{tag}"));
-    let mut tun = io::open(&format!("vk{pid}{tag}")).unwrap_or_else(|e| panic!("{e}"));
+    let mut tun = open_tun(&format!("vk{pid}{tag}"), offload);
     let dev = tun.name().to_string();
     run("ip", &["link", "set", &dev, "netns", &ns.name]);
     ns.ip(&["link", "set", "lo", "up"]);
@@ -630,27 +497,9 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
         println!("  {name:<28} {b:>12} {a:>12} {:>12}", a as i128 - b as i128);
     }
     let outcome = outcome.unwrap_or_else(|e| panic!("run ({tag}) {what}: {e}"));
-    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-    let secs = outcome.transfer.as_secs_f64();
-    println!(
-        "vany sent {:.1} MiB, received {:.1} MiB in {secs:.2} s ({:.1} MiB/s each way, {:.1} MiB/s total); run with setup {:.2} s",
-        mib(outcome.sent),
-        mib(outcome.received),
-        mib(outcome.sent) / secs,
-        mib(outcome.sent + outcome.received) / secs,
-        outcome.total.as_secs_f64()
-    );
-    println!("vany sent sha256     {}", outcome.sent_sha);
-    println!("vany received sha256 {}", outcome.recv_sha);
-    println!("kernel peer: {}", outcome.peer);
-    println!("vany connection: {:?}", outcome.conn);
+    print_outcome(&outcome);
+    println!("TUN offload counters: {:?}", tun.offload_stats());
     let resets: u64 = outcome.endpoint.iter().map(|s| s.resets_sent).sum();
-    let cookies: u64 = outcome.endpoint.iter().map(|s| s.syn_cookies_sent).sum();
-    println!(
-        "vany endpoints: {} (RSTs sent {resets}, SYN cookies sent {cookies})",
-        outcome.endpoint.len()
-    );
-    println!("pump: {:?}", outcome.pump);
     if moves.is_some() {
         println!("moves: {}", outcome.moves);
     }
@@ -682,6 +531,19 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
         assert_eq!(a, b, "kernel counter {name} moved: a reset or abort");
     }
     assert_eq!(resets, 0, "vany's endpoint(s) sent RSTs");
+    let (sup, coalesced) = (outcome.pump.tx_super, outcome.pump.rx_coalesced);
+    if offload == Offload::On {
+        assert!(sup > 0, "no super-segment was sent with offloads on");
+        assert!(coalesced > 0, "no coalesced segment was received");
+        // The impairment's losses never reached the device.
+        let written = tun.offload_stats().tx_super;
+        assert!(
+            written == sup || (!imp.is_none() && written < sup),
+            "{written} {sup}"
+        );
+    } else {
+        assert_eq!((sup, coalesced), (0, 0), "super-segments without offloads");
+    }
     if let Some(min) = moves {
         assert!(
             outcome.moves >= min,
@@ -691,6 +553,31 @@ fn kernel_run(tag: char, what: &str, role: Role, moves: Option<u32>) {
     }
     drop(tun);
     drop(ns);
+}
+
+/// Prints what a run moved, its hashes and vany's counters.
+fn print_outcome(outcome: &Outcome) {
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let secs = outcome.transfer.as_secs_f64();
+    println!(
+        "vany sent {:.1} MiB, received {:.1} MiB in {secs:.2} s ({:.1} MiB/s each way, {:.1} MiB/s total); run with setup {:.2} s",
+        mib(outcome.sent),
+        mib(outcome.received),
+        mib(outcome.sent) / secs,
+        mib(outcome.sent + outcome.received) / secs,
+        outcome.total.as_secs_f64()
+    );
+    println!("vany sent sha256     {}", outcome.sent_sha);
+    println!("vany received sha256 {}", outcome.recv_sha);
+    println!("kernel peer: {}", outcome.peer);
+    println!("vany connection: {:?}", outcome.conn);
+    let resets: u64 = outcome.endpoint.iter().map(|s| s.resets_sent).sum();
+    let cookies: u64 = outcome.endpoint.iter().map(|s| s.syn_cookies_sent).sum();
+    println!(
+        "vany endpoints: {} (RSTs sent {resets}, SYN cookies sent {cookies})",
+        outcome.endpoint.len()
+    );
+    println!("pump: {:?}", outcome.pump);
 }
 
 fn transfer<I: PacketIo>(
@@ -710,8 +597,17 @@ fn transfer<I: PacketIo>(
         (seeds.next_u64(), seeds.next_u64(), seeds.next_u64() >> 1);
     println!("seeds: endpoint {ep_seed}, vany stream {vany_seed}, kernel stream {kernel_seed}");
 
+    // Super-segments only where the backend has the kernel split them.
+    let config = TcpConfig {
+        tso_max: if tun.segmentation_offload() {
+            TSO_MAX_PAYLOAD
+        } else {
+            0
+        },
+        ..TcpConfig::default()
+    };
     let mut node = Node {
-        endpoint: Endpoint::new(TcpConfig::default(), &mut SeededRandom::new(ep_seed)),
+        endpoint: Endpoint::new(config, &mut SeededRandom::new(ep_seed)),
         clock: Clock::new(Instant::from_secs(1000)),
     };
     let mut pump = Pump::new();
@@ -896,5 +792,30 @@ fn vany_server_moved_between_endpoints_mid_transfer() {
         "vany listens, the kernel connects, 64 MiB each way, the connection moved >= 10 times",
         Role::Server { port: 7003 },
         Some(10),
+    );
+}
+
+#[test]
+fn tun_offloads_on_64mib_each_way() {
+    kernel_run_with(
+        'd',
+        "vany listens, the kernel connects, 64 MiB each way, TUN offloads (TSO6, GRO)",
+        Role::Server { port: 7004 },
+        None,
+        Offload::On,
+    );
+}
+
+#[test]
+fn tun_offloads_off_64mib_each_way() {
+    kernel_run_with(
+        'e',
+        "vany connects, the kernel listens, 64 MiB each way, TUN offloads forced off",
+        Role::Client {
+            local_port: 40005,
+            port: 7005,
+        },
+        None,
+        Offload::Off,
     );
 }

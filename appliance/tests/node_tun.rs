@@ -19,7 +19,8 @@
 //!
 //! Checked: `vany ctl status` answers on every node; gossip sees every member up;
 //! `/metrics` answers (fetched with python3 from the hub); a kernel TCP client (python3 in
-//! the hub) downloads a verified stream from the anycast address; a forged gossip
+//! the hub) downloads a verified stream from the anycast address (node 1 has
+//! `tun_offload`: its TCP goes out in super-segments the kernel splits); a forged gossip
 //! datagram is dropped and counted; `vany ctl handoff` refuses an unknown client; a
 //! killed node is declared down and excluded; SIGTERM drains a node and it exits 0.
 //!
@@ -139,6 +140,9 @@ fn config(i: u16, dir: &Path) -> String {
     );
     let _ = writeln!(t, "metrics_listen = \"[fd00:99:{i}::2]:9100\"");
     let _ = writeln!(t, "log_level = \"info\"\ndrain_timeout_ms = 5000");
+    // Node 1 (the contact node, which serves the download) sends TCP super-segments for
+    // its kernel to split; the others send plain segments.
+    let _ = writeln!(t, "tun_offload = {}", i == 1);
     let _ = writeln!(t, "\n[gossip]\nlisten = \"[fd00:99:{i}::2]:4700\"");
     let _ = writeln!(
         t,
@@ -373,8 +377,21 @@ fn three_nodes_gossip_serve_and_answer_control() {
     );
     let s1 = lab.status(1).expect("status");
     println!(
-        "node 1 after the download: rx {} tx {} packets, dropped {}",
-        s1["io"]["rx_packets"], s1["io"]["tx_packets"], s1["stats"]["dropped"]
+        "node 1 after the download: rx {} tx {} packets ({} super-segments), dropped {}",
+        s1["io"]["rx_packets"],
+        s1["io"]["tx_packets"],
+        s1["io"]["tx_super"],
+        s1["stats"]["dropped"]
+    );
+    assert!(
+        s1["io"]["tx_super"].as_u64().is_some_and(|n| n > 0),
+        "node 1 has tun_offload: the download went out in super-segments: {}",
+        s1["io"]
+    );
+    let text = lab.metrics(&hub, 1).expect("node 1 /metrics");
+    assert!(
+        metric_value(&text, "vany_tx_super_segments_total").is_some_and(|v| v > 0.0),
+        "{text}"
     );
     // A forged gossip datagram is dropped and counted.
     let forge = "import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); \

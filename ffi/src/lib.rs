@@ -25,6 +25,9 @@
 //! `VANY_NO_DPDK=1`), everything compiles and [`Eal::init`] returns
 //! [`DpdkError::NotBuilt`], which says what to install.
 //!
+//! [`tun`] opens a Linux TUN device, with the virtio-net header and the TSO/checksum
+//! offloads when the kernel grants them (it needs no DPDK and is built in every case).
+//!
 //! This is the only crate of the workspace with `unsafe` code; each block says why it is
 //! sound in a `// SAFETY:` comment.
 
@@ -37,6 +40,7 @@ mod mempool;
 mod port;
 mod queue;
 mod sys;
+pub mod tun;
 
 pub use batch::{RxBatch, TxBatch, MAX_BURST};
 pub use eal::{Eal, ThreadLcore};

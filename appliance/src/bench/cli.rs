@@ -109,9 +109,22 @@ pub struct TunArgs {
     /// MTU of every TUN and veth device, in bytes.
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1280..=65535))]
     pub mtu: u32,
+    /// TUN offloads on vany's TUN device (virtio-net header, TSO6 and checksum offload;
+    /// `on` falls back to a plain device when the kernel refuses them).
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub offload: OnOff,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A switch given as `on` or `off`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// Runs `vany bench ...`. Exit status: 0 when the run completed, 1 when a measurement
@@ -180,6 +193,7 @@ fn main_tun(a: TunArgs) -> ExitCode {
         seconds: a.seconds,
         batch: usize::from(a.batch),
         mtu: a.mtu,
+        offload: a.offload == OnOff::On,
     };
     let report = match tun::run(&opts, &Cancel::new(stop), &mut std::io::stderr()) {
         Ok(r) => r,

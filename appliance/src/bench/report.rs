@@ -36,6 +36,8 @@ pub struct ReportConfig {
     pub cpus: usize,
     /// The CPU's model name.
     pub cpu: String,
+    /// The offloads of vany's TUN device, in words.
+    pub offloads: String,
 }
 
 /// One raw packet-rate measurement.
@@ -82,6 +84,12 @@ pub struct TcpRow {
     pub mib_per_s: f64,
     /// Packets that went through vany's TUN backend (both directions; 0 on veth).
     pub tun_packets: u64,
+    /// `tun_packets` per second.
+    pub tun_pps: f64,
+    /// Of `tun_packets`, super-segments vany's TCP sent for the kernel to split.
+    pub super_sent: u64,
+    /// Of `tun_packets`, segments the kernel coalesced before vany read them.
+    pub coalesced_received: u64,
 }
 
 impl TcpRow {
@@ -100,7 +108,22 @@ impl TcpRow {
                 0.0
             },
             tun_packets: 0,
+            tun_pps: 0.0,
+            super_sent: 0,
+            coalesced_received: 0,
         }
+    }
+
+    /// Takes the packet counts of vany's pump.
+    pub fn set_pump(&mut self, pump: &crate::io::PumpStats) {
+        self.tun_packets = pump.tx_packets + pump.rx_packets;
+        self.tun_pps = if self.seconds > 0.0 {
+            self.tun_packets as f64 / self.seconds
+        } else {
+            0.0
+        };
+        self.super_sent = pump.tx_super;
+        self.coalesced_received = pump.rx_coalesced;
     }
 }
 
@@ -159,6 +182,7 @@ pub fn render(r: &TunReport, out: &mut dyn Write) -> std::io::Result<()> {
          phase; kernel {}, {} CPUs: {}",
         c.mtu, c.batch, c.mib, c.seconds, c.kernel, c.cpus, c.cpu
     )?;
+    writeln!(out, "TUN offloads of vany's device: {}", c.offloads)?;
     writeln!(out)?;
     writeln!(
         out,
@@ -197,19 +221,22 @@ pub fn render(r: &TunReport, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "  {:<16} {:>9} {:>7} {:>9} {:>8} {:>11}  path",
-        "test", "MiB", "s", "MiB/s", "Gbit/s", "TUN packets"
+        "  {:<16} {:>9} {:>7} {:>9} {:>8} {:>11} {:>10} {:>10} {:>10}  path",
+        "test", "MiB", "s", "MiB/s", "Gbit/s", "TUN packets", "TUN pps", "super sent", "coalesced"
     )?;
     for row in &r.tcp {
         writeln!(
             out,
-            "  {:<16} {:>9.1} {:>7.3} {:>9.1} {:>8.3} {:>11}  {}",
+            "  {:<16} {:>9.1} {:>7.3} {:>9.1} {:>8.3} {:>11} {:>7}pps {:>10} {:>10}  {}",
             row.id,
             row.bytes as f64 / f64::from(1u32 << 20),
             row.seconds,
             row.mib_per_s,
             row.gbit_per_s,
             row.tun_packets,
+            si(row.tun_pps),
+            row.super_sent,
+            row.coalesced_received,
             row.path
         )?;
     }

@@ -26,7 +26,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use vany_stack::tcp::TcpConfig;
+use vany_stack::tcp::{TcpConfig, TSO_MAX_PAYLOAD};
 
 use super::kernel::{self, Datagrams, Received};
 use super::netns::{self, spawn_in, Netns};
@@ -50,6 +50,11 @@ pub struct TunBenchOptions {
     pub batch: usize,
     /// MTU of every TUN and veth device (vany's TCP derives its MSS from it).
     pub mtu: u32,
+    /// Ask the kernel for TUN offloads on vany's TUN device (virtio-net header,
+    /// `TUN_F_CSUM | TUN_F_TSO6`): vany's TCP then sends super-segments the kernel
+    /// splits and receives the kernel's coalesced segments. The forwarder's two devices
+    /// stay plain.
+    pub offload: bool,
 }
 
 impl Default for TunBenchOptions {
@@ -59,6 +64,7 @@ impl Default for TunBenchOptions {
             seconds: 2.0,
             batch: 64,
             mtu: 1500,
+            offload: true,
         }
     }
 }
@@ -88,14 +94,14 @@ struct Lab {
 }
 
 impl Lab {
-    fn build(mtu: u32) -> Result<Lab, BenchError> {
+    fn build(mtu: u32, offload: bool) -> Result<Lab, BenchError> {
         netns::remove_stale();
         let pid = std::process::id();
         // Namespaces first: if anything below fails, they are deleted on the way out.
         let t = Netns::create("t")?;
         let (v1, v2) = (Netns::create("v1")?, Netns::create("v2")?);
         let (f1, f2) = (Netns::create("f1")?, Netns::create("f2")?);
-        let tun = io::open(&format!("vb{pid}t"))?;
+        let tun = Tun::open_with(&format!("vb{pid}t"), offload)?;
         let fwd_a = io::open(&format!("vb{pid}f1"))?;
         let fwd_b = io::open(&format!("vb{pid}f2"))?;
         t.adopt(tun.name())?;
@@ -214,11 +220,14 @@ fn tcp_limit(opts: &TunBenchOptions) -> Duration {
     Duration::from_secs(30 + opts.mib / 4)
 }
 
-fn vany_setup(opts: &TunBenchOptions) -> Setup {
+/// vany's side over a backend: super-segments (`tso_max`) when `tso` (the backend
+/// splits them).
+fn vany_setup(opts: &TunBenchOptions, tso: bool) -> Setup {
     let config = TcpConfig {
         mtu: opts.mtu as usize,
         // The same MSS as the kernel's on the same MTU (no room kept for RH2/HAO).
         mip6_overhead: 0,
+        tso_max: if tso { TSO_MAX_PAYLOAD } else { 0 },
         ..TcpConfig::default()
     };
     Setup {
@@ -322,7 +331,7 @@ fn vany_to_kernel_on<I: PacketIo>(
     let total = opts.mib << 20;
     let v = vany_tcp::send(
         io,
-        &vany_setup(opts),
+        &vany_setup(opts, io.segmentation_offload()),
         40001,
         sa(T_KERNEL, 5001),
         total,
@@ -336,7 +345,7 @@ fn vany_to_kernel_on<I: PacketIo>(
     let (v, k): (_, Received) = blame(v, k)?;
     let secs = k.elapsed.as_secs_f64();
     let mut row = TcpRow::new(&names.id, &names.description, &names.path, k.bytes, secs);
-    row.tun_packets = v.pump.tx_packets + v.pump.rx_packets;
+    row.set_pump(&v.pump);
     Ok(row)
 }
 
@@ -373,7 +382,7 @@ fn kernel_to_vany_on<I: PacketIo>(
     });
     let v = vany_tcp::receive(
         io,
-        &vany_setup(opts),
+        &vany_setup(opts, io.segmentation_offload()),
         5002,
         &|| source.is_finished(),
         cancel,
@@ -385,7 +394,7 @@ fn kernel_to_vany_on<I: PacketIo>(
     let (v, _) = blame(v, k)?;
     let secs = v.elapsed.as_secs_f64();
     let mut row = TcpRow::new(&names.id, &names.description, &names.path, v.bytes, secs);
-    row.tun_packets = v.pump.tx_packets + v.pump.rx_packets;
+    row.set_pump(&v.pump);
     Ok(row)
 }
 
@@ -496,6 +505,11 @@ fn kernel_tun_fwd(
         k.elapsed.as_secs_f64(),
     );
     row.tun_packets = fwd.a_to_b + fwd.b_to_a;
+    row.tun_pps = if row.seconds > 0.0 {
+        row.tun_packets as f64 / row.seconds
+    } else {
+        0.0
+    };
     Ok(row)
 }
 
@@ -537,7 +551,9 @@ pub fn run(
         ..opts.clone()
     };
     say("setting up namespaces, TUN and veth devices");
-    let mut lab = Lab::build(mtu)?;
+    let mut lab = Lab::build(mtu, opts.offload)?;
+    let offloads = offload_words(opts.offload, lab.tun.offloads());
+    say(&format!("vany's TUN device: {offloads}"));
     let mut raws = Vec::new();
     for (size, tag) in [(SMALL_PACKET, "small"), (mtu as usize, "mtu")] {
         cancel.check()?;
@@ -594,6 +610,7 @@ pub fn run(
                 .unwrap_or_default(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu: super::cpu_model(),
+            offloads,
         },
         raw: raws,
         tcp,
@@ -602,12 +619,26 @@ pub fn run(
     })
 }
 
+/// The offloads of vany's TUN device, in words.
+fn offload_words(asked: bool, got: vany_ffi::tun::TunOffloads) -> String {
+    if !asked {
+        "none (--offload off)".into()
+    } else if got.tso6 {
+        "virtio-net header, TUN_F_CSUM + TUN_F_TSO6 (super-segments both ways)".into()
+    } else {
+        "none (the kernel refused TUN_F_TSO6: a plain TUN device)".into()
+    }
+}
+
 fn notes() -> Vec<String> {
     [
         "raw: bytes and Gbit/s count whole IPv6 packets (IPv6 header included; a TUN device \
          has no link-layer header); one write(2) or read(2) per packet",
         "TCP: payload bytes, timed by the receiver from accept to end of stream; vany's \
          TCP uses the same MSS as the kernel's (no room kept for Mobile IPv6 headers)",
+        "with TUN offloads, a TUN packet of a vany row may be a super-segment of up to 64 KiB \
+         (super_sent: vany's, which the kernel splits; coalesced_received: the kernel's); \
+         the raw rows then carry a 10-byte virtio-net header per packet as well",
         "kernel_tun_fwd is the comparable path for vany's TCP: every packet crosses the \
          kernel/user boundary through a TUN device, as vany's do; it runs three busy \
          threads (sender, receiver, forwarder) where the vany rows run two",

@@ -26,6 +26,7 @@
 pub mod burst;
 pub mod dpdk;
 pub mod mem;
+pub mod offload;
 pub mod tun;
 
 use std::io;
@@ -33,11 +34,12 @@ use std::time::Duration as StdDuration;
 
 use vany_stack::tcp::Endpoint;
 use vany_stack::time::Instant;
-use vany_stack::wire::{parse_tcp_deferred, parse_verified, PacketTooBigRepr, Upper};
+use vany_stack::wire::{parse_tcp_input, parse_verified, PacketTooBigRepr, Upper};
 
 pub use burst::{AdaptiveWait, Batch, TxReport};
 pub use mem::MemIo;
-pub use tun::{open, Tun};
+pub use offload::{partial_checksum, send_with_meta_by_send_with, Built, RxMeta, Segmentation};
+pub use tun::{open, OffloadStats, Tun};
 
 pub use vany_stack::wire::packet::{IPV6_HEADER_LEN, TCP_PROTOCOL};
 pub use vany_stack::wire::rewrite::Ipv6Header;
@@ -107,6 +109,16 @@ pub enum IoError {
         /// What was wrong.
         source: vany_stack::l2::NdConfigError,
     },
+    /// A super-segment was handed to a backend that cannot have it split (the TCP
+    /// configuration's `tso_max` is for a TUN device with offloads only).
+    #[error(
+        "a TCP super-segment of {len} bytes was handed to a backend without segmentation \
+         offload (set tso_max only for a TUN device whose offloads the kernel granted)"
+    )]
+    NoSegmentationOffload {
+        /// The packet length.
+        len: usize,
+    },
     /// A packet to send does not fit the backend.
     #[error("packet of {len} bytes is larger than the {max} bytes this backend can send")]
     TooLarge {
@@ -172,6 +184,35 @@ pub trait PacketIo {
     /// The default builds in one reused buffer and calls [`send`](PacketIo::send).
     fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> Result<Lent, IoError> {
         burst::send_with_by_send(self, build)
+    }
+
+    /// [`rx_each`](PacketIo::rx_each) with what the backend knows of each packet
+    /// ([`RxMeta`]: a TUN device with offloads). The default says nothing (checksums to
+    /// be verified).
+    fn rx_each_meta(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(&[u8], RxMeta),
+    ) -> Result<usize, IoError> {
+        self.rx_each(max, &mut |p| each(p, RxMeta::default()))
+    }
+
+    /// [`send_with`](PacketIo::send_with) where `build` may return a TCP super-segment
+    /// with how to split it ([`Segmentation`]); only a backend whose
+    /// [`segmentation_offload`](PacketIo::segmentation_offload) is true takes one, the
+    /// others fail with [`IoError::NoSegmentationOffload`].
+    fn send_with_meta(
+        &mut self,
+        build: &mut dyn FnMut(&mut [u8]) -> Built,
+    ) -> Result<Lent, IoError> {
+        send_with_meta_by_send_with(self, build)
+    }
+
+    /// Whether the backend splits TCP super-segments itself ([`send_with_meta`]
+    /// (PacketIo::send_with_meta)): a TUN device whose offloads the kernel granted. Only
+    /// then may the TCP configuration's `tso_max` be set.
+    fn segmentation_offload(&self) -> bool {
+        false
     }
 
     /// Makes [`wait`](PacketIo::wait) return as well when `fd` becomes readable (the
@@ -302,6 +343,10 @@ pub struct PumpStats {
     pub tx_bytes: u64,
     /// Packets the backend dropped for lack of room.
     pub tx_dropped: u64,
+    /// Of `tx_packets`, TCP super-segments the backend splits ([`Segmentation`]).
+    pub tx_super: u64,
+    /// Of `rx_packets`, segments the kernel coalesced ([`RxMeta::coalesced`]).
+    pub rx_coalesced: u64,
     /// Calls to `Endpoint::handle_timeout`.
     pub timer_runs: u64,
     /// Calls to [`PacketIo::wait`].
@@ -378,12 +423,14 @@ impl Pump {
         now: Instant,
     ) -> Result<usize, IoError> {
         let stats = &mut self.stats;
-        io.rx_each(self.rx_burst, &mut |packet| {
+        io.rx_each_meta(self.rx_burst, &mut |packet, meta| {
             stats.rx_packets += 1;
             stats.rx_bytes += packet.len() as u64;
+            stats.rx_coalesced += u64::from(meta.coalesced);
             // The data path's parse: a TCP payload's checksum is finished while the
-            // connection copies it in (a segment that fails it changes nothing).
-            match parse_tcp_deferred(packet) {
+            // connection copies it in (a segment that fails it changes nothing), or not
+            // checked at all when the local kernel vouched for it.
+            match parse_tcp_input(packet, meta.checksum) {
                 Ok(Some(t)) => {
                     // The home-address-level addresses (equal to the IPv6 ones when no
                     // RH2/HAO is present).
@@ -427,8 +474,10 @@ impl Pump {
     }
 
     /// Writes up to `tx_burst` segments from `endpoint`, each behind an IPv6 header,
-    /// built in the buffer the backend lends ([`PacketIo::send_with`]: on DPDK, the mbuf
-    /// the NIC reads). Returns the number of packets written (or dropped by the backend).
+    /// built in the buffer the backend lends ([`PacketIo::send_with_meta`]: on DPDK, the
+    /// mbuf the NIC reads). A super-segment (the endpoint's `tso_max`) goes with its
+    /// [`Segmentation`]. Returns the number of packets written (or dropped by the
+    /// backend).
     pub fn transmit<I: PacketIo + ?Sized>(
         &mut self,
         io: &mut I,
@@ -438,12 +487,13 @@ impl Pump {
         let hop_limit = self.hop_limit;
         let mut n = 0;
         while n < self.tx_burst {
-            let lent = io.send_with(&mut |buf| {
+            let mut segmented = false;
+            let lent = io.send_with_meta(&mut |buf| {
                 if buf.len() <= IPV6_HEADER_LEN {
-                    return 0;
+                    return (0, None);
                 }
                 let Some(t) = endpoint.poll_transmit(now, &mut buf[IPV6_HEADER_LEN..]) else {
-                    return 0;
+                    return (0, None);
                 };
                 Ipv6Header {
                     src: t.tuple.local,
@@ -453,13 +503,21 @@ impl Pump {
                     payload_len: t.len,
                 }
                 .emit(&mut buf[..IPV6_HEADER_LEN]);
-                IPV6_HEADER_LEN + t.len
+                let seg = t.segment_size.map(|size| {
+                    segmented = true;
+                    partial_checksum(&mut buf[IPV6_HEADER_LEN..], &t.tuple, t.len, size)
+                });
+                (
+                    IPV6_HEADER_LEN + t.len,
+                    seg.map(|s| s.after(IPV6_HEADER_LEN)),
+                )
             })?;
             match lent {
                 Lent::Empty => break,
                 Lent::Sent(len) => {
                     self.stats.tx_packets += 1;
                     self.stats.tx_bytes += len as u64;
+                    self.stats.tx_super += u64::from(segmented);
                 }
                 Lent::Dropped(_) => self.stats.tx_dropped += 1,
             }

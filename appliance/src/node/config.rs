@@ -135,6 +135,12 @@ pub struct NodeConfig {
     pub log_level: String,
     /// Packets per receive burst.
     pub batch: usize,
+    /// `tun_offload`: ask the kernel to split vany's TCP super-segments on the TUN
+    /// device (transmit only: docs/tun-offload.md). Off by default.
+    pub tun_offload: bool,
+    /// The most payload of one TCP super-segment (`TcpConfig::tso_max`): 0 from the
+    /// file; set when the TUN device was opened with the offload granted.
+    pub tso_max: usize,
     /// Spin time after activity before sleeping.
     pub spin: StdDuration,
     /// Longest drain on SIGTERM before exiting anyway.
@@ -174,6 +180,7 @@ struct RawConfig {
     metrics_listen: Option<String>,
     log_level: Option<String>,
     batch: Option<usize>,
+    tun_offload: Option<bool>,
     spin_us: Option<u64>,
     drain_timeout_ms: Option<u64>,
     gossip: Option<RawGossip>,
@@ -363,6 +370,8 @@ impl NodeConfig {
             metrics_listen,
             log_level,
             batch,
+            tun_offload: raw.tun_offload.unwrap_or(false),
+            tso_max: 0,
             spin: StdDuration::from_micros(raw.spin_us.unwrap_or(0)),
             drain_timeout: millis("drain_timeout_ms", raw.drain_timeout_ms, 10_000)?,
             gossip,
@@ -400,6 +409,7 @@ impl NodeConfig {
             tcp: TcpConfig {
                 send_buffer: self.send_buffer,
                 recv_buffer: self.recv_buffer,
+                tso_max: self.tso_max,
                 ..TcpConfig::default()
             },
             app_port: self.app_port,

@@ -3,7 +3,7 @@
 
 use super::metrics::IoCounters;
 use crate::group::member::LendingSink;
-use crate::io::{IoError, Lent, PacketIo};
+use crate::io::{Built, IoError, Lent, PacketIo};
 
 /// The backend as the member's [`LendingSink`]: each TCP segment built in the buffer
 /// the backend lends, and counted.
@@ -15,11 +15,18 @@ pub(super) struct LentTx<'a, I: PacketIo> {
 }
 
 impl<I: PacketIo> LendingSink for LentTx<'_, I> {
-    fn lend(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        match self.io.send_with(build) {
+    fn lend(&mut self, build: &mut dyn FnMut(&mut [u8]) -> Built) -> bool {
+        let mut segmented = false;
+        let sent = self.io.send_with_meta(&mut |buf| {
+            let built = build(buf);
+            segmented = built.1.is_some();
+            built
+        });
+        match sent {
             Ok(Lent::Sent(len)) => {
                 self.counters.tx_packets += 1;
                 self.counters.tx_bytes += len as u64;
+                self.counters.tx_super += u64::from(segmented);
                 true
             }
             Ok(Lent::Empty) => true,

@@ -45,6 +45,8 @@ pub struct IoCounters {
     pub tx_bytes: u64,
     /// Packets the TUN dropped (queue full, device down).
     pub tx_dropped: u64,
+    /// Of `tx_packets`, TCP super-segments the TUN's kernel splits (`tun_offload`).
+    pub tx_super: u64,
     /// Receive rate over the last second.
     pub rx_pps: f64,
     /// Transmit rate over the last second.

@@ -419,6 +419,13 @@ fn traffic(e: &mut DescriptorEncoder, s: &MetricsSnapshot) -> fmt::Result {
         "Bytes written to the TUN.",
         s.io.tx_bytes,
     )?;
+    counter(
+        e,
+        "vany_tx_super_segments",
+        "TCP super-segments written to the TUN for its kernel to split (tun_offload); \
+         each is one of vany_tx_packets.",
+        s.io.tx_super,
+    )?;
     family(
         e,
         "vany_packets_per_second",

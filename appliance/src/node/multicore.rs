@@ -40,7 +40,7 @@ merge_by_sum!(PeerStats: sent accepted forged replayed malformed retransmitted g
     reassembly_dropped);
 merge_by_sum!(MnStats: hoti_sent coti_sent bu_sent ba_accepted ba_dropped unmatched_tests
     be_received be_ignored);
-merge_by_sum!(IoCounters: rx_packets rx_bytes tx_packets tx_bytes tx_dropped rx_pps tx_pps);
+merge_by_sum!(IoCounters: rx_packets rx_bytes tx_packets tx_bytes tx_dropped tx_super rx_pps tx_pps);
 merge_by_sum!(TcpCounters: syn_cookies_sent syn_cookies_accepted syn_cookies_rejected
     resets_sent);
 /// `Merge` by the type's own `+=`.

@@ -20,6 +20,7 @@ use crossbeam_channel::{bounded, unbounded, Sender};
 use ring::rand::{SecureRandom, SystemRandom};
 use vany_ffi::Eal;
 use vany_stack::l2::{Gateway, OwnAddr};
+use vany_stack::tcp::TSO_MAX_PAYLOAD;
 
 use super::config::NodeConfig;
 use super::cores;
@@ -31,6 +32,7 @@ use super::multicore;
 use super::runtime::{ask, AppSites, Node, NodeError, Query, ANSWER_TIMEOUT, HANDOFF_WAIT};
 use crate::apps::{FilesSite, ProxySite};
 use crate::io::dpdk::{DpdkConfig, DpdkIo};
+use crate::io::tun::OffloadMode;
 use crate::io::{self, IoError, PacketIo};
 
 /// Seeds from the system's random generator (ring's `SystemRandom`).
@@ -52,8 +54,23 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     }
     match &cfg.io {
         IoBackend::Tun => {
-            let tun = io::open(&cfg.tun)?;
-            tracing::info!(tun = %cfg.tun, "TUN device up");
+            let mode = if cfg.tun_offload {
+                OffloadMode::TxOnly
+            } else {
+                OffloadMode::Off
+            };
+            let tun = io::Tun::open_mode(&cfg.tun, mode)?;
+            let mut cfg = cfg;
+            if tun.segmentation_offload() {
+                cfg.tso_max = TSO_MAX_PAYLOAD;
+            } else if cfg.tun_offload {
+                tracing::warn!(tun = %cfg.tun, "the kernel refused TUN offloads: plain TUN");
+            }
+            tracing::info!(
+                tun = %cfg.tun,
+                offload = tun.segmentation_offload(),
+                "TUN device up"
+            );
             serve(cfg, vec![tun], None, &stop)
         }
         IoBackend::Dpdk(d) => {

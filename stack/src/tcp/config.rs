@@ -62,6 +62,19 @@ pub struct TcpConfig {
     /// `tcp_mtu_probing = 1`: after timeouts of full-sized segments fall back to 1280
     /// bytes, then probe upwards. Packet Too Big (RFC 8201) is handled either way.
     pub pmtu_probing: bool,
+    /// Segmentation offload (TSO): the most payload bytes one segment from
+    /// [`Connection::poll_transmit_segment`](super::Connection::poll_transmit_segment)
+    /// may carry when the I/O below splits it into segments of the MSS itself (a TUN
+    /// device with `TUN_F_TSO6`). Such a super-segment holds whole segments of
+    /// [`Transmit::segment_size`](super::Transmit::segment_size) bytes (the last may be
+    /// shorter), each to carry the same header. 0 (the default) is off: no segment is
+    /// longer than the MSS. At most 65535 minus the headers.
+    ///
+    /// A property of the local I/O, not of the connection: snapshots leave it out (their
+    /// layout is unchanged), and [`Endpoint::insert`](super::Endpoint::insert) gives a
+    /// restored connection the endpoint's own.
+    #[serde(skip)]
+    pub tso_max: usize,
 }
 
 impl Default for TcpConfig {
@@ -89,6 +102,7 @@ impl Default for TcpConfig {
             initial_window_segments: 10,
             accept_backlog: 128,
             pmtu_probing: true,
+            tso_max: 0,
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Transmit {
     pub tuple: FourTuple,
     /// Length of the TCP segment in the buffer.
     pub len: usize,
+    /// A super-segment's segment size (only with [`TcpConfig::tso_max`]): the payload
+    /// bytes per segment the I/O below splits it into. `None` for an ordinary segment.
+    pub segment_size: Option<u16>,
 }
 
 /// Why a connection could not be opened or inserted.
@@ -229,6 +232,8 @@ impl Endpoint {
         let now = self.clock.max(connection.last_recv);
         let mtu = self.path_mtu(now, &tuple.remote);
         connection.reset_path_mtu(now, mtu.map_or(self.config.mtu, usize::from));
+        // Segmentation offload is this endpoint's I/O's, not the connection's.
+        connection.config.tso_max = self.config.tso_max;
         self.connections.insert(tuple, connection);
         self.dirty.insert(tuple);
         self.reschedule(tuple);
@@ -607,16 +612,24 @@ impl Endpoint {
                 &ChecksumCapabilities::ignored(),
             );
             fill_tcp_checksum(&tuple.local, &tuple.remote, &mut buf[..len]);
-            return Some(Transmit { tuple, len });
+            return Some(Transmit {
+                tuple,
+                len,
+                segment_size: None,
+            });
         }
         while let Some(tuple) = self.dirty.first().copied() {
             let sent = self
                 .connections
                 .get_mut(&tuple)
-                .and_then(|c| c.poll_transmit(now, buf));
+                .and_then(|c| c.poll_transmit_segment(now, buf));
             self.reschedule(tuple);
-            if let Some(len) = sent {
-                return Some(Transmit { tuple, len });
+            if let Some(e) = sent {
+                return Some(Transmit {
+                    tuple,
+                    len: e.len,
+                    segment_size: e.segment_size,
+                });
             }
             self.dirty.remove(&tuple);
         }

@@ -22,6 +22,7 @@ pub mod types;
 pub use config::{CongestionAlgorithm, TcpConfig};
 pub use connection::Connection;
 pub use endpoint::{Endpoint, EndpointError, EndpointStats, Transmit};
+pub use output::{Emitted, TSO_MAX_PAYLOAD};
 pub use seq::Seq;
 pub use snapshot::{SnapshotError, TcpSnapshot, SNAPSHOT_VERSION};
 pub use types::{ConnStats, Event, FourTuple, State, TcpError};

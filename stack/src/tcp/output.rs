@@ -9,6 +9,22 @@ use crate::wire::{checksum, tcp};
 use super::connection::{ts_clock, Connection};
 use super::types::State;
 
+/// The most TCP payload one super-segment carries with [`super::TcpConfig::tso_max`]:
+/// the IPv6 payload length (16 bits) must hold it with a TCP header of 60 bytes and
+/// a Mobile IPv6 header of 24 (an RH2 or a HAO), with room to spare.
+pub const TSO_MAX_PAYLOAD: usize = 65_535 - 40 - 24 - 60;
+
+/// A segment [`Connection::poll_transmit_segment`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emitted {
+    /// Length of the TCP segment (header and payload) in the buffer.
+    pub len: usize,
+    /// For a super-segment (only with [`super::TcpConfig::tso_max`]): the payload bytes
+    /// per segment it is to be split into (each with a copy of its header; the last may
+    /// be shorter). `None` for an ordinary segment.
+    pub segment_size: Option<u16>,
+}
+
 /// What to put in one segment.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -157,7 +173,10 @@ impl Connection {
         if let Some(probe) = self.plan_probe(now, start, avail.min(window_room).min(cwnd_room)) {
             return Some(probe);
         }
-        let len = avail.min(mss).min(window_room).min(cwnd_room);
+        let len = avail
+            .min(self.burst_limit(mss))
+            .min(window_room)
+            .min(cwnd_room);
         let fin = fin_off.is_some_and(|f| f == start + len && f >= start) && cwnd_room > len;
         if len == 0 && !fin {
             return None;
@@ -183,6 +202,18 @@ impl Connection {
         })
     }
 
+    /// The most new data one segment may carry: the MSS, or with segmentation offload
+    /// ([`super::TcpConfig::tso_max`]) as many whole MSS as fit it (`emit` trims to the
+    /// segment size options leave).
+    fn burst_limit(&self, mss: u64) -> u64 {
+        let max = self.config.tso_max.min(TSO_MAX_PAYLOAD) as u64;
+        if max > mss {
+            max / mss * mss
+        } else {
+            mss
+        }
+    }
+
     /// A probe segment of new data at `start`, when one is due and `room` bytes (data,
     /// peer window and congestion window) allow it whole (RFC 4821 §7.3, §7.4).
     fn plan_probe(&self, now: Instant, start: u64, room: u64) -> Option<Plan> {
@@ -204,8 +235,18 @@ impl Connection {
 
     /// Writes the next segment to send into `buf` (TCP header and payload, checksummed
     /// over the connection's addresses) and returns its length, or `None` when there is
-    /// nothing to send now.
+    /// nothing to send now. With [`super::TcpConfig::tso_max`] set the segment may be a
+    /// super-segment: use [`Connection::poll_transmit_segment`] to learn its segment size.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_segment(now, buf).map(|e| e.len)
+    }
+
+    /// [`Connection::poll_transmit`], saying whether the segment is a super-segment to be
+    /// split ([`Emitted::segment_size`]). A super-segment's checksum is complete over the
+    /// whole of it (what a receiver of it unsplit would check); a splitter that fills in
+    /// per-segment checksums starts from the pseudo-header's sum
+    /// ([`crate::wire::checksum::pseudo_header`] over the same addresses).
+    pub fn poll_transmit_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<Emitted> {
         if self.frozen {
             return None;
         }
@@ -299,7 +340,7 @@ impl Connection {
         shifted.min(u64::from(u16::MAX)) as u16
     }
 
-    fn emit(&mut self, now: Instant, plan: Plan, buf: &mut [u8]) -> Option<usize> {
+    fn emit(&mut self, now: Instant, plan: Plan, buf: &mut [u8]) -> Option<Emitted> {
         // One copy of `emit_kind` per kind of segment: in the one that carries data (and
         // ACKs), everything only a SYN or a RST needs is known to be off at compile time.
         match (plan.syn, plan.rst) {
@@ -315,7 +356,7 @@ impl Connection {
         now: Instant,
         plan: Plan,
         buf: &mut [u8],
-    ) -> Option<usize> {
+    ) -> Option<Emitted> {
         debug_assert!(plan.syn == SYN && plan.rst == RST);
         let plan = Plan {
             syn: SYN,
@@ -341,12 +382,26 @@ impl Connection {
             None => self.opts.send_mss,
         };
         let room = usize::from(mss).saturating_sub(header_len - 20).max(1);
-        if data_len > room {
-            data_len = room;
-            data_stop = data_start + room as u64;
+        // With segmentation offload: whole segments of `room` bytes, up to `tso_max` and
+        // what `buf` holds; the last may be short only where the data ends.
+        let tso = !SYN && !RST && plan.probe.is_none() && self.config.tso_max > room;
+        let max_data = if tso {
+            let fits = buf.len().saturating_sub(header_len);
+            (self.config.tso_max.min(TSO_MAX_PAYLOAD).min(fits) / room * room).max(room)
+        } else {
+            room
+        };
+        let mut keep = data_len.min(max_data);
+        if keep > room && keep % room != 0 && data_start + keep as u64 != data_end {
+            keep -= keep % room;
+        }
+        if keep < data_len {
+            data_len = keep;
+            data_stop = data_start + keep as u64;
             plan.fin = false;
             repr.control = TcpControl::None;
         }
+        let segment_size = (data_len > room).then_some(room as u16);
         let total = header_len + data_len;
         if buf.len() < total {
             return None;
@@ -362,9 +417,13 @@ impl Connection {
         let head = checksum::sum(head, &buf[..header_len]);
         let sum = !checksum::add(head, payload_sum);
         buf[16..18].copy_from_slice(&sum.to_be_bytes());
-        self.stats.segs_out += 1;
+        self.stats.segs_out += data_len.div_ceil(room).max(1) as u64;
+        let emitted = Emitted {
+            len: total,
+            segment_size,
+        };
         if plan.rst {
-            return Some(total);
+            return Some(emitted);
         }
         if acking {
             self.last_ack_sent = rcv_nxt;
@@ -376,7 +435,7 @@ impl Connection {
         if plan.syn || plan.fin || data_len > 0 {
             self.consumed(now, &plan, data_start, data_stop);
         }
-        Some(total)
+        Some(emitted)
     }
 
     /// The header of the segment `plan` describes (no payload yet), and whether it

@@ -19,8 +19,8 @@ pub use icmpv6::{PacketTooBigRepr, QuotedTcp, IPV6_MIN_MTU, PACKET_TOO_BIG};
 pub use mh::{BindingAck, BindingUpdate, MhMessage, MhRepr, MhType};
 pub use mh_option::{MhOption, MhOptions};
 pub use packet::{
-    parse, parse_deferred, parse_tcp_deferred, parse_verified, Icmpv6Message, PacketError,
-    PacketRepr, ParsedPacket, TcpInput, UdpDatagram, Upper,
+    parse, parse_deferred, parse_tcp_deferred, parse_tcp_input, parse_verified, ChecksumTrust,
+    Icmpv6Message, PacketError, PacketRepr, ParsedPacket, TcpInput, UdpDatagram, Upper,
 };
 pub use rh2::Rh2Header;
 pub use smoltcp::wire::{TcpControl, TcpRepr, TcpSeqNumber, TcpTimestampRepr};

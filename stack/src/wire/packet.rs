@@ -551,11 +551,33 @@ impl TcpInput<'_> {
     }
 }
 
+/// Whether a received packet's TCP checksum is still to be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumTrust {
+    /// Check it (every packet from a network).
+    Verify,
+    /// Do not: the packet comes from the local kernel, which vouched for it (a TUN
+    /// device's virtio-net header said `NEEDS_CSUM`, the checksum field then holding only
+    /// the pseudo-header's sum, or `DATA_VALID`).
+    TrustedByKernel,
+}
+
 /// The TCP data path's parse: [`parse_deferred`] for a TCP packet, into a small
 /// [`TcpInput`]; `Ok(None)` for any other packet (parse that with [`parse_verified`]).
 /// The same packets are refused, with the same errors.
 #[inline]
 pub fn parse_tcp_deferred(data: &[u8]) -> Result<Option<TcpInput<'_>>, PacketError> {
+    parse_tcp_input(data, ChecksumTrust::Verify)
+}
+
+/// [`parse_tcp_deferred`], told whether the TCP checksum is to be checked at all: with
+/// [`ChecksumTrust::TrustedByKernel`] it is not (the segment comes with `deferred`
+/// `None`, as a verified one); everything else is checked as there.
+#[inline]
+pub fn parse_tcp_input(
+    data: &[u8],
+    trust: ChecksumTrust,
+) -> Result<Option<TcpInput<'_>>, PacketError> {
     let ip = parse_ip(data)?;
     if ip.next != TCP_PROTOCOL {
         return Ok(None);
@@ -563,7 +585,9 @@ pub fn parse_tcp_deferred(data: &[u8]) -> Result<Option<TcpInput<'_>>, PacketErr
     let bytes = ip.upper_bytes;
     if let Some(header) = tcp::parse_common(bytes) {
         // The common case, without moving a whole repr around (see `parse_common`).
-        let deferred = if header.header_len < bytes.len() {
+        let deferred = if trust == ChecksumTrust::TrustedByKernel {
+            None
+        } else if header.header_len < bytes.len() {
             let (src, dst) = ip.pseudo_bits;
             let pseudo = checksum::pseudo_header_bits(src, dst, TCP_PROTOCOL, bytes.len() as u32);
             Some(DeferredChecksum::with_pseudo_header(
@@ -589,6 +613,16 @@ pub fn parse_tcp_deferred(data: &[u8]) -> Result<Option<TcpInput<'_>>, PacketErr
         }));
     }
     let tcp = parse_tcp(&ip, true)?;
+    if trust == ChecksumTrust::TrustedByKernel {
+        return Ok(Some(TcpInput {
+            src: ip.src,
+            dst: ip.dst,
+            rh2: ip.rh2,
+            hao: ip.hao,
+            segment: tcp.segment,
+            deferred: None,
+        }));
+    }
     if !tcp.checksum_ok && tcp.deferred.is_none() {
         return Err(PacketError::BadChecksum {
             received: tcp.checksum,

@@ -19,7 +19,9 @@ pub trait LendingSink {
     /// Calls `build` with a buffer; `build` writes one packet at its start and returns
     /// the packet's length (0: none). Returns `false` when no buffer could be lent (no
     /// room): the member stops sending for now (TCP sends it later).
-    fn lend(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
+    /// `build` also says when the packet is a TCP super-segment the backend is to have
+    /// split ([`crate::io::Segmentation`]: only with the TCP configuration's `tso_max`).
+    fn lend(&mut self, build: &mut dyn FnMut(&mut [u8]) -> Built) -> bool;
 }
 
 impl Member {
@@ -46,10 +48,10 @@ impl Member {
         for _ in 0..100_000 {
             let mut done = false;
             let lent = sink.lend(&mut |buf| match self.next_tcp_packet(now, buf) {
-                Some(len) => len,
+                Some(built) => built,
                 None => {
                     done = true;
-                    0
+                    (0, None)
                 }
             });
             if done || !lent {

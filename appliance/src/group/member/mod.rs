@@ -28,6 +28,7 @@ use crate::apps::{
     AppEnv, AppKind, AppSpec, AppState, AppTimeouts, FilesSite, FilesStats, ProxySite, ProxyStats,
 };
 use crate::host::Host;
+use crate::io::{partial_checksum, Built, Segmentation};
 
 use super::cookie::CookieRefusal;
 use super::peer::{
@@ -702,10 +703,20 @@ impl Member {
 
     fn drain_tcp(&mut self, now: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
+        // Owned packets are sent whole: with segmentation offload (`tso_max`), a buffer
+        // of one MTU keeps the segments built here to one MSS (a super-segment never
+        // exceeds its buffer); only `transmit_lent` hands super-segments on.
+        let cap = if self.cfg.tcp.tso_max > 0 {
+            (TCP_AT + self.cfg.tcp.mtu).min(buf.len())
+        } else {
+            buf.len()
+        };
         for _ in 0..100_000 {
-            match self.next_tcp_packet(now, &mut buf) {
-                Some(0) => {}
-                Some(len) => self.outbox.push_back(buf[..len].to_vec()),
+            match self.next_tcp_packet(now, &mut buf[..cap]) {
+                Some((0, _)) => {}
+                Some((len, None)) => self.outbox.push_back(buf[..len].to_vec()),
+                // Cannot happen (see above); dropped, TCP would resend it.
+                Some((_, Some(_))) => {}
                 None => break,
             }
         }
@@ -716,9 +727,19 @@ impl Member {
     /// anycast address, or from the care-of address with a Home Address option for a
     /// session that talks to it): its length, `Some(0)` for a segment that could not be
     /// framed (dropped), `None` when there is nothing to send. `buf` must hold
-    /// [`TCP_AT`] bytes of headers in front of a segment.
-    pub(super) fn next_tcp_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    /// [`TCP_AT`] bytes of headers in front of a segment. With segmentation offload
+    /// (`tso_max`) the segment may be a super-segment: then with its [`Segmentation`],
+    /// its checksum field holding the pseudo-header's sum over the home-level addresses
+    /// the kernel's splitter keeps.
+    pub(super) fn next_tcp_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(usize, Option<Segmentation>)> {
         let t = self.tcp.poll_transmit(now, buf.get_mut(TCP_AT..)?)?;
+        let seg = t
+            .segment_size
+            .map(|size| partial_checksum(&mut buf[TCP_AT..TCP_AT + t.len], &t.tuple, t.len, size));
         let from_care_of = self
             .sessions
             .get(&t.tuple.remote)
@@ -736,7 +757,8 @@ impl Member {
         if at != TCP_AT {
             buf.copy_within(TCP_AT..TCP_AT + t.len, at);
         }
-        Some(repr.emit_headers(buf, TCP_PROTOCOL, t.len).unwrap_or(0))
+        let len = repr.emit_headers(buf, TCP_PROTOCOL, t.len).unwrap_or(0);
+        Some((len, seg.filter(|_| len > 0).map(|s| s.after(at))))
     }
 
     // ---- input ----------------------------------------------------------------------------

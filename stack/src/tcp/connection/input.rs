@@ -280,7 +280,10 @@ impl Connection {
             if advanced > 0 {
                 self.push_event(Event::Readable);
             }
-            if seg_start != rcv_nxt || had_gaps || self.recv.has_gaps() {
+            // A segment longer than our MSS is several coalesced ones (GRO, a TUN
+            // device's offload): acknowledged at once, as two full segments would be.
+            let coalesced = seg.payload.len() > usize::from(self.config.announced_mss());
+            if seg_start != rcv_nxt || had_gaps || self.recv.has_gaps() || coalesced {
                 self.ack_now = true;
             } else {
                 self.acks_owed += 1;
