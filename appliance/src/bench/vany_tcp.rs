@@ -4,6 +4,8 @@
 //! The loop is the appliance's poll loop: receive a burst, run due timers, let the
 //! application read and write, transmit a burst, and sleep in the backend's wait only
 //! when nothing moved. The peer's thread tells when it is done through `peer_done`.
+//! vany's application writes its bytes in place (`Connection::send_with`) and reads them
+//! in place (`recv_with`), as the stream source and the HTTP bodies do.
 
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant as StdInstant};
@@ -18,7 +20,7 @@ use crate::io::{Clock, PacketIo, Pump, PumpStats};
 /// How long the receiver keeps the connection going after the end of stream, for the
 /// peer to see its FIN answered.
 const LINGER: Duration = Duration::from_secs(5);
-/// Bytes handed to `Connection::send` at a time.
+/// Bytes written into the send buffer at a time.
 const CHUNK: usize = 64 * 1024;
 
 /// How vany's side is set up.
@@ -132,7 +134,6 @@ pub fn send<I: PacketIo + ?Sized>(
     d.endpoint
         .connect(d.clock.now(), tuple)
         .map_err(|e| BenchError::Tcp(e.to_string()))?;
-    let chunk: Vec<u8> = (0..CHUNK).map(|i| (i % 253) as u8).collect();
     let (mut sent, mut closed, mut start) = (0u64, false, None);
     d.run(io, cancel, deadline, "vany's TCP send", |ep| {
         let conn = ep
@@ -145,8 +146,12 @@ pub fn send<I: PacketIo + ?Sized>(
         let mut progress = false;
         while sent < total {
             let want = (total - sent).min(CHUNK as u64) as usize;
+            // Generated in place, straight into the send buffer (no copy of our own).
             let n = conn
-                .send(&chunk[..want])
+                .send_with(want, |piece| {
+                    piece.fill(0x5a);
+                    piece.len()
+                })
                 .map_err(|e| BenchError::Tcp(format!("send: {e}")))?;
             if n == 0 {
                 break;
@@ -180,7 +185,6 @@ pub fn receive<I: PacketIo + ?Sized>(
 ) -> Result<VanyTcp, BenchError> {
     let mut d = Driver::new(setup);
     d.endpoint.listen(port);
-    let mut buf = vec![0u8; CHUNK];
     let (mut tuple, mut received) = (None::<FourTuple>, 0u64);
     let (mut start, mut end) = (None::<StdInstant>, None::<StdInstant>);
     d.run(io, cancel, deadline, "vany's TCP receive", |ep| {
@@ -198,8 +202,10 @@ pub fn receive<I: PacketIo + ?Sized>(
             Some(conn) => {
                 check_events(conn)?;
                 loop {
+                    // Consumed where it lies (a discard sink, as the kernel side's read
+                    // into one reused buffer).
                     let n = conn
-                        .recv(&mut buf)
+                        .recv_with(|piece| piece.len())
                         .map_err(|e| BenchError::Tcp(format!("recv: {e}")))?;
                     if n == 0 {
                         break;
