@@ -613,28 +613,22 @@ pub fn parse_tcp_input(
         }));
     }
     let tcp = parse_tcp(&ip, true)?;
-    if trust == ChecksumTrust::TrustedByKernel {
-        return Ok(Some(TcpInput {
-            src: ip.src,
-            dst: ip.dst,
-            rh2: ip.rh2,
-            hao: ip.hao,
-            segment: tcp.segment,
-            deferred: None,
-        }));
-    }
-    if !tcp.checksum_ok && tcp.deferred.is_none() {
-        return Err(PacketError::BadChecksum {
-            received: tcp.checksum,
-        });
-    }
+    let deferred = match trust {
+        ChecksumTrust::TrustedByKernel => None,
+        ChecksumTrust::Verify if !tcp.checksum_ok && tcp.deferred.is_none() => {
+            return Err(PacketError::BadChecksum {
+                received: tcp.checksum,
+            });
+        }
+        ChecksumTrust::Verify => tcp.deferred,
+    };
     Ok(Some(TcpInput {
         src: ip.src,
         dst: ip.dst,
         rh2: ip.rh2,
         hao: ip.hao,
         segment: tcp.segment,
-        deferred: tcp.deferred,
+        deferred,
     }))
 }
 
