@@ -205,8 +205,8 @@ fn close_up(
     // The client's bytes in view, in KiB above the first.
     let mut line: Vec<(f64, f64)> = Vec::new();
     if let Some((_, s)) = series {
-        let base = bytes_at(s, h.at_s + x_start / 1000.0).unwrap_or(0);
         let before = bytes_at(s, h.at_s + x_start / 1000.0);
+        let base = before.unwrap_or(0);
         line.extend(before.map(|_| (x_start, 0.0)));
         line.extend(
             s.points
