@@ -68,7 +68,18 @@ fn bench_dpdk_reports_vany_and_testpmd() {
         let handled = row["handled"].as_u64().unwrap();
         // Every primed frame is a packet the path translates or forwards.
         assert!(handled > 0 && handled == received, "{path}: {row}");
-        assert!(row["sent"].as_u64().unwrap() >= handled, "{path}: {row}");
+        let sent = row["sent"].as_u64().unwrap();
+        if path == "member-fwd" {
+            // A burst's 60-byte packets travel together: at most 16 per datagram (1,044
+            // bytes of packets with their transfer and length), so fewer datagrams
+            // than packets, never fewer than a sixteenth.
+            assert!(
+                sent < handled && sent >= handled.div_ceil(16),
+                "{path}: {row}"
+            );
+        } else {
+            assert!(sent >= handled, "{path}: {row}");
+        }
         // A TCP/IPv6 frame is at least 74 bytes (98 with a HAO).
         let frame = if path == "client-in" { 98 } else { 74 };
         assert_eq!(row["frame"], frame, "{path}: {row}");

@@ -55,7 +55,8 @@ pub enum BenchCommand {
     /// through the real code to another: vany client's translation (client-out: an RH2
     /// inserted for an anycast address with a binding; client-in: a Home Address option
     /// stripped) and a group member's forwarding (member-fwd: the contact node passing a
-    /// client's packet to the member serving it after a handoff, set up in the simulator).
+    /// client's packets to the member serving it after a handoff, set up in the simulator;
+    /// each receive burst's packets sealed together, as vany node does).
     /// Each path packet is checked: a path that translated or forwarded nothing fails the
     /// run. Then dpdk-testpmd (Debian package dpdk-dev) on the same
     /// devices in rxonly, txonly and io mode, each run for --seconds through its prompt,

@@ -9,10 +9,13 @@
 //! - `client-in`: [`Translator::inbound`] on a TCP/IPv6 packet from that care-of
 //!   address carrying a Home Address option, as a member sends it: the option stripped,
 //!   the anycast address put in the source field.
-//! - `member-fwd`: [`Member::handle_packet`] on a client's TCP segment to the anycast
+//! - `member-fwd`: [`Member::receive`] on a client's TCP segment to the anycast
 //!   address arriving at the contact node after the client's session was handed off to
-//!   another member (a real handoff in the simulator, committed): passed on to that
-//!   member as a peer `Forward` message (HMAC-authenticated UDP datagrams).
+//!   another member (a real handoff in the simulator, committed), the member's output
+//!   taken once per receive burst as `vany node` does: the burst's packets passed on to
+//!   that member together, as peer `Forwards` messages (HMAC-authenticated UDP
+//!   datagrams of about 16 small packets; a 1500-byte packet goes alone, as a `Forward`
+//!   of two datagrams).
 //!
 //! Each packet handled is checked: a phase counts the packets actually translated (the
 //! translator's counters) or forwarded (the member's), and one that handled none is an
@@ -178,10 +181,11 @@ pub fn open_port(
 
 /// A packet path: a received packet in, packets to send out.
 pub trait PathWork {
-    /// Handles one packet; what to send is then in [`output`](PathWork::output).
-    fn handle(&mut self, packet: &[u8]);
-    /// The packets to send for the last one handled.
-    fn output(&self) -> &[Vec<u8>];
+    /// Handles one packet, handing what it sends to `send`.
+    fn handle(&mut self, packet: &[u8], send: &mut dyn FnMut(&[u8]));
+    /// After a receive burst: hands what the burst made to send, if the path sends once
+    /// per burst (a group member does, as `vany node` drives it).
+    fn end_burst(&mut self, _send: &mut dyn FnMut(&[u8])) {}
 }
 
 /// Receives on `rx`, runs every packet through `work` and sends its output on `tx`,
@@ -201,15 +205,12 @@ pub fn pump(
         // Each packet is handled in its mbuf (rx_each); the path's output is copied into
         // an mbuf of the other port.
         let mut failed = None;
-        received += rx.rx_each(64, &mut |packet| {
-            work.handle(packet);
-            for p in work.output() {
-                match tx.send(p) {
-                    Ok(taken) => sent += u64::from(taken),
-                    Err(e) => failed = Some(e),
-                }
-            }
-        })? as u64;
+        let mut send = |p: &[u8]| match tx.send(p) {
+            Ok(taken) => sent += u64::from(taken),
+            Err(e) => failed = Some(e),
+        };
+        received += rx.rx_each(64, &mut |packet| work.handle(packet, &mut send))? as u64;
+        work.end_burst(&mut send);
         if let Some(e) = failed {
             return Err(e.into());
         }
@@ -327,8 +328,7 @@ pub struct ClientPath {
     t: Translator,
     now: Instant,
     inbound: bool,
-    out: Vec<Vec<u8>>,
-    sent: bool,
+    out: Vec<u8>,
 }
 
 impl ClientPath {
@@ -339,8 +339,7 @@ impl ClientPath {
             t: bound_translator(now)?,
             now,
             inbound: false,
-            out: vec![Vec::with_capacity(MAX_FRAME + MIP6_HEADER_LEN)],
-            sent: false,
+            out: Vec::with_capacity(MAX_FRAME + MIP6_HEADER_LEN),
         })
     }
 
@@ -356,18 +355,16 @@ impl ClientPath {
     /// Translates `packet` once and checks the result byte for byte (checksum over the
     /// home address, the addresses a peer expects).
     fn check(&mut self, packet: &[u8]) -> Result<(), BenchError> {
-        self.handle(packet);
+        let mut made = None;
+        self.handle(packet, &mut |p| made = Some(p.to_vec()));
         let fail = |what: &str| {
             BenchError::Check(format!(
                 "vany client translation ({}) {what}",
                 if self.inbound { "inbound" } else { "outbound" }
             ))
         };
-        let out = self
-            .output()
-            .first()
-            .ok_or_else(|| fail("made no packet"))?;
-        let p = parse(out).map_err(|_| fail("made a packet that does not parse"))?;
+        let out = made.ok_or_else(|| fail("made no packet"))?;
+        let p = parse(&out).map_err(|_| fail("made a packet that does not parse"))?;
         let want = if self.inbound {
             (ANYCAST, CLIENT, None, None)
         } else {
@@ -391,20 +388,14 @@ impl ClientPath {
 }
 
 impl PathWork for ClientPath {
-    fn handle(&mut self, packet: &[u8]) {
+    fn handle(&mut self, packet: &[u8], send: &mut dyn FnMut(&[u8])) {
         let v = if self.inbound {
-            self.t.inbound(self.now, packet, &mut self.out[0])
+            self.t.inbound(self.now, packet, &mut self.out)
         } else {
-            self.t.outbound(self.now, packet, &mut self.out[0])
+            self.t.outbound(self.now, packet, &mut self.out)
         };
-        self.sent = matches!(v, Verdict::Uplink | Verdict::Kernel);
-    }
-
-    fn output(&self) -> &[Vec<u8>] {
-        if self.sent {
-            &self.out
-        } else {
-            &[]
+        if matches!(v, Verdict::Uplink | Verdict::Kernel) {
+            send(&self.out);
         }
     }
 }
@@ -430,7 +421,6 @@ pub struct GroupPath {
     sim: Sim,
     donor: HostId,
     now: Instant,
-    out: Vec<Vec<u8>>,
 }
 
 impl GroupPath {
@@ -480,12 +470,7 @@ impl GroupPath {
             });
             if committed {
                 let now = sim.now();
-                return Ok(GroupPath {
-                    sim,
-                    donor,
-                    now,
-                    out: Vec::with_capacity(4),
-                });
+                return Ok(GroupPath { sim, donor, now });
             }
         }
         Err(BenchError::Check(
@@ -510,13 +495,16 @@ impl GroupPath {
         Ok(self.member()?.stats().forwarded)
     }
 
-    /// Forwards `packet` once and checks that peer datagrams to the acceptor came out.
-    fn check(&mut self, packet: &[u8]) -> Result<(), BenchError> {
+    /// Forwards `packet` once and checks that peer datagrams to the acceptor came out:
+    /// how many.
+    fn check(&mut self, packet: &[u8]) -> Result<usize, BenchError> {
         let acceptor = member_addr(ACCEPTOR);
         let mut work = self.work()?;
-        work.handle(packet);
-        let ok = !work.out.is_empty()
-            && work.out.iter().all(|d| {
+        let mut out = Vec::new();
+        work.handle(packet, &mut |d| out.push(d.to_vec()));
+        work.end_burst(&mut |d| out.push(d.to_vec()));
+        let ok = !out.is_empty()
+            && out.iter().all(|d| {
                 parse(d).is_ok_and(|p| {
                     p.checksum_ok
                         && p.repr.dst == acceptor
@@ -528,7 +516,7 @@ impl GroupPath {
                 "the member did not forward the client's packet to the serving member".into(),
             ));
         }
-        Ok(())
+        Ok(out.len())
     }
 
     /// The donor's per-packet work.
@@ -538,11 +526,7 @@ impl GroupPath {
             .sim
             .host_as::<Member>(self.donor)
             .ok_or_else(|| BenchError::Check("the donor is not a member".into()))?;
-        Ok(MemberWork {
-            member,
-            now,
-            out: &mut self.out,
-        })
+        Ok(MemberWork { member, now })
     }
 }
 
@@ -550,23 +534,21 @@ impl GroupPath {
 struct MemberWork<'a> {
     member: &'a mut Member,
     now: Instant,
-    out: &'a mut Vec<Vec<u8>>,
 }
 
 impl PathWork for MemberWork<'_> {
-    fn handle(&mut self, packet: &[u8]) {
-        // The last packet's buffers were copied into mbufs: the member reuses them.
-        for p in self.out.drain(..) {
-            self.member.recycle(p);
-        }
-        self.member.handle_packet(self.now, packet);
-        while let Some(p) = self.member.poll_transmit() {
-            self.out.push(p);
-        }
+    /// As `vany node` does: each packet of a burst received, then what the burst made
+    /// taken once (client packets to forward to the same member travel together).
+    fn handle(&mut self, packet: &[u8], _send: &mut dyn FnMut(&[u8])) {
+        self.member.receive(self.now, packet);
     }
 
-    fn output(&self) -> &[Vec<u8>] {
-        self.out
+    fn end_burst(&mut self, send: &mut dyn FnMut(&[u8])) {
+        while let Some(p) = self.member.poll_transmit() {
+            send(&p);
+            // Copied into an mbuf: the member reuses the buffer.
+            self.member.recycle(p);
+        }
     }
 }
 
@@ -759,16 +741,19 @@ mod tests {
                 assert_eq!(c.translated(), before + 1, "{kind:?} {size}");
                 let len = frame.len() - ETHERNET_HEADER_LEN;
                 let want = if c.inbound { len - 24 } else { len + 24 };
-                assert_eq!(c.output()[0].len(), want);
+                let mut made = Vec::new();
+                c.handle(&frame[ETHERNET_HEADER_LEN..], &mut |p| made.push(p.len()));
+                assert_eq!(made, [want]);
             }
         }
         // A packet the path does not translate is counted as such, and sends nothing.
         c.inbound = false;
         let other = tcp_frame(MAC, 74, CLIENT, CARE_OF, None, (1, 2)).unwrap();
         let before = c.translated();
-        c.handle(&other[ETHERNET_HEADER_LEN..]);
+        let mut made = 0;
+        c.handle(&other[ETHERNET_HEADER_LEN..], &mut |_| made += 1);
         assert_eq!(c.translated(), before);
-        assert!(c.output().is_empty());
+        assert_eq!(made, 0);
         assert!(c.check(&other[ETHERNET_HEADER_LEN..]).is_err());
     }
 
@@ -778,9 +763,23 @@ mod tests {
         for (size, datagrams) in [(64, 1), (1500, 2)] {
             let frame = GroupPath::frame(size, MAC).unwrap();
             let before = g.forwarded().unwrap();
-            g.check(&frame[ETHERNET_HEADER_LEN..]).unwrap();
+            let sent = g.check(&frame[ETHERNET_HEADER_LEN..]).unwrap();
             assert_eq!(g.forwarded().unwrap(), before + 1);
-            assert_eq!(g.out.len(), datagrams, "{size} B");
+            assert_eq!(sent, datagrams, "{size} B");
+        }
+        // A burst of small packets goes as one datagram (`Forwards`); of large ones, as
+        // a `Forward` each.
+        for (size, burst, datagrams) in [(64, 16, 1), (64, 64, 4), (1500, 8, 16)] {
+            let frame = GroupPath::frame(size, MAC).unwrap();
+            let before = g.forwarded().unwrap();
+            let mut work = g.work().unwrap();
+            for _ in 0..burst {
+                work.handle(&frame[ETHERNET_HEADER_LEN..], &mut |_| panic!("sent early"));
+            }
+            let mut sent = 0;
+            work.end_burst(&mut |_| sent += 1);
+            assert_eq!(g.forwarded().unwrap(), before + burst, "{size} B x {burst}");
+            assert_eq!(sent, datagrams, "{size} B x {burst}");
         }
         // Another client's packet is not forwarded (no session, nothing moved).
         let stranger = tcp_frame(MAC, 74, CLIENT, ANYCAST, None, (1, 80)).unwrap();

@@ -7,7 +7,8 @@
 //! then one of two forms:
 //!
 //! - a message that fits one datagram (`postcard(PeerMessage)` plus 32 bytes at most
-//!   [`CHUNK`], such as every `Forward` of a packet up to about 1000 bytes) is sent whole,
+//!   [`CHUNK`], such as every `Forward` of a packet up to about 1000 bytes, and every
+//!   `Forwards`, which gathers the small packets of one burst) is sent whole,
 //!   index 0 and count 1: `header | postcard(PeerMessage) | HMAC-SHA256(key, header and
 //!   message)` (all 32 bytes). One MAC covers everything; nothing is stored before it
 //!   verifies, since there is nothing to reassemble.
@@ -23,7 +24,7 @@
 //! with "VANY") nor as a 16-byte chunk tag. The message (inside either MAC) names the
 //! sender, the receiver and the sequence number, which must match the header.
 //!
-//! Delivery: every message except `Ack` and `Forward` is kept by the sender and sent
+//! Delivery: every message except `Ack`, `Forward`, `Forwards` and `Load` is kept by the sender and sent
 //! again (all its datagrams, same sequence number) until the receiver acknowledges it, with
 //! a retransmission timeout per peer in the manner of RFC 6298 (smoothed round trip, at
 //! least twice the round trip and 100 ms, 1 s before the first sample, doubling per try, at most [`MAX_TRIES`] sends). The receiver acknowledges a
@@ -44,19 +45,26 @@ use vany_stack::time::{Duration, Instant};
 #[path = "peer_msg.rs"]
 mod msg;
 use msg::OutgoingMessage;
-pub use msg::{Outgoing, PeerBody, PeerMessage, RefuseReason, RelayedToken};
+pub use msg::{
+    ForwardBatch, ForwardedPacket, Outgoing, PeerBody, PeerMessage, RefuseReason, RelayedToken,
+};
 
 /// UDP port of the peer protocol.
 pub const PEER_PORT: u16 = 4600;
 /// Bytes of message per datagram (fits a 1280-byte IPv6 MTU with headers).
 pub const CHUNK: usize = 1100;
 const MAGIC: &[u8; 4] = b"VANY";
-/// Version 3: a message that fits one datagram carries one MAC over header and message
-/// (no chunk tag). Version 2: sessions travel in parts (`Transfer` with index and count)
+/// Version 4: client packets of one receive burst for the same member travel together
+/// (`Forwards`, one MAC for all). Version 3: a message that fits one datagram carries
+/// one MAC over header and message (no chunk tag). Version 2: sessions travel in parts (`Transfer` with index and count)
 /// after an optional pre-copy, and refusals carry a typed reason.
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 const HEADER: usize = 4 + 1 + 2 + 8 + 2 + 2;
 const TAG: usize = 32;
+/// Most bytes of packet encodings a [`ForwardBatch`] gathers: with the message's own
+/// fields (sender, receiver and sequence number, variant, count: at most 24 bytes) and
+/// the MAC, a `Forwards` fits one datagram.
+pub const FORWARDS_ROOM: usize = CHUNK - TAG - 24;
 /// Bytes of HMAC-SHA256 that end every datagram of a message of several, over its
 /// header and chunk: a chunk is authenticated before it is stored for reassembly, so
 /// nobody without the group key can fill the reassembly buffers (the message's own MAC

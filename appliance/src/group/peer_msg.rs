@@ -1,10 +1,10 @@
 //! The messages of the peer protocol ([`super`]): what members say to each other, and
-//! the borrowed form of a `Forward` that seals a client's packet without copying it
-//! into a [`PeerBody`] first (its postcard encoding is the same).
+//! the borrowed forms of `Forward` and `Forwards` that seal client packets without
+//! copying them into a [`PeerBody`] first (their postcard encodings are the same).
 
 use std::net::Ipv6Addr;
 
-use serde::ser::SerializeStructVariant;
+use serde::ser::{SerializeSeq, SerializeStructVariant};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::MemberId;
@@ -136,6 +136,23 @@ pub enum PeerBody {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// Donor -> acceptor: client packets that reached the donor in one receive burst,
+    /// in the order they came, sealed under one MAC (version 4). Sent for two packets or
+    /// more that fit one datagram together; a lone packet goes as a `Forward`.
+    Forwards {
+        /// The packets.
+        packets: Vec<ForwardedPacket>,
+    },
+}
+
+/// One client packet of a [`PeerBody::Forwards`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedPacket {
+    /// The handoff (0 for a client handed off lately, not in a handoff).
+    pub transfer: u64,
+    /// The whole IPv6 packet.
+    #[serde(with = "serde_bytes")]
+    pub packet: Vec<u8>,
 }
 
 /// Why an acceptor refused a handoff (carried in `Refused`, logged and counted by the
@@ -217,7 +234,10 @@ impl PeerBody {
     pub fn is_reliable(&self) -> bool {
         !matches!(
             self,
-            PeerBody::Ack { .. } | PeerBody::Forward { .. } | PeerBody::Load { .. }
+            PeerBody::Ack { .. }
+                | PeerBody::Forward { .. }
+                | PeerBody::Forwards { .. }
+                | PeerBody::Load { .. }
         )
     }
 }
@@ -225,6 +245,85 @@ impl PeerBody {
 /// Position of `Forward` among the variants of [`PeerBody`] (its postcard tag); a test
 /// checks that [`Outgoing::Forward`] encodes exactly as a `PeerBody::Forward`.
 const FORWARD_VARIANT: u32 = 8;
+/// Position of `Forwards` among the variants of [`PeerBody`]; a test checks that
+/// [`Outgoing::Forwards`] encodes exactly as a `PeerBody::Forwards`.
+const FORWARDS_VARIANT: u32 = 15;
+
+/// Client packets gathered for one `Forwards` message, already in its encoding (each
+/// packet: its transfer and length as varints, then its bytes), so that sealing them
+/// copies each packet once.
+#[derive(Debug, Default)]
+pub struct ForwardBatch {
+    /// The member the packets go to.
+    to: MemberId,
+    /// Packets gathered.
+    count: u32,
+    /// Their encoding.
+    entries: Vec<u8>,
+    /// The first packet's transfer and where its bytes start in `entries`: a lone
+    /// packet is sent as a `Forward`.
+    first: (u64, usize),
+}
+
+impl ForwardBatch {
+    /// Packets gathered.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no packet is gathered.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The member the gathered packets go to.
+    pub fn to(&self) -> MemberId {
+        self.to
+    }
+
+    /// Adds `packet` (handoff `transfer`) for member `to` if it goes to the same member
+    /// as the packets gathered and all fit in `room` bytes of encoding; `false` (nothing
+    /// added) otherwise. An empty batch takes any packet that fits.
+    pub fn push(&mut self, to: MemberId, transfer: u64, packet: &[u8], room: usize) -> bool {
+        let entry = varint_len(transfer) + varint_len(packet.len() as u64) + packet.len();
+        if (self.count > 0 && to != self.to) || self.entries.len() + entry > room {
+            return false;
+        }
+        if self.count == 0 {
+            self.to = to;
+            self.entries.clear();
+        }
+        push_varint(&mut self.entries, transfer);
+        push_varint(&mut self.entries, packet.len() as u64);
+        if self.count == 0 {
+            self.first = (transfer, self.entries.len());
+        }
+        self.entries.extend_from_slice(packet);
+        self.count += 1;
+        true
+    }
+
+    /// The message body that sends the gathered packets (a `Forward` for a lone one).
+    pub fn outgoing(&self) -> Outgoing<'_> {
+        if self.count == 1 {
+            let (transfer, at) = self.first;
+            return Outgoing::Forward {
+                transfer,
+                packet: &self.entries[at..],
+            };
+        }
+        Outgoing::Forwards {
+            count: self.count,
+            entries: &self.entries,
+        }
+    }
+
+    /// Empties the batch (its buffer is kept).
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.entries.clear();
+    }
+}
 
 /// A message body to seal: a [`PeerBody`], or a client packet to forward, borrowed (no
 /// copy of the packet into a `PeerBody::Forward`; the receiver gets one all the same).
@@ -239,6 +338,14 @@ pub enum Outgoing<'a> {
         /// The whole IPv6 packet.
         packet: &'a [u8],
     },
+    /// What `PeerBody::Forwards` says: `count` packets in `entries`, each in its
+    /// encoding (see [`ForwardBatch`]).
+    Forwards {
+        /// How many packets.
+        count: u32,
+        /// Their encoding.
+        entries: &'a [u8],
+    },
 }
 
 impl Outgoing<'_> {
@@ -247,7 +354,7 @@ impl Outgoing<'_> {
     pub fn is_reliable(&self) -> bool {
         match self {
             Outgoing::Body(b) => b.is_reliable(),
-            Outgoing::Forward { .. } => false,
+            Outgoing::Forward { .. } | Outgoing::Forwards { .. } => false,
         }
     }
 }
@@ -263,8 +370,52 @@ impl Serialize for Outgoing<'_> {
                 v.serialize_field("packet", serde_bytes::Bytes::new(packet))?;
                 v.end()
             }
+            Outgoing::Forwards { count, entries } => {
+                let mut v =
+                    s.serialize_struct_variant("PeerBody", FORWARDS_VARIANT, "Forwards", 1)?;
+                v.serialize_field("packets", &Entries(*count, entries))?;
+                v.end()
+            }
         }
     }
+}
+
+/// The `count` packets of a [`ForwardBatch`]'s encoding, serialized as the
+/// `Vec<ForwardedPacket>` they encode (what [`OutgoingMessage::encode`] writes directly).
+struct Entries<'a>(u32, &'a [u8]);
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0 as usize))?;
+        let mut rest = self.1;
+        while !rest.is_empty() {
+            let Some((transfer, r)) = read_varint(rest) else {
+                break;
+            };
+            let Some((len, r)) = read_varint(r) else {
+                break;
+            };
+            let Some((packet, r)) = usize::try_from(len)
+                .ok()
+                .and_then(|l| r.split_at_checked(l))
+            else {
+                break;
+            };
+            seq.serialize_element(&BorrowedPacket {
+                transfer,
+                packet: serde_bytes::Bytes::new(packet),
+            })?;
+            rest = r;
+        }
+        seq.end()
+    }
+}
+
+/// A [`ForwardedPacket`] with borrowed bytes (same encoding).
+#[derive(Serialize)]
+struct BorrowedPacket<'a> {
+    transfer: u64,
+    packet: &'a serde_bytes::Bytes,
 }
 
 /// A [`PeerMessage`] with a borrowed body, as it is sealed (same encoding).
@@ -277,30 +428,60 @@ pub(super) struct OutgoingMessage<'a> {
 }
 
 impl OutgoingMessage<'_> {
-    /// Appends the message's postcard encoding to `buf`: a `Forward` written here
-    /// directly (the per-packet case; a test checks it is postcard's, byte for byte),
-    /// any other body through postcard.
-    pub(super) fn encode(&self, buf: Vec<u8>) -> Result<Vec<u8>, postcard::Error> {
-        let Outgoing::Forward { transfer, packet } = self.body else {
-            return postcard::to_extend(self, buf);
+    /// Appends the message's postcard encoding to `buf`: a `Forward` or `Forwards`
+    /// written here directly (the per-packet case; a test checks it is postcard's, byte
+    /// for byte), any other body through postcard.
+    pub(super) fn encode(&self, mut buf: Vec<u8>) -> Result<Vec<u8>, postcard::Error> {
+        // Postcard: struct fields in order, integers, sequence lengths and the enum's
+        // variant index as unsigned LEB128 varints, bytes as a varint length and the bytes.
+        let (head, bytes): ([u64; 3], &[u8]) = match self.body {
+            Outgoing::Forward { transfer, packet } => (
+                [u64::from(FORWARD_VARIANT), transfer, packet.len() as u64],
+                packet,
+            ),
+            Outgoing::Forwards { count, entries } => {
+                buf.reserve(4 * 10 + entries.len());
+                for v in [
+                    u64::from(self.from),
+                    u64::from(self.to),
+                    self.seq,
+                    u64::from(FORWARDS_VARIANT),
+                    u64::from(count),
+                ] {
+                    push_varint(&mut buf, v);
+                }
+                buf.extend_from_slice(entries);
+                return Ok(buf);
+            }
+            Outgoing::Body(_) => return postcard::to_extend(self, buf),
         };
-        let mut buf = buf;
-        buf.reserve(4 * 10 + 3 + packet.len());
-        // Postcard: struct fields in order, integers and the enum's variant index as
-        // unsigned LEB128 varints, bytes as a varint length and the bytes.
-        for v in [
-            u64::from(self.from),
-            u64::from(self.to),
-            self.seq,
-            u64::from(FORWARD_VARIANT),
-            transfer,
-            packet.len() as u64,
-        ] {
+        buf.reserve(6 * 10 + bytes.len());
+        for v in [u64::from(self.from), u64::from(self.to), self.seq]
+            .into_iter()
+            .chain(head)
+        {
             push_varint(&mut buf, v);
         }
-        buf.extend_from_slice(packet);
+        buf.extend_from_slice(bytes);
         Ok(buf)
     }
+}
+
+/// Bytes `v` takes as an unsigned LEB128 varint.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Reads an unsigned LEB128 varint from the front of `b`: the value and the rest.
+fn read_varint(b: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, &b[i + 1..]));
+        }
+    }
+    None
 }
 
 /// Appends `v` as an unsigned LEB128 varint (postcard's integer encoding).

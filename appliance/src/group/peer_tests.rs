@@ -492,3 +492,105 @@ fn a_forward_is_encoded_as_postcard_encodes_it() {
         }
     }
 }
+
+/// Packets of every encoded length class, for member `to`, each with its own transfer.
+fn batch_of(to: MemberId, lens: &[usize]) -> (ForwardBatch, Vec<ForwardedPacket>) {
+    let mut batch = ForwardBatch::default();
+    let mut want = Vec::new();
+    for (i, &len) in lens.iter().enumerate() {
+        let p = ForwardedPacket {
+            transfer: [0, 1, 127, 128, 1 << 40, u64::MAX][i % 6],
+            packet: packet(len),
+        };
+        assert!(batch.push(to, p.transfer, &p.packet, usize::MAX));
+        want.push(p);
+    }
+    (batch, want)
+}
+
+#[test]
+fn forwards_are_encoded_as_postcard_encodes_them() {
+    for lens in [&[0usize, 1][..], &[74, 74, 74], &[127, 128, 300, 16_384, 5]] {
+        let (batch, packets) = batch_of(3, lens);
+        for (from, to, seq) in [(0, 0, 0), (u16::MAX, 3, u64::MAX), (7, 3, 1 << 45)] {
+            let ours = msg::OutgoingMessage {
+                from,
+                to,
+                seq,
+                body: batch.outgoing(),
+            };
+            let want = postcard::to_allocvec(&PeerMessage {
+                from,
+                to,
+                seq,
+                body: PeerBody::Forwards {
+                    packets: packets.clone(),
+                },
+            })
+            .unwrap();
+            let encoded = ours.encode(vec![9]).unwrap();
+            assert_eq!(encoded[0], 9, "appended");
+            assert_eq!(encoded[1..], want[..], "{lens:?}");
+            // Through serde (the form a generic serializer sees), the same bytes.
+            assert_eq!(postcard::to_allocvec(&ours).unwrap(), want, "{lens:?}");
+        }
+    }
+}
+
+#[test]
+fn a_lone_packet_goes_as_a_forward_and_a_batch_keeps_to_its_member_and_room() {
+    let (one, _) = batch_of(2, &[74]);
+    assert!(matches!(
+        one.outgoing(),
+        Outgoing::Forward { transfer: 0, packet: p } if p == &packet(74)[..]
+    ));
+    let mut batch = ForwardBatch::default();
+    assert!(batch.is_empty());
+    // An entry of 74 bytes takes 76 with its transfer (0) and length; 13 fit in 1000.
+    for i in 0..13 {
+        assert!(batch.push(2, 0, &packet(74), 1000), "{i}");
+    }
+    assert!(!batch.push(2, 0, &packet(74), 1000), "room");
+    assert!(!batch.push(4, 0, &packet(1), 1000), "another member");
+    assert_eq!((batch.len(), batch.to()), (13, 2));
+    batch.clear();
+    assert!(
+        batch.push(4, 9, &packet(1), 1000),
+        "empty again: any member"
+    );
+    assert!(
+        !batch.push(4, 9, &packet(2000), 1000),
+        "never more than the room"
+    );
+}
+
+#[test]
+fn forwards_fill_one_datagram_and_open_in_order_once() {
+    let mut a = PeerChannel::new(1, b"k");
+    let mut b = PeerChannel::new(2, b"k");
+    // As full as a member fills it, at the largest sequence numbers and member ids.
+    a.set_epoch(u64::MAX >> 20);
+    let mut batch = ForwardBatch::default();
+    let mut want = Vec::new();
+    let mut len = 0;
+    while batch.push(2, u64::MAX, &packet(len), FORWARDS_ROOM) {
+        want.push(ForwardedPacket {
+            transfer: u64::MAX,
+            packet: packet(len),
+        });
+        len = (len + 37) % 200;
+    }
+    assert!(want.len() > 5);
+    let (mut spare, mut out) = (Vec::new(), Vec::new());
+    a.send_into(t(), 2, batch.outgoing(), 0, &mut spare, &mut out);
+    assert_eq!(out.len(), 1, "one datagram");
+    assert!(out[0].len() <= HEADER + CHUNK);
+    assert_eq!(a.next_retransmit(), None, "not kept");
+    let m = b.open(t(), &out[0]).unwrap();
+    assert_eq!(m.body, PeerBody::Forwards { packets: want });
+    // Replayed: refused, counted; altered: forged.
+    assert_eq!(b.open(t(), &out[0]), Err(PeerError::Replayed));
+    let mut bad = out[0].clone();
+    bad[HEADER + 8] ^= 1;
+    assert_eq!(b.open(t(), &bad), Err(PeerError::Forged));
+}

@@ -298,7 +298,7 @@ fn mobility_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64);
 }
 
 /// The member's and the peer channel's counters: (name without `_total`, help, value).
-fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 21] {
+fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 22] {
     let m = &s.member;
     let p = &s.peer;
     [
@@ -306,6 +306,11 @@ fn group_counters(s: &MetricsSnapshot) -> [(&'static str, &'static str, u64); 21
             "vany_forwarded",
             "Client packets forwarded to an acceptor.",
             m.forwarded,
+        ),
+        (
+            "vany_forward_batches",
+            "Forwards messages sent: client packets of one burst forwarded together.",
+            m.forward_batches,
         ),
         (
             "vany_forwarded_in",

@@ -94,6 +94,12 @@ impl Member {
                 self.stats.forwarded_in += 1;
                 self.handle_ipv6(now, &packet, true);
             }
+            PeerBody::Forwards { packets } => {
+                for p in packets {
+                    self.stats.forwarded_in += 1;
+                    self.handle_ipv6(now, &p.packet, true);
+                }
+            }
             PeerBody::Ack { seqs } => {
                 let acked = self.peer.acknowledged(now, from, &seqs);
                 for seq in acked {

@@ -166,7 +166,9 @@ impl Member {
     }
 
     /// The next packet to send (a whole IPv6 packet), in the order the member made them.
+    /// Client packets gathered to forward are sealed at the first call.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.flush_forwards();
         self.outbox.pop_front()
     }
 }
@@ -187,11 +189,13 @@ impl Host for Member {
 
     fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
         Member::handle_packet(self, now, packet);
+        self.flush_forwards();
         out.extend(self.outbox.drain(..));
     }
 
     fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
         self.handle_timeout(now);
+        self.flush_forwards();
         out.extend(self.outbox.drain(..));
     }
 

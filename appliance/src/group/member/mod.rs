@@ -32,7 +32,8 @@ use crate::io::{partial_checksum, Built, Segmentation};
 
 use super::cookie::CookieRefusal;
 use super::peer::{
-    MemberId, Outgoing, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken, PEER_PORT,
+    ForwardBatch, MemberId, Outgoing, PeerBody, PeerChannel, PeerStats, RefuseReason, RelayedToken,
+    FORWARDS_ROOM, PEER_PORT,
 };
 use contact_node::ContactNode;
 
@@ -66,8 +67,10 @@ pub use views::SessionSummary;
 /// Bytes in front of a peer datagram as it is sealed: its IPv6 and UDP headers.
 const PEER_HEADROOM: usize = IPV6_HEADER_LEN + UDP_HEADER_LEN;
 const UDP_HEADER_LEN: usize = 8;
-/// Most packet buffers a member keeps for reuse ([`Member::recycle`]).
-const MAX_SPARE: usize = 64;
+/// Most packet buffers a member keeps for reuse ([`Member::recycle`]): what a burst of
+/// forwarded packets takes at most (a receive burst of up to 128 packets too large to
+/// share a datagram, two datagrams each), at most 1 MiB.
+const MAX_SPARE: usize = 256;
 /// Largest packet buffer kept for reuse.
 const MAX_SPARE_CAPACITY: usize = 4096;
 
@@ -126,6 +129,8 @@ pub enum MemberEvent {
 pub struct MemberStats {
     /// Client packets forwarded to an acceptor.
     pub forwarded: u64,
+    /// `Forwards` messages sent: client packets of one burst that went together.
+    pub forward_batches: u64,
     /// Forwarded packets received from donors.
     pub forwarded_in: u64,
     /// Transfers refused.
@@ -263,6 +268,9 @@ pub struct Member {
     spare: Vec<Vec<u8>>,
     /// Peer datagrams being sealed (kept for its capacity).
     sealed: Vec<Vec<u8>>,
+    /// Client packets to forward, gathered until the burst ends (see
+    /// [`Member::forward_packet`]).
+    forwards: ForwardBatch,
     buf: Vec<u8>,
     /// The time of the packet or poll being handled (for the peer channel's timers).
     now: Instant,
@@ -362,6 +370,7 @@ impl Member {
             outbox: std::collections::VecDeque::new(),
             spare: Vec::new(),
             sealed: Vec::new(),
+            forwards: ForwardBatch::default(),
             buf: vec![0u8; 65536 + 128],
             now,
             index: Index::default(),
@@ -593,8 +602,16 @@ impl Member {
     }
 
     /// Seals `msg` for member `to` straight into IPv6 packets (behind room for their
-    /// headers, in recycled buffers when there are any) and queues them.
+    /// headers, in recycled buffers when there are any) and queues them, after the
+    /// client packets gathered to forward (which keeps the order the member said things
+    /// in).
     fn send_outgoing(&mut self, to: MemberId, msg: Outgoing<'_>) -> u64 {
+        self.flush_forwards();
+        self.seal_outgoing(to, msg)
+    }
+
+    /// Seals and queues `msg` for member `to` (see [`send_outgoing`](Self::send_outgoing)).
+    fn seal_outgoing(&mut self, to: MemberId, msg: Outgoing<'_>) -> u64 {
         let Some(&dst) = self.cfg.members.get(&to) else {
             return 0;
         };
@@ -617,11 +634,35 @@ impl Member {
         seq
     }
 
-    /// Passes a client's packet on to member `to` (`Forward`, naming handoff `transfer`,
-    /// 0 for none), counted.
+    /// Passes a client's packet on to member `to` (naming handoff `transfer`, 0 for
+    /// none), counted. Packets for the same member are gathered until the driver takes
+    /// the member's output ([`Member::poll_transmit`]) or the member sends something
+    /// else, and go as one `Forwards` under one MAC: a burst of small packets costs one
+    /// datagram, not one each. A lone packet goes as a `Forward`, as does one too large
+    /// to share a datagram.
     fn forward_packet(&mut self, to: MemberId, transfer: u64, packet: &[u8]) {
         self.stats.forwarded += 1;
-        self.send_outgoing(to, Outgoing::Forward { transfer, packet });
+        if self.forwards.push(to, transfer, packet, FORWARDS_ROOM) {
+            return;
+        }
+        self.flush_forwards();
+        if !self.forwards.push(to, transfer, packet, FORWARDS_ROOM) {
+            self.seal_outgoing(to, Outgoing::Forward { transfer, packet });
+        }
+    }
+
+    /// Seals and queues the client packets gathered to forward.
+    fn flush_forwards(&mut self) {
+        if self.forwards.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.forwards);
+        if batch.len() > 1 {
+            self.stats.forward_batches += 1;
+        }
+        self.seal_outgoing(batch.to(), batch.outgoing());
+        self.forwards = batch;
+        self.forwards.clear();
     }
 
     /// Tells the donor of handoff `up` that its client is bound elsewhere now: it lets
