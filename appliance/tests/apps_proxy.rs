@@ -137,6 +137,19 @@ fn env_for(backend: SocketAddr) -> AppEnv {
     env
 }
 
+/// Asks for `/big.bin` and receives until more than `bytes` of the answer arrived (in
+/// the middle of its body): what arrived.
+fn big_until(p: &mut Pair, bytes: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    p.exchange_into(
+        &mut got,
+        b"GET /big.bin HTTP/1.1\r\nHost: vany\r\n\r\n",
+        30_000,
+        |g| g.len() > bytes,
+    );
+    got
+}
+
 fn pair(backend: SocketAddr, seed: u64) -> Pair {
     let mut p = Pair::new(AppKind::Proxy, seed);
     p.env = env_for(backend);
@@ -230,13 +243,7 @@ fn a_response_moved_in_its_middle_is_resumed_from_the_acceptors_own_backend() {
     drop(f);
     let (b1, b2) = (nginx(&d1.0), nginx(&d2.0));
     let mut p = pair(b1.addr, 2);
-    let mut got = Vec::new();
-    p.exchange_into(
-        &mut got,
-        b"GET /big.bin HTTP/1.1\r\nHost: vany\r\n\r\n",
-        30_000,
-        |g| g.len() > 1_000_000,
-    );
+    let mut got = big_until(&mut p, 1_000_000);
     assert!(got.len() < 4_000_000, "moved in the middle");
     assert!(p.apps[0].1.movable(), "nginx's response can be resumed");
     p.move_server_to(3, Some(env_for(b2.addr))).expect("taken");
@@ -262,13 +269,7 @@ fn a_response_that_cannot_be_resumed_keeps_the_connection_until_it_is_complete()
     std::fs::write(www(&dir).join("big.bin"), &big).unwrap();
     let backend = python(&dir.0);
     let mut p = pair(backend.addr, 4);
-    let mut got = Vec::new();
-    p.exchange_into(
-        &mut got,
-        b"GET /big.bin HTTP/1.1\r\nHost: vany\r\n\r\n",
-        30_000,
-        |g| g.len() > 500_000,
-    );
+    let mut got = big_until(&mut p, 500_000);
     assert!(got.len() < 3_000_000, "in the middle of the body");
     assert!(
         !p.apps[0].1.movable(),
@@ -319,13 +320,7 @@ fn a_resumption_refused_resets_the_client_after_what_it_was_given() {
     drop(f);
     let (b1, b2) = (nginx(&d1.0), nginx(&d2.0));
     let mut p = pair(b1.addr, 6);
-    let mut got = Vec::new();
-    p.exchange_into(
-        &mut got,
-        b"GET /big.bin HTTP/1.1\r\nHost: vany\r\n\r\n",
-        30_000,
-        |g| g.len() > 1_000_000,
-    );
+    let mut got = big_until(&mut p, 1_000_000);
     p.move_server_to(7, Some(env_for(b2.addr))).expect("taken");
     let until = StdInstant::now() + StdDuration::from_secs(10);
     while p.env.proxy(PORT).unwrap().stats().resume_failed == 0 && StdInstant::now() < until {

@@ -39,9 +39,10 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use netns_common::client_program::*;
 use netns_common::content::{sha256_file, write_random};
 use netns_common::handoffs::{delta, print_counters, MUST_STAY_ZERO};
 use netns_common::lab::*;
@@ -145,13 +146,6 @@ fn url(path: &str) -> String {
     format!("http://[{ANYCAST}]:{PORT}{path}")
 }
 
-/// `program` in the client namespace.
-fn client_cmd(lab: &Lab, program: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", &lab.ns_name("cl"), program]);
-    c
-}
-
 /// A short curl in the client namespace (bounded: 20 s).
 fn curl(lab: &Lab, args: &[&str]) -> Output {
     let mut c = client_cmd(lab, "curl");
@@ -160,53 +154,7 @@ fn curl(lab: &Lab, args: &[&str]) -> Output {
     run_limited(&mut c, Duration::from_secs(20))
 }
 
-/// The sum over the members of a `/metrics` sample.
-fn sum_metric(lab: &Lab, name: &str) -> f64 {
-    (1..=NODES)
-        .map(|i| {
-            let m = lab
-                .metrics(i)
-                .unwrap_or_else(|| panic!("node {i}'s /metrics"));
-            metric(&m, name)
-        })
-        .sum()
-}
-
-fn node_metric(lab: &Lab, i: u16, name: &str) -> f64 {
-    metric(
-        &lab.metrics(i)
-            .unwrap_or_else(|| panic!("node {i}'s /metrics")),
-        name,
-    )
-}
-
-/// A client program running in the client namespace, writing `out`; killed on drop.
-struct Running {
-    child: Option<Child>,
-    out: PathBuf,
-    log: PathBuf,
-    started: Instant,
-}
-
 impl Running {
-    /// `program args` in the client namespace, its output streams into `log`.
-    fn spawn(lab: &Lab, program: &str, args: &[String], out: PathBuf, log: PathBuf) -> Running {
-        let f = File::create(&log).expect("the program's log");
-        let child = client_cmd(lab, program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().expect("clone the log"))
-            .stderr(f)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        Running {
-            child: Some(child),
-            out,
-            log,
-            started: Instant::now(),
-        }
-    }
-
     /// A paced `curl` of `path` into `out`, then of each of `more` (path, file) on the
     /// same connection (curl reuses it; `%{num_connects}` says so).
     fn curl(lab: &Lab, path: &str, rate: &str, out: PathBuf, more: &[(&str, PathBuf)]) -> Running {
@@ -230,88 +178,6 @@ impl Running {
             args.extend(["-o".into(), o.to_string_lossy().into_owned(), url(p)]);
         }
         Running::spawn(lab, "curl", &args, out, log)
-    }
-
-    /// Bytes written so far.
-    fn bytes(&self) -> u64 {
-        std::fs::metadata(&self.out).map_or(0, |m| m.len())
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut()?.try_wait().ok().flatten()
-    }
-
-    /// Waits for the program's end (at most `limit`, then it is killed: a failure).
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let status = wait_for("the client program ends", limit, || self.exited());
-        self.child = None;
-        status
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// One operator move, asked of the node serving the session, and its settle time.
-fn move_session(lab: &mut Lab, from: u16, to: u16, at_bytes: u64) -> Duration {
-    let asked = Instant::now();
-    let out = lab.ctl(
-        lab.node_of(from),
-        &["handoff", &CLIENT.to_string(), &to.to_string()],
-    );
-    let answer = ctl_answer(&out);
-    assert!(
-        out.status.success(),
-        "vany ctl handoff {CLIENT} {to} on member {from}: {answer}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_until_settled_at(lab, to, &format!("the move {from} -> {to}"));
-    let settled = asked.elapsed();
-    println!(
-        "  move {from} -> {to} at {:>6.1} MiB: settled after {:>4} ms ({answer})",
-        at_bytes as f64 / MIB as f64,
-        settled.as_millis()
-    );
-    settled
-}
-
-/// The message of a `vany ctl` answer (its JSON's `message` or `error`), on one line.
-fn ctl_answer(out: &Output) -> String {
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    match v["message"].as_str().or(v["error"].as_str()) {
-        Some(m) => m.to_string(),
-        None => format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    }
-}
-
-fn wait_until_settled_at(lab: &mut Lab, member: u16, what: &str) {
-    let start = Instant::now();
-    // Bounded: 10 s, polled every 20 ms.
-    while lab.settled_at(CLIENT) != Some(member) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{what}: the session is not settled at member {member} after 10 s (at {:?})",
-            lab.settled_at(CLIENT)
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -498,7 +364,7 @@ fn differing_copy(lab: &mut Lab, site: &Site) {
         "the move to member 3 was not refused"
     );
     assert!(answer.contains("refused"), "{answer}");
-    wait_until_settled_at(lab, 1, "after the refused move");
+    wait_settled_at(lab, 1, Duration::from_secs(10), "after the refused move");
     wait_for(
         "member 3 counts its refusal, member 1 its failure",
         Duration::from_secs(5),
@@ -537,37 +403,25 @@ fn curl_with_moves(lab: &mut Lab, site: &Site) {
         site.client().join(big.name),
         &[],
     );
-    let step = big.len * 85 / 100 / (MOVES as u64 + 1);
-    let mut settle = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while dl.exited().is_none() && settle.len() < MOVES {
-        assert!(
-            Instant::now() < deadline,
-            "{} moves after 120 s",
-            settle.len()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        let got = dl.bytes();
-        if got < step * (settle.len() as u64 + 1) {
-            continue;
-        }
-        let Some(at) = lab.settled_at(CLIENT) else {
-            continue;
-        };
-        settle.push(move_session(lab, at, at % NODES + 1, got));
-    }
+    let moves = moves_while(
+        lab,
+        &mut dl,
+        MOVES,
+        Duration::from_secs(120),
+        spread_over(big.len, MOVES),
+    );
     check_download(&mut dl, big, 0, "curl big.bin");
     let after = lab.nstat();
     let committed = sum_metric(lab, COMMITTED) - committed_before;
     println!(
         "{} moves, settle time max {:?}; handoffs committed (metrics): {committed}",
-        settle.len(),
-        settle.iter().max()
+        moves.len(),
+        moves.iter().map(Move::settle_time).max()
     );
     println!("client kernel counters over the download:");
     print_counters(&before, &after);
     assert_eq!(
-        settle.len(),
+        moves.len(),
         MOVES,
         "every move happened during the download"
     );

@@ -38,13 +38,11 @@ mod temp_dir;
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::{connect, get};
+use netns_common::client_program::*;
 use netns_common::content::sha256_file;
 use netns_common::handoffs::{delta, print_counters, MUST_STAY_ZERO};
 use netns_common::lab::*;
@@ -68,74 +66,7 @@ fn url(port: u16, path: &str) -> String {
     format!("http://[{ANYCAST}]:{port}{path}")
 }
 
-/// `program` in the client namespace.
-fn client_cmd(lab: &Lab, program: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", &lab.ns_name("cl"), program]);
-    c
-}
-
-fn node_metric(lab: &Lab, i: u16, name: &str) -> f64 {
-    metric(
-        &lab.metrics(i)
-            .unwrap_or_else(|| panic!("node {i}'s /metrics")),
-        name,
-    )
-}
-
-/// The sum over the members of a `/metrics` sample.
-fn sum_metric(lab: &Lab, name: &str) -> f64 {
-    (1..=NODES).map(|i| node_metric(lab, i, name)).sum()
-}
-
-/// A client program in the client namespace writing `out`, whose growth a thread samples
-/// every millisecond (arrival times); killed on drop.
-struct Running {
-    child: Option<Child>,
-    out: PathBuf,
-    log: PathBuf,
-    started: Instant,
-    stop: Arc<AtomicBool>,
-    sampler: Option<JoinHandle<Vec<(Instant, u64)>>>,
-}
-
 impl Running {
-    fn spawn(lab: &Lab, program: &str, args: &[String], out: PathBuf, log: PathBuf) -> Running {
-        let f = File::create(&log).expect("the program's log");
-        let child = client_cmd(lab, program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().expect("clone the log"))
-            .stderr(f)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (flag, path) = (Arc::clone(&stop), out.clone());
-        let sampler = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            let mut last = 0;
-            let until = Instant::now() + Duration::from_secs(200);
-            // Bounded: 200 s.
-            while !flag.load(Ordering::Relaxed) && Instant::now() < until {
-                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-                if len > last {
-                    seen.push((Instant::now(), len));
-                    last = len;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            seen
-        });
-        Running {
-            child: Some(child),
-            out,
-            log,
-            started: Instant::now(),
-            stop,
-            sampler: Some(sampler),
-        }
-    }
-
     /// A paced curl of `url` into `out`.
     fn curl(lab: &Lab, url: &str, rate: &str, out: PathBuf) -> Running {
         let log = out.with_extension("curl.log");
@@ -157,133 +88,6 @@ impl Running {
         ];
         Running::spawn(lab, "curl", &args.map(String::from), out, log)
     }
-
-    fn bytes(&self) -> u64 {
-        std::fs::metadata(&self.out).map_or(0, |m| m.len())
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut()?.try_wait().ok().flatten()
-    }
-
-    /// Waits for the end (at most `limit`, then a failure); the arrival samples.
-    fn wait(&mut self, limit: Duration) -> (ExitStatus, Vec<(Instant, u64)>) {
-        let status = wait_for("the client program ends", limit, || self.exited());
-        self.child = None;
-        (status, self.samples())
-    }
-
-    fn samples(&mut self) -> Vec<(Instant, u64)> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.sampler
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// One move: from, to, bytes so far, when asked, when seen settled.
-struct Move {
-    from: u16,
-    to: u16,
-    at_bytes: u64,
-    asked: Instant,
-    settled: Instant,
-}
-
-/// The message of a `vany ctl` answer, on one line.
-fn ctl_answer(out: &Output) -> String {
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    match v["message"].as_str().or(v["error"].as_str()) {
-        Some(m) => m.to_string(),
-        None => format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    }
-}
-
-/// `vany ctl handoff CLIENT to` on member `from`, which must accept it.
-fn ask_move(lab: &Lab, from: u16, to: u16) -> Instant {
-    let asked = Instant::now();
-    let out = lab.ctl(from, &["handoff", &CLIENT.to_string(), &to.to_string()]);
-    assert!(
-        out.status.success(),
-        "vany ctl handoff {CLIENT} {to} on member {from}: {}",
-        ctl_answer(&out)
-    );
-    asked
-}
-
-fn wait_settled_at(lab: &mut Lab, member: u16, limit: Duration, what: &str) -> Instant {
-    let start = Instant::now();
-    // Bounded by `limit`, polled every 10 ms.
-    while lab.settled_at(CLIENT) != Some(member) {
-        assert!(
-            start.elapsed() < limit,
-            "{what}: the session is not settled at member {member} after {limit:?} (at {:?})",
-            lab.settled_at(CLIENT)
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Instant::now()
-}
-
-/// An operator move of the session, asked of the member serving it; waits until settled.
-fn move_session(lab: &mut Lab, from: u16, to: u16, at_bytes: u64) -> Move {
-    let asked = ask_move(lab, from, to);
-    let settled = wait_settled_at(
-        lab,
-        to,
-        Duration::from_secs(10),
-        &format!("move {from} -> {to}"),
-    );
-    Move {
-        from,
-        to,
-        at_bytes,
-        asked,
-        settled,
-    }
-}
-
-/// Moves the session `moves` times while `dl` runs, spread over 85 % of `len` bytes.
-fn moves_during(lab: &mut Lab, dl: &mut Running, len: u64, moves: usize) -> Vec<Move> {
-    let step = len * 85 / 100 / (moves as u64 + 1);
-    let mut done = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(150);
-    while dl.exited().is_none() && done.len() < moves {
-        assert!(
-            Instant::now() < deadline,
-            "{} moves after 150 s",
-            done.len()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-        let got = dl.bytes();
-        if got < step * (done.len() as u64 + 1) {
-            continue;
-        }
-        let Some(at) = lab.settled_at(CLIENT) else {
-            continue;
-        };
-        done.push(move_session(lab, at, at % NODES + 1, got));
-    }
-    done
 }
 
 /// The largest gap between two arrivals whose later one is in `[from, to]`.
@@ -331,7 +135,8 @@ fn print_moves(moves: &[Move], samples: &[(Instant, u64)]) {
 
 /// Waits for the download's end and checks it: exit 0, length, SHA-256.
 fn check_download(dl: &mut Running, served: &Served, what: &str) -> Vec<(Instant, u64)> {
-    let (status, samples) = dl.wait(Duration::from_secs(160));
+    let status = dl.wait(Duration::from_secs(160));
+    let samples = dl.samples();
     let elapsed = dl.started.elapsed();
     let log = dl.log_text();
     assert!(status.success(), "{what} failed ({status}): {log}");
@@ -364,7 +169,13 @@ fn curl_big(lab: &mut Lab, site: &Site) {
     let before = lab.nstat();
     let out = site.client().join(site.big.name);
     let mut dl = Running::curl(lab, &url(PORT, "/big.bin"), &rate, out.clone());
-    let moves = moves_during(lab, &mut dl, site.big.len, MOVES);
+    let moves = moves_while(
+        lab,
+        &mut dl,
+        MOVES,
+        Duration::from_secs(150),
+        spread_over(site.big.len, MOVES),
+    );
     let samples = check_download(&mut dl, &site.big, "curl big.bin");
     let _ = std::fs::remove_file(&out);
     let after = lab.nstat();
@@ -405,7 +216,13 @@ fn wget_big(lab: &mut Lab, site: &Site) {
     .map(String::from);
     let log = site.client().join("wget.log");
     let mut dl = Running::spawn(lab, "wget", &args, out.clone(), log);
-    let moves = moves_during(lab, &mut dl, site.big.len, MOVES);
+    let moves = moves_while(
+        lab,
+        &mut dl,
+        MOVES,
+        Duration::from_secs(150),
+        spread_over(site.big.len, MOVES),
+    );
     let samples = check_download(&mut dl, &site.big, "wget big.bin");
     let _ = std::fs::remove_file(&out);
     let after = lab.nstat();
@@ -569,20 +386,11 @@ fn wrk(lab: &mut Lab, site: &Site) {
     let log = site.client().join("wrk.log");
     let args = ["-t1", "-c8", "-d8s", &url(PORT, "/small.bin")].map(String::from);
     let mut run = Running::spawn(lab, "wrk", &args, log.clone(), log.clone());
-    let mut moves = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while run.exited().is_none() && moves.len() < 4 {
-        assert!(Instant::now() < deadline, "wrk not done after 30 s");
-        std::thread::sleep(Duration::from_millis(20));
-        if run.started.elapsed() < Duration::from_millis(1500 * (moves.len() as u64 + 1)) {
-            continue;
-        }
-        let Some(at) = lab.settled_at(CLIENT) else {
-            continue;
-        };
-        moves.push(move_session(lab, at, at % NODES + 1, 0));
-    }
-    let (status, _) = run.wait(Duration::from_secs(30));
+    // A move every 1.5 s.
+    let moves = moves_while(lab, &mut run, 4, Duration::from_secs(30), |run, k| {
+        (run.started.elapsed() >= Duration::from_millis(1500 * (k as u64 + 1))).then_some(0)
+    });
+    let status = run.wait(Duration::from_secs(30));
     let text = run.log_text();
     println!("{}", text.trim_end());
     for (k, m) in moves.iter().enumerate() {
@@ -632,7 +440,7 @@ fn other_version(lab: &mut Lab, site: &Site) {
     let to = if at == 3 { 1 } else { 3 };
     let failed0 = node_metric(lab, to, RESUME_FAILED);
     let at_bytes = dl.bytes();
-    let asked = ask_move(lab, at, to);
+    let (asked, _) = ask_move(lab, at, to);
     let until = Instant::now() + Duration::from_secs(20);
     // Bounded: 20 s.
     while dl.exited().is_none() && Instant::now() < until {
@@ -642,7 +450,7 @@ fn other_version(lab: &mut Lab, site: &Site) {
         print_proxy_metrics(lab);
         println!("sessions: {:?}", lab.settled_at(CLIENT));
     }
-    let (status, _) = dl.wait(Duration::from_secs(1));
+    let status = dl.wait(Duration::from_secs(1));
     let log = dl.log_text();
     println!(
         "  move {at} -> {to} at {:.1} MiB: curl ended {} ms later ({status}, {} bytes): {}",

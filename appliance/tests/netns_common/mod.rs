@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use vany_appliance::apps::source::{SourceRequest, StreamVerifier};
 
+pub mod client_program;
 pub mod content;
 pub mod events;
 pub mod guard;
