@@ -11,8 +11,8 @@ use std::net::Ipv6Addr;
 use group_common::*;
 use vany_appliance::demo::ANYCAST;
 use vany_appliance::sim::client::DownloadStatus;
+use vany_stack::testing::{emit, TcpSegment};
 use vany_stack::time::{Duration, Instant};
-use vany_stack::wire::{PacketRepr, TcpControl, TcpRepr, TcpSeqNumber, Upper};
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -22,29 +22,10 @@ fn ms(v: u64) -> Duration {
 /// each a whole IPv6 packet with its checksum, of sequence numbers outside any window:
 /// a TCP engine answers them with an ACK at most.
 fn stray_acks(client: Ipv6Addr, port: u16, n: usize) -> Vec<Vec<u8>> {
-    (0..n)
+    (0..n as u32)
         .map(|i| {
-            let repr = PacketRepr::new(
-                client,
-                ANYCAST,
-                Upper::Tcp(TcpRepr {
-                    src_port: port,
-                    dst_port: 80,
-                    control: TcpControl::None,
-                    seq_number: TcpSeqNumber(i32::MIN + i as i32),
-                    ack_number: Some(TcpSeqNumber(1)),
-                    window_len: 1000,
-                    window_scale: None,
-                    max_seg_size: None,
-                    sack_permitted: false,
-                    sack_ranges: [None; 3],
-                    timestamp: None,
-                    payload: &[],
-                }),
-            );
-            let mut p = vec![0; repr.buffer_len()];
-            repr.emit(&mut p).unwrap();
-            p
+            let segment = TcpSegment::new(port, 80).seq(0x8000_0000 + i).ack(1);
+            emit(&segment.packet(client, ANYCAST))
         })
         .collect()
 }
