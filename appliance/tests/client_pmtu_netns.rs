@@ -33,20 +33,17 @@
 mod netns_common;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::Ipv6Addr;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant as StdInstant};
 
-use netns_common::tun_group::Group;
+use netns_common::tun_group::{Group, KernelDownload};
 use netns_common::*;
 use vany_appliance::apps::source::expected_sha256;
-use vany_appliance::demo::{self, ANYCAST};
-use vany_appliance::group::member::{HandoffOutcome, Member};
+use vany_appliance::group::member::HandoffOutcome;
 use vany_appliance::group::peer::MemberId;
-use vany_appliance::io::{self, Clock};
-use vany_stack::time::Instant;
+use vany_appliance::io;
 
 const CLIENT_ADDR: &str = "fd00:1::1";
 const ROUTER_CLIENT_ADDR: &str = "fd00:1::2";
@@ -183,75 +180,13 @@ fn run_download(tag: &str, ptb_filtered: bool) -> Outcome {
     let ready = vany.wait_ready(Duration::from_secs(20));
     println!("vany client: {ready}");
 
-    let clock = Clock::new(Instant::from_secs(100));
-    let members: Vec<Member> = addrs
-        .keys()
-        .map(|&id| {
-            let cfg =
-                demo::member_config(id, &format!("m{id}"), id == 1, &addrs, 2000 + u64::from(id));
-            Member::new(cfg, clock.now())
-        })
-        .collect();
-    let by_addr = addrs
-        .iter()
-        .map(|(id, a)| (*a, usize::from(id - 1)))
-        .collect();
-    let mut group = Group::new(members, by_addr, tun, clock);
-
-    let progress = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let downloader = {
-        let (ns, progress, done) = (cns.name.clone(), Arc::clone(&progress), Arc::clone(&done));
-        std::thread::spawn(move || {
-            let fetch = Fetch {
-                to: SocketAddr::V6(SocketAddrV6::new(ANYCAST, 80, 0, 0)),
-                id: STREAM_ID,
-                length,
-                rate: None,
-                connect_timeout: Duration::from_secs(10),
-                read_timeout: Duration::from_secs(20),
-                read_rate: None,
-            };
-            let d = kernel_download(&ns, fetch, progress);
-            done.store(true, Ordering::Relaxed);
-            d
-        })
-    };
-
+    let mut group = Group::demo(&addrs, tun, 2000);
+    let download = KernelDownload::start(&cns.name, STREAM_ID, length);
+    let limit = RUN_LIMIT.saturating_sub(started.elapsed());
+    group.run_download(&download, client, &MOVES, limit, String::new);
+    let download = download.join();
     let mut buf = vec![0u8; io::MAX_PACKET];
-    let mut next_move = 0;
-    let deadline = started + RUN_LIMIT;
-    while !done.load(Ordering::Relaxed) {
-        assert!(
-            StdInstant::now() < deadline,
-            "download not done within {RUN_LIMIT:?}: {} of {length} bytes; serving {:?}",
-            progress.load(Ordering::Relaxed),
-            group.serving(client),
-        );
-        if !group.step(&mut buf) {
-            group.wait();
-        }
-        if let Some(&(at, to)) = MOVES.get(next_move) {
-            let got = progress.load(Ordering::Relaxed);
-            let serving = group.serving(client);
-            if got as f64 >= at * length as f64 && serving.len() == 1 && serving[0] != to {
-                let from = serving[0];
-                group.members[usize::from(from - 1)].manual_move(client, to);
-                println!(
-                    "move {from} -> {to} at {:.1} MiB",
-                    got as f64 / (1u64 << 20) as f64
-                );
-                next_move += 1;
-            }
-        }
-    }
-    let download = downloader.join().expect("the download thread");
-    let settle = StdInstant::now() + Duration::from_millis(300);
-    while StdInstant::now() < settle {
-        if !group.step(&mut buf) {
-            group.wait();
-        }
-    }
+    group.run_for(&mut buf, Duration::from_millis(300));
     let _ = vany.stop();
     let committed = group
         .members
