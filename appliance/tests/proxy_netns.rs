@@ -90,6 +90,12 @@ impl Running {
     }
 }
 
+/// Moves the session `moves` times while `dl` downloads `len` bytes (150 s at most).
+fn moves_over(lab: &mut Lab, dl: &mut Running, len: u64, moves: usize) -> Vec<Move> {
+    let due = spread_over(len, moves);
+    moves_while(lab, dl, moves, Duration::from_secs(150), due)
+}
+
 /// The largest gap between two arrivals whose later one is in `[from, to]`.
 fn largest_gap(samples: &[(Instant, u64)], from: Instant, to: Instant) -> Duration {
     samples
@@ -169,13 +175,7 @@ fn curl_big(lab: &mut Lab, site: &Site) {
     let before = lab.nstat();
     let out = site.client().join(site.big.name);
     let mut dl = Running::curl(lab, &url(PORT, "/big.bin"), &rate, out.clone());
-    let moves = moves_while(
-        lab,
-        &mut dl,
-        MOVES,
-        Duration::from_secs(150),
-        spread_over(site.big.len, MOVES),
-    );
+    let moves = moves_over(lab, &mut dl, site.big.len, MOVES);
     let samples = check_download(&mut dl, &site.big, "curl big.bin");
     let _ = std::fs::remove_file(&out);
     let after = lab.nstat();
@@ -216,13 +216,7 @@ fn wget_big(lab: &mut Lab, site: &Site) {
     .map(String::from);
     let log = site.client().join("wget.log");
     let mut dl = Running::spawn(lab, "wget", &args, out.clone(), log);
-    let moves = moves_while(
-        lab,
-        &mut dl,
-        MOVES,
-        Duration::from_secs(150),
-        spread_over(site.big.len, MOVES),
-    );
+    let moves = moves_over(lab, &mut dl, site.big.len, MOVES);
     let samples = check_download(&mut dl, &site.big, "wget big.bin");
     let _ = std::fs::remove_file(&out);
     let after = lab.nstat();
