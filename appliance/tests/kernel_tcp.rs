@@ -33,26 +33,21 @@
 //! (default 2). `VANY_KERNEL_SEED=<u64>` picks the seeds. `VANY_KERNEL_TRACE=<file>` logs
 //! every TCP segment (with a loss or delay knob set).
 
+mod kernel;
 mod kernel_impair;
 mod netns_common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv6Addr;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
+use kernel::{hex, Peer, Stream};
 use kernel_impair::{env_u64, Impaired, Impairment};
 use netns_common::*;
-use ring::digest;
 use vany_appliance::io::{self, Clock, PacketIo, Pump, PumpStats};
 use vany_stack::rand::SeededRandom;
 use vany_stack::tcp::{
-    ConnStats, Connection, Endpoint, EndpointStats, Event, FourTuple, State, TcpConfig,
-    TSO_MAX_PAYLOAD,
+    ConnStats, Connection, Endpoint, EndpointStats, FourTuple, TcpConfig, TSO_MAX_PAYLOAD,
 };
 use vany_stack::time::Instant;
 
@@ -64,7 +59,6 @@ const VOLUME: u64 = 64 << 20;
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// Socket timeout of the kernel peer.
 const PEER_TIMEOUT_SECS: u64 = 150;
-const PYTHON: &str = "/usr/bin/python3";
 
 /// The runs share the machine's two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -120,200 +114,6 @@ const MUST_STAY_ZERO: &[&str] = &[
     "TcpExtTCPAbortOnClose",
     "TcpExtTCPAbortOnTimeout",
 ];
-
-/// The kernel side: peer.py in the namespace. Killed on drop if still running.
-struct Peer {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-impl Peer {
-    fn spawn(ns: &Netns, role: &str, host: &str, port: u16, seed: u64) -> Peer {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/peer.py");
-        let mut child = ns
-            .command(PYTHON)
-            .arg("-B")
-            .arg(&script)
-            .args([
-                role.to_string(),
-                host.to_string(),
-                port.to_string(),
-                VOLUME.to_string(),
-                seed.to_string(),
-                PEER_TIMEOUT_SECS.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {PYTHON} {}: {e}", script.display()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        Peer {
-            child,
-            lines,
-            stderr: Some(stderr),
-        }
-    }
-
-    fn next_json(&self, timeout: Duration) -> Result<serde_json::Value, String> {
-        match self.lines.recv_timeout(timeout) {
-            Ok(line) => serde_json::from_str(&line)
-                .map_err(|e| format!("kernel peer printed {line:?}, not JSON: {e}")),
-            Err(RecvTimeoutError::Timeout) => {
-                Err(format!("no word from the kernel peer within {timeout:?}"))
-            }
-            Err(RecvTimeoutError::Disconnected) => Err("the kernel peer exited".into()),
-        }
-    }
-
-    /// Whether the process has exited, and if it failed, why.
-    fn exited(&mut self) -> Option<Result<(), String>> {
-        match self.child.try_wait() {
-            Ok(Some(status)) if status.success() => Some(Ok(())),
-            Ok(Some(status)) => Some(Err(format!(
-                "kernel peer failed ({status}): {} {}",
-                self.lines.try_iter().collect::<Vec<_>>().join("\n"),
-                self.stderr_text()
-            ))),
-            Ok(None) => None,
-            Err(e) => Some(Err(format!("waiting for the kernel peer: {e}"))),
-        }
-    }
-
-    fn stderr_text(&mut self) -> String {
-        self.stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// vany's side of the data: sends `total` bytes from a seeded generator while reading
-/// everything the peer sends; hashes both.
-struct Stream {
-    rng: SeededRandom,
-    total: u64,
-    chunk: Vec<u8>,
-    pos: usize,
-    sent: u64,
-    sent_hash: digest::Context,
-    received: u64,
-    recv_hash: digest::Context,
-    buf: Vec<u8>,
-    closed: bool,
-    peer_closed: bool,
-}
-
-impl Stream {
-    fn new(total: u64, seed: u64) -> Stream {
-        Stream {
-            rng: SeededRandom::new(seed),
-            total,
-            chunk: Vec::new(),
-            pos: 0,
-            sent: 0,
-            sent_hash: digest::Context::new(&digest::SHA256),
-            received: 0,
-            recv_hash: digest::Context::new(&digest::SHA256),
-            buf: vec![0; 64 * 1024],
-            closed: false,
-            peer_closed: false,
-        }
-    }
-
-    /// Reads and writes what the connection allows now. Returns whether anything moved.
-    fn step(&mut self, conn: &mut Connection) -> Result<bool, String> {
-        let mut progress = false;
-        while let Some(ev) = conn.poll_event() {
-            match ev {
-                Event::Reset => return Err(format!("vany: {} was reset", conn.tuple())),
-                Event::TimedOut => return Err(format!("vany: {} timed out", conn.tuple())),
-                _ => {}
-            }
-        }
-        loop {
-            match conn.recv(&mut self.buf) {
-                Ok(0) => {
-                    if conn.is_read_closed() && !self.peer_closed {
-                        self.peer_closed = true;
-                        progress = true;
-                    }
-                    break;
-                }
-                Ok(n) => {
-                    self.recv_hash.update(&self.buf[..n]);
-                    self.received += n as u64;
-                    progress = true;
-                }
-                Err(e) => return Err(format!("vany recv: {e}")),
-            }
-        }
-        while self.sent < self.total {
-            if self.pos == self.chunk.len() {
-                let n = (self.total - self.sent).min(64 * 1024) as usize;
-                self.chunk.resize(n, 0);
-                for word in self.chunk.chunks_mut(8) {
-                    let bytes = self.rng.next_u64().to_le_bytes();
-                    word.copy_from_slice(&bytes[..word.len()]);
-                }
-                self.pos = 0;
-            }
-            let n = conn
-                .send(&self.chunk[self.pos..])
-                .map_err(|e| format!("vany send: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            self.sent_hash.update(&self.chunk[self.pos..self.pos + n]);
-            self.pos += n;
-            self.sent += n as u64;
-            progress = true;
-        }
-        if self.sent == self.total && !self.closed {
-            conn.close();
-            self.closed = true;
-            progress = true;
-        }
-        Ok(progress)
-    }
-
-    fn progress(&self) -> u64 {
-        self.sent + self.received
-    }
-
-    fn done(&self, conn: &Connection) -> bool {
-        self.closed && self.peer_closed && matches!(conn.state(), State::TimeWait | State::Closed)
-    }
-}
-
-fn hex(d: digest::Digest) -> String {
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// One vany node: an endpoint and its own clock.
 struct Node {
