@@ -378,8 +378,11 @@ fn run_cores<I: PacketIo + Send + 'static>(
 }
 
 /// Runs one core's node; an error sets `stop` so that the other cores drain and exit.
-/// Once stopped, the core answers queries (status, a drain's count) until every core of
-/// the node (`running`) has stopped.
+/// Once its member has stopped (drained), the core goes on reading its queue, handing
+/// what belongs to the other cores over to them, and answering queries (status, a
+/// drain's count), until every core of the node (`running`) has stopped: the device
+/// chooses the queue of each packet, so a sibling still draining may have its peers'
+/// answers arrive here.
 fn run_core<I: PacketIo>(
     node: &mut Node<I>,
     stop: &AtomicBool,
@@ -388,9 +391,15 @@ fn run_core<I: PacketIo>(
 ) -> Result<(), IoError> {
     let result = node.run_until(stop);
     running.fetch_sub(1, Ordering::SeqCst);
+    let mut reading = result.is_ok();
     while running.load(Ordering::SeqCst) > 0 {
-        node.answer_queries();
-        std::thread::sleep(StdDuration::from_millis(1));
+        if reading {
+            // A device error here ends the reading, not the node: the siblings go on.
+            reading = node.step().and_then(|busy| node.idle(busy)).is_ok();
+        } else {
+            node.answer_queries();
+            std::thread::sleep(StdDuration::from_millis(1));
+        }
     }
     if let Err(e) = &result {
         tracing::error!(core, error = %e, "core failed: draining the others");
