@@ -291,7 +291,6 @@ impl ForwardBatch {
         }
         if self.count == 0 {
             self.to = to;
-            self.entries.clear();
         }
         push_varint(&mut self.entries, transfer);
         push_varint(&mut self.entries, packet.len() as u64);
@@ -434,32 +433,23 @@ impl OutgoingMessage<'_> {
     pub(super) fn encode(&self, mut buf: Vec<u8>) -> Result<Vec<u8>, postcard::Error> {
         // Postcard: struct fields in order, integers, sequence lengths and the enum's
         // variant index as unsigned LEB128 varints, bytes as a varint length and the bytes.
-        let (head, bytes): ([u64; 3], &[u8]) = match self.body {
-            Outgoing::Forward { transfer, packet } => (
-                [u64::from(FORWARD_VARIANT), transfer, packet.len() as u64],
-                packet,
-            ),
+        let (variant, fields, bytes): (u32, &[u64], &[u8]) = match self.body {
+            Outgoing::Forward { transfer, packet } => {
+                (FORWARD_VARIANT, &[transfer, packet.len() as u64], packet)
+            }
             Outgoing::Forwards { count, entries } => {
-                buf.reserve(4 * 10 + entries.len());
-                for v in [
-                    u64::from(self.from),
-                    u64::from(self.to),
-                    self.seq,
-                    u64::from(FORWARDS_VARIANT),
-                    u64::from(count),
-                ] {
-                    push_varint(&mut buf, v);
-                }
-                buf.extend_from_slice(entries);
-                return Ok(buf);
+                (FORWARDS_VARIANT, &[u64::from(count)], entries)
             }
             Outgoing::Body(_) => return postcard::to_extend(self, buf),
         };
         buf.reserve(6 * 10 + bytes.len());
-        for v in [u64::from(self.from), u64::from(self.to), self.seq]
-            .into_iter()
-            .chain(head)
-        {
+        let head = [
+            u64::from(self.from),
+            u64::from(self.to),
+            self.seq,
+            u64::from(variant),
+        ];
+        for v in head.into_iter().chain(fields.iter().copied()) {
             push_varint(&mut buf, v);
         }
         buf.extend_from_slice(bytes);

@@ -171,6 +171,12 @@ impl Member {
         self.flush_forwards();
         self.outbox.pop_front()
     }
+
+    /// Appends everything [`Member::poll_transmit`] would give, in its order, to `out`.
+    fn take_output(&mut self, out: &mut Vec<Vec<u8>>) {
+        self.flush_forwards();
+        out.extend(self.outbox.drain(..));
+    }
 }
 
 /// The simulator's (and the node's timers') interface: the sans-IO calls above, with the
@@ -189,14 +195,12 @@ impl Host for Member {
 
     fn handle_packet(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Vec<u8>>) {
         Member::handle_packet(self, now, packet);
-        self.flush_forwards();
-        out.extend(self.outbox.drain(..));
+        self.take_output(out);
     }
 
     fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
         self.handle_timeout(now);
-        self.flush_forwards();
-        out.extend(self.outbox.drain(..));
+        self.take_output(out);
     }
 
     fn next_wake(&self) -> Option<Instant> {
