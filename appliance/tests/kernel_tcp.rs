@@ -41,7 +41,7 @@ use std::net::Ipv6Addr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant as StdInstant};
 
-use kernel::{hex, Peer, Stream};
+use kernel::{Peer, Stream};
 use kernel_impair::{env_u64, Impaired, Impairment};
 use netns_common::*;
 use vany_appliance::io::{self, Clock, PacketIo, Pump, PumpStats};
@@ -552,8 +552,8 @@ fn transfer<I: PacketIo>(
         total: started.elapsed(),
         sent: stream.sent,
         received: stream.received,
-        sent_sha: hex(stream.sent_hash.clone().finish()),
-        recv_sha: hex(stream.recv_hash.clone().finish()),
+        sent_sha: hex::encode(stream.sent_hash.clone().finish()),
+        recv_sha: hex::encode(stream.recv_hash.clone().finish()),
         conn: conn.stats(),
         endpoint,
         pump: pump.stats(),

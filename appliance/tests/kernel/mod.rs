@@ -212,7 +212,3 @@ impl Stream {
         self.closed && self.peer_closed && matches!(conn.state(), State::TimeWait | State::Closed)
     }
 }
-
-pub fn hex(d: digest::Digest) -> String {
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
